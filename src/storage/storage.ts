@@ -1,0 +1,111 @@
+/**
+ * The storage contract: what every backend (local directory, S3-compatible
+ * store) implements, and how each method fails. The transfer engine is the
+ * only caller. Object names are the protocol's remote names, already
+ * validated (see protocol/names.ts); backends map them to their own key space
+ * safely.
+ *
+ * Errors: every method rejects with a CloudlockerError whose reason is one of
+ * those named beside it, or STORAGE_UNAVAILABLE when the backend itself
+ * failed (after its own retries), or CANCELLED when the given signal aborted.
+ * Backends never put credentials, keys or local paths of the user into
+ * messages.
+ */
+
+/** What a backend can do; the conformance suite skips a case only through these. */
+export interface StorageCapabilities {
+  /** An aborted write is cleaned up on the store (S3: AbortMultipartUpload works). */
+  readonly abortCleansUp: boolean;
+  /** complete({ overwrite: false }) is atomic against a concurrent writer of the same name. */
+  readonly atomicNoOverwrite: boolean;
+}
+
+export interface ObjectInfo {
+  readonly name: string;
+  /** Stored (encrypted) size in bytes. */
+  readonly storedSize: number;
+  readonly modifiedAt: Date;
+}
+
+export interface ListOptions {
+  /** Only names that start with this string (byte-wise, not segment-wise). */
+  readonly prefix?: string;
+  /** Opaque cursor from a previous page's nextCursor. */
+  readonly cursor?: string;
+  /** Page size, 1..1000. */
+  readonly limit: number;
+}
+
+export interface ListPage {
+  /** Sorted by name in UTF-8 byte order (the order S3 uses). */
+  readonly objects: ObjectInfo[];
+  /** null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+export interface WriteOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * The object's final size if known. Lets a backend choose between a single
+   * PUT and a multipart upload.
+   */
+  readonly expectedSize?: number;
+}
+
+/**
+ * A write in progress. The object is invisible (to stat, list, read) until
+ * complete() resolves, and stays invisible for ever if abort() is called or
+ * the process dies. Parts are numbered from 0 and cover the object
+ * contiguously: part i starts at `offset` and every part except the last is
+ * at least `minPartSize` bytes. Parts may be written in any order and
+ * concurrently.
+ */
+export interface ObjectWriter {
+  /** Smallest size every part except the last must have (S3: 5 MiB; local: 1). */
+  readonly minPartSize: number;
+  /** Rejects: NO_SPACE, PERMISSION_DENIED, STORAGE_UNAVAILABLE, CANCELLED. */
+  writePart(partIndex: number, offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Publish the object atomically. With overwrite false and an object of that
+   * name already present: ALREADY_EXISTS (and the write is aborted).
+   * Rejects: ALREADY_EXISTS, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
+   */
+  complete(options: { overwrite: boolean }): Promise<ObjectInfo>;
+  /** Discard everything written. Never rejects; safe to call twice or after a failure. */
+  abort(): Promise<void>;
+}
+
+export interface Storage {
+  /** "local" or "s3". */
+  readonly kind: string;
+  /** Where objects go, for getServerInfo: a directory or s3://bucket/prefix. No credentials. */
+  readonly location: string;
+  readonly capabilities: StorageCapabilities;
+
+  /** Remove leftovers of a crashed run (temporaries, stale multipart uploads). */
+  init(): Promise<void>;
+
+  /** Start writing `name`. Rejects: PERMISSION_DENIED, NO_SPACE, STORAGE_UNAVAILABLE. */
+  beginWrite(name: string, options?: WriteOptions): Promise<ObjectWriter>;
+
+  /**
+   * Exactly `length` bytes starting at `offset`, or fewer only when the object
+   * ends first. Rejects: NOT_FOUND, STORAGE_UNAVAILABLE, CANCELLED.
+   */
+  readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+
+  /** Rejects: NOT_FOUND, STORAGE_UNAVAILABLE. */
+  stat(name: string): Promise<ObjectInfo>;
+
+  /**
+   * Rejects: STORAGE_UNAVAILABLE; a cursor this backend did not produce
+   * rejects with InvalidParamsError (-32602).
+   */
+  list(options: ListOptions): Promise<ListPage>;
+
+  /** Rejects: NOT_FOUND, STORAGE_UNAVAILABLE. */
+  delete(name: string): Promise<void>;
+
+  /** Release sockets and handles. */
+  close(): Promise<void>;
+}
