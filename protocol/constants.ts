@@ -1,0 +1,8 @@
+/** The protocol version this package describes. */
+export const PROTOCOL_VERSION = 1;
+/** Path of the WebSocket endpoint on the server. */
+export const RPC_PATH = '/rpc';
+/** Default cap on an inbound frame; larger frames close the connection with 1009. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** WebSocket close code for a frame over the size limit (RFC 6455 "message too big"). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009;

@@ -1,0 +1,184 @@
+/**
+ * Every method and notification of protocol v1 as a typed descriptor, in the
+ * manner of vscode-languageserver's protocol package: a method literal, the
+ * params and result schemas, the application errors it can answer with, and
+ * phantom params/result types so that `client.request(Upload, params)` infers
+ * its result type.
+ */
+import type { ErrorReason } from './errors.js';
+import * as S from './schemas.js';
+import type * as T from './types.js';
+
+/** A JSON Schema object as these descriptors hold them (plain data). */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+export interface MethodDescriptor<M extends string = string, P = unknown, R = unknown> {
+  readonly kind: 'method';
+  readonly method: M;
+  readonly summary: string;
+  readonly paramsSchema: JsonSchema;
+  readonly resultSchema: JsonSchema;
+  /** Application errors this method can answer with, besides the JSON-RPC ones. */
+  readonly errors: readonly ErrorReason[];
+  /** Phantom member: carries the types, never set at run time. */
+  readonly __types?: { readonly params: P; readonly result: R };
+}
+
+export interface NotificationDescriptor<M extends string = string, P = unknown> {
+  readonly kind: 'notification';
+  readonly method: M;
+  readonly summary: string;
+  readonly paramsSchema: JsonSchema;
+  readonly __types?: { readonly params: P };
+}
+
+export type ParamsOf<D> =
+  D extends MethodDescriptor<string, infer P, unknown> ? P : D extends NotificationDescriptor<string, infer P> ? P : never;
+export type ResultOf<D> = D extends MethodDescriptor<string, unknown, infer R> ? R : never;
+
+function defineMethod<P, R>() {
+  return <const M extends string>(descriptor: Omit<MethodDescriptor<M, P, R>, 'kind' | '__types'>): MethodDescriptor<M, P, R> => ({
+    kind: 'method',
+    ...descriptor,
+  });
+}
+
+function defineNotification<P>() {
+  return <const M extends string>(
+    descriptor: Omit<NotificationDescriptor<M, P>, 'kind' | '__types'>,
+  ): NotificationDescriptor<M, P> => ({ kind: 'notification', ...descriptor });
+}
+
+const TRANSFER_ERRORS = [
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'KEY_INVALID',
+  'STORAGE_UNAVAILABLE',
+  'CANCELLED',
+  'PERMISSION_DENIED',
+  'NO_SPACE',
+  'BUSY',
+] as const satisfies readonly ErrorReason[];
+
+export const Upload = defineMethod<T.UploadParams, T.UploadResult>()({
+  method: 'upload',
+  summary: 'Encrypt a local file and store it; answers when the transfer has finished.',
+  paramsSchema: S.uploadParamsSchema,
+  resultSchema: S.uploadResultSchema,
+  errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED'],
+});
+
+export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
+  method: 'download',
+  summary: 'Fetch, authenticate and decrypt a stored file to a local path; answers when the transfer has finished.',
+  paramsSchema: S.downloadParamsSchema,
+  resultSchema: S.downloadResultSchema,
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY'],
+});
+
+export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
+  method: 'listFiles',
+  summary: 'List stored files sorted by name, a page at a time.',
+  paramsSchema: S.listFilesParamsSchema,
+  resultSchema: S.listFilesResultSchema,
+  errors: ['STORAGE_UNAVAILABLE'],
+});
+
+export const GetFileInfo = defineMethod<T.GetFileInfoParams, T.GetFileInfoResult>()({
+  method: 'getFileInfo',
+  summary: "A stored file's sizes, date, key id and format version (reads its header, needs no key).",
+  paramsSchema: S.getFileInfoParamsSchema,
+  resultSchema: S.getFileInfoResultSchema,
+  errors: ['NOT_FOUND', 'INTEGRITY', 'STORAGE_UNAVAILABLE'],
+});
+
+export const DeleteFile = defineMethod<T.DeleteFileParams, T.DeleteFileResult>()({
+  method: 'deleteFile',
+  summary: 'Delete a stored file.',
+  paramsSchema: S.deleteFileParamsSchema,
+  resultSchema: S.deleteFileResultSchema,
+  errors: ['NOT_FOUND', 'STORAGE_UNAVAILABLE'],
+});
+
+export const CreateKey = defineMethod<T.CreateKeyParams, T.CreateKeyResult>()({
+  method: 'createKey',
+  summary: 'Create a new random key file (mode 0600), optionally protected by a passphrase; never overwrites.',
+  paramsSchema: S.createKeyParamsSchema,
+  resultSchema: S.createKeyResultSchema,
+  errors: ['ALREADY_EXISTS', 'NOT_FOUND', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const CancelTransfer = defineMethod<T.CancelTransferParams, T.CancelTransferResult>()({
+  method: 'cancelTransfer',
+  summary: 'Cancel a queued or running transfer; its own request then answers with CANCELLED.',
+  paramsSchema: S.cancelTransferParamsSchema,
+  resultSchema: S.cancelTransferResultSchema,
+  errors: ['NOT_FOUND'],
+});
+
+export const ListTransfers = defineMethod<T.ListTransfersParams, T.ListTransfersResult>()({
+  method: 'listTransfers',
+  summary: 'Current and recently finished transfers; with sinceSeq, only those changed after that seq.',
+  paramsSchema: S.listTransfersParamsSchema,
+  resultSchema: S.listTransfersResultSchema,
+  errors: [],
+});
+
+export const GetServerInfo = defineMethod<T.GetServerInfoParams | undefined, T.GetServerInfoResult>()({
+  method: 'getServerInfo',
+  summary: 'Server name, versions, storage backend and limits.',
+  paramsSchema: S.getServerInfoParamsSchema,
+  resultSchema: S.getServerInfoResultSchema,
+  errors: [],
+});
+
+export const RpcDiscover = defineMethod<T.RpcDiscoverParams | undefined, T.RpcDiscoverResult>()({
+  method: 'rpc.discover',
+  summary: 'The OpenRPC document of this API.',
+  paramsSchema: S.rpcDiscoverParamsSchema,
+  resultSchema: S.rpcDiscoverResultSchema,
+  errors: [],
+});
+
+export const TransferProgress = defineNotification<T.TransferProgressParams>()({
+  method: 'transferProgress',
+  summary:
+    'Progress of a transfer, at most one per transfer per progressIntervalMs, none when nothing changed; counters never go down.',
+  paramsSchema: S.transferProgressParamsSchema,
+});
+
+export const TransferFinished = defineNotification<T.TransferFinishedParams>()({
+  method: 'transferFinished',
+  summary: 'A transfer has completed, failed or been cancelled. Exactly one per transfer; never dropped.',
+  paramsSchema: S.transferFinishedParamsSchema,
+});
+
+/** Every method, in the order docs and the OpenRPC document list them. */
+export const METHODS = [
+  Upload,
+  Download,
+  ListFiles,
+  GetFileInfo,
+  DeleteFile,
+  CreateKey,
+  CancelTransfer,
+  ListTransfers,
+  GetServerInfo,
+  RpcDiscover,
+] as const;
+
+export const NOTIFICATIONS = [TransferProgress, TransferFinished] as const;
+
+export type AnyMethod = (typeof METHODS)[number];
+export type MethodName = AnyMethod['method'];
+export type AnyNotification = (typeof NOTIFICATIONS)[number];
+export type NotificationName = AnyNotification['method'];
+
+/** Lookup that cannot reach Object.prototype ("constructor", "__proto__" are not methods). */
+export const METHODS_BY_NAME: ReadonlyMap<string, AnyMethod> = new Map(METHODS.map((d) => [d.method, d]));
+
+export function findMethod(name: string): AnyMethod | undefined {
+  return METHODS_BY_NAME.get(name);
+}
+
+export type MethodDescriptorOf<N extends MethodName> = Extract<AnyMethod, { method: N }>;

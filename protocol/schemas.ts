@@ -1,0 +1,407 @@
+/**
+ * JSON Schemas (draft 2020-12 subset that OpenRPC and Ajv both read) for
+ * every param and result of protocol v1. The TypeScript types in types.ts
+ * are derived from these with json-schema-to-ts, so a schema and its type
+ * cannot drift apart.
+ *
+ * Schemas are plain `as const` data: the renderer can import them with no
+ * Node code behind them.
+ */
+
+/** Longest remote name in characters; the byte limit (1024) is checked by names.ts. */
+export const MAX_NAME_BYTES = 1024;
+export const MAX_PATH_LENGTH = 4096;
+export const MAX_PASSPHRASE_LENGTH = 1024;
+export const MAX_LIST_LIMIT = 1000;
+
+/**
+ * One segment: no '/', no backslash, no C0/C1 control character, not '.' or
+ * '..'. A name is one or more segments joined by '/'. Byte length and
+ * well-formed UTF-8 are checked in names.ts, which JSON Schema cannot say.
+ */
+const SEGMENT = '(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+';
+export const REMOTE_NAME_PATTERN = `^${SEGMENT}(?:/${SEGMENT})*$`;
+
+export const remoteNameSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_NAME_BYTES,
+  pattern: REMOTE_NAME_PATTERN,
+  description:
+    'Remote file name: 1-1024 bytes of UTF-8, "/"-separated segments, no empty, "." or ".." segment, no leading "/", no backslash, no control characters.',
+} as const;
+
+export const localPathSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_PATH_LENGTH,
+  pattern: '^[^\\u0000]+$',
+  description: "A path on the server's machine; relative paths are resolved against the server's working directory.",
+} as const;
+
+export const passphraseSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_PASSPHRASE_LENGTH,
+  writeOnly: true,
+  description: 'Passphrase of a protected key file. Never logged, never stored, never echoed.',
+} as const;
+
+export const transferIdSchema = {
+  type: 'string',
+  pattern: '^[A-Za-z0-9_-]{1,64}$',
+  description: 'Transfer id: 1-64 characters of A-Z, a-z, 0-9, "_" and "-". Chosen by the client or else by the server.',
+} as const;
+
+export const keyIdSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  description: 'Non-secret identifier derived from a master key.',
+} as const;
+
+export const timestampSchema = {
+  type: 'string',
+  format: 'date-time',
+  description: 'ISO 8601 date and time in UTC.',
+} as const;
+
+const byteCount = { type: 'integer', minimum: 0 } as const;
+
+/** The `error` member of a failed response (also used inside TransferStatus). */
+export const errorObjectSchema = {
+  type: 'object',
+  properties: {
+    code: { type: 'integer' },
+    message: { type: 'string' },
+    data: {
+      type: 'object',
+      properties: { reason: { type: 'string' } },
+      additionalProperties: true,
+    },
+  },
+  required: ['code', 'message'],
+  additionalProperties: false,
+} as const;
+
+export const transferDirectionSchema = { type: 'string', enum: ['upload', 'download'] } as const;
+export const transferStateSchema = {
+  type: 'string',
+  enum: ['queued', 'running', 'completed', 'failed', 'cancelled'],
+} as const;
+
+const transferStatusProperties = {
+  transferId: transferIdSchema,
+  direction: transferDirectionSchema,
+  name: remoteNameSchema,
+  state: transferStateSchema,
+  totalBytes: byteCount,
+  cryptoBytes: { ...byteCount, description: 'Plaintext bytes encrypted (upload) or decrypted and authenticated (download).' },
+  transferredBytes: { ...byteCount, description: 'Plaintext-equivalent bytes stored (upload) or fetched (download).' },
+  bytesPerSecond: { type: 'number', minimum: 0 },
+  etaSeconds: { type: ['number', 'null'], minimum: 0, description: 'null while unknown.' },
+  error: errorObjectSchema,
+  startedAt: timestampSchema,
+  finishedAt: timestampSchema,
+} as const;
+
+const transferStatusRequired = [
+  'transferId',
+  'direction',
+  'name',
+  'state',
+  'totalBytes',
+  'cryptoBytes',
+  'transferredBytes',
+  'bytesPerSecond',
+  'etaSeconds',
+  'startedAt',
+] as const;
+
+export const transferStatusSchema = {
+  type: 'object',
+  properties: transferStatusProperties,
+  required: transferStatusRequired,
+  additionalProperties: false,
+} as const;
+
+const seqSchema = {
+  type: 'integer',
+  minimum: 0,
+  description: 'Server-wide notification sequence number; rises by one with every notification.',
+} as const;
+
+export const fileEntrySchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    size: byteCount,
+    storedSize: byteCount,
+    modifiedAt: timestampSchema,
+  },
+  required: ['name', 'size', 'storedSize', 'modifiedAt'],
+  additionalProperties: false,
+} as const;
+
+/** Methods with no params accept an absent `params`, `{}` or `[]`. */
+const noParams = { type: 'object', properties: {}, additionalProperties: false } as const;
+
+// ---------------------------------------------------------------------------
+// Params and results, method by method.
+
+export const uploadParamsSchema = {
+  type: 'object',
+  properties: {
+    path: { ...localPathSchema, description: 'The local file to upload.' },
+    keyPath: {
+      ...localPathSchema,
+      description:
+        'An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create "<last segment of name>.key.json" in.',
+    },
+    name: { ...remoteNameSchema, description: "Remote name; default: the local file's base name." },
+    overwrite: { type: 'boolean', default: false },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['path', 'keyPath'],
+  additionalProperties: false,
+} as const;
+
+export const uploadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    size: byteCount,
+    storedSize: byteCount,
+    keyId: keyIdSchema,
+    keyPath: { type: 'string', description: 'The key file that was used (absolute path).' },
+    keyCreated: { type: 'boolean', description: 'Whether the upload created that key file.' },
+  },
+  required: ['transferId', 'name', 'size', 'storedSize', 'keyId', 'keyPath', 'keyCreated'],
+  additionalProperties: false,
+} as const;
+
+export const downloadParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    keyPath: { ...localPathSchema, description: 'The key file the remote file was encrypted with.' },
+    destination: {
+      ...localPathSchema,
+      description:
+        "An existing directory to save into under the name's last segment, or the target file path (its parent must exist).",
+    },
+    overwrite: { type: 'boolean', default: false },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['name', 'keyPath', 'destination'],
+  additionalProperties: false,
+} as const;
+
+export const downloadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the saved file.' },
+    size: byteCount,
+  },
+  required: ['transferId', 'name', 'path', 'size'],
+  additionalProperties: false,
+} as const;
+
+export const listFilesParamsSchema = {
+  type: 'object',
+  properties: {
+    prefix: {
+      type: 'string',
+      maxLength: MAX_NAME_BYTES,
+      pattern: '^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$',
+      description: 'Only names starting with this string.',
+    },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: MAX_LIST_LIMIT },
+    cursor: { type: 'string', minLength: 1, maxLength: 4096, description: 'nextCursor of the previous page.' },
+  },
+  additionalProperties: false,
+} as const;
+
+export const listFilesResultSchema = {
+  type: 'object',
+  properties: {
+    files: { type: 'array', items: fileEntrySchema },
+    nextCursor: { type: ['string', 'null'], description: 'null on the last page.' },
+  },
+  required: ['files', 'nextCursor'],
+  additionalProperties: false,
+} as const;
+
+export const getFileInfoParamsSchema = {
+  type: 'object',
+  properties: { name: remoteNameSchema },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
+export const getFileInfoResultSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    size: byteCount,
+    storedSize: byteCount,
+    modifiedAt: timestampSchema,
+    keyId: keyIdSchema,
+    formatVersion: { type: 'integer', minimum: 1 },
+  },
+  required: ['name', 'size', 'storedSize', 'modifiedAt', 'keyId', 'formatVersion'],
+  additionalProperties: false,
+} as const;
+
+export const deleteFileParamsSchema = getFileInfoParamsSchema;
+
+export const deleteFileResultSchema = {
+  type: 'object',
+  properties: { name: remoteNameSchema, deleted: { const: true } },
+  required: ['name', 'deleted'],
+  additionalProperties: false,
+} as const;
+
+export const createKeyParamsSchema = {
+  type: 'object',
+  properties: {
+    path: { ...localPathSchema, description: 'Where to write the new key file; must not exist.' },
+    passphrase: passphraseSchema,
+  },
+  required: ['path'],
+  additionalProperties: false,
+} as const;
+
+export const createKeyResultSchema = {
+  type: 'object',
+  properties: { path: { type: 'string' }, keyId: keyIdSchema },
+  required: ['path', 'keyId'],
+  additionalProperties: false,
+} as const;
+
+export const cancelTransferParamsSchema = {
+  type: 'object',
+  properties: { transferId: transferIdSchema },
+  required: ['transferId'],
+  additionalProperties: false,
+} as const;
+
+export const cancelTransferResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    cancelled: { type: 'boolean', description: 'false when the transfer had already finished.' },
+  },
+  required: ['transferId', 'cancelled'],
+  additionalProperties: false,
+} as const;
+
+export const listTransfersParamsSchema = {
+  type: 'object',
+  properties: {
+    sinceSeq: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Only transfers that changed after this notification seq.',
+    },
+  },
+  additionalProperties: false,
+} as const;
+
+export const listTransfersResultSchema = {
+  type: 'object',
+  properties: {
+    seq: { ...seqSchema, description: 'The seq of the latest notification sent so far.' },
+    transfers: { type: 'array', items: transferStatusSchema },
+  },
+  required: ['seq', 'transfers'],
+  additionalProperties: false,
+} as const;
+
+export const getServerInfoParamsSchema = noParams;
+
+export const serverLimitsSchema = {
+  type: 'object',
+  properties: {
+    maxMessageBytes: { type: 'integer', minimum: 1 },
+    maxBatchSize: { type: 'integer', minimum: 1 },
+    maxConcurrentTransfers: { type: 'integer', minimum: 1 },
+    maxQueuedTransfers: { type: 'integer', minimum: 0 },
+    progressIntervalMs: { type: 'integer', minimum: 1 },
+    maxListLimit: { type: 'integer', minimum: 1 },
+  },
+  required: [
+    'maxMessageBytes',
+    'maxBatchSize',
+    'maxConcurrentTransfers',
+    'maxQueuedTransfers',
+    'progressIntervalMs',
+    'maxListLimit',
+  ],
+  additionalProperties: false,
+} as const;
+
+export const getServerInfoResultSchema = {
+  type: 'object',
+  properties: {
+    name: { const: 'cloudlocker' },
+    version: { type: 'string' },
+    protocolVersion: { const: 1 },
+    formatVersion: { type: 'integer', minimum: 1 },
+    storage: {
+      type: 'object',
+      properties: {
+        kind: { type: 'string', enum: ['local', 's3'] },
+        location: { type: 'string' },
+      },
+      required: ['kind', 'location'],
+      additionalProperties: false,
+    },
+    limits: serverLimitsSchema,
+  },
+  required: ['name', 'version', 'protocolVersion', 'formatVersion', 'storage', 'limits'],
+  additionalProperties: false,
+} as const;
+
+export const rpcDiscoverParamsSchema = noParams;
+
+export const rpcDiscoverResultSchema = {
+  type: 'object',
+  description: 'The OpenRPC document of this API (openrpc.json).',
+  properties: { openrpc: { type: 'string' } },
+  required: ['openrpc'],
+  additionalProperties: true,
+} as const;
+
+// ---------------------------------------------------------------------------
+// Notifications.
+
+export const transferProgressParamsSchema = {
+  type: 'object',
+  properties: { ...transferStatusProperties, seq: seqSchema },
+  required: [...transferStatusRequired, 'seq'],
+  additionalProperties: false,
+} as const;
+
+export const transferFinishedParamsSchema = {
+  type: 'object',
+  properties: {
+    seq: seqSchema,
+    transferId: transferIdSchema,
+    direction: transferDirectionSchema,
+    name: remoteNameSchema,
+    outcome: { type: 'string', enum: ['completed', 'failed', 'cancelled'] },
+    result: {
+      description: "The upload or download result, when outcome is 'completed'.",
+      anyOf: [uploadResultSchema, downloadResultSchema],
+    },
+    error: errorObjectSchema,
+  },
+  required: ['seq', 'transferId', 'direction', 'name', 'outcome'],
+  additionalProperties: false,
+} as const;

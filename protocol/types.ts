@@ -1,0 +1,38 @@
+/**
+ * Params and result types of protocol v1, derived from the JSON Schemas so
+ * that the two cannot disagree.
+ */
+import type { FromSchema } from 'json-schema-to-ts';
+import type * as S from './schemas.js';
+
+export type UploadParams = FromSchema<typeof S.uploadParamsSchema>;
+export type UploadResult = FromSchema<typeof S.uploadResultSchema>;
+export type DownloadParams = FromSchema<typeof S.downloadParamsSchema>;
+export type DownloadResult = FromSchema<typeof S.downloadResultSchema>;
+export type ListFilesParams = FromSchema<typeof S.listFilesParamsSchema>;
+export type ListFilesResult = FromSchema<typeof S.listFilesResultSchema>;
+export type FileEntry = FromSchema<typeof S.fileEntrySchema>;
+export type GetFileInfoParams = FromSchema<typeof S.getFileInfoParamsSchema>;
+export type GetFileInfoResult = FromSchema<typeof S.getFileInfoResultSchema>;
+export type DeleteFileParams = FromSchema<typeof S.deleteFileParamsSchema>;
+export type DeleteFileResult = FromSchema<typeof S.deleteFileResultSchema>;
+export type CreateKeyParams = FromSchema<typeof S.createKeyParamsSchema>;
+export type CreateKeyResult = FromSchema<typeof S.createKeyResultSchema>;
+export type CancelTransferParams = FromSchema<typeof S.cancelTransferParamsSchema>;
+export type CancelTransferResult = FromSchema<typeof S.cancelTransferResultSchema>;
+export type ListTransfersParams = FromSchema<typeof S.listTransfersParamsSchema>;
+export type ListTransfersResult = FromSchema<typeof S.listTransfersResultSchema>;
+export type GetServerInfoParams = FromSchema<typeof S.getServerInfoParamsSchema>;
+export type GetServerInfoResult = FromSchema<typeof S.getServerInfoResultSchema>;
+export type ServerLimits = FromSchema<typeof S.serverLimitsSchema>;
+export type RpcDiscoverParams = FromSchema<typeof S.rpcDiscoverParamsSchema>;
+export type RpcDiscoverResult = FromSchema<typeof S.rpcDiscoverResultSchema>;
+
+export type TransferStatus = FromSchema<typeof S.transferStatusSchema>;
+export type TransferState = TransferStatus['state'];
+export type TransferDirection = TransferStatus['direction'];
+export type TransferOutcome = 'completed' | 'failed' | 'cancelled';
+export type ErrorObject = FromSchema<typeof S.errorObjectSchema>;
+
+export type TransferProgressParams = FromSchema<typeof S.transferProgressParamsSchema>;
+export type TransferFinishedParams = FromSchema<typeof S.transferFinishedParamsSchema>;
