@@ -63,7 +63,11 @@ export interface WriteOptions {
 export interface ObjectWriter {
   /** Smallest size every part except the last must have (S3: 5 MiB; local: 1). */
   readonly minPartSize: number;
-  /** Rejects: NO_SPACE, PERMISSION_DENIED, STORAGE_UNAVAILABLE, CANCELLED. */
+  /**
+   * The caller reuses `data` once the promise settles: a backend that needs
+   * the bytes later (to buffer a small object) copies them.
+   * Rejects: NO_SPACE, PERMISSION_DENIED, STORAGE_UNAVAILABLE, CANCELLED.
+   */
   writePart(partIndex: number, offset: number, data: Uint8Array): Promise<void>;
   /**
    * Publish the object atomically. With overwrite false and an object of that
