@@ -5,7 +5,7 @@
  * Anything that is not a CloudlockerError reaches clients as -32603 with a
  * generic message.
  */
-import { ApplicationErrors, type ErrorReason } from '../protocol/errors.js';
+import { ApplicationErrors, JsonRpcErrorCode, type ErrorReason, type ProtocolError } from '../protocol/errors.js';
 
 export class CloudlockerError extends Error {
   override readonly name = 'CloudlockerError';
@@ -97,4 +97,20 @@ export function fromSystemError(err: unknown, what: string): CloudlockerError {
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/**
+ * The one mapping from anything thrown to the `error` member a client sees.
+ * Only CloudlockerError and InvalidParamsError carry their message through;
+ * anything else is an internal error whose message (which may hold paths or
+ * internals) stays in the server's log.
+ */
+export function toErrorObject(err: unknown): ProtocolError {
+  if (err instanceof CloudlockerError) {
+    return { code: err.code, message: err.message, data: { ...err.details, reason: err.reason } };
+  }
+  if (err instanceof InvalidParamsError) {
+    return { code: JsonRpcErrorCode.INVALID_PARAMS, message: err.message, data: { param: err.param } };
+  }
+  return { code: JsonRpcErrorCode.INTERNAL_ERROR, message: 'Internal error: the server could not complete the request. See its log.' };
 }
