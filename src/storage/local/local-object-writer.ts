@@ -1,0 +1,157 @@
+/**
+ * One object being written to the local store: a temporary file in the
+ * store's `.tmp` folder, filled by positioned writes (parts may arrive in any
+ * order and at once), then fsynced and handed to the store to publish under
+ * its name. Until then the object is invisible; abort() or a failure deletes
+ * the temporary, and a crash leaves it for the next init() to remove.
+ */
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { ObjectInfo, ObjectWriter } from '../storage.js';
+import { cancelled, throwIfAborted, toStorageError } from './errors.js';
+
+/** Publishes the finished temporary file; provided by LocalStorage. */
+export type PublishObject = (tempPath: string, overwrite: boolean) => Promise<ObjectInfo>;
+
+export interface LocalObjectWriterOptions {
+  readonly handle: FileHandle;
+  readonly tempPath: string;
+  readonly publish: PublishObject;
+  readonly signal?: AbortSignal;
+  readonly expectedSize?: number;
+  /** Called once the writer has completed or been discarded. */
+  readonly onFinished: () => void;
+}
+
+interface WrittenPart {
+  readonly offset: number;
+  readonly length: number;
+}
+
+type WriterState = 'writing' | 'completing' | 'completed' | 'discarded';
+
+export class LocalObjectWriter implements ObjectWriter {
+  /** A local file takes parts of any size. */
+  readonly minPartSize = 1;
+
+  private state: WriterState = 'writing';
+  private readonly parts = new Map<number, WrittenPart>();
+  private readonly writesInFlight = new Set<Promise<void>>();
+  private handleOpen = true;
+  private completion: Promise<ObjectInfo> | undefined;
+  private discarding: Promise<void> | undefined;
+
+  constructor(private readonly options: LocalObjectWriterOptions) {}
+
+  async writePart(partIndex: number, offset: number, data: Uint8Array): Promise<void> {
+    throwIfAborted(this.options.signal);
+    this.assertWriting();
+    if (!Number.isSafeInteger(partIndex) || partIndex < 0) throw new RangeError('partIndex must be an integer >= 0');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
+    const write = this.writeAt(offset, data);
+    this.writesInFlight.add(write);
+    try {
+      await write;
+    } finally {
+      this.writesInFlight.delete(write);
+    }
+    this.parts.set(partIndex, { offset, length: data.byteLength });
+  }
+
+  complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+    if (this.state === 'discarded') return Promise.reject(cancelled(this.options.signal));
+    if (this.state !== 'writing') return Promise.reject(new Error('complete() was already called on this writer.'));
+    this.state = 'completing';
+    this.completion = this.completeOnce(options.overwrite);
+    return this.completion;
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'completing') {
+      // Never delete what complete() may be publishing; wait and see how it ends.
+      await this.completion?.catch(() => undefined);
+    }
+    if (this.state === 'completed') return;
+    await this.discard();
+  }
+
+  private async completeOnce(overwrite: boolean): Promise<ObjectInfo> {
+    try {
+      throwIfAborted(this.options.signal);
+      await Promise.allSettled(this.writesInFlight);
+      this.assertContiguous();
+      await this.options.handle.sync();
+      await this.closeHandle();
+      throwIfAborted(this.options.signal);
+      const info = await this.options.publish(this.options.tempPath, overwrite);
+      this.state = 'completed';
+      this.options.onFinished();
+      return info;
+    } catch (err) {
+      await this.discard();
+      if (err instanceof RangeError) throw err;
+      throw toStorageError(err, ['NO_SPACE']);
+    }
+  }
+
+  /** Writes all of `data` at `offset`; a positioned write may write less than asked. */
+  private async writeAt(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    try {
+      while (done < data.byteLength) {
+        throwIfAborted(this.options.signal);
+        const { bytesWritten } = await this.options.handle.write(data, done, data.byteLength - done, offset + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw toStorageError(err, ['NO_SPACE', 'PERMISSION_DENIED']);
+    }
+  }
+
+  /**
+   * The contract: parts 0..n-1, each starting where the previous one ended,
+   * all but the last non-empty. A gap would leave zeros in the object, which
+   * only decryption would notice, so refuse it here.
+   */
+  private assertContiguous(): void {
+    let end = 0;
+    const count = this.parts.size;
+    for (let index = 0; index < count; index++) {
+      const part = this.parts.get(index);
+      if (part === undefined) throw new RangeError(`Part ${index} was never written.`);
+      if (part.offset !== end) throw new RangeError(`Part ${index} starts at ${part.offset}, expected ${end}.`);
+      if (part.length < this.minPartSize && index < count - 1) {
+        throw new RangeError(`Part ${index} is smaller than minPartSize.`);
+      }
+      end += part.length;
+    }
+    const { expectedSize } = this.options;
+    if (expectedSize !== undefined && expectedSize !== end) {
+      throw new RangeError(`The parts hold ${end} bytes, but expectedSize was ${expectedSize}.`);
+    }
+  }
+
+  private assertWriting(): void {
+    if (this.state === 'discarded') throw cancelled(this.options.signal);
+    if (this.state !== 'writing') throw new Error('writePart() after complete() on the same writer.');
+  }
+
+  private async closeHandle(): Promise<void> {
+    if (!this.handleOpen) return;
+    this.handleOpen = false;
+    await this.options.handle.close();
+  }
+
+  /** Close and delete the temporary, once, never rejecting. */
+  private discard(): Promise<void> {
+    this.discarding ??= (async () => {
+      this.state = 'discarded';
+      await Promise.allSettled(this.writesInFlight);
+      await this.closeHandle().catch(() => undefined);
+      // If this fails the file stays in .tmp, which the next init() empties.
+      await fs.rm(this.options.tempPath, { force: true }).catch(() => undefined);
+      this.options.onFinished();
+    })();
+    return this.discarding;
+  }
+}

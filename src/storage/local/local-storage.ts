@@ -1,0 +1,378 @@
+/**
+ * The default backend: objects are files under a store directory, one file
+ * per object, at the path name-encoding.ts derives from its name.
+ *
+ * Layout:
+ *   <store>/.tmp/<random>.part   writes in progress (emptied by init())
+ *   <store>/<encoded name>@      published objects
+ *
+ * Writes publish atomically (rename, or link() when the name must not exist
+ * yet), so a listing never shows a partial object, even after a crash.
+ * Listing is served from an in-memory index built by walking the store at
+ * init() and kept in step with every publish and delete; the store directory
+ * belongs to one server process (changes made behind its back show up in
+ * listings after the next start; stat and reads always ask the disk).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
+import type { ListOptions, ListPage, ObjectInfo, ObjectWriter, Storage, StorageCapabilities, WriteOptions } from '../storage.js';
+import { MAX_LIST_LIMIT, decodeNameCursor, encodeNameCursor, isWellFormedText, MAX_OBJECT_NAME_BYTES } from '../names.js';
+import { alreadyExists, isMissingFileError, notFound, throwIfAborted, toStorageError } from './errors.js';
+import { KeyedLock } from './keyed-lock.js';
+import { LocalObjectWriter } from './local-object-writer.js';
+import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
+import { ObjectIndex } from './object-index.js';
+
+export interface LocalStorageOptions {
+  /** The store directory; created by init() if missing. */
+  readonly directory: string;
+}
+
+/** Name of the store's folder for writes in progress; no encoded name starts with '.'. */
+export const TEMP_FOLDER = '.tmp';
+const TEMP_SUFFIX = '.part';
+const FILE_MODE = 0o600;
+const DIRECTORY_MODE = 0o700;
+/** How many files init() stats at once while walking the store. */
+const WALK_STAT_CONCURRENCY = 64;
+/** Reads and writes are split into pieces this large so a signal is noticed between them. */
+const IO_SLICE_BYTES = 4 * 1024 * 1024;
+/**
+ * Longest absolute path the OS accepts, in bytes. macOS stops at 1024; Node
+ * passes Windows paths in the \\?\ form, which allows about 32 767.
+ */
+const MAX_PATH_BYTES = process.platform === 'win32' ? 32_000 : process.platform === 'linux' ? 4095 : 1023;
+/** Error codes of link() on a file system without hard links (FAT, exFAT, some network shares). */
+const NO_HARD_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
+
+export class LocalStorage implements Storage {
+  readonly kind = 'local';
+  readonly location: string;
+
+  private readonly root: string;
+  private readonly tempDirectory: string;
+  private readonly index = new ObjectIndex();
+  private readonly nameLock = new KeyedLock();
+  private readonly openWriters = new Set<LocalObjectWriter>();
+  private hardLinks = true;
+  private state: 'new' | 'ready' | 'closed' = 'new';
+
+  constructor(options: LocalStorageOptions) {
+    this.root = path.resolve(options.directory);
+    this.tempDirectory = path.join(this.root, TEMP_FOLDER);
+    this.location = this.root;
+  }
+
+  /** abortCleansUp always; atomicNoOverwrite when the file system has hard links (known after init()). */
+  get capabilities(): StorageCapabilities {
+    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks };
+  }
+
+  async init(): Promise<void> {
+    if (this.state === 'closed') throw closedError();
+    try {
+      await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
+      await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
+      await this.removeTemporaries();
+      this.hardLinks = await this.probeHardLinks();
+      this.index.reset(await this.walkStore());
+    } catch (err) {
+      throw toStorageError(err, ['PERMISSION_DENIED', 'NO_SPACE']);
+    }
+    this.state = 'ready';
+  }
+
+  async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
+    this.assertReady();
+    const entries = this.entriesOf(name);
+    throwIfAborted(options.signal);
+    const tempPath = path.join(this.tempDirectory, randomBytes(16).toString('hex') + TEMP_SUFFIX);
+    let handle;
+    try {
+      handle = await fs.open(tempPath, 'wx', FILE_MODE);
+    } catch (err) {
+      throw toStorageError(err, ['PERMISSION_DENIED', 'NO_SPACE']);
+    }
+    const writer: LocalObjectWriter = new LocalObjectWriter({
+      handle,
+      tempPath,
+      signal: options.signal,
+      expectedSize: options.expectedSize,
+      publish: (from, overwrite) => this.publish(name, entries, from, overwrite),
+      onFinished: () => this.openWriters.delete(writer),
+    });
+    this.openWriters.add(writer);
+    return writer;
+  }
+
+  async readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    this.assertReady();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be an integer >= 0');
+    const file = this.pathOf(this.entriesOf(name));
+    throwIfAborted(signal);
+    let handle;
+    try {
+      handle = await fs.open(file, 'r');
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+    try {
+      const { size } = await handle.stat();
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      let filled = 0;
+      while (filled < buffer.byteLength) {
+        throwIfAborted(signal);
+        const slice = Math.min(IO_SLICE_BYTES, buffer.byteLength - filled);
+        const { bytesRead } = await handle.read(buffer, filled, slice, offset + filled);
+        if (bytesRead === 0) break; // the file shrank under us (it is being replaced)
+        filled += bytesRead;
+      }
+      throwIfAborted(signal);
+      return buffer.subarray(0, filled);
+    } catch (err) {
+      throw toStorageError(err, []);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  async stat(name: string): Promise<ObjectInfo> {
+    this.assertReady();
+    const file = this.pathOf(this.entriesOf(name));
+    try {
+      const stats = await fs.stat(file);
+      if (!stats.isFile()) throw notFound();
+      return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    this.assertReady();
+    const { limit } = options;
+    const prefix = options.prefix ?? '';
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new InvalidParamsError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}.`, 'limit');
+    }
+    if (typeof prefix !== 'string' || !isWellFormedText(prefix) || Buffer.byteLength(prefix) > MAX_OBJECT_NAME_BYTES) {
+      throw new InvalidParamsError('prefix must be valid Unicode text of at most 1024 bytes.', 'prefix');
+    }
+    const after = options.cursor === undefined ? undefined : decodeNameCursor(options.cursor);
+    const page = this.index.page({ prefix, after, limit });
+    const objects = page.objects.map((info) => ({ ...info, modifiedAt: new Date(info.modifiedAt) }));
+    const last = objects[objects.length - 1];
+    return { objects, nextCursor: page.hasMore && last !== undefined ? encodeNameCursor(last.name) : null };
+  }
+
+  async delete(name: string): Promise<void> {
+    this.assertReady();
+    const file = this.pathOf(this.entriesOf(name));
+    await this.nameLock.run(name, async () => {
+      try {
+        await fs.unlink(file);
+      } catch (err) {
+        if (isMissingFileError(err)) {
+          this.index.delete(name);
+          throw notFound(err);
+        }
+        throw toStorageError(err, []);
+      }
+      this.index.delete(name);
+    });
+    await this.removeEmptyParents(path.dirname(file));
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    await Promise.all([...this.openWriters].map((writer) => writer.abort()));
+  }
+
+  /** Move a finished temporary to the object's path and record it; under the name's lock. */
+  private publish(name: string, entries: string[], tempPath: string, overwrite: boolean): Promise<ObjectInfo> {
+    const file = this.pathOf(entries);
+    const parent = path.dirname(file);
+    return this.nameLock.run(name, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const firstCreated = await fs.mkdir(parent, { recursive: true, mode: DIRECTORY_MODE });
+        try {
+          if (overwrite) await fs.rename(tempPath, file);
+          else await this.publishIfAbsent(tempPath, file);
+          await syncDirectories(firstCreated === undefined ? parent : path.dirname(firstCreated), parent);
+          break;
+        } catch (err) {
+          // A concurrent delete may have pruned the parent we just made: make it again.
+          if (isMissingFileError(err) && attempt < 3) continue;
+          throw err;
+        }
+      }
+      const stats = await fs.stat(file);
+      const info: ObjectInfo = { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      this.index.set(info);
+      return { ...info, modifiedAt: new Date(info.modifiedAt) };
+    });
+  }
+
+  private async publishIfAbsent(tempPath: string, file: string): Promise<void> {
+    if (!this.hardLinks) {
+      // Without hard links there is no atomic "create unless it exists" for a
+      // finished file; the name lock makes it atomic within this process only.
+      if (await pathExists(file)) throw alreadyExists();
+      await fs.rename(tempPath, file);
+      return;
+    }
+    try {
+      await fs.link(tempPath, file);
+    } catch (err) {
+      if (systemErrorCode(err) === 'EEXIST') throw alreadyExists(err);
+      throw err;
+    }
+    // A leftover link is harmless: it sits in .tmp until the next init().
+    await fs.unlink(tempPath).catch(() => undefined);
+  }
+
+  /** Remove directories the object's deletion left empty, up to (not including) the root. */
+  private async removeEmptyParents(directory: string): Promise<void> {
+    let current = directory;
+    while (current !== this.root && current.startsWith(this.root + path.sep)) {
+      try {
+        await fs.rmdir(current);
+      } catch {
+        return; // not empty (or already gone): nothing more to prune
+      }
+      current = path.dirname(current);
+    }
+  }
+
+  private async removeTemporaries(): Promise<void> {
+    const leftovers = await fs.readdir(this.tempDirectory);
+    await Promise.all(leftovers.map((entry) => fs.rm(path.join(this.tempDirectory, entry), { recursive: true, force: true })));
+  }
+
+  /** Whether link() works in this store; it decides how overwrite: false publishes. */
+  private async probeHardLinks(): Promise<boolean> {
+    const probe = path.join(this.tempDirectory, randomBytes(8).toString('hex') + '.probe');
+    await fs.writeFile(probe, '', { mode: FILE_MODE, flag: 'wx' });
+    try {
+      await fs.link(probe, probe + '.link');
+      return true;
+    } catch (err) {
+      const code = systemErrorCode(err);
+      if (code !== undefined && NO_HARD_LINK_CODES.has(code)) return false;
+      throw err;
+    } finally {
+      await fs.rm(probe, { force: true });
+      await fs.rm(probe + '.link', { force: true });
+    }
+  }
+
+  /** Every object in the store, found by walking its directories. */
+  private async walkStore(): Promise<ObjectInfo[]> {
+    const objects: ObjectInfo[] = [];
+    const pending: { file: string; entries: string[]; name: string }[] = [];
+    const flush = async (): Promise<void> => {
+      const batch = pending.splice(0, pending.length);
+      const infos = await Promise.all(
+        batch.map(async ({ file, name }) => {
+          try {
+            const stats = await fs.stat(file);
+            return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+          } catch (err) {
+            if (isMissingFileError(err)) return undefined; // deleted while we walked
+            throw err;
+          }
+        }),
+      );
+      for (const info of infos) if (info !== undefined) objects.push(info);
+    };
+    const visit = async (directory: string, entries: string[]): Promise<void> => {
+      for (const dirent of await fs.readdir(directory, { withFileTypes: true })) {
+        // Encoded entries never start with '.': this skips .tmp and other programs' hidden files.
+        if (dirent.name.startsWith('.')) continue;
+        const child = path.join(directory, dirent.name);
+        if (dirent.isDirectory()) {
+          await visit(child, [...entries, dirent.name]);
+        } else if (dirent.isFile() && dirent.name.endsWith(OBJECT_SUFFIX)) {
+          const name = decodeObjectPath([...entries, dirent.name]);
+          if (name === undefined) continue; // not ours
+          pending.push({ file: child, entries, name });
+          if (pending.length >= WALK_STAT_CONCURRENCY) await flush();
+        }
+        // Symbolic links and other file types are never objects.
+      }
+    };
+    await visit(this.root, []);
+    await flush();
+    return objects;
+  }
+
+  private entriesOf(name: string): string[] {
+    const entries = encodeObjectPath(name);
+    const file = this.pathOf(entries);
+    if (Buffer.byteLength(file) > MAX_PATH_BYTES) {
+      throw new InvalidParamsError('The remote name is too long for the local store on this system.', 'name');
+    }
+    return entries;
+  }
+
+  private pathOf(entries: readonly string[]): string {
+    const file = path.join(this.root, ...entries);
+    // Defence in depth: encoded entries cannot climb out, but check anyway.
+    const relative = path.relative(this.root, file);
+    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+      throw new InvalidParamsError('The remote name does not map into the store.', 'name');
+    }
+    return file;
+  }
+
+  private assertReady(): void {
+    if (this.state === 'new') throw new Error('LocalStorage.init() must be called before use.');
+    if (this.state === 'closed') throw closedError();
+  }
+}
+
+function closedError(): CloudlockerError {
+  return new CloudlockerError('STORAGE_UNAVAILABLE', 'The local store has been closed.');
+}
+
+async function pathExists(file: string): Promise<boolean> {
+  try {
+    await fs.lstat(file);
+    return true;
+  } catch (err) {
+    if (isMissingFileError(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * fsync `from` and each directory below it down to `to`, so a new name (and
+ * any directory just created for it) survives a power cut. Best effort:
+ * Windows cannot open a directory for syncing and some file systems refuse
+ * (EINVAL); by then the object is already published, so failing the write
+ * would only mislead the caller.
+ */
+async function syncDirectories(from: string, to: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const chain = [to];
+  for (let current = to; current !== from && path.dirname(current) !== current; ) {
+    current = path.dirname(current);
+    chain.push(current);
+  }
+  for (const directory of chain) {
+    try {
+      const handle = await fs.open(directory, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // best effort, see above
+    }
+  }
+}

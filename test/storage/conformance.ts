@@ -1,0 +1,610 @@
+/**
+ * The storage conformance suite: one set of cases every backend runs, in the
+ * manner of rclone's fstests. A backend's test file is a few lines:
+ *
+ *   runStorageConformance('local', async () => ({ storage, teardown, countLeftovers }));
+ *
+ * `setup` is called before every case and must return a storage over an
+ * EMPTY store (a fresh directory, bucket or key prefix), not yet initialised:
+ * the suite calls init() first and close() last, then teardown().
+ *
+ * A backend escapes a case only through its declared capabilities, and then
+ * the suite asserts the weaker guarantee the backend still owes instead of
+ * skipping: no case is ever skipped.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it, beforeEach, afterEach } from '@jest/globals';
+import type { ErrorReason } from '../../protocol/errors.js';
+import { InvalidParamsError } from '../../src/errors.js';
+import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
+
+export interface StorageUnderTest {
+  readonly storage: Storage;
+  /** Remove everything setup made (directories, buckets). Called after close(). */
+  teardown(): Promise<void>;
+  /**
+   * How many unfinished writes the store holds (local: files in its temp
+   * folder; S3: multipart uploads in progress). Required when the backend
+   * declares abortCleansUp: the suite checks that abort() and a refused
+   * complete() leave none.
+   */
+  countLeftovers?(): Promise<number>;
+}
+
+/** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
+const BULK_TIMEOUT_MS = 60_000;
+
+export function runStorageConformance(backendName: string, setup: () => Promise<StorageUnderTest>): void {
+  describe(`storage conformance: ${backendName}`, () => {
+    let storage: Storage;
+    let underTest: StorageUnderTest;
+
+    beforeEach(async () => {
+      underTest = await setup();
+      storage = underTest.storage;
+      await storage.init();
+    });
+
+    afterEach(async () => {
+      await storage.close();
+      await underTest.teardown();
+    });
+
+    /** Leftover writes must be zero when the backend claims to clean up; otherwise nothing is claimed. */
+    async function expectNoLeftoversIfDeclared(): Promise<void> {
+      if (!storage.capabilities.abortCleansUp) return;
+      expect(underTest.countLeftovers).toBeDefined();
+      expect(await underTest.countLeftovers!()).toBe(0);
+    }
+
+    describe('writing and reading', () => {
+      it('writes an object in one part and reads it back', async () => {
+        const data = testBytes(1000, 1);
+        const info = await putObject(storage, 'one-part', data);
+        expect(info.name).toBe('one-part');
+        expect(info.storedSize).toBe(1000);
+        expectRecentDate(info.modifiedAt);
+        expectSameBytes(await readWhole(storage, 'one-part'), data);
+      });
+
+      it('accepts parts of exactly minPartSize followed by a small last part', async () => {
+        const writer = await storage.beginWrite('min-parts');
+        const min = writer.minPartSize;
+        expect(Number.isInteger(min) && min >= 1).toBe(true);
+        const data = testBytes(2 * min + 777, 2);
+        await writer.writePart(0, 0, data.subarray(0, min));
+        await writer.writePart(1, min, data.subarray(min, 2 * min));
+        await writer.writePart(2, 2 * min, data.subarray(2 * min));
+        const info = await writer.complete({ overwrite: false });
+        expect(info.storedSize).toBe(data.byteLength);
+        expectSameBytes(await readWhole(storage, 'min-parts'), data);
+      });
+
+      it('assembles parts written out of order and concurrently', async () => {
+        const writer = await storage.beginWrite('out-of-order');
+        const partSize = Math.max(writer.minPartSize, 64 * 1024);
+        const data = testBytes(2 * partSize + 4321, 3);
+        const parts = [0, 1, 2].map((index) => ({
+          index,
+          offset: index * partSize,
+          bytes: data.subarray(index * partSize, Math.min((index + 1) * partSize, data.byteLength)),
+        }));
+        await Promise.all([parts[2], parts[0], parts[1]].map((p) => writer.writePart(p.index, p.offset, p.bytes)));
+        await writer.complete({ overwrite: false });
+        expectSameBytes(await readWhole(storage, 'out-of-order'), data);
+      });
+
+      it('stores an empty object, with no part or with one empty part', async () => {
+        const noPart = await storage.beginWrite('empty/no-part', { expectedSize: 0 });
+        expect((await noPart.complete({ overwrite: false })).storedSize).toBe(0);
+        const emptyPart = await storage.beginWrite('empty/empty-part', { expectedSize: 0 });
+        await emptyPart.writePart(0, 0, new Uint8Array(0));
+        expect((await emptyPart.complete({ overwrite: false })).storedSize).toBe(0);
+
+        for (const name of ['empty/no-part', 'empty/empty-part']) {
+          expect((await storage.stat(name)).storedSize).toBe(0);
+          expect((await storage.readRange(name, 0, 10)).byteLength).toBe(0);
+        }
+        expect(await listNames(storage, 'empty/')).toEqual(['empty/empty-part', 'empty/no-part']);
+      });
+
+      it('keeps an object invisible until complete() resolves', async () => {
+        const data = testBytes(300, 4);
+        const writer = await storage.beginWrite('pending', { expectedSize: 300 });
+        await writer.writePart(0, 0, data);
+        await expectReason(storage.stat('pending'), 'NOT_FOUND');
+        await expectReason(storage.readRange('pending', 0, 10), 'NOT_FOUND');
+        expect(await listNames(storage, '')).toEqual([]);
+
+        await writer.complete({ overwrite: false });
+        expect((await storage.stat('pending')).storedSize).toBe(300);
+        expect(await listNames(storage, '')).toEqual(['pending']);
+      });
+
+      it('runs concurrent writers to different names independently', async () => {
+        const names = Array.from({ length: 16 }, (_, i) => `concurrent/${i}`);
+        const contents = names.map((_, i) => testBytes(1000 + i * 37, 100 + i));
+        const writers = await Promise.all(names.map((name) => storage.beginWrite(name)));
+        // Every writer's parts at once, last part first; two parts each where minPartSize allows.
+        const writes = writers.flatMap((writer, i) => {
+          const partSize = Math.max(writer.minPartSize, Math.ceil(contents[i].byteLength / 2));
+          return splitParts(contents[i], partSize).map((part) => () => writer.writePart(part.index, part.offset, part.bytes));
+        });
+        await Promise.all(writes.reverse().map((write) => write()));
+        await Promise.all(writers.map((writer) => writer.complete({ overwrite: false })));
+        for (const [i, name] of names.entries()) expectSameBytes(await readWhole(storage, name), contents[i]);
+        expect(await listNames(storage, 'concurrent/')).toEqual(sortedByBytes(names));
+      });
+    });
+
+    describe('aborting', () => {
+      it('abort() discards the write, leaves nothing behind and may be called twice', async () => {
+        const writer = await storage.beginWrite('aborted');
+        const data = testBytes(Math.max(writer.minPartSize, 1000) + 10, 5);
+        await writer.writePart(1, Math.max(writer.minPartSize, 1000), data.subarray(Math.max(writer.minPartSize, 1000)));
+        await writer.writePart(0, 0, data.subarray(0, Math.max(writer.minPartSize, 1000)));
+        await writer.abort();
+        await writer.abort();
+
+        await expectReason(storage.stat('aborted'), 'NOT_FOUND');
+        await expectReason(storage.readRange('aborted', 0, 1), 'NOT_FOUND');
+        expect(await listNames(storage, '')).toEqual([]);
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('a signal aborted before the write starts cancels it', async () => {
+        const controller = new AbortController();
+        controller.abort();
+        const outcome = await settle(
+          (async () => {
+            const writer = await storage.beginWrite('cancelled-early', { signal: controller.signal });
+            try {
+              await writer.writePart(0, 0, testBytes(100, 6));
+              await writer.complete({ overwrite: false });
+            } finally {
+              await writer.abort();
+            }
+          })(),
+        );
+        expectSettledReason(outcome, 'CANCELLED');
+        await expectReason(storage.stat('cancelled-early'), 'NOT_FOUND');
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('a signal aborted during the write rejects further parts and complete()', async () => {
+        const controller = new AbortController();
+        const writer = await storage.beginWrite('cancelled-midway', { signal: controller.signal });
+        const partSize = Math.max(writer.minPartSize, 1000);
+        const data = testBytes(partSize + 50, 7);
+        await writer.writePart(0, 0, data.subarray(0, partSize));
+        controller.abort();
+        await expectReason(writer.writePart(1, partSize, data.subarray(partSize)), 'CANCELLED');
+        await expectReason(writer.complete({ overwrite: false }), 'CANCELLED');
+        await writer.abort();
+        await expectReason(storage.stat('cancelled-midway'), 'NOT_FOUND');
+        expect(await listNames(storage, '')).toEqual([]);
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('readRange with an aborted signal rejects with CANCELLED', async () => {
+        await putObject(storage, 'readable', testBytes(100, 8));
+        const controller = new AbortController();
+        controller.abort();
+        await expectReason(storage.readRange('readable', 0, 100, controller.signal), 'CANCELLED');
+      });
+    });
+
+    describe('ranged reads and stat', () => {
+      const size = 1000;
+      let data: Uint8Array;
+      beforeEach(async () => {
+        data = testBytes(size, 9);
+        await putObject(storage, 'ranged', data);
+      });
+
+      it.each([
+        ['the start', 0, 10],
+        ['the middle', 500, 123],
+        ['the last byte', size - 1, 1],
+        ['the whole object', 0, size],
+        ['zero bytes', 10, 0],
+      ])('returns exactly the bytes asked for at %s', async (_label, offset, length) => {
+        const bytes = await storage.readRange('ranged', offset, length);
+        expectSameBytes(bytes, data.subarray(offset, offset + length));
+      });
+
+      it('returns fewer bytes when the object ends first', async () => {
+        expectSameBytes(await storage.readRange('ranged', size - 10, 100), data.subarray(size - 10));
+        expectSameBytes(await storage.readRange('ranged', 0, size + 1), data);
+      });
+
+      it('returns no bytes for an offset at or beyond the end', async () => {
+        expect((await storage.readRange('ranged', size, 10)).byteLength).toBe(0);
+        expect((await storage.readRange('ranged', size + 5000, 10)).byteLength).toBe(0);
+      });
+
+      it('stat reports the name, stored size and modification time', async () => {
+        const info = await storage.stat('ranged');
+        expect(info.name).toBe('ranged');
+        expect(info.storedSize).toBe(size);
+        expectRecentDate(info.modifiedAt);
+      });
+
+      it('stat and readRange of a missing name reject with NOT_FOUND', async () => {
+        await expectReason(storage.stat('missing'), 'NOT_FOUND');
+        await expectReason(storage.readRange('missing', 0, 1), 'NOT_FOUND');
+        // A name that is only a prefix ("directory") of an object is not an object.
+        await putObject(storage, 'dir/child', testBytes(5, 10));
+        await expectReason(storage.stat('dir'), 'NOT_FOUND');
+        await expectReason(storage.readRange('dir', 0, 1), 'NOT_FOUND');
+      });
+    });
+
+    describe('deleting', () => {
+      it('delete removes the object from stat, reads and listings', async () => {
+        await putObject(storage, 'doomed', testBytes(10, 11));
+        await storage.delete('doomed');
+        await expectReason(storage.stat('doomed'), 'NOT_FOUND');
+        await expectReason(storage.readRange('doomed', 0, 1), 'NOT_FOUND');
+        expect(await listNames(storage, '')).toEqual([]);
+      });
+
+      it('delete of a missing name rejects with NOT_FOUND, also twice', async () => {
+        await expectReason(storage.delete('never-written'), 'NOT_FOUND');
+        await putObject(storage, 'once', testBytes(10, 12));
+        await storage.delete('once');
+        await expectReason(storage.delete('once'), 'NOT_FOUND');
+      });
+
+      it('delete touches only the exact name, not names it is a prefix of', async () => {
+        for (const name of ['a', 'a/b', 'ab', 'a/b/c']) await putObject(storage, name, tinyBytes(name));
+        await expectReason(storage.delete('a/b/c/d'), 'NOT_FOUND');
+        await storage.delete('a/b');
+        expect(await listNames(storage, '')).toEqual(['a', 'a/b/c', 'ab']);
+        await storage.delete('a');
+        expect(await listNames(storage, '')).toEqual(['a/b/c', 'ab']);
+        expectSameBytes(await readWhole(storage, 'a/b/c'), tinyBytes('a/b/c'));
+        expectSameBytes(await readWhole(storage, 'ab'), tinyBytes('ab'));
+        // The name can be written again after deletion.
+        await putObject(storage, 'a', testBytes(3, 13));
+        expectSameBytes(await readWhole(storage, 'a'), testBytes(3, 13));
+      });
+    });
+
+    describe('overwriting', () => {
+      it('overwrite: false refuses an existing name with ALREADY_EXISTS and keeps the old content', async () => {
+        const original = testBytes(500, 14);
+        await putObject(storage, 'taken', original);
+        const writer = await storage.beginWrite('taken');
+        await writer.writePart(0, 0, testBytes(200, 15));
+        await expectReason(writer.complete({ overwrite: false }), 'ALREADY_EXISTS');
+        await writer.abort(); // safe after a failure
+        expectSameBytes(await readWhole(storage, 'taken'), original);
+        expect((await listInfos(storage, '')).map((o) => o.storedSize)).toEqual([500]);
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('overwrite: true replaces the object, size included', async () => {
+        await putObject(storage, 'replaced', testBytes(500, 16));
+        const replacement = testBytes(123, 17);
+        const info = await putObject(storage, 'replaced', replacement, { overwrite: true });
+        expect(info.storedSize).toBe(123);
+        expectSameBytes(await readWhole(storage, 'replaced'), replacement);
+        expect(await listInfos(storage, '')).toEqual([expect.objectContaining({ name: 'replaced', storedSize: 123 })]);
+      });
+
+      it('overwrite: true also creates a new name', async () => {
+        await putObject(storage, 'fresh', testBytes(9, 18), { overwrite: true });
+        expectSameBytes(await readWhole(storage, 'fresh'), testBytes(9, 18));
+      });
+
+      it('concurrent overwrite: false writers of one name: the declared guarantee holds', async () => {
+        const contents = [0, 1, 2, 3].map((i) => testBytes(200 + i, 20 + i));
+        const writers = await Promise.all(contents.map(() => storage.beginWrite('contested')));
+        await Promise.all(writers.map((writer, i) => writer.writePart(0, 0, contents[i])));
+        const outcomes = await Promise.all(writers.map((writer) => settle(writer.complete({ overwrite: false }))));
+        await Promise.all(writers.map((writer) => writer.abort()));
+
+        const winners = outcomes.flatMap((outcome, i) => (outcome.ok ? [i] : []));
+        for (const outcome of outcomes) if (!outcome.ok) expectSettledReason(outcome, 'ALREADY_EXISTS');
+        const stored = await readWhole(storage, 'contested');
+        if (storage.capabilities.atomicNoOverwrite) {
+          // Exactly one writer wins and its bytes are what is stored.
+          expect(winners).toHaveLength(1);
+          expectSameBytes(stored, contents[winners[0]]);
+        } else {
+          // Weaker: at least one wins, and the stored object is one winner's, whole.
+          expect(winners.length).toBeGreaterThanOrEqual(1);
+          expect(winners.some((i) => bytesEqual(stored, contents[i]))).toBe(true);
+        }
+        await expectNoLeftoversIfDeclared();
+      });
+    });
+
+    describe('listing', () => {
+      it('matches the prefix byte-wise, not segment-wise', async () => {
+        for (const name of ['a', 'a/b', 'ab', 'b', 'a/b/c']) await putObject(storage, name, testBytes(1, 30));
+        expect(await listNames(storage, '')).toEqual(['a', 'a/b', 'a/b/c', 'ab', 'b']);
+        expect(await listNames(storage, 'a')).toEqual(['a', 'a/b', 'a/b/c', 'ab']);
+        expect(await listNames(storage, 'a/')).toEqual(['a/b', 'a/b/c']);
+        expect(await listNames(storage, 'a/b')).toEqual(['a/b', 'a/b/c']);
+        expect(await listNames(storage, 'a/b/')).toEqual(['a/b/c']);
+        const none = await storage.list({ prefix: 'c', limit: 10 });
+        expect(none).toEqual({ objects: [], nextCursor: null });
+      });
+
+      it('an empty store lists nothing', async () => {
+        expect(await storage.list({ limit: 1000 })).toEqual({ objects: [], nextCursor: null });
+      });
+
+      it('reports each object with its stored size and modification time', async () => {
+        await putObject(storage, 'sized/one', testBytes(10, 31));
+        await putObject(storage, 'sized/two', testBytes(2000, 32));
+        const infos = await listInfos(storage, 'sized/');
+        expect(infos.map((o) => [o.name, o.storedSize])).toEqual([
+          ['sized/one', 10],
+          ['sized/two', 2000],
+        ]);
+        for (const info of infos) expectRecentDate(info.modifiedAt);
+      });
+
+      it('pages with limit 1 and ends with a null cursor', async () => {
+        for (const name of ['p/1', 'p/2', 'p/3']) await putObject(storage, name, testBytes(1, 33));
+        const first = await storage.list({ prefix: 'p/', limit: 1 });
+        expect(first.objects.map((o) => o.name)).toEqual(['p/1']);
+        expect(first.nextCursor).not.toBeNull();
+        const second = await storage.list({ prefix: 'p/', limit: 1, cursor: first.nextCursor! });
+        expect(second.objects.map((o) => o.name)).toEqual(['p/2']);
+        const third = await storage.list({ prefix: 'p/', limit: 1, cursor: second.nextCursor! });
+        expect(third.objects.map((o) => o.name)).toEqual(['p/3']);
+        // The last page may end with null or with a cursor whose page is empty and null-terminated.
+        if (third.nextCursor !== null) {
+          expect(await storage.list({ prefix: 'p/', limit: 1, cursor: third.nextCursor })).toEqual({
+            objects: [],
+            nextCursor: null,
+          });
+        }
+      });
+
+      it('a cursor stays valid after the object it points past is deleted', async () => {
+        for (const name of ['q/1', 'q/2', 'q/3']) await putObject(storage, name, testBytes(1, 34));
+        const first = await storage.list({ prefix: 'q/', limit: 2 });
+        expect(first.objects.map((o) => o.name)).toEqual(['q/1', 'q/2']);
+        await storage.delete('q/2');
+        const rest = await storage.list({ prefix: 'q/', limit: 2, cursor: first.nextCursor! });
+        expect(rest.objects.map((o) => o.name)).toEqual(['q/3']);
+      });
+
+      it('rejects a malformed cursor with InvalidParamsError', async () => {
+        await putObject(storage, 'x', testBytes(1, 35));
+        const outcome = await settle(storage.list({ limit: 10, cursor: '!!not a cursor!!' }));
+        expect(outcome.ok).toBe(false);
+        if (!outcome.ok) {
+          expect(outcome.error).toBeInstanceOf(InvalidParamsError);
+          expect(outcome.error).toMatchObject({ param: 'cursor' });
+        }
+      });
+
+      it(
+        'pages through 2500 objects in UTF-8 byte order with no gap or duplicate',
+        async () => {
+          const names = Array.from({ length: 2500 }, (_, i) => `bulk/${i}`);
+          // Unpadded numbers: byte order (1, 10, 100, 1000, 1001, ...) differs from writing order.
+          const outsiders = ['bulj', 'bulk', 'bulk0', 'bulk_', 'other/1'];
+          await mapWithConcurrency([...names, ...outsiders], 32, (name) => putObject(storage, name, tinyBytes(name)));
+
+          const expected = sortedByBytes(names);
+          for (const limit of [1000, 333]) {
+            const pages = await listPages(storage, 'bulk/', limit);
+            expect(pages.slice(0, -1).every((page) => page.length === limit)).toBe(true);
+            expect(pages.flat()).toEqual(expected);
+          }
+          const ones = await listPages(storage, 'bulk/1', 500);
+          expect(ones.flat()).toEqual(expected.filter((name) => name.startsWith('bulk/1')));
+          expect(ones.flat()).toHaveLength(1 + 10 + 100 + 1000);
+          expect((await listPages(storage, '', 1000)).flat()).toEqual(sortedByBytes([...names, ...outsiders]));
+        },
+        BULK_TIMEOUT_MS,
+      );
+    });
+
+    describe('names', () => {
+      const awkward = [
+        'é', // NFC
+        'e\u0301', // NFD: a different name with the same look
+        'É',
+        '日本/語.txt',
+        '日本',
+        '😀 emoji',
+        '\uff5e fullwidth tilde', // BMP above the surrogates: sorts before the emoji in byte order
+        'with space',
+        ' leading space',
+        'trailing space ',
+        'a:b',
+        'q?*<>|"',
+        'CON',
+        'con',
+        'nul.txt',
+        'com1',
+        'trailing.',
+        '.hidden',
+        '..double',
+        '.tmp',
+        'UPPER',
+        'upper',
+        'Upper',
+        '%41',
+        'A',
+        'x@',
+        'x&',
+        '~1',
+        'deep/a/b/c/d/e/f/g',
+        'p',
+        'p/q',
+        'pq',
+        `long/${'x'.repeat(300)}`,
+        `long/${'日本語'.repeat(40)}`,
+      ];
+
+      it('stores awkward and Unicode names as distinct objects and lists them in byte order', async () => {
+        await mapWithConcurrency(awkward, 8, (name) => putObject(storage, name, tinyBytes(name)));
+        for (const name of awkward) {
+          expect((await storage.stat(name)).name).toBe(name);
+          expectSameBytes(await readWhole(storage, name), tinyBytes(name));
+        }
+        const listed = (await listPages(storage, '', 1000)).flat();
+        expect(listed).toEqual(sortedByBytes(awkward));
+
+        await storage.delete('upper');
+        await storage.delete('é');
+        expectSameBytes(await readWhole(storage, 'UPPER'), tinyBytes('UPPER'));
+        expectSameBytes(await readWhole(storage, 'Upper'), tinyBytes('Upper'));
+        expectSameBytes(await readWhole(storage, 'e\u0301'), tinyBytes('e\u0301'));
+        await expectReason(storage.stat('upper'), 'NOT_FOUND');
+      });
+
+      it('lists by a Unicode prefix', async () => {
+        for (const name of ['日本', '日本/語.txt', '日本語', '日', 'にほん']) await putObject(storage, name, tinyBytes(name));
+        expect(await listNames(storage, '日本')).toEqual(['日本', '日本/語.txt', '日本語']);
+      });
+    });
+  });
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+export async function putObject(
+  storage: Storage,
+  name: string,
+  data: Uint8Array,
+  options: { overwrite?: boolean } = {},
+): Promise<ObjectInfo> {
+  const writer = await storage.beginWrite(name, { expectedSize: data.byteLength });
+  try {
+    // Parts of minPartSize, but no smaller than 3 MiB, so small objects go in one part.
+    for (const part of splitParts(data, Math.max(writer.minPartSize, 3 * 1024 * 1024))) {
+      await writer.writePart(part.index, part.offset, part.bytes);
+    }
+    return await writer.complete({ overwrite: options.overwrite ?? false });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** `data` cut into parts of `partSize` (the last may be shorter; one empty part for empty data). */
+function splitParts(data: Uint8Array, partSize: number): { index: number; offset: number; bytes: Uint8Array }[] {
+  const parts = [];
+  for (let index = 0, offset = 0; offset < data.byteLength || index === 0; index++, offset += partSize) {
+    parts.push({ index, offset, bytes: data.subarray(offset, offset + partSize) });
+  }
+  return parts;
+}
+
+async function readWhole(storage: Storage, name: string): Promise<Uint8Array> {
+  const { storedSize } = await storage.stat(name);
+  const bytes = await storage.readRange(name, 0, storedSize);
+  expect(bytes.byteLength).toBe(storedSize);
+  return Uint8Array.from(bytes);
+}
+
+async function listInfos(storage: Storage, prefix: string): Promise<ObjectInfo[]> {
+  return (await listPagesOfInfos(storage, prefix, 1000)).flat();
+}
+
+async function listNames(storage: Storage, prefix: string): Promise<string[]> {
+  return (await listInfos(storage, prefix)).map((info) => info.name);
+}
+
+async function listPages(storage: Storage, prefix: string, limit: number): Promise<string[][]> {
+  return (await listPagesOfInfos(storage, prefix, limit)).map((page) => page.map((info) => info.name));
+}
+
+async function listPagesOfInfos(storage: Storage, prefix: string, limit: number): Promise<ObjectInfo[][]> {
+  const pages: ObjectInfo[][] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await storage.list({ prefix, limit, cursor });
+    expect(page.objects.length).toBeLessThanOrEqual(limit);
+    pages.push(page.objects);
+    if (page.nextCursor === null) return pages;
+    expect(page.nextCursor).not.toBe(cursor); // a cursor that does not move would loop for ever
+    cursor = page.nextCursor;
+    if (pages.length > 10_000) throw new Error('listing does not end');
+  }
+}
+
+export function sortedByBytes(names: readonly string[]): string[] {
+  return [...names].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+}
+
+type Settled = { ok: true } | { ok: false; error: unknown };
+
+async function settle(promise: Promise<unknown>): Promise<Settled> {
+  try {
+    await promise;
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function expectSettledReason(outcome: Settled, reason: ErrorReason): void {
+  expect(outcome.ok).toBe(false);
+  if (!outcome.ok) expect(outcome.error).toMatchObject({ name: 'CloudlockerError', reason });
+}
+
+async function expectReason(promise: Promise<unknown>, reason: ErrorReason): Promise<void> {
+  await expect(promise).rejects.toMatchObject({ name: 'CloudlockerError', reason });
+}
+
+/** Compares by length and SHA-256: jest's element-wise diff of large arrays is slow and unreadable. */
+function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(digest(actual)).toEqual(digest(expected));
+}
+
+function digest(bytes: Uint8Array): { length: number; sha256: string } {
+  return { length: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+function expectRecentDate(date: Date): void {
+  // Not toBeInstanceOf(Date): a Date made by Node's fs belongs to another realm under jest.
+  expect(Object.prototype.toString.call(date)).toBe('[object Date]');
+  // Loose: S3 servers keep second precision and their own clock.
+  expect(Math.abs(date.getTime() - Date.now())).toBeLessThan(10 * 60 * 1000);
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function testBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+}
+
+/** A small content that differs per name. */
+function tinyBytes(name: string): Uint8Array {
+  return new TextEncoder().encode(`content of ${name}`);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
+export async function mapWithConcurrency<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      await task(item);
+    }
+  });
+  await Promise.all(workers);
+}
