@@ -1,0 +1,55 @@
+import path from 'node:path';
+import { remoteNameProblem, type Upload } from '../../protocol/index.js';
+import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { inspectSource, removeQuietly, sameFile } from '../transfer/local-files.js';
+import type { TransferEngine } from '../transfer/transfer-engine.js';
+import type { MethodHandler } from './handler.js';
+import { resolveUploadKey } from './resolve-upload-key.js';
+
+export function createUploadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Upload> {
+  return async (params) => {
+    const source = await inspectSource(params.path);
+    const name = params.name ?? defaultRemoteName(source.path);
+    const overwrite = params.overwrite ?? false;
+    // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
+    if (!overwrite) await refuseExisting(storage, name);
+    const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
+    try {
+      if (!key.created && (await sameFile(source.path, key.path))) {
+        throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
+      }
+      return await engine.upload({
+        ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
+        source,
+        name,
+        overwrite,
+        key: key.key,
+        keyPath: key.path,
+        keyCreated: key.created,
+      });
+    } catch (err) {
+      // A key made for this upload protects nothing if the upload did not happen.
+      if (key.created) await removeQuietly(key.path);
+      throw err;
+    }
+  };
+}
+
+function defaultRemoteName(sourcePath: string): string {
+  const name = path.basename(sourcePath);
+  if (remoteNameProblem(name) !== undefined) {
+    throw new InvalidParamsError("The file's name is not a valid remote name: pass name.", 'name');
+  }
+  return name;
+}
+
+async function refuseExisting(storage: Storage, name: string): Promise<void> {
+  try {
+    await storage.stat(name);
+  } catch (err) {
+    if (isCloudlockerError(err, 'NOT_FOUND')) return;
+    throw err;
+  }
+  throw new CloudlockerError('ALREADY_EXISTS', 'A file with this name is already stored: pass overwrite: true to replace it.');
+}

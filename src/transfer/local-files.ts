@@ -1,0 +1,179 @@
+/**
+ * The user's side of a transfer: the local file an upload reads and the
+ * local file a download writes. Every check here turns an operating-system
+ * answer into an error the user can act on, and none of them names a path
+ * (paths are the user's; the client already knows which one it sent).
+ */
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, stat, type FileHandle, rename, link, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { lastSegment } from '../../protocol/index.js';
+import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
+
+export interface SourceFile {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** The upload source must be an existing regular file (not a directory, FIFO, device or socket). */
+export async function inspectSource(sourcePath: string): Promise<SourceFile> {
+  const absolute = path.resolve(sourcePath);
+  let stats: Stats;
+  try {
+    stats = await stat(absolute);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ELOOP') {
+      throw new InvalidParamsError('path is a symbolic link loop, not a file.', 'path');
+    }
+    throw fromSystemError(err, 'the file to upload');
+  }
+  if (!stats.isFile()) {
+    throw new InvalidParamsError(`path is ${describeKind(stats)}, not a regular file: give the path of a file.`, 'path');
+  }
+  return { path: absolute, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+/** Open the source for positioned reads, refusing anything that became other than a regular file. */
+export async function openSource(source: SourceFile): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO swapped in after inspectSource must not block the open.
+    handle = await open(source.path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    throw fromSystemError(err, 'the file to upload');
+  }
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    await handle.close();
+    throw new InvalidParamsError(`path is ${describeKind(stats)}, not a regular file.`, 'path');
+  }
+  if (stats.size !== source.size || stats.mtimeMs !== source.mtimeMs) {
+    await handle.close();
+    throw new CloudlockerError('SOURCE_CHANGED');
+  }
+  return handle;
+}
+
+/** Throws SOURCE_CHANGED when the open source is no longer the file inspected at the start. */
+export async function assertSourceUnchanged(handle: FileHandle, source: SourceFile): Promise<void> {
+  const stats = await handle.stat();
+  if (stats.size !== source.size || stats.mtimeMs !== source.mtimeMs) throw new CloudlockerError('SOURCE_CHANGED');
+}
+
+/**
+ * Where a download goes: an existing directory means "<dir>/<last segment of
+ * name>"; anything else is the target file, whose parent must exist.
+ */
+export async function resolveDestination(destination: string, name: string, overwrite: boolean): Promise<string> {
+  const absolute = path.resolve(destination);
+  const existing = await lstatOrUndefined(absolute, 'the destination');
+  let target = absolute;
+  if (existing?.isDirectory()) {
+    target = path.join(absolute, lastSegment(name));
+  } else if (existing?.isSymbolicLink()) {
+    const followed = await statOrUndefined(absolute);
+    if (followed?.isDirectory()) target = path.join(absolute, lastSegment(name));
+    else throw symlinkTarget();
+  }
+  const parent = path.dirname(target);
+  const parentStats = await statOrUndefined(parent);
+  if (!parentStats?.isDirectory()) {
+    throw new CloudlockerError('NOT_FOUND', 'The destination folder does not exist: create it or choose another destination.');
+  }
+  const targetStats = target === absolute ? existing : await lstatOrUndefined(target, 'the destination');
+  if (targetStats !== undefined) {
+    if (targetStats.isSymbolicLink()) throw symlinkTarget();
+    if (!targetStats.isFile()) {
+      throw new InvalidParamsError(`destination names ${describeKind(targetStats)}; give a file path or a folder.`, 'destination');
+    }
+    if (!overwrite) {
+      throw new CloudlockerError('ALREADY_EXISTS', 'The destination file already exists: pass overwrite: true to replace it.');
+    }
+  }
+  return target;
+}
+
+/** A temporary file beside the target, so the final rename stays on one file system. */
+export function temporaryPathFor(target: string, transferId: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${transferId}.cloudlocker-part`);
+}
+
+export async function createTemporary(tempPath: string): Promise<FileHandle> {
+  try {
+    // Decrypted data is the user's secret: owner-only until the user says otherwise.
+    return await open(tempPath, 'wx', 0o600);
+  } catch (err) {
+    throw fromSystemError(err, 'the destination folder');
+  }
+}
+
+/**
+ * Move the finished temporary into place. Without overwrite, link() refuses
+ * atomically if a file appeared at the target meanwhile; file systems without
+ * hard links fall back to a check and a rename.
+ */
+export async function publishTemporary(tempPath: string, target: string, overwrite: boolean): Promise<void> {
+  try {
+    if (overwrite) {
+      await rename(tempPath, target);
+      return;
+    }
+    try {
+      await link(tempPath, target);
+      await unlink(tempPath);
+    } catch (err) {
+      const code = systemErrorCode(err);
+      if (code === 'EEXIST') {
+        throw new CloudlockerError('ALREADY_EXISTS', 'The destination file appeared during the download: nothing was replaced.');
+      }
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw err;
+      if ((await lstatOrUndefined(target, 'the destination')) !== undefined) {
+        throw new CloudlockerError('ALREADY_EXISTS', 'The destination file appeared during the download: nothing was replaced.');
+      }
+      await rename(tempPath, target);
+    }
+  } catch (err) {
+    throw fromSystemError(err, 'the destination');
+  }
+}
+
+export async function removeQuietly(filePath: string): Promise<void> {
+  await unlink(filePath).catch(() => undefined);
+}
+
+function symlinkTarget(): InvalidParamsError {
+  return new InvalidParamsError('destination is a symbolic link; give the real path of the file or folder.', 'destination');
+}
+
+async function lstatOrUndefined(filePath: string, what: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(filePath);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw fromSystemError(err, what);
+  }
+}
+
+async function statOrUndefined(filePath: string): Promise<Stats | undefined> {
+  try {
+    return await stat(filePath);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/** Whether two paths name the same file (after links); false when either does not exist. */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const [first, second] = await Promise.all([statOrUndefined(a), statOrUndefined(b)]);
+  return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
+}

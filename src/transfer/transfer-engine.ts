@@ -1,0 +1,446 @@
+/**
+ * The transfer engine: uploads and downloads as queued, cancellable
+ * transfers whose parts go through one shared p-queue.
+ *
+ * - At most `maxConcurrentTransfers` run at once; up to `maxQueuedTransfers`
+ *   more wait as "queued"; beyond that a new one is refused with BUSY.
+ * - Every part of every transfer is one task of the shared part queue, and a
+ *   transfer keeps at most `partConcurrency` parts in it, so memory in flight
+ *   is bounded by partConcurrency x part size whatever the file sizes, and
+ *   transfers share the queue fairly.
+ * - One AbortSignal per transfer reaches every stage; cancelling stops the
+ *   work within one part, answers the request with CANCELLED and leaves no
+ *   object, temporary or partial download behind.
+ */
+import PQueue from 'p-queue';
+import { randomUUID } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { DownloadResult, ErrorObject, TransferDirection, UploadResult } from '../../protocol/index.js';
+import {
+  CHUNK_SIZE,
+  FileDecryptor,
+  FileEncryptor,
+  HEADER_SIZE,
+  STORED_CHUNK_SIZE,
+  plaintextSizeFor,
+  storedSizeFor,
+  type MasterKey,
+} from '../crypto/index.js';
+import { CloudlockerError, InvalidParamsError, fromSystemError, toErrorObject } from '../errors.js';
+import type { ObjectWriter, Storage } from '../storage/storage.js';
+import { BufferPool } from './buffer-pool.js';
+import {
+  assertSourceUnchanged,
+  createTemporary,
+  openSource,
+  publishTemporary,
+  removeQuietly,
+  resolveDestination,
+  temporaryPathFor,
+  type SourceFile,
+} from './local-files.js';
+import { PartLayout, type Part } from './part-layout.js';
+import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
+
+export interface TransferEngineOptions {
+  readonly storage: Storage;
+  readonly registry: TransferRegistry;
+  /** Transfers running at once. Default 4. */
+  readonly maxConcurrentTransfers?: number;
+  /** Transfers allowed to wait beyond those running; more are refused with BUSY. Default 64. */
+  readonly maxQueuedTransfers?: number;
+  /** Parts in flight across all transfers (the shared queue's concurrency). Default 4. */
+  readonly partConcurrency?: number;
+  /** Format chunks per part, before raising to the backend's minimum part size. Default 16 (1 MiB). */
+  readonly chunksPerPart?: number;
+  readonly logger?: Logger;
+}
+
+export interface UploadRequest {
+  readonly transferId?: string;
+  readonly source: SourceFile;
+  readonly name: string;
+  readonly overwrite: boolean;
+  readonly key: MasterKey;
+  /** Echoed in the result. */
+  readonly keyPath: string;
+  readonly keyCreated: boolean;
+}
+
+export interface DownloadRequest {
+  readonly transferId?: string;
+  readonly name: string;
+  readonly destination: string;
+  readonly overwrite: boolean;
+  readonly key: MasterKey;
+}
+
+export class TransferEngine {
+  readonly registry: TransferRegistry;
+  private readonly storage: Storage;
+  private readonly transferQueue: PQueue;
+  private readonly partQueue: PQueue;
+  private readonly maxQueuedTransfers: number;
+  private readonly partConcurrency: number;
+  private readonly chunksPerPart: number;
+  private readonly buffers: BufferPool;
+  private readonly logger: Logger | undefined;
+  private closed = false;
+
+  constructor(options: TransferEngineOptions) {
+    this.storage = options.storage;
+    this.registry = options.registry;
+    this.transferQueue = new PQueue({ concurrency: options.maxConcurrentTransfers ?? 4 });
+    this.partConcurrency = options.partConcurrency ?? 4;
+    this.partQueue = new PQueue({ concurrency: this.partConcurrency });
+    this.maxQueuedTransfers = options.maxQueuedTransfers ?? 64;
+    this.chunksPerPart = options.chunksPerPart ?? 16;
+    this.buffers = new BufferPool(this.partConcurrency * 2);
+    this.logger = options.logger;
+  }
+
+  /** Encrypt and store a local file. Resolves when the transfer has completed; rejects when it failed or was cancelled. */
+  async upload(request: UploadRequest): Promise<UploadResult> {
+    return this.run('upload', request.transferId, request.name, request.source.size, (record) =>
+      this.runUpload(record, request),
+    );
+  }
+
+  /** Fetch, authenticate and decrypt a stored file into a local file. */
+  async download(request: DownloadRequest): Promise<DownloadResult> {
+    const info = await this.storage.stat(request.name);
+    const size = plaintextSizeFor(info.storedSize);
+    return this.run('download', request.transferId, request.name, size, (record) => this.runDownload(record, request));
+  }
+
+  /** Cancel a queued or running transfer. `cancelled` is false when it had already finished. */
+  cancel(transferId: string): { transferId: string; cancelled: boolean } {
+    const record = this.registry.get(transferId);
+    if (record === undefined) {
+      throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished more than 10 minutes ago.');
+    }
+    if (record.finished) return { transferId, cancelled: false };
+    record.abortController.abort(new CloudlockerError('CANCELLED'));
+    return { transferId, cancelled: true };
+  }
+
+  /** Cancel everything and wait for the work to stop (server shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const { transferId, state } of this.registry.list().transfers) {
+      if (state === 'queued' || state === 'running') this.cancel(transferId);
+    }
+    await this.transferQueue.onIdle();
+  }
+
+  private async run<R extends UploadResult | DownloadResult>(
+    direction: TransferDirection,
+    requestedId: string | undefined,
+    name: string,
+    totalBytes: number,
+    work: (record: TransferRecord) => Promise<R>,
+  ): Promise<R> {
+    if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
+    const transferId = requestedId ?? randomUUID();
+    if (this.registry.has(transferId)) {
+      throw new InvalidParamsError('transferId is already in use: choose another or leave it out.', 'transferId');
+    }
+    if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
+
+    const record = this.registry.create(transferId, direction, name, totalBytes);
+    const log = this.logger?.child({ transferId, direction });
+    log?.info({ totalBytes }, 'transfer queued');
+    try {
+      const result = await this.whenSlotFree(record, async () => {
+        this.registry.setRunning(record);
+        return work(record);
+      });
+      this.registry.finish(record, 'completed', { result });
+      log?.info('transfer completed');
+      return result;
+    } catch (err) {
+      const error = record.signal.aborted ? new CloudlockerError('CANCELLED') : err;
+      const errorObject: ErrorObject = toErrorObject(error);
+      this.registry.finish(record, record.signal.aborted ? 'cancelled' : 'failed', { error: errorObject });
+      if (record.signal.aborted) log?.info('transfer cancelled');
+      else log?.warn({ err: errorForLog(err), reason: errorObject.data?.['reason'] }, 'transfer failed');
+      throw error;
+    }
+  }
+
+  private async runUpload(record: TransferRecord, request: UploadRequest): Promise<UploadResult> {
+    const { signal } = record;
+    const source = await openSource(request.source);
+    let writer: ObjectWriter | undefined;
+    try {
+      await refuseUnknownSizeFile(source, request.source);
+      const encryptor = FileEncryptor.create(request.key);
+      writer = await this.storage.beginWrite(request.name, {
+        signal,
+        expectedSize: storedSizeFor(request.source.size),
+      });
+      const parts = new PartLayout(
+        request.source.size,
+        PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize),
+      );
+      const activeWriter = writer;
+      await this.runParts(parts.partCount, signal, async (partIndex, partSignal) => {
+        const part = parts.part(partIndex);
+        await this.uploadPart(record, part, parts, source, encryptor, activeWriter, partSignal);
+      });
+      await assertSourceUnchanged(source, request.source);
+      await assertNoBytesAfter(source, request.source);
+      signal.throwIfAborted();
+      const stored = await writer.complete({ overwrite: request.overwrite });
+      writer = undefined;
+      return {
+        transferId: record.transferId,
+        name: request.name,
+        size: request.source.size,
+        storedSize: stored.storedSize,
+        keyId: request.key.keyId,
+        keyPath: request.keyPath,
+        keyCreated: request.keyCreated,
+      };
+    } finally {
+      await writer?.abort();
+      await source.close().catch(() => undefined);
+    }
+  }
+
+  private async uploadPart(
+    record: TransferRecord,
+    part: Part,
+    layout: PartLayout,
+    source: FileHandle,
+    encryptor: FileEncryptor,
+    writer: ObjectWriter,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const headerBytes = part.index === 0 ? HEADER_SIZE : 0;
+    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
+    const stored = this.buffers.acquire(this.chunksPerPartBytes(layout, STORED_CHUNK_SIZE) + HEADER_SIZE);
+    try {
+      const { bytesRead } = await readFully(source, plain, part.plainLength, part.plainOffset);
+      if (bytesRead !== part.plainLength) throw new CloudlockerError('SOURCE_CHANGED');
+      signal.throwIfAborted();
+      if (headerBytes > 0) encryptor.header.copy(stored, 0);
+      let storedAt = headerBytes;
+      let plainAt = 0;
+      for (let i = 0; i < part.chunkCount; i++) {
+        const chunkIndex = part.firstChunk + i;
+        const length = Math.min(CHUNK_SIZE, part.plainLength - plainAt);
+        const sealed = encryptor.encryptChunk(
+          chunkIndex,
+          plain.subarray(plainAt, plainAt + length),
+          layout.isFinalChunk(chunkIndex),
+          stored,
+          storedAt,
+        );
+        storedAt += sealed.length;
+        plainAt += length;
+      }
+      this.registry.addProgress(record, { cryptoBytes: part.plainLength });
+      const offset = part.index === 0 ? 0 : part.chunksOffset;
+      await writer.writePart(part.index, offset, stored.subarray(0, storedAt));
+      this.registry.addProgress(record, { transferredBytes: part.plainLength });
+    } finally {
+      this.buffers.release(plain);
+      this.buffers.release(stored);
+    }
+  }
+
+  private async runDownload(record: TransferRecord, request: DownloadRequest): Promise<DownloadResult> {
+    const { signal } = record;
+    const target = await resolveDestination(request.destination, request.name, request.overwrite);
+    const header = await this.storage.readRange(request.name, 0, HEADER_SIZE, signal);
+    if (header.length !== HEADER_SIZE) throw new CloudlockerError('INTEGRITY');
+    const decryptor = FileDecryptor.open(request.key, header);
+
+    const tempPath = temporaryPathFor(target, record.transferId);
+    const temp = await createTemporary(tempPath);
+    let published = false;
+    try {
+      const layout = new PartLayout(record.totalBytes, this.chunksPerPart);
+      await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
+      });
+      signal.throwIfAborted();
+      try {
+        await temp.sync();
+      } catch (err) {
+        throw fromSystemError(err, 'the downloaded file');
+      }
+      await temp.close();
+      await publishTemporary(tempPath, target, request.overwrite);
+      published = true;
+      return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
+    } finally {
+      await temp.close().catch(() => undefined);
+      if (!published) await removeQuietly(tempPath);
+    }
+  }
+
+  private async downloadPart(
+    record: TransferRecord,
+    part: Part,
+    layout: PartLayout,
+    name: string,
+    decryptor: FileDecryptor,
+    temp: FileHandle,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const stored = await this.storage.readRange(name, part.chunksOffset, part.chunksLength, signal);
+    // Fewer bytes than the listing promised: the object changed or was cut short.
+    if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+    this.registry.addProgress(record, { transferredBytes: part.plainLength });
+    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
+    try {
+      let storedAt = 0;
+      let plainAt = 0;
+      for (let i = 0; i < part.chunkCount; i++) {
+        const chunkIndex = part.firstChunk + i;
+        const plainLength = Math.min(CHUNK_SIZE, part.plainLength - plainAt);
+        const storedLength = plainLength + STORED_CHUNK_SIZE - CHUNK_SIZE;
+        decryptor.decryptChunk(
+          chunkIndex,
+          stored.subarray(storedAt, storedAt + storedLength),
+          layout.isFinalChunk(chunkIndex),
+          plain,
+          plainAt,
+        );
+        storedAt += storedLength;
+        plainAt += plainLength;
+      }
+      signal.throwIfAborted();
+      try {
+        await writeFully(temp, plain, part.plainLength, part.plainOffset);
+      } catch (err) {
+        throw fromSystemError(err, 'the downloaded file');
+      }
+      this.registry.addProgress(record, { cryptoBytes: part.plainLength });
+    } finally {
+      this.buffers.release(plain);
+    }
+  }
+
+  /**
+   * Run `work` once one of the maxConcurrentTransfers slots is free. A
+   * transfer cancelled while it waits is answered at once; its queued task
+   * then does nothing when its turn comes. (The signal is not handed to
+   * p-queue, which would free the slot while cancelled work still cleans up.)
+   */
+  private async whenSlotFree<R>(record: TransferRecord, work: () => Promise<R>): Promise<R> {
+    const queued = this.transferQueue.add(async () => {
+      record.signal.throwIfAborted();
+      return work();
+    });
+    const cancelledWhileQueued = new Promise<never>((_, reject) => {
+      record.signal.addEventListener('abort', () => {
+        if (record.state === 'queued') reject(record.signal.reason);
+      });
+    });
+    // Whichever loses the race must not become an unhandled rejection.
+    queued.catch(() => undefined);
+    cancelledWhileQueued.catch(() => undefined);
+    return Promise.race([queued, cancelledWhileQueued]);
+  }
+
+  /**
+   * Run `count` parts through the shared part queue, keeping at most
+   * partConcurrency of this transfer's parts queued or running. The first
+   * failure stops the rest (their signal aborts) and is the one rethrown.
+   * Resolves only when no part of this transfer is running any more, so the
+   * caller can clean up without racing a write.
+   */
+  private async runParts(
+    count: number,
+    transferSignal: AbortSignal,
+    runPart: (index: number, signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    const failed = new AbortController();
+    const signal = AbortSignal.any([transferSignal, failed.signal]);
+    let firstError: unknown;
+    const inFlight = new Set<Promise<void>>();
+    for (let index = 0; index < count && !signal.aborted; index++) {
+      const task: Promise<void> = this.partQueue
+        .add(async () => {
+          signal.throwIfAborted();
+          await runPart(index, signal);
+        })
+        .catch((err: unknown) => {
+          if (firstError === undefined && !transferSignal.aborted) {
+            firstError = err;
+            failed.abort(err);
+          }
+        })
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      if (inFlight.size >= this.partConcurrency) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    transferSignal.throwIfAborted();
+    if (firstError !== undefined) throw firstError;
+  }
+
+  /** Size of a full part's buffer, so buffers of full parts are the pool's common size. */
+  private chunksPerPartBytes(layout: PartLayout, bytesPerChunk: number): number {
+    return layout.chunksPerPart * bytesPerChunk;
+  }
+}
+
+async function readFully(
+  handle: FileHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<{ bytesRead: number }> {
+  let total = 0;
+  while (total < length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, total, length - total, position + total));
+    } catch (err) {
+      throw fromSystemError(err, 'the file to upload');
+    }
+    if (bytesRead === 0) break;
+    total += bytesRead;
+  }
+  return { bytesRead: total };
+}
+
+async function writeFully(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
+  let total = 0;
+  while (total < length) {
+    const { bytesWritten } = await handle.write(buffer, total, length - total, position + total);
+    total += bytesWritten;
+  }
+}
+
+/** Files such as those in /proc report size 0 but have content: their size cannot be trusted. */
+async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Promise<void> {
+  if (source.size !== 0) return;
+  const probe = Buffer.alloc(1);
+  const { bytesRead } = await handle.read(probe, 0, 1, 0);
+  if (bytesRead > 0) {
+    throw new InvalidParamsError(
+      'path is a special file whose size is not known in advance (such as a /proc file): copy it to a regular file first.',
+      'path',
+    );
+  }
+}
+
+/** A file that grew after it was measured has bytes past the end; the upload would silently miss them. */
+async function assertNoBytesAfter(handle: FileHandle, source: SourceFile): Promise<void> {
+  const probe = Buffer.alloc(1);
+  const { bytesRead } = await handle.read(probe, 0, 1, source.size);
+  if (bytesRead > 0) throw new CloudlockerError('SOURCE_CHANGED');
+}
+
+/** What of an error may go to the log: its kind and code, never a message that might carry a path. */
+function errorForLog(err: unknown): Record<string, unknown> {
+  if (err instanceof CloudlockerError) return { type: err.name, reason: err.reason };
+  if (err instanceof Error) return { type: err.name, code: (err as { code?: unknown }).code, stack: err.stack };
+  return { type: typeof err };
+}

@@ -1,0 +1,226 @@
+/**
+ * The registry of transfers: their TransferStatus, the server-wide
+ * notification sequence, throttled progress and exactly one finish event per
+ * transfer. The server subscribes to its events and fans them out; it never
+ * changes a seq, so `listTransfers({ sinceSeq })` and the notifications agree.
+ */
+import { EventEmitter } from 'eventemitter3';
+import type {
+  ErrorObject,
+  TransferDirection,
+  TransferFinishedParams,
+  TransferOutcome,
+  TransferProgressParams,
+  TransferState,
+  TransferStatus,
+  UploadResult,
+  DownloadResult,
+} from '../../protocol/index.js';
+import { RateMeter } from './rate-meter.js';
+
+export interface TransferEvents {
+  transferProgress: (params: TransferProgressParams) => void;
+  transferFinished: (params: TransferFinishedParams) => void;
+}
+
+export interface TransferRegistryOptions {
+  /** Least time between two progress notifications of one transfer. Default 100 ms. */
+  readonly progressIntervalMs?: number;
+  /** How long finished transfers stay listed. Default 10 minutes (the contract's minimum). */
+  readonly retentionMs?: number;
+  /** Clock, injectable for tests. */
+  readonly now?: () => number;
+}
+
+/** The mutable record behind one TransferStatus. */
+export class TransferRecord {
+  state: TransferState = 'queued';
+  totalBytes: number;
+  cryptoBytes = 0;
+  transferredBytes = 0;
+  error: ErrorObject | undefined;
+  finishedAt: number | undefined;
+  /** seq of the last notification about this transfer. */
+  lastSeq = 0;
+  readonly abortController = new AbortController();
+  readonly rate: RateMeter;
+
+  /** Counters as last notified, to send nothing when nothing changed. */
+  notifiedState: TransferState | undefined;
+  notifiedCryptoBytes = -1;
+  notifiedTransferredBytes = -1;
+  lastNotifiedAt = 0;
+  progressTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly transferId: string,
+    readonly direction: TransferDirection,
+    readonly name: string,
+    totalBytes: number,
+    readonly startedAt: number,
+    now: () => number,
+  ) {
+    this.totalBytes = totalBytes;
+    this.rate = new RateMeter(now);
+  }
+
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  get finished(): boolean {
+    return this.state === 'completed' || this.state === 'failed' || this.state === 'cancelled';
+  }
+
+  toStatus(): TransferStatus {
+    const bytesPerSecond = this.finished ? 0 : this.rate.bytesPerSecond();
+    const remaining = this.totalBytes - Math.min(this.cryptoBytes, this.transferredBytes);
+    const etaSeconds = this.finished ? 0 : bytesPerSecond > 0 ? remaining / bytesPerSecond : null;
+    return {
+      transferId: this.transferId,
+      direction: this.direction,
+      name: this.name,
+      state: this.state,
+      totalBytes: this.totalBytes,
+      cryptoBytes: this.cryptoBytes,
+      transferredBytes: this.transferredBytes,
+      bytesPerSecond: Math.round(bytesPerSecond),
+      etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds * 10) / 10,
+      ...(this.error === undefined ? {} : { error: this.error }),
+      startedAt: new Date(this.startedAt).toISOString(),
+      ...(this.finishedAt === undefined ? {} : { finishedAt: new Date(this.finishedAt).toISOString() }),
+    };
+  }
+}
+
+export class TransferRegistry extends EventEmitter<TransferEvents> {
+  private readonly transfers = new Map<string, TransferRecord>();
+  private seq = 0;
+  private readonly progressIntervalMs: number;
+  private readonly retentionMs: number;
+  private readonly now: () => number;
+
+  constructor(options: TransferRegistryOptions = {}) {
+    super();
+    this.progressIntervalMs = options.progressIntervalMs ?? 100;
+    this.retentionMs = options.retentionMs ?? 10 * 60 * 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  get currentSeq(): number {
+    return this.seq;
+  }
+
+  has(transferId: string): boolean {
+    this.prune();
+    return this.transfers.has(transferId);
+  }
+
+  get(transferId: string): TransferRecord | undefined {
+    this.prune();
+    return this.transfers.get(transferId);
+  }
+
+  create(transferId: string, direction: TransferDirection, name: string, totalBytes: number): TransferRecord {
+    this.prune();
+    const record = new TransferRecord(transferId, direction, name, totalBytes, this.now(), this.now);
+    this.transfers.set(transferId, record);
+    this.notifyProgress(record);
+    return record;
+  }
+
+  /** Transfers (running and recently finished) whose last notification is after sinceSeq. */
+  list(sinceSeq = 0): { seq: number; transfers: TransferStatus[] } {
+    this.prune();
+    const transfers = [...this.transfers.values()].filter((t) => t.lastSeq > sinceSeq).map((t) => t.toStatus());
+    return { seq: this.seq, transfers };
+  }
+
+  setRunning(record: TransferRecord): void {
+    record.state = 'running';
+    record.rate.start();
+    this.notifyProgress(record);
+  }
+
+  /** Count bytes; notifies at most once per progressIntervalMs. Counters never go down. */
+  addProgress(record: TransferRecord, counters: { cryptoBytes?: number; transferredBytes?: number }): void {
+    if (record.finished) return;
+    if (counters.cryptoBytes) record.cryptoBytes = Math.min(record.totalBytes, record.cryptoBytes + counters.cryptoBytes);
+    if (counters.transferredBytes) {
+      record.transferredBytes = Math.min(record.totalBytes, record.transferredBytes + counters.transferredBytes);
+      record.rate.record(counters.transferredBytes);
+    }
+    this.scheduleProgress(record);
+  }
+
+  finish(
+    record: TransferRecord,
+    outcome: TransferOutcome,
+    detail: { result?: UploadResult | DownloadResult; error?: ErrorObject } = {},
+  ): void {
+    if (record.finished) return;
+    if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
+    record.progressTimer = undefined;
+    if (outcome === 'completed') {
+      // The contract: a last progress with both counters at totalBytes precedes transferFinished.
+      record.cryptoBytes = record.totalBytes;
+      record.transferredBytes = record.totalBytes;
+    }
+    record.state = outcome;
+    record.finishedAt = this.now();
+    record.error = detail.error;
+    this.notifyProgress(record);
+    const params: TransferFinishedParams = {
+      seq: this.nextSeq(record),
+      transferId: record.transferId,
+      direction: record.direction,
+      name: record.name,
+      outcome,
+      ...(detail.result === undefined ? {} : { result: detail.result }),
+      ...(detail.error === undefined ? {} : { error: detail.error }),
+    };
+    this.emit('transferFinished', params);
+  }
+
+  private scheduleProgress(record: TransferRecord): void {
+    if (record.progressTimer !== undefined) return;
+    const wait = record.lastNotifiedAt + this.progressIntervalMs - this.now();
+    if (wait <= 0) {
+      this.notifyProgress(record);
+      return;
+    }
+    record.progressTimer = setTimeout(() => {
+      record.progressTimer = undefined;
+      if (!record.finished) this.notifyProgress(record);
+    }, wait);
+    record.progressTimer.unref?.();
+  }
+
+  private notifyProgress(record: TransferRecord): void {
+    const unchanged =
+      record.notifiedState === record.state &&
+      record.notifiedCryptoBytes === record.cryptoBytes &&
+      record.notifiedTransferredBytes === record.transferredBytes;
+    if (unchanged) return;
+    record.notifiedState = record.state;
+    record.notifiedCryptoBytes = record.cryptoBytes;
+    record.notifiedTransferredBytes = record.transferredBytes;
+    record.lastNotifiedAt = this.now();
+    const status = record.toStatus();
+    this.emit('transferProgress', { ...status, seq: this.nextSeq(record) });
+  }
+
+  private nextSeq(record: TransferRecord): number {
+    this.seq += 1;
+    record.lastSeq = this.seq;
+    return this.seq;
+  }
+
+  /** Forget finished transfers older than the retention time. */
+  private prune(): void {
+    const cutoff = this.now() - this.retentionMs;
+    for (const [id, record] of this.transfers) {
+      if (record.finishedAt !== undefined && record.finishedAt < cutoff) this.transfers.delete(id);
+    }
+  }
+}
