@@ -6,3 +6,9 @@ export const RPC_PATH = '/rpc';
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** WebSocket close code for a frame over the size limit (RFC 6455 "message too big"). */
 export const CLOSE_MESSAGE_TOO_BIG = 1009;
+/** Default TCP port of the service. */
+export const DEFAULT_PORT = 7575;
+/** Default cap on the entries of one batch. */
+export const DEFAULT_MAX_BATCH_SIZE = 50;
+/** Default least time between two progress notifications of one transfer. */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 100;

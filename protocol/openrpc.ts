@@ -78,10 +78,8 @@ export function buildOpenRpcDocument(): OpenRpcDocument {
       paramStructure: 'by-name',
       params: paramsOf(descriptor.paramsSchema),
       result: { name: `${descriptor.method}Result`, schema: descriptor.resultSchema },
-      errors: [
-        ...(paramsOf(descriptor.paramsSchema).length > 0 ? [errorRef('INVALID_PARAMS')] : []),
-        ...descriptor.errors.map(errorRef),
-      ],
+      // Every method answers -32602 for params it does not take, even one that takes none.
+      errors: [errorRef('INVALID_PARAMS'), ...descriptor.errors.map(errorRef)],
     })),
     components: {
       errors: {

@@ -7,8 +7,9 @@
  * Schemas are plain `as const` data: the renderer can import them with no
  * Node code behind them.
  */
+import { PROTOCOL_VERSION } from './constants.js';
 
-/** Longest remote name in characters; the byte limit (1024) is checked by names.ts. */
+/** Remote-name limit in UTF-8 bytes; the schema can only bound code points (maxLength), names.ts checks bytes. */
 export const MAX_NAME_BYTES = 1024;
 export const MAX_PATH_LENGTH = 4096;
 export const MAX_PASSPHRASE_LENGTH = 1024;
@@ -351,7 +352,7 @@ export const getServerInfoResultSchema = {
   properties: {
     name: { const: 'cloudlocker' },
     version: { type: 'string' },
-    protocolVersion: { const: 1 },
+    protocolVersion: { const: PROTOCOL_VERSION },
     formatVersion: { type: 'integer', minimum: 1 },
     storage: {
       type: 'object',

@@ -31,7 +31,7 @@ export type RpcDiscoverResult = FromSchema<typeof S.rpcDiscoverResultSchema>;
 export type TransferStatus = FromSchema<typeof S.transferStatusSchema>;
 export type TransferState = TransferStatus['state'];
 export type TransferDirection = TransferStatus['direction'];
-export type TransferOutcome = 'completed' | 'failed' | 'cancelled';
+export type TransferOutcome = TransferFinishedParams['outcome'];
 export type ErrorObject = FromSchema<typeof S.errorObjectSchema>;
 
 export type TransferProgressParams = FromSchema<typeof S.transferProgressParamsSchema>;
