@@ -1,0 +1,34 @@
+/**
+ * Building the AWS SDK client with the settings this backend depends on.
+ */
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { ResolvedS3Config } from './config.js';
+
+export function createS3Client(config: ResolvedS3Config): S3Client {
+  const options: S3ClientConfig = {
+    region: config.region,
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    // The SDK's own retry strategy ("standard": exponential backoff with full
+    // jitter, 50 ms base, 1 s base when throttled, a per-client retry quota)
+    // retries 5xx, throttling, timeouts and connection errors.
+    retryMode: 'standard',
+    maxAttempts: config.maxAttempts,
+    requestHandler: {
+      connectionTimeout: config.connectTimeoutMs,
+      // An idle socket, not a total duration: a large part on a slow link may
+      // take long, but it keeps moving.
+      socketTimeout: config.idleTimeoutMs,
+    },
+    // Since SDK 3.729 the defaults add CRC checksums and send streamed bodies
+    // as aws-chunked, which some S3-compatible servers (s3rver, older MinIO
+    // and Ceph) store verbatim: silent corruption. The backend sends
+    // Content-MD5 itself, which every S3-compatible server understands.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // A bucket in another region than the configured one still works.
+    followRegionRedirects: true,
+  };
+  if (config.credentials !== undefined) options.credentials = config.credentials;
+  return new S3Client(options);
+}

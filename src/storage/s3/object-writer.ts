@@ -1,0 +1,312 @@
+/**
+ * One object being written to S3: a single PutObject for small objects, a
+ * multipart upload for the rest.
+ *
+ * Which path is taken:
+ * - `expectedSize` known and at most MIN_PART_SIZE: every part is copied into
+ *   memory and sent as one PutObject by complete().
+ * - otherwise, a part 0 shorter than MIN_PART_SIZE is, by the contract (every
+ *   part but the last is at least minPartSize), the whole object: it is
+ *   buffered the same way.
+ * - anything else goes to a multipart upload, created lazily by the first part
+ *   that needs it; part i is UploadPart number i + 1, parts may arrive in any
+ *   order and concurrently, and complete() lists them sorted.
+ * So memory use is at most MIN_PART_SIZE per write, and an object never
+ * becomes visible before complete().
+ */
+import { createHash } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { CloudlockerError } from '../../errors.js';
+import type { ObjectInfo, ObjectWriter } from '../storage.js';
+import {
+  isConditionalConflict,
+  isNoSuchUpload,
+  isObjectNotFound,
+  isPreconditionFailed,
+  toStorageError,
+} from './errors.js';
+
+/** S3's smallest part (except the last). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's largest part number. */
+export const MAX_PARTS = 10_000;
+
+/** Metadata on every multipart upload cloudlocker starts, for people looking at the bucket. */
+export const UPLOAD_MARKER_METADATA = { 'cloudlocker-upload': '1' } as const;
+
+export interface S3WriteTarget {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  readonly name: string;
+  readonly location: string;
+  readonly expectedSize: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  /** Send If-None-Match: * with overwrite: false (the server enforces it). */
+  readonly conditionalWrites: boolean;
+}
+
+type WriterState = 'open' | 'completing' | 'completed' | 'aborted';
+
+export class S3ObjectWriter implements ObjectWriter {
+  readonly minPartSize = MIN_PART_SIZE;
+
+  private state: WriterState = 'open';
+  private readonly buffered = new Map<number, Uint8Array>();
+  private readonly etags = new Map<number, string>();
+  /** End of the furthest part written: the object's size once all parts are in. */
+  private size = 0;
+  private uploadId: Promise<string> | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Aborted by abort(), so that parts still uploading stop at once. */
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
+  private aborting: Promise<void> | undefined;
+
+  constructor(private readonly target: S3WriteTarget) {
+    this.signal = target.signal === undefined ? this.stop.signal : AbortSignal.any([target.signal, this.stop.signal]);
+  }
+
+  private get buffersEverything(): boolean {
+    return this.target.expectedSize !== undefined && this.target.expectedSize <= MIN_PART_SIZE;
+  }
+
+  async writePart(partIndex: number, offset: number, data: Uint8Array): Promise<void> {
+    if (!Number.isInteger(partIndex) || partIndex < 0 || partIndex >= MAX_PARTS) {
+      throw new RangeError(`S3 accepts part indexes 0..${MAX_PARTS - 1}; got ${partIndex}: use larger parts.`);
+    }
+    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`Invalid part offset ${offset}.`);
+    if (this.state === 'aborted' || this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    if (this.state !== 'open') throw new Error(`writePart() on a writer that is ${this.state}.`);
+    this.size = Math.max(this.size, offset + data.length);
+
+    if (this.buffersEverything || (partIndex === 0 && data.length < MIN_PART_SIZE)) {
+      // A copy: the caller may reuse its buffer once this promise resolves.
+      this.buffered.set(partIndex, new Uint8Array(data));
+      return;
+    }
+    const upload = this.uploadPart(partIndex, data);
+    this.inFlight.add(upload);
+    try {
+      await upload;
+    } finally {
+      this.inFlight.delete(upload);
+    }
+  }
+
+  private async uploadPart(partIndex: number, data: Uint8Array): Promise<void> {
+    const uploadId = await this.ensureUpload();
+    try {
+      const result = await this.target.client.send(
+        new UploadPartCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: uploadId,
+          PartNumber: partIndex + 1,
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: md5(data).toString('base64'),
+        }),
+        { abortSignal: this.signal },
+      );
+      if (result.ETag === undefined) throw new Error('UploadPart answered without an ETag');
+      this.etags.set(partIndex, result.ETag);
+    } catch (err) {
+      throw toStorageError(err, this.errorContext('uploading a part', true));
+    }
+  }
+
+  /** The upload id, starting the multipart upload on first use; a failed start is retried by the next part. */
+  private ensureUpload(): Promise<string> {
+    if (this.uploadId === undefined) {
+      const starting = this.target.client
+        .send(
+          new CreateMultipartUploadCommand({
+            Bucket: this.target.bucket,
+            Key: this.target.key,
+            Metadata: { ...UPLOAD_MARKER_METADATA },
+          }),
+          { abortSignal: this.signal },
+        )
+        .then((result) => {
+          if (result.UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+          return result.UploadId;
+        })
+        .catch((err: unknown) => {
+          if (this.uploadId === starting) this.uploadId = undefined;
+          throw toStorageError(err, this.errorContext('starting a multipart upload', true));
+        });
+      this.uploadId = starting;
+    }
+    return this.uploadId;
+  }
+
+  async complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+    if (this.state !== 'open') throw new Error(`complete() on a writer that is ${this.state}.`);
+    if (this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    if (this.buffered.size > 0 && this.uploadId !== undefined) {
+      throw new Error('A part shorter than minPartSize was followed by more parts.');
+    }
+    this.state = 'completing';
+    try {
+      if (!options.overwrite && (await this.exists())) {
+        throw new CloudlockerError('ALREADY_EXISTS');
+      }
+      // From here on the signal is not passed: once publishing starts, its
+      // outcome must be known, or a "cancelled" write could still appear.
+      if (this.uploadId === undefined) await this.putWhole(options.overwrite);
+      else await this.completeMultipart(await this.uploadId, options.overwrite);
+      this.state = 'completed';
+    } catch (err) {
+      if (err instanceof CloudlockerError && err.reason === 'ALREADY_EXISTS') {
+        await this.abort();
+        throw err;
+      }
+      // Anything else may be retried by calling complete() again.
+      this.state = 'open';
+      throw toStorageError(err, this.errorContext('publishing an object', true));
+    }
+    this.buffered.clear();
+    return this.describe();
+  }
+
+  private async exists(): Promise<boolean> {
+    try {
+      await this.target.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }), {
+        abortSignal: this.target.signal,
+      });
+      return true;
+    } catch (err) {
+      if (isObjectNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private async putWhole(overwrite: boolean): Promise<void> {
+    const body = concatParts(this.buffered);
+    const digest = md5(body);
+    try {
+      await this.target.client.send(
+        new PutObjectCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: digest.toString('base64'),
+          IfNoneMatch: this.ifNoneMatch(overwrite),
+        }),
+      );
+    } catch (err) {
+      if (isPreconditionFailed(err) || isConditionalConflict(err)) {
+        // A retried PUT whose first attempt succeeded also ends here: the
+        // object is then ours, byte for byte.
+        if (await this.isOurs(body.length, `"${digest.toString('hex')}"`)) return;
+        throw new CloudlockerError('ALREADY_EXISTS');
+      }
+      throw err;
+    }
+  }
+
+  private async completeMultipart(uploadId: string, overwrite: boolean): Promise<void> {
+    const indexes = [...this.etags.keys()].sort((a, b) => a - b);
+    indexes.forEach((index, position) => {
+      if (index !== position) throw new Error(`Part ${position} was never written.`);
+    });
+    try {
+      await this.target.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: indexes.map((index) => ({ PartNumber: index + 1, ETag: this.etags.get(index) })) },
+          IfNoneMatch: this.ifNoneMatch(overwrite),
+        }),
+      );
+    } catch (err) {
+      if (isPreconditionFailed(err) || isConditionalConflict(err)) throw new CloudlockerError('ALREADY_EXISTS');
+      // A retried complete whose first attempt succeeded finds no upload.
+      if (isNoSuchUpload(err) && (await this.isOurs(this.size, undefined))) return;
+      throw err;
+    }
+  }
+
+  private ifNoneMatch(overwrite: boolean): '*' | undefined {
+    return !overwrite && this.target.conditionalWrites ? '*' : undefined;
+  }
+
+  /** The object now at the key has our size (and ETag, when known). */
+  private async isOurs(size: number, etag: string | undefined): Promise<boolean> {
+    try {
+      const head = await this.target.client.send(
+        new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }),
+      );
+      return head.ContentLength === size && (etag === undefined || head.ETag === etag);
+    } catch {
+      return false;
+    }
+  }
+
+  /** What complete() resolves with, as stat() would report it. */
+  private async describe(): Promise<ObjectInfo> {
+    try {
+      const head = await this.target.client.send(
+        new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }),
+      );
+      return {
+        name: this.target.name,
+        storedSize: head.ContentLength ?? this.size,
+        modifiedAt: head.LastModified ?? new Date(),
+      };
+    } catch {
+      // The object is published; failing now would make the caller believe
+      // otherwise. Report what was written.
+      return { name: this.target.name, storedSize: this.size, modifiedAt: new Date() };
+    }
+  }
+
+  abort(): Promise<void> {
+    if (this.state === 'completed') return Promise.resolve();
+    this.aborting ??= this.discard();
+    return this.aborting;
+  }
+
+  private async discard(): Promise<void> {
+    this.state = 'aborted';
+    this.buffered.clear();
+    this.stop.abort();
+    const uploadId = await this.uploadId?.catch(() => undefined);
+    if (uploadId === undefined) return;
+    // Parts still in flight could otherwise land after the abort and keep
+    // their storage.
+    await Promise.allSettled([...this.inFlight]);
+    try {
+      await this.target.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId }),
+      );
+    } catch {
+      // Never rejects (contract). What remains is removed by init() of a
+      // later run, or by a bucket lifecycle rule.
+    }
+  }
+
+  private errorContext(doing: string, writing: boolean) {
+    return { location: this.target.location, doing, writing, signal: this.target.signal };
+  }
+}
+
+function md5(data: Uint8Array): Buffer {
+  return createHash('md5').update(data).digest();
+}
+
+function concatParts(parts: ReadonlyMap<number, Uint8Array>): Uint8Array {
+  const ordered = [...parts.entries()].sort(([a], [b]) => a - b).map(([, data]) => data);
+  return ordered.length === 1 ? ordered[0]! : Buffer.concat(ordered);
+}

@@ -1,0 +1,265 @@
+/**
+ * The Storage contract on an S3 bucket (AWS S3 or an S3-compatible store).
+ * Object key = prefix + name.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { CloudlockerError, InvalidParamsError } from '../../errors.js';
+import { encodeNameCursor, MAX_LIST_LIMIT, objectNameProblem } from '../names.js';
+import type {
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectWriter,
+  Storage,
+  StorageCapabilities,
+  WriteOptions,
+} from '../storage.js';
+import { createS3Client } from './client.js';
+import type { ResolvedS3Config } from './config.js';
+import { isAbort, isInvalidRange, isObjectNotFound, toStorageError, type S3ErrorContext } from './errors.js';
+import { S3ObjectWriter } from './object-writer.js';
+import { abortStaleUploads } from './stale-uploads.js';
+
+/** S3's longest key in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
+
+export interface S3StorageHooks {
+  /** Told about problems the backend tolerated (e.g. a server that cannot list unfinished uploads). */
+  readonly onWarning?: (message: string) => void;
+}
+
+export class S3Storage implements Storage {
+  readonly kind = 's3';
+  readonly location: string;
+  readonly capabilities: StorageCapabilities;
+
+  private readonly client: S3Client;
+  private closed = false;
+
+  constructor(
+    private readonly config: ResolvedS3Config,
+    private readonly hooks: S3StorageHooks = {},
+  ) {
+    this.location = config.location;
+    this.capabilities = {
+      abortCleansUp: !config.gaps.noAbortMultipartUpload,
+      atomicNoOverwrite: !config.gaps.noConditionalWrites,
+    };
+    this.client = createS3Client(config);
+  }
+
+  async init(): Promise<void> {
+    this.assertOpen();
+    await abortStaleUploads({
+      client: this.client,
+      bucket: this.config.bucket,
+      keyPrefix: this.config.keyPrefix,
+      location: this.location,
+      staleUploadAgeMs: this.config.staleUploadAgeMs,
+      now: new Date(),
+      warn: (message) => this.hooks.onWarning?.(message),
+    });
+  }
+
+  async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
+    this.assertOpen();
+    const key = this.keyOf(name);
+    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+      throw new InvalidParamsError(
+        `The remote name is too long for this store: with the prefix "${this.config.keyPrefix}" it exceeds S3's ${MAX_KEY_BYTES}-byte key limit.`,
+        'name',
+      );
+    }
+    if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    return new S3ObjectWriter({
+      client: this.client,
+      bucket: this.config.bucket,
+      key,
+      name,
+      location: this.location,
+      expectedSize: options.expectedSize,
+      signal: options.signal,
+      conditionalWrites: !this.config.gaps.noConditionalWrites,
+    });
+  }
+
+  async readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid read offset ${offset}.`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`Invalid read length ${length}.`);
+    const context = this.context('reading an object', signal);
+    if (length === 0) {
+      await this.statWith(name, context);
+      return new Uint8Array(0);
+    }
+    // The SDK retries failed requests, but not a body that breaks off once
+    // the answer has started: those are retried here, as often.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.getRange(name, offset, length, signal);
+      } catch (err) {
+        if (isObjectNotFound(err)) throw new CloudlockerError('NOT_FOUND');
+        if (err instanceof BodyReadError && !isAbort(err.cause, signal)) {
+          // s3rver answers a range on an empty object with a body it never
+          // sends; real servers can drop a connection mid-body.
+          const info = await this.statWith(name, context);
+          if (offset >= info.storedSize) return new Uint8Array(0);
+          if (attempt < this.config.maxAttempts) {
+            await sleep(backoffMs(attempt), undefined, { signal }).catch(() => undefined);
+            continue;
+          }
+          throw toStorageError(err.cause, context);
+        }
+        if (isInvalidRange(err)) {
+          // Offset at or after the end: S3 answers 416. The contract wants
+          // fewer bytes (none), or NOT_FOUND if the object is gone.
+          await this.statWith(name, context);
+          return new Uint8Array(0);
+        }
+        throw toStorageError(err, context);
+      }
+    }
+  }
+
+  private async getRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const result = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.config.bucket,
+        Key: this.keyOf(name),
+        Range: `bytes=${offset}-${offset + length - 1}`,
+      }),
+      { abortSignal: signal },
+    );
+    let bytes: Uint8Array;
+    try {
+      bytes = result.Body === undefined ? new Uint8Array(0) : await result.Body.transformToByteArray();
+    } catch (err) {
+      throw new BodyReadError(err);
+    }
+    // A server that ignores Range sends the whole object (200, no Content-Range).
+    if (result.ContentRange === undefined && result.$metadata.httpStatusCode === 200) {
+      bytes = bytes.subarray(offset, offset + length);
+    }
+    return bytes.length > length ? bytes.subarray(0, length) : bytes;
+  }
+
+  async stat(name: string): Promise<ObjectInfo> {
+    this.assertOpen();
+    return this.statWith(name, this.context('looking up an object'));
+  }
+
+  private async statWith(name: string, context: S3ErrorContext): Promise<ObjectInfo> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name) }), {
+        abortSignal: context.signal,
+      });
+      return { name, storedSize: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (isObjectNotFound(err) && !isAbort(err, context.signal)) throw new CloudlockerError('NOT_FOUND');
+      throw toStorageError(err, context);
+    }
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    this.assertOpen();
+    const { limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new InvalidParamsError(`The page size must be 1..${MAX_LIST_LIMIT}.`, 'limit');
+    }
+    const after = options.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
+    const prefix = this.config.keyPrefix;
+    let listing;
+    try {
+      listing = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.config.bucket,
+          Prefix: prefix + (options.prefix ?? '') || undefined,
+          StartAfter: after === undefined ? undefined : prefix + after,
+          MaxKeys: limit,
+        }),
+      );
+    } catch (err) {
+      throw toStorageError(err, this.context('listing objects'));
+    }
+    const objects: ObjectInfo[] = [];
+    let lastName: string | undefined;
+    for (const entry of listing.Contents ?? []) {
+      if (entry.Key === undefined || !entry.Key.startsWith(prefix)) continue;
+      const name = entry.Key.slice(prefix.length);
+      lastName = name;
+      // Keys other tools put under the prefix ("folder/" markers of web
+      // consoles, names with "//") are not names cloudlocker can serve.
+      if (objectNameProblem(name) !== undefined) continue;
+      objects.push({ name, storedSize: entry.Size ?? 0, modifiedAt: entry.LastModified ?? new Date(0) });
+    }
+    // The cursor is the last key seen, not a server token: stable, and the
+    // same for every S3-compatible server.
+    const nextCursor = listing.IsTruncated === true && lastName !== undefined ? encodeNameCursor(lastName) : null;
+    return { objects, nextCursor };
+  }
+
+  async delete(name: string): Promise<void> {
+    this.assertOpen();
+    const context = this.context('deleting an object');
+    // DeleteObject succeeds on a missing key; the contract wants NOT_FOUND.
+    await this.statWith(name, context);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name) }));
+    } catch (err) {
+      throw toStorageError(err, context);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.destroy();
+  }
+
+  private keyOf(name: string): string {
+    return this.config.keyPrefix + name;
+  }
+
+  private context(doing: string, signal?: AbortSignal): S3ErrorContext {
+    return { location: this.location, doing, writing: false, signal };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('The S3 storage is closed.');
+  }
+}
+
+/** The answer started but its body broke off. */
+class BodyReadError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The object body could not be read completely.');
+  }
+}
+
+/**
+ * The key name a cursor from encodeNameCursor stands for. Unlike
+ * decodeNameCursor it accepts names that are not valid object names: a page
+ * can end on a key another tool put under the prefix, which list() skips.
+ */
+function decodeKeyCursor(cursor: string): string {
+  const malformed = () =>
+    new InvalidParamsError('The cursor is not one this server returned: start the listing again without it.', 'cursor');
+  if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw malformed();
+  const bytes = Buffer.from(cursor, 'base64url');
+  const name = bytes.toString('utf8');
+  // Only the canonical encoding of valid UTF-8 round-trips.
+  if (bytes.toString('base64url') !== cursor || !Buffer.from(name, 'utf8').equals(bytes)) throw malformed();
+  return name;
+}
+
+/** Full-jitter exponential backoff, as the SDK's standard strategy uses. */
+function backoffMs(attempt: number): number {
+  return Math.floor(Math.random() * Math.min(50 * 2 ** attempt, 5_000));
+}
