@@ -2,8 +2,11 @@
  * Params and result types of protocol v1, derived from the JSON Schemas so
  * that the two cannot disagree.
  */
-import type { FromSchema } from 'json-schema-to-ts';
+import type { FromSchema as FromSchemaWithDefaults, JSONSchema } from 'json-schema-to-ts';
 import type * as S from './schemas.js';
+
+/** A param with a default (overwrite, limit) stays optional for the caller. */
+type FromSchema<Schema extends JSONSchema> = FromSchemaWithDefaults<Schema, { keepDefaultedPropertiesOptional: true }>;
 
 export type UploadParams = FromSchema<typeof S.uploadParamsSchema>;
 export type UploadResult = FromSchema<typeof S.uploadResultSchema>;

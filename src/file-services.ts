@@ -1,0 +1,61 @@
+/**
+ * The composition root of the file methods: builds the configured storage
+ * backend and the transfer engine, wires the engine's events to the
+ * server's notification hub, and hands the server its handlers.
+ */
+import type { ServerConfig } from './config/index.js';
+import { createFileMethodHandlers } from './methods/file-methods.js';
+import type { MethodSet, ServerContext } from './server/start-server.js';
+import { createStorage, type Storage, type StorageConfig } from './storage/index.js';
+import { TransferEngine } from './transfer/transfer-engine.js';
+import { TransferRegistry } from './transfer/transfer-registry.js';
+
+export interface FileServicesOptions {
+  /**
+   * A storage backend to use instead of the configured one (an app with a
+   * backend of its own; tests that need a slow or failing store). It is
+   * initialised and closed by the service like the configured one.
+   */
+  readonly storageBackend?: Storage;
+}
+
+export async function createFileServices(context: ServerContext, options: FileServicesOptions = {}): Promise<MethodSet> {
+  const { config, logger, notifications } = context;
+  const storage = options.storageBackend ?? (await createStorage(storageConfigOf(config)));
+  await storage.init();
+  const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs });
+  // Progress may be coalesced per transfer for a slow reader; a finish is never dropped.
+  registry.on('transferProgress', (params) =>
+    notifications.publish({ method: 'transferProgress', params }, { coalesceKey: params.transferId }),
+  );
+  registry.on('transferFinished', (params) => notifications.publish({ method: 'transferFinished', params }));
+  const engine = new TransferEngine({
+    storage,
+    registry,
+    maxConcurrentTransfers: config.maxConcurrentTransfers,
+    maxQueuedTransfers: config.maxQueuedTransfers,
+    logger: logger.child({ component: 'transfer' }),
+  });
+  logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
+  return {
+    ...createFileMethodHandlers(storage, engine),
+    storageInfo: { kind: storage.kind === 's3' ? 's3' : 'local', location: storage.location },
+    close: async () => {
+      await engine.close();
+      await storage.close();
+    },
+  };
+}
+
+function storageConfigOf(config: ServerConfig): StorageConfig {
+  const { storage } = config;
+  if (storage.kind === 'local') return { kind: 'local', directory: storage.storeDir };
+  return {
+    kind: 's3',
+    bucket: storage.bucket,
+    prefix: storage.prefix,
+    ...(storage.region === undefined ? {} : { region: storage.region }),
+    ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
+    forcePathStyle: storage.forcePathStyle,
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * End-to-end tests of the file methods over a real wss connection with real
+ * temporary directories, run once per storage backend (each backend's test
+ * file is a few lines that call runFileMethodsSuite).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CHUNK_SIZE, HEADER_SIZE, encryptBuffer, readKeyFile } from '../../src/crypto/index.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
+import { slowStorage, startTestService } from '../helpers/service.js';
+
+export interface BackendUnderTest {
+  storage: Storage;
+  teardown(): Promise<void>;
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function rpcError(promise: Promise<unknown>): Promise<{ code: number; reason: unknown; message: string; data: unknown }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof RpcCallError) {
+      return { code: err.error.code, reason: err.error.data?.reason, message: err.error.message, data: err.error.data };
+    }
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export function runFileMethodsSuite(backendName: string, makeBackend: () => Promise<BackendUnderTest>): void {
+  describe(`file methods end to end (${backendName})`, () => {
+    let backend: BackendUnderTest;
+    let server: TestServer;
+    let client: TestClient;
+    let dir: string;
+    let keyPath: string;
+
+    async function start(wrap?: (storage: Storage) => Storage, options: { progressIntervalMs?: number } = {}) {
+      server = await startTestService({ storageBackend: wrap ? wrap(backend.storage) : backend.storage, ...options });
+      client = await openClient(server);
+    }
+
+    async function localFile(name: string, bytes: Buffer): Promise<string> {
+      const file = path.join(dir, name);
+      await writeFile(file, bytes);
+      return file;
+    }
+
+    beforeEach(async () => {
+      backend = await makeBackend();
+      dir = await makeTempDir('cloudlocker-e2e-');
+      keyPath = path.join(dir, 'main.key.json');
+    });
+
+    afterEach(async () => {
+      await client?.close();
+      await server?.stop();
+      await backend.teardown();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('round-trips files at the chunk boundaries and of several chunks, bytes compared by hash', async () => {
+      await start();
+      for (const size of [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 7 * CHUNK_SIZE + 3]) {
+        const bytes = randomBytes(size);
+        const source = await localFile(`in-${size}`, bytes);
+        const up = await client.request('upload', { path: source, keyPath, name: `sizes/${size}.bin` });
+        expect(up).toMatchObject({ name: `sizes/${size}.bin`, size, keyPath, keyCreated: size === 0 });
+        const out = path.join(dir, `out-${size}`);
+        const down = await client.request('download', { name: `sizes/${size}.bin`, keyPath, destination: out });
+        expect(down).toEqual({ transferId: down.transferId, name: `sizes/${size}.bin`, path: out, size });
+        expect(sha256(await readFile(out))).toBe(sha256(bytes));
+      }
+      const listing = await client.request('listFiles', { prefix: 'sizes/' });
+      expect(listing.files.map((f) => f.size).sort((a, b) => a - b)).toEqual(
+        [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 7 * CHUNK_SIZE + 3],
+      );
+      const info = await client.request('getFileInfo', { name: 'sizes/1.bin' });
+      expect(info).toMatchObject({ name: 'sizes/1.bin', size: 1, formatVersion: 1, keyId: (await readKeyFile(keyPath)).keyId });
+      expect(info.storedSize).toBe(listing.files.find((f) => f.name === 'sizes/1.bin')!.storedSize);
+    });
+
+    it('round-trips a 100 MiB file', async () => {
+      await start();
+      const bytes = randomBytes(100 * 1024 * 1024);
+      const source = await localFile('big.bin', bytes);
+      const up = await client.request('upload', { path: source, keyPath });
+      expect(up).toMatchObject({ name: 'big.bin', size: bytes.length });
+      const outDir = path.join(dir, 'downloads');
+      await mkdir(outDir);
+      const down = await client.request('download', { name: 'big.bin', keyPath, destination: outDir });
+      expect(down.path).toBe(path.join(outDir, 'big.bin'));
+      expect(sha256(await readFile(down.path))).toBe(sha256(bytes));
+    }, 120_000);
+
+    it('follows the three key-path rules: existing file, new path, directory', async () => {
+      await start();
+      const source = await localFile('doc.txt', Buffer.from('hello'));
+      const created = await client.request('upload', { path: source, keyPath, name: 'k/one.txt' });
+      expect(created).toMatchObject({ keyPath, keyCreated: true });
+      expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+      const reused = await client.request('upload', { path: source, keyPath, name: 'k/two.txt' });
+      expect(reused).toMatchObject({ keyPath, keyCreated: false, keyId: created.keyId });
+      const keyDir = path.join(dir, 'keys');
+      await mkdir(keyDir);
+      const inDir = await client.request('upload', { path: source, keyPath: keyDir, name: 'k/three.txt' });
+      expect(inDir).toMatchObject({ keyPath: path.join(keyDir, 'three.txt.key.json'), keyCreated: true });
+      expect(inDir.keyId).not.toBe(created.keyId);
+      const again = await rpcError(client.request('upload', { path: source, keyPath: keyDir, name: 'k/three.txt', overwrite: true }));
+      expect(again).toMatchObject({ code: -32002, reason: 'ALREADY_EXISTS' });
+      // The key never reaches the store: no stored object contains it.
+      const key = JSON.parse(await readFile(keyPath, 'utf8')) as { key: string };
+      const stored = await backend.storage.readRange('k/one.txt', 0, 1 << 20);
+      expect(Buffer.from(stored).includes(Buffer.from(key.key, 'base64'))).toBe(false);
+    });
+
+    it('refuses to overwrite unless asked, on upload and on download', async () => {
+      await start();
+      const first = await localFile('v1.txt', Buffer.from('version one'));
+      const second = await localFile('v2.txt', Buffer.from('version two'));
+      await client.request('upload', { path: first, keyPath, name: 'o.txt' });
+      const refused = await rpcError(client.request('upload', { path: second, keyPath, name: 'o.txt' }));
+      expect(refused).toMatchObject({ code: -32002, reason: 'ALREADY_EXISTS' });
+      const out = path.join(dir, 'o.out');
+      await client.request('download', { name: 'o.txt', keyPath, destination: out });
+      expect(await readFile(out, 'utf8')).toBe('version one');
+      await client.request('upload', { path: second, keyPath, name: 'o.txt', overwrite: true });
+      const notReplaced = await rpcError(client.request('download', { name: 'o.txt', keyPath, destination: out }));
+      expect(notReplaced).toMatchObject({ code: -32002, reason: 'ALREADY_EXISTS' });
+      expect(await readFile(out, 'utf8')).toBe('version one');
+      await client.request('download', { name: 'o.txt', keyPath, destination: out, overwrite: true });
+      expect(await readFile(out, 'utf8')).toBe('version two');
+    });
+
+    it('answers KEY_MISMATCH for the wrong key and INTEGRITY for a flipped byte, writing nothing', async () => {
+      await start();
+      const source = await localFile('secret.bin', randomBytes(3 * CHUNK_SIZE));
+      await client.request('upload', { path: source, keyPath, name: 'secret.bin' });
+      const otherKey = path.join(dir, 'other.key.json');
+      await client.request('createKey', { path: otherKey });
+      const outDir = path.join(dir, 'out');
+      await mkdir(outDir);
+      const mismatch = await rpcError(client.request('download', { name: 'secret.bin', keyPath: otherKey, destination: outDir }));
+      expect(mismatch).toMatchObject({ code: -32004, reason: 'KEY_MISMATCH' });
+      expect(await readdir(outDir)).toEqual([]);
+
+      // Flip one byte in the second chunk of the stored object.
+      const info = await backend.storage.stat('secret.bin');
+      const stored = Buffer.from(await backend.storage.readRange('secret.bin', 0, info.storedSize));
+      stored[HEADER_SIZE + CHUNK_SIZE + 16 + 100]! ^= 0x01;
+      const writer = await backend.storage.beginWrite('secret.bin', { expectedSize: stored.length });
+      await writer.writePart(0, 0, stored);
+      await writer.complete({ overwrite: true });
+
+      const tampered = await rpcError(client.request('download', { name: 'secret.bin', keyPath, destination: outDir }));
+      expect(tampered).toMatchObject({ code: -32005, reason: 'INTEGRITY' });
+      expect(await readdir(outDir)).toEqual([]);
+    });
+
+    it('rejects invalid remote names with -32602', async () => {
+      await start();
+      const source = await localFile('n.txt', Buffer.from('n'));
+      for (const name of ['../escape', 'a/../b', '/abs', 'back\\slash', 'ctl\u0001char', 'a//b', '.', 'x/']) {
+        const failure = await rpcError(client.request('upload', { path: source, keyPath, name }));
+        expect(failure.code).toBe(-32602);
+      }
+      expect((await client.request('listFiles', {})).files).toEqual([]);
+    });
+
+    it('pages listFiles over 2500 objects with limit and cursor, sorted by name', async () => {
+      // Seed valid encrypted objects straight into the store: 2500 uploads over RPC would only slow the suite.
+      const { key } = await (await import('../../src/crypto/index.js')).createKeyFile(keyPath);
+      const names = Array.from({ length: 2500 }, (_, i) => `list/${String(i).padStart(5, '0')}-${i % 7}`);
+      const body = encryptBuffer(key, Buffer.from('x'));
+      await backend.storage.init();
+      for (let i = 0; i < names.length; i += 250) {
+        await Promise.all(
+          names.slice(i, i + 250).map(async (name) => {
+            const writer = await backend.storage.beginWrite(name, { expectedSize: body.length });
+            await writer.writePart(0, 0, body);
+            await writer.complete({ overwrite: false });
+          }),
+        );
+      }
+      await start();
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: { files: Array<{ name: string; size: number }>; nextCursor: string | null } = await client.request(
+          'listFiles',
+          { prefix: 'list/', limit: 300, ...(cursor === null ? {} : { cursor }) },
+        );
+        expect(page.files.length).toBeLessThanOrEqual(300);
+        expect(page.files.every((f) => f.size === 1)).toBe(true);
+        seen.push(...page.files.map((f) => f.name));
+        cursor = page.nextCursor;
+        pages += 1;
+      } while (cursor !== null);
+      expect(pages).toBe(9);
+      expect(seen).toEqual([...names].sort());
+      const bad = await rpcError(client.request('listFiles', { cursor: 'not-a-cursor!' }));
+      expect(bad.code).toBe(-32602);
+    }, 60_000);
+
+    it('sends progress to a second connection: monotonic, throttled, ending at the total, seq rising', async () => {
+      const intervalMs = 20;
+      await start((storage) => slowStorage(storage, 25), { progressIntervalMs: intervalMs });
+      const watcher = await openClient(server);
+      try {
+        const size = 24 * 1024 * 1024 + 11;
+        const source = await localFile('watched.bin', randomBytes(size));
+        const startedAt = Date.now();
+        const result = await client.request('upload', { path: source, keyPath, name: 'watched.bin', transferId: 'watched-1' });
+        const elapsedMs = Date.now() - startedAt;
+        const finished = await watcher.waitForNotification(
+          (n) => n.method === 'transferFinished' && n.params['transferId'] === 'watched-1',
+        );
+        expect(finished.params).toMatchObject({ outcome: 'completed', direction: 'upload', name: 'watched.bin', result });
+        const progress = watcher.notifications
+          .filter((n) => n.method === 'transferProgress' && n.params['transferId'] === 'watched-1')
+          .map((n) => n.params as { seq: number; cryptoBytes: number; transferredBytes: number; totalBytes: number; state: string });
+        const transferred = progress.map((p) => p.transferredBytes);
+        expect(transferred).toEqual([...transferred].sort((a, b) => a - b));
+        expect(new Set(transferred).size).toBeGreaterThanOrEqual(3);
+        expect(progress.at(-1)).toMatchObject({ state: 'completed', cryptoBytes: size, transferredBytes: size, totalBytes: size });
+        const allSeqs = watcher.notifications.map((n) => n.params['seq'] as number);
+        expect(allSeqs).toEqual([...allSeqs].sort((a, b) => a - b));
+        expect(new Set(allSeqs).size).toBe(allSeqs.length);
+        expect(finished.params['seq']).toBeGreaterThan(progress.at(-1)!.seq);
+        // Throttled: at most one running-state progress per interval (plus the one that opens the run).
+        const running = progress.filter((p) => p.state === 'running');
+        expect(running.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / intervalMs) + 1);
+      } finally {
+        await watcher.close();
+      }
+    });
+
+    it('cancels mid-upload and mid-download, answering CANCELLED and leaving nothing behind', async () => {
+      await start((storage) => slowStorage(storage, 30));
+      const source = await localFile('cancel.bin', randomBytes(40 * CHUNK_SIZE));
+      const upload = client.request('upload', { path: source, keyPath, name: 'cancel.bin', transferId: 'up-cancel' });
+      await client.waitForNotification((n) => n.params['transferId'] === 'up-cancel' && n.params['state'] === 'running');
+      const started = Date.now();
+      expect(await client.request('cancelTransfer', { transferId: 'up-cancel' })).toEqual({ transferId: 'up-cancel', cancelled: true });
+      expect(await rpcError(upload)).toMatchObject({ code: -32007, reason: 'CANCELLED' });
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect((await client.request('listFiles', {})).files).toEqual([]);
+      expect(await rpcError(client.request('getFileInfo', { name: 'cancel.bin' }))).toMatchObject({ reason: 'NOT_FOUND' });
+      // The created key is removed with the cancelled upload: it protects nothing.
+      await expect(stat(keyPath)).rejects.toMatchObject({ code: 'ENOENT' });
+
+      await client.request('upload', { path: source, keyPath, name: 'cancel.bin' });
+      const outDir = path.join(dir, 'dl');
+      await mkdir(outDir);
+      const download = client.request('download', { name: 'cancel.bin', keyPath, destination: outDir, transferId: 'down-cancel' });
+      await client.waitForNotification((n) => n.params['transferId'] === 'down-cancel' && n.params['state'] === 'running');
+      await client.request('cancelTransfer', { transferId: 'down-cancel' });
+      expect(await rpcError(download)).toMatchObject({ code: -32007, reason: 'CANCELLED' });
+      expect(await readdir(outDir)).toEqual([]);
+      const missing = await rpcError(client.request('cancelTransfer', { transferId: 'no-such-transfer' }));
+      expect(missing).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+    });
+
+    it('finishes a transfer whose requester disconnected, visible in listTransfers', async () => {
+      await start((storage) => slowStorage(storage, 10));
+      const source = await localFile('orphan.bin', randomBytes(20 * CHUNK_SIZE));
+      const requester = await openClient(server);
+      void requester.call('upload', { path: source, keyPath, name: 'orphan.bin', transferId: 'orphan' });
+      await client.waitForNotification((n) => n.params['transferId'] === 'orphan' && n.params['state'] === 'running');
+      await requester.close();
+      const finished = await client.waitForNotification(
+        (n) => n.method === 'transferFinished' && n.params['transferId'] === 'orphan',
+        20_000,
+      );
+      expect(finished.params['outcome']).toBe('completed');
+      const { seq, transfers } = await client.request('listTransfers', {});
+      expect(transfers.find((t) => t.transferId === 'orphan')).toMatchObject({ state: 'completed', direction: 'upload' });
+      expect(seq).toBeGreaterThanOrEqual(finished.params['seq'] as number);
+      expect((await client.request('listTransfers', { sinceSeq: seq })).transfers).toEqual([]);
+      const stored = await client.request('getFileInfo', { name: 'orphan.bin' });
+      expect(stored.size).toBe(20 * CHUNK_SIZE);
+    });
+
+    it('runs 8 uploads at once and every one verifies', async () => {
+      await start();
+      const sources = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const bytes = randomBytes(2 * 1024 * 1024 + i * 4099);
+          return { bytes, file: await localFile(`par-${i}`, bytes) };
+        }),
+      );
+      await client.request('createKey', { path: keyPath });
+      await Promise.all(sources.map(({ file }, i) => client.request('upload', { path: file, keyPath, name: `par/${i}` })));
+      for (const [i, { bytes }] of sources.entries()) {
+        const out = path.join(dir, `par-${i}.out`);
+        await client.request('download', { name: `par/${i}`, keyPath, destination: out });
+        expect(sha256(await readFile(out))).toBe(sha256(bytes));
+      }
+    });
+
+    it('deletes files, and answers NOT_FOUND for what is not there', async () => {
+      await start();
+      const source = await localFile('del.txt', Buffer.from('bye'));
+      await client.request('upload', { path: source, keyPath, name: 'del.txt' });
+      expect(await client.request('deleteFile', { name: 'del.txt' })).toEqual({ name: 'del.txt', deleted: true });
+      expect(await rpcError(client.request('deleteFile', { name: 'del.txt' }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+      const outDir = path.join(dir, 'o');
+      await mkdir(outDir);
+      expect(await rpcError(client.request('download', { name: 'del.txt', keyPath, destination: outDir }))).toMatchObject({
+        reason: 'NOT_FOUND',
+      });
+      const missingSource = await rpcError(client.request('upload', { path: path.join(dir, 'nope'), keyPath }));
+      expect(missingSource).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+      expect(missingSource.message).not.toContain(dir);
+    });
+
+    it('gives clear errors for a directory source, a missing destination folder, and the key file as source', async () => {
+      await start();
+      await client.request('createKey', { path: keyPath });
+      expect(await rpcError(client.request('upload', { path: dir, keyPath }))).toMatchObject({ code: -32602 });
+      expect(await rpcError(client.request('upload', { path: keyPath, keyPath }))).toMatchObject({ code: -32602 });
+      const source = await localFile('d.txt', Buffer.from('d'));
+      await client.request('upload', { path: source, keyPath, name: 'd.txt' });
+      const failure = await rpcError(
+        client.request('download', { name: 'd.txt', keyPath, destination: path.join(dir, 'no', 'such', 'file') }),
+      );
+      expect(failure).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+    });
+  });
+}
