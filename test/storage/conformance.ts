@@ -386,9 +386,11 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
       });
 
       it(
-        'pages through 2500 objects in UTF-8 byte order with no gap or duplicate',
+        'pages through 2000 objects in UTF-8 byte order with no gap or duplicate',
         async () => {
-          const names = Array.from({ length: 2500 }, (_, i) => `bulk/${i}`);
+          // 2000: two full pages at the largest limit (the last page exactly full), and
+          // few enough that a loopback S3 server writes them in seconds.
+          const names = Array.from({ length: 2000 }, (_, i) => `bulk/${i}`);
           // Unpadded numbers: byte order (1, 10, 100, 1000, 1001, ...) differs from writing order.
           const outsiders = ['bulj', 'bulk', 'bulk0', 'bulk_', 'other/1'];
           await mapWithConcurrency([...names, ...outsiders], 32, (name) => putObject(storage, name, tinyBytes(name)));
@@ -402,6 +404,7 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
           const ones = await listPages(storage, 'bulk/1', 500);
           expect(ones.flat()).toEqual(expected.filter((name) => name.startsWith('bulk/1')));
           expect(ones.flat()).toHaveLength(1 + 10 + 100 + 1000);
+          expect(ones.map((page) => page.length).slice(0, 3)).toEqual([500, 500, 111]);
           expect((await listPages(storage, '', 1000)).flat()).toEqual(sortedByBytes([...names, ...outsiders]));
         },
         BULK_TIMEOUT_MS,

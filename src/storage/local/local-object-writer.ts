@@ -10,6 +10,9 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ObjectInfo, ObjectWriter } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
+/** Reads and writes go in slices this large, so an aborted signal is noticed between them. */
+export const IO_SLICE_BYTES = 4 * 1024 * 1024;
+
 /** Publishes the finished temporary file; provided by LocalStorage. */
 export type PublishObject = (tempPath: string, overwrite: boolean) => Promise<ObjectInfo>;
 
@@ -94,13 +97,14 @@ export class LocalObjectWriter implements ObjectWriter {
     }
   }
 
-  /** Writes all of `data` at `offset`; a positioned write may write less than asked. */
+  /** Writes all of `data` at `offset`, slice by slice; a positioned write may also write less than asked. */
   private async writeAt(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;
     try {
       while (done < data.byteLength) {
         throwIfAborted(this.options.signal);
-        const { bytesWritten } = await this.options.handle.write(data, done, data.byteLength - done, offset + done);
+        const slice = Math.min(IO_SLICE_BYTES, data.byteLength - done);
+        const { bytesWritten } = await this.options.handle.write(data, done, slice, offset + done);
         done += bytesWritten;
       }
     } catch (err) {

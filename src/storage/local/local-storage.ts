@@ -21,7 +21,7 @@ import type { ListOptions, ListPage, ObjectInfo, ObjectWriter, Storage, StorageC
 import { MAX_LIST_LIMIT, decodeNameCursor, encodeNameCursor, isWellFormedText, MAX_OBJECT_NAME_BYTES } from '../names.js';
 import { alreadyExists, isMissingFileError, notFound, throwIfAborted, toStorageError } from './errors.js';
 import { KeyedLock } from './keyed-lock.js';
-import { LocalObjectWriter } from './local-object-writer.js';
+import { IO_SLICE_BYTES, LocalObjectWriter } from './local-object-writer.js';
 import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
 import { ObjectIndex } from './object-index.js';
 
@@ -37,8 +37,6 @@ const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
 /** How many files init() stats at once while walking the store. */
 const WALK_STAT_CONCURRENCY = 64;
-/** Reads and writes are split into pieces this large so a signal is noticed between them. */
-const IO_SLICE_BYTES = 4 * 1024 * 1024;
 /**
  * Longest absolute path the OS accepts, in bytes. macOS stops at 1024; Node
  * passes Windows paths in the \\?\ form, which allows about 32 767.
@@ -70,8 +68,10 @@ export class LocalStorage implements Storage {
     return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks };
   }
 
+  /** Creates the store, empties .tmp and indexes the objects. A second call does nothing (it must not delete live writes). */
   async init(): Promise<void> {
     if (this.state === 'closed') throw closedError();
+    if (this.state === 'ready') return;
     try {
       await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });

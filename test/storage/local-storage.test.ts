@@ -1,0 +1,387 @@
+/**
+ * What the local backend promises beyond the conformance suite: crash
+ * leftovers, the on-disk layout, error mapping, hard-link fallback.
+ * Faults a real file system cannot produce here (EACCES as root, ENOSPC, EIO)
+ * are injected by spying on one fs call for the length of one test.
+ */
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { InvalidParamsError } from '../../src/errors.js';
+import { IO_SLICE_BYTES } from '../../src/storage/local/local-object-writer.js';
+import { LocalStorage, TEMP_FOLDER } from '../../src/storage/local/local-storage.js';
+import { encodeObjectPath, MAX_ENTRY_BYTES } from '../../src/storage/local/name-encoding.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { mapWithConcurrency, putObject, sortedByBytes, testBytes } from './conformance.js';
+
+let workDir: string;
+let storeDir: string;
+const opened: LocalStorage[] = [];
+
+beforeEach(async () => {
+  workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudlocker-local-storage-'));
+  storeDir = path.join(workDir, 'nested', 'store');
+});
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  await Promise.all(opened.splice(0).map((storage) => storage.close()));
+  await fs.rm(workDir, { recursive: true, force: true });
+});
+
+async function openStore(directory = storeDir): Promise<LocalStorage> {
+  const storage = new LocalStorage({ directory });
+  opened.push(storage);
+  await storage.init();
+  return storage;
+}
+
+async function tempEntries(): Promise<string[]> {
+  return fs.readdir(path.join(storeDir, TEMP_FOLDER));
+}
+
+async function listAll(storage: Storage, prefix = '', limit = 1000): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await storage.list({ prefix, limit, cursor });
+    names.push(...page.objects.map((o) => o.name));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return names;
+}
+
+/** Every file and directory under `root`, relative, with '/' separators. */
+async function walk(root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fs.readdir(root, { recursive: true })) found.push(entry.split(path.sep).join('/'));
+  return found.sort();
+}
+
+function systemError(code: string): NodeJS.ErrnoException {
+  // Shaped like Node's own errors, path included, to prove it never reaches the message.
+  return Object.assign(new Error(`${code}: simulated failure, open '/home/secret-user/store/x'`), {
+    code,
+    syscall: 'open',
+    path: '/home/secret-user/store/x',
+  });
+}
+
+async function fileHandlePrototype(): Promise<FileHandle> {
+  const handle = await fs.open(path.join(workDir, 'prototype-probe'), 'w');
+  await handle.close();
+  return Object.getPrototypeOf(handle) as FileHandle;
+}
+
+const isPosix = process.platform !== 'win32';
+
+describe('LocalStorage: store layout', () => {
+  it('init() creates the store and its temp folder, private to the user', async () => {
+    const storage = await openStore();
+    expect(storage.kind).toBe('local');
+    expect(storage.location).toBe(path.resolve(storeDir));
+    expect(await tempEntries()).toEqual([]);
+    await putObject(storage, 'dir/file', testBytes(10, 1));
+    if (isPosix) {
+      expect((await fs.stat(storeDir)).mode & 0o777).toBe(0o700);
+      expect((await fs.stat(path.join(storeDir, 'dir'))).mode & 0o777).toBe(0o700);
+      expect((await fs.stat(path.join(storeDir, 'dir', 'file@'))).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  it('keeps names differing only by case or normalisation in files whose names differ even ignoring case', async () => {
+    const storage = await openStore();
+    const names = ['Readme', 'README', 'readme', 'é', 'e\u0301', 'É'];
+    for (const name of names) await putObject(storage, name, new TextEncoder().encode(name));
+    const onDisk = (await fs.readdir(storeDir)).filter((entry) => entry !== TEMP_FOLDER);
+    expect(new Set(onDisk.map((entry) => entry.toLowerCase().normalize('NFC'))).size).toBe(names.length);
+    for (const name of names) {
+      expect(Buffer.from(await storage.readRange(name, 0, 100)).toString()).toBe(name);
+    }
+  });
+
+  it('stores a 1024-byte name under entries of at most MAX_ENTRY_BYTES and finds it again after a restart', async () => {
+    const name = `${'長'.repeat(200)}/${'x'.repeat(423)}`;
+    expect(Buffer.byteLength(name)).toBe(1024);
+    const first = await openStore();
+    await putObject(first, name, testBytes(5, 2));
+    for (const entry of await walk(storeDir)) {
+      for (const part of entry.split('/')) expect(part.length).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    }
+    await first.close();
+    const second = await openStore();
+    expect(await listAll(second)).toEqual([name]);
+  });
+
+  it('delete removes the directories it left empty, and only those', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'a/b/c', testBytes(1, 3));
+    await putObject(storage, 'a/d', testBytes(1, 4));
+    await storage.delete('a/b/c');
+    expect(await walk(storeDir)).toEqual([TEMP_FOLDER, 'a', 'a/d@']);
+    await storage.delete('a/d');
+    expect(await walk(storeDir)).toEqual([TEMP_FOLDER]);
+  });
+
+  it('a delete and a publish in the same directory do not trip over each other', async () => {
+    const storage = await openStore();
+    for (let i = 0; i < 30; i++) {
+      await putObject(storage, 'shared/first', testBytes(1, i));
+      await Promise.all([storage.delete('shared/first'), putObject(storage, `shared/second-${i}`, testBytes(2, i))]);
+      expect(await listAll(storage, 'shared/')).toEqual([`shared/second-${i}`]);
+      await storage.delete(`shared/second-${i}`);
+    }
+  });
+});
+
+describe('LocalStorage: restarts and crashes', () => {
+  it('init() removes temporaries left by a crashed run, which were never listed', async () => {
+    const crashed = await openStore();
+    const unfinished = await crashed.beginWrite('unfinished');
+    await unfinished.writePart(0, 0, testBytes(100, 5));
+    await fs.writeFile(path.join(storeDir, TEMP_FOLDER, 'old.part'), 'leftover');
+    await fs.mkdir(path.join(storeDir, TEMP_FOLDER, 'odd', 'dir'), { recursive: true });
+    expect(await tempEntries()).toHaveLength(3);
+
+    // A new process starts on the same store while the old one is "dead".
+    const restarted = await openStore();
+    expect(await tempEntries()).toEqual([]);
+    expect(await listAll(restarted)).toEqual([]);
+    await expect(restarted.stat('unfinished')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+    await unfinished.abort(); // the old writer's file is gone: abort still resolves
+  });
+
+  it('init() lists the objects already on disk and ignores files that are not objects', async () => {
+    const first = await openStore();
+    for (const name of ['one', 'dir/two', 'Upper/é']) await putObject(first, name, testBytes(7, 6));
+    await first.close();
+
+    // What other programs and people leave in folders.
+    const outside = path.join(workDir, 'outside@');
+    await fs.writeFile(outside, 'not in the store');
+    const strays = ['desktop.ini', '.DS_Store', 'README@', '%61bc@', 'con@', 'dir/thumbs.db', 'dir/.hidden@'];
+    for (const stray of strays) await fs.writeFile(path.join(storeDir, stray), 'stray');
+    if (isPosix) await fs.symlink(outside, path.join(storeDir, 'link@'));
+
+    const second = await openStore();
+    expect(await listAll(second)).toEqual(sortedByBytes(['one', 'dir/two', 'Upper/é']));
+    expect((await second.stat('dir/two')).storedSize).toBe(7);
+  });
+
+  it('lists 10 000 objects written by an earlier run in pages of 1000, in byte order', async () => {
+    const names = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? `obj/${i}` : `Obj/${i}`));
+    // Written straight to disk (as an earlier run would have left them) to keep the test fast.
+    await fs.mkdir(path.join(storeDir, TEMP_FOLDER), { recursive: true });
+    for (const directory of new Set(names.map((name) => encodeObjectPath(name).slice(0, -1).join('/')))) {
+      await fs.mkdir(path.join(storeDir, directory), { recursive: true });
+    }
+    await mapWithConcurrency(names, 64, (name) => fs.writeFile(path.join(storeDir, ...encodeObjectPath(name)), 'x'));
+
+    const storage = await openStore();
+    const pages: number[] = [];
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await storage.list({ limit: 1000, cursor });
+      pages.push(page.objects.length);
+      listed.push(...page.objects.map((o) => o.name));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(pages).toEqual(Array(10).fill(1000));
+    expect(listed).toEqual(sortedByBytes(names));
+    expect(await listAll(storage, 'Obj/9', 1000)).toEqual(sortedByBytes(names.filter((n) => n.startsWith('Obj/9'))));
+  });
+});
+
+describe('LocalStorage: operating-system errors', () => {
+  it('beginWrite maps EACCES to PERMISSION_DENIED, with no path in the message', async () => {
+    const storage = await openStore();
+    const open = jest.spyOn(fs, 'open').mockRejectedValueOnce(systemError('EACCES'));
+    try {
+      const attempt = storage.beginWrite('denied');
+      await expect(attempt).rejects.toMatchObject({ name: 'CloudlockerError', reason: 'PERMISSION_DENIED' });
+      const message = await attempt.catch((err: Error) => err.message);
+      expect(message).not.toContain(storeDir);
+      expect(message).not.toContain('secret-user');
+      expect(open).toHaveBeenCalledTimes(1);
+    } finally {
+      open.mockRestore();
+    }
+  });
+
+  it('writePart maps ENOSPC to NO_SPACE, and abort() still removes the temporary', async () => {
+    const storage = await openStore();
+    const writer = await storage.beginWrite('full');
+    const write = jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(systemError('ENOSPC'));
+    try {
+      await expect(writer.writePart(0, 0, testBytes(10, 7))).rejects.toMatchObject({ reason: 'NO_SPACE' });
+    } finally {
+      write.mockRestore();
+    }
+    await writer.abort();
+    expect(await tempEntries()).toEqual([]);
+    expect(await listAll(storage)).toEqual([]);
+  });
+
+  it('complete maps ENOSPC while syncing to NO_SPACE and leaves nothing', async () => {
+    const storage = await openStore();
+    const writer = await storage.beginWrite('full-at-sync');
+    await writer.writePart(0, 0, testBytes(10, 8));
+    const sync = jest.spyOn(await fileHandlePrototype(), 'sync').mockRejectedValueOnce(systemError('ENOSPC'));
+    try {
+      await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'NO_SPACE' });
+    } finally {
+      sync.mockRestore();
+    }
+    expect(await tempEntries()).toEqual([]);
+    await expect(storage.stat('full-at-sync')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+  });
+
+  it('readRange maps EIO to STORAGE_UNAVAILABLE, naming the code but no path', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'flaky', testBytes(10, 9));
+    const read = jest.spyOn(await fileHandlePrototype(), 'read').mockRejectedValueOnce(systemError('EIO'));
+    let error: unknown;
+    try {
+      error = await storage.readRange('flaky', 0, 10).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    } finally {
+      read.mockRestore();
+    }
+    expect(error).toMatchObject({ name: 'CloudlockerError', reason: 'STORAGE_UNAVAILABLE' });
+    expect((error as Error).message).toContain('(EIO)');
+    expect((error as Error).message).not.toContain('secret-user');
+    expect((error as Error).message).not.toContain(storeDir);
+  });
+
+  it('a store directory that is a file fails init() with STORAGE_UNAVAILABLE and no path', async () => {
+    const notADirectory = path.join(workDir, 'plain-file');
+    await fs.writeFile(notADirectory, '');
+    const storage = new LocalStorage({ directory: notADirectory });
+    const error = await storage.init().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toMatchObject({ name: 'CloudlockerError', reason: 'STORAGE_UNAVAILABLE' });
+    expect((error as Error).message).toMatch(/\(E[A-Z]+\)/);
+    expect((error as Error).message).not.toContain(workDir);
+  });
+});
+
+describe('LocalStorage: publishing', () => {
+  it('declares atomic no-overwrite when the file system has hard links', async () => {
+    const storage = await openStore();
+    expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true });
+  });
+
+  it('without hard links, falls back to check-then-rename and declares atomicNoOverwrite false', async () => {
+    const link = jest.spyOn(fs, 'link').mockRejectedValue(systemError('EPERM'));
+    try {
+      const storage = await openStore();
+      expect(storage.capabilities.atomicNoOverwrite).toBe(false);
+      await putObject(storage, 'kept', testBytes(10, 10));
+      await expect(putObject(storage, 'kept', testBytes(3, 11))).rejects.toMatchObject({ reason: 'ALREADY_EXISTS' });
+      expect(Buffer.from(await storage.readRange('kept', 0, 100))).toEqual(Buffer.from(testBytes(10, 10)));
+      await putObject(storage, 'other', testBytes(3, 12));
+      expect(await listAll(storage)).toEqual(['kept', 'other']);
+      expect(await tempEntries()).toEqual([]);
+    } finally {
+      link.mockRestore();
+    }
+  });
+
+  it('complete() refuses parts that leave a gap or miss expectedSize, and leaves nothing', async () => {
+    const storage = await openStore();
+    const gappy = await storage.beginWrite('gappy');
+    await gappy.writePart(0, 0, testBytes(10, 13));
+    await gappy.writePart(1, 20, testBytes(10, 14));
+    await expect(gappy.complete({ overwrite: false })).rejects.toThrow(/Part 1 starts at 20, expected 10/);
+
+    const short = await storage.beginWrite('short', { expectedSize: 100 });
+    await short.writePart(0, 0, testBytes(10, 15));
+    await expect(short.complete({ overwrite: false })).rejects.toThrow(/expectedSize was 100/);
+
+    expect(await tempEntries()).toEqual([]);
+    expect(await listAll(storage)).toEqual([]);
+  });
+
+  it('a signal aborted in the middle of a large part stops the write between slices', async () => {
+    const storage = await openStore();
+    const controller = new AbortController();
+    const writer = await storage.beginWrite('large', { signal: controller.signal });
+    const prototype = await fileHandlePrototype();
+    const realWrite = prototype.write;
+    // The cancel arrives while the first slice is being written.
+    const write = jest.spyOn(prototype, 'write').mockImplementationOnce(function (this: FileHandle, ...args: unknown[]) {
+      controller.abort();
+      return (realWrite as (...a: unknown[]) => ReturnType<FileHandle['write']>).apply(this, args);
+    });
+    try {
+      await expect(writer.writePart(0, 0, new Uint8Array(3 * IO_SLICE_BYTES))).rejects.toMatchObject({ reason: 'CANCELLED' });
+      expect(write).toHaveBeenCalledTimes(1);
+    } finally {
+      write.mockRestore();
+    }
+    await writer.abort();
+    expect(await tempEntries()).toEqual([]);
+  });
+
+  it('abort() after complete() keeps the object', async () => {
+    const storage = await openStore();
+    const writer = await storage.beginWrite('kept');
+    await writer.writePart(0, 0, testBytes(10, 16));
+    await writer.complete({ overwrite: false });
+    await writer.abort();
+    expect((await storage.stat('kept')).storedSize).toBe(10);
+  });
+
+  it('close() discards writes in progress; the store refuses calls after close and before init', async () => {
+    const storage = await openStore();
+    const writer = await storage.beginWrite('in-progress');
+    await writer.writePart(0, 0, testBytes(10, 17));
+    await storage.close();
+    expect(await tempEntries()).toEqual([]);
+    await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'CANCELLED' });
+    await expect(storage.stat('in-progress')).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+
+    const fresh = new LocalStorage({ directory: storeDir });
+    await expect(fresh.stat('x')).rejects.toThrow(/init\(\) must be called/);
+  });
+});
+
+describe('LocalStorage: parameter checks', () => {
+  it.each([
+    ['a parent segment', '../escape'],
+    ['a parent segment inside', 'a/../../b'],
+    ['an absolute path', '/absolute'],
+    ['an empty segment', 'a//b'],
+    ['a backslash', 'back\\slash'],
+    ['a NUL byte', 'nul\u0000byte'],
+    ['1025 bytes', 'x'.repeat(1025)],
+  ])(
+    'every method refuses a name with %s with InvalidParamsError, touching nothing',
+    async (_label, name) => {
+      const storage = await openStore();
+      await expect(storage.beginWrite(name)).rejects.toBeInstanceOf(InvalidParamsError);
+      await expect(storage.stat(name)).rejects.toBeInstanceOf(InvalidParamsError);
+      await expect(storage.readRange(name, 0, 1)).rejects.toBeInstanceOf(InvalidParamsError);
+      await expect(storage.delete(name)).rejects.toBeInstanceOf(InvalidParamsError);
+      expect(await walk(storeDir)).toEqual([TEMP_FOLDER]);
+    },
+  );
+
+  it.each([
+    [{ limit: 0 }, 'limit'],
+    [{ limit: 1001 }, 'limit'],
+    [{ limit: 1.5 }, 'limit'],
+    [{ limit: 10, prefix: 'a\ud800' }, 'prefix'],
+    [{ limit: 10, cursor: '' }, 'cursor'],
+  ])('list(%j) rejects with InvalidParamsError on %s', async (options, param) => {
+    const storage = await openStore();
+    await expect(storage.list(options)).rejects.toMatchObject({ name: 'InvalidParamsError', param });
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { ObjectIndex } from '../../../src/storage/local/object-index.js';
+
+const name = fc.constantFrom('a', 'a/b', 'ab', 'b', 'é', 'e\u0301', '😀', '\uff5e', 'a/😀', 'A', 'a/a', 'a/c', 'z');
+const operation = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), name, size: fc.nat(100) }),
+  fc.record({ kind: fc.constant('delete' as const), name }),
+);
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+describe('ObjectIndex', () => {
+  it('pages exactly like filtering and sorting a plain map (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(operation, { maxLength: 40 }),
+        fc.constantFrom('', 'a', 'a/', 'é', 'z', 'q'),
+        fc.integer({ min: 1, max: 5 }),
+        (operations, prefix, limit) => {
+          const index = new ObjectIndex();
+          const model = new Map<string, number>();
+          for (const op of operations) {
+            if (op.kind === 'set') {
+              index.set({ name: op.name, storedSize: op.size, modifiedAt: new Date(0) });
+              model.set(op.name, op.size);
+            } else {
+              index.delete(op.name);
+              model.delete(op.name);
+            }
+          }
+          const expected = [...model.keys()].filter((n) => n.startsWith(prefix)).sort(byteOrder);
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = index.page({ prefix, after, limit });
+            seen.push(...page.objects.map((o) => o.name));
+            for (const o of page.objects) expect(o.storedSize).toBe(model.get(o.name));
+            if (!page.hasMore) break;
+            after = page.objects[page.objects.length - 1].name;
+          }
+          expect(seen).toEqual(expected);
+          expect(index.size).toBe(model.size);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('reset() replaces the content and sorts it', () => {
+    const index = new ObjectIndex();
+    index.set({ name: 'old', storedSize: 1, modifiedAt: new Date(0) });
+    index.reset(['c', 'a', 'b'].map((n) => ({ name: n, storedSize: 0, modifiedAt: new Date(0) })));
+    expect(index.page({ prefix: '', limit: 10 }).objects.map((o) => o.name)).toEqual(['a', 'b', 'c']);
+    expect(index.get('old')).toBeUndefined();
+  });
+});
