@@ -28,6 +28,8 @@ import {
 import { generateMasterKey, importMasterKey, masterKeyBytes, type MasterKey } from './master-key.js';
 import { systemRandom, type RandomSource } from './random.js';
 
+export type { MasterKey } from './master-key.js';
+
 export const KEY_FILE_TYPE = 'cloudlocker-key';
 export const KEY_FILE_VERSION = 1;
 /** Larger files are refused unread; a real key file is about 300 bytes. */

@@ -14,6 +14,13 @@ import { CHUNK_SIZE, HEADER_SIZE, STORED_CHUNK_SIZE } from './format.js';
 import type { MasterKey } from './master-key.js';
 import type { RandomSource } from './random.js';
 
+// The chunk classes and whole-buffer helpers are part of the same public
+// surface; re-exported so that either module path works for callers
+// (src/crypto/index.ts exports everything).
+export { FileDecryptor, FileEncryptor } from './file-cipher.js';
+export { readHeaderInfo } from './header.js';
+export { decryptBuffer, encryptBuffer } from './whole-buffer.js';
+
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /**
