@@ -1,0 +1,116 @@
+/**
+ * Checks a request's params against its method's JSON Schema (protocol/) and
+ * the remote-name rule, before any handler runs. Problems come back as
+ * -32602 with `data: { param, problem }`, short and never echoing input.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { REMOTE_NAME_PATTERN, remoteNameProblem, type AnyMethod, type JsonSchema } from '../../protocol/index.js';
+
+/** Why params were refused: `param` names the offending field (absent when params as a whole are wrong). */
+export class ParamsValidationError extends Error {
+  override readonly name = 'ParamsValidationError';
+  constructor(
+    readonly param: string | undefined,
+    readonly problem: string,
+  ) {
+    super(param === undefined ? `params ${problem}` : `${param} ${problem}`);
+  }
+}
+
+/** Longest param name or value excerpt quoted back in an error. */
+const MAX_QUOTED = 64;
+
+const ajv = new Ajv({ strict: true, allErrors: false });
+addFormats.default(ajv);
+const compiled = new Map<string, ValidateFunction>();
+
+function validatorFor(descriptor: AnyMethod): ValidateFunction {
+  let validate = compiled.get(descriptor.method);
+  if (validate === undefined) {
+    validate = ajv.compile(descriptor.paramsSchema);
+    compiled.set(descriptor.method, validate);
+  }
+  return validate;
+}
+
+/** Compile every schema now, so a bad schema fails at start rather than on the first call. */
+export function precompileParamsValidators(descriptors: readonly AnyMethod[]): void {
+  for (const descriptor of descriptors) validatorFor(descriptor);
+}
+
+/**
+ * The params a handler receives: `{}` when absent (or `[]` for a method that
+ * takes none), else the object itself once it has passed. Throws
+ * ParamsValidationError.
+ */
+export function validateParams(descriptor: AnyMethod, params: unknown): Record<string, unknown> {
+  const properties = propertiesOf(descriptor.paramsSchema);
+  let value: unknown = params;
+  if (value === undefined) value = {};
+  if (Array.isArray(value)) {
+    if (value.length === 0 && Object.keys(properties).length === 0) value = {};
+    else throw new ParamsValidationError(undefined, 'must be an object of named params (positional params are not supported)');
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new ParamsValidationError(undefined, 'must be an object of named params');
+  }
+  const record = value as Record<string, unknown>;
+  const validate = validatorFor(descriptor);
+  if (!validate(record)) {
+    const [error] = validate.errors ?? [];
+    throw toValidationError(error, record, properties);
+  }
+  // JSON Schema cannot count UTF-8 bytes or spot unpaired surrogates: the name rule does.
+  for (const [param, schema] of Object.entries(properties)) {
+    const field = record[param];
+    if (isRemoteNameSchema(schema) && typeof field === 'string') {
+      const problem = remoteNameProblem(field);
+      if (problem !== undefined) throw new ParamsValidationError(param, problem);
+    }
+  }
+  return record;
+}
+
+function toValidationError(
+  error: ErrorObject | undefined,
+  params: Record<string, unknown>,
+  properties: Record<string, JsonSchema>,
+): ParamsValidationError {
+  if (error === undefined) return new ParamsValidationError(undefined, 'are invalid');
+  if (error.keyword === 'additionalProperties') {
+    const extra = String((error.params as { additionalProperty: unknown }).additionalProperty);
+    return new ParamsValidationError(quote(extra), `is not a parameter of this method (known: ${Object.keys(properties).join(', ') || 'none'})`);
+  }
+  if (error.keyword === 'required') {
+    const missing = String((error.params as { missingProperty: unknown }).missingProperty);
+    return new ParamsValidationError(missing, 'is required');
+  }
+  const param = error.instancePath.split('/').filter((part) => part !== '').join('.');
+  const topLevel = param.split('.')[0] ?? '';
+  const schema = properties[topLevel];
+  const value = params[topLevel];
+  if (schema !== undefined && isRemoteNameSchema(schema) && typeof value === 'string') {
+    // Say which name rule was broken instead of "must match pattern <regex>".
+    return new ParamsValidationError(param, remoteNameProblem(value) ?? 'is not a valid remote name');
+  }
+  if (error.keyword === 'pattern') return new ParamsValidationError(param || undefined, 'has characters or a form that is not allowed');
+  if (error.keyword === 'enum') {
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map((item) => JSON.stringify(item)).join(', ');
+    return new ParamsValidationError(param || undefined, `must be one of ${allowed}`);
+  }
+  return new ParamsValidationError(param || undefined, error.message ?? 'is invalid');
+}
+
+function propertiesOf(schema: JsonSchema): Record<string, JsonSchema> {
+  return (schema['properties'] ?? {}) as Record<string, JsonSchema>;
+}
+
+function isRemoteNameSchema(schema: JsonSchema): boolean {
+  return schema['pattern'] === REMOTE_NAME_PATTERN;
+}
+
+function quote(text: string): string {
+  const printable = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return printable.length > MAX_QUOTED ? `${printable.slice(0, MAX_QUOTED)}…` : printable;
+}
