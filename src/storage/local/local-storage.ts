@@ -127,7 +127,8 @@ export class LocalStorage implements Storage {
         throwIfAborted(signal);
         const slice = Math.min(IO_SLICE_BYTES, buffer.byteLength - filled);
         const { bytesRead } = await handle.read(buffer, filled, slice, offset + filled);
-        if (bytesRead === 0) break; // the file shrank under us (it is being replaced)
+        // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
+        if (bytesRead === 0) break;
         filled += bytesRead;
       }
       throwIfAborted(signal);
