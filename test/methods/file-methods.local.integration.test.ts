@@ -10,4 +10,4 @@ runFileMethodsSuite('local store', async () => {
     storage: new LocalStorage({ directory: path.join(dir, 'store') }),
     teardown: () => rm(dir, { recursive: true, force: true }),
   };
-});
+}, { seedConcurrency: 250, listingObjects: 2500 });
