@@ -6,7 +6,25 @@
 import { spawn } from 'node:child_process';
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { WebSocket } from 'ws';
+import type { DiscoveryRecord } from '../../src/server/index.js';
 import { makeTempDir } from '../helpers/server.js';
+
+/** One call the way a launcher would make it: everything from server.json. */
+async function callOnce(record: DiscoveryRecord, method: string): Promise<unknown> {
+  const ca = await readFile(record.certificate.path, 'utf8');
+  const ws = new WebSocket(record.url, { ca, headers: { Authorization: `Bearer ${record.token}` } });
+  const answer = new Promise<unknown>((resolve, reject) => {
+    ws.on('message', (data: Buffer) => resolve(JSON.parse(data.toString('utf8'))));
+    ws.on('error', reject);
+  });
+  ws.on('open', () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method })));
+  try {
+    return await answer;
+  } finally {
+    ws.close();
+  }
+}
 
 it('npm start -- --port 0 --data-dir DIR serves, prints its URL and stops cleanly on SIGTERM', async () => {
   const dataDir = await makeTempDir();
@@ -33,9 +51,11 @@ it('npm start -- --port 0 --data-dir DIR serves, prints its URL and stops cleanl
     const url = /cloudlocker listening on (wss:\/\/127\.0\.0\.1:(\d+)\/rpc)/.exec(stdout);
     expect(url?.[2]).not.toBe('7575');
     expect(stdout).toContain(`server.json: ${path.join(dataDir, 'server.json')}`);
-    const record = JSON.parse(await readFile(path.join(dataDir, 'server.json'), 'utf8')) as { url: string; token: string };
+    const record = JSON.parse(await readFile(path.join(dataDir, 'server.json'), 'utf8')) as DiscoveryRecord;
     expect(record.url).toBe(url?.[1]);
     expect(stdout).not.toContain(record.token);
+    // serve runs the whole service: the file methods answer too.
+    expect(await callOnce(record, 'listFiles')).toMatchObject({ id: 1, result: { files: [], nextCursor: null } });
   } finally {
     if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGTERM');
   }

@@ -1,13 +1,15 @@
 /**
- * `cloudlocker serve`: run the server in the foreground until SIGINT or
- * SIGTERM. Prints where it listens and where server.json is; the token is
+ * `cloudlocker serve`: run the whole service (startCloudlocker: the wss
+ * front door with storage, transfer engine and file methods) in the
+ * foreground until SIGINT or SIGTERM. Prints where it listens and where server.json is; the token is
  * in server.json (mode 0600) and printed only with --print-token. The token
  * is never a flag (flags show in `ps`): pass it in CLOUDLOCKER_TOKEN.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type ConfigInput } from '../../config/index.js';
 import { LOG_LEVELS } from '../../logging.js';
-import { CertificateError, ServerStartError, startServer, type RunningServer, type ServerOptions } from '../../server/index.js';
+import { startCloudlocker } from '../../index.js';
+import { CertificateError, ServerStartError, type RunningServer, type ServerOptions } from '../../server/index.js';
 
 export interface ServeFlags {
   port?: number;
@@ -33,7 +35,7 @@ export interface ServeFlags {
 }
 
 export interface ServeCommandOptions {
-  /** Starts the server; replaceable so tests can see what the flags became. Default: startServer. */
+  /** Starts the service; replaceable so tests can see what the flags became. Default: startCloudlocker (server + file methods). */
   start?: (options: ServerOptions) => Promise<RunningServer>;
   /** Where the start-up lines go. Default: stdout. */
   print?: (line: string) => void;
@@ -83,7 +85,7 @@ export function serveFlagsToOptions(flags: ServeFlags): ServerOptions {
 }
 
 async function runServe(flags: ServeFlags, commandOptions: ServeCommandOptions): Promise<void> {
-  const start = commandOptions.start ?? startServer;
+  const start = commandOptions.start ?? startCloudlocker;
   const print = commandOptions.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   let server: RunningServer;
   try {
