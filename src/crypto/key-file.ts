@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import nodePath from 'node:path';
-import { CloudlockerError, fromSystemError, systemErrorCode } from '../errors.js';
+import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
 import { keyInvalidError } from './crypto-errors.js';
 import { MASTER_KEY_SIZE } from './format.js';
 import { GCM_NONCE_SIZE } from './aes-gcm.js';
@@ -285,7 +285,8 @@ async function writeNewFile(target: string, contents: string): Promise<void> {
     }
     // The mode given to open() is reduced by the umask; 0600 can only lose
     // bits, but set it explicitly in case the process umask is unusual.
-    await fs.chmod(temporary, KEY_FILE_MODE);
+    // Best effort: file systems without modes may refuse.
+    await fs.chmod(temporary, KEY_FILE_MODE).catch(() => undefined);
     try {
       await fs.link(temporary, target);
     } catch (err) {
@@ -326,7 +327,7 @@ export async function createKeyFile(
 ): Promise<{ path: string; keyId: string; key: MasterKey }> {
   const target = nodePath.resolve(path);
   if (options.passphrase !== undefined && options.passphrase === '') {
-    throw new RangeError('the passphrase must not be empty; omit it for a key file without one');
+    throw new InvalidParamsError('The passphrase must not be empty: omit it for a key file without a passphrase.', 'passphrase');
   }
   // Fail before the (slow) scrypt when the name is obviously taken; link()
   // below is what actually guarantees no overwrite.

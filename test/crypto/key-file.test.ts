@@ -18,7 +18,7 @@ import {
   inspectKeyFile,
   readKeyFile,
 } from '../../src/crypto/index.js';
-import { CloudlockerError } from '../../src/errors.js';
+import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
 import { deterministicRandom } from '../../tools/vectors/deterministic.js';
 import { catchReasonAsync } from './helpers.js';
 
@@ -129,7 +129,7 @@ describe('createKeyFile', () => {
   });
 
   test('an empty passphrase is refused rather than silently ignored', async () => {
-    await expect(createKeyFile(fresh(), { passphrase: '' })).rejects.toThrow(RangeError);
+    await expect(createKeyFile(fresh(), { passphrase: '' })).rejects.toThrow(InvalidParamsError);
   });
 });
 
