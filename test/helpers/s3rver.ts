@@ -75,8 +75,8 @@ export type TestS3StorageOptions = Partial<Omit<S3StorageConfig, 'kind' | 'endpo
 
 /**
  * An S3 storage on the given s3rver endpoint: dummy credentials, path-style
- * addressing, region us-east-1, s3rver's gaps declared, short retries and
- * timeouts so that failure tests take seconds.
+ * addressing, region us-east-1, s3rver's gaps declared, three attempts per
+ * request so that failure tests take well under a second.
  */
 export function createTestS3Storage(endpoint: string, options: TestS3StorageOptions = {}): Storage {
   return createS3Storage({
@@ -86,9 +86,11 @@ export function createTestS3Storage(endpoint: string, options: TestS3StorageOpti
     forcePathStyle: true,
     credentials: S3RVER_CREDENTIALS,
     serverGaps: S3RVER_GAPS,
+    // Few attempts, so a dead server is reported at once (connection refused
+    // needs no timeout); timeouts roomy enough for a loaded CI machine.
     maxAttempts: 3,
-    connectTimeoutMs: 2_000,
-    idleTimeoutMs: 5_000,
+    connectTimeoutMs: 5_000,
+    idleTimeoutMs: 20_000,
     ...options,
     endpoint,
   });

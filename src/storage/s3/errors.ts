@@ -118,8 +118,12 @@ export interface S3ErrorContext {
   readonly location: string;
   /** What was being done, in words: "reading an object". */
   readonly doing: string;
-  /** The call may report PERMISSION_DENIED and NO_SPACE (writes do; reads may not). */
-  readonly writing: boolean;
+  /**
+   * Which reasons the contract allows: "write" (beginWrite, writePart) may
+   * report PERMISSION_DENIED and NO_SPACE, "publish" (complete) NO_SPACE
+   * only, "read" (everything else) neither.
+   */
+  readonly stage: 'read' | 'write' | 'publish';
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -174,9 +178,9 @@ export function toStorageError(err: unknown, context: S3ErrorContext): Cloudlock
   }
   if (code === 'AccessDenied' || status === 403) {
     const message = `The S3 store ${location} refused access while ${doing} (${what}): check the permissions of the credentials (see docs/storage.md).`;
-    return new CloudlockerError(context.writing ? 'PERMISSION_DENIED' : 'STORAGE_UNAVAILABLE', message, options);
+    return new CloudlockerError(context.stage === 'write' ? 'PERMISSION_DENIED' : 'STORAGE_UNAVAILABLE', message, options);
   }
-  if (context.writing && FULL_CODES.has(code)) {
+  if (context.stage !== 'read' && FULL_CODES.has(code)) {
     return new CloudlockerError('NO_SPACE', `The S3 store ${location} is full (${code}): free some space and try again.`, options);
   }
   if (THROTTLING_CODES.has(code) || status === 429) {

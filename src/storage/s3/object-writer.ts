@@ -32,6 +32,7 @@ import {
   isObjectNotFound,
   isPreconditionFailed,
   toStorageError,
+  type S3ErrorContext,
 } from './errors.js';
 
 /** S3's smallest part (except the last). */
@@ -120,7 +121,7 @@ export class S3ObjectWriter implements ObjectWriter {
       if (result.ETag === undefined) throw new Error('UploadPart answered without an ETag');
       this.etags.set(partIndex, result.ETag);
     } catch (err) {
-      throw toStorageError(err, this.errorContext('uploading a part', true));
+      throw toStorageError(err, this.errorContext('uploading a part', 'write'));
     }
   }
 
@@ -142,7 +143,7 @@ export class S3ObjectWriter implements ObjectWriter {
         })
         .catch((err: unknown) => {
           if (this.uploadId === starting) this.uploadId = undefined;
-          throw toStorageError(err, this.errorContext('starting a multipart upload', true));
+          throw toStorageError(err, this.errorContext('starting a multipart upload', 'write'));
         });
       this.uploadId = starting;
     }
@@ -150,11 +151,9 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   async complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+    if (this.state === 'aborted' || this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
     if (this.state !== 'open') throw new Error(`complete() on a writer that is ${this.state}.`);
-    if (this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
-    if (this.buffered.size > 0 && this.uploadId !== undefined) {
-      throw new Error('A part shorter than minPartSize was followed by more parts.');
-    }
+    this.assertPartsCoverObject();
     this.state = 'completing';
     try {
       if (!options.overwrite && (await this.exists())) {
@@ -172,10 +171,21 @@ export class S3ObjectWriter implements ObjectWriter {
       }
       // Anything else may be retried by calling complete() again.
       this.state = 'open';
-      throw toStorageError(err, this.errorContext('publishing an object', true));
+      throw toStorageError(err, this.errorContext('publishing an object', 'publish'));
     }
     this.buffered.clear();
     return this.describe();
+  }
+
+  /** Contract violations by the caller, reported as such rather than as a storage failure. */
+  private assertPartsCoverObject(): void {
+    if (this.uploadId === undefined) return;
+    if (this.buffered.size > 0) throw new Error('A part shorter than minPartSize was followed by more parts.');
+    const indexes = [...this.etags.keys()].sort((a, b) => a - b);
+    if (indexes.length === 0) throw new Error('Part 0 was never written.');
+    indexes.forEach((index, position) => {
+      if (index !== position) throw new Error(`Part ${position} was never written.`);
+    });
   }
 
   private async exists(): Promise<boolean> {
@@ -217,9 +227,6 @@ export class S3ObjectWriter implements ObjectWriter {
 
   private async completeMultipart(uploadId: string, overwrite: boolean): Promise<void> {
     const indexes = [...this.etags.keys()].sort((a, b) => a - b);
-    indexes.forEach((index, position) => {
-      if (index !== position) throw new Error(`Part ${position} was never written.`);
-    });
     try {
       await this.target.client.send(
         new CompleteMultipartUploadCommand({
@@ -254,22 +261,13 @@ export class S3ObjectWriter implements ObjectWriter {
     }
   }
 
-  /** What complete() resolves with, as stat() would report it. */
-  private async describe(): Promise<ObjectInfo> {
-    try {
-      const head = await this.target.client.send(
-        new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }),
-      );
-      return {
-        name: this.target.name,
-        storedSize: head.ContentLength ?? this.size,
-        modifiedAt: head.LastModified ?? new Date(),
-      };
-    } catch {
-      // The object is published; failing now would make the caller believe
-      // otherwise. Report what was written.
-      return { name: this.target.name, storedSize: this.size, modifiedAt: new Date() };
-    }
+  /**
+   * What complete() resolves with. Not read back with HeadObject (one more
+   * request per upload): the size is what was written, the time is this
+   * machine's, where stat() reports the store's (to the second).
+   */
+  private describe(): ObjectInfo {
+    return { name: this.target.name, storedSize: this.size, modifiedAt: new Date() };
   }
 
   abort(): Promise<void> {
@@ -297,8 +295,8 @@ export class S3ObjectWriter implements ObjectWriter {
     }
   }
 
-  private errorContext(doing: string, writing: boolean) {
-    return { location: this.target.location, doing, writing, signal: this.target.signal };
+  private errorContext(doing: string, stage: S3ErrorContext['stage']): S3ErrorContext {
+    return { location: this.target.location, doing, stage, signal: this.target.signal };
   }
 }
 

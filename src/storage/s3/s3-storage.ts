@@ -228,7 +228,7 @@ export class S3Storage implements Storage {
   }
 
   private context(doing: string, signal?: AbortSignal): S3ErrorContext {
-    return { location: this.location, doing, writing: false, signal };
+    return { location: this.location, doing, stage: 'read', signal };
   }
 
   private assertOpen(): void {

@@ -63,7 +63,7 @@ export async function abortStaleUploads(cleanup: StaleUploadCleanup): Promise<St
       );
     } catch (err) {
       if (isRefusal(err)) return refused(err, 'to list them');
-      throw toStorageError(err, { location, doing: 'listing unfinished uploads', writing: false });
+      throw toStorageError(err, { location, doing: 'listing unfinished uploads', stage: 'read' });
     }
     for (const upload of listing.Uploads ?? []) {
       if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined) continue;
@@ -74,7 +74,7 @@ export async function abortStaleUploads(cleanup: StaleUploadCleanup): Promise<St
       } catch (err) {
         if (isNoSuchUpload(err)) continue; // finished or aborted meanwhile
         if (isRefusal(err)) return refused(err, 'to abort them');
-        throw toStorageError(err, { location, doing: 'aborting unfinished uploads', writing: false });
+        throw toStorageError(err, { location, doing: 'aborting unfinished uploads', stage: 'read' });
       }
     }
     if (listing.IsTruncated !== true) break;
