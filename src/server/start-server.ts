@@ -178,6 +178,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   function onConnection(ws: WebSocket, request: IncomingMessage, activeDispatcher: RpcDispatcher): void {
     const call: CallContext = { connectionId: randomUUID().slice(0, 8) };
+    if (!accepting) {
+      // The handshake passed just as close() began: close() no longer waits for this one.
+      ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+      setTimeout(() => ws.terminate(), closeGraceMs ?? 1000).unref();
+      return;
+    }
     sockets.add(ws);
     const sink: NotificationSink = {
       get bufferedAmount() {
@@ -210,6 +216,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
 
   await listen(httpsServer, config.port, config.host);
+  // After listening, a server error is unexpected and must not take the process down.
+  httpsServer.on('error', (err) => logger.error({ err }, 'HTTPS server error'));
   const address = httpsServer.address() as AddressInfo;
   const url = `wss://${urlHost(address)}:${address.port}${RPC_PATH}`;
 

@@ -10,6 +10,16 @@ import { WebSocket } from 'ws';
 import type { DiscoveryRecord } from '../../src/server/index.js';
 import { makeTempDir } from '../helpers/server.js';
 
+function isAlive(pid: number): boolean {
+  if (pid === 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** One call the way a launcher would make it: everything from server.json. */
 async function callOnce(record: DiscoveryRecord, method: string): Promise<unknown> {
   const ca = await readFile(record.certificate.path, 'utf8');
@@ -41,6 +51,7 @@ it('npm start -- --port 0 --data-dir DIR serves, prints its URL and stops cleanl
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let serverPid = 0;
 
   try {
     const deadline = Date.now() + 100_000;
@@ -52,15 +63,18 @@ it('npm start -- --port 0 --data-dir DIR serves, prints its URL and stops cleanl
     expect(url?.[2]).not.toBe('7575');
     expect(stdout).toContain(`server.json: ${path.join(dataDir, 'server.json')}`);
     const record = JSON.parse(await readFile(path.join(dataDir, 'server.json'), 'utf8')) as DiscoveryRecord;
+    serverPid = record.pid;
     expect(record.url).toBe(url?.[1]);
     expect(stdout).not.toContain(record.token);
     // serve runs the whole service: the file methods answer too.
     expect(await callOnce(record, 'listFiles')).toMatchObject({ id: 1, result: { files: [], nextCursor: null } });
   } finally {
-    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGTERM');
+    // Like Ctrl+C in a terminal: the whole group gets the signal, and npm forwards it once more.
+    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGINT');
   }
   await exited;
-  // npm reports the child's signal exit in its own way; what matters is the server's clean shutdown.
+  // npm may exit before the server has finished closing: wait for the server's own process.
+  while (isAlive(serverPid)) await new Promise((resolve) => setTimeout(resolve, 50));
   await expect(stat(path.join(dataDir, 'server.json'))).rejects.toMatchObject({ code: 'ENOENT' });
   expect(stderr).not.toMatch(/Error|error/);
   await rm(dataDir, { recursive: true, force: true });

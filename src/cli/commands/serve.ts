@@ -107,14 +107,22 @@ async function runServe(flags: ServeFlags, commandOptions: ServeCommandOptions):
   if (commandOptions.handleSignals !== false) closeOnSignals(server);
 }
 
+/**
+ * A repeat signal within this time is the same request delivered twice: a
+ * terminal's Ctrl+C reaches the whole process group, and `npm start`
+ * forwards it to us as well.
+ */
+const DUPLICATE_SIGNAL_MS = 1000;
+
 function closeOnSignals(server: RunningServer): void {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // A second signal: the user wants out now.
-      process.exit(130);
+    if (stoppingSince !== undefined) {
+      // A later second signal: the user wants out now.
+      if (Date.now() - stoppingSince >= DUPLICATE_SIGNAL_MS) process.exit(130);
+      return;
     }
-    stopping = true;
+    stoppingSince = Date.now();
     server.logger.info({ signal }, 'shutting down');
     // Handlers that never finish must not keep the process alive for ever.
     setTimeout(() => process.exit(1), 15_000).unref();
@@ -126,8 +134,8 @@ function closeOnSignals(server: RunningServer): void {
       },
     );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 function integer(value: string): number {
