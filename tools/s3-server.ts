@@ -145,23 +145,24 @@ function splitSegment(segment: string): string {
 
 let tripleDesInstalled = false;
 
-/** DES with one 8-byte key equals 3DES with that key three times; 3DES is still in OpenSSL 3's default provider. */
+/**
+ * DES with one 8-byte key equals 3DES with that key three times; 3DES is
+ * still in OpenSSL 3's default provider. Only the "des" algorithm is
+ * redirected; every other call goes through unchanged, options included.
+ */
 function useTripleDesForSingleDes(): void {
   if (tripleDesInstalled) return;
   tripleDesInstalled = true;
-  const { createCipheriv, createDecipheriv } = crypto;
-  const tripled = (key: crypto.CipherKey): Buffer => {
-    const bytes = Buffer.from(key as Uint8Array);
-    return Buffer.concat([bytes, bytes, bytes]);
-  };
-  const patched = crypto as unknown as {
-    createCipheriv: (algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) => crypto.Cipher;
-    createDecipheriv: (algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) => crypto.Decipher;
-  };
-  patched.createCipheriv = (algorithm, key, iv) =>
-    algorithm === 'des' ? createCipheriv('des-ede3-cbc', tripled(key), iv) : createCipheriv(algorithm, key, iv);
-  patched.createDecipheriv = (algorithm, key, iv) =>
-    algorithm === 'des' ? createDecipheriv('des-ede3-cbc', tripled(key), iv) : createDecipheriv(algorithm, key, iv);
+  type CipherFactory = (algorithm: string, key: crypto.CipherKey, ...rest: unknown[]) => unknown;
+  const patched = crypto as unknown as { createCipheriv: CipherFactory; createDecipheriv: CipherFactory };
+  const redirect = (original: CipherFactory): CipherFactory =>
+    function (this: unknown, algorithm, key, ...rest) {
+      if (algorithm !== 'des') return original.call(this, algorithm, key, ...rest);
+      const bytes = Buffer.from(key as Uint8Array);
+      return original.call(this, 'des-ede3-cbc', Buffer.concat([bytes, bytes, bytes]), ...rest);
+    };
+  patched.createCipheriv = redirect(patched.createCipheriv);
+  patched.createDecipheriv = redirect(patched.createDecipheriv);
 }
 
 interface CliOptions {
