@@ -107,8 +107,8 @@ export class S3Storage implements Storage {
       } catch (err) {
         if (isObjectNotFound(err)) throw new CloudlockerError('NOT_FOUND');
         if (err instanceof BodyReadError && !isAbort(err.cause, signal)) {
-          // s3rver answers a range on an empty object with a body it never
-          // sends; real servers can drop a connection mid-body.
+          // A connection dropped mid-body, or a server that announced bytes
+          // it never sent (unpatched s3rver does so for empty objects).
           const info = await this.statWith(name, context);
           if (offset >= info.storedSize) return new Uint8Array(0);
           if (attempt < this.config.maxAttempts) {
