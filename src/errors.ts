@@ -110,7 +110,7 @@ export function toErrorObject(err: unknown): ProtocolError {
     return { code: err.code, message: err.message, data: { ...err.details, reason: err.reason } };
   }
   if (err instanceof InvalidParamsError) {
-    return { code: JsonRpcErrorCode.INVALID_PARAMS, message: err.message, data: { param: err.param } };
+    return { code: JsonRpcErrorCode.INVALID_PARAMS, message: err.message, data: { param: err.param, problem: err.message } };
   }
   return { code: JsonRpcErrorCode.INTERNAL_ERROR, message: 'Internal error: the server could not complete the request. See its log.' };
 }

@@ -21,14 +21,18 @@ export interface FileServicesOptions {
 
 export async function createFileServices(context: ServerContext, options: FileServicesOptions = {}): Promise<MethodSet> {
   const { config, logger, notifications } = context;
-  const storage = options.storageBackend ?? (await createStorage(storageConfigOf(config)));
+  const storage =
+    options.storageBackend ??
+    (await createStorage(storageConfigOf(config), { onWarning: (message) => logger.warn({ component: 'storage' }, message) }));
   await storage.init();
   const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs });
   // Progress may be coalesced per transfer for a slow reader; a finish is never dropped.
   registry.on('transferProgress', (params) =>
     notifications.publish({ method: 'transferProgress', params }, { coalesceKey: params.transferId }),
   );
-  registry.on('transferFinished', (params) => notifications.publish({ method: 'transferFinished', params }));
+  registry.on('transferFinished', (params) =>
+    notifications.publish({ method: 'transferFinished', params }, { coalesceKey: params.transferId }),
+  );
   const engine = new TransferEngine({
     storage,
     registry,

@@ -4,6 +4,7 @@
  * local-only server never loads the AWS SDK.
  */
 import { LocalStorage } from './local/local-storage.js';
+import type { S3StorageConfig } from './s3/index.js';
 import type { Storage } from './storage.js';
 
 export type * from './storage.js';
@@ -15,30 +16,27 @@ export interface LocalStorageConfig {
   readonly directory: string;
 }
 
-/**
- * Settings of the S3 backend; kept loose here until src/storage/s3 exports
- * its own S3StorageConfig, which createS3Storage checks.
- */
-export type S3StorageConfigLoose = { readonly kind: 's3' } & Record<string, unknown>;
+export type { S3StorageConfig } from './s3/index.js';
 
-export type StorageConfig = LocalStorageConfig | S3StorageConfigLoose;
+export type StorageConfig = LocalStorageConfig | S3StorageConfig;
 
-interface S3Module {
-  createS3Storage(config: S3StorageConfigLoose): Storage;
+export interface StorageHooks {
+  /** Something the operator should know that does not stop the backend (a stale upload it could not abort). */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** The backend `config` names, not yet initialised: call init() before use. */
-export async function createStorage(config: StorageConfig): Promise<Storage> {
+export async function createStorage(config: StorageConfig, hooks: StorageHooks = {}): Promise<Storage> {
   switch (config.kind) {
     case 'local':
-      return new LocalStorage({ directory: (config as LocalStorageConfig).directory });
+      return new LocalStorage({ directory: config.directory });
     case 's3': {
-      // A variable specifier keeps the type check independent of the S3 module's exact types.
-      const specifier = './s3/index.js';
-      const s3 = (await import(specifier)) as S3Module;
-      return s3.createS3Storage(config);
+      // Loaded only when configured, so a local-only server never loads the AWS SDK.
+      const { createS3Storage } = await import('./s3/index.js');
+      return createS3Storage(config, hooks.onWarning === undefined ? {} : { onWarning: hooks.onWarning });
     }
     default:
+      // Reachable from untyped callers (a config file read by JavaScript).
       throw new Error(`Unknown storage kind: ${String((config as { kind: unknown }).kind)}`);
   }
 }

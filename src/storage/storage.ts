@@ -63,6 +63,8 @@ export interface WriteOptions {
 export interface ObjectWriter {
   /** Smallest size every part except the last must have (S3: 5 MiB; local: 1). */
   readonly minPartSize: number;
+  /** Most parts one object may have (S3: 10 000); undefined when there is no limit. */
+  readonly maxParts?: number;
   /**
    * The caller reuses `data` once the promise settles: a backend that needs
    * the bytes later (to buffer a small object) copies them.

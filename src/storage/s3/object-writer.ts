@@ -59,6 +59,7 @@ type WriterState = 'open' | 'completing' | 'completed' | 'aborted';
 
 export class S3ObjectWriter implements ObjectWriter {
   readonly minPartSize = MIN_PART_SIZE;
+  readonly maxParts = MAX_PARTS;
 
   private state: WriterState = 'open';
   private readonly buffered = new Map<number, Uint8Array>();
