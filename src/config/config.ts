@@ -14,6 +14,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { FromSchema } from 'json-schema-to-ts';
+import {
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_PORT,
+  DEFAULT_PROGRESS_INTERVAL_MS,
+} from '../../protocol/index.js';
 import type { LogLevel } from '../logging.js';
 import { SETTINGS_SCHEMA, SETTING_NAMES, environmentVariableOf, flagOf, type SettingName } from './config-schema.js';
 import { platformDataDir } from './data-dir.js';
@@ -62,13 +68,13 @@ export interface ServerConfig {
 }
 
 export const DEFAULT_SETTINGS = {
-  port: 7575,
+  port: DEFAULT_PORT,
   host: '127.0.0.1',
   allowOrigins: [] as string[],
   logLevel: 'info' as LogLevel,
-  maxMessageBytes: 1024 * 1024,
-  maxBatchSize: 50,
-  progressIntervalMs: 100,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
+  progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
   storage: 'local' as const,
   s3Prefix: '',
   s3ForcePathStyle: false,
