@@ -6,7 +6,8 @@ import type { TransferFinishedParams, TransferProgressParams } from '../../proto
 import { CHUNK_SIZE, createKeyFile, type MasterKey } from '../../src/crypto/index.js';
 import { CloudlockerError } from '../../src/errors.js';
 import { LocalStorage } from '../../src/storage/index.js';
-import type { ObjectInfo, ObjectWriter, Storage } from '../../src/storage/storage.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { gatedStorage, hookedStorage } from '../helpers/storage-wrappers.js';
 import { inspectSource } from '../../src/transfer/local-files.js';
 import { TransferEngine } from '../../src/transfer/transfer-engine.js';
 import { TransferRegistry } from '../../src/transfer/transfer-registry.js';
@@ -191,16 +192,11 @@ describe('TransferEngine with the local store', () => {
   it('a storage failure in one part fails the transfer with that error and aborts the write', async () => {
     f = await fixture({
       storage: (local) =>
-        wrapWriter(local, (writer) => ({
-          ...writer,
-          minPartSize: writer.minPartSize,
-          writePart: async (index, offset, data) => {
+        hookedStorage(local, {
+          beforeWritePart: async (index) => {
             if (index === 2) throw new CloudlockerError('NO_SPACE');
-            return writer.writePart(index, offset, data);
           },
-          complete: (o) => writer.complete(o),
-          abort: () => writer.abort(),
-        })),
+        }),
     });
     await expect(uploadBytes(f, 'full.bin', randomBytes(10 * CHUNK_SIZE))).rejects.toMatchObject({ reason: 'NO_SPACE' });
     expect((await f.storage.list({ limit: 10 })).objects).toEqual([]);
@@ -221,54 +217,6 @@ describe('TransferEngine with the local store', () => {
     expect((await stat(out)).mode & 0o777).toBe(0o600);
   });
 });
-
-/** A storage whose writes and reads wait for `gate`, to hold a transfer mid-way. */
-function gatedStorage(inner: Storage, gate: Promise<void>): Storage {
-  return {
-    kind: inner.kind,
-    location: inner.location,
-    capabilities: inner.capabilities,
-    init: () => inner.init(),
-    close: () => inner.close(),
-    stat: (name) => inner.stat(name),
-    list: (o) => inner.list(o),
-    delete: (name) => inner.delete(name),
-    readRange: async (name, offset, length, signal) => {
-      if (offset > 0) await gate;
-      return inner.readRange(name, offset, length, signal);
-    },
-    beginWrite: async (name, options) => {
-      const writer = await inner.beginWrite(name, options);
-      return {
-        minPartSize: writer.minPartSize,
-        writePart: async (index, offset, data) => {
-          await gate;
-          return writer.writePart(index, offset, data);
-        },
-        complete: async (o): Promise<ObjectInfo> => {
-          await gate;
-          return writer.complete(o);
-        },
-        abort: () => writer.abort(),
-      };
-    },
-  };
-}
-
-function wrapWriter(inner: Storage, wrap: (writer: ObjectWriter) => ObjectWriter): Storage {
-  return {
-    kind: inner.kind,
-    location: inner.location,
-    capabilities: inner.capabilities,
-    init: () => inner.init(),
-    close: () => inner.close(),
-    stat: (name) => inner.stat(name),
-    list: (o) => inner.list(o),
-    delete: (name) => inner.delete(name),
-    readRange: (name, offset, length, signal) => inner.readRange(name, offset, length, signal),
-    beginWrite: async (name, options) => wrap(await inner.beginWrite(name, options)),
-  };
-}
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,73 @@
+/**
+ * Storages that behave like another one but slower, held or failing, so a
+ * test can act in the middle of a transfer. Each hook runs before the call
+ * it names reaches the real backend.
+ */
+import type { ObjectWriter, Storage } from '../../src/storage/storage.js';
+
+export interface StorageHooks {
+  /** Before every part write. */
+  beforeWritePart?: (partIndex: number, signal: AbortSignal | undefined) => Promise<void>;
+  /** Before every ranged read. */
+  beforeReadRange?: (offset: number, signal: AbortSignal | undefined) => Promise<void>;
+  /** Before an object is published. */
+  beforeComplete?: () => Promise<void>;
+}
+
+export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
+  return {
+    kind: inner.kind,
+    location: inner.location,
+    capabilities: inner.capabilities,
+    init: () => inner.init(),
+    close: () => inner.close(),
+    stat: (name) => inner.stat(name),
+    list: (options) => inner.list(options),
+    delete: (name) => inner.delete(name),
+    readRange: async (name, offset, length, signal) => {
+      await hooks.beforeReadRange?.(offset, signal);
+      return inner.readRange(name, offset, length, signal);
+    },
+    beginWrite: async (name, options) => {
+      const writer = await inner.beginWrite(name, options);
+      const hooked: ObjectWriter = {
+        minPartSize: writer.minPartSize,
+        ...(writer.maxParts === undefined ? {} : { maxParts: writer.maxParts }),
+        writePart: async (index, offset, data) => {
+          await hooks.beforeWritePart?.(index, options?.signal);
+          return writer.writePart(index, offset, data);
+        },
+        complete: async (completeOptions) => {
+          await hooks.beforeComplete?.();
+          return writer.complete(completeOptions);
+        },
+        abort: () => writer.abort(),
+      };
+      return hooked;
+    },
+  };
+}
+
+/** Every part write and ranged read waits `delayMs` (less if the transfer is cancelled). */
+export function slowStorage(inner: Storage, delayMs: number): Storage {
+  const pause = (signal: AbortSignal | undefined) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  return hookedStorage(inner, { beforeWritePart: (_, signal) => pause(signal), beforeReadRange: (_, signal) => pause(signal) });
+}
+
+/** Part writes, reads past the header and publishing all wait until `gate` resolves. */
+export function gatedStorage(inner: Storage, gate: Promise<void>): Storage {
+  return hookedStorage(inner, {
+    beforeWritePart: () => gate,
+    beforeReadRange: async (offset) => {
+      if (offset > 0) await gate;
+    },
+    beforeComplete: () => gate,
+  });
+}
