@@ -1,0 +1,103 @@
+/**
+ * The flags every bench script shares, and a small parser for the rest:
+ *
+ *   --size 1GiB          file size (B, KiB, MiB, GiB; k/M/G mean the same powers of 1024)
+ *   --rounds N           alternating rounds (default 3)
+ *   --json FILE          also write the results as JSON
+ *   --work-dir DIR       where test files go (default: a new folder under os.tmpdir())
+ *   --no-peers           measure cloudlocker only, even when age / rclone are installed
+ *   --no-drop-cache      do not try to drop the page cache between runs
+ *   --server-node-args "ARGS"  extra node flags for the server process (e.g. --cpu-prof)
+ */
+
+export interface CommonOptions {
+  readonly rounds: number;
+  readonly jsonFile: string | undefined;
+  readonly workDir: string | undefined;
+  readonly peers: boolean;
+  readonly dropCache: boolean;
+  readonly serverNodeArgs: string[];
+}
+
+export class Args {
+  private readonly values = new Map<string, string>();
+  private readonly flags = new Set<string>();
+
+  constructor(argv: readonly string[] = process.argv.slice(2)) {
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i] as string;
+      if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
+      const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+      if (inline !== undefined) this.values.set(name, inline);
+      else if (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('--')) this.values.set(name, argv[++i] as string);
+      else this.flags.add(name);
+    }
+  }
+
+  string(name: string): string | undefined;
+  string(name: string, fallback: string): string;
+  string(name: string, fallback?: string): string | undefined {
+    return this.values.get(name) ?? fallback;
+  }
+
+  number(name: string, fallback: number): number {
+    const value = this.values.get(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed)) throw new Error(`--${name} must be a number, got "${value}"`);
+    return parsed;
+  }
+
+  size(name: string, fallback: number): number {
+    const value = this.values.get(name);
+    return value === undefined ? fallback : parseSize(value);
+  }
+
+  sizes(name: string, fallback: number[]): number[] {
+    const value = this.values.get(name);
+    return value === undefined ? fallback : value.split(',').map(parseSize);
+  }
+
+  flag(name: string): boolean {
+    return this.flags.has(name) || this.values.get(name) === 'true';
+  }
+
+  common(defaultRounds = 3): CommonOptions {
+    return {
+      rounds: Math.max(1, Math.floor(this.number('rounds', defaultRounds))),
+      jsonFile: this.string('json'),
+      workDir: this.string('work-dir'),
+      peers: !this.flag('no-peers'),
+      dropCache: !this.flag('no-drop-cache'),
+      serverNodeArgs: (this.string('server-node-args') ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    };
+  }
+}
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = UNITS[match?.[2]?.toLowerCase() ?? 'x'];
+  if (match === null || unit === undefined) throw new Error(`not a size: "${text}" (use e.g. 64KiB, 256MiB, 1GiB)`);
+  return Math.round(Number(match[1]) * unit);
+}
+
+export function formatSize(bytes: number): string {
+  for (const [unit, factor] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= factor) {
+      const value = bytes / factor;
+      return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
+    }
+  }
+  return `${bytes} B`;
+}

@@ -1,0 +1,147 @@
+/**
+ * Upload and download through cloudlocker to an S3-compatible server
+ * (s3rver, from tools/s3-server.ts, in a process of its own), against
+ * `rclone copyto` through a crypt remote over an s3 remote pointed at the same
+ * server, in the same run, alternating. Also the cloudlocker server's peak
+ * RSS during each transfer. Downloaded files are fsynced inside the timed
+ * interval for both (cloudlocker fsyncs before it answers).
+ * Targets: cloudlocker <= 0.8x rclone's time; server peak RSS <= 150 MiB.
+ *
+ *   npm run build && node dist/tools/bench/s3-throughput.js [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers]
+ */
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Args, formatSize } from './lib/cli-args.js';
+import { type Contender, runGroup } from './lib/alternating.js';
+import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/files.js';
+import { PageCache } from './lib/page-cache.js';
+import { isInstalled, rcloneCryptOverS3, run, versionOf } from './lib/peers.js';
+import { Recorder } from './lib/report.js';
+import { repoRoot } from './lib/server-process.js';
+import { makeWorkDir, measure, measureLocal, openSession } from './lib/session.js';
+import { medianPairRatio } from './lib/stats.js';
+
+const BUCKET = 'cloudlocker-bench';
+const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } as const;
+
+const args = new Args();
+const common = args.common(3);
+const size = args.size('size', 256 * 1024 ** 2);
+
+const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-s3-');
+const recorder = new Recorder('S3 (s3rver): cloudlocker vs rclone crypt over s3', workDir, { size, rounds: common.rounds, peers: common.peers });
+const cache = new PageCache(common.dropCache);
+const hasRclone = common.peers && isInstalled('rclone');
+recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) : common.peers ? 'rclone not installed' : 'left out (--no-peers)';
+const out = path.join(workDir, 'out');
+await mkdir(out);
+const source = path.join(workDir, 'source.bin');
+await createRandomFile(source, size);
+
+const s3 = await startS3Server(path.join(workDir, 's3rver'));
+const session = await openSession(workDir, {
+  nodeArgs: common.serverNodeArgs,
+  env: CREDENTIALS,
+  serveArgs: ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'],
+});
+const rclone = hasRclone
+  ? await rcloneCryptOverS3(
+      { endpoint: s3.endpoint, bucket: BUCKET, prefix: 'rclone', accessKeyId: CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDENTIALS.AWS_SECRET_ACCESS_KEY },
+      workDir,
+    )
+  : undefined;
+const unavailable = rclone === undefined ? { unavailable: recorder.report.peers['rclone'] } : {};
+const objectName = (round: number) => `bench-${round}.bin`;
+const file = (label: string, round: number) => path.join(out, `${label}-${round}`);
+
+async function verify(output: string, round: number, label: string): Promise<void> {
+  if (round === 0 && !(await sameContent(source, output))) throw new Error(`${label}: the output differs from the source`);
+  await removePath(output);
+}
+
+const uploads: Contender[] = [
+  {
+    name: 'cloudlocker upload (S3)',
+    async run(round) {
+      const m = await measure(session.server, () => session.upload(source, objectName(round)));
+      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+    },
+  },
+  {
+    name: 'rclone crypt upload (S3)',
+    ...unavailable,
+    run: (round) => measureLocal(() => run('rclone', ['copyto', source, `${rclone!.crypt}${objectName(round)}`], rclone!.env)),
+  },
+];
+const downloads: Contender[] = [
+  {
+    name: 'cloudlocker download (S3)',
+    async run(round) {
+      const m = await measure(session.server, () => session.download(objectName(round), file('cl', round)));
+      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+    },
+    async after(round) {
+      await verify(file('cl', round), round, 'cloudlocker download');
+      await session.client.call('deleteFile', { name: objectName(round) });
+    },
+  },
+  {
+    name: 'rclone crypt download (S3)',
+    ...unavailable,
+    run: (round) =>
+      measureLocal(async () => {
+        await run('rclone', ['copyto', `${rclone!.crypt}${objectName(round)}`, file('rclone', round)], rclone!.env);
+        await fsyncPath(file('rclone', round));
+      }),
+    async after(round) {
+      await verify(file('rclone', round), round, 'rclone download');
+      await run('rclone', ['deletefile', `${rclone!.crypt}${objectName(round)}`], rclone!.env);
+    },
+  },
+];
+
+try {
+  for (let round = 0; round < common.rounds; round++) {
+    await runGroup(uploads, round, { recorder, cache, bytes: size });
+    await runGroup(downloads, round, { recorder, cache, bytes: size });
+  }
+} finally {
+  await session.close();
+  await s3.stop();
+}
+recorder.report.pageCache = cache.status;
+const ratio = (a: string, b: string) => medianPairRatio(recorder.values(a), recorder.values(b));
+recorder.check('S3 upload time ÷ rclone', ratio('cloudlocker upload (S3)', 'rclone crypt upload (S3)'), '<=', 0.8, 'x');
+recorder.check('S3 download time ÷ rclone', ratio('cloudlocker download (S3)', 'rclone crypt download (S3)'), '<=', 0.8, 'x');
+const peak = (name: string) => Math.max(...recorder.values(name));
+recorder.check(`server peak RSS, S3 upload of ${formatSize(size)}`, peak('cloudlocker upload (S3): server peak RSS'), '<=', 150, ' MiB');
+recorder.check(`server peak RSS, S3 download of ${formatSize(size)}`, peak('cloudlocker download (S3): server peak RSS'), '<=', 150, ' MiB');
+recorder.note('s3rver runs on the same 2 cores as the server and rclone: its own CPU time is part of every figure');
+await recorder.finish(common.jsonFile);
+await removePath(workDir);
+
+async function startS3Server(directory: string): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  await mkdir(directory, { recursive: true });
+  const script = path.join(repoRoot(), 'dist', 'tools', 's3-server.js');
+  const child = spawn(process.execPath, [script, '0', '--bucket', BUCKET, '--directory', directory], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const match = /listening on (http:\/\/[^\s]+)/.exec(text);
+      if (match !== null) resolve(match[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`s3-server exited with ${code}`)));
+  });
+  return {
+    endpoint,
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
