@@ -23,6 +23,7 @@ import {
   FileEncryptor,
   HEADER_SIZE,
   STORED_CHUNK_SIZE,
+  chunkCountFor,
   plaintextSizeFor,
   storedSizeFor,
   type MasterKey,
@@ -42,6 +43,12 @@ import {
 } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
+
+/**
+ * Largest part the engine will hold in memory. With the queue's concurrency
+ * it bounds memory; with S3's 10 000 parts it caps one object at about 625 GiB.
+ */
+const MAX_PART_BYTES = 64 * 1024 * 1024;
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -87,6 +94,8 @@ export class TransferEngine {
   private readonly buffers: BufferPool;
   private readonly logger: Logger | undefined;
   private closed = false;
+  /** Transfers past their last cancellable step (publishing the object or the file). */
+  private readonly committing = new Set<string>();
 
   constructor(options: TransferEngineOptions) {
     this.storage = options.storage;
@@ -120,7 +129,8 @@ export class TransferEngine {
     if (record === undefined) {
       throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished more than 10 minutes ago.');
     }
-    if (record.finished) return { transferId, cancelled: false };
+    // Once publishing has begun the transfer completes: saying "cancelled" would be untrue.
+    if (record.finished || this.committing.has(transferId)) return { transferId, cancelled: false };
     record.abortController.abort(new CloudlockerError('CANCELLED'));
     return { transferId, cancelled: true };
   }
@@ -166,6 +176,8 @@ export class TransferEngine {
       if (record.signal.aborted) log?.info('transfer cancelled');
       else log?.warn({ err: errorForLog(err), reason: errorObject.data?.['reason'] }, 'transfer failed');
       throw error;
+    } finally {
+      this.committing.delete(transferId);
     }
   }
 
@@ -180,10 +192,7 @@ export class TransferEngine {
         signal,
         expectedSize: storedSizeFor(request.source.size),
       });
-      const parts = new PartLayout(
-        request.source.size,
-        PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize),
-      );
+      const parts = new PartLayout(request.source.size, this.chunksPerPartFor(request.source.size, writer));
       const activeWriter = writer;
       await this.runParts(parts.partCount, signal, async (partIndex, partSignal) => {
         const part = parts.part(partIndex);
@@ -191,7 +200,7 @@ export class TransferEngine {
       });
       await assertSourceUnchanged(source, request.source);
       await assertNoBytesAfter(source, request.source);
-      signal.throwIfAborted();
+      this.beginCommit(record);
       const stored = await writer.complete({ overwrite: request.overwrite });
       writer = undefined;
       return {
@@ -266,13 +275,13 @@ export class TransferEngine {
       await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
         await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
       });
-      signal.throwIfAborted();
       try {
         await temp.sync();
       } catch (err) {
         throw fromSystemError(err, 'the downloaded file');
       }
       await temp.close();
+      this.beginCommit(record);
       await publishTemporary(tempPath, target, request.overwrite);
       published = true;
       return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
@@ -327,20 +336,32 @@ export class TransferEngine {
 
   /**
    * Run `work` once one of the maxConcurrentTransfers slots is free. A
-   * transfer cancelled while it waits is answered at once; its queued task
-   * then does nothing when its turn comes. (The signal is not handed to
-   * p-queue, which would free the slot while cancelled work still cleans up.)
+   * transfer cancelled while it waits is answered at once and leaves the
+   * queue. (The transfer's own signal is not handed to p-queue, which would
+   * free the slot while cancelled work still cleans up.)
    */
   private async whenSlotFree<R>(record: TransferRecord, work: () => Promise<R>): Promise<R> {
-    const queued = this.transferQueue.add(async () => {
-      record.signal.throwIfAborted();
-      return work();
-    });
+    // Fires only while the transfer waits, so p-queue drops it from the queue
+    // (it no longer counts towards BUSY) but never frees a running slot early.
+    const dequeue = new AbortController();
     const cancelledWhileQueued = new Promise<never>((_, reject) => {
-      record.signal.addEventListener('abort', () => {
-        if (record.state === 'queued') reject(record.signal.reason);
-      });
+      record.signal.addEventListener(
+        'abort',
+        () => {
+          if (record.state !== 'queued') return;
+          dequeue.abort(record.signal.reason);
+          reject(record.signal.reason);
+        },
+        { once: true },
+      );
     });
+    const queued = this.transferQueue.add(
+      async () => {
+        record.signal.throwIfAborted();
+        return work();
+      },
+      { signal: dequeue.signal },
+    );
     // Whichever loses the race must not become an unhandled rejection.
     queued.catch(() => undefined);
     cancelledWhileQueued.catch(() => undefined);
@@ -382,6 +403,32 @@ export class TransferEngine {
     await Promise.all(inFlight);
     transferSignal.throwIfAborted();
     if (firstError !== undefined) throw firstError;
+  }
+
+  /** The last point where a cancel still counts; from here on the transfer publishes its result. */
+  private beginCommit(record: TransferRecord): void {
+    record.signal.throwIfAborted();
+    this.committing.add(record.transferId);
+  }
+
+  /**
+   * Chunks per part for an upload: the preferred count, raised to the
+   * backend's minimum part size and, for a store that caps the number of
+   * parts (S3: 10 000), to what fits the file in that many parts.
+   */
+  private chunksPerPartFor(plaintextSize: number, writer: ObjectWriter): number {
+    let chunksPerPart = PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize);
+    if (writer.maxParts !== undefined) {
+      chunksPerPart = Math.max(chunksPerPart, Math.ceil(chunkCountFor(plaintextSize) / writer.maxParts));
+    }
+    if (chunksPerPart * STORED_CHUNK_SIZE > MAX_PART_BYTES) {
+      const limitGiB = Math.floor(((writer.maxParts ?? 0) * MAX_PART_BYTES) / 2 ** 30);
+      throw new InvalidParamsError(
+        `The file is too large for this store: it takes objects of at most about ${limitGiB} GiB.`,
+        'path',
+      );
+    }
+    return chunksPerPart;
   }
 
   /** Size of a full part's buffer, so buffers of full parts are the pool's common size. */

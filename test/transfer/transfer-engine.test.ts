@@ -178,6 +178,55 @@ describe('TransferEngine with the local store', () => {
     expect(f.progress.filter((p) => p.transferId === 'q2').map((p) => p.state)).not.toContain('running');
   });
 
+  it('frees the queue place of a cancelled queued transfer at once, so it no longer counts towards BUSY', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    f = await fixture({ storage: (local) => gatedStorage(local, gate), maxConcurrentTransfers: 1, maxQueuedTransfers: 2 });
+    const running = uploadBytes(f, 'r', randomBytes(10), { transferId: 'r' });
+    await waitFor(() => f.engine.registry.get('r')?.state === 'running');
+    const queued = [uploadBytes(f, 'a', randomBytes(10), { transferId: 'a' }), uploadBytes(f, 'b', randomBytes(10), { transferId: 'b' })];
+    await waitFor(() => f.engine.registry.has('a') && f.engine.registry.has('b'));
+    f.engine.cancel('a');
+    f.engine.cancel('b');
+    await Promise.all(queued.map((p) => expect(p).rejects.toMatchObject({ reason: 'CANCELLED' })));
+    const third = uploadBytes(f, 'c', randomBytes(10), { transferId: 'c' });
+    await waitFor(() => f.engine.registry.has('c'));
+    release();
+    await expect(third).resolves.toMatchObject({ name: 'c' });
+    await expect(running).resolves.toMatchObject({ name: 'r' });
+  });
+
+  it('chooses parts large enough for a store that caps the number of parts', async () => {
+    const partSizes: number[] = [];
+    f = await fixture({
+      storage: (local) => {
+        const capped: Storage = {
+          ...hookedStorage(local, {}),
+          beginWrite: async (name, options) => {
+            const writer = await local.beginWrite(name, options);
+            return {
+              minPartSize: writer.minPartSize,
+              maxParts: 3,
+              writePart: (index, offset, data) => {
+                partSizes[index] = data.length;
+                return writer.writePart(index, offset, data);
+              },
+              complete: (o) => writer.complete(o),
+              abort: () => writer.abort(),
+            };
+          },
+        };
+        return capped;
+      },
+    });
+    const bytes = randomBytes(20 * CHUNK_SIZE + 1);
+    await uploadBytes(f, 'capped.bin', bytes);
+    expect(partSizes.length).toBeLessThanOrEqual(3);
+    const out = path.join(f.dir, 'capped.out');
+    await f.engine.download({ name: 'capped.bin', destination: out, overwrite: false, key: f.key });
+    expect(sha256(await readFile(out))).toBe(sha256(bytes));
+  });
+
   it('runs eight uploads at once and each one verifies', async () => {
     f = await fixture();
     const sources = Array.from({ length: 8 }, (_, i) => randomBytes(3 * CHUNK_SIZE + i * 1000));
