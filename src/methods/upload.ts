@@ -2,7 +2,7 @@ import path from 'node:path';
 import { remoteNameProblem, type Upload } from '../../protocol/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { inspectSource, removeQuietly, sameFile } from '../transfer/local-files.js';
+import { inspectSource, sameFile } from '../transfer/local-files.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
 import type { MethodHandler } from './handler.js';
 import { resolveUploadKey } from './resolve-upload-key.js';
@@ -15,24 +15,20 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage): M
     // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
     if (!overwrite) await refuseExisting(storage, name);
     const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
-    try {
-      if (!key.created && (await sameFile(source.path, key.path))) {
-        throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
-      }
-      return await engine.upload({
-        ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
-        source,
-        name,
-        overwrite,
-        key: key.key,
-        keyPath: key.path,
-        keyCreated: key.created,
-      });
-    } catch (err) {
-      // A key made for this upload protects nothing if the upload did not happen.
-      if (key.created) await removeQuietly(key.path);
-      throw err;
+    if (!key.created && (await sameFile(source.path, key.path))) {
+      throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
     }
+    // A key file created here stays even if the upload fails: another upload
+    // may already have used it, and deleting it would lose that file for good.
+    return engine.upload({
+      ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
+      source,
+      name,
+      overwrite,
+      key: key.key,
+      keyPath: key.path,
+      keyCreated: key.created,
+    });
   };
 }
 

@@ -128,6 +128,20 @@ export function runFileMethodsSuite(
       expect(Buffer.from(stored).includes(Buffer.from(key.key, 'base64'))).toBe(false);
     });
 
+    it('keeps a key file that a failed upload created, since a concurrent upload used it', async () => {
+      await start((storage) => slowStorage(storage, 50));
+      const first = await localFile('first.bin', randomBytes(40 * 1024 * 1024));
+      const second = await localFile('second.bin', Buffer.from('the other file'));
+      const creating = client.request('upload', { path: first, keyPath, name: 'first.bin', transferId: 'creator' });
+      await client.waitForNotification((n) => n.params['transferId'] === 'creator' && n.params['state'] === 'running');
+      expect(await client.request('upload', { path: second, keyPath, name: 'second.bin' })).toMatchObject({ keyCreated: false });
+      await client.request('cancelTransfer', { transferId: 'creator' });
+      expect(await rpcError(creating)).toMatchObject({ reason: 'CANCELLED' });
+      const out = path.join(dir, 'second.out');
+      await client.request('download', { name: 'second.bin', keyPath, destination: out });
+      expect(await readFile(out, 'utf8')).toBe('the other file');
+    });
+
     it('refuses to overwrite unless asked, on upload and on download', async () => {
       await start();
       const first = await localFile('v1.txt', Buffer.from('version one'));
@@ -262,10 +276,10 @@ export function runFileMethodsSuite(
       expect(Date.now() - started).toBeLessThan(1000);
       expect((await client.request('listFiles', {})).files).toEqual([]);
       expect(await rpcError(client.request('getFileInfo', { name: 'cancel.bin' }))).toMatchObject({ reason: 'NOT_FOUND' });
-      // The created key is removed with the cancelled upload: it protects nothing.
-      await expect(stat(keyPath)).rejects.toMatchObject({ code: 'ENOENT' });
+      // The key the cancelled upload created stays: another upload may use it already.
+      expect((await stat(keyPath)).isFile()).toBe(true);
 
-      await client.request('upload', { path: source, keyPath, name: 'cancel.bin' });
+      expect(await client.request('upload', { path: source, keyPath, name: 'cancel.bin' })).toMatchObject({ keyCreated: false });
       const outDir = path.join(dir, 'dl');
       await mkdir(outDir);
       const download = client.request('download', { name: 'cancel.bin', keyPath, destination: outDir, transferId: 'down-cancel' });
