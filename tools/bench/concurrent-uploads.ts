@@ -25,7 +25,7 @@ const total = count * size;
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-concurrent-');
 const recorder = new Recorder(`${count} concurrent uploads vs one at a time`, workDir, { count, size, rounds: common.rounds });
-const cache = new PageCache(common.dropCache);
+const cache = new PageCache(common.dropCache, [workDir]);
 const sources = Array.from({ length: count }, (_, i) => path.join(workDir, `source-${i}.bin`));
 for (const source of sources) await createRandomFile(source, size);
 const session = await openSession(workDir, { nodeArgs: common.serverNodeArgs });

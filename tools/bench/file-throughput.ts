@@ -10,6 +10,11 @@
  *
  *   npm run build && node dist/tools/bench/file-throughput.js [--size 1GiB] [--rounds 3] [--json FILE]
  *     [--work-dir DIR] [--no-peers] [--no-drop-cache] [--server-node-args "--cpu-prof --cpu-prof-dir DIR"]
+ *     [--baseline-build DIR] [--keep]
+ *
+ * --baseline-build DIR adds a second server, run from another build (a
+ * directory with that build's dist/ and package.json), as one more contender:
+ * before/after figures of a change, taken in the same run.
  *
  * Targets: upload and download <= 1.3x cp, <= 1.0x age, upload <= 0.6x rclone;
  * server peak RSS <= 150 MiB.
@@ -29,6 +34,7 @@ const args = new Args();
 const common = args.common(3);
 const size = args.size('size', 1024 ** 3);
 const keepWorkDir = args.flag('keep');
+const baselineBuild = args.string('baseline-build');
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-');
 const recorder = new Recorder('file throughput: local store vs cp, age, rclone crypt', workDir, {
@@ -36,7 +42,7 @@ const recorder = new Recorder('file throughput: local store vs cp, age, rclone c
   rounds: common.rounds,
   peers: common.peers,
 });
-const cache = new PageCache(common.dropCache);
+const cache = new PageCache(common.dropCache, [workDir]);
 const out = path.join(workDir, 'out');
 await mkdir(out);
 const source = path.join(workDir, 'source.bin');
@@ -52,6 +58,10 @@ recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) :
 process.stderr.write(`work dir ${workDir}: writing a ${size}-byte random file\n`);
 await createRandomFile(source, size);
 const session = await openSession(workDir, { nodeArgs: common.serverNodeArgs });
+const baseline =
+  baselineBuild === undefined
+    ? undefined
+    : await openSession(workDir, { build: baselineBuild, dataDir: path.join(workDir, 'baseline-server'), nodeArgs: common.serverNodeArgs });
 const age = hasAge ? await createAgeIdentity(workDir) : undefined;
 const rclone = hasRclone ? await rcloneCryptOverLocal(rcloneStore, workDir) : undefined;
 
@@ -80,7 +90,7 @@ const uploads: Contender[] = [
     name: 'cloudlocker upload',
     async run(round) {
       const m = await measure(session.server, () => session.upload(source, objectName(round)));
-      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
   },
   {
@@ -100,6 +110,16 @@ const uploads: Contender[] = [
   },
 ];
 
+if (baseline !== undefined) {
+  uploads.push({
+    name: 'baseline build upload',
+    async run(round) {
+      const m = await measure(baseline.server, () => baseline.upload(source, objectName(round)));
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+    },
+  });
+}
+
 const downloads: Contender[] = [
   {
     name: 'cp (download group)',
@@ -110,7 +130,7 @@ const downloads: Contender[] = [
     name: 'cloudlocker download',
     async run(round) {
       const m = await measure(session.server, () => session.download(objectName(round), file('cl-down', round)));
-      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
     async after(round) {
       await verify('cloudlocker download', file('cl-down', round), round);
@@ -142,6 +162,21 @@ const downloads: Contender[] = [
   },
 ];
 
+if (baseline !== undefined) {
+  downloads.push({
+    name: 'baseline build download',
+    async run(round) {
+      const m = await measure(baseline.server, () => baseline.download(objectName(round), file('base-down', round)));
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+    },
+    async after(round) {
+      await verify('baseline download', file('base-down', round), round);
+      await removePath(file('base-down', round));
+      await baseline.client.call('deleteFile', { name: objectName(round) });
+    },
+  });
+}
+
 try {
   for (let round = 0; round < common.rounds; round++) {
     await runGroup(uploads, round, { recorder, cache, bytes: size });
@@ -149,6 +184,7 @@ try {
   }
 } finally {
   await session.close();
+  await baseline?.close();
 }
 recorder.report.pageCache = cache.status;
 
@@ -162,6 +198,13 @@ recorder.figure('download ÷ rclone crypt download', ratio('cloudlocker download
 const peak = (name: string) => Math.max(...recorder.values(name));
 recorder.check(`server peak RSS, upload of ${formatSize(size)}`, peak('cloudlocker upload: server peak RSS'), '<=', 150, ' MiB');
 recorder.check(`server peak RSS, download of ${formatSize(size)}`, peak('cloudlocker download: server peak RSS'), '<=', 150, ' MiB');
+if (baseline !== undefined) {
+  recorder.figure('upload ÷ baseline build upload', ratio('cloudlocker upload', 'baseline build upload'), 'x');
+  recorder.figure('download ÷ baseline build download', ratio('cloudlocker download', 'baseline build download'), 'x');
+  recorder.figure('upload server CPU ÷ baseline', ratio('cloudlocker upload (CPU seconds)', 'baseline build upload (CPU seconds)'), 'x');
+  recorder.figure('download server CPU ÷ baseline', ratio('cloudlocker download (CPU seconds)', 'baseline build download (CPU seconds)'), 'x');
+  recorder.note(`baseline build: ${baselineBuild}`);
+}
 recorder.note('times include an fsync of every output (cloudlocker fsyncs before it answers)');
 
 await recorder.finish(common.jsonFile);

@@ -26,7 +26,7 @@ const progressIntervalMs = args.number('progress-interval-ms', 100);
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-progress-');
 const recorder = new Recorder('throughput with a UI receiving progress vs none', workDir, { size, rounds: common.rounds, progressIntervalMs });
-const cache = new PageCache(common.dropCache);
+const cache = new PageCache(common.dropCache, [workDir]);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 const session = await openSession(workDir, {

@@ -31,7 +31,7 @@ const size = args.size('size', 256 * 1024 ** 2);
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-s3-');
 const recorder = new Recorder('S3 (s3rver): cloudlocker vs rclone crypt over s3', workDir, { size, rounds: common.rounds, peers: common.peers });
-const cache = new PageCache(common.dropCache);
+const cache = new PageCache(common.dropCache, [workDir]);
 const hasRclone = common.peers && isInstalled('rclone');
 recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) : common.peers ? 'rclone not installed' : 'left out (--no-peers)';
 const out = path.join(workDir, 'out');
@@ -65,7 +65,7 @@ const uploads: Contender[] = [
     name: 'cloudlocker upload (S3)',
     async run(round) {
       const m = await measure(session.server, () => session.upload(source, objectName(round)));
-      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
   },
   {
@@ -79,7 +79,7 @@ const downloads: Contender[] = [
     name: 'cloudlocker download (S3)',
     async run(round) {
       const m = await measure(session.server, () => session.download(objectName(round), file('cl', round)));
-      return { seconds: m.seconds, cpu: m.serverCpu, rss: m.serverRss };
+      return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
     async after(round) {
       await verify(file('cl', round), round, 'cloudlocker download');

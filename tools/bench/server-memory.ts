@@ -25,7 +25,7 @@ const sizes = args.sizes('sizes', [1024 ** 3, 4 * 1024 ** 3]);
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-memory-');
 const recorder = new Recorder('server memory during transfers (local store)', workDir, { sizes: sizes.map(formatSize).join(' '), rounds: common.rounds });
-const cache = new PageCache(common.dropCache);
+const cache = new PageCache(common.dropCache, [workDir]);
 const largest = Math.max(...sizes);
 const free = await statfs(workDir).then((s) => s.bavail * s.bsize);
 if (free < 3 * largest + 1024 ** 3) {

@@ -13,6 +13,8 @@ export interface RunOutcome {
   readonly cpu: number;
   /** Peak RSS of the server during the run, bytes (cloudlocker runs only). */
   readonly rss?: number;
+  /** CPU seconds of the server's JavaScript thread (cloudlocker runs only). */
+  readonly mainThreadCpu?: number;
 }
 
 export interface Contender {
@@ -40,6 +42,9 @@ export async function runGroup(
     const outcome = await contender.run(round);
     context.recorder.add(contender.name, 's', outcome.seconds, context.bytes);
     if (!Number.isNaN(outcome.cpu)) context.recorder.add(`${contender.name} (CPU seconds)`, 's CPU', outcome.cpu);
+    if (outcome.mainThreadCpu !== undefined && !Number.isNaN(outcome.mainThreadCpu)) {
+      context.recorder.add(`${contender.name} (main-thread CPU seconds)`, 's CPU', outcome.mainThreadCpu);
+    }
     if (outcome.rss !== undefined) context.recorder.add(`${contender.name}: server peak RSS`, 'MiB', outcome.rss / 1024 ** 2);
     if (context.log !== false) {
       process.stderr.write(`  round ${round + 1}: ${contender.name} ${outcome.seconds.toFixed(3)} s (load ${context.recorder.loadMonitor.now()})\n`);

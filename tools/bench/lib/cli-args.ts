@@ -6,42 +6,43 @@
  *   --json FILE          also write the results as JSON
  *   --work-dir DIR       where test files go (default: a new folder under os.tmpdir())
  *   --no-peers           measure cloudlocker only, even when age / rclone are installed
- *   --no-drop-cache      do not try to drop the page cache between runs
+ *   --drop-cache MODE    empty the page cache between runs: files (default; the work
+ *                        directory's files only), global (drop_caches, root), off
+ *   --no-drop-cache      the same as --drop-cache off
  *   --server-node-args "ARGS"  extra node flags for the server process (e.g. --cpu-prof)
  */
+import type { CacheMode } from './page-cache.js';
 
 export interface CommonOptions {
   readonly rounds: number;
   readonly jsonFile: string | undefined;
   readonly workDir: string | undefined;
   readonly peers: boolean;
-  readonly dropCache: boolean;
+  readonly dropCache: CacheMode;
   readonly serverNodeArgs: string[];
 }
 
 export class Args {
-  private readonly values = new Map<string, string>();
-  private readonly flags = new Set<string>();
+  constructor(private readonly argv: readonly string[] = process.argv.slice(2)) {}
 
-  constructor(argv: readonly string[] = process.argv.slice(2)) {
-    for (let i = 0; i < argv.length; i++) {
-      const arg = argv[i] as string;
-      if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
-      const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      if (inline !== undefined) this.values.set(name, inline);
-      else if (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('--')) this.values.set(name, argv[++i] as string);
-      else this.flags.add(name);
+  /** `--name value` (the value may itself start with "--", as node flags do) or `--name=value`. */
+  private value(name: string): string | undefined {
+    for (let i = 0; i < this.argv.length; i++) {
+      const arg = this.argv[i] as string;
+      if (arg.startsWith(`--${name}=`)) return arg.slice(name.length + 3);
+      if (arg === `--${name}` && i + 1 < this.argv.length) return this.argv[i + 1];
     }
+    return undefined;
   }
 
   string(name: string): string | undefined;
   string(name: string, fallback: string): string;
   string(name: string, fallback?: string): string | undefined {
-    return this.values.get(name) ?? fallback;
+    return this.value(name) ?? fallback;
   }
 
   number(name: string, fallback: number): number {
-    const value = this.values.get(name);
+    const value = this.value(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
     if (!Number.isFinite(parsed)) throw new Error(`--${name} must be a number, got "${value}"`);
@@ -49,17 +50,17 @@ export class Args {
   }
 
   size(name: string, fallback: number): number {
-    const value = this.values.get(name);
+    const value = this.value(name);
     return value === undefined ? fallback : parseSize(value);
   }
 
   sizes(name: string, fallback: number[]): number[] {
-    const value = this.values.get(name);
+    const value = this.value(name);
     return value === undefined ? fallback : value.split(',').map(parseSize);
   }
 
   flag(name: string): boolean {
-    return this.flags.has(name) || this.values.get(name) === 'true';
+    return this.argv.includes(`--${name}`) || this.argv.includes(`--${name}=true`);
   }
 
   common(defaultRounds = 3): CommonOptions {
@@ -68,10 +69,15 @@ export class Args {
       jsonFile: this.string('json'),
       workDir: this.string('work-dir'),
       peers: !this.flag('no-peers'),
-      dropCache: !this.flag('no-drop-cache'),
+      dropCache: this.flag('no-drop-cache') ? 'off' : cacheMode(this.string('drop-cache', 'files')),
       serverNodeArgs: (this.string('server-node-args') ?? '').split(/\s+/).filter((arg) => arg !== ''),
     };
   }
+}
+
+function cacheMode(value: string): CacheMode {
+  if (value === 'files' || value === 'global' || value === 'off') return value;
+  throw new Error(`--drop-cache must be files, global or off, got "${value}"`);
 }
 
 const UNITS: Record<string, number> = {

@@ -16,8 +16,21 @@ export interface CpuSeconds {
 }
 
 export function cpuSeconds(pid: number | 'self' = 'self'): CpuSeconds | undefined {
+  return readStat(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds of a process's main thread alone (for Node: the JavaScript
+ * thread, without the libuv I/O threads and V8's GC helper threads).
+ */
+export function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined {
+  const id = pid === 'self' ? process.pid : pid;
+  return readStat(`/proc/${id}/task/${id}/stat`)?.own;
+}
+
+function readStat(file: string): CpuSeconds | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const at = (n: number) => Number(fields[n - 3]) / TICKS_PER_SECOND;

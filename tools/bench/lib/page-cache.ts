@@ -1,29 +1,59 @@
 /**
- * Dropping the page cache between runs, so that each command reads its input
- * from the disk rather than from memory. Needs root (and a kernel that lets
- * this container do it); where it is refused every command runs with whatever
- * the cache holds, which treats them equally but favours none.
+ * Emptying the page cache between runs, so that each command reads its input
+ * from the disk rather than from memory. Two ways:
+ *
+ * - "files" (default): evict the pages of every file under the work
+ *   directory with posix_fadvise(DONTNEED), through GNU dd's
+ *   `iflag=nocache count=0`. Only clean pages go, so outputs are fsynced
+ *   first (every timed command here fsyncs its output anyway). Leaves the
+ *   rest of the machine alone: other programs running beside the benchmark
+ *   keep their cache.
+ * - "global": `sync` and `echo 3 > /proc/sys/vm/drop_caches` (root only);
+ *   also slows down everything else running on the machine.
+ * - "off": every command runs with whatever the cache holds.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
-export type CacheDropOutcome = 'dropped' | 'not permitted' | 'disabled';
+export type CacheMode = 'files' | 'global' | 'off';
+export type CacheDropOutcome =
+  | 'evicted the work directory files (fadvise DONTNEED)'
+  | 'dropped globally (drop_caches)'
+  | 'not permitted'
+  | 'not available (no GNU dd)'
+  | 'disabled';
 
 export class PageCache {
   private outcome: CacheDropOutcome;
 
-  constructor(enabled: boolean) {
-    this.outcome = enabled ? 'dropped' : 'disabled';
+  constructor(
+    private readonly mode: CacheMode,
+    private readonly roots: readonly string[],
+  ) {
+    this.outcome =
+      mode === 'off' ? 'disabled' : mode === 'global' ? 'dropped globally (drop_caches)' : 'evicted the work directory files (fadvise DONTNEED)';
   }
 
-  /** sync, then drop clean pages, dentries and inodes; remembers whether it ever failed. */
   drop(): void {
-    if (this.outcome !== 'dropped') return;
-    spawnSync('sync');
-    try {
-      writeFileSync('/proc/sys/vm/drop_caches', '3\n');
-    } catch {
-      this.outcome = 'not permitted';
+    if (this.outcome === 'disabled' || this.outcome === 'not permitted' || this.outcome.startsWith('not available')) return;
+    if (this.mode === 'global') {
+      spawnSync('sync');
+      try {
+        writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+      } catch {
+        this.outcome = 'not permitted';
+      }
+      return;
+    }
+    for (const root of this.roots) {
+      for (const file of regularFiles(root)) {
+        const result = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
+        if (result.error !== undefined || (result.status !== 0 && result.status !== 1)) {
+          this.outcome = 'not available (no GNU dd)';
+          return;
+        }
+      }
     }
   }
 
@@ -31,4 +61,20 @@ export class PageCache {
   get status(): CacheDropOutcome {
     return this.outcome;
   }
+}
+
+function regularFiles(directory: string): string[] {
+  const files: string[] = [];
+  let entries;
+  try {
+    entries = readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return files; // gone meanwhile
+  }
+  for (const entry of entries) {
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) files.push(...regularFiles(full));
+    else if (entry.isFile()) files.push(full);
+  }
+  return files;
 }

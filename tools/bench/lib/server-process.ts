@@ -24,6 +24,12 @@ export function repoRoot(): string {
 
 export interface ServerProcessOptions {
   readonly dataDir: string;
+  /**
+   * A directory holding another build of cloudlocker (its dist/ and a
+   * package.json; node_modules may be a link to this checkout's), to measure
+   * before/after a change in the same run. Default: this checkout.
+   */
+  readonly build?: string;
   /** More `serve` flags (e.g. --storage s3 ...). */
   readonly serveArgs?: readonly string[];
   /** Node flags before the script (e.g. --cpu-prof --cpu-prof-dir DIR). */
@@ -32,6 +38,8 @@ export interface ServerProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Where the server's stderr (JSON log lines) goes. Default <dataDir>/server.log. */
   readonly logFile?: string;
+  /** Where the server's stdout goes after its start-up lines (e.g. --trace-gc output). Default <dataDir>/server.out. */
+  readonly stdoutFile?: string;
 }
 
 export interface ServerProcess {
@@ -54,7 +62,7 @@ interface DiscoveryRecord {
 }
 
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
-  const root = repoRoot();
+  const root = options.build === undefined ? repoRoot() : path.resolve(options.build);
   const main = path.join(root, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const token = randomBytes(24).toString('base64url');
@@ -70,6 +78,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   child.stderr.pipe(createWriteStream(options.logFile ?? path.join(options.dataDir, 'server.log')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForListening(child);
+  child.stdout.pipe(createWriteStream(options.stdoutFile ?? path.join(options.dataDir, 'server.out')));
   const record = JSON.parse(await readFile(path.join(options.dataDir, 'server.json'), 'utf8')) as DiscoveryRecord;
   const caPem = await readFile(record.certificate.path, 'utf8');
   const pid = child.pid as number;
@@ -102,19 +111,23 @@ function waitForListening(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     const timer = setTimeout(() => fail(new Error(`the server did not start within 30 s; it printed:\n${stdout}`)), 30_000);
+    const onExit = (code: number | null) => fail(new Error(`the server exited with ${code}; it printed:\n${stdout}`));
     const fail = (err: Error) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
       reject(err);
     };
-    child.stdout?.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       stdout += chunk.toString('utf8');
       // server.json is written before this line is printed.
       if (/listening on wss:\/\//.test(stdout)) {
         clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.off('exit', onExit);
         resolve();
       }
-    });
-    child.once('exit', (code) => fail(new Error(`the server exited with ${code}; it printed:\n${stdout}`)));
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
   });
 }

@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cpuBetween, cpuSeconds } from './cpu-time.js';
+import { cpuBetween, cpuSeconds, mainThreadCpuSeconds } from './cpu-time.js';
 import { BenchRpcClient } from './rpc-client.js';
 import { startServerProcess, type ServerProcess, type ServerProcessOptions } from './server-process.js';
 
@@ -22,8 +22,10 @@ export interface Session {
 
 export interface Measured<T> {
   readonly seconds: number;
-  /** Server CPU seconds during the call. */
+  /** Server CPU seconds during the call (all its threads). */
   readonly serverCpu: number;
+  /** CPU seconds of the server's main (JavaScript) thread during the call. */
+  readonly serverMainCpu: number;
   /** Peak VmRSS of the server during the call, bytes. */
   readonly serverRss: number;
   readonly result: T;
@@ -66,6 +68,7 @@ export async function openSession(
 
 export async function measure<T>(server: ServerProcess, action: () => Promise<T>): Promise<Measured<T>> {
   const cpuBefore = cpuSeconds(server.pid);
+  const mainBefore = mainThreadCpuSeconds(server.pid);
   server.rss.start();
   const start = performance.now();
   let result: T;
@@ -77,7 +80,14 @@ export async function measure<T>(server: ServerProcess, action: () => Promise<T>
   }
   const seconds = (performance.now() - start) / 1000;
   const memory = server.rss.stop();
-  return { seconds, serverCpu: cpuBetween(cpuBefore, cpuSeconds(server.pid)), serverRss: memory.rssBytes, result };
+  const mainAfter = mainThreadCpuSeconds(server.pid);
+  return {
+    seconds,
+    serverCpu: cpuBetween(cpuBefore, cpuSeconds(server.pid)),
+    serverMainCpu: mainBefore === undefined || mainAfter === undefined ? Number.NaN : mainAfter - mainBefore,
+    serverRss: memory.rssBytes,
+    result,
+  };
 }
 
 /** Time a command run in this process (a peer program plus the fsync of its output): wall and CPU seconds of its children. */
