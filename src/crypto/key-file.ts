@@ -10,6 +10,7 @@
  * crashing, and no message ever contains the key or the file's content.
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import nodePath from 'node:path';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
@@ -171,7 +172,9 @@ export async function parseKeyFile(text: string, options: { passphrase?: string 
 async function readKeyFileText(path: string): Promise<string> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, 'r');
+    // O_NONBLOCK: a named pipe at the key path must not hold a thread of the
+    // file-system pool until a writer appears; fstat below then refuses it.
+    handle = await fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     if (systemErrorCode(err) === 'EISDIR') throw keyInvalidError('the path names a folder, not a key file.');
     throw fromSystemError(err, WHAT);

@@ -394,3 +394,21 @@ describe('MasterKey', () => {
     expect(`${error.message} ${error.stack ?? ''} ${JSON.stringify(error)}`).not.toContain(keyBase64);
   });
 });
+
+describe('readKeyFile on a named pipe', () => {
+  it('refuses it at once with KEY_INVALID instead of waiting for a writer', async () => {
+    if (process.platform === 'win32') return;
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'cloudlocker-fifo-'));
+    try {
+      const fifo = join(dir, 'pipe.key.json');
+      execFileSync('mkfifo', [fifo]);
+      await expect(readKeyFile(fifo)).rejects.toMatchObject({ reason: 'KEY_INVALID' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
