@@ -1,20 +1,56 @@
 #!/usr/bin/env node
 /**
  * The `cloudlocker` command. Each subcommand lives in its own file under
- * commands/ and is added here.
+ * commands/ and is added here. Exit codes: see exit-codes.ts (2 for usage
+ * errors, which commander reports itself).
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../server/package-version.js';
+import { cancelCommand } from './commands/cancel.js';
+import { downloadCommand } from './commands/download.js';
+import { infoCommand } from './commands/info.js';
+import { keygenCommand } from './commands/keygen.js';
+import { lsCommand } from './commands/ls.js';
+import { rmCommand } from './commands/rm.js';
 import { serveCommand } from './commands/serve.js';
+import { transfersCommand } from './commands/transfers.js';
+import { uploadCommand } from './commands/upload.js';
+import { ExitCode } from './exit-codes.js';
 
 const program = new Command('cloudlocker')
   .description('Local encrypted-file service for desktop apps: wss JSON-RPC 2.0, client-side AES-256-GCM.')
   .version(packageVersion())
-  .addCommand(serveCommand());
+  .addHelpText(
+    'after',
+    '\nClient commands find the running service through <data-dir>/server.json (--data-dir, CLOUDLOCKER_DATA_DIR,\n' +
+      "or the platform's data directory), or use --url with the token in CLOUDLOCKER_TOKEN.\n" +
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 key problem, 5 service unreachable, 6 already exists, 130 interrupted.',
+  );
+
+for (const command of [
+  serveCommand(),
+  uploadCommand(),
+  downloadCommand(),
+  lsCommand(),
+  rmCommand(),
+  infoCommand(),
+  keygenCommand(),
+  transfersCommand(),
+  cancelCommand(),
+]) {
+  // Usage errors (commander prints them) end up in the catch below; addCommand does not pass this on.
+  program.addCommand(command.exitOverride());
+}
+program.exitOverride();
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`cloudlocker: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  if (err instanceof CommanderError) {
+    // Already printed by commander; help and --version are successes.
+    process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  } else {
+    process.stderr.write(`cloudlocker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = ExitCode.FAILURE;
+  }
 }

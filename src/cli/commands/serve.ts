@@ -6,10 +6,9 @@
  * is never a flag (flags show in `ps`): pass it in CLOUDLOCKER_TOKEN.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, type ConfigInput } from '../../config/index.js';
+import type { ConfigInput } from '../../config/index.js';
 import { LOG_LEVELS } from '../../logging.js';
-import { startCloudlocker } from '../../index.js';
-import { CertificateError, ServerStartError, type RunningServer, type ServerOptions } from '../../server/index.js';
+import type { RunningServer, ServerOptions } from '../../server/index.js';
 
 export interface ServeFlags {
   port?: number;
@@ -31,6 +30,7 @@ export interface ServeFlags {
   progressIntervalMs?: number;
   maxConcurrentTransfers?: number;
   maxQueuedTransfers?: number;
+  resumeOnStart?: boolean;
   printToken?: boolean;
 }
 
@@ -66,6 +66,8 @@ export function serveCommand(commandOptions: ServeCommandOptions = {}): Command 
     .option('--progress-interval-ms <ms>', 'least time between two progress notifications of a transfer (default 100)', integer)
     .option('--max-concurrent-transfers <count>', 'transfers running at once (default 4)', integer)
     .option('--max-queued-transfers <count>', 'transfers waiting before new ones are refused with BUSY (default 64)', integer)
+    .option('--resume-on-start', 'resume transfers interrupted by a crash or shutdown as soon as the server starts (default)')
+    .option('--no-resume-on-start', 'leave interrupted transfers until a client calls resumeTransfer')
     .option('--print-token', 'also print the token (it is always in server.json, mode 0600)')
     .addHelpText(
       'after',
@@ -85,6 +87,12 @@ export function serveFlagsToOptions(flags: ServeFlags): ServerOptions {
 }
 
 async function runServe(flags: ServeFlags, commandOptions: ServeCommandOptions): Promise<void> {
+  // Loaded here, not at the top: every other command (ls, upload, ...) starts without the service's code.
+  const [{ startCloudlocker }, { ConfigError }, { CertificateError, ServerStartError }] = await Promise.all([
+    import('../../index.js'),
+    import('../../config/index.js'),
+    import('../../server/index.js'),
+  ]);
   const start = commandOptions.start ?? startCloudlocker;
   const print = commandOptions.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   let server: RunningServer;

@@ -1,0 +1,57 @@
+/** `cloudlocker upload FILE --key K [--name N] [--overwrite]`: encrypt a local file and store it. */
+import path from 'node:path';
+import { Command } from 'commander';
+import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatBytes } from '../format.js';
+import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
+import { runTransfer, type TransferFlags } from '../transfer-runner.js';
+
+interface UploadFlags extends ClientFlags, TransferFlags {
+  key: string;
+  name?: string;
+  overwrite?: boolean;
+  keyPassphraseFromStdin?: boolean;
+  transferId?: string;
+}
+
+export function uploadCommand(context: CommandContext = defaultContext()): Command {
+  return addClientOptions(
+    new Command('upload')
+      .description('Encrypt a local file with a key file and store it.')
+      .argument('<file>', 'the local file')
+      .requiredOption('--key <path>', 'key file to use; a path that does not exist yet to create a new key there; or a directory to create <name>.key.json in')
+      .option('--name <name>', "remote name (default: the file's base name)")
+      .option('--overwrite', 'replace a stored file of the same name')
+      .option('--key-passphrase-from-stdin', `read the key's passphrase (or the new key's) as one line from standard input (else ${PASSPHRASE_ENV})`)
+      .option('--transfer-id <id>', 'your id for the transfer (default: a random UUID), e.g. to cancel it from elsewhere')
+      .option('--no-progress', 'show no progress'),
+  ).action(async (file: string, flags: UploadFlags) => {
+    await runWithClient(flags, context, async (client, output) => {
+      const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      // The service resolves relative paths against its own working directory, not ours.
+      const params = {
+        path: path.resolve(file),
+        keyPath: path.resolve(flags.key),
+        ...(flags.name === undefined ? {} : { name: flags.name }),
+        ...(flags.overwrite === true ? { overwrite: true } : {}),
+        ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
+        ...(keyPassphrase === undefined ? {} : { keyPassphrase }),
+      };
+      const run = await runTransfer(output, flags, (options) => client.upload(params, options));
+      if ('interrupted' in run) {
+        output.note('Cancelled: nothing was stored.');
+        return ExitCode.INTERRUPTED;
+      }
+      const result = run.outcome;
+      output.result(result, () => {
+        if ('recovered' in result) {
+          return `Uploaded ${params.path} as ${result.name} (${formatBytes(result.size)}). The connection dropped meanwhile, so which key file was used is not known: see "cloudlocker info ${result.name}".`;
+        }
+        const lines = [`Uploaded ${params.path} as ${result.name}: ${formatBytes(result.size)} (${formatBytes(result.storedSize)} stored), key ${result.keyPath} (key id ${result.keyId}).`];
+        if (result.keyCreated) lines.push(`Created the key file ${result.keyPath}: back it up. Without it ${result.name} cannot be decrypted.`);
+        return lines;
+      });
+    });
+  });
+}

@@ -1,0 +1,290 @@
+/**
+ * The built `cloudlocker` binary as users run it, as a child process, against
+ * a service running in this process (its store slowed a little so that
+ * progress has something to show). Builds once (tsc) in beforeAll.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { serviceFixture, type ServiceFixture } from '../client/fixtures.js';
+import { openClient } from '../helpers/server.js';
+
+const root = process.cwd();
+const bin = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const MiB = 1024 * 1024;
+
+let fixture: ServiceFixture;
+/** While set, part writes wait for it (or for their transfer's cancellation): a transfer that surely runs long enough. */
+let hold: Promise<void> | undefined;
+
+function heldUntilCancelled(signal: AbortSignal | undefined): Promise<void> {
+  if (hold === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    void hold?.then(resolve);
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+beforeAll(async () => {
+  await promisify(execFile)('npm', ['run', 'build', '--silent'], { cwd: root });
+  // Slow enough for several progress notifications (every 20 ms) in a transfer of a few MiB.
+  fixture = await serviceFixture({ slowMs: 30, progressIntervalMs: 20, beforeWritePart: (index, signal) => (index >= 2 ? heldUntilCancelled(signal) : Promise.resolve()) });
+}, 120_000);
+
+afterAll(async () => {
+  await fixture?.cleanup();
+});
+
+interface CliRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The environment of a user with no CLOUDLOCKER_* settings, plus `extra`. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CLOUDLOCKER_')));
+  return { ...env, ...extra };
+}
+
+interface RunOptions {
+  env?: Record<string, string>;
+  input?: string;
+  /** Called with the child once it runs (to signal it, say). */
+  started?: (child: ReturnType<typeof spawn>) => void;
+}
+
+function cli(args: string[], options: RunOptions = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: fixture.filesDir, env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+    options.started?.(child);
+  });
+}
+
+/** `cli` with --data-dir pointing at the test service. */
+function cl(args: string[], options: RunOptions = {}): Promise<CliRun> {
+  return cli([...args, '--data-dir', fixture.dataDir], options);
+}
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('upload, ls, info, download, rm', () => {
+  it('round-trips a file with plain output and plain progress lines when piped', async () => {
+    const { path: source, bytes } = await fixture.file('report.bin', 12 * MiB + 3);
+    const up = await cl(['upload', 'report.bin', '--key', 'report.key.json', '--name', 'docs/report.bin']);
+    expect(up).toMatchObject({ code: 0 });
+    expect(up.stdout).toContain(`Uploaded ${source} as docs/report.bin: 12.0 MiB`);
+    expect(up.stdout).toContain(`Created the key file ${path.join(fixture.filesDir, 'report.key.json')}: back it up.`);
+    // Piped: no bar, no control characters; one line per tenth reached.
+    const progress = up.stderr.trimEnd().split('\n');
+    expect(up.stderr).not.toMatch(/\r|\x1b/);
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(progress.length).toBeLessThanOrEqual(11);
+    expect(progress.at(-1)).toMatch(/^upload docs\/report\.bin: 100% \(12\.0 MiB of 12\.0 MiB/);
+
+    const ls = await cl(['ls', 'docs/']);
+    expect(ls).toMatchObject({ code: 0, stderr: '' });
+    expect(ls.stdout).toMatch(/^\s+12\.0 MiB {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}docs\/report\.bin\n$/);
+
+    const info = await cl(['info', 'docs/report.bin']);
+    expect(info.stdout).toContain(`size:           12.0 MiB (${bytes.length} bytes)`);
+
+    const down = await cl(['download', 'docs/report.bin', '--to', 'copy.bin', '--key', 'report.key.json']);
+    expect(down).toMatchObject({ code: 0 });
+    expect(down.stdout).toBe(`Downloaded docs/report.bin to ${path.join(fixture.filesDir, 'copy.bin')} (12.0 MiB).\n`);
+    expect((await readFile(path.join(fixture.filesDir, 'copy.bin'))).equals(bytes)).toBe(true);
+
+    const rm = await cl(['rm', 'docs/report.bin']);
+    expect(rm).toMatchObject({ code: 0, stdout: 'Deleted docs/report.bin.\n' });
+    expect((await cl(['ls', 'docs/'])).stdout).toBe('');
+  });
+
+  it('--json prints one JSON object per result on stdout, progress and errors as JSON lines on stderr', async () => {
+    await fixture.file('j1.bin', 3 * MiB);
+    await fixture.file('j2.bin', 10);
+    const up = await cl(['upload', 'j1.bin', '--key', 'j.key.json', '--name', 'json/j1.bin', '--json']);
+    expect(up.code).toBe(0);
+    const [result, ...more] = jsonLines(up.stdout);
+    expect(more).toEqual([]);
+    expect(result).toMatchObject({ name: 'json/j1.bin', size: 3 * MiB, keyCreated: true, keyPath: path.join(fixture.filesDir, 'j.key.json') });
+    const progress = jsonLines(up.stderr);
+    expect(progress.every((line) => line['type'] === 'progress' && line['transferId'] === result?.['transferId'])).toBe(true);
+    expect(progress.at(-1)).toMatchObject({ percent: 100 });
+
+    expect((await cl(['upload', 'j2.bin', '--key', 'j.key.json', '--name', 'json/j2.bin', '--json', '--no-progress'])).stderr).toBe('');
+    const ls = await cl(['ls', 'json/', '--json']);
+    expect(jsonLines(ls.stdout).map((file) => [file['name'], file['size']])).toEqual([
+      ['json/j1.bin', 3 * MiB],
+      ['json/j2.bin', 10],
+    ]);
+    const transfers = jsonLines((await cl(['transfers', '--json'])).stdout);
+    expect(transfers.find((t) => t['transferId'] === result?.['transferId'])).toMatchObject({ state: 'completed', direction: 'upload' });
+
+    const missing = await cl(['info', 'json/none', '--json']);
+    expect(missing).toMatchObject({ code: 3, stdout: '' });
+    expect(jsonLines(missing.stderr)).toEqual([expect.objectContaining({ type: 'error', exitCode: 3, code: -32001, reason: 'NOT_FOUND' })]);
+  });
+});
+
+describe('exit codes', () => {
+  beforeAll(async () => {
+    await fixture.file('e.bin', 1000);
+    expect((await cl(['upload', 'e.bin', '--key', 'e.key.json', '--name', 'e.bin'])).code).toBe(0);
+    expect((await cli(['keygen', 'other.key.json'])).code).toBe(0);
+  });
+
+  it.each([
+    ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],
+    ['usage: missing --key', ['upload', 'e.bin'], 2, /required option '--key <path>'/],
+    ['usage: unknown command', ['frobnicate'], 2, /unknown command 'frobnicate'/],
+    ['usage: invalid remote name (-32602)', ['info', 'a//b'], 2, /^cloudlocker: .*name/],
+    ['not found: remote file', ['info', 'nope.bin'], 3, /^cloudlocker: /],
+    ['not found: local file', ['upload', 'missing.bin', '--key', 'e.key.json'], 3, /^cloudlocker: /],
+    ['key: wrong key for the file', ['download', 'e.bin', '--to', 'x.bin', '--key', 'other.key.json'], 4, /not the one|encrypted with key/],
+    ['exists: download over a file', ['download', 'e.bin', '--to', 'e.bin', '--key', 'e.key.json'], 6, /already exists/],
+    ['exists: upload over a stored file', ['upload', 'e.bin', '--key', 'e.key.json'], 6, /already/],
+  ])('%s', async (_label, args, code, message) => {
+    const run = await cl(args as string[]);
+    expect(run.code).toBe(code);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(message as RegExp);
+  });
+
+  it('5 when no service runs for the data directory, with a message that says how to start one', async () => {
+    const run = await cli(['ls', '--data-dir', fixture.filesDir]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain('cloudlocker serve --data-dir');
+  });
+
+  it('--url takes the token from CLOUDLOCKER_TOKEN only, and pins the certificate', async () => {
+    const { url, token, certificate } = fixture.server;
+    expect((await cli(['ls', '--url', url, '--ca', certificate.path])).code).toBe(2); // no token
+    const viaCa = await cli(['ls', '--url', url, '--ca', certificate.path], { env: { CLOUDLOCKER_TOKEN: token } });
+    expect(viaCa).toMatchObject({ code: 0 });
+    expect(viaCa.stdout).toContain('e.bin');
+    const viaPin = await cli(['ls', '--url', url, '--spki-sha256', certificate.spkiSha256], { env: { CLOUDLOCKER_TOKEN: token } });
+    expect(viaPin.code).toBe(0);
+    const wrongPin = await cli(['ls', '--url', url, '--spki-sha256', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='], { env: { CLOUDLOCKER_TOKEN: token } });
+    expect(wrongPin.code).toBe(5);
+    expect(wrongPin.stderr).toContain('does not match the pinned spkiSha256');
+    const wrongToken = await cli(['ls', '--url', url, '--ca', certificate.path], { env: { CLOUDLOCKER_TOKEN: 'x'.repeat(30) } });
+    expect(wrongToken.code).toBe(5);
+    expect(wrongToken.stderr).toContain('HTTP 401');
+    // No certificate named, but the data directory's service is the one at that URL.
+    expect((await cli(['ls', '--url', url, '--data-dir', fixture.dataDir], { env: { CLOUDLOCKER_TOKEN: token } })).code).toBe(0);
+    expect((await cli(['ls', '--url', url, '--data-dir', fixture.filesDir], { env: { CLOUDLOCKER_TOKEN: token } })).code).toBe(2);
+  });
+});
+
+describe('passphrases', () => {
+  const passphrase = 'correct horse battery staple';
+
+  it('come from one line of standard input or CLOUDLOCKER_KEY_PASSPHRASE, and are never printed', async () => {
+    const keygen = await cli(['keygen', 'locked.key.json', '--passphrase-from-stdin', '--json'], { input: `${passphrase}\n` });
+    expect(keygen.code).toBe(0);
+    expect(jsonLines(keygen.stdout)).toEqual([expect.objectContaining({ path: path.join(fixture.filesDir, 'locked.key.json'), passphraseProtected: true })]);
+    expect(JSON.parse(await readFile(path.join(fixture.filesDir, 'locked.key.json'), 'utf8'))).toHaveProperty('wrappedKey');
+
+    const { bytes } = await fixture.file('secret.bin', 5000);
+    const wrong = await cl(['upload', 'secret.bin', '--key', 'locked.key.json', '--key-passphrase-from-stdin'], { input: 'not it\n' });
+    expect(wrong.code).toBe(4);
+    const noPassphrase = await cl(['upload', 'secret.bin', '--key', 'locked.key.json']);
+    expect(noPassphrase.code).toBe(4);
+    const right = await cl(['upload', 'secret.bin', '--key', 'locked.key.json', '--key-passphrase-from-stdin'], { input: `${passphrase}\n` });
+    expect(right.code).toBe(0);
+    const down = await cl(['download', 'secret.bin', '--to', 'secret.out', '--key', 'locked.key.json'], { env: { CLOUDLOCKER_KEY_PASSPHRASE: passphrase } });
+    expect(down.code).toBe(0);
+    expect((await readFile(path.join(fixture.filesDir, 'secret.out'))).equals(bytes)).toBe(true);
+    for (const run of [keygen, wrong, right, down]) expect(run.stdout + run.stderr).not.toContain(passphrase);
+
+    const empty = await cli(['keygen', 'empty.key.json', '--passphrase-from-stdin'], { input: '\n' });
+    expect(empty.code).toBe(2);
+    expect(await readdir(fixture.filesDir)).not.toContain('empty.key.json');
+  });
+});
+
+describe('transfers that are cancelled', () => {
+  let release: () => void = () => undefined;
+  beforeEach(() => {
+    hold = new Promise((resolve) => (release = resolve));
+  });
+  afterEach(() => {
+    release();
+    hold = undefined;
+  });
+
+  it('cancel ID stops a running upload, which then fails with the CANCELLED message', async () => {
+    await fixture.file('slow.bin', 8 * MiB);
+    const watcher = await openClient(fixture.server);
+    const upload = cl(['upload', 'slow.bin', '--key', 'slow.key.json', '--transfer-id', 'cli-cancel-1']);
+    await watcher.waitForNotification((n) => n.params['transferId'] === 'cli-cancel-1' && n.params['state'] === 'running', 10_000);
+    await watcher.close();
+    const cancel = await cl(['cancel', 'cli-cancel-1']);
+    expect(cancel).toMatchObject({ code: 0, stdout: 'Cancelled cli-cancel-1.\n' });
+    const run = await upload;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('The transfer was cancelled');
+    expect((await cl(['cancel', 'cli-cancel-1'])).stdout).toBe('cli-cancel-1 had already finished; nothing changed.\n');
+    expect((await cl(['cancel', 'no-such-transfer'])).code).toBe(3);
+  });
+
+  it('Ctrl+C cancels the transfer in the service and exits 130, leaving nothing stored', async () => {
+    await fixture.file('interrupt.bin', 8 * MiB);
+    const watcher = await openClient(fixture.server);
+    const run = await cl(['upload', 'interrupt.bin', '--key', 'interrupt.key.json', '--transfer-id', 'cli-sigint-1'], {
+      started: (child) => {
+        void watcher
+          .waitForNotification((n) => n.params['transferId'] === 'cli-sigint-1' && n.params['state'] === 'running', 10_000)
+          .then(() => child.kill('SIGINT'));
+      },
+    });
+    await watcher.close();
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain('Cancelled: nothing was stored.');
+    expect((await cl(['ls', 'interrupt'])).stdout).toBe('');
+    const transfers = jsonLines((await cl(['transfers', '--json'])).stdout);
+    expect(transfers.find((t) => t['transferId'] === 'cli-sigint-1')).toMatchObject({ state: 'cancelled' });
+  });
+});
+
+describe('on a terminal', () => {
+  it('draws a progress bar that is redrawn in place (run under script(1) for a pseudo-terminal)', async () => {
+    await fixture.file('tty.bin', 48 * MiB);
+    const command = [process.execPath, bin, 'upload', 'tty.bin', '--key', 'tty.key.json', '--data-dir', fixture.dataDir].map((arg) => `'${arg}'`).join(' ');
+    const script = path.join(fixture.dir, 'tty.sh');
+    await writeFile(script, `cd '${fixture.filesDir}' && ${command}\n`);
+    const run = await new Promise<CliRun>((resolve, reject) => {
+      const child = spawn('script', ['-q', '-e', '-c', `sh '${script}'`, '/dev/null'], { env: cleanEnv({ COLUMNS: '120' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr: '' }));
+    });
+    expect(run.code).toBe(0);
+    // cli-progress moves to column 1 and redraws: several states of one bar, no line per update.
+    const frames = run.stdout.split('\x1b[1G').filter((frame) => frame.includes('upload tty.bin'));
+    expect(frames.length).toBeGreaterThanOrEqual(3);
+    expect(frames.some((frame) => frame.includes('█') && frame.includes('░'))).toBe(true);
+    expect(frames.at(-1)).toContain('100%');
+    expect(run.stdout).toContain('Uploaded ');
+  });
+});
