@@ -10,8 +10,8 @@ import { hookedStorage } from '../helpers/storage-wrappers.js';
 export interface FixtureStartOptions extends TestServiceOptions {
   /** Every part write and ranged read waits this long. */
   slowMs?: number;
-  /** Runs before every part write (after slowMs): hold a transfer at a chosen part. */
-  beforeWritePart?: (partIndex: number) => Promise<void>;
+  /** Runs before every part write (after slowMs): hold a transfer at a chosen part. `signal` aborts when it is cancelled. */
+  beforeWritePart?: (partIndex: number, signal: AbortSignal | undefined) => Promise<void>;
 }
 
 export interface ServiceFixture {
