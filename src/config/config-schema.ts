@@ -31,6 +31,11 @@ export const SETTINGS_SCHEMA = {
     s3ForcePathStyle: { type: 'boolean' },
     maxConcurrentTransfers: { type: 'integer', minimum: 1, maximum: 64 },
     maxQueuedTransfers: { type: 'integer', minimum: 0, maximum: 100_000 },
+    maxConnections: { type: 'integer', minimum: 1, maximum: 10_000 },
+    maxRequestsPerSecond: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    requestBurst: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    maxInFlightRequests: { type: 'integer', minimum: 1, maximum: 100_000 },
+    pingIntervalMs: { type: 'integer', minimum: 50, maximum: 3_600_000 },
   },
   additionalProperties: false,
 } as const;

@@ -64,6 +64,16 @@ export interface ServerConfig {
   readonly progressIntervalMs: number;
   readonly maxConcurrentTransfers: number;
   readonly maxQueuedTransfers: number;
+  /** Open WebSocket connections at once; the next handshake is refused with HTTP 503. */
+  readonly maxConnections: number;
+  /** JSON-RPC messages per second one connection may send on average; more are answered BUSY. */
+  readonly maxRequestsPerSecond: number;
+  /** Messages one connection may send at once after a quiet spell (the token bucket's size). */
+  readonly requestBurst: number;
+  /** Requests of one connection running at the same time; more are answered BUSY. */
+  readonly maxInFlightRequests: number;
+  /** How often each connection is pinged; one that has not answered the previous ping is cut off. */
+  readonly pingIntervalMs: number;
   readonly storage: StorageConfig;
 }
 
@@ -80,6 +90,11 @@ export const DEFAULT_SETTINGS = {
   s3ForcePathStyle: false,
   maxConcurrentTransfers: 4,
   maxQueuedTransfers: 64,
+  maxConnections: 64,
+  maxRequestsPerSecond: 200,
+  requestBurst: 400,
+  maxInFlightRequests: 128,
+  pingIntervalMs: 30_000,
 } as const;
 
 export const CONFIG_FILE_NAME = 'config.json';
@@ -165,6 +180,11 @@ export async function resolveConfig(input: ResolveConfigInput = {}): Promise<Ser
     progressIntervalMs: settings.progressIntervalMs,
     maxConcurrentTransfers: settings.maxConcurrentTransfers,
     maxQueuedTransfers: settings.maxQueuedTransfers,
+    maxConnections: settings.maxConnections,
+    maxRequestsPerSecond: settings.maxRequestsPerSecond,
+    requestBurst: settings.requestBurst,
+    maxInFlightRequests: settings.maxInFlightRequests,
+    pingIntervalMs: settings.pingIntervalMs,
     storage:
       settings.storage === 's3'
         ? {

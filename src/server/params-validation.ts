@@ -80,7 +80,8 @@ function toValidationError(
   if (error === undefined) return new ParamsValidationError(undefined, 'are invalid');
   if (error.keyword === 'additionalProperties') {
     const extra = String((error.params as { additionalProperty: unknown }).additionalProperty);
-    return new ParamsValidationError(quote(extra), `is not a parameter of this method (known: ${Object.keys(properties).join(', ') || 'none'})`);
+    // An empty key would read as "Invalid params:  is not a parameter": show it as "".
+    return new ParamsValidationError(extra === '' ? '""' : quote(extra), `is not a parameter of this method (known: ${Object.keys(properties).join(', ') || 'none'})`);
   }
   if (error.keyword === 'required') {
     const missing = String((error.params as { missingProperty: unknown }).missingProperty);

@@ -12,7 +12,10 @@
  *   request objects get their own -32600; notifications get no answer, and a
  *   batch of only notifications gets no frame at all;
  * - unknown methods (including `constructor`, `__proto__`...) → -32601;
- * - params checked against the protocol's schemas → -32602.
+ * - params checked against the protocol's schemas → -32602;
+ * - with a RequestGate (one per connection), each message is admitted
+ *   first: over the rate or the in-flight cap, a request is answered BUSY
+ *   instead of running.
  *
  * handleFrame never rejects, whatever the input.
  */
@@ -35,6 +38,7 @@ import {
   toProtocolError,
 } from './error-mapping.js';
 import { precompileParamsValidators, validateParams } from './params-validation.js';
+import type { RequestGate } from './request-gate.js';
 
 /** A handler as the dispatcher calls it: params already validated. */
 export type UntypedHandler = (params: Record<string, unknown>, call: CallContext) => Promise<unknown>;
@@ -71,26 +75,35 @@ export class RpcDispatcher {
     };
   }
 
-  /** The response frame for one inbound text frame, or undefined when nothing is to be sent. Never rejects. */
-  async handleFrame(text: string, call: CallContext): Promise<string | undefined> {
+  /**
+   * The response frame for one inbound text frame, or undefined when nothing
+   * is to be sent. `gate`, when given, admits each message (see
+   * request-gate.ts). Never rejects.
+   */
+  async handleFrame(text: string, call: CallContext, gate?: RequestGate): Promise<string | undefined> {
     try {
       let payload: unknown;
       try {
         payload = JSON.parse(text);
       } catch {
+        gate?.charge();
         return serialize(errorResponse(null, PARSE_ERROR));
       }
       if (!Array.isArray(payload)) {
-        const response = await this.handleEntry(payload, call);
+        const response = await this.handleEntry(payload, call, gate);
         return response === null ? undefined : serialize(response);
       }
-      if (payload.length === 0) return serialize(errorResponse(null, invalidRequest('an empty batch')));
-      if (payload.length > this.maxBatchSize) {
+      if (payload.length === 0 || payload.length > this.maxBatchSize) {
+        // Charged as the number of entries sent, so an oversized batch is no cheaper than its entries.
+        for (let i = 0; i < Math.max(1, Math.min(payload.length, this.maxBatchSize + 1)); i++) gate?.charge();
         return serialize(
-          errorResponse(null, invalidRequest(`a batch may hold at most ${this.maxBatchSize} requests; split it`)),
+          errorResponse(
+            null,
+            invalidRequest(payload.length === 0 ? 'an empty batch' : `a batch may hold at most ${this.maxBatchSize} requests; split it`),
+          ),
         );
       }
-      const responses = (await Promise.all(payload.map((entry) => this.handleEntry(entry, call)))).filter(
+      const responses = (await Promise.all(payload.map((entry) => this.handleEntry(entry, call, gate)))).filter(
         (response): response is JSONRPCResponse => response !== null,
       );
       return responses.length === 0 ? undefined : `[${responses.map(serialize).join(',')}]`;
@@ -101,18 +114,25 @@ export class RpcDispatcher {
     }
   }
 
-  private async handleEntry(entry: unknown, call: CallContext): Promise<JSONRPCResponse | null> {
+  private async handleEntry(entry: unknown, call: CallContext, gate: RequestGate | undefined): Promise<JSONRPCResponse | null> {
     const checked = checkRequest(entry);
-    if ('response' in checked) return checked.response;
-    const { request } = checked;
-    if (findMethod(request.method) === undefined || !this.rpc.hasMethod(request.method)) {
-      return request.id === undefined ? null : errorResponse(request.id, methodNotFound().error);
+    if ('response' in checked) {
+      gate?.charge();
+      return checked.response;
     }
+    const { request } = checked;
+    const refusal = gate?.enter();
+    if (refusal !== undefined) return request.id === undefined ? null : errorResponse(request.id, refusal);
     try {
+      if (findMethod(request.method) === undefined || !this.rpc.hasMethod(request.method)) {
+        return request.id === undefined ? null : errorResponse(request.id, methodNotFound().error);
+      }
       return await this.rpc.receive(request, call);
     } catch (err) {
       const mapped = toProtocolError(err, { logger: this.logger, method: request.method, connectionId: call.connectionId });
       return request.id === undefined ? null : errorResponse(request.id, mapped);
+    } finally {
+      gate?.leave();
     }
   }
 

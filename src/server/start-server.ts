@@ -25,6 +25,7 @@ import { removeDiscoveryFile, writeDiscoveryFile, type DiscoveryRecord } from '.
 import { checkHandshake, createTokenMatcher, isLoopbackBindAddress, type HandshakePolicy } from './handshake.js';
 import { NotificationHub, type NotificationHubOptions, type NotificationSink } from './notification-hub.js';
 import { packageVersion } from './package-version.js';
+import { ConnectionGate } from './request-gate.js';
 import { RpcDispatcher, type UntypedHandler } from './rpc-dispatcher.js';
 import { loadOrCreateCertificate, type ServerCertificate } from './tls-certificate.js';
 
@@ -104,6 +105,19 @@ export class ServerStartError extends Error {
 const CLOSE_GOING_AWAY = 1001;
 /** WebSocket close code for "unsupported data": binary frames. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
+/** WebSocket close code for "policy violation": a client that ignores BUSY and keeps sending. */
+const CLOSE_POLICY_VIOLATION = 1008;
+/**
+ * Responses waiting in a connection's send buffer beyond which the server
+ * stops reading that connection's requests (TCP then pushes back on the
+ * client), and below which it reads again. A client that sends and never
+ * reads cannot make the server buffer answers without bound.
+ */
+const RESPONSE_HIGH_WATERMARK_BYTES = 4 * 1024 * 1024;
+const RESPONSE_LOW_WATERMARK_BYTES = 1024 * 1024;
+/** A TLS handshake or HTTP request head that takes longer is cut off (Node's defaults are 120 s and 60 s). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 const OWN_METHODS = new Set<string>(['getServerInfo', 'rpc.discover']);
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
@@ -137,10 +151,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     onSendError: (err) => logger.debug({ err }, 'dropped a connection from the notification hub'),
   });
   const sockets = new Set<WebSocket>();
+  /** Whether each connection has answered the last ping (a pong proves it reads, not just that it sends). */
+  const alive = new WeakMap<WebSocket, boolean>();
+  /** Handshakes accepted but not yet open: they count towards maxConnections. */
+  let upgrading = 0;
   let dispatcher: RpcDispatcher | undefined;
   let accepting = false;
 
-  const httpsServer = https.createServer({ cert: certificate.certPem, key: certificate.keyPem, minVersion: 'TLSv1.2' }, answerPlainRequest);
+  const httpsServer = https.createServer(
+    {
+      cert: certificate.certPem,
+      key: certificate.keyPem,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+    },
+    answerPlainRequest,
+  );
   httpsServer.on('tlsClientError', (err) => logger.debug({ err: { message: err.message } }, 'TLS handshake failed'));
   httpsServer.on('clientError', (err, socket) => {
     logger.debug({ err: { message: err.message } }, 'bad HTTP request');
@@ -172,8 +199,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       rejectUpgrade(socket, verdict.status, REFUSAL_TEXT[verdict.status], verdict.status === 401 ? ['WWW-Authenticate: Bearer realm="cloudlocker"'] : []);
       return;
     }
+    if (sockets.size + upgrading >= config.maxConnections) {
+      logger.warn({ maxConnections: config.maxConnections }, 'refused a WebSocket handshake: too many connections');
+      rejectUpgrade(socket, 503, 'Too many connections to this server: close some, or raise maxConnections.', ['Retry-After: 1']);
+      return;
+    }
     const activeDispatcher = dispatcher;
-    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, request, activeDispatcher));
+    // ws answers a malformed upgrade itself (400) without calling back: the slot is freed when the socket closes.
+    let counted = true;
+    const release = () => {
+      if (counted) {
+        counted = false;
+        upgrading -= 1;
+      }
+    };
+    upgrading += 1;
+    socket.once('close', release);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      release();
+      onConnection(ws, request, activeDispatcher);
+    });
   });
 
   function onConnection(ws: WebSocket, request: IncomingMessage, activeDispatcher: RpcDispatcher): void {
@@ -185,11 +230,23 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return;
     }
     sockets.add(ws);
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    const gate = new ConnectionGate({
+      ratePerSecond: config.maxRequestsPerSecond,
+      burst: config.requestBurst,
+      maxInFlight: config.maxInFlightRequests,
+      onAbuse: () => {
+        logger.warn({ connectionId: call.connectionId }, 'closed a connection that kept sending while refused');
+        ws.close(CLOSE_POLICY_VIOLATION, 'too many requests: slow down when answered BUSY');
+        setTimeout(() => ws.terminate(), closeGraceMs ?? 1000).unref();
+      },
+    });
     const sink: NotificationSink = {
       get bufferedAmount() {
         return ws.bufferedAmount;
       },
-      send: (text) => ws.send(text, onSendFailure),
+      send: (text) => ws.send(text, afterSend),
     };
     const leaveHub = hub.add(sink);
     logger.debug({ connectionId: call.connectionId, origin: request.headers.origin }, 'connection opened');
@@ -199,8 +256,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         ws.close(CLOSE_UNSUPPORTED_DATA, 'cloudlocker accepts JSON-RPC in text frames only');
         return;
       }
-      void activeDispatcher.handleFrame(rawDataToText(data), call).then((response) => {
-        if (response !== undefined && ws.readyState === WebSocket.OPEN) ws.send(response, onSendFailure);
+      void activeDispatcher.handleFrame(rawDataToText(data), call, gate).then((response) => {
+        if (response === undefined || ws.readyState !== WebSocket.OPEN) return;
+        ws.send(response, afterSend);
+        if (ws.bufferedAmount > RESPONSE_HIGH_WATERMARK_BYTES && !ws.isPaused) {
+          logger.debug({ connectionId: call.connectionId }, 'paused reading: the client is not reading its answers');
+          ws.pause();
+        }
       });
     });
     ws.on('error', (err) => logger.debug({ connectionId: call.connectionId, err: { message: err.message } }, 'connection error'));
@@ -210,8 +272,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       logger.debug({ connectionId: call.connectionId, code }, 'connection closed');
     });
 
-    function onSendFailure(err?: Error): void {
+    /** After every send (answer or notification): log a failure; read again once the client has caught up. */
+    function afterSend(err?: Error): void {
       if (err !== undefined && err !== null) logger.debug({ connectionId: call.connectionId, err: { message: err.message } }, 'send failed');
+      if (ws.isPaused && ws.bufferedAmount < RESPONSE_LOW_WATERMARK_BYTES && ws.readyState === WebSocket.OPEN) ws.resume();
     }
   }
 
@@ -264,12 +328,28 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     throw err;
   }
   accepting = true;
+  // Liveness: a connection that has not answered the previous ping (a dead
+  // peer, a client that stopped reading) is cut off, which also frees what
+  // the server keeps for it.
+  const heartbeat = setInterval(() => {
+    for (const ws of sockets) {
+      if (alive.get(ws) === false) {
+        logger.debug('cut off a connection that did not answer a ping');
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, config.pingIntervalMs);
+  heartbeat.unref();
   logger.info({ url, dataDir: config.dataDir, discoveryFile, tokenSource: config.tokenSource }, 'cloudlocker listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       accepting = false;
+      clearInterval(heartbeat);
       const serverClosed = closeHttpsServer(httpsServer);
       try {
         await methodSet.close?.();

@@ -43,6 +43,11 @@ describe('defaults', () => {
       progressIntervalMs: 100,
       maxConcurrentTransfers: 4,
       maxQueuedTransfers: 64,
+      maxConnections: 64,
+      maxRequestsPerSecond: 200,
+      requestBurst: 400,
+      maxInFlightRequests: 128,
+      pingIntervalMs: 30_000,
       storage: { kind: 'local', storeDir: path.join(dataDir, 'store') },
     });
   });

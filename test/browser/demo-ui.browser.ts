@@ -1,0 +1,122 @@
+/**
+ * The demo page in a real, headless Chromium (Debian's, driven by
+ * playwright-core): loaded from a local origin the service allowlists, and
+ * trusting the service's self-signed certificate only through its SPKI hash,
+ * as an Electron app pins it. It uploads a 32 MiB file with a live progress
+ * bar, lists it, downloads it, and the bytes are compared; a page from an
+ * origin not on the allowlist cannot connect. Leaves a screenshot in
+ * artifacts/browser/.
+ *
+ * Not part of `npm test` (it needs Chromium): `npm run test:browser`, which
+ * builds first, since the page loads the compiled modules from dist/.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startDemoServer, type DemoServer } from '../../tools/demo-ui/demo-server.js';
+import { serviceFixture, type ServiceFixture } from '../client/fixtures.js';
+
+const root = process.cwd();
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const SCREENSHOT = path.join(root, 'artifacts', 'browser', 'finished.png');
+const MiB = 1024 * 1024;
+
+let page: DemoServer;
+let strangerPage: DemoServer;
+let fixture: ServiceFixture;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(path.join(root, 'dist', 'tools', 'demo-ui', 'app.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run test:browser does).');
+  page = await startDemoServer({ root });
+  strangerPage = await startDemoServer({ root });
+  // Slow enough, with frequent notifications, for a bar that visibly moves.
+  fixture = await serviceFixture({ allowOrigins: [page.origin], slowMs: 20, progressIntervalMs: 20 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${fixture.server.certificate.spkiSha256}`,
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await page?.close();
+  await strangerPage?.close();
+  await fixture?.cleanup();
+});
+
+async function openDemo(server: DemoServer): Promise<Page> {
+  const tab = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems: string[] = [];
+  tab.on('pageerror', (err) => problems.push(err.message));
+  await tab.goto(server.pageUrl({ url: fixture.server.url, token: fixture.server.token }));
+  expect(problems).toEqual([]);
+  return tab;
+}
+
+it('uploads 32 MiB with a moving progress bar, lists it, downloads it intact', async () => {
+  const { path: source, bytes } = await fixture.file('big.bin', 32 * MiB);
+  const keyPath = path.join(fixture.filesDir, 'big.key.json');
+  const copy = path.join(fixture.filesDir, 'big.copy');
+  const tab = await openDemo(page);
+  await tab.waitForSelector('#status[data-state="open"]', { timeout: 10_000 });
+
+  // Every value any progress bar takes, as the page sets it.
+  await tab.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { progressValues: string[] }).progressValues = seen;
+    new MutationObserver((records) => {
+      for (const record of records) {
+        if (record.target instanceof HTMLProgressElement) seen.push(record.target.getAttribute('value') ?? '');
+      }
+    }).observe(document.getElementById('transfers') as HTMLElement, { subtree: true, attributes: true, attributeFilter: ['value'] });
+  });
+  await tab.fill('#upload-path', source);
+  await tab.fill('#upload-key', keyPath);
+  await tab.click('#upload-button');
+  await tab.waitForSelector('#transfers li[data-state="completed"]', { timeout: 20_000 });
+  const values = await tab.evaluate(() => (window as unknown as { progressValues: string[] }).progressValues);
+  const distinct = [...new Set(values)].map(Number);
+  expect(distinct.length).toBeGreaterThanOrEqual(3);
+  expect(distinct).toEqual([...distinct].sort((a, b) => a - b));
+  expect(distinct.at(-1)).toBe(100);
+
+  await tab.waitForSelector('#files tr[data-name="big.bin"]');
+  expect(await tab.textContent('#files tr[data-name="big.bin"]')).toContain('32.0 MiB');
+
+  await tab.click('#files tr[data-name="big.bin"] button:has-text("Download")');
+  expect(await tab.inputValue('#download-name')).toBe('big.bin');
+  await tab.fill('#download-dest', copy);
+  await tab.fill('#download-key', keyPath);
+  await tab.click('#download-button');
+  await tab.waitForFunction(() => document.getElementById('log')?.textContent?.includes('downloaded big.bin') === true, undefined, { timeout: 20_000 });
+  expect((await readFile(copy)).equals(bytes)).toBe(true);
+  expect(await tab.locator('#transfers li[data-state="completed"]').count()).toBe(2);
+
+  await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+  await tab.screenshot({ path: SCREENSHOT, fullPage: true });
+  await tab.close();
+}, 60_000);
+
+it('cannot connect from an origin the service does not allow, even with the right token', async () => {
+  const tab = await openDemo(strangerPage);
+  await tab.waitForSelector('#status[data-state="failed"]', { timeout: 10_000 });
+  expect(await tab.textContent('#log')).toContain('Could not connect');
+  await tab.close();
+  const refusals = fixture.server.logs.lines
+    .map((line) => JSON.parse(line) as { msg?: string; status?: number })
+    .filter((entry) => entry.msg === 'refused a WebSocket handshake');
+  expect(refusals).toEqual([expect.objectContaining({ status: 403 })]);
+  expect(fixture.server.logs.text()).not.toContain(fixture.server.token);
+});
