@@ -6,15 +6,14 @@
  * cut off), and answers held back from a client that does not read (the
  * server stops reading its requests until it catches up).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import type { ListTransfersResult } from '../../protocol/index.js';
 import { ConfigError, resolveConfig } from '../../src/config/index.js';
 import type { MethodSet } from '../../src/server/index.js';
 import { makeTempDir, openClient, startTestServer, tryHandshake, type JsonRpcResponseMessage, type TestServer } from '../helpers/server.js';
-import { parseServerFrames, rawHandshake, textMessages } from './raw-websocket.js';
-import { encodeClientFrame } from './raw-websocket.js';
+import { encodeClientFrame, parseServerFrames, rawHandshake, textMessages } from './raw-websocket.js';
 
 const servers: TestServer[] = [];
 async function serverWith(options: Parameters<typeof startTestServer>[0]): Promise<TestServer> {
