@@ -1,10 +1,18 @@
-import type { Download } from '../../protocol/index.js';
+import path from 'node:path';
+import { lastSegment, type Download } from '../../protocol/index.js';
 import { readKeyFile } from '../crypto/index.js';
+import { InvalidParamsError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { refuseSpecialFile, sameFile } from '../transfer/local-files.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
 import type { MethodHandler } from './handler.js';
+import { refusePlaintextInsideStore } from './local-store-paths.js';
 
-export function createDownloadHandler(engine: TransferEngine): MethodHandler<typeof Download> {
+export function createDownloadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Download> {
   return async (params) => {
+    await refuseSpecialFile(params.keyPath, 'keyPath');
+    await refusePlaintextInsideStore(storage, params.destination, 'destination');
+    await refuseKeyAsDestination(params.destination, params.name, params.keyPath);
     const key = await readKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
     return engine.download({
       ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
@@ -14,4 +22,14 @@ export function createDownloadHandler(engine: TransferEngine): MethodHandler<typ
       key,
     });
   };
+}
+
+/** With overwrite: true a download onto the key file would destroy the only key that opens the file. */
+async function refuseKeyAsDestination(destination: string, name: string, keyPath: string): Promise<void> {
+  const targets = [destination, path.join(destination, lastSegment(name))];
+  for (const target of targets) {
+    if (await sameFile(target, keyPath)) {
+      throw new InvalidParamsError('destination is the key file itself: downloading onto it would destroy the key.', 'destination');
+    }
+  }
 }

@@ -19,11 +19,11 @@ export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.dis
 export function createFileMethodHandlers(storage: Storage, engine: TransferEngine): FileMethodHandlers {
   return {
     upload: createUploadHandler(engine, storage),
-    download: createDownloadHandler(engine),
+    download: createDownloadHandler(engine, storage),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),
-    createKey: createCreateKeyHandler(),
+    createKey: createCreateKeyHandler(storage),
     cancelTransfer: createCancelTransferHandler(engine),
     listTransfers: createListTransfersHandler(engine.registry),
   };

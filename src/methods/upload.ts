@@ -2,9 +2,10 @@ import path from 'node:path';
 import { remoteNameProblem, type Upload } from '../../protocol/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { inspectSource, sameFile } from '../transfer/local-files.js';
+import { inspectSource, refuseSpecialFile, sameFile } from '../transfer/local-files.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
 import type { MethodHandler } from './handler.js';
+import { refuseKeyInsideStore } from './local-store-paths.js';
 import { resolveUploadKey } from './resolve-upload-key.js';
 
 export function createUploadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Upload> {
@@ -14,6 +15,8 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage): M
     const overwrite = params.overwrite ?? false;
     // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
     if (!overwrite) await refuseExisting(storage, name);
+    await refuseSpecialFile(params.keyPath, 'keyPath');
+    await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
     const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
     if (!key.created && (await sameFile(source.path, key.path))) {
       throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');

@@ -5,7 +5,7 @@
  * (paths are the user's; the client already knows which one it sent).
  */
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, stat, type FileHandle, rename, link, unlink } from 'node:fs/promises';
+import { lstat, open, realpath, stat, statfs, type FileHandle, rename, link, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
@@ -31,7 +31,87 @@ export async function inspectSource(sourcePath: string): Promise<SourceFile> {
   if (!stats.isFile()) {
     throw new InvalidParamsError(`path is ${describeKind(stats)}, not a regular file: give the path of a file.`, 'path');
   }
+  if (await isOnKernelFileSystem(absolute)) {
+    // /proc and /sys files claim sizes that are not their content (0, 4096, or 128 TiB for /proc/kcore).
+    throw new InvalidParamsError(
+      'path is a kernel pseudo-file (such as in /proc or /sys), whose size is not known in advance: copy it to a regular file first.',
+      'path',
+    );
+  }
   return { path: absolute, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+/**
+ * Refuse a path that exists but is neither a regular file nor a directory
+ * (a named pipe, a device, a socket), or is a /proc or /sys file, with a
+ * clear -32602 before anything opens it. (A blocking open of a named pipe
+ * would hold one of libuv's few file-system threads until a writer came;
+ * key files are opened without blocking too, but nothing should get that
+ * far.)
+ */
+export async function refuseSpecialFile(filePath: string, param: string): Promise<void> {
+  const absolute = path.resolve(filePath);
+  const stats = await statOrUndefined(absolute);
+  if (stats === undefined) return;
+  if (!stats.isFile() && !stats.isDirectory()) {
+    throw new InvalidParamsError(`${param} is ${describeKind(stats)}, not a regular file.`, param);
+  }
+  if (await isOnKernelFileSystem(absolute)) {
+    throw new InvalidParamsError(`${param} is a kernel pseudo-file (such as in /proc or /sys), not a regular file.`, param);
+  }
+}
+
+/**
+ * Whether `candidate` is `directory` itself or lies inside it, once the
+ * symbolic links of whatever part of each path exists are resolved (so a
+ * link pointing into the directory counts as inside). Compared without
+ * regard to case where file systems usually ignore it (Windows, macOS).
+ */
+export async function isInsideDirectory(candidate: string, directory: string): Promise<boolean> {
+  const [inner, outer] = await Promise.all([realPathOfNearest(candidate), realPathOfNearest(directory)]);
+  const fold = (text: string) => (process.platform === 'win32' || process.platform === 'darwin' ? text.toLowerCase() : text);
+  const relative = path.relative(fold(outer), fold(inner));
+  return relative === '' || (!relative.startsWith(`..${path.sep}`) && relative !== '..' && !path.isAbsolute(relative));
+}
+
+/** The real path of the longest existing leading part of `filePath`, with the rest appended unchanged. */
+async function realPathOfNearest(filePath: string): Promise<string> {
+  let existing = path.resolve(filePath);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await realpath(existing), ...rest);
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return path.join(existing, ...rest);
+      rest.unshift(path.basename(existing));
+      existing = parent;
+    }
+  }
+}
+
+/** statfs(2) magic numbers of Linux file systems whose files are views of the kernel, not stored data. */
+const KERNEL_FILE_SYSTEMS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x73636673, // securityfs
+  0x62656570, // configfs
+  0x27e0eb, // cgroup
+  0x63677270, // cgroup2
+  0xde5e81e4, // efivarfs
+  0x6165676c, // pstore
+  0xcafe4a11, // bpf
+]);
+
+async function isOnKernelFileSystem(filePath: string): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
+  try {
+    return KERNEL_FILE_SYSTEMS.has((await statfs(filePath)).type);
+  } catch {
+    return false;
+  }
 }
 
 /** Open the source for positioned reads, refusing anything that became other than a regular file. */
