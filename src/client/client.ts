@@ -409,11 +409,9 @@ export class CloudlockerClient {
           statuses = all.transfers;
           listedAt = all.seq;
         }
-        if (restarted) {
-          // Ids of the old service's transfers mean nothing to the new one.
-          this.reportedFinished.clear();
-          this.seq = 0;
-        }
+        // seq counts again from the listing's; finished transfers already
+        // reported stay so (a service that keeps transfers across restarts lists them again).
+        if (restarted) this.seq = 0;
       }
       for (const status of statuses) this.reportStatus(status, listedAt);
       for (const id of vanished) this.reportLost(id, listedAt);
@@ -609,7 +607,15 @@ export class CloudlockerClient {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.call(direction, { ...params, transferId }, 0, undefined, transferId).then(
         (result) => this.settleTransfer(transfer, result as UploadResult | DownloadResult),
-        (err: unknown) => this.settleTransfer(transfer, err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => {
+          // A service shutting down answers CANCELLED with data.interrupted for a transfer it
+          // will resume after its restart: not the outcome yet, so wait for it as across a reconnect.
+          if (isInterruption(err) && this.reconnect !== false && !transfer.cancelWanted) {
+            transfer.orphaned = true;
+            return;
+          }
+          this.settleTransfer(transfer, err instanceof Error ? err : new Error(String(err)));
+        },
       );
     });
   }
@@ -732,6 +738,10 @@ export class CloudlockerClient {
     for (const transfer of [...this.transfers.values()]) this.settleTransfer(transfer, error);
     if (this.connectionState !== 'closed') this.setState({ state: 'closed', error });
   }
+}
+
+function isInterruption(err: unknown): boolean {
+  return isRpcError(err, 'CANCELLED') && err.data?.['interrupted'] === true;
 }
 
 function cancelledError(): RpcError {
