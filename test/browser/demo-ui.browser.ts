@@ -109,6 +109,20 @@ it('uploads 32 MiB with a moving progress bar, lists it, downloads it intact', a
   await tab.close();
 }, 60_000);
 
+it('shows the reconnect indicator while the service restarts, then lists the files again', async () => {
+  const tab = await openDemo(page);
+  await tab.waitForSelector('#status[data-state="open"]', { timeout: 10_000 });
+  const { server } = fixture;
+  await server.close();
+  await tab.waitForSelector('#status[data-state="reconnecting"]', { timeout: 10_000 });
+  expect(await tab.textContent('#status')).toMatch(/^reconnecting \(attempt \d+, in \d+\.\d s\)…$/);
+  await tab.screenshot({ path: path.join(path.dirname(SCREENSHOT), 'reconnecting.png') });
+  await fixture.start({ port: server.port, token: server.token, allowOrigins: [page.origin] });
+  await tab.waitForSelector('#status[data-state="open"]', { timeout: 15_000 });
+  await tab.waitForSelector('#files tr[data-name="big.bin"]');
+  await tab.close();
+}, 30_000);
+
 it('cannot connect from an origin the service does not allow, even with the right token', async () => {
   const tab = await openDemo(strangerPage);
   await tab.waitForSelector('#status[data-state="failed"]', { timeout: 10_000 });
