@@ -100,6 +100,17 @@ export interface Storage {
    */
   readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
 
+  /**
+   * Optional: readRange into the caller's buffer, so that a download can
+   * reuse its part buffers instead of the backend allocating one per part
+   * (on the local store that halves what a download allocates, and with it
+   * the garbage collector's work and the server's peak memory). Reads
+   * `target.length` bytes starting at `offset` and resolves with how many it
+   * read: fewer only when the object ends first. Rejects as readRange does.
+   * Backends whose client allocates anyway (S3) leave it out.
+   */
+  readRangeInto?(name: string, offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number>;
+
   /** Rejects: NOT_FOUND, STORAGE_UNAVAILABLE. */
   stat(name: string): Promise<ObjectInfo>;
 

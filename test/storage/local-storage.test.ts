@@ -385,3 +385,47 @@ describe('LocalStorage: parameter checks', () => {
     await expect(storage.list(options)).rejects.toMatchObject({ name: 'InvalidParamsError', param });
   });
 });
+
+describe('LocalStorage: readRangeInto (reading into the caller buffer)', () => {
+  const size = 1000;
+  const data = testBytes(size, 21);
+
+  async function storeWithObject(): Promise<LocalStorage> {
+    const storage = await openStore();
+    await putObject(storage, 'ranged', data);
+    return storage;
+  }
+
+  it.each([
+    ['the start', 0, 10],
+    ['the middle', 500, 123],
+    ['the last byte', size - 1, 1],
+    ['the whole object', 0, size],
+  ])('fills the buffer with the bytes readRange returns at %s and resolves with their count', async (_label, offset, length) => {
+    const storage = await storeWithObject();
+    const target = new Uint8Array(length);
+    expect(await storage.readRangeInto('ranged', offset, target)).toBe(length);
+    expect(Buffer.from(target)).toEqual(Buffer.from(await storage.readRange('ranged', offset, length)));
+    expect(Buffer.from(target)).toEqual(Buffer.from(data.subarray(offset, offset + length)));
+  });
+
+  it('reads fewer bytes when the object ends first and leaves the rest of the buffer as it was', async () => {
+    const storage = await storeWithObject();
+    const target = new Uint8Array(100).fill(0xee);
+    expect(await storage.readRangeInto('ranged', size - 10, target)).toBe(10);
+    expect(Buffer.from(target.subarray(0, 10))).toEqual(Buffer.from(data.subarray(size - 10)));
+    expect(target.subarray(10).every((byte) => byte === 0xee)).toBe(true);
+    expect(await storage.readRangeInto('ranged', size + 5, target)).toBe(0);
+  });
+
+  it('rejects a missing name with NOT_FOUND and an aborted signal with CANCELLED, writing nothing', async () => {
+    const storage = await storeWithObject();
+    const target = new Uint8Array(10).fill(7);
+    await expect(storage.readRangeInto('missing', 0, target)).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(storage.readRangeInto('ranged', 0, target, controller.signal)).rejects.toMatchObject({ reason: 'CANCELLED' });
+    expect(target.every((byte) => byte === 7)).toBe(true);
+    await expect(storage.readRangeInto('ranged', -1, target)).rejects.toBeInstanceOf(RangeError);
+  });
+});
