@@ -300,9 +300,8 @@ export class TransferEngine {
     temp: FileHandle,
     signal: AbortSignal,
   ): Promise<void> {
-    const stored = await this.storage.readRange(name, part.chunksOffset, part.chunksLength, signal);
-    // Fewer bytes than the listing promised: the object changed or was cut short.
-    if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+    const into = this.storage.readRangeInto === undefined ? undefined : this.buffers.acquire(this.storedPartBytes(layout));
+    const stored = await this.readStoredPart(name, part, signal, into);
     this.registry.addProgress(record, { transferredBytes: part.plainLength });
     const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
     try {
@@ -331,6 +330,32 @@ export class TransferEngine {
       this.registry.addProgress(record, { cryptoBytes: part.plainLength });
     } finally {
       this.buffers.release(plain);
+      if (into !== undefined) this.buffers.release(into);
+    }
+  }
+
+  /**
+   * A part's stored bytes: read into the pooled buffer `into` when the
+   * backend can read into one (the local store), so that a download does not
+   * allocate a part-sized buffer per part (half its garbage otherwise);
+   * as readRange returns them elsewhere. Exactly chunksLength bytes or
+   * INTEGRITY; `into` goes back to the pool here when the read fails.
+   */
+  private async readStoredPart(name: string, part: Part, signal: AbortSignal, into: Buffer | undefined): Promise<Uint8Array> {
+    try {
+      let stored: Uint8Array;
+      if (into !== undefined && this.storage.readRangeInto !== undefined) {
+        const target = into.subarray(0, part.chunksLength);
+        stored = target.subarray(0, await this.storage.readRangeInto(name, part.chunksOffset, target, signal));
+      } else {
+        stored = await this.storage.readRange(name, part.chunksOffset, part.chunksLength, signal);
+      }
+      // Fewer bytes than the listing promised: the object changed or was cut short.
+      if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+      return stored;
+    } catch (err) {
+      if (into !== undefined) this.buffers.release(into);
+      throw err;
     }
   }
 
@@ -429,6 +454,11 @@ export class TransferEngine {
       );
     }
     return chunksPerPart;
+  }
+
+  /** Size of a buffer for a full part's stored bytes (header included): one size for uploads and downloads, so they share buffers. */
+  private storedPartBytes(layout: PartLayout): number {
+    return this.chunksPerPartBytes(layout, STORED_CHUNK_SIZE) + HEADER_SIZE;
   }
 
   /** Size of a full part's buffer, so buffers of full parts are the pool's common size. */
