@@ -49,7 +49,7 @@ export class PageCache {
     for (const root of this.roots) {
       for (const file of regularFiles(root)) {
         const result = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
-        if (result.error !== undefined || (result.status !== 0 && result.status !== 1)) {
+        if (result.error !== undefined || result.status !== 0) {
           this.outcome = 'not available (no GNU dd)';
           return;
         }
