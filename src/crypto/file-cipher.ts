@@ -115,6 +115,30 @@ export class FileEncryptor {
   }
 
   /**
+   * Re-creates the encryptor of an upload that was interrupted, from the
+   * header it wrote (kept in the transfer journal; it holds no secret) and
+   * the same key. KEY_MISMATCH when the header names another key, INTEGRITY
+   * when its MAC does not verify. Only chunks never released before, or the
+   * same plaintext again, may be encrypted with it (the caller verifies the
+   * source is unchanged): encrypting different plaintext under a nonce used
+   * before the crash would break GCM, and the fingerprints that guard against
+   * that within one run do not survive a restart.
+   */
+  static fromHeader(key: MasterKey, header: Uint8Array): FileEncryptor {
+    const master = masterKeyBytes(key);
+    const fields = parseHeader(header);
+    if (fields.keyId !== key.keyId) throw keyMismatchError(fields.keyId, key.keyId);
+    const { headerMacKey, payloadKey } = deriveFileKeys(master, fields.salt);
+    const valid = headerMacIsValid(header.subarray(0, HEADER_SIZE), headerMacKey, fields.mac);
+    headerMacKey.fill(0);
+    if (!valid) {
+      payloadKey.fill(0);
+      throw integrityError('its header failed authentication');
+    }
+    return new FileEncryptor(Buffer.from(header.subarray(0, HEADER_SIZE)), key.keyId, createPayloadKey(payloadKey));
+  }
+
+  /**
    * Encrypts chunk `index`. `plaintext` is CHUNK_SIZE bytes for a non-final
    * chunk and 1..CHUNK_SIZE for the final one (0 only when the file is empty,
    * i.e. the final chunk is chunk 0). Writes ciphertext||tag into `out` at
