@@ -79,6 +79,55 @@ export interface ObjectWriter {
   complete(options: { overwrite: boolean }): Promise<ObjectInfo>;
   /** Discard everything written. Never rejects; safe to call twice or after a failure. */
   abort(): Promise<void>;
+
+  // -- Resuming after a restart (see Storage.resumeWrite) --------------------
+
+  /**
+   * What Storage.resumeWrite needs to continue this write in another process
+   * (local: the temporary's file name; S3: the multipart upload id), or
+   * undefined while nothing written could be resumed (S3: before the
+   * multipart upload exists, or an object small enough to be buffered whole
+   * for one PUT). Not a secret; the caller keeps it in its journal. May
+   * change from undefined to a value once, after a writePart resolves.
+   */
+  readonly resumeToken?: string | undefined;
+  /**
+   * What the store needs to know of part `partIndex`, once its writePart has
+   * resolved, to publish the object after a resume (S3: the part's ETag,
+   * since not every S3-compatible server offers ListParts); undefined when
+   * nothing is needed (local). The caller keeps it beside the part.
+   */
+  partReceipt?(partIndex: number): string | undefined;
+  /**
+   * Stop using this writer but keep what it wrote, so that a later
+   * Storage.resumeWrite(name, resumeToken) can continue it (a clean shutdown
+   * with transfers under way). Waits for writes in flight; the writer is
+   * unusable afterwards. Never rejects. Without a resumeToken this is abort().
+   */
+  suspend?(): Promise<void>;
+}
+
+/** A part a resumed write already holds, as the caller journaled it. */
+export interface ResumedPart {
+  readonly partIndex: number;
+  readonly offset: number;
+  readonly length: number;
+  /** What partReceipt() gave for it (S3: the ETag). */
+  readonly receipt?: string;
+}
+
+export interface ResumeWriteOptions extends WriteOptions {
+  /** The parts that were written before, which complete() includes without their being written again. */
+  readonly parts: readonly ResumedPart[];
+}
+
+export interface InitOptions {
+  /**
+   * resumeTokens of unfinished writes that must survive init(): the transfer
+   * journal hands over those it may resume. Everything else a crashed run
+   * left behind is removed as before (S3: only stale uploads, by age).
+   */
+  readonly keepWrites?: readonly string[];
 }
 
 export interface Storage {
@@ -88,11 +137,34 @@ export interface Storage {
   readonly location: string;
   readonly capabilities: StorageCapabilities;
 
-  /** Remove leftovers of a crashed run (temporaries, stale multipart uploads). */
-  init(): Promise<void>;
+  /**
+   * Remove leftovers of a crashed run (temporaries, stale multipart uploads),
+   * except the writes named in `keepWrites`.
+   */
+  init(options?: InitOptions): Promise<void>;
 
   /** Start writing `name`. Rejects: PERMISSION_DENIED, NO_SPACE, STORAGE_UNAVAILABLE. */
   beginWrite(name: string, options?: WriteOptions): Promise<ObjectWriter>;
+
+  /**
+   * Continue a write begun by beginWrite (in this or an earlier process)
+   * whose writer's resumeToken was `resumeToken`. The new writer knows
+   * `options.parts` as written: complete() publishes them with whatever
+   * parts are written through it; parts may also be written again. The
+   * caller must pass only parts whose writePart had resolved, and with the
+   * same offsets and lengths. Its own resumeToken is `resumeToken`.
+   * Rejects: NOT_FOUND when the store no longer holds that write (removed by
+   * init(), aborted, expired) — the caller then starts again with
+   * beginWrite; PERMISSION_DENIED, STORAGE_UNAVAILABLE, CANCELLED.
+   */
+  resumeWrite(name: string, resumeToken: string, options: ResumeWriteOptions): Promise<ObjectWriter>;
+
+  /**
+   * Discard an unfinished write known only by its resumeToken (cancelling an
+   * interrupted transfer). Never rejects; a token the store no longer knows
+   * is ignored.
+   */
+  discardWrite(name: string, resumeToken: string): Promise<void>;
 
   /**
    * Exactly `length` bytes starting at `offset`, or fewer only when the object

@@ -19,7 +19,7 @@ export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
     kind: inner.kind,
     location: inner.location,
     capabilities: inner.capabilities,
-    init: () => inner.init(),
+    init: (options) => inner.init(options),
     close: () => inner.close(),
     stat: (name) => inner.stat(name),
     list: (options) => inner.list(options),
@@ -28,23 +28,30 @@ export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
       await hooks.beforeReadRange?.(offset, signal);
       return inner.readRange(name, offset, length, signal);
     },
-    beginWrite: async (name, options) => {
-      const writer = await inner.beginWrite(name, options);
-      const hooked: ObjectWriter = {
-        minPartSize: writer.minPartSize,
-        ...(writer.maxParts === undefined ? {} : { maxParts: writer.maxParts }),
-        writePart: async (index, offset, data) => {
-          await hooks.beforeWritePart?.(index, options?.signal);
-          return writer.writePart(index, offset, data);
-        },
-        complete: async (completeOptions) => {
-          await hooks.beforeComplete?.();
-          return writer.complete(completeOptions);
-        },
-        abort: () => writer.abort(),
-      };
-      return hooked;
+    beginWrite: async (name, options) => hookWriter(await inner.beginWrite(name, options), hooks, options?.signal),
+    resumeWrite: async (name, token, options) => hookWriter(await inner.resumeWrite(name, token, options), hooks, options.signal),
+    discardWrite: (name, token) => inner.discardWrite(name, token),
+  };
+}
+
+function hookWriter(writer: ObjectWriter, hooks: StorageHooks, signal: AbortSignal | undefined): ObjectWriter {
+  return {
+    minPartSize: writer.minPartSize,
+    ...(writer.maxParts === undefined ? {} : { maxParts: writer.maxParts }),
+    get resumeToken() {
+      return writer.resumeToken;
     },
+    partReceipt: (index) => writer.partReceipt?.(index),
+    suspend: () => writer.suspend?.() ?? writer.abort(),
+    writePart: async (index, offset, data) => {
+      await hooks.beforeWritePart?.(index, signal);
+      return writer.writePart(index, offset, data);
+    },
+    complete: async (completeOptions) => {
+      await hooks.beforeComplete?.();
+      return writer.complete(completeOptions);
+    },
+    abort: () => writer.abort(),
   };
 }
 

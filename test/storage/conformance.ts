@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, beforeEach, afterEach } from '@jest/globals';
 import type { ErrorReason } from '../../protocol/errors.js';
 import { InvalidParamsError } from '../../src/errors.js';
-import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
+import type { ObjectInfo, ResumedPart, Storage } from '../../src/storage/storage.js';
 
 export interface StorageUnderTest {
   readonly storage: Storage;
@@ -29,6 +29,8 @@ export interface StorageUnderTest {
    * complete() leave none.
    */
   countLeftovers?(): Promise<number>;
+  /** A second storage over the same store, not yet initialised: the next process after a crash. */
+  reopen(): Storage;
 }
 
 /** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
@@ -191,6 +193,72 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         const controller = new AbortController();
         controller.abort();
         await expectReason(storage.readRange('readable', 0, 100, controller.signal), 'CANCELLED');
+      });
+    });
+
+    describe('resuming a write after a restart', () => {
+      /** Two parts written through one instance, which then "crashes" (closed without abort); returns what a journal would keep. */
+      async function interruptedWrite(name: string, data: Uint8Array): Promise<{ token: string; part0: ResumedPart; partSize: number }> {
+        const writer = await storage.beginWrite(name, { expectedSize: data.length });
+        const partSize = Math.max(writer.minPartSize, 1000);
+        await writer.writePart(0, 0, data.subarray(0, partSize));
+        const token = writer.resumeToken;
+        expect(typeof token).toBe('string');
+        const receipt = writer.partReceipt?.(0);
+        return {
+          token: token!,
+          part0: { partIndex: 0, offset: 0, length: partSize, ...(receipt === undefined ? {} : { receipt }) },
+          partSize,
+        };
+      }
+
+      it('init({ keepWrites }) keeps the write; resumeWrite completes it with only the missing parts written', async () => {
+        const data = testBytes(2 * (await partSizeOf(storage)) + 77, 21);
+        const { token, part0, partSize } = await interruptedWrite('resumed', data);
+        const next = underTest.reopen();
+        try {
+          await next.init({ keepWrites: [token] });
+          const writer = await next.resumeWrite('resumed', token, { parts: [part0], expectedSize: data.length });
+          expect(writer.resumeToken).toBe(token);
+          await writer.writePart(1, partSize, data.subarray(partSize, 2 * partSize));
+          await writer.writePart(2, 2 * partSize, data.subarray(2 * partSize));
+          await writer.complete({ overwrite: false });
+          expectSameBytes(await readWhole(next, 'resumed'), data);
+        } finally {
+          await next.close();
+        }
+      });
+
+      it('resumeWrite of a write that is gone rejects with NOT_FOUND; discardWrite never rejects', async () => {
+        const next = underTest.reopen();
+        try {
+          await next.init();
+          const bogus = storage.kind === 'local' ? '0123456789abcdef0123456789abcdef.part' : 'no-such-upload-id';
+          if (storage.kind === 'local') {
+            await expectReason(next.resumeWrite('gone', bogus, { parts: [] }), 'NOT_FOUND');
+            // A token that is not one of the backend's own is never followed as a path.
+            await expectReason(next.resumeWrite('gone', '../../etc/passwd', { parts: [] }), 'NOT_FOUND');
+          }
+          await expect(next.discardWrite('gone', bogus)).resolves.toBeUndefined();
+        } finally {
+          await next.close();
+        }
+      });
+
+      it('discardWrite removes a kept write', async () => {
+        const data = testBytes(2 * (await partSizeOf(storage)), 22);
+        const { token } = await interruptedWrite('discarded', data);
+        const next = underTest.reopen();
+        try {
+          await next.init({ keepWrites: [token] });
+          await next.discardWrite('discarded', token);
+          await expectReason(next.stat('discarded'), 'NOT_FOUND');
+          if (storage.capabilities.abortCleansUp) {
+            await expectReason(next.resumeWrite('discarded', token, { parts: [] }), 'NOT_FOUND');
+          }
+        } finally {
+          await next.close();
+        }
       });
     });
 
@@ -502,6 +570,13 @@ function splitParts(data: Uint8Array, partSize: number): { index: number; offset
     parts.push({ index, offset, bytes: data.subarray(offset, offset + partSize) });
   }
   return parts;
+}
+
+/** The part size the resume cases write: the backend's minimum, at least 1000 bytes. */
+async function partSizeOf(storage: Storage): Promise<number> {
+  const probe = await storage.beginWrite('probe');
+  await probe.abort();
+  return Math.max(probe.minPartSize, 1000);
 }
 
 async function readWhole(storage: Storage, name: string): Promise<Uint8Array> {

@@ -11,5 +11,6 @@ runStorageConformance('local', async () => {
     storage: new LocalStorage({ directory: store }),
     teardown: () => fs.rm(directory, { recursive: true, force: true }),
     countLeftovers: async () => (await fs.readdir(path.join(store, TEMP_FOLDER))).length,
+    reopen: () => new LocalStorage({ directory: store }),
   };
 });

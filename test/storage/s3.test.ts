@@ -16,7 +16,11 @@ afterAll(async () => {
 // A fresh key prefix per case is an empty store. s3rver cannot abort or list
 // multipart uploads, so the backend declares abortCleansUp false and the suite
 // does not count leftovers.
-runStorageConformance('s3 (s3rver)', async () => ({
-  storage: createTestS3Storage(server.endpoint, { prefix: `case-${++cases}` }),
-  teardown: async () => {},
-}));
+runStorageConformance('s3 (s3rver)', async () => {
+  const prefix = `case-${++cases}`;
+  return {
+    storage: createTestS3Storage(server.endpoint, { prefix }),
+    teardown: async () => {},
+    reopen: () => createTestS3Storage(server.endpoint, { prefix }),
+  };
+});

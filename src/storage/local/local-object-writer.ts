@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { ObjectInfo, ObjectWriter } from '../storage.js';
+import path from 'node:path';
+import type { ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
 /** Reads and writes go in slices this large, so an aborted signal is noticed between them. */
@@ -22,7 +23,9 @@ export interface LocalObjectWriterOptions {
   readonly publish: PublishObject;
   readonly signal?: AbortSignal;
   readonly expectedSize?: number;
-  /** Called once the writer has completed or been discarded. */
+  /** Parts already in the temporary (a resumed write). */
+  readonly writtenParts?: readonly ResumedPart[];
+  /** Called once the writer has completed, been discarded or suspended. */
   readonly onFinished: () => void;
 }
 
@@ -31,7 +34,7 @@ interface WrittenPart {
   readonly length: number;
 }
 
-type WriterState = 'writing' | 'completing' | 'completed' | 'discarded';
+type WriterState = 'writing' | 'completing' | 'completed' | 'discarded' | 'suspended';
 
 export class LocalObjectWriter implements ObjectWriter {
   /** A local file takes parts of any size. */
@@ -44,7 +47,32 @@ export class LocalObjectWriter implements ObjectWriter {
   private completion: Promise<ObjectInfo> | undefined;
   private discarding: Promise<void> | undefined;
 
-  constructor(private readonly options: LocalObjectWriterOptions) {}
+  constructor(private readonly options: LocalObjectWriterOptions) {
+    for (const part of options.writtenParts ?? []) {
+      this.parts.set(part.partIndex, { offset: part.offset, length: part.length });
+    }
+  }
+
+  /** The temporary's file name: it stays in .tmp, and resumeWrite finds it there. */
+  get resumeToken(): string {
+    return path.basename(this.options.tempPath);
+  }
+
+  partReceipt(): undefined {
+    return undefined;
+  }
+
+  /** Close the temporary but keep it, for a resumeWrite after a restart. */
+  async suspend(): Promise<void> {
+    if (this.state !== 'writing') {
+      await this.abort();
+      return;
+    }
+    this.state = 'suspended';
+    await Promise.allSettled(this.writesInFlight);
+    await this.closeHandle().catch(() => undefined);
+    this.options.onFinished();
+  }
 
   async writePart(partIndex: number, offset: number, data: Uint8Array): Promise<void> {
     throwIfAborted(this.options.signal);
@@ -62,7 +90,7 @@ export class LocalObjectWriter implements ObjectWriter {
   }
 
   complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
-    if (this.state === 'discarded') return Promise.reject(cancelled(this.options.signal));
+    if (this.state === 'discarded' || this.state === 'suspended') return Promise.reject(cancelled(this.options.signal));
     if (this.state !== 'writing') return Promise.reject(new Error('complete() was already called on this writer.'));
     this.state = 'completing';
     this.completion = this.completeOnce(options.overwrite);
@@ -70,6 +98,8 @@ export class LocalObjectWriter implements ObjectWriter {
   }
 
   async abort(): Promise<void> {
+    // A suspended writer's temporary belongs to whoever resumes it.
+    if (this.state === 'suspended') return;
     if (this.state === 'completing') {
       // Never delete what complete() may be publishing; wait and see how it ends.
       await this.completion?.catch(() => undefined);
@@ -136,7 +166,7 @@ export class LocalObjectWriter implements ObjectWriter {
   }
 
   private assertWriting(): void {
-    if (this.state === 'discarded') throw cancelled(this.options.signal);
+    if (this.state === 'discarded' || this.state === 'suspended') throw cancelled(this.options.signal);
     if (this.state !== 'writing') throw new Error('writePart() after complete() on the same writer.');
   }
 

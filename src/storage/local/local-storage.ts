@@ -3,7 +3,9 @@
  * per object, at the path name-encoding.ts derives from its name.
  *
  * Layout:
- *   <store>/.tmp/<random>.part   writes in progress (emptied by init())
+ *   <store>/.tmp/<random>.part   writes in progress (emptied by init(), except
+ *                                those init({ keepWrites }) names: their file
+ *                                name is the writer's resumeToken)
  *   <store>/<encoded name>@      published objects
  *
  * Writes publish atomically (rename, or link() when the name must not exist
@@ -17,7 +19,17 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
-import type { ListOptions, ListPage, ObjectInfo, ObjectWriter, Storage, StorageCapabilities, WriteOptions } from '../storage.js';
+import type {
+  InitOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectWriter,
+  ResumeWriteOptions,
+  Storage,
+  StorageCapabilities,
+  WriteOptions,
+} from '../storage.js';
 import { MAX_LIST_LIMIT, decodeNameCursor, encodeNameCursor, isWellFormedText, MAX_OBJECT_NAME_BYTES } from '../names.js';
 import { alreadyExists, isMissingFileError, notFound, throwIfAborted, toStorageError } from './errors.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -69,13 +81,13 @@ export class LocalStorage implements Storage {
   }
 
   /** Creates the store, empties .tmp and indexes the objects. A second call does nothing (it must not delete live writes). */
-  async init(): Promise<void> {
+  async init(options: InitOptions = {}): Promise<void> {
     if (this.state === 'closed') throw closedError();
     if (this.state === 'ready') return;
     try {
       await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
-      await this.removeTemporaries();
+      await this.removeTemporaries(new Set(options.keepWrites ?? []));
       this.hardLinks = await this.probeHardLinks();
       this.index.reset(await this.walkStore());
     } catch (err) {
@@ -95,16 +107,56 @@ export class LocalStorage implements Storage {
     } catch (err) {
       throw toStorageError(err, ['PERMISSION_DENIED', 'NO_SPACE']);
     }
+    return this.trackWriter(name, entries, handle, tempPath, options, []);
+  }
+
+  /** The resumeToken is the temporary's file name in .tmp; its parts are already in that file. */
+  async resumeWrite(name: string, resumeToken: string, options: ResumeWriteOptions): Promise<ObjectWriter> {
+    this.assertReady();
+    const entries = this.entriesOf(name);
+    throwIfAborted(options.signal);
+    const tempPath = this.temporaryOf(resumeToken);
+    let handle;
+    try {
+      // No O_CREAT: a temporary that is gone must not come back empty.
+      handle = await fs.open(tempPath, 'r+');
+    } catch (err) {
+      if (isMissingFileError(err)) throw notFound(err);
+      throw toStorageError(err, ['PERMISSION_DENIED']);
+    }
+    return this.trackWriter(name, entries, handle, tempPath, options, options.parts);
+  }
+
+  async discardWrite(_name: string, resumeToken: string): Promise<void> {
+    if (!isTemporaryName(resumeToken)) return;
+    await fs.rm(path.join(this.tempDirectory, resumeToken), { force: true }).catch(() => undefined);
+  }
+
+  private trackWriter(
+    name: string,
+    entries: string[],
+    handle: fs.FileHandle,
+    tempPath: string,
+    options: WriteOptions,
+    writtenParts: ResumeWriteOptions['parts'],
+  ): LocalObjectWriter {
     const writer: LocalObjectWriter = new LocalObjectWriter({
       handle,
       tempPath,
       signal: options.signal,
       expectedSize: options.expectedSize,
+      writtenParts,
       publish: (from, overwrite) => this.publish(name, entries, from, overwrite),
       onFinished: () => this.openWriters.delete(writer),
     });
     this.openWriters.add(writer);
     return writer;
+  }
+
+  /** Path of the temporary a resumeToken names; NOT_FOUND for anything that is not one of ours. */
+  private temporaryOf(resumeToken: string): string {
+    if (!isTemporaryName(resumeToken)) throw notFound();
+    return path.join(this.tempDirectory, resumeToken);
   }
 
   async readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -276,8 +328,8 @@ export class LocalStorage implements Storage {
     }
   }
 
-  private async removeTemporaries(): Promise<void> {
-    const leftovers = await fs.readdir(this.tempDirectory);
+  private async removeTemporaries(keep: ReadonlySet<string>): Promise<void> {
+    const leftovers = (await fs.readdir(this.tempDirectory)).filter((entry) => !keep.has(entry));
     await Promise.all(leftovers.map((entry) => fs.rm(path.join(this.tempDirectory, entry), { recursive: true, force: true })));
   }
 
@@ -361,6 +413,11 @@ export class LocalStorage implements Storage {
     if (this.state === 'new') throw new Error('LocalStorage.init() must be called before use.');
     if (this.state === 'closed') throw closedError();
   }
+}
+
+/** A resumeToken of this backend: the name beginWrite gave a temporary (so no path can be smuggled in). */
+function isTemporaryName(token: string): boolean {
+  return /^[0-9a-f]{32}\.part$/.test(token);
 }
 
 function closedError(): CloudlockerError {

@@ -25,7 +25,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
-import type { ObjectInfo, ObjectWriter } from '../storage.js';
+import type { ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import {
   isConditionalConflict,
   isNoSuchUpload,
@@ -53,9 +53,11 @@ export interface S3WriteTarget {
   readonly signal: AbortSignal | undefined;
   /** Send If-None-Match: * with overwrite: false (the server enforces it). */
   readonly conditionalWrites: boolean;
+  /** Continue this multipart upload, whose parts `parts` are already stored (Storage.resumeWrite). */
+  readonly resume?: { readonly uploadId: string; readonly parts: readonly ResumedPart[] };
 }
 
-type WriterState = 'open' | 'completing' | 'completed' | 'aborted';
+type WriterState = 'open' | 'completing' | 'completed' | 'aborted' | 'suspended';
 
 export class S3ObjectWriter implements ObjectWriter {
   readonly minPartSize = MIN_PART_SIZE;
@@ -73,8 +75,39 @@ export class S3ObjectWriter implements ObjectWriter {
   private readonly signal: AbortSignal;
   private aborting: Promise<void> | undefined;
 
+  /** The multipart upload's id once it exists: the resumeToken. */
+  private knownUploadId: string | undefined;
+
   constructor(private readonly target: S3WriteTarget) {
     this.signal = target.signal === undefined ? this.stop.signal : AbortSignal.any([target.signal, this.stop.signal]);
+    if (target.resume !== undefined) {
+      this.knownUploadId = target.resume.uploadId;
+      this.uploadId = Promise.resolve(target.resume.uploadId);
+      for (const part of target.resume.parts) {
+        if (part.receipt === undefined) throw new RangeError(`Resumed part ${part.partIndex} has no ETag.`);
+        this.etags.set(part.partIndex, part.receipt);
+        this.size = Math.max(this.size, part.offset + part.length);
+      }
+    }
+  }
+
+  get resumeToken(): string | undefined {
+    return this.knownUploadId;
+  }
+
+  partReceipt(partIndex: number): string | undefined {
+    return this.etags.get(partIndex);
+  }
+
+  /** Stop (parts in flight are cut off; those that did not resolve are not known as written) and keep the upload. */
+  async suspend(): Promise<void> {
+    if (this.state !== 'open' || this.knownUploadId === undefined) {
+      await this.abort();
+      return;
+    }
+    this.state = 'suspended';
+    this.stop.abort();
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private get buffersEverything(): boolean {
@@ -86,7 +119,9 @@ export class S3ObjectWriter implements ObjectWriter {
       throw new RangeError(`S3 accepts part indexes 0..${MAX_PARTS - 1}; got ${partIndex}: use larger parts.`);
     }
     if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`Invalid part offset ${offset}.`);
-    if (this.state === 'aborted' || this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    if (this.state === 'aborted' || this.state === 'suspended' || this.target.signal?.aborted) {
+      throw new CloudlockerError('CANCELLED');
+    }
     if (this.state !== 'open') throw new Error(`writePart() on a writer that is ${this.state}.`);
     this.size = Math.max(this.size, offset + data.length);
 
@@ -140,6 +175,7 @@ export class S3ObjectWriter implements ObjectWriter {
         )
         .then((result) => {
           if (result.UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+          this.knownUploadId = result.UploadId;
           return result.UploadId;
         })
         .catch((err: unknown) => {
@@ -152,7 +188,9 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   async complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
-    if (this.state === 'aborted' || this.target.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    if (this.state === 'aborted' || this.state === 'suspended' || this.target.signal?.aborted) {
+      throw new CloudlockerError('CANCELLED');
+    }
     if (this.state !== 'open') throw new Error(`complete() on a writer that is ${this.state}.`);
     this.assertPartsCoverObject();
     this.state = 'completing';
@@ -272,7 +310,8 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   abort(): Promise<void> {
-    if (this.state === 'completed') return Promise.resolve();
+    // A suspended upload belongs to whoever resumes it (or discards it with Storage.discardWrite).
+    if (this.state === 'completed' || this.state === 'suspended') return Promise.resolve();
     this.aborting ??= this.discard();
     return this.aborting;
   }

@@ -4,26 +4,38 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError, InvalidParamsError } from '../../errors.js';
 import { encodeNameCursor, MAX_LIST_LIMIT, objectNameProblem } from '../names.js';
 import type {
+  InitOptions,
   ListOptions,
   ListPage,
   ObjectInfo,
   ObjectWriter,
+  ResumeWriteOptions,
   Storage,
   StorageCapabilities,
   WriteOptions,
 } from '../storage.js';
 import { createS3Client } from './client.js';
 import type { ResolvedS3Config } from './config.js';
-import { isAbort, isInvalidRange, isObjectNotFound, toStorageError, type S3ErrorContext } from './errors.js';
+import {
+  isAbort,
+  isInvalidRange,
+  isNoSuchUpload,
+  isObjectNotFound,
+  isRefusal,
+  toStorageError,
+  type S3ErrorContext,
+} from './errors.js';
 import { S3ObjectWriter } from './object-writer.js';
 import { abortStaleUploads } from './stale-uploads.js';
 
@@ -55,9 +67,11 @@ export class S3Storage implements Storage {
     this.client = createS3Client(config);
   }
 
-  async init(): Promise<void> {
+  /** Aborts stale multipart uploads, except those `keepWrites` names (their upload ids). */
+  async init(options: InitOptions = {}): Promise<void> {
     this.assertOpen();
     await abortStaleUploads({
+      keepUploadIds: new Set(options.keepWrites ?? []),
       client: this.client,
       bucket: this.config.bucket,
       keyPrefix: this.config.keyPrefix,
@@ -68,15 +82,50 @@ export class S3Storage implements Storage {
     });
   }
 
+  /**
+   * The resumeToken is the multipart upload id; the parts' ETags come from
+   * the caller (s3rver has no ListParts). ListParts, where the server has it,
+   * only confirms the upload still exists.
+   */
+  async resumeWrite(name: string, resumeToken: string, options: ResumeWriteOptions): Promise<ObjectWriter> {
+    this.assertOpen();
+    const key = this.writableKeyOf(name);
+    if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    try {
+      await this.client.send(
+        new ListPartsCommand({ Bucket: this.config.bucket, Key: key, UploadId: resumeToken, MaxParts: 1 }),
+        { abortSignal: options.signal },
+      );
+    } catch (err) {
+      if (isNoSuchUpload(err)) throw new CloudlockerError('NOT_FOUND', 'The unfinished upload is no longer in the store.');
+      if (!isRefusal(err)) throw toStorageError(err, this.context('resuming an upload', options.signal));
+    }
+    return new S3ObjectWriter({
+      client: this.client,
+      bucket: this.config.bucket,
+      key,
+      name,
+      location: this.location,
+      expectedSize: options.expectedSize,
+      signal: options.signal,
+      conditionalWrites: !this.config.gaps.noConditionalWrites,
+      resume: { uploadId: resumeToken, parts: options.parts },
+    });
+  }
+
+  async discardWrite(name: string, resumeToken: string): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.keyOf(name), UploadId: resumeToken }),
+      );
+    } catch {
+      // Never rejects (contract): what remains is removed as a stale upload by a later init().
+    }
+  }
+
   async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     this.assertOpen();
-    const key = this.keyOf(name);
-    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-      throw new InvalidParamsError(
-        `The remote name is too long for this store: with the prefix "${this.config.keyPrefix}" it exceeds S3's ${MAX_KEY_BYTES}-byte key limit.`,
-        'name',
-      );
-    }
+    const key = this.writableKeyOf(name);
     if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
     return new S3ObjectWriter({
       client: this.client,
@@ -221,6 +270,17 @@ export class S3Storage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.client.destroy();
+  }
+
+  private writableKeyOf(name: string): string {
+    const key = this.keyOf(name);
+    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+      throw new InvalidParamsError(
+        `The remote name is too long for this store: with the prefix "${this.config.keyPrefix}" it exceeds S3's ${MAX_KEY_BYTES}-byte key limit.`,
+        'name',
+      );
+    }
+    return key;
   }
 
   private keyOf(name: string): string {

@@ -21,6 +21,8 @@ export interface StaleUploadCleanup {
   readonly keyPrefix: string;
   readonly location: string;
   readonly staleUploadAgeMs: number;
+  /** Upload ids never to abort: unfinished transfers the journal will resume. */
+  readonly keepUploadIds?: ReadonlySet<string>;
   readonly now: Date;
   readonly warn: (message: string) => void;
 }
@@ -68,6 +70,7 @@ export async function abortStaleUploads(cleanup: StaleUploadCleanup): Promise<St
     for (const upload of listing.Uploads ?? []) {
       if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined) continue;
       if (upload.Initiated.getTime() > cutoff) continue;
+      if (cleanup.keepUploadIds?.has(upload.UploadId) === true) continue;
       try {
         await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
         aborted++;
