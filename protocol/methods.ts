@@ -110,10 +110,29 @@ export const CreateKey = defineMethod<T.CreateKeyParams, T.CreateKeyResult>()({
 
 export const CancelTransfer = defineMethod<T.CancelTransferParams, T.CancelTransferResult>()({
   method: 'cancelTransfer',
-  summary: 'Cancel a queued or running transfer; its own request then answers with CANCELLED.',
+  summary:
+    'Cancel a queued, running or interrupted transfer; its own request then answers with CANCELLED. An interrupted one is cleaned up: its partial object or temporary file and its journal entry are removed.',
   paramsSchema: S.cancelTransferParamsSchema,
   resultSchema: S.cancelTransferResultSchema,
   errors: ['NOT_FOUND'],
+});
+
+export const ResumeTransfer = defineMethod<T.ResumeTransferParams, T.ResumeTransferResult>()({
+  method: 'resumeTransfer',
+  summary:
+    "Resume an interrupted transfer under its own transferId, from the parts already done; answers when it has finished, like the upload or download that started it.",
+  paramsSchema: S.resumeTransferParamsSchema,
+  resultSchema: S.resumeTransferResultSchema,
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', 'SOURCE_CHANGED'],
+});
+
+export const AcknowledgeTransfers = defineMethod<T.AcknowledgeTransfersParams, T.AcknowledgeTransfersResult>()({
+  method: 'acknowledgeTransfers',
+  summary:
+    'Forget finished transfers: they are kept (also across restarts) until acknowledged or for 24 hours, so a client that was away learns how they ended.',
+  paramsSchema: S.acknowledgeTransfersParamsSchema,
+  resultSchema: S.acknowledgeTransfersResultSchema,
+  errors: [],
 });
 
 export const ListTransfers = defineMethod<T.ListTransfersParams, T.ListTransfersResult>()({
@@ -162,6 +181,8 @@ export const METHODS = [
   DeleteFile,
   CreateKey,
   CancelTransfer,
+  ResumeTransfer,
+  AcknowledgeTransfers,
   ListTransfers,
   GetServerInfo,
   RpcDiscover,

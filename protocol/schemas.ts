@@ -88,7 +88,9 @@ export const errorObjectSchema = {
 export const transferDirectionSchema = { type: 'string', enum: ['upload', 'download'] } as const;
 export const transferStateSchema = {
   type: 'string',
-  enum: ['queued', 'running', 'completed', 'failed', 'cancelled'],
+  enum: ['queued', 'running', 'interrupted', 'completed', 'failed', 'cancelled'],
+  description:
+    "'interrupted': stopped by a server crash or shutdown with its progress kept; it resumes by itself when the server starts again (resumeOnStart) or on resumeTransfer, and cancelTransfer discards it.",
 } as const;
 
 const transferStatusProperties = {
@@ -299,6 +301,60 @@ export const cancelTransferResultSchema = {
     cancelled: { type: 'boolean', description: 'false when the transfer had already finished.' },
   },
   required: ['transferId', 'cancelled'],
+  additionalProperties: false,
+} as const;
+
+export const resumeTransferParamsSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    keyPassphrase: {
+      ...passphraseSchema,
+      description:
+        'Passphrase of the transfer\'s key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed.',
+    },
+  },
+  required: ['transferId'],
+  additionalProperties: false,
+} as const;
+
+/** The upload or the download result: the fields of both, those of the other direction absent. */
+export const resumeTransferResultSchema = {
+  type: 'object',
+  description: "The result the transfer's upload or download request would have answered with.",
+  properties: {
+    ...uploadResultSchema.properties,
+    ...downloadResultSchema.properties,
+  },
+  required: ['transferId', 'name', 'size'],
+  additionalProperties: false,
+} as const;
+
+export const acknowledgeTransfersParamsSchema = {
+  type: 'object',
+  properties: {
+    transferIds: {
+      type: 'array',
+      items: transferIdSchema,
+      minItems: 1,
+      maxItems: 1000,
+      description: 'Finished transfers whose outcome the client has taken note of.',
+    },
+  },
+  required: ['transferIds'],
+  additionalProperties: false,
+} as const;
+
+export const acknowledgeTransfersResultSchema = {
+  type: 'object',
+  properties: {
+    acknowledged: {
+      type: 'array',
+      items: transferIdSchema,
+      description: 'The ids that were finished and are now forgotten; unknown and unfinished ids are left out.',
+    },
+  },
+  required: ['acknowledged'],
   additionalProperties: false,
 } as const;
 

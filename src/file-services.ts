@@ -7,8 +7,13 @@ import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
 import type { MethodSet, ServerContext } from './server/start-server.js';
 import { createStorage, type Storage, type StorageConfig } from './storage/index.js';
+import { ResumableTransfers } from './transfer/resume.js';
 import { TransferEngine } from './transfer/transfer-engine.js';
+import { TransferJournal } from './transfer/transfer-journal.js';
 import { TransferRegistry } from './transfer/transfer-registry.js';
+
+/** Finished transfers stay listed (and journaled) this long unless acknowledged. */
+const FINISHED_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 export interface FileServicesOptions {
   /**
@@ -24,8 +29,10 @@ export async function createFileServices(context: ServerContext, options: FileSe
   const storage =
     options.storageBackend ??
     (await createStorage(storageConfigOf(config), { onWarning: (message) => logger.warn({ component: 'storage' }, message) }));
-  await storage.init();
-  const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs });
+  // The journal first: the store must keep the unfinished writes it will resume.
+  const journal = await TransferJournal.open(config.dataDir, { finishedRetentionMs: FINISHED_RETENTION_MS });
+  await storage.init({ keepWrites: ResumableTransfers.keepWrites(journal) });
+  const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs, retentionMs: FINISHED_RETENTION_MS });
   // Progress may be coalesced per transfer for a slow reader; a finish is never dropped.
   registry.on('transferProgress', (params) =>
     notifications.publish({ method: 'transferProgress', params }, { coalesceKey: params.transferId }),
@@ -33,19 +40,25 @@ export async function createFileServices(context: ServerContext, options: FileSe
   registry.on('transferFinished', (params) =>
     notifications.publish({ method: 'transferFinished', params }, { coalesceKey: params.transferId }),
   );
+  const resumable = new ResumableTransfers({ journal, storage, registry, logger: logger.child({ component: 'transfer' }) });
   const engine = new TransferEngine({
     storage,
     registry,
+    checkpoints: resumable,
     maxConcurrentTransfers: config.maxConcurrentTransfers,
     maxQueuedTransfers: config.maxQueuedTransfers,
     logger: logger.child({ component: 'transfer' }),
   });
+  resumable.attach(engine);
+  await resumable.restore();
+  if (config.resumeOnStart) resumable.resumeAll();
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
-    ...createFileMethodHandlers(storage, engine),
+    ...createFileMethodHandlers(storage, engine, resumable),
     storageInfo: { kind: storage.kind === 's3' ? 's3' : 'local', location: storage.location },
     close: async () => {
       await engine.close();
+      await journal.close();
       await storage.close();
     },
   };

@@ -36,6 +36,7 @@ export const SETTINGS_SCHEMA = {
     requestBurst: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     maxInFlightRequests: { type: 'integer', minimum: 1, maximum: 100_000 },
     pingIntervalMs: { type: 'integer', minimum: 50, maximum: 3_600_000 },
+    resumeOnStart: { type: 'boolean' },
   },
   additionalProperties: false,
 } as const;

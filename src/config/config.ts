@@ -74,6 +74,8 @@ export interface ServerConfig {
   readonly maxInFlightRequests: number;
   /** How often each connection is pinged; one that has not answered the previous ping is cut off. */
   readonly pingIntervalMs: number;
+  /** Resume the transfers a crash or shutdown interrupted as soon as the server starts (else: on resumeTransfer). */
+  readonly resumeOnStart: boolean;
   readonly storage: StorageConfig;
 }
 
@@ -95,6 +97,7 @@ export const DEFAULT_SETTINGS = {
   requestBurst: 400,
   maxInFlightRequests: 128,
   pingIntervalMs: 30_000,
+  resumeOnStart: true,
 } as const;
 
 export const CONFIG_FILE_NAME = 'config.json';
@@ -185,6 +188,7 @@ export async function resolveConfig(input: ResolveConfigInput = {}): Promise<Ser
     requestBurst: settings.requestBurst,
     maxInFlightRequests: settings.maxInFlightRequests,
     pingIntervalMs: settings.pingIntervalMs,
+    resumeOnStart: settings.resumeOnStart,
     storage:
       settings.storage === 's3'
         ? {

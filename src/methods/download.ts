@@ -20,6 +20,8 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage):
       destination: params.destination,
       overwrite: params.overwrite ?? false,
       key,
+      // Journaled so that the download can resume after a restart.
+      keyPath: path.resolve(params.keyPath),
     });
   };
 }

@@ -3,7 +3,9 @@
  * transfer engine. getServerInfo and rpc.discover belong to the server.
  */
 import type { Storage } from '../storage/storage.js';
+import type { ResumableTransfers } from '../transfer/resume.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
+import { createAcknowledgeTransfersHandler } from './acknowledge-transfers.js';
 import { createCancelTransferHandler } from './cancel-transfer.js';
 import { createCreateKeyHandler } from './create-key.js';
 import { createDeleteFileHandler } from './delete-file.js';
@@ -12,11 +14,17 @@ import { createGetFileInfoHandler } from './get-file-info.js';
 import type { MethodHandlers } from './handler.js';
 import { createListFilesHandler } from './list-files.js';
 import { createListTransfersHandler } from './list-transfers.js';
+import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
 
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover'>;
 
-export function createFileMethodHandlers(storage: Storage, engine: TransferEngine): FileMethodHandlers {
+/** `resumable`: the transfer journal's side (resumeTransfer, acknowledgeTransfers, cancelling interrupted transfers). */
+export function createFileMethodHandlers(
+  storage: Storage,
+  engine: TransferEngine,
+  resumable?: ResumableTransfers,
+): FileMethodHandlers {
   return {
     upload: createUploadHandler(engine, storage),
     download: createDownloadHandler(engine, storage),
@@ -24,7 +32,9 @@ export function createFileMethodHandlers(storage: Storage, engine: TransferEngin
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),
     createKey: createCreateKeyHandler(storage),
-    cancelTransfer: createCancelTransferHandler(engine),
+    cancelTransfer: createCancelTransferHandler(engine, resumable),
+    resumeTransfer: createResumeTransferHandler(resumable),
+    acknowledgeTransfers: createAcknowledgeTransfersHandler(engine.registry, resumable),
     listTransfers: createListTransfersHandler(engine.registry),
   };
 }

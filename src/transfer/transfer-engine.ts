@@ -41,6 +41,14 @@ import {
   temporaryPathFor,
   type SourceFile,
 } from './local-files.js';
+import {
+  isInterruption,
+  TransferInterruption,
+  type DownloadCheckpoints,
+  type ResumedTransfer,
+  type TransferCheckpoints,
+  type UploadCheckpoints,
+} from './checkpoints.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 
@@ -62,6 +70,14 @@ export interface TransferEngineOptions {
   /** Format chunks per part, before raising to the backend's minimum part size. Default 16 (1 MiB). */
   readonly chunksPerPart?: number;
   readonly logger?: Logger;
+  /** Journals new transfers so they can resume after a restart (resume.ts); without it nothing is journaled. */
+  readonly checkpoints?: CheckpointFactory;
+}
+
+/** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
+export interface CheckpointFactory {
+  upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints | undefined>;
+  download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined>;
 }
 
 export interface UploadRequest {
@@ -73,6 +89,8 @@ export interface UploadRequest {
   /** Echoed in the result. */
   readonly keyPath: string;
   readonly keyCreated: boolean;
+  /** A transfer resumed after a restart: its checkpoints, start time and bytes already done. */
+  readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
 }
 
 export interface DownloadRequest {
@@ -81,6 +99,9 @@ export interface DownloadRequest {
   readonly destination: string;
   readonly overwrite: boolean;
   readonly key: MasterKey;
+  /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
+  readonly keyPath?: string;
+  readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
 }
 
 export class TransferEngine {
@@ -93,6 +114,7 @@ export class TransferEngine {
   private readonly chunksPerPart: number;
   private readonly buffers: BufferPool;
   private readonly logger: Logger | undefined;
+  private readonly checkpointFactory: CheckpointFactory | undefined;
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
@@ -107,12 +129,15 @@ export class TransferEngine {
     this.chunksPerPart = options.chunksPerPart ?? 16;
     this.buffers = new BufferPool(this.partConcurrency * 2);
     this.logger = options.logger;
+    this.checkpointFactory = options.checkpoints;
   }
 
   /** Encrypt and store a local file. Resolves when the transfer has completed; rejects when it failed or was cancelled. */
   async upload(request: UploadRequest): Promise<UploadResult> {
-    return this.run('upload', request.transferId, request.name, request.source.size, (record) =>
-      this.runUpload(record, request),
+    const checkpoints =
+      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.upload(transferId, request));
+    return this.run('upload', request.transferId, request.name, request.source.size, request.resume?.resumed, checkpoints, (record, journal) =>
+      this.runUpload(record, request, journal),
     );
   }
 
@@ -120,7 +145,12 @@ export class TransferEngine {
   async download(request: DownloadRequest): Promise<DownloadResult> {
     const info = await this.storage.stat(request.name);
     const size = plaintextSizeFor(info.storedSize);
-    return this.run('download', request.transferId, request.name, size, (record) => this.runDownload(record, request));
+    const checkpoints =
+      request.resume?.checkpoints ??
+      ((transferId: string) => this.checkpointFactory?.download(transferId, request, info.storedSize));
+    return this.run('download', request.transferId, request.name, size, request.resume?.resumed, checkpoints, (record, journal) =>
+      this.runDownload(record, request, journal),
+    );
   }
 
   /** Cancel a queued or running transfer. `cancelled` is false when it had already finished. */
@@ -135,44 +165,74 @@ export class TransferEngine {
     return { transferId, cancelled: true };
   }
 
-  /** Cancel everything and wait for the work to stop (server shutdown). */
+  /**
+   * Stop everything and wait for the work to stop (server shutdown).
+   * Journaled transfers are interrupted, keeping what they have done, to
+   * resume at the next start; the others are cancelled.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const { transferId, state } of this.registry.list().transfers) {
-      if (state === 'queued' || state === 'running') this.cancel(transferId);
+      if (state !== 'queued' && state !== 'running') continue;
+      const record = this.registry.get(transferId);
+      if (record?.resumable === true && !this.committing.has(transferId)) {
+        record.abortController.abort(new TransferInterruption());
+      } else {
+        this.cancel(transferId);
+      }
     }
     await this.transferQueue.onIdle();
   }
 
-  private async run<R extends UploadResult | DownloadResult>(
+  private async run<R extends UploadResult | DownloadResult, C extends TransferCheckpoints>(
     direction: TransferDirection,
     requestedId: string | undefined,
     name: string,
     totalBytes: number,
-    work: (record: TransferRecord) => Promise<R>,
+    resumed: ResumedTransfer | undefined,
+    checkpointsOf: C | ((transferId: string) => Promise<C | undefined> | undefined),
+    work: (record: TransferRecord, checkpoints: C | undefined) => Promise<R>,
   ): Promise<R> {
     if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
     const transferId = requestedId ?? randomUUID();
-    if (this.registry.has(transferId)) {
+    // Only a resume may take the id of an interrupted transfer.
+    const existing = this.registry.get(transferId);
+    if (existing !== undefined && !(resumed !== undefined && existing.state === 'interrupted')) {
       throw new InvalidParamsError('transferId is already in use: choose another or leave it out.', 'transferId');
     }
     if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 
-    const record = this.registry.create(transferId, direction, name, totalBytes);
+    const record = this.registry.create(transferId, direction, name, totalBytes, resumed);
     const log = this.logger?.child({ transferId, direction });
-    log?.info({ totalBytes }, 'transfer queued');
+    log?.info({ totalBytes, resumedFrom: resumed?.doneBytes }, resumed === undefined ? 'transfer queued' : 'transfer resumed');
+    let checkpoints: C | undefined;
     try {
+      checkpoints = typeof checkpointsOf === 'function' ? await journalOrNothing(checkpointsOf, transferId, log) : checkpointsOf;
+      record.resumable = checkpoints !== undefined;
       const result = await this.whenSlotFree(record, async () => {
         this.registry.setRunning(record);
-        return work(record);
+        return work(record, checkpoints);
       });
+      await checkpoints?.finish('completed', { result }).catch((err: unknown) => log?.warn({ err: errorForLog(err) }, 'journal not updated'));
       this.registry.finish(record, 'completed', { result });
       log?.info('transfer completed');
       return result;
     } catch (err) {
+      if (checkpoints !== undefined && isInterruption(record.signal)) {
+        // Kept, journal and partial data alike, to resume at the next start.
+        this.registry.interrupt(record);
+        log?.info('transfer interrupted');
+        throw new CloudlockerError('CANCELLED', 'The server is shutting down: the transfer resumes when it starts again.', {
+          details: { interrupted: true },
+        });
+      }
       const error = record.signal.aborted ? new CloudlockerError('CANCELLED') : err;
       const errorObject: ErrorObject = toErrorObject(error);
-      this.registry.finish(record, record.signal.aborted ? 'cancelled' : 'failed', { error: errorObject });
+      const outcome = record.signal.aborted ? 'cancelled' : 'failed';
+      await checkpoints?.finish(outcome, { error: errorObject }).catch((journalError: unknown) =>
+        log?.warn({ err: errorForLog(journalError) }, 'journal not updated'),
+      );
+      this.registry.finish(record, outcome, { error: errorObject });
       if (record.signal.aborted) log?.info('transfer cancelled');
       else log?.warn({ err: errorForLog(err), reason: errorObject.data?.['reason'] }, 'transfer failed');
       throw error;
@@ -181,22 +241,42 @@ export class TransferEngine {
     }
   }
 
-  private async runUpload(record: TransferRecord, request: UploadRequest): Promise<UploadResult> {
+  private async runUpload(
+    record: TransferRecord,
+    request: UploadRequest,
+    checkpoints: UploadCheckpoints | undefined,
+  ): Promise<UploadResult> {
     const { signal } = record;
     const source = await openSource(request.source);
     let writer: ObjectWriter | undefined;
     try {
       await refuseUnknownSizeFile(source, request.source);
-      const encryptor = FileEncryptor.create(request.key);
-      writer = await this.storage.beginWrite(request.name, {
-        signal,
-        expectedSize: storedSizeFor(request.source.size),
-      });
-      const parts = new PartLayout(request.source.size, this.chunksPerPartFor(request.source.size, writer));
+      let encryptor: FileEncryptor;
+      let chunksPerPart: number;
+      if (checkpoints === undefined) {
+        encryptor = FileEncryptor.create(request.key);
+        writer = await this.storage.beginWrite(request.name, {
+          signal,
+          expectedSize: storedSizeFor(request.source.size),
+        });
+        chunksPerPart = this.chunksPerPartFor(request.source.size, writer);
+      } else {
+        // A journaled upload: fresh, or resumed with its header, layout and the store's unfinished write.
+        ({ encryptor, writer, chunksPerPart } = await checkpoints.prepare({
+          storage: this.storage,
+          key: request.key,
+          source,
+          signal,
+          expectedSize: storedSizeFor(request.source.size),
+          chunksPerPartFor: (newWriter) => this.chunksPerPartFor(request.source.size, newWriter),
+        }));
+      }
+      const parts = new PartLayout(request.source.size, chunksPerPart);
       const activeWriter = writer;
       await this.runParts(parts.partCount, signal, async (partIndex, partSignal) => {
+        if (checkpoints?.isDone(partIndex) === true) return;
         const part = parts.part(partIndex);
-        await this.uploadPart(record, part, parts, source, encryptor, activeWriter, partSignal);
+        await this.uploadPart(record, part, parts, source, encryptor, activeWriter, partSignal, checkpoints);
       });
       await assertSourceUnchanged(source, request.source);
       await assertNoBytesAfter(source, request.source);
@@ -213,7 +293,9 @@ export class TransferEngine {
         keyCreated: request.keyCreated,
       };
     } finally {
-      await writer?.abort();
+      // An interrupted journaled upload keeps its partial object to resume from.
+      if (checkpoints !== undefined && isInterruption(signal)) await (writer?.suspend?.() ?? writer?.abort());
+      else await writer?.abort();
       await source.close().catch(() => undefined);
     }
   }
@@ -226,6 +308,7 @@ export class TransferEngine {
     encryptor: FileEncryptor,
     writer: ObjectWriter,
     signal: AbortSignal,
+    checkpoints?: UploadCheckpoints,
   ): Promise<void> {
     const headerBytes = part.index === 0 ? HEADER_SIZE : 0;
     const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
@@ -250,9 +333,13 @@ export class TransferEngine {
         storedAt += sealed.length;
         plainAt += length;
       }
+      // Journaled before anything leaves: a resume re-encrypts this part only if the plaintext hashes the same.
+      await checkpoints?.partSealed(part.index, plain.subarray(0, part.plainLength));
       this.registry.addProgress(record, { cryptoBytes: part.plainLength });
       const offset = part.index === 0 ? 0 : part.chunksOffset;
       await writer.writePart(part.index, offset, stored.subarray(0, storedAt));
+      // Counted only once journaled, so no byte reported as transferred is ever sent again.
+      await checkpoints?.partDone(part.index, writer);
       this.registry.addProgress(record, { transferredBytes: part.plainLength });
     } finally {
       this.buffers.release(plain);
@@ -260,7 +347,11 @@ export class TransferEngine {
     }
   }
 
-  private async runDownload(record: TransferRecord, request: DownloadRequest): Promise<DownloadResult> {
+  private async runDownload(
+    record: TransferRecord,
+    request: DownloadRequest,
+    checkpoints: DownloadCheckpoints | undefined,
+  ): Promise<DownloadResult> {
     const { signal } = record;
     const target = await resolveDestination(request.destination, request.name, request.overwrite);
     const header = await this.storage.readRange(request.name, 0, HEADER_SIZE, signal);
@@ -268,12 +359,19 @@ export class TransferEngine {
     const decryptor = FileDecryptor.open(request.key, header);
 
     const tempPath = temporaryPathFor(target, record.transferId);
-    const temp = await createTemporary(tempPath);
+    // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
+    const { temp, chunksPerPart } =
+      checkpoints === undefined
+        ? { temp: await createTemporary(tempPath), chunksPerPart: this.chunksPerPart }
+        : await checkpoints.prepare({ header, target, tempPath, preferredChunksPerPart: this.chunksPerPart });
     let published = false;
     try {
-      const layout = new PartLayout(record.totalBytes, this.chunksPerPart);
+      const layout = new PartLayout(record.totalBytes, chunksPerPart);
       await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
+        if (checkpoints?.isDone(partIndex) === true) return;
         await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
+        await checkpoints?.partDone(partIndex);
+        this.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
       try {
         await temp.sync();
@@ -287,7 +385,8 @@ export class TransferEngine {
       return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
     } finally {
       await temp.close().catch(() => undefined);
-      if (!published) await removeQuietly(tempPath);
+      const keepToResume = checkpoints !== undefined && isInterruption(signal);
+      if (!published && !keepToResume) await removeQuietly(tempPath);
     }
   }
 
@@ -303,33 +402,27 @@ export class TransferEngine {
     const into = this.storage.readRangeInto === undefined ? undefined : this.buffers.acquire(this.storedPartBytes(layout));
     const stored = await this.readStoredPart(name, part, signal, into);
     this.registry.addProgress(record, { transferredBytes: part.plainLength });
-    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
     try {
+      // Each chunk's plaintext as the decipher returned it (after its tag
+      // verified), written with one writev: copying them into a part buffer
+      // first cost a memcpy of every byte on the JavaScript thread.
+      const plainChunks: Buffer[] = [];
       let storedAt = 0;
-      let plainAt = 0;
       for (let i = 0; i < part.chunkCount; i++) {
         const chunkIndex = part.firstChunk + i;
-        const plainLength = Math.min(CHUNK_SIZE, part.plainLength - plainAt);
-        const storedLength = plainLength + STORED_CHUNK_SIZE - CHUNK_SIZE;
-        decryptor.decryptChunk(
-          chunkIndex,
-          stored.subarray(storedAt, storedAt + storedLength),
-          layout.isFinalChunk(chunkIndex),
-          plain,
-          plainAt,
+        const storedLength = Math.min(STORED_CHUNK_SIZE, stored.length - storedAt);
+        plainChunks.push(
+          decryptor.decryptChunk(chunkIndex, stored.subarray(storedAt, storedAt + storedLength), layout.isFinalChunk(chunkIndex)),
         );
         storedAt += storedLength;
-        plainAt += plainLength;
       }
       signal.throwIfAborted();
       try {
-        await writeFully(temp, plain, part.plainLength, part.plainOffset);
+        await writevFully(temp, plainChunks, part.plainOffset);
       } catch (err) {
         throw fromSystemError(err, 'the downloaded file');
       }
-      this.registry.addProgress(record, { cryptoBytes: part.plainLength });
     } finally {
-      this.buffers.release(plain);
       if (into !== undefined) this.buffers.release(into);
     }
   }
@@ -487,11 +580,18 @@ async function readFully(
   return { bytesRead: total };
 }
 
-async function writeFully(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
-  let total = 0;
-  while (total < length) {
-    const { bytesWritten } = await handle.write(buffer, total, length - total, position + total);
-    total += bytesWritten;
+/** Writes every buffer, in order, from `position` on; a positioned writev may also write less than asked. */
+async function writevFully(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pending = buffers.filter((buffer) => buffer.length > 0);
+  let at = position;
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending, at);
+    at += bytesWritten;
+    while (pending.length > 0 && bytesWritten >= (pending[0] as Buffer).length) {
+      bytesWritten -= (pending[0] as Buffer).length;
+      pending = pending.slice(1);
+    }
+    if (bytesWritten > 0) pending = [(pending[0] as Buffer).subarray(bytesWritten), ...pending.slice(1)];
   }
 }
 
@@ -513,6 +613,20 @@ async function assertNoBytesAfter(handle: FileHandle, source: SourceFile): Promi
   const probe = Buffer.alloc(1);
   const { bytesRead } = await handle.read(probe, 0, 1, source.size);
   if (bytesRead > 0) throw new CloudlockerError('SOURCE_CHANGED');
+}
+
+/** A transfer whose journal entry cannot be written still runs, only not resumably. */
+async function journalOrNothing<C>(
+  make: (transferId: string) => Promise<C | undefined> | undefined,
+  transferId: string,
+  log: Logger | undefined,
+): Promise<C | undefined> {
+  try {
+    return await make(transferId);
+  } catch (err) {
+    log?.warn({ err: errorForLog(err) }, 'transfer not journaled: it cannot resume after a restart');
+    return undefined;
+  }
 }
 
 /** What of an error may go to the log: its kind and code, never a message that might carry a path. */

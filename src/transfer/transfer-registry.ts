@@ -51,6 +51,8 @@ export class TransferRecord {
   notifiedTransferredBytes = -1;
   lastNotifiedAt = 0;
   progressTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Journaled: a shutdown interrupts it (to resume later) instead of cancelling it. */
+  resumable = false;
 
   constructor(
     readonly transferId: string,
@@ -121,12 +123,73 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     return this.transfers.get(transferId);
   }
 
-  create(transferId: string, direction: TransferDirection, name: string, totalBytes: number): TransferRecord {
+  /**
+   * A new transfer, or a resumed one (`resumed`: it keeps its start time and
+   * its counters start at the bytes already done; it replaces the
+   * 'interrupted' record of the same id, and its seq keeps rising).
+   */
+  create(
+    transferId: string,
+    direction: TransferDirection,
+    name: string,
+    totalBytes: number,
+    resumed?: { startedAt: number; doneBytes: number },
+  ): TransferRecord {
     this.prune();
-    const record = new TransferRecord(transferId, direction, name, totalBytes, this.now(), this.now);
+    const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
+    if (resumed !== undefined) {
+      record.cryptoBytes = Math.min(totalBytes, resumed.doneBytes);
+      record.transferredBytes = record.cryptoBytes;
+    }
     this.transfers.set(transferId, record);
     this.notifyProgress(record);
     return record;
+  }
+
+  /**
+   * A transfer known from the journal after a restart: 'interrupted' (not
+   * running; resumable) or finished with its outcome. No notification: the
+   * clients of the earlier run learn of it through listTransfers.
+   */
+  restore(status: {
+    transferId: string;
+    direction: TransferDirection;
+    name: string;
+    totalBytes: number;
+    doneBytes: number;
+    startedAt: number;
+    state: 'interrupted' | TransferOutcome;
+    finishedAt?: number;
+    error?: ErrorObject;
+  }): TransferRecord {
+    const record = new TransferRecord(status.transferId, status.direction, status.name, status.totalBytes, status.startedAt, this.now);
+    record.state = status.state;
+    record.cryptoBytes = Math.min(status.totalBytes, status.doneBytes);
+    record.transferredBytes = record.cryptoBytes;
+    record.finishedAt = status.finishedAt;
+    record.error = status.error;
+    record.resumable = status.state === 'interrupted';
+    // Listed to any sinceSeq, including 0: it changed before every seq of this run.
+    record.lastSeq = Math.max(1, this.seq);
+    this.transfers.set(status.transferId, record);
+    return record;
+  }
+
+  /** A running transfer stopped by a shutdown (or a failed resume attempt): it waits, 'interrupted', to resume. */
+  interrupt(record: TransferRecord): void {
+    if (record.finished) return;
+    if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
+    record.progressTimer = undefined;
+    record.state = 'interrupted';
+    this.notifyProgress(record);
+  }
+
+  /** Forget a finished or interrupted transfer (acknowledged, or cleaned up). */
+  remove(transferId: string): boolean {
+    const record = this.transfers.get(transferId);
+    if (record === undefined || !(record.finished || record.state === 'interrupted')) return false;
+    if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
+    return this.transfers.delete(transferId);
   }
 
   /** Transfers (running and recently finished) whose last notification is after sinceSeq. */

@@ -48,6 +48,7 @@ describe('defaults', () => {
       requestBurst: 400,
       maxInFlightRequests: 128,
       pingIntervalMs: 30_000,
+      resumeOnStart: true,
       storage: { kind: 'local', storeDir: path.join(dataDir, 'store') },
     });
   });

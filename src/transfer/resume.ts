@@ -1,0 +1,497 @@
+/**
+ * Resumable transfers: the transfer journal put to work.
+ *
+ * - Every upload, and every download whose key file is known, is journaled
+ *   before it touches the store (see transfer-journal.ts for what is kept).
+ * - At start, unfinished transfers come back as 'interrupted' in
+ *   listTransfers and, with resumeOnStart, resume by themselves; a key file
+ *   protected by a passphrase cannot be read without its passphrase (which is
+ *   never journaled), so such a transfer waits for resumeTransfer.
+ * - A resumed upload first checks that the source is unchanged: size and
+ *   mtime, the SHA-256 of every part that was being written at the crash
+ *   (those are encrypted again, under the same nonces: only the same
+ *   plaintext may be), and the SHA-256 of a sample of the parts already
+ *   stored. Any difference: SOURCE_CHANGED, and the partial object is
+ *   discarded. Parts already stored are never encrypted again.
+ * - A resumed download keeps its temporary file beside the target when the
+ *   stored object still has the same header (a replaced object has a new
+ *   random salt, hence a new header); otherwise it starts over.
+ * - Finished outcomes stay in the journal until acknowledgeTransfers or for
+ *   24 hours, and come back in listTransfers after a restart.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { DownloadResult, UploadResult } from '../../protocol/index.js';
+import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readKeyFile } from '../crypto/index.js';
+import { CloudlockerError, InvalidParamsError, isCloudlockerError, systemErrorCode } from '../errors.js';
+import type { ObjectWriter, ResumedPart, Storage } from '../storage/storage.js';
+import type {
+  DownloadCheckpoints,
+  DownloadPreparation,
+  PreparedUpload,
+  ResumedTransfer,
+  UploadCheckpoints,
+  UploadPreparation,
+} from './checkpoints.js';
+import { createTemporary, removeQuietly, temporaryPathFor } from './local-files.js';
+import { PartLayout } from './part-layout.js';
+import type { CheckpointFactory, DownloadRequest, TransferEngine, UploadRequest } from './transfer-engine.js';
+import { PartState, sha256Of, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
+import type { TransferRegistry } from './transfer-registry.js';
+
+/** How many parts already stored a resumed upload re-reads and hashes (besides those in flight at the crash). */
+const VERIFIED_SAMPLE_PARTS = 8;
+
+export interface ResumableTransfersOptions {
+  readonly journal: TransferJournal;
+  readonly storage: Storage;
+  readonly registry: TransferRegistry;
+  readonly logger?: Logger;
+}
+
+export class ResumableTransfers implements CheckpointFactory {
+  private readonly journal: TransferJournal;
+  private readonly storage: Storage;
+  private readonly registry: TransferRegistry;
+  private readonly logger: Logger | undefined;
+  private engine: TransferEngine | undefined;
+  /** Resumes asked for and not yet handed to the engine (a second call must not start a second run). */
+  private readonly starting = new Set<string>();
+
+  constructor(options: ResumableTransfersOptions) {
+    this.journal = options.journal;
+    this.storage = options.storage;
+    this.registry = options.registry;
+    this.logger = options.logger;
+  }
+
+  /** The writes the store must keep at init(): those of unfinished uploads. */
+  static keepWrites(journal: TransferJournal): string[] {
+    return journal
+      .active()
+      .map((entry) => entry.record.resumeToken)
+      .filter((token): token is string => token !== undefined);
+  }
+
+  /** The engine is made with this factory, so it is handed over afterwards. */
+  attach(engine: TransferEngine): void {
+    this.engine = engine;
+  }
+
+  // -- CheckpointFactory: journaling new transfers ---------------------------
+
+  async upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints> {
+    await this.journal.pruneFinished();
+    const entry = await this.journal.create({
+      transferId,
+      direction: 'upload',
+      name: request.name,
+      totalBytes: request.source.size,
+      startedAt: new Date().toISOString(),
+      upload: {
+        sourcePath: request.source.path,
+        sourceSize: request.source.size,
+        sourceMtimeMs: request.source.mtimeMs,
+        keyPath: request.keyPath,
+        keyCreated: request.keyCreated,
+        overwrite: request.overwrite,
+      },
+    });
+    return new UploadJournalCheckpoints(entry, this.storage, undefined);
+  }
+
+  async download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined> {
+    if (request.keyPath === undefined) return undefined;
+    await this.journal.pruneFinished();
+    const entry = await this.journal.create({
+      transferId,
+      direction: 'download',
+      name: request.name,
+      totalBytes: plaintextSizeFor(storedSize),
+      startedAt: new Date().toISOString(),
+      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize },
+    });
+    return new DownloadJournalCheckpoints(entry, undefined);
+  }
+
+  // -- After a restart --------------------------------------------------------
+
+  /** Put the journal's transfers into the registry: unfinished ones as 'interrupted', finished ones with their outcome. */
+  async restore(): Promise<void> {
+    for (const entry of this.journal.finished()) {
+      const record = entry.record;
+      this.registry.restore({
+        transferId: record.transferId,
+        direction: record.direction,
+        name: record.name,
+        totalBytes: record.totalBytes,
+        doneBytes: record.outcome === 'completed' ? record.totalBytes : 0,
+        startedAt: Date.parse(record.startedAt),
+        state: record.outcome ?? 'failed',
+        finishedAt: Date.parse(record.finishedAt ?? record.startedAt),
+        ...(record.error === undefined ? {} : { error: record.error }),
+      });
+    }
+    for (const entry of this.journal.active()) {
+      const { doneBytes } = await progressOf(entry);
+      const record = entry.record;
+      this.registry.restore({
+        transferId: record.transferId,
+        direction: record.direction,
+        name: record.name,
+        totalBytes: record.totalBytes,
+        doneBytes,
+        startedAt: Date.parse(record.startedAt),
+        state: 'interrupted',
+      });
+    }
+  }
+
+  /** resumeOnStart: resume every interrupted transfer whose key file opens without a passphrase. */
+  resumeAll(): void {
+    for (const entry of this.journal.active()) {
+      this.resume(entry.transferId).catch((err: unknown) => {
+        if (isCloudlockerError(err, 'KEY_INVALID')) {
+          this.logger?.info({ transferId: entry.transferId }, 'interrupted transfer waits for resumeTransfer (its key file needs a passphrase or cannot be read)');
+        }
+        // Anything else has been recorded as the transfer's outcome by the engine.
+      });
+    }
+  }
+
+  /**
+   * Resume an interrupted transfer; resolves with its result when it has
+   * finished. NOT_FOUND for an unknown id; -32602 for one that is not
+   * interrupted. A key that cannot be read leaves it interrupted.
+   */
+  async resume(transferId: string, keyPassphrase?: string): Promise<UploadResult | DownloadResult> {
+    const engine = this.engine;
+    if (engine === undefined) throw new Error('ResumableTransfers.attach() must be called first.');
+    const entry = this.journal.get(transferId);
+    const record = this.registry.get(transferId);
+    if (entry === undefined || record === undefined) {
+      throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished and been acknowledged.');
+    }
+    if (record.state !== 'interrupted' || entry.record.state !== 'active' || this.starting.has(transferId)) {
+      throw new InvalidParamsError(`The transfer is ${record.state}, not interrupted: there is nothing to resume.`, 'transferId');
+    }
+    this.starting.add(transferId);
+    try {
+      const { slots, doneBytes } = await progressOf(entry);
+      const resumed: ResumedTransfer = { startedAt: record.startedAt, doneBytes };
+      const options = keyPassphrase === undefined ? {} : { passphrase: keyPassphrase };
+      const upload = entry.record.upload;
+      const download = entry.record.download;
+      if (upload !== undefined) {
+        const key = await readKeyFile(upload.keyPath, options);
+        const pending = engine.upload({
+          transferId,
+          source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
+          name: entry.record.name,
+          overwrite: upload.overwrite,
+          key,
+          keyPath: upload.keyPath,
+          keyCreated: upload.keyCreated,
+          resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
+        });
+        this.starting.delete(transferId);
+        return await pending;
+      }
+      if (download !== undefined) {
+        const key = await readKeyFile(download.keyPath, options);
+        const pending = engine.download({
+          transferId,
+          name: entry.record.name,
+          destination: download.target ?? download.destination,
+          overwrite: download.overwrite,
+          key,
+          keyPath: download.keyPath,
+          resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
+        });
+        this.starting.delete(transferId);
+        return await pending;
+      }
+      throw new CloudlockerError('NOT_FOUND', 'The journal entry of this transfer is incomplete.');
+    } finally {
+      this.starting.delete(transferId);
+    }
+  }
+
+  /** cancelTransfer of an interrupted transfer: discard its partial object or temporary file and its journal entry. */
+  async cancelInterrupted(transferId: string): Promise<{ transferId: string; cancelled: boolean } | undefined> {
+    const record = this.registry.get(transferId);
+    const entry = this.journal.get(transferId);
+    if (record?.state !== 'interrupted' || this.starting.has(transferId)) return undefined;
+    if (entry !== undefined) {
+      const { upload, download, resumeToken } = entry.record;
+      if (upload !== undefined && resumeToken !== undefined) await this.storage.discardWrite(entry.record.name, resumeToken);
+      if (download?.target !== undefined) await removeQuietly(temporaryPathFor(download.target, transferId));
+      await this.journal.remove(transferId);
+    }
+    this.registry.finish(record, 'cancelled', { error: { code: -32007, message: 'The transfer was cancelled.', data: { reason: 'CANCELLED' } } });
+    return { transferId, cancelled: true };
+  }
+
+  /** Forget finished transfers, in the journal and in listTransfers. Unknown or unfinished ids are left out of the answer. */
+  async acknowledge(transferIds: readonly string[]): Promise<{ acknowledged: string[] }> {
+    const acknowledged: string[] = [];
+    for (const transferId of new Set(transferIds)) {
+      const record = this.registry.get(transferId);
+      if (record === undefined || !record.finished) continue;
+      this.registry.remove(transferId);
+      await this.journal.remove(transferId);
+      acknowledged.push(transferId);
+    }
+    return { acknowledged };
+  }
+}
+
+/** The journaled parts of an active entry and the plaintext bytes they cover. */
+async function progressOf(entry: JournalEntry): Promise<{ slots: PartSlot[] | undefined; doneBytes: number }> {
+  const { partCount, chunksPerPart, totalBytes } = entry.record;
+  if (partCount === undefined || chunksPerPart === undefined) return { slots: undefined, doneBytes: 0 };
+  const slots = await entry.readParts(partCount);
+  const layout = new PartLayout(totalBytes, chunksPerPart);
+  let doneBytes = 0;
+  slots.forEach((slot, index) => {
+    if (slot.state === PartState.done) doneBytes += layout.part(index).plainLength;
+  });
+  return { slots, doneBytes };
+}
+
+class UploadJournalCheckpoints implements UploadCheckpoints {
+  private readonly done = new Set<number>();
+  private readonly hashes = new Map<number, Buffer>();
+  private journaledToken: string | undefined;
+  /** The write of the latest token: every part waits for it before it counts as done. */
+  private tokenWritten: Promise<void> = Promise.resolve();
+
+  /** `slots`: the journaled parts of a resumed upload; undefined for a new one. */
+  constructor(
+    private readonly entry: JournalEntry,
+    private readonly storage: Storage,
+    private readonly slots: PartSlot[] | undefined,
+  ) {
+    this.journaledToken = entry.record.resumeToken;
+  }
+
+  isDone(partIndex: number): boolean {
+    return this.done.has(partIndex);
+  }
+
+  async prepare(context: UploadPreparation): Promise<PreparedUpload> {
+    const { header, resumeToken, chunksPerPart } = this.entry.record;
+    if (this.slots !== undefined && header !== undefined && resumeToken !== undefined && chunksPerPart !== undefined) {
+      const resumed = await this.resumeWrite(context, Buffer.from(header, 'base64'), resumeToken, chunksPerPart);
+      if (resumed !== undefined) return resumed;
+    } else if (resumeToken !== undefined) {
+      await this.storage.discardWrite(this.entry.record.name, resumeToken);
+    }
+    return this.startWrite(context);
+  }
+
+  private async startWrite(context: UploadPreparation): Promise<PreparedUpload> {
+    this.done.clear();
+    await this.entry.clearParts();
+    // A new salt: nothing encrypted before a restart is ever re-encrypted under it.
+    const encryptor = FileEncryptor.create(context.key);
+    const writer = await context.storage.beginWrite(this.entry.record.name, {
+      signal: context.signal,
+      expectedSize: context.expectedSize,
+    });
+    try {
+      const chunksPerPart = context.chunksPerPartFor(writer);
+      this.journaledToken = writer.resumeToken;
+      await this.entry.update({
+        header: encryptor.header.toString('base64'),
+        chunksPerPart,
+        partCount: new PartLayout(this.entry.record.totalBytes, chunksPerPart).partCount,
+        resumeToken: writer.resumeToken,
+      });
+      return { encryptor, writer, chunksPerPart };
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  /** Continue the journaled write; undefined when the store no longer has it (then the upload starts over). */
+  private async resumeWrite(
+    context: UploadPreparation,
+    header: Buffer,
+    resumeToken: string,
+    chunksPerPart: number,
+  ): Promise<PreparedUpload | undefined> {
+    const name = this.entry.record.name;
+    const encryptor = FileEncryptor.fromHeader(context.key, header);
+    const layout = new PartLayout(this.entry.record.totalBytes, chunksPerPart);
+    const slots = this.slots ?? [];
+    try {
+      await verifySourceUnchanged(context.source, layout, slots);
+    } catch (err) {
+      await this.storage.discardWrite(name, resumeToken);
+      await this.entry.clearParts();
+      await this.entry.update({ resumeToken: undefined, header: undefined });
+      throw err;
+    }
+    const parts: ResumedPart[] = [];
+    slots.forEach((slot, index) => {
+      if (slot.state !== PartState.done) return;
+      const part = layout.part(index);
+      parts.push({
+        partIndex: index,
+        // Part 0 carries the header before its chunks.
+        offset: index === 0 ? 0 : part.chunksOffset,
+        length: index === 0 ? HEADER_SIZE + part.chunksLength : part.chunksLength,
+        ...(slot.receipt === undefined ? {} : { receipt: slot.receipt }),
+      });
+    });
+    let writer: ObjectWriter;
+    try {
+      writer = await context.storage.resumeWrite(name, resumeToken, {
+        signal: context.signal,
+        expectedSize: context.expectedSize,
+        parts,
+      });
+    } catch (err) {
+      if (isCloudlockerError(err, 'NOT_FOUND')) return undefined;
+      throw err;
+    }
+    for (const part of parts) {
+      this.done.add(part.partIndex);
+      const hash = slots[part.partIndex]?.sha256;
+      if (hash !== undefined) this.hashes.set(part.partIndex, hash);
+    }
+    await this.entry.update({
+      resumes: [
+        ...(this.entry.record.resumes ?? []),
+        { at: new Date().toISOString(), doneParts: parts.length, partCount: layout.partCount },
+      ],
+    });
+    return { encryptor, writer, chunksPerPart };
+  }
+
+  async partSealed(partIndex: number, plaintext: Uint8Array): Promise<void> {
+    const hash = sha256Of(plaintext);
+    this.hashes.set(partIndex, hash);
+    await this.entry.partSealed(partIndex, hash);
+  }
+
+  async partDone(partIndex: number, writer?: ObjectWriter): Promise<void> {
+    const token = writer?.resumeToken;
+    if (token !== this.journaledToken) {
+      // S3: the multipart upload exists once the first part is in; journal its id before any part counts as done.
+      this.journaledToken = token;
+      this.tokenWritten = this.entry.update({ resumeToken: token });
+    }
+    await this.tokenWritten;
+    const receipt = writer?.partReceipt?.(partIndex);
+    const sha256 = this.hashes.get(partIndex);
+    await this.entry.partDone(partIndex, { ...(sha256 === undefined ? {} : { sha256 }), ...(receipt === undefined ? {} : { receipt }) });
+  }
+
+  async finish(...args: Parameters<UploadCheckpoints['finish']>): Promise<void> {
+    const [outcome] = args;
+    const { resumeToken, name } = this.entry.record;
+    // A resumed upload may fail before it reopened its write (the source changed): discard that write here.
+    if (outcome !== 'completed' && resumeToken !== undefined) await this.storage.discardWrite(name, resumeToken);
+    await this.entry.finish(...args);
+  }
+}
+
+/**
+ * The source of a resumed upload must be the file that was being uploaded:
+ * its size and mtime were checked on opening; here every part that was in
+ * flight at the crash (it will be encrypted again under the same nonces) and
+ * a sample of the parts already stored must hash as journaled.
+ */
+async function verifySourceUnchanged(source: FileHandle, layout: PartLayout, slots: readonly PartSlot[]): Promise<void> {
+  const inFlight: number[] = [];
+  const done: number[] = [];
+  slots.forEach((slot, index) => {
+    if (slot.state === PartState.sealed) inFlight.push(index);
+    else if (slot.state === PartState.done && slot.sha256 !== undefined) done.push(index);
+  });
+  const sample = new Set<number>(inFlight);
+  const step = Math.max(1, Math.floor(done.length / VERIFIED_SAMPLE_PARTS));
+  for (let i = 0; i < done.length && sample.size < inFlight.length + VERIFIED_SAMPLE_PARTS; i += step) sample.add(done[i]!);
+  if (done.length > 0) sample.add(done[done.length - 1]!);
+  for (const index of sample) {
+    const part = layout.part(index);
+    const plain = Buffer.allocUnsafe(part.plainLength);
+    let filled = 0;
+    while (filled < part.plainLength) {
+      const { bytesRead } = await source.read(plain, filled, part.plainLength - filled, part.plainOffset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const expected = slots[index]?.sha256;
+    if (filled !== part.plainLength || expected === undefined || !sha256Of(plain).equals(expected)) {
+      throw new CloudlockerError(
+        'SOURCE_CHANGED',
+        'The file changed while the upload was interrupted: upload it again (the partial upload has been discarded).',
+      );
+    }
+  }
+}
+
+class DownloadJournalCheckpoints implements DownloadCheckpoints {
+  private readonly done = new Set<number>();
+
+  constructor(
+    private readonly entry: JournalEntry,
+    private readonly slots: PartSlot[] | undefined,
+  ) {}
+
+  isDone(partIndex: number): boolean {
+    return this.done.has(partIndex);
+  }
+
+  async prepare(context: DownloadPreparation): Promise<{ temp: FileHandle; chunksPerPart: number }> {
+    const { header, chunksPerPart, download } = this.entry.record;
+    const sameObject = header !== undefined && Buffer.from(header, 'base64').equals(Buffer.from(context.header));
+    if (this.slots !== undefined && sameObject && chunksPerPart !== undefined && download?.target === context.target) {
+      const temp = await openExisting(context.tempPath);
+      if (temp !== undefined) {
+        this.slots.forEach((slot, index) => {
+          if (slot.state === PartState.done) this.done.add(index);
+        });
+        return { temp, chunksPerPart };
+      }
+    }
+    // A new start (or the object was replaced, or the temporary is gone): nothing of before is kept.
+    this.done.clear();
+    await this.entry.clearParts();
+    await removeQuietly(context.tempPath);
+    const temp = await createTemporary(context.tempPath);
+    try {
+      await this.entry.update({
+        header: Buffer.from(context.header).toString('base64'),
+        chunksPerPart: context.preferredChunksPerPart,
+        partCount: new PartLayout(this.entry.record.totalBytes, context.preferredChunksPerPart).partCount,
+        ...(download === undefined ? {} : { download: { ...download, target: context.target } }),
+      });
+    } catch (err) {
+      await temp.close().catch(() => undefined);
+      throw err;
+    }
+    return { temp, chunksPerPart: context.preferredChunksPerPart };
+  }
+
+  async partDone(partIndex: number): Promise<void> {
+    await this.entry.partDone(partIndex);
+  }
+
+  async finish(...args: Parameters<DownloadCheckpoints['finish']>): Promise<void> {
+    await this.entry.finish(...args);
+  }
+}
+
+async function openExisting(tempPath: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(tempPath, 'r+');
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}

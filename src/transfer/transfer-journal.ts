@@ -1,0 +1,344 @@
+/**
+ * The transfer journal: what survives a crash of the server about each
+ * transfer, so that an unfinished one can resume where it stopped and a
+ * finished one can still be reported to a UI that was away.
+ *
+ * Layout, in `<dataDir>/transfers/` (mode 0700):
+ *   <transferId>.json    the transfer's parameters and state, rewritten
+ *                        atomically (temporary + fsync + rename) only when
+ *                        they change: at the start, once the part layout and
+ *                        the store's resume token are known, at the finish.
+ *   <transferId>.parts   one fixed-size slot per part, written in place with
+ *                        a positioned write as each part progresses, so a
+ *                        part costs two small writes, never a rewrite.
+ *
+ * A slot is SLOT_SIZE bytes: a state byte (0 untouched, 1 sealed: encrypted
+ * and being written; 2 done: the store acknowledged it), the SHA-256 of the
+ * part's plaintext (uploads), and the store's receipt for the part (S3: its
+ * ETag), length-prefixed. A slot is written whole in one write() far smaller
+ * than a page, so a killed process leaves each slot either old or new.
+ * Nothing here is fsynced per part: the data written by the store and the
+ * slot both sit in the same kernel's page cache, which outlives the process
+ * (kill -9); after a power cut a done slot may describe a part the disk lost,
+ * which the format's authentication then reports as INTEGRITY on download.
+ *
+ * Never in the journal: keys, passphrases, plaintext. The 96-byte header is
+ * kept (salt, key id, MAC; no secret) to re-create the encryptor.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { DownloadResult, ErrorObject, TransferDirection, TransferOutcome, UploadResult } from '../../protocol/index.js';
+import { ensurePrivateDirectory, writeFileAtomic } from '../server/atomic-file.js';
+
+export const JOURNAL_FOLDER = 'transfers';
+const FILE_MODE = 0o600;
+export const SLOT_SIZE = 128;
+const HASH_SIZE = 32;
+const RECEIPT_OFFSET = 1 + HASH_SIZE + 1;
+const MAX_RECEIPT_BYTES = SLOT_SIZE - RECEIPT_OFFSET;
+/** A transfer id (protocol: 1-64 of A-Za-z0-9_-) is safe as a file name; anything else in the folder is not ours. */
+const ENTRY_FILE = /^([A-Za-z0-9_-]{1,64})\.json$/;
+
+export const PartState = { untouched: 0, sealed: 1, done: 2 } as const;
+export type PartState = (typeof PartState)[keyof typeof PartState];
+
+export interface PartSlot {
+  readonly state: PartState;
+  /** SHA-256 of the part's plaintext (uploads), once sealed. */
+  readonly sha256?: Buffer;
+  /** The store's receipt (S3: the ETag), once done. */
+  readonly receipt?: string;
+}
+
+export interface UploadParameters {
+  readonly sourcePath: string;
+  readonly sourceSize: number;
+  readonly sourceMtimeMs: number;
+  readonly keyPath: string;
+  readonly keyCreated: boolean;
+  readonly overwrite: boolean;
+}
+
+export interface DownloadParameters {
+  /** The destination as the request gave it. */
+  readonly destination: string;
+  /** The resolved target file, once the download has started. */
+  readonly target?: string;
+  readonly keyPath: string;
+  readonly overwrite: boolean;
+  readonly storedSize: number;
+}
+
+/** What the .json file holds. */
+export interface JournalRecord {
+  readonly version: 1;
+  readonly transferId: string;
+  readonly direction: TransferDirection;
+  readonly name: string;
+  readonly totalBytes: number;
+  readonly startedAt: string;
+  readonly state: 'active' | 'finished';
+  readonly upload?: UploadParameters;
+  readonly download?: DownloadParameters;
+  /** Format chunks per part: fixed at the first start, so a resume cuts the file the same way. */
+  readonly chunksPerPart?: number;
+  readonly partCount?: number;
+  /** The stored object's header, base64 (uploads: written by us; downloads: to notice a replaced object). */
+  readonly header?: string;
+  /** The store's token for the unfinished write (uploads). */
+  readonly resumeToken?: string;
+  /** How many times this transfer has been resumed, and the parts it found done each time (for diagnostics). */
+  readonly resumes?: ReadonlyArray<{ readonly at: string; readonly doneParts: number; readonly partCount: number }>;
+  readonly outcome?: TransferOutcome;
+  readonly result?: UploadResult | DownloadResult;
+  readonly error?: ErrorObject;
+  readonly finishedAt?: string;
+}
+
+/** One transfer's journal files. */
+export class JournalEntry {
+  private partsHandle: Promise<FileHandle> | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly directory: string,
+    private current: JournalRecord,
+  ) {}
+
+  get record(): JournalRecord {
+    return this.current;
+  }
+
+  get transferId(): string {
+    return this.current.transferId;
+  }
+
+  private get jsonPath(): string {
+    return path.join(this.directory, `${this.transferId}.json`);
+  }
+
+  private get partsPath(): string {
+    return path.join(this.directory, `${this.transferId}.parts`);
+  }
+
+  /** Change the record and write it out atomically; changes are applied in call order. */
+  update(change: Partial<JournalRecord>): Promise<void> {
+    this.current = { ...this.current, ...change };
+    const snapshot = JSON.stringify(this.current);
+    const write = this.writing.then(() => writeFileAtomic(this.jsonPath, snapshot, FILE_MODE));
+    this.writing = write.catch(() => undefined);
+    return write;
+  }
+
+  /** Every part's slot (untouched ones included), as the .parts file holds them. */
+  async readParts(partCount: number): Promise<PartSlot[]> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.partsPath);
+    } catch {
+      bytes = Buffer.alloc(0);
+    }
+    const slots: PartSlot[] = [];
+    for (let index = 0; index < partCount; index++) slots.push(decodeSlot(bytes.subarray(index * SLOT_SIZE, (index + 1) * SLOT_SIZE)));
+    return slots;
+  }
+
+  /** Upload: the part is encrypted and about to be written; its plaintext's hash guards a resume against a changed source. */
+  async partSealed(partIndex: number, sha256: Buffer): Promise<void> {
+    await this.writeSlot(partIndex, encodeSlot({ state: PartState.sealed, sha256 }));
+  }
+
+  /** The store acknowledged the part (upload) or it is decrypted and written (download). */
+  async partDone(partIndex: number, detail: { sha256?: Buffer; receipt?: string } = {}): Promise<void> {
+    await this.writeSlot(partIndex, encodeSlot({ state: PartState.done, ...detail }));
+  }
+
+  /** Forget every part (a restart from zero: new salt, new temporary). */
+  async clearParts(): Promise<void> {
+    await this.closeParts();
+    await rm(this.partsPath, { force: true });
+  }
+
+  async closeParts(): Promise<void> {
+    const handle = this.partsHandle;
+    this.partsHandle = undefined;
+    await handle?.then((opened) => opened.close()).catch(() => undefined);
+  }
+
+  /** Record the outcome; the parts are no longer needed. */
+  async finish(outcome: TransferOutcome, detail: { result?: UploadResult | DownloadResult; error?: ErrorObject }): Promise<void> {
+    await this.clearParts();
+    await this.update({
+      state: 'finished',
+      outcome,
+      ...(detail.result === undefined ? {} : { result: detail.result }),
+      ...(detail.error === undefined ? {} : { error: detail.error }),
+      finishedAt: new Date().toISOString(),
+    });
+  }
+
+  /** Delete both files. */
+  async remove(): Promise<void> {
+    await this.clearParts();
+    await this.writing;
+    await rm(this.jsonPath, { force: true });
+  }
+
+  private async writeSlot(partIndex: number, slot: Buffer): Promise<void> {
+    // Created without truncating (O_CREAT, not 'w'): the slots of an earlier run are kept.
+    this.partsHandle ??= open(this.partsPath, constants.O_RDWR | constants.O_CREAT, FILE_MODE);
+    const handle = await this.partsHandle;
+    let written = 0;
+    while (written < slot.length) {
+      const { bytesWritten } = await handle.write(slot, written, slot.length - written, partIndex * SLOT_SIZE + written);
+      written += bytesWritten;
+    }
+  }
+}
+
+export interface TransferJournalOptions {
+  /** How long finished outcomes are kept when nobody acknowledges them. Default 24 hours. */
+  readonly finishedRetentionMs?: number;
+  readonly now?: () => number;
+}
+
+export class TransferJournal {
+  private readonly entries = new Map<string, JournalEntry>();
+
+  private constructor(
+    readonly directory: string,
+    private readonly finishedRetentionMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Opens (creating) `<dataDir>/transfers`, loads every entry, drops finished ones past retention and unreadable ones. */
+  static async open(dataDir: string, options: TransferJournalOptions = {}): Promise<TransferJournal> {
+    const directory = path.join(dataDir, JOURNAL_FOLDER);
+    await ensurePrivateDirectory(directory);
+    const journal = new TransferJournal(directory, options.finishedRetentionMs ?? 24 * 60 * 60 * 1000, options.now ?? Date.now);
+    await journal.load();
+    return journal;
+  }
+
+  private async load(): Promise<void> {
+    const names = await readdir(this.directory);
+    const known = new Set<string>();
+    for (const name of names) {
+      const match = ENTRY_FILE.exec(name);
+      if (match === null) continue;
+      const record = await readRecord(path.join(this.directory, name));
+      if (record === undefined || record.transferId !== match[1]) {
+        await rm(path.join(this.directory, name), { force: true });
+        continue;
+      }
+      known.add(record.transferId);
+      this.entries.set(record.transferId, new JournalEntry(this.directory, record));
+    }
+    // Leftovers: temporaries of an interrupted atomic write, parts of an entry that is gone.
+    for (const name of names) {
+      const partsOf = /^([A-Za-z0-9_-]{1,64})\.parts$/.exec(name)?.[1];
+      if (name.startsWith('.') || (partsOf !== undefined && !known.has(partsOf))) {
+        await rm(path.join(this.directory, name), { force: true });
+      }
+    }
+    await this.pruneFinished();
+  }
+
+  /** Unfinished transfers, oldest first. */
+  active(): JournalEntry[] {
+    return this.sorted().filter((entry) => entry.record.state === 'active');
+  }
+
+  /** Finished transfers not yet acknowledged or expired, oldest first. */
+  finished(): JournalEntry[] {
+    return this.sorted().filter((entry) => entry.record.state === 'finished');
+  }
+
+  get(transferId: string): JournalEntry | undefined {
+    return this.entries.get(transferId);
+  }
+
+  /** Write-ahead: the entry exists on disk before the transfer touches the store. */
+  async create(record: Omit<JournalRecord, 'version' | 'state'>): Promise<JournalEntry> {
+    const entry = new JournalEntry(this.directory, { version: 1, state: 'active', ...record });
+    this.entries.set(record.transferId, entry);
+    await entry.update({});
+    return entry;
+  }
+
+  async remove(transferId: string): Promise<void> {
+    const entry = this.entries.get(transferId);
+    this.entries.delete(transferId);
+    await entry?.remove();
+  }
+
+  /** Remove finished entries older than the retention time. */
+  async pruneFinished(): Promise<void> {
+    const cutoff = this.now() - this.finishedRetentionMs;
+    for (const entry of this.finished()) {
+      const finishedAt = Date.parse(entry.record.finishedAt ?? '');
+      if (!Number.isFinite(finishedAt) || finishedAt < cutoff) await this.remove(entry.transferId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.entries.values()].map((entry) => entry.closeParts()));
+  }
+
+  private sorted(): JournalEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.record.startedAt.localeCompare(b.record.startedAt));
+  }
+}
+
+export function sha256Of(data: Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+function encodeSlot(slot: PartSlot): Buffer {
+  const bytes = Buffer.alloc(SLOT_SIZE);
+  bytes[0] = slot.state;
+  slot.sha256?.copy(bytes, 1, 0, HASH_SIZE);
+  if (slot.receipt !== undefined) {
+    const receipt = Buffer.from(slot.receipt, 'utf8');
+    // An ETag is 34 bytes ("<md5 hex>"); a store with longer receipts cannot be resumed by part.
+    if (receipt.length > MAX_RECEIPT_BYTES) throw new RangeError('The store gave a part receipt too long to journal.');
+    bytes[1 + HASH_SIZE] = receipt.length;
+    receipt.copy(bytes, RECEIPT_OFFSET);
+  }
+  return bytes;
+}
+
+function decodeSlot(bytes: Buffer): PartSlot {
+  if (bytes.length < SLOT_SIZE) return { state: PartState.untouched };
+  const state = bytes[0];
+  if (state !== PartState.sealed && state !== PartState.done) return { state: PartState.untouched };
+  const sha256 = Buffer.from(bytes.subarray(1, 1 + HASH_SIZE));
+  const receiptLength = Math.min(bytes[1 + HASH_SIZE]!, MAX_RECEIPT_BYTES);
+  return {
+    state,
+    ...(sha256.some((byte) => byte !== 0) ? { sha256 } : {}),
+    ...(receiptLength > 0 ? { receipt: bytes.toString('utf8', RECEIPT_OFFSET, RECEIPT_OFFSET + receiptLength) } : {}),
+  };
+}
+
+async function readRecord(file: string): Promise<JournalRecord | undefined> {
+  try {
+    const value: unknown = JSON.parse(await readFile(file, 'utf8'));
+    if (typeof value !== 'object' || value === null) return undefined;
+    const record = value as Partial<JournalRecord>;
+    const valid =
+      record.version === 1 &&
+      typeof record.transferId === 'string' &&
+      (record.direction === 'upload' || record.direction === 'download') &&
+      typeof record.name === 'string' &&
+      typeof record.totalBytes === 'number' &&
+      typeof record.startedAt === 'string' &&
+      (record.state === 'active' || record.state === 'finished') &&
+      (record.direction === 'upload' ? typeof record.upload === 'object' : typeof record.download === 'object');
+    return valid ? (record as JournalRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Resuming after a clean shutdown, in process: the shutdown interrupts a
+ * journaled upload (its partial object is kept, not discarded), the next
+ * start lists it as interrupted, and resumeTransfer continues it — with the
+ * passphrase its key file needs, which is never journaled.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createKeyFile } from '../../src/crypto/index.js';
+import { LocalStorage } from '../../src/storage/local/local-storage.js';
+import { makeTempDir, openClient, type TestServer } from '../helpers/server.js';
+import { slowStorage, startTestService } from '../helpers/service.js';
+
+const MiB = 1024 * 1024;
+const PASSPHRASE = 'the passphrase of this test';
+
+describe('clean shutdown and resumeTransfer', () => {
+  let dir: string;
+  let dataDir: string;
+  let server: TestServer | undefined;
+
+  beforeEach(async () => {
+    dir = await makeTempDir('cloudlocker-shutdown-resume-');
+    dataDir = path.join(dir, 'data');
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = () =>
+    startTestService({
+      dataDir,
+      resumeOnStart: false,
+      storageBackend: slowStorage(new LocalStorage({ directory: path.join(dataDir, 'store') }), 25),
+    });
+
+  it('keeps an interrupted upload, lists it after the restart and resumes it with the passphrase', async () => {
+    const source = path.join(dir, 'file.bin');
+    const content = randomBytes(12 * MiB);
+    await writeFile(source, content);
+    const keyPath = path.join(dir, 'key.json');
+    await createKeyFile(keyPath, { passphrase: PASSPHRASE });
+
+    server = await start();
+    let client = await openClient(server);
+    const answer = client.call('upload', { path: source, keyPath, keyPassphrase: PASSPHRASE, name: 'file.bin', transferId: 'up-1' });
+    await client.waitForNotification(
+      (n) => n.method === 'transferProgress' && n.params['transferId'] === 'up-1' && (n.params['transferredBytes'] as number) > 0,
+    );
+    await server.close();
+    server = undefined;
+    const response = await answer;
+    expect(response.error?.data).toMatchObject({ reason: 'CANCELLED', interrupted: true });
+    expect(await readdir(path.join(dataDir, 'store', '.tmp'))).toHaveLength(1);
+    expect(await readdir(path.join(dataDir, 'transfers'))).toEqual(['up-1.json', 'up-1.parts']);
+
+    server = await start();
+    client = await openClient(server);
+    const listed = (await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'up-1');
+    expect(listed).toMatchObject({ state: 'interrupted', direction: 'upload', name: 'file.bin' });
+    const doneBefore = listed!.transferredBytes;
+    expect(doneBefore).toBeGreaterThan(0);
+
+    // Without the passphrase the key cannot be read: the transfer stays interrupted.
+    const refused = await client.call('resumeTransfer', { transferId: 'up-1' });
+    expect(refused.error?.data?.['reason']).toBe('KEY_INVALID');
+    expect((await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'up-1')?.state).toBe('interrupted');
+
+    const result = await client.request('resumeTransfer', { transferId: 'up-1', keyPassphrase: PASSPHRASE });
+    expect(result).toMatchObject({ transferId: 'up-1', name: 'file.bin', size: content.length });
+    const progress = client.notifications.filter((n) => n.method === 'transferProgress' && n.params['transferId'] === 'up-1');
+    expect(progress[0]?.params['transferredBytes']).toBe(doneBefore);
+
+    // What was stored decrypts to the file.
+    const target = path.join(dir, 'back.bin');
+    await client.request('download', { name: 'file.bin', keyPath, keyPassphrase: PASSPHRASE, destination: target });
+    const digest = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    expect(digest(await readFile(target))).toBe(digest(content));
+
+    const again = await client.call('resumeTransfer', { transferId: 'up-1' });
+    expect(again.error?.code).toBe(-32602);
+    const unknown = await client.call('resumeTransfer', { transferId: 'no-such-transfer' });
+    expect(unknown.error?.data?.['reason']).toBe('NOT_FOUND');
+  });
+});

@@ -1,0 +1,119 @@
+/** The transfer journal on its own, and FileEncryptor.fromHeader that a resumed upload relies on. */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CHUNK_SIZE, FileDecryptor, FileEncryptor, HEADER_SIZE, generateMasterKey } from '../../src/crypto/index.js';
+import { isCloudlockerError } from '../../src/errors.js';
+import { PartState, SLOT_SIZE, TransferJournal, sha256Of } from '../../src/transfer/transfer-journal.js';
+import { makeTempDir } from '../helpers/server.js';
+
+const uploadRecord = (transferId: string) => ({
+  transferId,
+  direction: 'upload' as const,
+  name: 'docs/report.pdf',
+  totalBytes: 10 * CHUNK_SIZE,
+  startedAt: new Date().toISOString(),
+  upload: {
+    sourcePath: '/somewhere/report.pdf',
+    sourceSize: 10 * CHUNK_SIZE,
+    sourceMtimeMs: 1,
+    keyPath: '/somewhere/key.json',
+    keyCreated: false,
+    overwrite: false,
+  },
+});
+
+describe('TransferJournal', () => {
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await makeTempDir('cloudlocker-journal-');
+  });
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps parameters and part slots across a reopen, with positioned writes of fixed-size slots', async () => {
+    const journal = await TransferJournal.open(dataDir);
+    const entry = await journal.create(uploadRecord('t1'));
+    await entry.update({ chunksPerPart: 2, partCount: 5, resumeToken: 'upload-id-1' });
+    const hash = sha256Of(Buffer.from('part two'));
+    await entry.partSealed(2, hash);
+    await entry.partDone(0, { sha256: sha256Of(Buffer.from('part zero')), receipt: '"etag-0"' });
+    await journal.close();
+
+    const partsFile = await readFile(path.join(dataDir, 'transfers', 't1.parts'));
+    expect(partsFile.length).toBe(3 * SLOT_SIZE);
+
+    const reopened = await TransferJournal.open(dataDir);
+    const [again] = reopened.active();
+    expect(again?.record).toMatchObject({ transferId: 't1', state: 'active', resumeToken: 'upload-id-1', partCount: 5 });
+    const slots = await again!.readParts(5);
+    expect(slots.map((slot) => slot.state)).toEqual([PartState.done, PartState.untouched, PartState.sealed, 0, 0]);
+    expect(slots[0]?.receipt).toBe('"etag-0"');
+    expect(slots[2]?.sha256?.equals(hash)).toBe(true);
+    await reopened.close();
+  });
+
+  it('records finished outcomes, drops them after the retention time, and removes what is not its own', async () => {
+    let now = Date.now();
+    const journal = await TransferJournal.open(dataDir, { now: () => now, finishedRetentionMs: 1000 });
+    const entry = await journal.create(uploadRecord('done'));
+    await entry.partDone(0);
+    await entry.finish('failed', { error: { code: -32010, message: 'changed', data: { reason: 'SOURCE_CHANGED' } } });
+    expect(await readdir(path.join(dataDir, 'transfers'))).toEqual(['done.json']);
+    await writeFile(path.join(dataDir, 'transfers', 'broken.json'), '{ not json');
+    await writeFile(path.join(dataDir, 'transfers', 'orphan.parts'), Buffer.alloc(SLOT_SIZE));
+
+    const reopened = await TransferJournal.open(dataDir, { now: () => now });
+    expect(reopened.finished().map((e) => e.record.outcome)).toEqual(['failed']);
+    expect((await readdir(path.join(dataDir, 'transfers'))).sort()).toEqual(['done.json']);
+
+    now += 25 * 60 * 60 * 1000;
+    const later = await TransferJournal.open(dataDir, { now: () => now });
+    expect(later.finished()).toEqual([]);
+    expect(await readdir(path.join(dataDir, 'transfers'))).toEqual([]);
+  });
+
+  it('never holds a key: only the parameters it was given', async () => {
+    const journal = await TransferJournal.open(dataDir);
+    await journal.create(uploadRecord('t2'));
+    const text = await readFile(path.join(dataDir, 'transfers', 't2.json'), 'utf8');
+    expect(Object.keys(JSON.parse(text) as object).sort()).toEqual(
+      ['direction', 'name', 'startedAt', 'state', 'totalBytes', 'transferId', 'upload', 'version'].sort(),
+    );
+  });
+});
+
+describe('FileEncryptor.fromHeader', () => {
+  const key = generateMasterKey();
+
+  it('re-creates the encryptor of an upload: its chunks decrypt under the original header', () => {
+    const original = FileEncryptor.create(key);
+    const plaintext = Buffer.alloc(CHUNK_SIZE, 7);
+    const resumed = FileEncryptor.fromHeader(key, original.header);
+    expect(resumed.header.equals(original.header)).toBe(true);
+    const first = original.encryptChunk(0, plaintext, false);
+    const again = resumed.encryptChunk(0, plaintext, false);
+    expect(again.equals(first)).toBe(true);
+    const sealed = resumed.encryptChunk(1, Buffer.from('end'), true);
+    const decryptor = FileDecryptor.open(key, original.header);
+    expect(decryptor.decryptChunk(1, sealed, true).toString()).toBe('end');
+  });
+
+  it('refuses another key (KEY_MISMATCH) and a tampered header (INTEGRITY)', () => {
+    const header = FileEncryptor.create(key).header;
+    expect(catchReason(() => FileEncryptor.fromHeader(generateMasterKey(), header))).toBe('KEY_MISMATCH');
+    const tampered = Buffer.from(header);
+    tampered[HEADER_SIZE - 1]! ^= 1;
+    expect(catchReason(() => FileEncryptor.fromHeader(key, tampered))).toBe('INTEGRITY');
+  });
+});
+
+function catchReason(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (err) {
+    return isCloudlockerError(err) ? err.reason : String(err);
+  }
+  return undefined;
+}
