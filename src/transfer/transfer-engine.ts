@@ -49,6 +49,7 @@ import {
   type TransferCheckpoints,
   type UploadCheckpoints,
 } from './checkpoints.js';
+import { writevFully } from './file-io.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 
@@ -578,21 +579,6 @@ async function readFully(
     total += bytesRead;
   }
   return { bytesRead: total };
-}
-
-/** Writes every buffer, in order, from `position` on; a positioned writev may also write less than asked. */
-async function writevFully(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let pending = buffers.filter((buffer) => buffer.length > 0);
-  let at = position;
-  while (pending.length > 0) {
-    let { bytesWritten } = await handle.writev(pending, at);
-    at += bytesWritten;
-    while (pending.length > 0 && bytesWritten >= (pending[0] as Buffer).length) {
-      bytesWritten -= (pending[0] as Buffer).length;
-      pending = pending.slice(1);
-    }
-    if (bytesWritten > 0) pending = [(pending[0] as Buffer).subarray(bytesWritten), ...pending.slice(1)];
-  }
 }
 
 /** Files such as those in /proc report size 0 but have content: their size cannot be trusted. */
