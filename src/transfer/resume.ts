@@ -8,11 +8,12 @@
  *   protected by a passphrase cannot be read without its passphrase (which is
  *   never journaled), so such a transfer waits for resumeTransfer.
  * - A resumed upload first checks that the source is unchanged: size and
- *   mtime, the SHA-256 of every part that was being written at the crash
- *   (those are encrypted again, under the same nonces: only the same
- *   plaintext may be), and the SHA-256 of a sample of the parts already
- *   stored. Any difference: SOURCE_CHANGED, and the partial object is
- *   discarded. Parts already stored are never encrypted again.
+ *   mtime, then that every part that was being written at the crash (those
+ *   are encrypted again, under the same nonces: only the same plaintext may
+ *   be) and a sample of the parts already stored seal, in memory, to the
+ *   GCM tags journaled for them (partTagDigest). Any difference:
+ *   SOURCE_CHANGED, and the partial object is discarded. Parts already
+ *   stored are never encrypted again.
  * - A resumed download keeps its temporary file beside the target when the
  *   stored object still has the same header (a replaced object has a new
  *   random salt, hence a new header); otherwise it starts over.
@@ -34,9 +35,10 @@ import type {
   UploadPreparation,
 } from './checkpoints.js';
 import { createTemporary, removeQuietly, temporaryPathFor } from './local-files.js';
-import { PartLayout } from './part-layout.js';
+import { PartLayout, type Part } from './part-layout.js';
+import { partTagDigest, sealPart } from './part-seal.js';
 import type { CheckpointFactory, DownloadRequest, TransferEngine, UploadRequest } from './transfer-engine.js';
-import { PartState, sha256Of, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
+import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
 import type { TransferRegistry } from './transfer-registry.js';
 
 /** How many parts already stored a resumed upload re-reads and hashes (besides those in flight at the crash). */
@@ -251,6 +253,8 @@ async function progressOf(entry: JournalEntry): Promise<{ slots: PartSlot[] | un
   const { partCount, chunksPerPart, totalBytes } = entry.record;
   if (partCount === undefined || chunksPerPart === undefined) return { slots: undefined, doneBytes: 0 };
   const slots = await entry.readParts(partCount);
+  // An upload whose write the store cannot resume (S3 before its multipart upload existed) starts over.
+  if (entry.record.direction === 'upload' && entry.record.resumeToken === undefined) return { slots, doneBytes: 0 };
   const layout = new PartLayout(totalBytes, chunksPerPart);
   let doneBytes = 0;
   slots.forEach((slot, index) => {
@@ -327,7 +331,7 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
     const layout = new PartLayout(this.entry.record.totalBytes, chunksPerPart);
     const slots = this.slots ?? [];
     try {
-      await verifySourceUnchanged(context.source, layout, slots);
+      await verifySourceUnchanged(context.source, encryptor, layout, slots);
     } catch (err) {
       await this.storage.discardWrite(name, resumeToken);
       await this.entry.clearParts();
@@ -371,10 +375,10 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
     return { encryptor, writer, chunksPerPart };
   }
 
-  async partSealed(partIndex: number, plaintext: Uint8Array): Promise<void> {
-    const hash = sha256Of(plaintext);
-    this.hashes.set(partIndex, hash);
-    await this.entry.partSealed(partIndex, hash);
+  async partSealed(partIndex: number, tagDigest: Uint8Array): Promise<void> {
+    const digest = Buffer.from(tagDigest);
+    this.hashes.set(partIndex, digest);
+    await this.entry.partSealed(partIndex, digest);
   }
 
   async partDone(partIndex: number, writer?: ObjectWriter): Promise<void> {
@@ -403,9 +407,16 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
  * The source of a resumed upload must be the file that was being uploaded:
  * its size and mtime were checked on opening; here every part that was in
  * flight at the crash (it will be encrypted again under the same nonces) and
- * a sample of the parts already stored must hash as journaled.
+ * a sample of the parts already stored must seal to the tags journaled
+ * (partTagDigest). The parts are encrypted in memory only: nothing leaves
+ * before they have matched.
  */
-async function verifySourceUnchanged(source: FileHandle, layout: PartLayout, slots: readonly PartSlot[]): Promise<void> {
+async function verifySourceUnchanged(
+  source: FileHandle,
+  encryptor: FileEncryptor,
+  layout: PartLayout,
+  slots: readonly PartSlot[],
+): Promise<void> {
   const inFlight: number[] = [];
   const done: number[] = [];
   slots.forEach((slot, index) => {
@@ -426,13 +437,30 @@ async function verifySourceUnchanged(source: FileHandle, layout: PartLayout, slo
       filled += bytesRead;
     }
     const expected = slots[index]?.sha256;
-    if (filled !== part.plainLength || expected === undefined || !sha256Of(plain).equals(expected)) {
+    const matches =
+      filled === part.plainLength &&
+      expected !== undefined &&
+      sealedDigestOf(encryptor, layout, part, plain).equals(expected);
+    if (!matches) {
       throw new CloudlockerError(
         'SOURCE_CHANGED',
         'The file changed while the upload was interrupted: upload it again (the partial upload has been discarded).',
       );
     }
   }
+}
+
+/** partTagDigest of the part as `plain` would seal, or an empty buffer when it cannot (the encryptor refuses it). */
+function sealedDigestOf(encryptor: FileEncryptor, layout: PartLayout, part: Part, plain: Buffer): Buffer {
+  const stored = Buffer.allocUnsafe(part.chunksLength + (part.index === 0 ? HEADER_SIZE : 0));
+  try {
+    sealPart(encryptor, layout, part, plain, stored);
+  } catch (err) {
+    // The encryptor's own guard: this chunk index was sealed before, in this process, from other bytes.
+    if (isCloudlockerError(err, 'SOURCE_CHANGED')) return Buffer.alloc(0);
+    throw err;
+  }
+  return partTagDigest(stored, part);
 }
 
 class DownloadJournalCheckpoints implements DownloadCheckpoints {
