@@ -12,15 +12,15 @@
  * the crash may have been sent before.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm, writeFile, open } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createKeyFile } from '../../src/crypto/index.js';
+import { ensureBuilt } from '../faults/built-server.js';
 import { makeTempDir, openClient, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
 
@@ -63,9 +63,8 @@ interface Backend {
   readonly halfwayPart: number;
 }
 
-beforeAll(async () => {
-  await promisify(execFile)('npm', ['run', 'build', '--silent'], { cwd: ROOT });
-}, 120_000);
+// The same build the fault tests use: skipped when dist/ is newer than every source.
+beforeAll(() => ensureBuilt(), 120_000);
 
 async function freePort(): Promise<number> {
   const server = createServer();
