@@ -7,7 +7,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { serviceFixture, type ServiceFixture } from '../client/fixtures.js';
+import { serviceFixture, transferHold, type ServiceFixture } from '../client/fixtures.js';
 import { openClient } from '../helpers/server.js';
 
 const root = process.cwd();
@@ -15,16 +15,8 @@ const bin = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const MiB = 1024 * 1024;
 
 let fixture: ServiceFixture;
-/** While set, part writes wait for it (or for their transfer's cancellation): a transfer that surely runs long enough. */
-let hold: Promise<void> | undefined;
-
-function heldUntilCancelled(signal: AbortSignal | undefined): Promise<void> {
-  if (hold === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    void hold?.then(resolve);
-    signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
+/** Transfers held mid-way on demand: a transfer that surely runs long enough. */
+const holds = transferHold();
 
 /** Every .ts under protocol/, src/ and tools/ with an older (or no) .js in dist/: the build is out of date. */
 async function staleBuild(): Promise<boolean> {
@@ -44,7 +36,7 @@ beforeAll(async () => {
   // The binary under test is built from the sources as they are (skipped when dist/ is already newer).
   if (await staleBuild()) await promisify(execFile)('npm', ['run', 'build', '--silent'], { cwd: root });
   // Slow enough for several progress notifications (every 20 ms) in a transfer of a few MiB.
-  fixture = await serviceFixture({ slowMs: 30, progressIntervalMs: 20, beforeWritePart: (index, signal) => (index >= 2 ? heldUntilCancelled(signal) : Promise.resolve()) });
+  fixture = await serviceFixture({ slowMs: 30, progressIntervalMs: 20, beforeWritePart: holds.beforeWritePart });
 }, 120_000);
 
 afterAll(async () => {
@@ -251,13 +243,11 @@ describe('passphrases', () => {
 });
 
 describe('transfers that are cancelled', () => {
-  let release: () => void = () => undefined;
   beforeEach(() => {
-    hold = new Promise((resolve) => (release = resolve));
+    holds.hold();
   });
   afterEach(() => {
-    release();
-    hold = undefined;
+    holds.releaseAll();
   });
 
   it('cancel ID stops a running upload, which then fails with the CANCELLED message', async () => {

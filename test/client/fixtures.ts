@@ -69,3 +69,37 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Holding transfers mid-way, so a test can act while one surely runs. */
+export interface TransferHold {
+  /** Pass as FixtureStartOptions.beforeWritePart. */
+  readonly beforeWritePart: (partIndex: number, signal: AbortSignal | undefined) => Promise<void>;
+  /** From now on, part writes from `fromPart` on wait until the returned release() (or their transfer's cancellation). */
+  hold(): () => void;
+  /** Release whatever is held (for afterEach). */
+  releaseAll(): void;
+}
+
+export function transferHold(fromPart = 2): TransferHold {
+  let gate: Promise<void> | undefined;
+  let open: () => void = () => undefined;
+  const releaseAll = () => {
+    gate = undefined;
+    open();
+  };
+  return {
+    beforeWritePart: (index, signal) => {
+      const current = gate;
+      if (current === undefined || index < fromPart) return Promise.resolve();
+      return new Promise((resolve) => {
+        void current.then(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    },
+    hold: () => {
+      gate = new Promise((resolve) => (open = resolve));
+      return releaseAll;
+    },
+    releaseAll,
+  };
+}

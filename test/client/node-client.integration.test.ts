@@ -26,14 +26,20 @@ import {
   type UploadOutcome,
 } from '../../src/client/node.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { serviceFixture, waitFor, type ServiceFixture } from './fixtures.js';
+import { serviceFixture, transferHold, waitFor, type ServiceFixture } from './fixtures.js';
 
 let fixture: ServiceFixture;
 let client: CloudlockerClient;
+/** Transfers held mid-way on demand, so a test acts while one surely runs. */
+const holds = transferHold();
 
 beforeAll(async () => {
-  fixture = await serviceFixture({ slowMs: 15 });
+  fixture = await serviceFixture({ slowMs: 15, beforeWritePart: holds.beforeWritePart });
   client = await connect({ dataDir: fixture.dataDir });
+});
+
+afterEach(() => {
+  holds.releaseAll();
 });
 
 afterAll(async () => {
@@ -74,9 +80,11 @@ describe('requests', () => {
   it('times out a request after timeoutMs, and stops waiting when its signal aborts', async () => {
     const { path: source } = await fixture.file('timeout.bin', 4 * 1024 * 1024);
     const keyPath = path.join(fixture.filesDir, 'timeout.key.json');
+    const release = holds.hold();
     const timedOut = await rejectionOf(client.request('upload', { path: source, keyPath, name: 'timeout.bin' }, { timeoutMs: 30 }));
     expect(timedOut).toBeInstanceOf(RequestTimeoutError);
     expect(timedOut.message).toContain('upload');
+    release();
 
     const controller = new AbortController();
     const waiting = client.request('listTransfers', {}, { signal: controller.signal });
@@ -137,6 +145,7 @@ describe('transfers and notifications', () => {
     const controller = new AbortController();
     const finished: TransferFinishedParams[] = [];
     const stop = client.onFinished((f) => finished.push(f));
+    holds.hold();
     const upload = client.upload(
       { path: source, keyPath, name: 'cancel.bin', transferId: 'cancel-running' },
       { signal: controller.signal, onProgress: (p) => (p.state === 'running' ? controller.abort() : undefined) },
@@ -153,6 +162,7 @@ describe('transfers and notifications', () => {
     const { path: source } = await fixture.file('early.bin', 8 * 1024 * 1024);
     const keyPath = path.join(fixture.filesDir, 'early.key.json');
     const controller = new AbortController();
+    holds.hold();
     const upload = client.upload({ path: source, keyPath, name: 'early.bin' }, { signal: controller.signal });
     controller.abort(); // the request is on its way; the key is still being created
     expect(await rejectionOf(upload)).toMatchObject({ reason: 'CANCELLED' });

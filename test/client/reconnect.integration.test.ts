@@ -15,7 +15,7 @@ import {
   type TransferProgressParams,
 } from '../../src/client/node.js';
 import { openClient } from '../helpers/server.js';
-import { serviceFixture, waitFor, type ServiceFixture } from './fixtures.js';
+import { serviceFixture, transferHold, waitFor, type ServiceFixture } from './fixtures.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const FAST_RECONNECT = { initialDelayMs: 20, maxDelayMs: 100 };
@@ -24,12 +24,17 @@ let fixture: ServiceFixture;
 let proxy: TcpProxy;
 let client: CloudlockerClient | undefined;
 
+/** Transfers held mid-way on demand: `const release = holds.hold()`. */
+const holds = transferHold();
+const holdTransfers = () => holds.hold();
+
 beforeEach(async () => {
-  fixture = await serviceFixture({ slowMs: 20, token: 'reconnect-test-token-0123456789abcdef' });
+  fixture = await serviceFixture({ slowMs: 20, token: 'reconnect-test-token-0123456789abcdef', beforeWritePart: holds.beforeWritePart });
   proxy = await startTcpProxy(fixture.server.port);
 });
 
 afterEach(async () => {
+  holds.releaseAll();
   await client?.close();
   client = undefined;
   await proxy.close();
@@ -69,11 +74,13 @@ it('reports through resync a transfer that finished while the client was away, a
   const { client, seen } = await connectThroughProxy();
   const { path: source } = await fixture.file('away.bin', 12 * 1024 * 1024);
   const keyPath = path.join(fixture.filesDir, 'away.key.json');
+  const release = holdTransfers(); // it cannot finish before the client is away
   const upload = client.upload({ path: source, keyPath, name: 'away.bin', transferId: 'away-1' });
   await waitFor(() => seen.progress.some(([p]) => p.transferId === 'away-1' && p.state === 'running'), 5000, 'the upload to run');
 
   proxy.cut();
   await waitFor(() => client.state === 'reconnecting', 5000, 'reconnecting');
+  release();
   await waitFor(() => finishedOnService('away-1'), 10_000, 'the upload to finish on the service');
   expect(seen.finished.map(([f]) => f.transferId)).not.toContain('away-1');
 
@@ -92,11 +99,8 @@ it('reports through resync a transfer that finished while the client was away, a
 });
 
 it('settles a transfer still running at reconnect from its live transferFinished, with the full result', async () => {
-  // Parts from the fourth on wait for `release`: the upload is surely still running when the client is back.
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  await fixture.server.close();
-  await fixture.start({ port: fixture.server.port, token: fixture.server.token, beforeWritePart: (index) => (index >= 3 ? released : Promise.resolve()) });
+  // Held mid-way until release(): the upload is surely still running when the client is back.
+  const release = holdTransfers();
   const { client, seen } = await connectThroughProxy();
   const size = 8 * 1024 * 1024;
   const { path: source } = await fixture.file('blip.bin', size);
@@ -188,8 +192,10 @@ it('with reconnect: false, fails waiting requests and closes when the connection
   const once = await connect({ url: proxy.urlFor(url), token, ca: caPem, spkiSha256: certificate.spkiSha256, reconnect: false });
   client = once;
   const { path: source } = await fixture.file('once.bin', 8 * 1024 * 1024);
-  const upload = once.upload({ path: source, keyPath: path.join(fixture.filesDir, 'once.key.json') });
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  holdTransfers(); // released in afterEach: the upload is surely running when the connection drops
+  const progress: string[] = [];
+  const upload = once.upload({ path: source, keyPath: path.join(fixture.filesDir, 'once.key.json') }, { onProgress: (p) => progress.push(p.state) });
+  await waitFor(() => progress.includes('running'), 5000, 'the upload to run');
   proxy.cut();
   await expect(upload).rejects.toBeInstanceOf(ConnectionLostError);
   expect(once.state).toBe('closed');
