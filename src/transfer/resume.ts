@@ -23,7 +23,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readKeyFile } from '../crypto/index.js';
+import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readHeaderInfo, readKeyFile, storedSizeFor } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError, systemErrorCode } from '../errors.js';
 import type { ObjectWriter, ResumedPart, Storage } from '../storage/storage.js';
 import type {
@@ -185,6 +185,12 @@ export class ResumableTransfers implements CheckpointFactory {
       const upload = entry.record.upload;
       const download = entry.record.download;
       if (upload !== undefined) {
+        const published = await this.publishedBeforeCrash(entry);
+        if (published !== undefined) {
+          await entry.finish('completed', { result: published });
+          this.registry.finish(record, 'completed', { result: published });
+          return published;
+        }
         const key = await readKeyFile(upload.keyPath, options);
         const pending = engine.upload({
           transferId,
@@ -216,6 +222,36 @@ export class ResumableTransfers implements CheckpointFactory {
       throw new CloudlockerError('NOT_FOUND', 'The journal entry of this transfer is incomplete.');
     } finally {
       this.starting.delete(transferId);
+    }
+  }
+
+  /**
+   * An upload that crashed while publishing may be complete: the object is
+   * ours when it has the stored size and the very header (random salt
+   * included) that the journal holds. Then its result is rebuilt from the
+   * journal; nothing is sent again.
+   */
+  private async publishedBeforeCrash(entry: JournalEntry): Promise<UploadResult | undefined> {
+    const { committing, header, upload, name, totalBytes, transferId } = entry.record;
+    if (committing !== true || header === undefined || upload === undefined) return undefined;
+    try {
+      const info = await this.storage.stat(name);
+      if (info.storedSize !== storedSizeFor(totalBytes)) return undefined;
+      const stored = await this.storage.readRange(name, 0, HEADER_SIZE);
+      const journaled = Buffer.from(header, 'base64');
+      if (!journaled.equals(Buffer.from(stored))) return undefined;
+      return {
+        transferId,
+        name,
+        size: totalBytes,
+        storedSize: info.storedSize,
+        keyId: readHeaderInfo(journaled).keyId,
+        keyPath: upload.keyPath,
+        keyCreated: upload.keyCreated,
+      };
+    } catch (err) {
+      if (isCloudlockerError(err, 'NOT_FOUND')) return undefined;
+      throw err;
     }
   }
 
@@ -373,6 +409,10 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
       ],
     });
     return { encryptor, writer, chunksPerPart };
+  }
+
+  async committing(): Promise<void> {
+    await this.entry.update({ committing: true });
   }
 
   async partSealed(partIndex: number, tagDigest: Uint8Array): Promise<void> {

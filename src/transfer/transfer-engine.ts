@@ -282,6 +282,7 @@ export class TransferEngine {
       await assertSourceUnchanged(source, request.source);
       await assertNoBytesAfter(source, request.source);
       this.beginCommit(record);
+      await checkpoints?.committing?.();
       const stored = await writer.complete({ overwrite: request.overwrite });
       writer = undefined;
       return {

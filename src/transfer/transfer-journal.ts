@@ -89,6 +89,8 @@ export interface JournalRecord {
   readonly header?: string;
   /** The store's token for the unfinished write (uploads). */
   readonly resumeToken?: string;
+  /** An upload about to publish its object: a resume first looks whether it is already there. */
+  readonly committing?: boolean;
   /** How many times this transfer has been resumed, and the parts it found done each time (for diagnostics). */
   readonly resumes?: ReadonlyArray<{ readonly at: string; readonly doneParts: number; readonly partCount: number }>;
   readonly outcome?: TransferOutcome;

@@ -86,4 +86,33 @@ describe('clean shutdown and resumeTransfer', () => {
     const unknown = await client.call('resumeTransfer', { transferId: 'no-such-transfer' });
     expect(unknown.error?.data?.['reason']).toBe('NOT_FOUND');
   });
+
+  it('an upload that crashed while publishing its object is found complete, not sent again', async () => {
+    const source = path.join(dir, 'small.bin');
+    await writeFile(source, randomBytes(3 * MiB));
+    const keyPath = path.join(dir, 'plain.key.json');
+    await createKeyFile(keyPath);
+    server = await start();
+    let client = await openClient(server);
+    const uploaded = await client.request('upload', { path: source, keyPath, name: 'small.bin', transferId: 'published' });
+    await server.close();
+    server = undefined;
+    // As the journal stands after a crash between publishing and recording the outcome.
+    const journalFile = path.join(dataDir, 'transfers', 'published.json');
+    const { outcome: _outcome, result: _result, finishedAt: _finishedAt, ...record } = JSON.parse(await readFile(journalFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(journalFile, JSON.stringify({ ...record, state: 'active', committing: true }));
+
+    server = await startTestService({ dataDir, storageBackend: new LocalStorage({ directory: path.join(dataDir, 'store') }) });
+    client = await openClient(server);
+    const deadline = Date.now() + 5000;
+    let state: string | undefined;
+    while (Date.now() < deadline && state !== 'completed') {
+      state = (await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'published')?.state;
+      if (state !== 'completed') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(state).toBe('completed');
+    const stored = JSON.parse(await readFile(journalFile, 'utf8')) as { outcome: string; result: unknown };
+    expect(stored.outcome).toBe('completed');
+    expect(stored.result).toEqual(uploaded);
+  });
 });
