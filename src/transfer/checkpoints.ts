@@ -25,7 +25,7 @@ export interface TransferCheckpoints {
   isDone(partIndex: number): boolean;
   /** The part is durably stored (upload: the store acknowledged it) or written to the temporary (download). */
   partDone(partIndex: number, writer?: ObjectWriter): Promise<void>;
-  /** The object is about to be published (upload): after a crash from here on, it may already be complete. */
+  /** The object (upload) or file (download) is about to be published: after a crash from here on, it may already be complete. */
   committing?(): Promise<void>;
   /** Record the outcome before anyone is told of it. */
   finish(outcome: TransferOutcome, detail: { result?: UploadResult | DownloadResult; error?: ErrorObject }): Promise<void>;

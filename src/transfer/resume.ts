@@ -20,7 +20,7 @@
  * - Finished outcomes stay in the journal until acknowledgeTransfers or for
  *   24 hours, and come back in listTransfers after a restart.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
 import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readHeaderInfo, readKeyFile, storedSizeFor } from '../crypto/index.js';
@@ -206,6 +206,12 @@ export class ResumableTransfers implements CheckpointFactory {
         return await pending;
       }
       if (download !== undefined) {
+        const saved = await savedBeforeCrash(entry);
+        if (saved !== undefined) {
+          await entry.finish('completed', { result: saved });
+          this.registry.finish(record, 'completed', { result: saved });
+          return saved;
+        }
         const key = await readKeyFile(download.keyPath, options);
         const pending = engine.download({
           transferId,
@@ -282,6 +288,23 @@ export class ResumableTransfers implements CheckpointFactory {
     }
     return { acknowledged };
   }
+}
+
+/**
+ * A download that crashed while moving its temporary into place may be
+ * complete: the journal says it was publishing, its temporary is gone (the
+ * move consumed it) and the target has the file's size.
+ */
+async function savedBeforeCrash(entry: JournalEntry): Promise<DownloadResult | undefined> {
+  const { committing, download, transferId, name, totalBytes } = entry.record;
+  if (committing !== true || download?.target === undefined) return undefined;
+  const target = download.target;
+  const [temporary, saved] = await Promise.all([
+    stat(temporaryPathFor(target, transferId)).catch(() => undefined),
+    stat(target).catch(() => undefined),
+  ]);
+  if (temporary !== undefined || saved === undefined || !saved.isFile() || saved.size !== totalBytes) return undefined;
+  return { transferId, name, path: target, size: totalBytes };
 }
 
 /** The journaled parts of an active entry and the plaintext bytes they cover. */
@@ -548,6 +571,10 @@ class DownloadJournalCheckpoints implements DownloadCheckpoints {
 
   async partDone(partIndex: number): Promise<void> {
     await this.entry.partDone(partIndex);
+  }
+
+  async committing(): Promise<void> {
+    await this.entry.update({ committing: true });
   }
 
   async finish(...args: Parameters<DownloadCheckpoints['finish']>): Promise<void> {

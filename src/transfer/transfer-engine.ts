@@ -382,6 +382,7 @@ export class TransferEngine {
       }
       await temp.close();
       this.beginCommit(record);
+      await checkpoints?.committing?.();
       await publishTemporary(tempPath, target, request.overwrite);
       published = true;
       return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };

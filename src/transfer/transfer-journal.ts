@@ -89,7 +89,7 @@ export interface JournalRecord {
   readonly header?: string;
   /** The store's token for the unfinished write (uploads). */
   readonly resumeToken?: string;
-  /** An upload about to publish its object: a resume first looks whether it is already there. */
+  /** About to publish the object (upload) or move the file into place (download): a resume first looks whether that is done. */
   readonly committing?: boolean;
   /** How many times this transfer has been resumed, and the parts it found done each time (for diagnostics). */
   readonly resumes?: ReadonlyArray<{ readonly at: string; readonly doneParts: number; readonly partCount: number }>;

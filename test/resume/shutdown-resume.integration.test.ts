@@ -114,5 +114,26 @@ describe('clean shutdown and resumeTransfer', () => {
     const stored = JSON.parse(await readFile(journalFile, 'utf8')) as { outcome: string; result: unknown };
     expect(stored.outcome).toBe('completed');
     expect(stored.result).toEqual(uploaded);
+
+    // The same for a download that crashed while moving its file into place.
+    const target = path.join(dir, 'small.out');
+    const downloaded = await client.request('download', { name: 'small.bin', keyPath, destination: target, transferId: 'saved' });
+    await server.close();
+    server = undefined;
+    const downloadJournal = path.join(dataDir, 'transfers', 'saved.json');
+    const { outcome: _o, result: _r, finishedAt: _f, ...downloadRecord } = JSON.parse(await readFile(downloadJournal, 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await writeFile(downloadJournal, JSON.stringify({ ...downloadRecord, state: 'active', committing: true }));
+    server = await startTestService({ dataDir, storageBackend: new LocalStorage({ directory: path.join(dataDir, 'store') }) });
+    client = await openClient(server);
+    let downloadState: string | undefined;
+    for (const until = Date.now() + 5000; Date.now() < until && downloadState !== 'completed'; ) {
+      downloadState = (await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'saved')?.state;
+      if (downloadState !== 'completed') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(downloadState).toBe('completed');
+    expect((JSON.parse(await readFile(downloadJournal, 'utf8')) as { result: unknown }).result).toEqual(downloaded);
   });
 });
