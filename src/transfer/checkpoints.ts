@@ -56,8 +56,12 @@ export interface UploadCheckpoints extends TransferCheckpoints {
    * partial object is discarded).
    */
   prepare(context: UploadPreparation): Promise<PreparedUpload>;
-  /** The part is encrypted and about to be written. */
-  partSealed(partIndex: number, plaintext: Uint8Array): Promise<void>;
+  /**
+   * The part is encrypted and about to be written; `tagDigest` is
+   * partTagDigest of its stored bytes, which identifies its plaintext under
+   * this upload's key (see part-seal.ts).
+   */
+  partSealed(partIndex: number, tagDigest: Uint8Array): Promise<void>;
 }
 
 export interface DownloadPreparation {

@@ -51,6 +51,7 @@ import {
 } from './checkpoints.js';
 import { writevFully } from './file-io.js';
 import { PartLayout, type Part } from './part-layout.js';
+import { partTagDigest, sealPart } from './part-seal.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 
 /**
@@ -312,34 +313,18 @@ export class TransferEngine {
     signal: AbortSignal,
     checkpoints?: UploadCheckpoints,
   ): Promise<void> {
-    const headerBytes = part.index === 0 ? HEADER_SIZE : 0;
     const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
-    const stored = this.buffers.acquire(this.chunksPerPartBytes(layout, STORED_CHUNK_SIZE) + HEADER_SIZE);
+    const stored = this.buffers.acquire(this.storedPartBytes(layout));
     try {
       const { bytesRead } = await readFully(source, plain, part.plainLength, part.plainOffset);
       if (bytesRead !== part.plainLength) throw new CloudlockerError('SOURCE_CHANGED');
       signal.throwIfAborted();
-      if (headerBytes > 0) encryptor.header.copy(stored, 0);
-      let storedAt = headerBytes;
-      let plainAt = 0;
-      for (let i = 0; i < part.chunkCount; i++) {
-        const chunkIndex = part.firstChunk + i;
-        const length = Math.min(CHUNK_SIZE, part.plainLength - plainAt);
-        const sealed = encryptor.encryptChunk(
-          chunkIndex,
-          plain.subarray(plainAt, plainAt + length),
-          layout.isFinalChunk(chunkIndex),
-          stored,
-          storedAt,
-        );
-        storedAt += sealed.length;
-        plainAt += length;
-      }
-      // Journaled before anything leaves: a resume re-encrypts this part only if the plaintext hashes the same.
-      await checkpoints?.partSealed(part.index, plain.subarray(0, part.plainLength));
+      const storedLength = sealPart(encryptor, layout, part, plain.subarray(0, part.plainLength), stored);
+      // Journaled before anything leaves: a resume re-encrypts this part only if the source seals to the same tags.
+      if (checkpoints !== undefined) await checkpoints.partSealed(part.index, partTagDigest(stored, part));
       this.registry.addProgress(record, { cryptoBytes: part.plainLength });
       const offset = part.index === 0 ? 0 : part.chunksOffset;
-      await writer.writePart(part.index, offset, stored.subarray(0, storedAt));
+      await writer.writePart(part.index, offset, stored.subarray(0, storedLength));
       // Counted only once journaled, so no byte reported as transferred is ever sent again.
       await checkpoints?.partDone(part.index, writer);
       this.registry.addProgress(record, { transferredBytes: part.plainLength });

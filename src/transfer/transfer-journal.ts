@@ -14,7 +14,8 @@
  *
  * A slot is SLOT_SIZE bytes: a state byte (0 untouched, 1 sealed: encrypted
  * and being written; 2 done: the store acknowledged it), the SHA-256 of the
- * part's plaintext (uploads), and the store's receipt for the part (S3: its
+ * part's GCM tags (uploads; partTagDigest in part-seal.ts, which identifies
+ * the plaintext without revealing it), and the store's receipt for the part (S3: its
  * ETag), length-prefixed. A slot is written whole in one write() far smaller
  * than a page, so a killed process leaves each slot either old or new.
  * Nothing here is fsynced per part: the data written by the store and the
@@ -46,7 +47,7 @@ export type PartState = (typeof PartState)[keyof typeof PartState];
 
 export interface PartSlot {
   readonly state: PartState;
-  /** SHA-256 of the part's plaintext (uploads), once sealed. */
+  /** SHA-256 of the part's chunk tags (uploads, partTagDigest in part-seal.ts), once sealed. */
   readonly sha256?: Buffer;
   /** The store's receipt (S3: the ETag), once done. */
   readonly receipt?: string;
@@ -147,7 +148,7 @@ export class JournalEntry {
     return slots;
   }
 
-  /** Upload: the part is encrypted and about to be written; its plaintext's hash guards a resume against a changed source. */
+  /** Upload: the part is encrypted and about to be written; the digest of its tags guards a resume against a changed source. */
   async partSealed(partIndex: number, sha256: Buffer): Promise<void> {
     await this.writeSlot(partIndex, encodeSlot({ state: PartState.sealed, sha256 }));
   }

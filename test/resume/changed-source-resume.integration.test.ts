@@ -1,0 +1,91 @@
+/**
+ * A resumed upload re-encrypts parts under the nonces it used before the
+ * restart, so it must refuse a source whose content changed even when its
+ * size and mtime did not (a tool that restores mtimes, a same-size rewrite
+ * within the clock's resolution): the parts it checks must seal to the GCM
+ * tags journaled for them.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createKeyFile } from '../../src/crypto/index.js';
+import { LocalStorage } from '../../src/storage/local/local-storage.js';
+import { makeTempDir, openClient, type TestServer } from '../helpers/server.js';
+import { slowStorage, startTestService } from '../helpers/service.js';
+
+const MiB = 1024 * 1024;
+/** Large enough, with the slowed store, that a shutdown always catches the upload before its end. */
+const SIZE = 32 * MiB;
+
+describe('resuming an upload whose source changed behind an unchanged size and mtime', () => {
+  let dir: string;
+  let dataDir: string;
+  let server: TestServer | undefined;
+
+  beforeEach(async () => {
+    dir = await makeTempDir('cloudlocker-changed-resume-');
+    dataDir = path.join(dir, 'data');
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = () =>
+    startTestService({
+      dataDir,
+      resumeOnStart: false,
+      storageBackend: slowStorage(new LocalStorage({ directory: path.join(dataDir, 'store') }), 50),
+    });
+
+  async function interruptedUpload(source: string, keyPath: string, transferId: string): Promise<void> {
+    server = await start();
+    const client = await openClient(server);
+    // Its answer (CANCELLED, interrupted) is not awaited: a shutdown may close the connection first.
+    void client.call('upload', { path: source, keyPath, name: `${transferId}.bin`, transferId });
+    await client.waitForNotification(
+      (n) => n.method === 'transferProgress' && n.params['transferId'] === transferId && (n.params['transferredBytes'] as number) > 0,
+    );
+    await server.close();
+    server = undefined;
+  }
+
+  it('refuses with SOURCE_CHANGED when a part stored before the restart changed, and resumes an untouched source', async () => {
+    const keyPath = path.join(dir, 'key.json');
+    await createKeyFile(keyPath);
+    const source = path.join(dir, 'file.bin');
+    await writeFile(source, randomBytes(SIZE));
+    // A whole second, so that putting it back after the change restores it exactly.
+    await utimes(source, 1_700_000_000, 1_700_000_000);
+    const untouched = path.join(dir, 'untouched.bin');
+    const untouchedContent = randomBytes(SIZE);
+    await writeFile(untouched, untouchedContent);
+
+    await interruptedUpload(source, keyPath, 'changed');
+    await interruptedUpload(untouched, keyPath, 'untouched');
+
+    // New bytes in part 0 (stored before the interruption), same size, and the mtime put back as it was.
+    const before = await stat(source);
+    const handle = await open(source, 'r+');
+    await handle.write(randomBytes(4096), 0, 4096, 0);
+    await handle.close();
+    await utimes(source, 1_700_000_000, 1_700_000_000);
+    expect((await stat(source)).mtimeMs).toBe(before.mtimeMs);
+
+    server = await start();
+    const client = await openClient(server);
+    const interrupted = (await client.request('listTransfers', {})).transfers.filter((t) => t.state === 'interrupted');
+    expect(interrupted.map((t) => t.transferId).sort()).toEqual(['changed', 'untouched']);
+    const refused = await client.call('resumeTransfer', { transferId: 'changed' });
+    expect(refused.error?.data?.['reason']).toBe('SOURCE_CHANGED');
+    expect((await client.request('listFiles', {})).files.map((f) => f.name)).not.toContain('changed.bin');
+
+    await client.request('resumeTransfer', { transferId: 'untouched' });
+    const target = path.join(dir, 'back.bin');
+    await client.request('download', { name: 'untouched.bin', keyPath, destination: target });
+    const digest = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    expect(digest(await readFile(target))).toBe(digest(untouchedContent));
+  }, 60_000);
+});

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import {
+  CHUNK_SIZE,
+  FileEncryptor,
+  HEADER_SIZE,
+  decryptBuffer,
+  generateMasterKey,
+  storedSizeFor,
+} from '../../src/crypto/index.js';
+import { PartLayout } from '../../src/transfer/part-layout.js';
+import { partTagDigest, sealPart } from '../../src/transfer/part-seal.js';
+
+const key = generateMasterKey();
+
+/** Seals every part of `plaintext` with `encryptor`, as an upload would; the stored object and each part's digest. */
+function sealAll(encryptor: FileEncryptor, plaintext: Buffer, chunksPerPart: number): { stored: Buffer; digests: Buffer[] } {
+  const layout = new PartLayout(plaintext.length, chunksPerPart);
+  const pieces: Buffer[] = [];
+  const digests: Buffer[] = [];
+  for (let index = 0; index < layout.partCount; index++) {
+    const part = layout.part(index);
+    const buffer = Buffer.alloc(HEADER_SIZE + part.chunksLength);
+    const length = sealPart(encryptor, layout, part, plaintext.subarray(part.plainOffset, part.plainOffset + part.plainLength), buffer);
+    pieces.push(buffer.subarray(0, length));
+    digests.push(partTagDigest(buffer, part));
+  }
+  return { stored: Buffer.concat(pieces), digests };
+}
+
+describe('sealPart and partTagDigest', () => {
+  it.each([0, 1, CHUNK_SIZE, 2 * CHUNK_SIZE + 1, 5 * CHUNK_SIZE])(
+    'parts sealed one by one make a stored object of the right size that decrypts to %i bytes',
+    (size) => {
+      const plaintext = randomBytes(size);
+      const { stored } = sealAll(FileEncryptor.create(key), plaintext, 2);
+      expect(stored.length).toBe(storedSizeFor(size));
+      expect(decryptBuffer(key, stored).equals(plaintext)).toBe(true);
+    },
+  );
+
+  it('gives the same digests when the same plaintext is sealed again under the same header, and others for other bytes', () => {
+    const plaintext = randomBytes(5 * CHUNK_SIZE + 100);
+    const first = FileEncryptor.create(key);
+    const original = sealAll(first, plaintext, 2);
+    const again = sealAll(FileEncryptor.fromHeader(key, first.header), plaintext, 2);
+    expect(again.digests).toEqual(original.digests);
+    expect(new Set(original.digests.map((d) => d.toString('hex'))).size).toBe(original.digests.length);
+
+    const changed = Buffer.from(plaintext);
+    changed[3 * CHUNK_SIZE + 7]! ^= 1; // in part 1 (chunks 2 and 3)
+    const resealed = sealAll(FileEncryptor.fromHeader(key, first.header), changed, 2);
+    expect(resealed.digests[0]).toEqual(original.digests[0]);
+    expect(resealed.digests[1]).not.toEqual(original.digests[1]);
+    expect(resealed.digests[2]).toEqual(original.digests[2]);
+  });
+
+  it('depends on the upload: the same plaintext under a new salt has other digests', () => {
+    const plaintext = randomBytes(3 * CHUNK_SIZE);
+    const one = sealAll(FileEncryptor.create(key), plaintext, 4);
+    const other = sealAll(FileEncryptor.create(key), plaintext, 4);
+    expect(other.digests[0]).not.toEqual(one.digests[0]);
+  });
+});
