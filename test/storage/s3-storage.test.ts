@@ -273,6 +273,62 @@ describe('checksums (s3rver stores aws-chunked bodies verbatim)', () => {
   });
 });
 
+describe('part integrity on the way (S3 stub)', () => {
+  it('sends each part with its SHA-256 in x-amz-content-sha256, which the signature covers', async () => {
+    const parts: Array<{ header: string | undefined; signedHeaders: string; bodySha256: string }> = [];
+    const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>${body}`;
+    const stub = await startStub((request, response, url) => {
+      if (request.method === 'HEAD') {
+        response.writeHead(404);
+        response.end();
+      } else if (request.method === 'POST' && url.searchParams.has('uploads')) {
+        response.writeHead(200, { 'content-type': 'application/xml' });
+        response.end(xml('<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>'));
+      } else if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
+        const hash = createHash('sha256');
+        request.on('data', (chunk: Buffer) => hash.update(chunk));
+        request.on('end', () => {
+          parts.push({
+            header: request.headers['x-amz-content-sha256'] as string | undefined,
+            signedHeaders: /SignedHeaders=([^,]+)/.exec(request.headers.authorization ?? '')?.[1] ?? '',
+            bodySha256: hash.digest('hex'),
+          });
+          response.writeHead(200, { etag: `"part-${url.searchParams.get('partNumber')}"` });
+          response.end();
+        });
+      } else if (request.method === 'POST' && url.searchParams.has('uploadId')) {
+        response.writeHead(200, { 'content-type': 'application/xml' });
+        response.end(xml(`<CompleteMultipartUploadResult><Bucket>${TEST_BUCKET}</Bucket><Key>obj</Key><ETag>"whole"</ETag></CompleteMultipartUploadResult>`));
+      } else {
+        response.writeHead(501);
+        response.end();
+      }
+    });
+    const storage = createS3Storage({
+      kind: 's3',
+      bucket: TEST_BUCKET,
+      endpoint: stub.endpoint,
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const data = randomBytes(MIN_PART_SIZE + 100);
+      const writer = await storage.beginWrite('obj', { expectedSize: data.length });
+      await writeInParts(writer, data, MIN_PART_SIZE);
+      await writer.complete({ overwrite: false });
+      expect(parts).toHaveLength(2);
+      for (const part of parts) {
+        expect(part.header).toBe(part.bodySha256);
+        expect(part.signedHeaders.split(';')).toContain('x-amz-content-sha256');
+      }
+    } finally {
+      await storage.close();
+      await stub.stop();
+    }
+  });
+});
+
 describe('reads', () => {
   it('returns fewer bytes at the end, none past it, NOT_FOUND when missing', async () => {
     const storage = storageUnder('ranges');

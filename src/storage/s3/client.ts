@@ -22,8 +22,9 @@ export function createS3Client(config: ResolvedS3Config): S3Client {
     },
     // Since SDK 3.729 the defaults add CRC checksums and send streamed bodies
     // as aws-chunked, which some S3-compatible servers (s3rver, older MinIO
-    // and Ceph) store verbatim: silent corruption. The backend sends
-    // Content-MD5 itself, which every S3-compatible server understands.
+    // and Ceph) store verbatim: silent corruption. The backend states each
+    // part's SHA-256 itself (x-amz-content-sha256, signed) and a single PUT's
+    // Content-MD5; the format's GCM tags catch anything a store lets through.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     // A bucket in another region than the configured one still works.
