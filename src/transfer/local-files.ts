@@ -4,6 +4,7 @@
  * answer into an error the user can act on, and none of them names a path
  * (paths are the user's; the client already knows which one it sent).
  */
+import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, realpath, stat, statfs, type FileHandle, rename, link, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -176,7 +177,11 @@ export async function resolveDestination(destination: string, name: string, over
 
 /** A temporary file beside the target, so the final rename stays on one file system. */
 export function temporaryPathFor(target: string, transferId: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${transferId}.cloudlocker-part`);
+  // Short and fixed in length: a target name near the file system's limit
+  // (255 bytes) must still leave room for its temporary. Deterministic, so a
+  // resumed download finds the temporary of its first run.
+  const tag = createHash('sha256').update(path.basename(target)).update('\0').update(transferId).digest('hex').slice(0, 20);
+  return path.join(path.dirname(target), `.${tag}.cloudlocker-part`);
 }
 
 export async function createTemporary(tempPath: string): Promise<FileHandle> {

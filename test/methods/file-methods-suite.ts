@@ -185,6 +185,18 @@ export function runFileMethodsSuite(
       expect(await readdir(outDir)).toEqual([]);
     });
 
+    it('downloads to a file whose name is near the file-system limit of 255 bytes', async () => {
+      await start();
+      const longName = `${'n'.repeat(240)}.bin`;
+      const source = await localFile('long-source.bin', randomBytes(CHUNK_SIZE + 5));
+      await client.request('upload', { path: source, keyPath, name: `long/${longName}` });
+      const outDir = path.join(dir, 'long-out');
+      await mkdir(outDir);
+      const down = await client.request('download', { name: `long/${longName}`, keyPath, destination: outDir });
+      expect(path.basename(down.path)).toBe(longName);
+      expect(sha256(await readFile(down.path))).toBe(sha256(await readFile(source)));
+    });
+
     it('rejects invalid remote names with -32602', async () => {
       await start();
       const source = await localFile('n.txt', Buffer.from('n'));
