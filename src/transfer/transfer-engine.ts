@@ -159,7 +159,7 @@ export class TransferEngine {
   cancel(transferId: string): { transferId: string; cancelled: boolean } {
     const record = this.registry.get(transferId);
     if (record === undefined) {
-      throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished more than 10 minutes ago.');
+      throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished and been acknowledged, or finished more than a day ago.');
     }
     // Once publishing has begun the transfer completes: saying "cancelled" would be untrue.
     if (record.finished || this.committing.has(transferId)) return { transferId, cancelled: false };

@@ -15,7 +15,7 @@ export function transfersCommand(context: CommandContext = defaultContext()): Co
           return `${transfer.transferId}  ${transfer.direction.padEnd(8)}  ${transfer.state.padEnd(9)}  ${String(percentDone(transfer)).padStart(3)}%  ${transfer.name}${error}`;
         });
       }
-      if (transfers.length === 0) output.note('No transfers in the last 10 minutes.');
+      if (transfers.length === 0) output.note('No transfers are running or recently finished.');
     });
   });
 }
