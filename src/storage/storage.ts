@@ -136,6 +136,12 @@ export interface Storage {
   /** Where objects go, for getServerInfo: a directory or s3://bucket/prefix. No credentials. */
   readonly location: string;
   readonly capabilities: StorageCapabilities;
+  /**
+   * Optional: ranged reads of about this many bytes amortise the store's cost
+   * per request (S3: one HTTP request per read), so downloads read in parts
+   * at least this large. Undefined: no preference (the local store).
+   */
+  readonly preferredReadSize?: number;
 
   /**
    * Remove leftovers of a crashed run (temporaries, stale multipart uploads),
@@ -179,7 +185,6 @@ export interface Storage {
    * the garbage collector's work and the server's peak memory). Reads
    * `target.length` bytes starting at `offset` and resolves with how many it
    * read: fewer only when the object ends first. Rejects as readRange does.
-   * Backends whose client allocates anyway (S3) leave it out.
    */
   readRangeInto?(name: string, offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number>;
 

@@ -313,13 +313,17 @@ export class TransferEngine {
     signal: AbortSignal,
     checkpoints?: UploadCheckpoints,
   ): Promise<void> {
-    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
+    let plain: Buffer | undefined = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
     const stored = this.buffers.acquire(this.storedPartBytes(layout));
     try {
       const { bytesRead } = await readFully(source, plain, part.plainLength, part.plainOffset);
       if (bytesRead !== part.plainLength) throw new CloudlockerError('SOURCE_CHANGED');
       signal.throwIfAborted();
       const storedLength = sealPart(encryptor, layout, part, plain.subarray(0, part.plainLength), stored);
+      // Back to the pool before the (longest) wait, the write: parts waiting
+      // on the store then hold one buffer each, not two.
+      this.buffers.release(plain);
+      plain = undefined;
       // Journaled before anything leaves: a resume re-encrypts this part only if the source seals to the same tags.
       if (checkpoints !== undefined) await checkpoints.partSealed(part.index, partTagDigest(stored, part));
       this.registry.addProgress(record, { cryptoBytes: part.plainLength });
@@ -329,7 +333,7 @@ export class TransferEngine {
       await checkpoints?.partDone(part.index, writer);
       this.registry.addProgress(record, { transferredBytes: part.plainLength });
     } finally {
-      this.buffers.release(plain);
+      if (plain !== undefined) this.buffers.release(plain);
       this.buffers.release(stored);
     }
   }
@@ -349,8 +353,8 @@ export class TransferEngine {
     // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
     const { temp, chunksPerPart } =
       checkpoints === undefined
-        ? { temp: await createTemporary(tempPath), chunksPerPart: this.chunksPerPart }
-        : await checkpoints.prepare({ header, target, tempPath, preferredChunksPerPart: this.chunksPerPart });
+        ? { temp: await createTemporary(tempPath), chunksPerPart: this.readChunksPerPart() }
+        : await checkpoints.prepare({ header, target, tempPath, preferredChunksPerPart: this.readChunksPerPart() });
     let published = false;
     try {
       const layout = new PartLayout(record.totalBytes, chunksPerPart);
@@ -535,6 +539,11 @@ export class TransferEngine {
       );
     }
     return chunksPerPart;
+  }
+
+  /** Chunks per part of a download: the preferred count, raised to the store's preferred read size. */
+  private readChunksPerPart(): number {
+    return PartLayout.chunksPerPartFor(this.chunksPerPart, this.storage.preferredReadSize ?? 0);
   }
 
   /** Size of a buffer for a full part's stored bytes (header included): one size for uploads and downloads, so they share buffers. */

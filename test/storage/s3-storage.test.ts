@@ -368,6 +368,54 @@ describe('reads', () => {
     }
   });
 
+  it('readRangeInto streams the same bytes into the caller buffer, fewer at the end, none past it', async () => {
+    const storage = storageUnder('into');
+    const data = randomBytes(MIN_PART_SIZE + 1000);
+    const writer = await storage.beginWrite('obj', { expectedSize: data.length });
+    await writeInParts(writer, data, MIN_PART_SIZE);
+    await writer.complete({ overwrite: false });
+    const into = storage.readRangeInto!.bind(storage);
+    for (const [offset, length] of [[0, 10], [MIN_PART_SIZE - 5, 10], [0, data.length], [123_456, 2 * 1024 * 1024]] as const) {
+      const target = Buffer.alloc(length);
+      expect(await into('obj', offset, target)).toBe(length);
+      expect(target.equals(data.subarray(offset, offset + length))).toBe(true);
+    }
+    const tail = Buffer.alloc(100, 0xee);
+    expect(await into('obj', data.length - 10, tail)).toBe(10);
+    expect(tail.subarray(0, 10).equals(data.subarray(data.length - 10))).toBe(true);
+    expect(tail.subarray(10).every((byte) => byte === 0xee)).toBe(true);
+    expect(await into('obj', data.length + 5, Buffer.alloc(4))).toBe(0);
+    await expectReason(into('missing', 0, Buffer.alloc(4)), 'NOT_FOUND');
+  });
+
+  it('readRangeInto retries a body that breaks off, and takes its range out of a whole object sent instead', async () => {
+    const breaking = await startBreakingBodyStub(1);
+    const storage = createTestS3Storage(breaking.endpoint, { maxAttempts: 3 });
+    try {
+      const target = Buffer.alloc(10);
+      expect(await storage.readRangeInto!('obj', 0, target)).toBe(10);
+      expect(target.toString()).toBe('0123456789');
+      expect(breaking.gets()).toBe(2);
+    } finally {
+      await storage.close();
+      await breaking.stop();
+    }
+    // A server that ignores Range: 200 with the whole object.
+    const whole = await startStub((request, response) => {
+      response.writeHead(200, { 'content-length': '10', etag: '"e"' });
+      response.end(request.method === 'HEAD' ? undefined : '0123456789');
+    });
+    const ignoring = createTestS3Storage(whole.endpoint, { maxAttempts: 1 });
+    try {
+      const target = Buffer.alloc(4);
+      expect(await ignoring.readRangeInto!('obj', 3, target)).toBe(4);
+      expect(target.toString()).toBe('3456');
+    } finally {
+      await ignoring.close();
+      await whole.stop();
+    }
+  });
+
   it('answers CANCELLED when the signal aborts', async () => {
     const storage = storageUnder('cancel');
     const writer = await storage.beginWrite('obj');

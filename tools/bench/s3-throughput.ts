@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
 import { type Contender, runGroup } from './lib/alternating.js';
 import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/files.js';
+import { cpuBetween, cpuSeconds } from './lib/cpu-time.js';
 import { PageCache } from './lib/page-cache.js';
 import { isInstalled, rcloneCryptOverS3, run, versionOf } from './lib/peers.js';
 import { Recorder } from './lib/report.js';
@@ -103,8 +104,8 @@ const downloads: Contender[] = [
 
 try {
   for (let round = 0; round < common.rounds; round++) {
-    await runGroup(uploads, round, { recorder, cache, bytes: size });
-    await runGroup(downloads, round, { recorder, cache, bytes: size });
+    await runGroup(uploads.map(withS3rverCpu), round, { recorder, cache, bytes: size });
+    await runGroup(downloads.map(withS3rverCpu), round, { recorder, cache, bytes: size });
   }
 } finally {
   await session.close();
@@ -121,7 +122,7 @@ recorder.note('s3rver runs on the same 2 cores as the server and rclone: its own
 await recorder.finish(common.jsonFile);
 await removePath(workDir);
 
-async function startS3Server(directory: string): Promise<{ endpoint: string; stop(): Promise<void> }> {
+async function startS3Server(directory: string): Promise<{ endpoint: string; pid: number; stop(): Promise<void> }> {
   await mkdir(directory, { recursive: true });
   const script = path.join(repoRoot(), 'dist', 'tools', 's3-server.js');
   const child = spawn(process.execPath, [script, '0', '--bucket', BUCKET, '--directory', directory], {
@@ -139,9 +140,23 @@ async function startS3Server(directory: string): Promise<{ endpoint: string; sto
   });
   return {
     endpoint,
+    pid: child.pid as number,
     async stop() {
       child.kill('SIGINT');
       await exited;
+    },
+  };
+}
+
+/** The contender, also recording the CPU seconds s3rver spent serving it (s3rver shares the two cores). */
+function withS3rverCpu(contender: Contender): Contender {
+  return {
+    ...contender,
+    async run(round) {
+      const before = cpuSeconds(s3.pid);
+      const outcome = await contender.run(round);
+      recorder.add(`${contender.name}: s3rver CPU seconds`, 's CPU', cpuBetween(before, cpuSeconds(s3.pid)));
+      return outcome;
     },
   };
 }
