@@ -34,6 +34,11 @@ export class RateMeter {
     return (bytes * 1000) / elapsedMs;
   }
 
+  /** Forget every sample (the transfer is over). */
+  reset(): void {
+    this.samples.length = 0;
+  }
+
   private dropOld(at: number): void {
     while (this.samples.length > 0 && this.samples[0]!.at < at - WINDOW_MS) this.samples.shift();
   }

@@ -235,7 +235,7 @@ export class TransferEngine {
         log?.warn({ err: errorForLog(journalError) }, 'journal not updated'),
       );
       this.registry.finish(record, outcome, { error: errorObject });
-      if (record.signal.aborted) log?.info('transfer cancelled');
+      if (outcome === 'cancelled') log?.info('transfer cancelled');
       else log?.warn({ err: errorForLog(err), reason: errorObject.data?.['reason'] }, 'transfer failed');
       throw error;
     } finally {

@@ -32,6 +32,10 @@ export interface TransferRegistryOptions {
   readonly now?: () => number;
 }
 
+/** What every finished transfer's signal becomes: aborted, so no work can start under it. */
+const FINISHED_CONTROLLER = new AbortController();
+FINISHED_CONTROLLER.abort();
+
 /** The mutable record behind one TransferStatus. */
 export class TransferRecord {
   state: TransferState = 'queued';
@@ -42,7 +46,8 @@ export class TransferRecord {
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
-  readonly abortController = new AbortController();
+  /** Replaced by an already-aborted, shared controller once the transfer has finished (see release()). */
+  abortController = new AbortController();
   readonly rate: RateMeter;
 
   /** Counters as last notified, to send nothing when nothing changed. */
@@ -64,6 +69,16 @@ export class TransferRecord {
   ) {
     this.totalBytes = totalBytes;
     this.rate = new RateMeter(now);
+  }
+
+  /**
+   * Drop what only a running transfer needs. Finished transfers stay listed
+   * for a day, and a live AbortController (with the signals derived from it)
+   * costs about 3 KiB each: thousands of them are megabytes for nothing.
+   */
+  release(): void {
+    this.abortController = FINISHED_CONTROLLER;
+    this.rate.reset();
   }
 
   get signal(): AbortSignal {
@@ -243,6 +258,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
       ...(detail.error === undefined ? {} : { error: detail.error }),
     };
     this.emit('transferFinished', params);
+    record.release();
   }
 
   private scheduleProgress(record: TransferRecord): void {

@@ -89,6 +89,18 @@ describe('TransferRegistry', () => {
     expect(Math.max(...crypto)).toBe(100);
   });
 
+  it('lets go of the controller of a finished transfer, which stays listed for a day', () => {
+    const { registry } = recordingRegistry();
+    const record = registry.create('t1', 'upload', 'a.bin', 10);
+    const running = record.abortController;
+    registry.setRunning(record);
+    registry.finish(record, 'failed', { error: { code: -32006, message: 'store down', data: { reason: 'STORAGE_UNAVAILABLE' } } });
+    expect(record.abortController).not.toBe(running);
+    expect(running.signal.aborted).toBe(false);
+    expect(record.signal.aborted).toBe(true);
+    expect(registry.list().transfers[0]).toMatchObject({ transferId: 't1', state: 'failed', bytesPerSecond: 0 });
+  });
+
   it('lists transfers changed since a seq, and forgets finished ones after the retention time', () => {
     const { registry, advance } = recordingRegistry({ retentionMs: 60_000 });
     const a = registry.create('a', 'upload', 'a', 1);
