@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killOnExit } from './lib/children.js';
 import { Args } from './lib/cli-args.js';
 import { removePath } from './lib/files.js';
 import { Recorder } from './lib/report.js';
@@ -75,7 +76,7 @@ await removePath(workDir);
 
 async function startEchoServer(certPath: string, keyPath: string): Promise<{ port: number; stop(): Promise<void> }> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'echo-server.js');
-  const child = spawn(process.execPath, [script, certPath, keyPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = killOnExit(spawn(process.execPath, [script, certPath, keyPath], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
+import { killOnExit } from './lib/children.js';
 import { type Contender, runGroup } from './lib/alternating.js';
 import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/files.js';
 import { cpuBetween, cpuSeconds } from './lib/cpu-time.js';
@@ -125,9 +126,9 @@ await removePath(workDir);
 async function startS3Server(directory: string): Promise<{ endpoint: string; pid: number; stop(): Promise<void> }> {
   await mkdir(directory, { recursive: true });
   const script = path.join(repoRoot(), 'dist', 'tools', 's3-server.js');
-  const child = spawn(process.execPath, [script, '0', '--bucket', BUCKET, '--directory', directory], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = killOnExit(
+    spawn(process.execPath, [script, '0', '--bucket', BUCKET, '--directory', directory], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = await new Promise<string>((resolve, reject) => {
     let text = '';

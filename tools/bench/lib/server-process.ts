@@ -9,6 +9,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killOnExit } from './children.js';
 import { RssSampler } from './rss-sampler.js';
 
 /** The repository root: the nearest folder above this file that holds package.json. */
@@ -66,7 +67,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   const main = path.join(root, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const token = randomBytes(24).toString('base64url');
-  const child = spawn(
+  const child = killOnExit(spawn(
     process.execPath,
     [...(options.nodeArgs ?? []), main, 'serve', '--port', '0', '--data-dir', options.dataDir, ...(options.serveArgs ?? [])],
     {
@@ -74,7 +75,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       env: { ...withoutCloudlockerVariables(process.env), ...options.env, CLOUDLOCKER_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
-  );
+  ));
   child.stderr.pipe(createWriteStream(options.logFile ?? path.join(options.dataDir, 'server.log')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForListening(child);
