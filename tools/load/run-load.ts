@@ -5,6 +5,7 @@
  *   npm run build && node dist/tools/load/run-load.js                 # everything, 10-minute soak
  *   node dist/tools/load/run-load.js --minutes 1 --skip transfers     # a shorter run
  *   node dist/tools/load/run-load.js --connections 200 --rpcs 50 --transfers 16 --transfer-mib 64 --minutes 10 --json out.json
+ *   node dist/tools/load/run-load.js --skip rpcs --skip transfers --minutes 20 --no-acknowledge   # a client that never acknowledges
  *
  * Prints a summary as it goes and, with --json, writes every figure
  * (including the RSS samples of the soak) to a file. Exits 1 if any call
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '10' },
     'sample-ms': { type: 'string', default: '5000' },
     skip: { type: 'string', multiple: true, default: [] },
+    'no-acknowledge': { type: 'boolean', default: false },
     json: { type: 'string' },
     'work-dir': { type: 'string' },
   },
@@ -91,6 +93,7 @@ try {
       keyPath,
       sampleRss: () => server.rssBytes(),
       sampleEveryMs,
+      acknowledge: values['no-acknowledge'] !== true,
     });
     report.soak = result;
     failed ||= result.errors.count > 0;

@@ -230,6 +230,12 @@ export interface SoakOptions {
   readonly fileWorkers?: number;
   /** Largest file a round trip uses. Default 4 MiB. */
   readonly maxFileBytes?: number;
+  /**
+   * Acknowledge each finished transfer (acknowledgeTransfers), as a client
+   * that has taken note of the outcome should: the server keeps unacknowledged
+   * outcomes for a day. Default true; skipped on a server without the method.
+   */
+  readonly acknowledge?: boolean;
 }
 
 export interface RssSample {
@@ -306,6 +312,7 @@ export async function soak(target: LoadTarget, options: SoakOptions): Promise<So
     }
   };
 
+  let acknowledge = options.acknowledge ?? true;
   const fileWorker = async (worker: number) => {
     const connection = await RpcConnection.open(target);
     try {
@@ -315,14 +322,27 @@ export async function soak(target: LoadTarget, options: SoakOptions): Promise<So
         const out = path.join(options.directory, `w${worker}-out.bin`);
         const size = Math.floor(Math.random() * (options.maxFileBytes ?? 4 * MiB));
         const sha256 = await writeRandomFile(source, size);
-        await guarded('upload', () => connection.call('upload', { path: source, keyPath: options.keyPath, name }));
+        const finished: string[] = [];
+        await guarded('upload', async () => {
+          finished.push((await connection.call<{ transferId: string }>('upload', { path: source, keyPath: options.keyPath, name })).transferId);
+        });
         await guarded('getFileInfo', () => connection.call('getFileInfo', { name }));
         await guarded('listFiles', () => connection.call('listFiles', { prefix: `soak/${worker}/`, limit: 50 }));
         await guarded('download', async () => {
-          await connection.call('download', { name, keyPath: options.keyPath, destination: out, overwrite: true });
+          const result = await connection.call<{ transferId: string }>('download', { name, keyPath: options.keyPath, destination: out, overwrite: true });
+          finished.push(result.transferId);
           if ((await sha256OfFile(out)) !== sha256) throw new Error('downloaded bytes differ from the source');
         });
         await guarded('deleteFile', () => connection.call('deleteFile', { name }));
+        if (acknowledge && finished.length > 0) {
+          await guarded('acknowledgeTransfers', async () => {
+            await connection.call('acknowledgeTransfers', { transferIds: finished }).catch((err: unknown) => {
+              // A server without the method keeps outcomes for a limited time by itself.
+              if (err instanceof RpcError && err.error.code === -32601) acknowledge = false;
+              else throw err;
+            });
+          });
+        }
       }
     } finally {
       await connection.close();
