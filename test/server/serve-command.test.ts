@@ -48,6 +48,11 @@ it('passes every flag on as a setting, named as flags in errors', async () => {
     '--progress-interval-ms', '250',
     '--max-concurrent-transfers', '2',
     '--max-queued-transfers', '8',
+    '--max-connections', '16',
+    '--max-requests-per-second', '50',
+    '--request-burst', '100',
+    '--max-in-flight-requests', '32',
+    '--ping-interval-ms', '5000',
   ]);
   expect(options).toEqual({
     port: 0,
@@ -69,6 +74,11 @@ it('passes every flag on as a setting, named as flags in errors', async () => {
     progressIntervalMs: 250,
     maxConcurrentTransfers: 2,
     maxQueuedTransfers: 8,
+    maxConnections: 16,
+    maxRequestsPerSecond: 50,
+    requestBurst: 100,
+    maxInFlightRequests: 32,
+    pingIntervalMs: 5000,
     optionsSource: 'cli',
   });
 });

@@ -30,6 +30,11 @@ export interface ServeFlags {
   progressIntervalMs?: number;
   maxConcurrentTransfers?: number;
   maxQueuedTransfers?: number;
+  maxConnections?: number;
+  maxRequestsPerSecond?: number;
+  requestBurst?: number;
+  maxInFlightRequests?: number;
+  pingIntervalMs?: number;
   resumeOnStart?: boolean;
   printToken?: boolean;
 }
@@ -66,6 +71,11 @@ export function serveCommand(commandOptions: ServeCommandOptions = {}): Command 
     .option('--progress-interval-ms <ms>', 'least time between two progress notifications of a transfer (default 100)', integer)
     .option('--max-concurrent-transfers <count>', 'transfers running at once (default 4)', integer)
     .option('--max-queued-transfers <count>', 'transfers waiting before new ones are refused with BUSY (default 64)', integer)
+    .option('--max-connections <count>', 'connections at once; more are refused with HTTP 503 (default 64)', integer)
+    .option('--max-requests-per-second <count>', 'requests a connection may send per second before BUSY (default 200)', integer)
+    .option('--request-burst <count>', 'requests a connection may send at once above that rate (default 400)', integer)
+    .option('--max-in-flight-requests <count>', 'unanswered requests per connection before BUSY (default 128)', integer)
+    .option('--ping-interval-ms <ms>', 'how often each connection is pinged; one that misses a pong is closed (default 30000)', integer)
     .option('--resume-on-start', 'resume transfers interrupted by a crash or shutdown as soon as the server starts (default)')
     .option('--no-resume-on-start', 'leave interrupted transfers until a client calls resumeTransfer')
     .option('--print-token', 'also print the token (it is always in server.json, mode 0600)')
