@@ -28,6 +28,8 @@ export interface TransferRegistryOptions {
   readonly progressIntervalMs?: number;
   /** How long finished transfers stay listed. Default 10 minutes (the contract's minimum). */
   readonly retentionMs?: number;
+  /** Most finished transfers kept listed, whatever their age; the oldest go first. Default 10 000. */
+  readonly maxFinishedKept?: number;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
 }
@@ -115,12 +117,14 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   private seq = 0;
   private readonly progressIntervalMs: number;
   private readonly retentionMs: number;
+  private readonly maxFinishedKept: number;
   private readonly now: () => number;
 
   constructor(options: TransferRegistryOptions = {}) {
     super();
     this.progressIntervalMs = options.progressIntervalMs ?? 100;
     this.retentionMs = options.retentionMs ?? 10 * 60 * 1000;
+    this.maxFinishedKept = options.maxFinishedKept ?? 10_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -298,8 +302,18 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   /** Forget finished transfers older than the retention time. */
   private prune(): void {
     const cutoff = this.now() - this.retentionMs;
+    let finished = 0;
     for (const [id, record] of this.transfers) {
-      if (record.finishedAt !== undefined && record.finishedAt < cutoff) this.transfers.delete(id);
+      if (record.finishedAt === undefined) continue;
+      if (record.finishedAt < cutoff) this.transfers.delete(id);
+      else finished += 1;
+    }
+    // Beyond the cap the oldest finished go first (the map keeps creation order), so memory stays bounded.
+    for (const [id, record] of this.transfers) {
+      if (finished <= this.maxFinishedKept) break;
+      if (record.finishedAt === undefined) continue;
+      this.transfers.delete(id);
+      finished -= 1;
     }
   }
 }

@@ -101,6 +101,14 @@ describe('TransferRegistry', () => {
     expect(registry.list().transfers[0]).toMatchObject({ transferId: 't1', state: 'failed', bytesPerSecond: 0 });
   });
 
+  it('keeps at most maxFinishedKept finished transfers, dropping the oldest, and never a running one', () => {
+    const registry = new TransferRegistry({ maxFinishedKept: 2 });
+    const running = registry.create('running', 'upload', 'r', 1);
+    for (const id of ['f1', 'f2', 'f3']) registry.finish(registry.create(id, 'upload', id, 1), 'completed');
+    expect(registry.list().transfers.map((t) => t.transferId).sort()).toEqual(['f2', 'f3', 'running']);
+    expect(running.finished).toBe(false);
+  });
+
   it('lists transfers changed since a seq, and forgets finished ones after the retention time', () => {
     const { registry, advance } = recordingRegistry({ retentionMs: 60_000 });
     const a = registry.create('a', 'upload', 'a', 1);
