@@ -10,7 +10,11 @@
  *
  *   npm run build && node dist/tools/bench/file-throughput.js [--size 1GiB] [--rounds 3] [--json FILE]
  *     [--work-dir DIR] [--no-peers] [--no-drop-cache] [--server-node-args "--cpu-prof --cpu-prof-dir DIR"]
- *     [--baseline-build DIR] [--keep]
+ *     [--baseline-build DIR] [--keep] [--keep-server]
+ *
+ * Each cloudlocker run gets a new server process (same data directory and
+ * key), as each peer run is a new process; --keep-server uses one server for
+ * every run instead (see ServerRunner for why that is not the default).
  *
  * --baseline-build DIR adds a second server, run from another build (a
  * directory with that build's dist/ and package.json), as one more contender:
@@ -27,7 +31,7 @@ import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/file
 import { PageCache } from './lib/page-cache.js';
 import { createAgeIdentity, isInstalled, rcloneCryptOverLocal, run, versionOf } from './lib/peers.js';
 import { Recorder } from './lib/report.js';
-import { makeWorkDir, measure, measureLocal, openSession } from './lib/session.js';
+import { makeWorkDir, measure, measureLocal, ServerRunner } from './lib/session.js';
 import { medianPairRatio } from './lib/stats.js';
 
 const args = new Args();
@@ -41,6 +45,7 @@ const recorder = new Recorder('file throughput: local store vs cp, age, rclone c
   size,
   rounds: common.rounds,
   peers: common.peers,
+  serverPerRun: !args.flag('keep-server'),
 });
 const cache = new PageCache(common.dropCache, [workDir]);
 const out = path.join(workDir, 'out');
@@ -57,11 +62,12 @@ recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) :
 
 process.stderr.write(`work dir ${workDir}: writing a ${size}-byte random file\n`);
 await createRandomFile(source, size);
-const session = await openSession(workDir, { nodeArgs: common.serverNodeArgs });
+const restartEachRun = !args.flag('keep-server');
+const cloudlocker = new ServerRunner(workDir, { dataDir: path.join(workDir, 'server'), nodeArgs: common.serverNodeArgs }, restartEachRun);
 const baseline =
   baselineBuild === undefined
     ? undefined
-    : await openSession(workDir, { build: baselineBuild, dataDir: path.join(workDir, 'baseline-server'), nodeArgs: common.serverNodeArgs });
+    : new ServerRunner(workDir, { build: baselineBuild, dataDir: path.join(workDir, 'baseline-server'), nodeArgs: common.serverNodeArgs }, restartEachRun);
 const age = hasAge ? await createAgeIdentity(workDir) : undefined;
 const rclone = hasRclone ? await rcloneCryptOverLocal(rcloneStore, workDir) : undefined;
 
@@ -89,7 +95,7 @@ const uploads: Contender[] = [
   {
     name: 'cloudlocker upload',
     async run(round) {
-      const m = await measure(session.server, () => session.upload(source, objectName(round)));
+      const m = await cloudlocker.use((s) => measure(s.server, () => s.upload(source, objectName(round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
   },
@@ -114,7 +120,7 @@ if (baseline !== undefined) {
   uploads.push({
     name: 'baseline build upload',
     async run(round) {
-      const m = await measure(baseline.server, () => baseline.upload(source, objectName(round)));
+      const m = await baseline.use((s) => measure(s.server, () => s.upload(source, objectName(round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
   });
@@ -129,13 +135,13 @@ const downloads: Contender[] = [
   {
     name: 'cloudlocker download',
     async run(round) {
-      const m = await measure(session.server, () => session.download(objectName(round), file('cl-down', round)));
+      const m = await cloudlocker.use((s) => measure(s.server, () => s.download(objectName(round), file('cl-down', round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
     async after(round) {
       await verify('cloudlocker download', file('cl-down', round), round);
       await removePath(file('cl-down', round));
-      await session.client.call('deleteFile', { name: objectName(round) });
+      await cloudlocker.use((s) => s.client.call('deleteFile', { name: objectName(round) }));
     },
   },
   {
@@ -166,13 +172,13 @@ if (baseline !== undefined) {
   downloads.push({
     name: 'baseline build download',
     async run(round) {
-      const m = await measure(baseline.server, () => baseline.download(objectName(round), file('base-down', round)));
+      const m = await baseline.use((s) => measure(s.server, () => s.download(objectName(round), file('base-down', round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
     async after(round) {
       await verify('baseline download', file('base-down', round), round);
       await removePath(file('base-down', round));
-      await baseline.client.call('deleteFile', { name: objectName(round) });
+      await baseline.use((s) => s.client.call('deleteFile', { name: objectName(round) }));
     },
   });
 }
@@ -183,7 +189,7 @@ try {
     await runGroup(downloads, round, { recorder, cache, bytes: size });
   }
 } finally {
-  await session.close();
+  await cloudlocker.close();
   await baseline?.close();
 }
 recorder.report.pageCache = cache.status;

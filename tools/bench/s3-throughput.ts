@@ -7,7 +7,10 @@
  * interval for both (cloudlocker fsyncs before it answers).
  * Targets: cloudlocker <= 0.8x rclone's time; server peak RSS <= 150 MiB.
  *
- *   npm run build && node dist/tools/bench/s3-throughput.js [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers]
+ *   npm run build && node dist/tools/bench/s3-throughput.js [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers] [--keep-server]
+ *
+ * Each cloudlocker run gets a new server process, as each rclone run is a new
+ * process (see ServerRunner in lib/session.ts); --keep-server keeps one.
  */
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -21,7 +24,7 @@ import { PageCache } from './lib/page-cache.js';
 import { isInstalled, rcloneCryptOverS3, run, versionOf } from './lib/peers.js';
 import { Recorder } from './lib/report.js';
 import { repoRoot } from './lib/server-process.js';
-import { makeWorkDir, measure, measureLocal, openSession } from './lib/session.js';
+import { makeWorkDir, measure, measureLocal, ServerRunner } from './lib/session.js';
 import { medianPairRatio } from './lib/stats.js';
 
 const BUCKET = 'cloudlocker-bench';
@@ -42,11 +45,16 @@ const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 
 const s3 = await startS3Server(path.join(workDir, 's3rver'));
-const session = await openSession(workDir, {
-  nodeArgs: common.serverNodeArgs,
-  env: CREDENTIALS,
-  serveArgs: ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'],
-});
+const cloudlocker = new ServerRunner(
+  workDir,
+  {
+    dataDir: path.join(workDir, 'server'),
+    nodeArgs: common.serverNodeArgs,
+    env: CREDENTIALS,
+    serveArgs: ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'],
+  },
+  !args.flag('keep-server'),
+);
 const rclone = hasRclone
   ? await rcloneCryptOverS3(
       { endpoint: s3.endpoint, bucket: BUCKET, prefix: 'rclone', accessKeyId: CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDENTIALS.AWS_SECRET_ACCESS_KEY },
@@ -66,7 +74,7 @@ const uploads: Contender[] = [
   {
     name: 'cloudlocker upload (S3)',
     async run(round) {
-      const m = await measure(session.server, () => session.upload(source, objectName(round)));
+      const m = await cloudlocker.use((s) => measure(s.server, () => s.upload(source, objectName(round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
   },
@@ -80,12 +88,12 @@ const downloads: Contender[] = [
   {
     name: 'cloudlocker download (S3)',
     async run(round) {
-      const m = await measure(session.server, () => session.download(objectName(round), file('cl', round)));
+      const m = await cloudlocker.use((s) => measure(s.server, () => s.download(objectName(round), file('cl', round))));
       return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
     },
     async after(round) {
       await verify(file('cl', round), round, 'cloudlocker download');
-      await session.client.call('deleteFile', { name: objectName(round) });
+      await cloudlocker.use((s) => s.client.call('deleteFile', { name: objectName(round) }));
     },
   },
   {
@@ -109,7 +117,7 @@ try {
     await runGroup(downloads.map(withS3rverCpu), round, { recorder, cache, bytes: size });
   }
 } finally {
-  await session.close();
+  await cloudlocker.close();
   await s3.stop();
 }
 recorder.report.pageCache = cache.status;

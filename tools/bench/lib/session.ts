@@ -39,7 +39,11 @@ export async function makeWorkDir(parent: string | undefined, prefix: string): P
 
 export async function openSession(
   workDir: string,
-  options: Omit<ServerProcessOptions, 'dataDir'> & { readonly dataDir?: string } = {},
+  options: Omit<ServerProcessOptions, 'dataDir'> & {
+    readonly dataDir?: string;
+    /** A key file made by an earlier session to use again (a server restarted between upload and download). */
+    readonly keyPath?: string;
+  } = {},
 ): Promise<Session> {
   const dataDir = options.dataDir ?? path.join(workDir, 'server');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -51,8 +55,8 @@ export async function openSession(
     await server.stop();
     throw err;
   }
-  const keyPath = path.join(workDir, `bench-${process.pid}-${Date.now()}.key.json`);
-  await client.call('createKey', { path: keyPath });
+  const keyPath = options.keyPath ?? path.join(workDir, `bench-${process.pid}-${Date.now()}.key.json`);
+  if (options.keyPath === undefined) await client.call('createKey', { path: keyPath });
   return {
     server,
     client,
@@ -100,4 +104,53 @@ export async function measureLocal(action: () => Promise<unknown>): Promise<{ se
   // Children only: this process's own share is the fsync and the wait.
   const cpu = before === undefined || after === undefined ? Number.NaN : after.children - before.children;
   return { seconds, cpu };
+}
+
+export type SessionOptions = Omit<ServerProcessOptions, 'dataDir'> & { readonly dataDir?: string };
+
+/**
+ * Where cloudlocker measurements run: by default a new server process for
+ * every run (same data directory and key, so a download finds what an
+ * earlier run uploaded), as each peer program is a new process per run.
+ * On these shared VMs, identical server processes kept differing by up to
+ * 2x in speed and CPU time for their whole life (an A/A/A run of three
+ * servers: 1.7 s, 2.8 s and 3.8 s for the same 1 GiB upload), so one
+ * long-lived server would make every cloudlocker figure hostage to the
+ * process it happened to get. With restartEachRun false (--keep-server),
+ * one server serves every run (for profiling it as one process).
+ */
+export class ServerRunner {
+  private persistent: Session | undefined;
+  private keyPath: string | undefined;
+
+  constructor(
+    private readonly workDir: string,
+    private readonly options: SessionOptions,
+    readonly restartEachRun: boolean,
+  ) {}
+
+  /** Run `action` on a server (a new one when restartEachRun; its start is not part of what `action` measures). */
+  async use<T>(action: (session: Session) => Promise<T>): Promise<T> {
+    if (!this.restartEachRun) {
+      this.persistent ??= await this.open();
+      return action(this.persistent);
+    }
+    const session = await this.open();
+    try {
+      return await action(session);
+    } finally {
+      await session.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.persistent?.close();
+    this.persistent = undefined;
+  }
+
+  private async open(): Promise<Session> {
+    const session = await openSession(this.workDir, { ...this.options, ...(this.keyPath === undefined ? {} : { keyPath: this.keyPath }) });
+    this.keyPath = session.keyPath;
+    return session;
+  }
 }
