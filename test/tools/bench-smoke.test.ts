@@ -31,7 +31,7 @@ afterAll(async () => {
 /** Run dist/tools/bench/<script>.js with `args` plus --json and --work-dir; the parsed JSON and stdout. */
 async function bench(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ report: BenchReport; stdout: string }> {
   const json = path.join(workDir, `${script}.json`);
-  const { stdout } = await run(process.execPath, [path.join(ROOT, 'dist', 'tools', 'bench', `${script}.js`), ...args, '--json', json, '--work-dir', workDir], {
+  const { stdout } = await run(process.execPath, [path.join(ROOT, 'dist', 'tools', 'bench', `${script}.js`), ...args, '--json', json, '--work-dir', workDir, '--no-quiet'], {
     cwd: ROOT,
     env,
     maxBuffer: 16 * 1024 * 1024,

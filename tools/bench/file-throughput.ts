@@ -185,8 +185,8 @@ if (baseline !== undefined) {
 
 try {
   for (let round = 0; round < common.rounds; round++) {
-    await runGroup(uploads, round, { recorder, cache, bytes: size });
-    await runGroup(downloads, round, { recorder, cache, bytes: size });
+    await runGroup(uploads, round, { recorder, cache, bytes: size, quiet: common.quiet });
+    await runGroup(downloads, round, { recorder, cache, bytes: size, quiet: common.quiet });
   }
 } finally {
   await cloudlocker.close();

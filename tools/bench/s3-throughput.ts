@@ -113,8 +113,8 @@ const downloads: Contender[] = [
 
 try {
   for (let round = 0; round < common.rounds; round++) {
-    await runGroup(uploads.map(withS3rverCpu), round, { recorder, cache, bytes: size });
-    await runGroup(downloads.map(withS3rverCpu), round, { recorder, cache, bytes: size });
+    await runGroup(uploads.map(withS3rverCpu), round, { recorder, cache, bytes: size, quiet: common.quiet });
+    await runGroup(downloads.map(withS3rverCpu), round, { recorder, cache, bytes: size, quiet: common.quiet });
   }
 } finally {
   await cloudlocker.close();

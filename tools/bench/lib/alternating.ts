@@ -4,6 +4,7 @@
  * that a drift of the machine's load or of the disk's state over the run hits
  * every contender alike. The page cache is dropped before each run.
  */
+import { waitForQuiet } from './machine.js';
 import type { PageCache } from './page-cache.js';
 import type { Recorder } from './report.js';
 
@@ -32,13 +33,22 @@ export interface Contender {
 export async function runGroup(
   contenders: readonly Contender[],
   round: number,
-  context: { readonly recorder: Recorder; readonly cache: PageCache; readonly bytes: number; readonly log?: boolean },
+  context: {
+    readonly recorder: Recorder;
+    readonly cache: PageCache;
+    readonly bytes: number;
+    readonly log?: boolean;
+    /** Wait for a quiet machine before each run (default true). */
+    readonly quiet?: boolean;
+  },
 ): Promise<void> {
   const present = contenders.filter((c) => c.unavailable === undefined);
   const order = round % 2 === 0 ? present : [...present].reverse();
   for (const contender of order) {
     await contender.prepare?.(round);
     context.cache.drop();
+    const busy = context.quiet === false ? undefined : await waitForQuiet();
+    if (busy !== undefined) context.recorder.add('CPU busy before the run (others)', 'fraction', Math.round(busy * 100) / 100);
     const outcome = await contender.run(round);
     context.recorder.add(contender.name, 's', outcome.seconds, context.bytes);
     if (!Number.isNaN(outcome.cpu)) context.recorder.add(`${contender.name} (CPU seconds)`, 's CPU', outcome.cpu);

@@ -9,6 +9,7 @@
  *   --drop-cache MODE    empty the page cache between runs: files (default; the work
  *                        directory's files only), global (drop_caches, root), off
  *   --no-drop-cache      the same as --drop-cache off
+ *   --no-quiet           do not wait for a quiet machine before each run (see waitForQuiet)
  *   --server-node-args "ARGS"  extra node flags for the server process (e.g. --cpu-prof)
  */
 import type { CacheMode } from './page-cache.js';
@@ -20,6 +21,7 @@ export interface CommonOptions {
   readonly peers: boolean;
   readonly dropCache: CacheMode;
   readonly serverNodeArgs: string[];
+  readonly quiet: boolean;
 }
 
 export class Args {
@@ -71,6 +73,7 @@ export class Args {
       peers: !this.flag('no-peers'),
       dropCache: this.flag('no-drop-cache') ? 'off' : cacheMode(this.string('drop-cache', 'files')),
       serverNodeArgs: (this.string('server-node-args') ?? '').split(/\s+/).filter((arg) => arg !== ''),
+      quiet: !this.flag('no-quiet'),
     };
   }
 }

@@ -84,3 +84,38 @@ export class LoadMonitor {
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
 }
+
+/** Fraction of all CPU time that was busy (not idle, not waiting on I/O) over `ms`, from /proc/stat. */
+export async function cpuBusyFraction(ms: number): Promise<number | undefined> {
+  const read = (): { busy: number; total: number } | undefined => {
+    try {
+      const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      const total = fields.reduce((sum, value) => sum + value, 0);
+      const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+      return { busy: total - idle, total };
+    } catch {
+      return undefined;
+    }
+  };
+  const before = read();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = read();
+  if (before === undefined || after === undefined || after.total === before.total) return undefined;
+  return (after.busy - before.busy) / (after.total - before.total);
+}
+
+/**
+ * Wait until the machine is quiet: less than `threshold` of the CPU busy
+ * over half a second, or `maxWaitMs` have passed. Other people's jobs on a
+ * shared 2-core machine make a run that overlaps them several times slower
+ * (CPU-bound programs like cloudlocker, age and rclone more than cp), so
+ * each run starts in a quiet moment when there is one. Resolves with the
+ * busy fraction last seen (undefined where /proc/stat is missing).
+ */
+export async function waitForQuiet(maxWaitMs = 20_000, threshold = 0.15): Promise<number | undefined> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const busy = await cpuBusyFraction(500);
+    if (busy === undefined || busy < threshold || Date.now() >= deadline) return busy;
+  }
+}

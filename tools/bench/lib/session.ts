@@ -4,10 +4,12 @@
  * client sees it (request sent to answer received) and records, around it,
  * the server's CPU seconds and its peak RSS.
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { cpuBetween, cpuSeconds, mainThreadCpuSeconds } from './cpu-time.js';
+import { createRandomFile } from './files.js';
 import { BenchRpcClient } from './rpc-client.js';
 import { startServerProcess, type ServerProcess, type ServerProcessOptions } from './server-process.js';
 
@@ -106,6 +108,9 @@ export async function measureLocal(action: () => Promise<unknown>): Promise<{ se
   return { seconds, cpu };
 }
 
+const WARM_UP_BYTES = 8 * 1024 * 1024;
+const WARM_UP_NAME = 'bench-warm-up.bin';
+
 export type SessionOptions = Omit<ServerProcessOptions, 'dataDir'> & { readonly dataDir?: string };
 
 /**
@@ -151,6 +156,27 @@ export class ServerRunner {
   private async open(): Promise<Session> {
     const session = await openSession(this.workDir, { ...this.options, ...(this.keyPath === undefined ? {} : { keyPath: this.keyPath }) });
     this.keyPath = session.keyPath;
+    try {
+      await this.warmUp(session);
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
     return session;
+  }
+
+  /**
+   * An untimed 8 MiB upload and download first, as a running service has
+   * done before: the measured run then does not pay for compiling the hot
+   * paths and growing the heap.
+   */
+  private async warmUp(session: Session): Promise<void> {
+    const source = path.join(this.workDir, 'warm-up.bin');
+    if (!existsSync(source)) await createRandomFile(source, WARM_UP_BYTES);
+    const copy = path.join(this.workDir, `warm-up-${process.pid}.out`);
+    await session.upload(source, WARM_UP_NAME, true);
+    await session.download(WARM_UP_NAME, copy);
+    await rm(copy, { force: true });
+    await session.client.call('deleteFile', { name: WARM_UP_NAME });
   }
 }
