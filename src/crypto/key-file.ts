@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import nodePath from 'node:path';
+import { syncDirectory } from '../durable-fs.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
 import { keyInvalidError } from './crypto-errors.js';
 import { MASTER_KEY_SIZE } from './format.js';
@@ -256,19 +257,6 @@ async function writeExclusive(target: string, contents: string): Promise<void> {
   await handle.close();
 }
 
-async function syncDirectory(directory: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  try {
-    const handle = await fs.open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Best effort: some file systems refuse fsync on directories.
-  }
-}
 
 /** Writes `contents` to `target` atomically, failing with ALREADY_EXISTS rather than replacing anything. */
 async function writeNewFile(target: string, contents: string): Promise<void> {

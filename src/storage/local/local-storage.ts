@@ -36,6 +36,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { IO_SLICE_BYTES, LocalObjectWriter } from './local-object-writer.js';
 import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
 import { ObjectIndex } from './object-index.js';
+import { syncDirectory } from '../../durable-fs.js';
 
 export interface LocalStorageOptions {
   /** The store directory; created by init() if missing. */
@@ -448,16 +449,5 @@ async function syncDirectories(from: string, to: string): Promise<void> {
     current = path.dirname(current);
     chain.push(current);
   }
-  for (const directory of chain) {
-    try {
-      const handle = await fs.open(directory, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    } catch {
-      // best effort, see above
-    }
-  }
+  for (const directory of chain) await syncDirectory(directory);
 }

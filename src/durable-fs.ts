@@ -1,0 +1,21 @@
+/**
+ * Making a rename or link survive a power cut needs an fsync of the
+ * directory that holds the new name. It is best effort: Windows cannot open a
+ * directory for syncing and some file systems refuse (EINVAL); by then the
+ * file is already in place, so failing the operation would only mislead.
+ */
+import { open } from 'node:fs/promises';
+
+export async function syncDirectory(directory: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // best effort, see above
+  }
+}
