@@ -50,6 +50,7 @@ import {
   type UploadCheckpoints,
 } from './checkpoints.js';
 import { writevFully } from './file-io.js';
+import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
@@ -74,6 +75,12 @@ export interface TransferEngineOptions {
   readonly logger?: Logger;
   /** Journals new transfers so they can resume after a restart (resume.ts); without it nothing is journaled. */
   readonly checkpoints?: CheckpointFactory;
+  /**
+   * Keep V8's young generation from growing, process-wide, so the chunk
+   * buffers Node's ciphers allocate are freed by scavenges (gc-tuning.ts).
+   * Default true.
+   */
+  readonly tuneGarbageCollection?: boolean;
 }
 
 /** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
@@ -132,6 +139,7 @@ export class TransferEngine {
     this.buffers = new BufferPool(this.partConcurrency * 2);
     this.logger = options.logger;
     this.checkpointFactory = options.checkpoints;
+    if (options.tuneGarbageCollection !== false) keepYoungGenerationSmall();
   }
 
   /** Encrypt and store a local file. Resolves when the transfer has completed; rejects when it failed or was cancelled. */
