@@ -125,17 +125,8 @@ export class FileEncryptor {
    * that within one run do not survive a restart.
    */
   static fromHeader(key: MasterKey, header: Uint8Array): FileEncryptor {
-    const master = masterKeyBytes(key);
-    const fields = parseHeader(header);
-    if (fields.keyId !== key.keyId) throw keyMismatchError(fields.keyId, key.keyId);
-    const { headerMacKey, payloadKey } = deriveFileKeys(master, fields.salt);
-    const valid = headerMacIsValid(header.subarray(0, HEADER_SIZE), headerMacKey, fields.mac);
-    headerMacKey.fill(0);
-    if (!valid) {
-      payloadKey.fill(0);
-      throw integrityError('its header failed authentication');
-    }
-    return new FileEncryptor(Buffer.from(header.subarray(0, HEADER_SIZE)), key.keyId, createPayloadKey(payloadKey));
+    const payloadKey = authenticateHeader(key, header);
+    return new FileEncryptor(Buffer.from(header.subarray(0, HEADER_SIZE)), key.keyId, payloadKey);
   }
 
   /**
@@ -193,17 +184,7 @@ export class FileDecryptor {
    * decryption); INTEGRITY when it is damaged or not a cloudlocker object.
    */
   static open(key: MasterKey, header: Uint8Array): FileDecryptor {
-    const master = masterKeyBytes(key);
-    const fields = parseHeader(header);
-    if (fields.keyId !== key.keyId) throw keyMismatchError(fields.keyId, key.keyId);
-    const { headerMacKey, payloadKey } = deriveFileKeys(master, fields.salt);
-    const valid = headerMacIsValid(header.subarray(0, HEADER_SIZE), headerMacKey, fields.mac);
-    headerMacKey.fill(0);
-    if (!valid) {
-      payloadKey.fill(0);
-      throw integrityError('its header failed authentication');
-    }
-    return new FileDecryptor(fields.keyId, createPayloadKey(payloadKey));
+    return new FileDecryptor(key.keyId, authenticateHeader(key, header));
   }
 
   /**
@@ -243,4 +224,22 @@ export class FileDecryptor {
       throw integrityError(`chunk ${index} failed authentication${hint}`, { chunkIndex: index });
     }
   }
+}
+
+/**
+ * Checks a stored header against `key` and derives the file's payload key:
+ * KEY_MISMATCH when the header names another key (before any decryption),
+ * INTEGRITY when it is damaged or its MAC does not verify.
+ */
+function authenticateHeader(key: MasterKey, header: Uint8Array): ReturnType<typeof createPayloadKey> {
+  const fields = parseHeader(header);
+  if (fields.keyId !== key.keyId) throw keyMismatchError(fields.keyId, key.keyId);
+  const { headerMacKey, payloadKey } = deriveFileKeys(masterKeyBytes(key), fields.salt);
+  const valid = headerMacIsValid(header.subarray(0, HEADER_SIZE), headerMacKey, fields.mac);
+  headerMacKey.fill(0);
+  if (!valid) {
+    payloadKey.fill(0);
+    throw integrityError('its header failed authentication');
+  }
+  return createPayloadKey(payloadKey);
 }
