@@ -85,7 +85,7 @@ describe('clean shutdown and resumeTransfer', () => {
     expect(again.error?.code).toBe(-32602);
     const unknown = await client.call('resumeTransfer', { transferId: 'no-such-transfer' });
     expect(unknown.error?.data?.['reason']).toBe('NOT_FOUND');
-  });
+  }, 90_000);
 
   it('an upload that crashed while publishing its object is found complete, not sent again', async () => {
     const source = path.join(dir, 'small.bin');
