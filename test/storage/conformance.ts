@@ -34,7 +34,7 @@ export interface StorageUnderTest {
 }
 
 /** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
-const BULK_TIMEOUT_MS = 60_000;
+const BULK_TIMEOUT_MS = 180_000;
 
 export function runStorageConformance(backendName: string, setup: () => Promise<StorageUnderTest>): void {
   describe(`storage conformance: ${backendName}`, () => {
