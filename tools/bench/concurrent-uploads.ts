@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
 import { createRandomFile, removePath } from './lib/files.js';
+import { waitForQuiet } from './lib/machine.js';
 import { PageCache } from './lib/page-cache.js';
 import { Recorder } from './lib/report.js';
 import { toMiB } from './lib/rss-sampler.js';
@@ -48,6 +49,10 @@ try {
     const order = round % 2 === 0 ? (['sequential', 'concurrent'] as const) : (['concurrent', 'sequential'] as const);
     for (const mode of order) {
       cache.drop();
+      if (common.quiet) {
+        const busy = await waitForQuiet();
+        if (busy !== undefined) recorder.add('CPU busy before the run (others)', 'fraction', Math.round(busy * 100) / 100);
+      }
       const m = await measure(session.server, () => runs[mode](round));
       const label = labels[mode];
       recorder.add(label, 's', m.seconds, total);

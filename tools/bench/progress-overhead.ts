@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
 import { createRandomFile, removePath } from './lib/files.js';
+import { waitForQuiet } from './lib/machine.js';
 import { PageCache } from './lib/page-cache.js';
 import { Recorder } from './lib/report.js';
 import { BenchRpcClient } from './lib/rpc-client.js';
@@ -34,6 +35,13 @@ const session = await openSession(workDir, {
   serveArgs: ['--progress-interval-ms', String(progressIntervalMs)],
 });
 
+/** Waits for a quiet machine (unless --no-quiet) and records how busy it was. */
+async function quietMoment(): Promise<void> {
+  if (!common.quiet) return;
+  const busy = await waitForQuiet();
+  if (busy !== undefined) recorder.add('CPU busy before the run (others)', 'fraction', Math.round(busy * 100) / 100);
+}
+
 async function once(withUi: boolean, round: number): Promise<void> {
   const label = withUi ? 'with UI' : 'no UI';
   let ui: BenchRpcClient | undefined;
@@ -47,10 +55,12 @@ async function once(withUi: boolean, round: number): Promise<void> {
   try {
     const name = `progress-${round}-${withUi ? 'ui' : 'none'}.bin`;
     cache.drop();
+    await quietMoment();
     const up = await measure(session.server, () => session.upload(source, name));
     recorder.add(`upload, ${label}`, 's', up.seconds, size);
     const destination = path.join(workDir, `${name}.out`);
     cache.drop();
+    await quietMoment();
     const down = await measure(session.server, () => session.download(name, destination));
     recorder.add(`download, ${label}`, 's', down.seconds, size);
     if (withUi) recorder.add('progress notifications the UI received (upload + download)', 'count', progressSeen);
