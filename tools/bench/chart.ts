@@ -26,9 +26,11 @@ export interface Panel {
 /** Panels of one report: its timed series (unit "s" with a byte count), split into upload and download. */
 export function panelsOf(report: BenchReport): Panel[] {
   const size = typeof report.options['size'] === 'number' ? formatSize(report.options['size']) : '';
+  // Download series say so, or are a decrypting command ("age -d").
+  const isDownload = (name: string) => /download| -d$/.test(name);
   const directions = [
-    { title: 'upload', test: (name: string) => !/download/.test(name) },
-    { title: 'download', test: (name: string) => /download/.test(name) },
+    { title: 'upload', test: (name: string) => !isDownload(name) },
+    { title: 'download', test: isDownload },
   ];
   return directions
     .map(({ title, test }) => ({
