@@ -8,7 +8,7 @@
  * Target: with a UI >= 0.98x the throughput without.
  *
  *   npm run build && node dist/tools/bench/progress-overhead.js [--size 1GiB] [--rounds 5]
- *     [--progress-interval-ms 100] [--json FILE]
+ *     [--progress-interval-ms 100] [--json FILE] [--keep-server]
  */
 import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
@@ -17,7 +17,7 @@ import { waitForQuiet } from './lib/machine.js';
 import { PageCache } from './lib/page-cache.js';
 import { Recorder } from './lib/report.js';
 import { BenchRpcClient } from './lib/rpc-client.js';
-import { makeWorkDir, measure, openSession } from './lib/session.js';
+import { makeWorkDir, measure, ServerRunner, type Session } from './lib/session.js';
 import { medianPairRatio } from './lib/stats.js';
 
 const args = new Args();
@@ -30,10 +30,13 @@ const recorder = new Recorder('throughput with a UI receiving progress vs none',
 const cache = new PageCache(common.dropCache, [workDir]);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
-const session = await openSession(workDir, {
-  nodeArgs: common.serverNodeArgs,
-  serveArgs: ['--progress-interval-ms', String(progressIntervalMs)],
-});
+// A new server for each upload-and-download pair (--keep-server: one for all),
+// so that a server's state after many GiB does not weigh on one side.
+const servers = new ServerRunner(
+  workDir,
+  { dataDir: path.join(workDir, 'server'), nodeArgs: common.serverNodeArgs, serveArgs: ['--progress-interval-ms', String(progressIntervalMs)] },
+  !args.flag('keep-server'),
+);
 
 /** Waits for a quiet machine (unless --no-quiet) and records how busy it was. */
 async function quietMoment(): Promise<void> {
@@ -42,7 +45,7 @@ async function quietMoment(): Promise<void> {
   if (busy !== undefined) recorder.add('CPU busy before the run (others)', 'fraction', Math.round(busy * 100) / 100);
 }
 
-async function once(withUi: boolean, round: number): Promise<void> {
+async function once(session: Session, withUi: boolean, round: number): Promise<void> {
   const label = withUi ? 'with UI' : 'no UI';
   let ui: BenchRpcClient | undefined;
   let progressSeen = 0;
@@ -75,10 +78,10 @@ async function once(withUi: boolean, round: number): Promise<void> {
 try {
   for (let round = 0; round < common.rounds; round++) {
     const order = round % 2 === 0 ? [false, true] : [true, false];
-    for (const withUi of order) await once(withUi, round);
+    for (const withUi of order) await servers.use((session) => once(session, withUi, round));
   }
 } finally {
-  await session.close();
+  await servers.close();
 }
 recorder.report.pageCache = cache.status;
 // Throughput ratio = inverse time ratio.
