@@ -157,6 +157,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let upgrading = 0;
   let dispatcher: RpcDispatcher | undefined;
   let accepting = false;
+  /** Frames being handled, until their answer is handed to the socket: close() lets them finish before closing sockets. */
+  const framesInFlight = new Set<Promise<void>>();
 
   const httpsServer = https.createServer(
     {
@@ -256,14 +258,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         ws.close(CLOSE_UNSUPPORTED_DATA, 'cloudlocker accepts JSON-RPC in text frames only');
         return;
       }
-      void activeDispatcher.handleFrame(rawDataToText(data), call, gate).then((response) => {
+      const answered = activeDispatcher.handleFrame(rawDataToText(data), call, gate).then((response) => {
         if (response === undefined || ws.readyState !== WebSocket.OPEN) return;
         ws.send(response, afterSend);
         if (ws.bufferedAmount > RESPONSE_HIGH_WATERMARK_BYTES && !ws.isPaused) {
           logger.debug({ connectionId: call.connectionId }, 'paused reading: the client is not reading its answers');
           ws.pause();
         }
-      });
+      }).catch((err: unknown) => logger.error({ err, connectionId: call.connectionId }, 'failed to send an answer'));
+      framesInFlight.add(answered);
+      void answered.finally(() => framesInFlight.delete(answered));
     });
     ws.on('error', (err) => logger.debug({ connectionId: call.connectionId, err: { message: err.message } }, 'connection error'));
     ws.on('close', (code) => {
@@ -356,6 +360,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       } catch (err) {
         logger.error({ err }, 'error while releasing the method handlers');
       }
+      // The handlers just stopped (an interrupted upload answers CANCELLED):
+      // their answers reach the socket before its close frame, or are lost.
+      await settleWithin([...framesInFlight], closeGraceMs ?? 1000);
       await closeSockets(sockets, closeGraceMs ?? 1000);
       hub.close();
       wss.close();
@@ -528,6 +535,18 @@ function closeHttpsServer(server: https.Server): Promise<void> {
     // Idle keep-alive and half-finished HTTP requests would hold close() open.
     server.closeIdleConnections();
   });
+}
+
+/** Waits for every promise to settle, or for `ms`, whichever comes first. */
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
 }
 
 async function closeSockets(sockets: Set<WebSocket>, graceMs: number): Promise<void> {

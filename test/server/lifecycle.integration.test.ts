@@ -143,6 +143,29 @@ describe('start and stop', () => {
     await server.stop();
   });
 
+  it('sends the answers of requests that the shutdown ends before closing their connections', async () => {
+    // As an upload interrupted by the shutdown: its answer is settled by close() and written a few ticks later.
+    let stopped: (() => void) | undefined;
+    const stopping = new Promise<void>((resolve) => (stopped = resolve));
+    const server = await startTestServer({
+      createHandlers: () => ({
+        listFiles: async () => {
+          await stopping;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          throw new Error('interrupted by the shutdown');
+        },
+        close: () => stopped?.(),
+      }),
+    });
+    const client = await openClient(server);
+    const answer = client.call('listFiles', {});
+    await client.request('getServerInfo', {}); // the listFiles request has reached its handler
+    await server.close();
+    expect((await answer).error?.code).toBe(-32603);
+    expect((await client.closed).code).toBe(1001);
+    await server.stop();
+  });
+
   it('gives createHandlers the config, a logger, the hub and the URL; its storageInfo reaches getServerInfo', async () => {
     let seenUrl = '';
     const server = await startTestServer({
