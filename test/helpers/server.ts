@@ -160,12 +160,22 @@ export class TestClient {
   /** Resolves with the close code and reason once the connection has closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
   private nextId = 1;
-  private readonly pending = new Map<string, (response: JsonRpcResponseMessage) => void>();
+  private readonly pending = new Map<
+    string,
+    { resolve: (response: JsonRpcResponseMessage) => void; reject: (err: Error) => void; method: string }
+  >();
   private readonly unclaimed: unknown[] = [];
   private readonly waiters: Array<() => void> = [];
 
   constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        // A call whose answer never came fails here, naming itself, rather than as a test timeout.
+        for (const [id, { reject, method }] of this.pending) reject(new Error(`the connection closed (${code}) before the answer to ${id} (${method})`));
+        this.pending.clear();
+        resolve({ code, reason: reason.toString('utf8') });
+      }),
+    );
     ws.on('message', (data: Buffer) => this.onMessage(data.toString('utf8')));
     ws.on('error', () => undefined); // surfaced through `closed`
   }
@@ -173,7 +183,9 @@ export class TestClient {
   /** Send a request and resolve with the whole response (result or error). Ids are strings "c1", "c2"... */
   call(method: string, params?: unknown): Promise<JsonRpcResponseMessage> {
     const id = `c${this.nextId++}`;
-    const response = new Promise<JsonRpcResponseMessage>((resolve) => this.pending.set(id, resolve));
+    const response = new Promise<JsonRpcResponseMessage>((resolve, reject) => this.pending.set(id, { resolve, reject, method }));
+    // Not every test awaits every call; one that does still sees the rejection.
+    response.catch(() => undefined);
     this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }));
     return response;
   }
@@ -241,10 +253,10 @@ export class TestClient {
         return;
       }
       const id = record['id'];
-      const resolve = typeof id === 'string' ? this.pending.get(id) : undefined;
-      if (resolve !== undefined) {
+      const waiting = typeof id === 'string' ? this.pending.get(id) : undefined;
+      if (waiting !== undefined) {
         this.pending.delete(id as string);
-        resolve(message as JsonRpcResponseMessage);
+        waiting.resolve(message as JsonRpcResponseMessage);
         return;
       }
     }

@@ -12,6 +12,7 @@ import { createKeyFile } from '../../src/crypto/index.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { makeTempDir, openClient, type TestServer } from '../helpers/server.js';
 import { slowStorage, startTestService } from '../helpers/service.js';
+import { hookedStorage } from '../helpers/storage-wrappers.js';
 
 const MiB = 1024 * 1024;
 const PASSPHRASE = 'the passphrase of this test';
@@ -37,6 +38,18 @@ describe('clean shutdown and resumeTransfer', () => {
       resumeOnStart: false,
       storageBackend: slowStorage(new LocalStorage({ directory: path.join(dataDir, 'store') }), 25),
     });
+  /** As start(), but parts from the 7th on are held until their transfer stops: the shutdown always finds the upload unfinished. */
+  const startHoldingLaterParts = () =>
+    startTestService({
+      dataDir,
+      resumeOnStart: false,
+      storageBackend: hookedStorage(new LocalStorage({ directory: path.join(dataDir, 'store') }), {
+        beforeWritePart: async (partIndex, signal) => {
+          if (partIndex < 6 || signal === undefined || signal.aborted) return;
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        },
+      }),
+    });
 
   it('keeps an interrupted upload, lists it after the restart and resumes it with the passphrase', async () => {
     const source = path.join(dir, 'file.bin');
@@ -45,7 +58,7 @@ describe('clean shutdown and resumeTransfer', () => {
     const keyPath = path.join(dir, 'key.json');
     await createKeyFile(keyPath, { passphrase: PASSPHRASE });
 
-    server = await start();
+    server = await startHoldingLaterParts();
     let client = await openClient(server);
     const answer = client.call('upload', { path: source, keyPath, keyPassphrase: PASSPHRASE, name: 'file.bin', transferId: 'up-1' });
     await client.waitForNotification(
