@@ -14,6 +14,7 @@
  */
 import PQueue from 'p-queue';
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, ErrorObject, TransferDirection, UploadResult } from '../../protocol/index.js';
@@ -60,6 +61,8 @@ import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
  * it bounds memory; with S3's 10 000 parts it caps one object at about 625 GiB.
  */
 const MAX_PART_BYTES = 64 * 1024 * 1024;
+/** Listeners one transfer's part signal may carry: each part in flight, and each request the store's client makes for it. */
+const PART_SIGNAL_MAX_LISTENERS = 100;
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -500,6 +503,8 @@ export class TransferEngine {
   ): Promise<void> {
     const failed = new AbortController();
     const signal = AbortSignal.any([transferSignal, failed.signal]);
+    // Every part in flight listens (the store's client adds its own per request): not a leak.
+    setMaxListeners(PART_SIGNAL_MAX_LISTENERS, signal);
     let firstError: unknown;
     const inFlight = new Set<Promise<void>>();
     for (let index = 0; index < count && !signal.aborted; index++) {

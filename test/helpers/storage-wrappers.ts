@@ -59,11 +59,15 @@ function hookWriter(writer: ObjectWriter, hooks: StorageHooks, signal: AbortSign
 export function slowStorage(inner: Storage, delayMs: number): Storage {
   const pause = (signal: AbortSignal | undefined) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delayMs);
-      signal?.addEventListener('abort', () => {
+      const stop = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', stop);
+        resolve();
+      }, delayMs);
+      signal?.addEventListener('abort', stop, { once: true });
     });
   return hookedStorage(inner, { beforeWritePart: (_, signal) => pause(signal), beforeReadRange: (_, signal) => pause(signal) });
 }
