@@ -9,21 +9,23 @@ import type { MethodHandler } from './handler.js';
 import { refusePlaintextInsideStore } from './local-store-paths.js';
 
 export function createDownloadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Download> {
-  return async (params) => {
-    await refuseSpecialFile(params.keyPath, 'keyPath');
-    await refusePlaintextInsideStore(storage, params.destination, 'destination');
-    await refuseKeyAsDestination(params.destination, params.name, params.keyPath);
-    const key = await readKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
-    return engine.download({
-      ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
-      name: params.name,
-      destination: params.destination,
-      overwrite: params.overwrite ?? false,
-      key,
-      // Journaled so that the download can resume after a restart.
-      keyPath: path.resolve(params.keyPath),
+  return async (params) =>
+    // The id is reserved before the first await: a cancelTransfer right after this request must find it.
+    engine.reserving('download', params.transferId, params.name, async (reservation) => {
+      await refuseSpecialFile(params.keyPath, 'keyPath');
+      await refusePlaintextInsideStore(storage, params.destination, 'destination');
+      await refuseKeyAsDestination(params.destination, params.name, params.keyPath);
+      const key = await readKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+      return engine.download({
+        reservation,
+        name: params.name,
+        destination: params.destination,
+        overwrite: params.overwrite ?? false,
+        key,
+        // Journaled so that the download can resume after a restart.
+        keyPath: path.resolve(params.keyPath),
+      });
     });
-  };
 }
 
 /** With overwrite: true a download onto the key file would destroy the only key that opens the file. */

@@ -9,30 +9,26 @@ import { refuseKeyInsideStore } from './local-store-paths.js';
 import { resolveUploadKey } from './resolve-upload-key.js';
 
 export function createUploadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Upload> {
-  return async (params) => {
-    const source = await inspectSource(params.path);
-    const name = params.name ?? defaultRemoteName(source.path);
-    const overwrite = params.overwrite ?? false;
-    // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
-    if (!overwrite) await refuseExisting(storage, name);
-    await refuseSpecialFile(params.keyPath, 'keyPath');
-    await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
-    const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
-    if (!key.created && (await sameFile(source.path, key.path))) {
-      throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
-    }
-    // A key file created here stays even if the upload fails: another upload
-    // may already have used it, and deleting it would lose that file for good.
-    return engine.upload({
-      ...(params.transferId === undefined ? {} : { transferId: params.transferId }),
-      source,
-      name,
-      overwrite,
-      key: key.key,
-      keyPath: key.path,
-      keyCreated: key.created,
+  return async (params) =>
+    // The id is reserved before the first await: a cancelTransfer right after this request must find it.
+    engine.reserving('upload', params.transferId, params.name ?? path.basename(params.path), async (reservation) => {
+      const source = await inspectSource(params.path);
+      const name = params.name ?? defaultRemoteName(source.path);
+      const overwrite = params.overwrite ?? false;
+      // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
+      if (!overwrite) await refuseExisting(storage, name);
+      await refuseSpecialFile(params.keyPath, 'keyPath');
+      await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
+      // A request cancelled already creates no key file.
+      reservation.abortController.signal.throwIfAborted();
+      const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
+      if (!key.created && (await sameFile(source.path, key.path))) {
+        throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
+      }
+      // A key file created here stays even if the upload fails: another upload
+      // may already have used it, and deleting it would lose that file for good.
+      return engine.upload({ reservation, source, name, overwrite, key: key.key, keyPath: key.path, keyCreated: key.created });
     });
-  };
 }
 
 function defaultRemoteName(sourcePath: string): string {

@@ -103,6 +103,8 @@ export interface UploadRequest {
   readonly keyCreated: boolean;
   /** A transfer resumed after a restart: its checkpoints, start time and bytes already done. */
   readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
+  /** The id its request reserved (see reserving()); it replaces transferId. */
+  readonly reservation?: TransferReservation;
 }
 
 export interface DownloadRequest {
@@ -114,6 +116,19 @@ export interface DownloadRequest {
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
   readonly keyPath?: string;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
+  readonly reservation?: TransferReservation;
+}
+
+/**
+ * A transfer's id, held from the moment its request arrived while the
+ * request is still being checked (see TransferEngine.reserving). A cancel
+ * meanwhile aborts its controller, which the transfer then takes over.
+ */
+export interface TransferReservation {
+  readonly transferId: string;
+  readonly direction: TransferDirection;
+  readonly name: string;
+  readonly abortController: AbortController;
 }
 
 export class TransferEngine {
@@ -130,6 +145,8 @@ export class TransferEngine {
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
+  /** Ids of requests still being checked, not yet transfers (see reserving()). */
+  private readonly reservations = new Map<string, TransferReservation>();
 
   constructor(options: TransferEngineOptions) {
     this.storage = options.storage;
@@ -149,9 +166,7 @@ export class TransferEngine {
   async upload(request: UploadRequest): Promise<UploadResult> {
     const checkpoints =
       request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.upload(transferId, request));
-    return this.run('upload', request.transferId, request.name, request.source.size, request.resume?.resumed, checkpoints, (record, journal) =>
-      this.runUpload(record, request, journal),
-    );
+    return this.run('upload', request, request.source.size, checkpoints, (record, journal) => this.runUpload(record, request, journal));
   }
 
   /** Fetch, authenticate and decrypt a stored file into a local file. */
@@ -161,14 +176,53 @@ export class TransferEngine {
     const checkpoints =
       request.resume?.checkpoints ??
       ((transferId: string) => this.checkpointFactory?.download(transferId, request, info.storedSize));
-    return this.run('download', request.transferId, request.name, size, request.resume?.resumed, checkpoints, (record, journal) =>
-      this.runDownload(record, request, journal),
-    );
+    return this.run('download', request, size, checkpoints, (record, journal) => this.runDownload(record, request, journal));
   }
 
-  /** Cancel a queued or running transfer. `cancelled` is false when it had already finished. */
+  /**
+   * Reserve a request's transferId (a random one if it has none) and run
+   * `prepare`: the request's checks, ending with upload() or download()
+   * given the reservation. The id is held before anything is awaited, so a
+   * cancelTransfer sent right after the request finds it although the
+   * checks (key file, source, store) take a while: it used to answer
+   * NOT_FOUND, and the transfer then ran to the end. A second request with
+   * the id is refused meanwhile. A request cancelled before its transfer
+   * started answers CANCELLED and is listed as a cancelled transfer.
+   */
+  async reserving<R>(
+    direction: TransferDirection,
+    requestedId: string | undefined,
+    name: string,
+    prepare: (reservation: TransferReservation) => Promise<R>,
+  ): Promise<R> {
+    const transferId = requestedId ?? randomUUID();
+    this.refuseIdInUse(transferId, undefined, undefined);
+    const reservation: TransferReservation = { transferId, direction, name, abortController: new AbortController() };
+    this.reservations.set(transferId, reservation);
+    try {
+      return await prepare(reservation);
+    } catch (err) {
+      // A transfer that started answers for itself; this request failed before (its checks, or refused).
+      const started = this.reservations.get(transferId) !== reservation;
+      if (started || !reservation.abortController.signal.aborted) throw err;
+      const record = this.registry.create(transferId, direction, name, 0);
+      this.registry.finish(record, 'cancelled', { error: toErrorObject(new CloudlockerError('CANCELLED')) });
+      this.logger?.child({ transferId, direction }).info('transfer cancelled before it started');
+      throw new CloudlockerError('CANCELLED');
+    } finally {
+      if (this.reservations.get(transferId) === reservation) this.reservations.delete(transferId);
+    }
+  }
+
+  /** Cancel a queued or running transfer, or one whose request is still being checked. `cancelled` is false when it had already finished. */
   cancel(transferId: string): { transferId: string; cancelled: boolean } {
     const record = this.registry.get(transferId);
+    const reservation = this.reservations.get(transferId);
+    if (record === undefined && reservation !== undefined) {
+      // Its request is still being checked: the transfer will start cancelled.
+      reservation.abortController.abort(new CloudlockerError('CANCELLED'));
+      return { transferId, cancelled: true };
+    }
     if (record === undefined) {
       throw new CloudlockerError('NOT_FOUND', 'No transfer has that id: it may have finished and been acknowledged, or finished more than a day ago.');
     }
@@ -199,27 +253,30 @@ export class TransferEngine {
 
   private async run<R extends UploadResult | DownloadResult, C extends TransferCheckpoints>(
     direction: TransferDirection,
-    requestedId: string | undefined,
-    name: string,
+    request: UploadRequest | DownloadRequest,
     totalBytes: number,
-    resumed: ResumedTransfer | undefined,
     checkpointsOf: C | ((transferId: string) => Promise<C | undefined> | undefined),
     work: (record: TransferRecord, checkpoints: C | undefined) => Promise<R>,
   ): Promise<R> {
+    const { name, reservation } = request;
+    const resumed = request.resume?.resumed;
     if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
-    const transferId = requestedId ?? randomUUID();
-    // Only a resume may take the id of an interrupted transfer.
-    const existing = this.registry.get(transferId);
-    if (existing !== undefined && !(resumed !== undefined && existing.state === 'interrupted')) {
-      throw new InvalidParamsError('transferId is already in use: choose another or leave it out.', 'transferId');
-    }
+    const transferId = reservation?.transferId ?? request.transferId ?? randomUUID();
+    this.refuseIdInUse(transferId, resumed, reservation);
     if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 
     const record = this.registry.create(transferId, direction, name, totalBytes, resumed);
+    if (reservation !== undefined) {
+      // The transfer takes over its reservation, and with it a cancel that came while its request was checked.
+      record.abortController = reservation.abortController;
+      this.reservations.delete(transferId);
+    }
     const log = this.logger?.child({ transferId, direction });
     log?.info({ totalBytes, resumedFrom: resumed?.doneBytes }, resumed === undefined ? 'transfer queued' : 'transfer resumed');
     let checkpoints: C | undefined;
     try {
+      // Cancelled while its request was checked: nothing to journal or run.
+      record.signal.throwIfAborted();
       checkpoints = typeof checkpointsOf === 'function' ? await journalOrNothing(checkpointsOf, transferId, log) : checkpointsOf;
       record.resumable = checkpoints !== undefined;
       const result = await this.whenSlotFree(record, async () => {
@@ -251,6 +308,18 @@ export class TransferEngine {
       throw error;
     } finally {
       this.committing.delete(transferId);
+    }
+  }
+
+  /** Only a resume may take the id of an interrupted transfer, and only its own reservation a reserved one. */
+  private refuseIdInUse(transferId: string, resumed: ResumedTransfer | undefined, reservation: TransferReservation | undefined): void {
+    const existing = this.registry.get(transferId);
+    const reserved = this.reservations.get(transferId);
+    if (
+      (existing !== undefined && !(resumed !== undefined && existing.state === 'interrupted')) ||
+      (reserved !== undefined && reserved !== reservation)
+    ) {
+      throw new InvalidParamsError('transferId is already in use: choose another or leave it out.', 'transferId');
     }
   }
 
