@@ -140,10 +140,10 @@ describe('writes', () => {
     const info = await largeWriter.complete({ overwrite: false });
     expect(info).toMatchObject({ name: 'large', storedSize: large.length });
 
-    // Multipart uploads carry cloudlocker's marker, single PUTs do not.
+    // Multipart uploads carry cloudlocker's marker (random, one per upload), single PUTs do not.
     expect(await rawMetadata('paths/small')).toEqual({});
     expect(await rawMetadata('paths/unsized')).toEqual({});
-    expect(await rawMetadata('paths/large')).toEqual({ 'cloudlocker-upload': '1' });
+    expect(await rawMetadata('paths/large')).toEqual({ 'cloudlocker-upload': expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect((await rawGet('paths/large')).equals(large)).toBe(true);
   });
 

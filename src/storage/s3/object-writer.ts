@@ -14,7 +14,7 @@
  * So memory use is at most MIN_PART_SIZE per write, and an object never
  * becomes visible before complete().
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -40,8 +40,29 @@ export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's largest part number. */
 export const MAX_PARTS = 10_000;
 
-/** Metadata on every multipart upload cloudlocker starts, for people looking at the bucket. */
-export const UPLOAD_MARKER_METADATA = { 'cloudlocker-upload': '1' } as const;
+/**
+ * User metadata on every multipart upload cloudlocker starts (S3 gives it to
+ * the completed object): a random value per upload. It shows people looking
+ * at the bucket which objects cloudlocker wrote, and tells this writer that
+ * the object at its key is the one it published when a retried
+ * CompleteMultipartUpload finds its upload gone (the first attempt landed
+ * but its answer was lost): a size alone would take anyone's object of the
+ * same size for ours.
+ */
+export const UPLOAD_MARKER_KEY = 'cloudlocker-upload';
+const UPLOAD_MARKER_PATTERN = /^[0-9a-f]{32}$/;
+
+/**
+ * A multipart writer's resumeToken is "<upload id> <marker>", so that a
+ * resumed writer still knows its object. Tokens journaled before markers
+ * existed are the upload id alone: their object is recognised by its size.
+ */
+export function parseResumeToken(token: string): { uploadId: string; marker: string | undefined } {
+  const space = token.lastIndexOf(' ');
+  const marker = token.slice(space + 1);
+  if (space > 0 && UPLOAD_MARKER_PATTERN.test(marker)) return { uploadId: token.slice(0, space), marker };
+  return { uploadId: token, marker: undefined };
+}
 
 export interface S3WriteTarget {
   readonly client: S3Client;
@@ -53,8 +74,11 @@ export interface S3WriteTarget {
   readonly signal: AbortSignal | undefined;
   /** Send If-None-Match: * with overwrite: false (the server enforces it). */
   readonly conditionalWrites: boolean;
-  /** Continue this multipart upload, whose parts `parts` are already stored (Storage.resumeWrite). */
-  readonly resume?: { readonly uploadId: string; readonly parts: readonly ResumedPart[] };
+  /**
+   * Continue this multipart upload, whose parts `parts` are already stored
+   * (Storage.resumeWrite); `marker` is undefined for a token from before markers.
+   */
+  readonly resume?: { readonly uploadId: string; readonly marker: string | undefined; readonly parts: readonly ResumedPart[] };
 }
 
 type WriterState = 'open' | 'completing' | 'completed' | 'aborted' | 'suspended';
@@ -75,11 +99,14 @@ export class S3ObjectWriter implements ObjectWriter {
   private readonly signal: AbortSignal;
   private aborting: Promise<void> | undefined;
 
-  /** The multipart upload's id once it exists: the resumeToken. */
+  /** The multipart upload's id once it exists: with the marker, the resumeToken. */
   private knownUploadId: string | undefined;
+  /** This upload's UPLOAD_MARKER_KEY value; undefined only when resumed from a token without one. */
+  private readonly marker: string | undefined;
 
   constructor(private readonly target: S3WriteTarget) {
     this.signal = target.signal === undefined ? this.stop.signal : AbortSignal.any([target.signal, this.stop.signal]);
+    this.marker = target.resume === undefined ? randomBytes(16).toString('hex') : target.resume.marker;
     if (target.resume !== undefined) {
       this.knownUploadId = target.resume.uploadId;
       this.uploadId = Promise.resolve(target.resume.uploadId);
@@ -92,7 +119,8 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   get resumeToken(): string | undefined {
-    return this.knownUploadId;
+    if (this.knownUploadId === undefined || this.marker === undefined) return this.knownUploadId;
+    return `${this.knownUploadId} ${this.marker}`;
   }
 
   partReceipt(partIndex: number): string | undefined {
@@ -180,7 +208,7 @@ export class S3ObjectWriter implements ObjectWriter {
           new CreateMultipartUploadCommand({
             Bucket: this.target.bucket,
             Key: this.target.key,
-            Metadata: { ...UPLOAD_MARKER_METADATA },
+            Metadata: this.marker === undefined ? {} : { [UPLOAD_MARKER_KEY]: this.marker },
           }),
           { abortSignal: this.signal },
         )
@@ -268,7 +296,7 @@ export class S3ObjectWriter implements ObjectWriter {
       if (isPreconditionFailed(err) || isConditionalConflict(err)) {
         // A retried PUT whose first attempt succeeded also ends here: the
         // object is then ours, byte for byte.
-        if (await this.isOurs(body.length, `"${digest.toString('hex')}"`)) return;
+        if (await this.isOurs(body.length, { etag: `"${digest.toString('hex')}"` })) return;
         throw new CloudlockerError('ALREADY_EXISTS');
       }
       throw err;
@@ -289,8 +317,9 @@ export class S3ObjectWriter implements ObjectWriter {
       );
     } catch (err) {
       if (isPreconditionFailed(err) || isConditionalConflict(err)) throw new CloudlockerError('ALREADY_EXISTS');
-      // A retried complete whose first attempt succeeded finds no upload.
-      if (isNoSuchUpload(err) && (await this.isOurs(this.size, undefined))) return;
+      // A retried complete whose first attempt succeeded finds no upload; so
+      // does one whose upload someone else aborted. Only our marker tells.
+      if (isNoSuchUpload(err) && (await this.isOurs(this.size, { marker: this.marker }))) return;
       throw err;
     }
   }
@@ -299,13 +328,17 @@ export class S3ObjectWriter implements ObjectWriter {
     return !overwrite && this.target.conditionalWrites ? '*' : undefined;
   }
 
-  /** The object now at the key has our size (and ETag, when known). */
-  private async isOurs(size: number, etag: string | undefined): Promise<boolean> {
+  /** The object now at the key has our size, and our ETag or upload marker (when known). */
+  private async isOurs(size: number, expected: { etag?: string | undefined; marker?: string | undefined }): Promise<boolean> {
     try {
       const head = await this.target.client.send(
         new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }),
       );
-      return head.ContentLength === size && (etag === undefined || head.ETag === etag);
+      return (
+        head.ContentLength === size &&
+        (expected.etag === undefined || head.ETag === expected.etag) &&
+        (expected.marker === undefined || head.Metadata?.[UPLOAD_MARKER_KEY] === expected.marker)
+      );
     } catch {
       return false;
     }

@@ -36,7 +36,7 @@ import {
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
-import { MIN_PART_SIZE, S3ObjectWriter } from './object-writer.js';
+import { MIN_PART_SIZE, parseResumeToken, S3ObjectWriter } from './object-writer.js';
 import { abortStaleUploads } from './stale-uploads.js';
 
 /** S3's longest key in UTF-8 bytes. */
@@ -74,11 +74,11 @@ export class S3Storage implements Storage {
     this.client = createS3Client(config);
   }
 
-  /** Aborts stale multipart uploads, except those `keepWrites` names (their upload ids). */
+  /** Aborts stale multipart uploads, except those `keepWrites` names (by their resumeTokens). */
   async init(options: InitOptions = {}): Promise<void> {
     this.assertOpen();
     await abortStaleUploads({
-      keepUploadIds: new Set(options.keepWrites ?? []),
+      keepUploadIds: new Set((options.keepWrites ?? []).map((token) => parseResumeToken(token).uploadId)),
       client: this.client,
       bucket: this.config.bucket,
       keyPrefix: this.config.keyPrefix,
@@ -90,7 +90,8 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * The resumeToken is the multipart upload id; the parts' ETags come from
+   * The resumeToken names the multipart upload and its marker (see
+   * parseResumeToken in object-writer.ts); the parts' ETags come from
    * the caller (s3rver has no ListParts). ListParts, where the server has it,
    * only confirms the upload still exists.
    */
@@ -98,9 +99,10 @@ export class S3Storage implements Storage {
     this.assertOpen();
     const key = this.writableKeyOf(name);
     if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    const { uploadId, marker } = parseResumeToken(resumeToken);
     try {
       await this.client.send(
-        new ListPartsCommand({ Bucket: this.config.bucket, Key: key, UploadId: resumeToken, MaxParts: 1 }),
+        new ListPartsCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId, MaxParts: 1 }),
         { abortSignal: options.signal },
       );
     } catch (err) {
@@ -116,14 +118,18 @@ export class S3Storage implements Storage {
       expectedSize: options.expectedSize,
       signal: options.signal,
       conditionalWrites: !this.config.gaps.noConditionalWrites,
-      resume: { uploadId: resumeToken, parts: options.parts },
+      resume: { uploadId, marker, parts: options.parts },
     });
   }
 
   async discardWrite(name: string, resumeToken: string): Promise<void> {
     try {
       await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.keyOf(name), UploadId: resumeToken }),
+        new AbortMultipartUploadCommand({
+          Bucket: this.config.bucket,
+          Key: this.keyOf(name),
+          UploadId: parseResumeToken(resumeToken).uploadId,
+        }),
       );
     } catch {
       // Never rejects (contract): what remains is removed as a stale upload by a later init().
