@@ -188,6 +188,18 @@ export interface Storage {
    */
   readRangeInto?(name: string, offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number>;
 
+  /**
+   * Optional: readRange as the bytes arrive, for a store that sends them
+   * over a network (S3), so a download decrypts and writes while the rest is
+   * still on its way and never holds a whole range. Yields the bytes of
+   * [offset, offset + length) in order: all of them, or fewer only when the
+   * object ends first. A connection that breaks off mid-body is retried from
+   * where it stopped, as readRange retries. Rejects (the request, or the
+   * iteration) as readRange does. Stopping the iteration early releases the
+   * request. With it, downloads read parts of about preferredReadSize.
+   */
+  readRangeStream?(name: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+
   /** Rejects: NOT_FOUND, STORAGE_UNAVAILABLE. */
   stat(name: string): Promise<ObjectInfo>;
 

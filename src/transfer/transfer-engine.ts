@@ -54,6 +54,7 @@ import { writevFully } from './file-io.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
+import { downloadStreamedPart } from './streamed-part.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 
 /**
@@ -61,6 +62,8 @@ import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
  * it bounds memory; with S3's 10 000 parts it caps one object at about 625 GiB.
  */
 const MAX_PART_BYTES = 64 * 1024 * 1024;
+/** Plaintext gathered before each write of a streamed download part (streamed-part.ts): 16 chunks. */
+const STREAMED_WRITE_BATCH_BYTES = 16 * CHUNK_SIZE;
 /** Listeners one transfer's part signal may carry: each part in flight, and each request the store's client makes for it. */
 const PART_SIGNAL_MAX_LISTENERS = 100;
 
@@ -471,6 +474,24 @@ export class TransferEngine {
     temp: FileHandle,
     signal: AbortSignal,
   ): Promise<void> {
+    if (this.storage.readRangeStream !== undefined) {
+      const batch = this.buffers.acquire(STREAMED_WRITE_BATCH_BYTES);
+      try {
+        await downloadStreamedPart({
+          body: this.storage.readRangeStream(name, part.chunksOffset, part.chunksLength, signal),
+          part,
+          layout,
+          decryptor,
+          file: temp,
+          batch,
+          signal,
+          onWritten: (plainBytes) => this.registry.addProgress(record, { transferredBytes: plainBytes }),
+        });
+      } finally {
+        this.buffers.release(batch);
+      }
+      return;
+    }
     const into = this.storage.readRangeInto === undefined ? undefined : this.buffers.acquire(this.storedPartBytes(layout));
     const stored = await this.readStoredPart(name, part, signal, into);
     this.registry.addProgress(record, { transferredBytes: part.plainLength });

@@ -28,6 +28,14 @@ export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
       await hooks.beforeReadRange?.(offset, signal);
       return inner.readRange(name, offset, length, signal);
     },
+    ...(inner.readRangeStream === undefined
+      ? {}
+      : {
+          readRangeStream: async function* (name: string, offset: number, length: number, signal?: AbortSignal) {
+            await hooks.beforeReadRange?.(offset, signal);
+            yield* inner.readRangeStream!(name, offset, length, signal);
+          },
+        }),
     beginWrite: async (name, options) => hookWriter(await inner.beginWrite(name, options), hooks, options?.signal),
     resumeWrite: async (name, token, options) => hookWriter(await inner.resumeWrite(name, token, options), hooks, options.signal),
     discardWrite: (name, token) => inner.discardWrite(name, token),

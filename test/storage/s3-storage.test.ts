@@ -368,37 +368,42 @@ describe('reads', () => {
     }
   });
 
-  it('readRangeInto streams the same bytes into the caller buffer, fewer at the end, none past it', async () => {
-    const storage = storageUnder('into');
+  it('readRangeStream yields the same bytes as they arrive, fewer at the end, none past it', async () => {
+    const storage = storageUnder('stream');
     const data = randomBytes(MIN_PART_SIZE + 1000);
     const writer = await storage.beginWrite('obj', { expectedSize: data.length });
     await writeInParts(writer, data, MIN_PART_SIZE);
     await writer.complete({ overwrite: false });
-    const into = storage.readRangeInto!.bind(storage);
+    const read = (offset: number, length: number) => collect(storage.readRangeStream!('obj', offset, length));
     for (const [offset, length] of [[0, 10], [MIN_PART_SIZE - 5, 10], [0, data.length], [123_456, 2 * 1024 * 1024]] as const) {
-      const target = Buffer.alloc(length);
-      expect(await into('obj', offset, target)).toBe(length);
-      expect(target.equals(data.subarray(offset, offset + length))).toBe(true);
+      expect((await read(offset, length)).equals(data.subarray(offset, offset + length))).toBe(true);
     }
-    const tail = Buffer.alloc(100, 0xee);
-    expect(await into('obj', data.length - 10, tail)).toBe(10);
-    expect(tail.subarray(0, 10).equals(data.subarray(data.length - 10))).toBe(true);
-    expect(tail.subarray(10).every((byte) => byte === 0xee)).toBe(true);
-    expect(await into('obj', data.length + 5, Buffer.alloc(4))).toBe(0);
-    await expectReason(into('missing', 0, Buffer.alloc(4)), 'NOT_FOUND');
+    expect((await read(data.length - 10, 100)).equals(data.subarray(data.length - 10))).toBe(true);
+    expect((await read(data.length + 5, 4)).length).toBe(0);
+    expect((await read(0, 0)).length).toBe(0);
+    await expectReason(read(0, 4).then(() => collect(storage.readRangeStream!('missing', 0, 4))), 'NOT_FOUND');
+    await expect(storage.readRangeStream!('obj', -1, 4)[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(RangeError);
   });
 
-  it('readRangeInto retries a body that breaks off, and takes its range out of a whole object sent instead', async () => {
-    const breaking = await startBreakingBodyStub(1);
+  it('readRangeStream asks again from where a broken body stopped, and takes its range out of a whole object sent instead', async () => {
+    const breaking = await startRangedBreakingStub(1);
     const storage = createTestS3Storage(breaking.endpoint, { maxAttempts: 3 });
     try {
-      const target = Buffer.alloc(10);
-      expect(await storage.readRangeInto!('obj', 0, target)).toBe(10);
-      expect(target.toString()).toBe('0123456789');
-      expect(breaking.gets()).toBe(2);
+      expect((await collect(storage.readRangeStream!('obj', 1, 8))).toString()).toBe('12345678');
+      expect(breaking.ranges).toEqual(['bytes=1-8', 'bytes=5-8']);
     } finally {
       await storage.close();
       await breaking.stop();
+    }
+    // Breaking every time: STORAGE_UNAVAILABLE after maxAttempts requests.
+    const alwaysBreaking = await startRangedBreakingStub(Infinity);
+    const giveUp = createTestS3Storage(alwaysBreaking.endpoint, { maxAttempts: 2 });
+    try {
+      await expectReason(collect(giveUp.readRangeStream!('obj', 0, 10)), 'STORAGE_UNAVAILABLE');
+      expect(alwaysBreaking.ranges).toEqual(['bytes=0-9', 'bytes=4-9']);
+    } finally {
+      await giveUp.close();
+      await alwaysBreaking.stop();
     }
     // A server that ignores Range: 200 with the whole object.
     const whole = await startStub((request, response) => {
@@ -407,9 +412,7 @@ describe('reads', () => {
     });
     const ignoring = createTestS3Storage(whole.endpoint, { maxAttempts: 1 });
     try {
-      const target = Buffer.alloc(4);
-      expect(await ignoring.readRangeInto!('obj', 3, target)).toBe(4);
-      expect(target.toString()).toBe('3456');
+      expect((await collect(ignoring.readRangeStream!('obj', 3, 4))).toString()).toBe('3456');
     } finally {
       await ignoring.close();
       await whole.stop();
@@ -777,6 +780,36 @@ async function startConditionalStub(options: { headAfterRefusal: { size: number;
  * An object "obj" of ten bytes whose ranged GETs break off after half the
  * body `breaks` times, then succeed.
  */
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const pieces: Uint8Array[] = [];
+  for await (const piece of stream) pieces.push(piece);
+  return Buffer.concat(pieces);
+}
+
+/** Serves '0123456789' honouring Range; its first `breaks` answers break off after 4 bytes. */
+async function startRangedBreakingStub(breaks: number) {
+  const content = Buffer.from('0123456789');
+  const ranges: string[] = [];
+  const stub = await startStub((request, response) => {
+    const headers = { 'last-modified': new Date().toUTCString(), etag: '"e"' };
+    if (request.method === 'HEAD') {
+      response.writeHead(200, { ...headers, 'content-length': String(content.length) });
+      response.end();
+      return;
+    }
+    ranges.push(request.headers.range ?? '');
+    const [, from, to] = (/bytes=(\d+)-(\d+)/.exec(request.headers.range ?? '') ?? ['', '0', '9']).map(Number) as [number, number, number];
+    response.writeHead(206, { ...headers, 'content-length': String(to - from + 1), 'content-range': `bytes ${from}-${to}/${content.length}` });
+    if (ranges.length <= breaks) {
+      response.write(content.subarray(from, from + 4));
+      setTimeout(() => response.socket?.destroy(), 20);
+      return;
+    }
+    response.end(content.subarray(from, to + 1));
+  });
+  return { ...stub, ranges };
+}
+
 async function startBreakingBodyStub(breaks: number) {
   const content = Buffer.from('0123456789');
   let gets = 0;

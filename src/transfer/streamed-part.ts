@@ -1,0 +1,91 @@
+/**
+ * One download part decrypted as its bytes arrive from the store, for
+ * backends that stream a ranged read (S3): each stored chunk is
+ * authenticated as soon as its last byte is in, and the plaintext is written
+ * in batches at its offset. Against reading the whole part first, the
+ * network, the decryption and the disk overlap within a part, and a part
+ * holds one chunk and one batch in memory instead of its whole stored bytes
+ * and their plaintext (issue 5: S3 downloads at 1.3-1.7x rclone's time and
+ * 180 MiB of RSS with 5 MiB parts read whole).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { CHUNK_SIZE, STORED_CHUNK_SIZE, type FileDecryptor } from '../crypto/index.js';
+import { CloudlockerError, fromSystemError } from '../errors.js';
+import { writevFully } from './file-io.js';
+import type { Part, PartLayout } from './part-layout.js';
+
+export interface StreamedPartOptions {
+  /** The part's stored bytes, exactly part.chunksLength of them, in order. */
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly part: Part;
+  readonly layout: PartLayout;
+  readonly decryptor: FileDecryptor;
+  readonly file: FileHandle;
+  /** Where plaintext gathers before a write; a whole number of chunks long, at least one. */
+  readonly batch: Buffer;
+  readonly signal: AbortSignal;
+  /** After each write, with the plaintext bytes it wrote. */
+  readonly onWritten: (plainBytes: number) => void;
+}
+
+/**
+ * Decrypts and writes one part. INTEGRITY when the store sends fewer or more
+ * bytes than the part holds, or a chunk does not authenticate; nothing
+ * unauthenticated is ever written.
+ */
+export async function downloadStreamedPart(options: StreamedPartOptions): Promise<void> {
+  const { body, part, layout, decryptor, file, batch, signal, onWritten } = options;
+  const partEnd = part.chunksOffset + part.chunksLength;
+  /** A chunk whose bytes arrived split across pieces, gathered here. */
+  const pending = Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+  let filled = 0;
+  let chunkIndex = part.firstChunk;
+  /** Position in the stored object of the first byte of chunkIndex. */
+  let chunkStart = part.chunksOffset;
+  let batchBytes = 0;
+  let writeAt = part.plainOffset;
+
+  const flush = async (): Promise<void> => {
+    if (batchBytes === 0) return;
+    signal.throwIfAborted();
+    try {
+      await writevFully(file, [batch.subarray(0, batchBytes)], writeAt);
+    } catch (err) {
+      throw fromSystemError(err, 'the downloaded file');
+    }
+    writeAt += batchBytes;
+    onWritten(batchBytes);
+    batchBytes = 0;
+  };
+  const open = async (stored: Uint8Array): Promise<void> => {
+    if (batch.length - batchBytes < CHUNK_SIZE) await flush();
+    batchBytes += decryptor.decryptChunk(chunkIndex, stored, layout.isFinalChunk(chunkIndex), batch, batchBytes).length;
+    chunkStart += stored.length;
+    chunkIndex += 1;
+  };
+
+  for await (const piece of body) {
+    let at = 0;
+    while (at < piece.length) {
+      if (chunkStart >= partEnd) throw new CloudlockerError('INTEGRITY', 'The store sent more bytes than the stored file holds.');
+      const chunkLength = Math.min(STORED_CHUNK_SIZE, partEnd - chunkStart);
+      const wanted = chunkLength - filled;
+      const take = Math.min(wanted, piece.length - at);
+      if (filled === 0 && take === chunkLength) {
+        // The whole chunk is in this piece: authenticated where it lies, no copy.
+        await open(piece.subarray(at, at + take));
+      } else {
+        pending.set(piece.subarray(at, at + take), filled);
+        filled += take;
+        if (filled === chunkLength) {
+          filled = 0;
+          await open(pending.subarray(0, chunkLength));
+        }
+      }
+      at += take;
+    }
+  }
+  // Fewer bytes than the listing promised: the object changed or was cut short.
+  if (chunkStart !== partEnd || filled !== 0) throw new CloudlockerError('INTEGRITY');
+  await flush();
+}
