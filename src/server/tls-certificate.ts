@@ -9,11 +9,8 @@
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as x509 from '@peculiar/x509';
 import type { Logger } from '../logging.js';
 import { ensurePrivateDirectory, writeFileAtomic } from './atomic-file.js';
-
-x509.cryptoProvider.set(globalThis.crypto);
 
 export interface ServerCertificate {
   readonly certPem: string;
@@ -161,6 +158,10 @@ async function generateSelfSigned(
   now: Date,
   validityDays: number,
 ): Promise<{ certPem: string; keyPem: string }> {
+  // Loaded only to make a certificate (first start, or a renewal): every
+  // other start spares the memory it and its ASN.1 stack take (~10 MiB RSS).
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(globalThis.crypto);
   const keys = existingKey === undefined ? await newKeyPair() : await importKeyPair(existingKey);
   const serial = randomBytes(16);
   serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER, as RFC 5280 asks
