@@ -12,20 +12,38 @@ import type { Part, PartLayout } from './part-layout.js';
  * tag. Returns how many bytes of `stored` it filled.
  */
 export function sealPart(encryptor: FileEncryptor, layout: PartLayout, part: Part, plain: Uint8Array, stored: Buffer): number {
-  let storedAt = 0;
-  if (part.index === 0) {
-    encryptor.header.copy(stored, 0);
-    storedAt = HEADER_SIZE;
+  return sealChunks(encryptor, layout, part.firstChunk, plain, stored, sealStart(encryptor, part, stored));
+}
+
+/** Where a part's first chunk goes in its stored bytes: after the header, which it writes, for part 0. */
+export function sealStart(encryptor: FileEncryptor, part: Part, stored: Buffer): number {
+  if (part.index !== 0) return 0;
+  encryptor.header.copy(stored, 0);
+  return HEADER_SIZE;
+}
+
+/**
+ * Encrypts consecutive chunks from `firstChunk` on, whose plaintext is all
+ * of `plain`, into `stored` from `storedAt`: a part can be sealed a slice at
+ * a time. Returns where the next chunk goes.
+ */
+export function sealChunks(
+  encryptor: FileEncryptor,
+  layout: PartLayout,
+  firstChunk: number,
+  plain: Uint8Array,
+  stored: Buffer,
+  storedAt: number,
+): number {
+  // An empty file is one empty chunk.
+  const chunkCount = Math.max(1, Math.ceil(plain.length / CHUNK_SIZE));
+  let at = storedAt;
+  for (let i = 0; i < chunkCount; i++) {
+    const chunkIndex = firstChunk + i;
+    const chunk = plain.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+    at += encryptor.encryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), stored, at).length;
   }
-  let plainAt = 0;
-  for (let i = 0; i < part.chunkCount; i++) {
-    const chunkIndex = part.firstChunk + i;
-    const length = Math.min(CHUNK_SIZE, part.plainLength - plainAt);
-    const sealed = encryptor.encryptChunk(chunkIndex, plain.subarray(plainAt, plainAt + length), layout.isFinalChunk(chunkIndex), stored, storedAt);
-    storedAt += sealed.length;
-    plainAt += length;
-  }
-  return storedAt;
+  return at;
 }
 
 /**

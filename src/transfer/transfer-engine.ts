@@ -53,7 +53,7 @@ import {
 import { writevFully } from './file-io.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartLayout, type Part } from './part-layout.js';
-import { partTagDigest, sealPart } from './part-seal.js';
+import { partTagDigest, sealChunks, sealStart } from './part-seal.js';
 import { downloadStreamedPart } from './streamed-part.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 
@@ -62,6 +62,8 @@ import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
  * it bounds memory; with S3's 10 000 parts it caps one object at about 625 GiB.
  */
 const MAX_PART_BYTES = 64 * 1024 * 1024;
+/** Chunks of plaintext an upload reads and seals at a time (1 MiB). */
+const UPLOAD_SLICE_CHUNKS = 16;
 /** Plaintext gathered before each write of a streamed download part (streamed-part.ts): 16 chunks. */
 const STREAMED_WRITE_BATCH_BYTES = 16 * CHUNK_SIZE;
 /** Listeners one transfer's part signal may carry: each part in flight, and each request the store's client makes for it. */
@@ -396,13 +398,21 @@ export class TransferEngine {
     signal: AbortSignal,
     checkpoints?: UploadCheckpoints,
   ): Promise<void> {
-    let plain: Buffer | undefined = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
+    // The plaintext is read and sealed a slice at a time: a part of S3's
+    // 5 MiB holds a 1 MiB plaintext buffer, not a second 5 MiB one.
+    const sliceChunks = Math.min(layout.chunksPerPart, UPLOAD_SLICE_CHUNKS);
+    let plain: Buffer | undefined = this.buffers.acquire(sliceChunks * CHUNK_SIZE);
     const stored = this.buffers.acquire(this.storedPartBytes(layout));
     try {
-      const { bytesRead } = await readFully(source, plain, part.plainLength, part.plainOffset);
-      if (bytesRead !== part.plainLength) throw new CloudlockerError('SOURCE_CHANGED');
-      signal.throwIfAborted();
-      const storedLength = sealPart(encryptor, layout, part, plain.subarray(0, part.plainLength), stored);
+      let storedLength = sealStart(encryptor, part, stored);
+      for (let first = 0; first < part.chunkCount; first += sliceChunks) {
+        const plainStart = first * CHUNK_SIZE;
+        const plainLength = Math.min(sliceChunks * CHUNK_SIZE, part.plainLength - plainStart);
+        const { bytesRead } = await readFully(source, plain, plainLength, part.plainOffset + plainStart);
+        if (bytesRead !== plainLength) throw new CloudlockerError('SOURCE_CHANGED');
+        signal.throwIfAborted();
+        storedLength = sealChunks(encryptor, layout, part.firstChunk + first, plain.subarray(0, plainLength), stored, storedLength);
+      }
       // Back to the pool before the (longest) wait, the write: parts waiting
       // on the store then hold one buffer each, not two.
       this.buffers.release(plain);

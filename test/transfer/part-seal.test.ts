@@ -9,7 +9,7 @@ import {
   storedSizeFor,
 } from '../../src/crypto/index.js';
 import { PartLayout } from '../../src/transfer/part-layout.js';
-import { partTagDigest, sealPart } from '../../src/transfer/part-seal.js';
+import { partTagDigest, sealChunks, sealPart, sealStart } from '../../src/transfer/part-seal.js';
 
 const key = generateMasterKey();
 
@@ -60,5 +60,26 @@ describe('sealPart and partTagDigest', () => {
     const one = sealAll(FileEncryptor.create(key), plaintext, 4);
     const other = sealAll(FileEncryptor.create(key), plaintext, 4);
     expect(other.digests[0]).not.toEqual(one.digests[0]);
+  });
+});
+
+describe('sealChunks', () => {
+  it.each([1, 2, 3])('sealing a part %i chunks at a time gives the bytes sealPart gives', (sliceChunks) => {
+    const plaintext = randomBytes(7 * CHUNK_SIZE + 123);
+    const layout = new PartLayout(plaintext.length, 5);
+    const encryptor = FileEncryptor.create(key);
+    for (let index = 0; index < layout.partCount; index++) {
+      const part = layout.part(index);
+      const partPlain = plaintext.subarray(part.plainOffset, part.plainOffset + part.plainLength);
+      const whole = Buffer.alloc(HEADER_SIZE + part.chunksLength);
+      const wholeLength = sealPart(encryptor, layout, part, partPlain, whole);
+      const sliced = Buffer.alloc(HEADER_SIZE + part.chunksLength);
+      let at = sealStart(encryptor, part, sliced);
+      for (let first = 0; first < part.chunkCount; first += sliceChunks) {
+        at = sealChunks(encryptor, layout, part.firstChunk + first, partPlain.subarray(first * CHUNK_SIZE, (first + sliceChunks) * CHUNK_SIZE), sliced, at);
+      }
+      expect(at).toBe(wholeLength);
+      expect(sliced.subarray(0, at).equals(whole.subarray(0, wholeLength))).toBe(true);
+    }
   });
 });
