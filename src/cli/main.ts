@@ -4,6 +4,8 @@
  * commands/ and is added here. Exit codes: see exit-codes.ts (2 for usage
  * errors, which commander reports itself).
  */
+// First, before any other module loads (see early-gc-tuning.ts).
+import './early-gc-tuning.js';
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../server/package-version.js';
 import { cancelCommand } from './commands/cancel.js';
