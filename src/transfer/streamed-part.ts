@@ -8,10 +8,9 @@
  * and their plaintext (issue 5: S3 downloads at 1.3-1.7x rclone's time and
  * 180 MiB of RSS with 5 MiB parts read whole).
  */
-import type { FileHandle } from 'node:fs/promises';
 import { CHUNK_SIZE, STORED_CHUNK_SIZE, type FileDecryptor } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError } from '../errors.js';
-import { writevFully } from './file-io.js';
+import { writevFully, type WritevTarget } from './file-io.js';
 import type { Part, PartLayout } from './part-layout.js';
 
 export interface StreamedPartOptions {
@@ -20,7 +19,7 @@ export interface StreamedPartOptions {
   readonly part: Part;
   readonly layout: PartLayout;
   readonly decryptor: FileDecryptor;
-  readonly file: FileHandle;
+  readonly file: WritevTarget;
   /** Where plaintext gathers before a write; a whole number of chunks long, at least one. */
   readonly batch: Buffer;
   readonly signal: AbortSignal;

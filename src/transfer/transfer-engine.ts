@@ -50,7 +50,8 @@ import {
   type TransferCheckpoints,
   type UploadCheckpoints,
 } from './checkpoints.js';
-import { writevFully } from './file-io.js';
+import { SerialLane } from '../serial-lane.js';
+import { writevFully, type WritevTarget } from './file-io.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealChunks, sealStart } from './part-seal.js';
@@ -451,9 +452,12 @@ export class TransferEngine {
     let published = false;
     try {
       const layout = new PartLayout(record.totalBytes, chunksPerPart);
+      // Parts are fetched and decrypted side by side but written one at a time (see SerialLane).
+      const writes = new SerialLane();
+      const file: WritevTarget = { writev: (buffers, position) => writes.run(() => temp.writev(buffers, position)) };
       await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, file, partSignal);
         await checkpoints?.partDone(partIndex);
         this.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
@@ -481,7 +485,7 @@ export class TransferEngine {
     layout: PartLayout,
     name: string,
     decryptor: FileDecryptor,
-    temp: FileHandle,
+    temp: WritevTarget,
     signal: AbortSignal,
   ): Promise<void> {
     if (this.storage.readRangeStream !== undefined) {
@@ -505,27 +509,27 @@ export class TransferEngine {
     const into = this.storage.readRangeInto === undefined ? undefined : this.buffers.acquire(this.storedPartBytes(layout));
     const stored = await this.readStoredPart(name, part, signal, into);
     this.registry.addProgress(record, { transferredBytes: part.plainLength });
+    // Decrypted into a pooled buffer, not into one the decipher allocates
+    // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
+    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
     try {
-      // Each chunk's plaintext as the decipher returned it (after its tag
-      // verified), written with one writev: copying them into a part buffer
-      // first cost a memcpy of every byte on the JavaScript thread.
-      const plainChunks: Buffer[] = [];
       let storedAt = 0;
+      let plainAt = 0;
       for (let i = 0; i < part.chunkCount; i++) {
         const chunkIndex = part.firstChunk + i;
         const storedLength = Math.min(STORED_CHUNK_SIZE, stored.length - storedAt);
-        plainChunks.push(
-          decryptor.decryptChunk(chunkIndex, stored.subarray(storedAt, storedAt + storedLength), layout.isFinalChunk(chunkIndex)),
-        );
+        const chunk = stored.subarray(storedAt, storedAt + storedLength);
+        plainAt += decryptor.decryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), plain, plainAt).length;
         storedAt += storedLength;
       }
       signal.throwIfAborted();
       try {
-        await writevFully(temp, plainChunks, part.plainOffset);
+        await writevFully(temp, [plain.subarray(0, plainAt)], part.plainOffset);
       } catch (err) {
         throw fromSystemError(err, 'the downloaded file');
       }
     } finally {
+      this.buffers.release(plain);
       if (into !== undefined) this.buffers.release(into);
     }
   }
