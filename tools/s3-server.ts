@@ -10,12 +10,16 @@
  * installed package.
  *
  * s3rver 3.7 differs from S3 in ways that break cloudlocker; startLocalS3Server
- * fixes three of them in the running server (see fixS3rver below). The rest
+ * fixes five of them in the running server (see fixS3rver below). The rest
  * (no AbortMultipartUpload, no ListMultipartUploads, If-None-Match ignored) are
  * declared to the backend as server gaps by the tests; docs/storage.md lists them.
  */
 import crypto from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import S3rver from 's3rver';
 import { platformDataDir } from '../src/config/data-dir.js';
@@ -74,6 +78,8 @@ export async function startLocalS3Server(options: LocalS3ServerOptions): Promise
  *   failed with 500);
  * - a range on an empty object is 416 (s3rver announced one byte and sent
  *   none, leaving the client waiting);
+ * - a PUT is whole and atomic, and answered once written (s3rver wrote in
+ *   place and answered first: concurrent PUTs of one key could mix);
  * - keys up to S3's 1024 bytes (s3rver makes each key segment a file name,
  *   and file systems stop at 255 bytes).
  */
@@ -93,6 +99,40 @@ function fixS3rver(server: S3rver): void {
       .sort((a, b) => compareUtf8(a.key, b.key));
     const maxKeys = options.maxKeys ?? Infinity;
     return { objects: sorted.slice(0, maxKeys), commonPrefixes: all.commonPrefixes, isTruncated: sorted.length > maxKeys };
+  };
+
+  // s3rver writes an object in place and answers before the write has
+  // finished: two PUTs of one key could leave a mix of both, and a GET
+  // right after a PUT could read a short object. S3 makes each PUT whole
+  // and atomic; so does this: a temporary file (whose name s3rver's listing
+  // ignores), renamed once written.
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(path.dirname(objectPath), { recursive: true });
+    const temporary = `${objectPath}.${crypto.randomBytes(8).toString('hex')}.partial`;
+    const md5 = crypto.createHash('md5');
+    let size = 0;
+    const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    try {
+      await pipeline(
+        content,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            md5.update(chunk);
+            size += chunk.length;
+            callback(null, chunk);
+          },
+        }),
+        createWriteStream(temporary),
+      );
+      await rename(temporary, objectPath);
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
   };
 
   const getObject = store.getObject.bind(store);

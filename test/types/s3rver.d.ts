@@ -51,6 +51,17 @@ declare module 's3rver' {
     listObjects(bucket: string, options: S3rverListOptions): Promise<S3rverListResult>;
     /** null when the object does not exist. */
     getObject(bucket: string, key: string, options?: S3rverGetOptions): Promise<S3rverStoredObject | null>;
+    putObject(object: S3rverObjectToPut): Promise<{ size: number; md5: string }>;
+    putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+    getResourcePath(bucket: string, key: string, resource: string): string;
+  }
+
+  /** What s3rver's controllers hand putObject. */
+  interface S3rverObjectToPut {
+    readonly bucket: string;
+    readonly key: string;
+    readonly metadata: Record<string, string>;
+    readonly content: Buffer | import('node:stream').Readable;
   }
 
   class S3rver {
