@@ -50,7 +50,6 @@ import {
   type TransferCheckpoints,
   type UploadCheckpoints,
 } from './checkpoints.js';
-import { SerialLane } from '../serial-lane.js';
 import { writevFully, type WritevTarget } from './file-io.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartLayout, type Part } from './part-layout.js';
@@ -452,12 +451,9 @@ export class TransferEngine {
     let published = false;
     try {
       const layout = new PartLayout(record.totalBytes, chunksPerPart);
-      // Parts are fetched and decrypted side by side but written one at a time (see SerialLane).
-      const writes = new SerialLane();
-      const file: WritevTarget = { writev: (buffers, position) => writes.run(() => temp.writev(buffers, position)) };
       await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, file, partSignal);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
         await checkpoints?.partDone(partIndex);
         this.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });

@@ -8,7 +8,6 @@
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { SerialLane } from '../../serial-lane.js';
 import type { ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
@@ -44,8 +43,6 @@ export class LocalObjectWriter implements ObjectWriter {
   private state: WriterState = 'writing';
   private readonly parts = new Map<number, WrittenPart>();
   private readonly writesInFlight = new Set<Promise<void>>();
-  /** Parts are written one at a time: see SerialLane. */
-  private readonly writeLane = new SerialLane();
   private handleOpen = true;
   private completion: Promise<ObjectInfo> | undefined;
   private discarding: Promise<void> | undefined;
@@ -82,7 +79,7 @@ export class LocalObjectWriter implements ObjectWriter {
     this.assertWriting();
     if (!Number.isSafeInteger(partIndex) || partIndex < 0) throw new RangeError('partIndex must be an integer >= 0');
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
-    const write = this.writeLane.run(() => this.writeAt(offset, data));
+    const write = this.writeAt(offset, data);
     this.writesInFlight.add(write);
     try {
       await write;
