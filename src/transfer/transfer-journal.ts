@@ -204,6 +204,14 @@ export class JournalEntry {
 export interface TransferJournalOptions {
   /** How long finished outcomes are kept when nobody acknowledges them. Default 24 hours. */
   readonly finishedRetentionMs?: number;
+  /**
+   * Most finished outcomes kept, whatever their age; the oldest go first.
+   * Default 10 000, as many as the registry lists (TransferRegistry's
+   * maxFinishedKept): beyond that nobody could see them, yet each cost
+   * memory and two files for a day (a client that never acknowledged kept
+   * the server's RSS rising ~5 MiB a minute).
+   */
+  readonly maxFinishedKept?: number;
   readonly now?: () => number;
 }
 
@@ -213,6 +221,7 @@ export class TransferJournal {
   private constructor(
     readonly directory: string,
     private readonly finishedRetentionMs: number,
+    private readonly maxFinishedKept: number,
     private readonly now: () => number,
   ) {}
 
@@ -220,7 +229,12 @@ export class TransferJournal {
   static async open(dataDir: string, options: TransferJournalOptions = {}): Promise<TransferJournal> {
     const directory = path.join(dataDir, JOURNAL_FOLDER);
     await ensurePrivateDirectory(directory);
-    const journal = new TransferJournal(directory, options.finishedRetentionMs ?? 24 * 60 * 60 * 1000, options.now ?? Date.now);
+    const journal = new TransferJournal(
+      directory,
+      options.finishedRetentionMs ?? 24 * 60 * 60 * 1000,
+      options.maxFinishedKept ?? 10_000,
+      options.now ?? Date.now,
+    );
     await journal.load();
     return journal;
   }
@@ -277,12 +291,17 @@ export class TransferJournal {
     await entry?.remove();
   }
 
-  /** Remove finished entries older than the retention time. */
+  /** Remove finished entries older than the retention time, and the oldest beyond maxFinishedKept. */
   async pruneFinished(): Promise<void> {
     const cutoff = this.now() - this.finishedRetentionMs;
-    for (const entry of this.finished()) {
+    const finished = this.finished();
+    let kept = finished.length;
+    for (const entry of finished) {
       const finishedAt = Date.parse(entry.record.finishedAt ?? '');
-      if (!Number.isFinite(finishedAt) || finishedAt < cutoff) await this.remove(entry.transferId);
+      if (!Number.isFinite(finishedAt) || finishedAt < cutoff || kept > this.maxFinishedKept) {
+        await this.remove(entry.transferId);
+        kept -= 1;
+      }
     }
   }
 
@@ -291,7 +310,8 @@ export class TransferJournal {
   }
 
   private sorted(): JournalEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.record.startedAt.localeCompare(b.record.startedAt));
+    // ISO 8601 times in UTC sort as plain strings (localeCompare was the cost of this sort).
+    return [...this.entries.values()].sort((a, b) => (a.record.startedAt < b.record.startedAt ? -1 : a.record.startedAt > b.record.startedAt ? 1 : 0));
   }
 }
 

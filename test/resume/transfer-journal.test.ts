@@ -74,6 +74,22 @@ describe('TransferJournal', () => {
     expect(await readdir(path.join(dataDir, 'transfers'))).toEqual([]);
   });
 
+  it('keeps at most maxFinishedKept finished outcomes: the oldest go, files included, unfinished ones stay', async () => {
+    const journal = await TransferJournal.open(dataDir, { maxFinishedKept: 2 });
+    const started = Date.parse('2026-01-01T00:00:00Z');
+    const at = (i: number) => new Date(started + i * 1000).toISOString();
+    const running = await journal.create({ ...uploadRecord('running'), startedAt: at(0) });
+    for (const i of [1, 2, 3, 4]) {
+      const entry = await journal.create({ ...uploadRecord(`done-${i}`), startedAt: at(i) });
+      await entry.finish('completed', {});
+      await journal.pruneFinished();
+    }
+    expect(journal.finished().map((e) => e.transferId)).toEqual(['done-3', 'done-4']);
+    expect(journal.active()).toEqual([running]);
+    expect((await readdir(path.join(dataDir, 'transfers'))).sort()).toEqual(['done-3.json', 'done-4.json', 'running.json']);
+    await journal.close();
+  });
+
   it('never holds a key: only the parameters it was given', async () => {
     const journal = await TransferJournal.open(dataDir);
     await journal.create(uploadRecord('t2'));
