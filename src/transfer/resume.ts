@@ -39,7 +39,7 @@ import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
 import type { CheckpointFactory, DownloadRequest, TransferEngine, UploadRequest } from './transfer-engine.js';
 import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
-import type { TransferRegistry } from './transfer-registry.js';
+import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
 
 /** How many parts already stored a resumed upload re-reads and hashes (besides those in flight at the crash). */
 const VERIFIED_SAMPLE_PARTS = 8;
@@ -186,11 +186,7 @@ export class ResumableTransfers implements CheckpointFactory {
       const download = entry.record.download;
       if (upload !== undefined) {
         const published = await this.publishedBeforeCrash(entry);
-        if (published !== undefined) {
-          await entry.finish('completed', { result: published });
-          this.registry.finish(record, 'completed', { result: published });
-          return published;
-        }
+        if (published !== undefined) return await this.completedBeforeCrash(entry, record, published);
         const key = await readKeyFile(upload.keyPath, options);
         const pending = engine.upload({
           transferId,
@@ -207,11 +203,7 @@ export class ResumableTransfers implements CheckpointFactory {
       }
       if (download !== undefined) {
         const saved = await savedBeforeCrash(entry);
-        if (saved !== undefined) {
-          await entry.finish('completed', { result: saved });
-          this.registry.finish(record, 'completed', { result: saved });
-          return saved;
-        }
+        if (saved !== undefined) return await this.completedBeforeCrash(entry, record, saved);
         const key = await readKeyFile(download.keyPath, options);
         const pending = engine.download({
           transferId,
@@ -229,6 +221,13 @@ export class ResumableTransfers implements CheckpointFactory {
     } finally {
       this.starting.delete(transferId);
     }
+  }
+
+  /** Record as completed a transfer whose crash came after its result was in place. */
+  private async completedBeforeCrash<R extends UploadResult | DownloadResult>(entry: JournalEntry, record: TransferRecord, result: R): Promise<R> {
+    await entry.finish('completed', { result });
+    this.registry.finish(record, 'completed', { result });
+    return result;
   }
 
   /**

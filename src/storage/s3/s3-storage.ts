@@ -36,7 +36,7 @@ import {
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
-import { parseResumeToken, S3ObjectWriter } from './object-writer.js';
+import { parseResumeToken, S3ObjectWriter, type S3WriteTarget } from './object-writer.js';
 import { abortStaleUploads } from './stale-uploads.js';
 
 /** S3's longest key in UTF-8 bytes. */
@@ -111,17 +111,7 @@ export class S3Storage implements Storage {
       if (isNoSuchUpload(err)) throw new CloudlockerError('NOT_FOUND', 'The unfinished upload is no longer in the store.');
       if (!isRefusal(err)) throw toStorageError(err, this.context('resuming an upload', options.signal));
     }
-    return new S3ObjectWriter({
-      client: this.client,
-      bucket: this.config.bucket,
-      key,
-      name,
-      location: this.location,
-      expectedSize: options.expectedSize,
-      signal: options.signal,
-      conditionalWrites: !this.config.gaps.noConditionalWrites,
-      resume: { uploadId, marker, parts: options.parts },
-    });
+    return this.writer(name, key, options, { uploadId, marker, parts: options.parts });
   }
 
   async discardWrite(name: string, resumeToken: string): Promise<void> {
@@ -142,6 +132,11 @@ export class S3Storage implements Storage {
     this.assertOpen();
     const key = this.writableKeyOf(name);
     if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
+    return this.writer(name, key, options);
+  }
+
+  /** A writer of `key`, new or (with `resume`) continuing a multipart upload. */
+  private writer(name: string, key: string, options: WriteOptions, resume?: S3WriteTarget['resume']): S3ObjectWriter {
     return new S3ObjectWriter({
       client: this.client,
       bucket: this.config.bucket,
@@ -151,6 +146,7 @@ export class S3Storage implements Storage {
       expectedSize: options.expectedSize,
       signal: options.signal,
       conditionalWrites: !this.config.gaps.noConditionalWrites,
+      ...(resume === undefined ? {} : { resume }),
     });
   }
 
