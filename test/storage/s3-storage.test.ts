@@ -351,7 +351,8 @@ describe('reads', () => {
 
   it('retries a body that breaks off, then gives up with STORAGE_UNAVAILABLE', async () => {
     for (const [breaks, outcome] of [[1, 'bytes'], [5, 'unavailable']] as const) {
-      const stub = await startBreakingBodyStub(breaks);
+      // Half of each asked range arrives: progress every time, yet never the whole object in three.
+      const stub = await startRangedBreakingStub(breaks, (length) => Math.floor(length / 2));
       const storage = createTestS3Storage(stub.endpoint, { maxAttempts: 3 });
       try {
         if (outcome === 'bytes') {
@@ -416,6 +417,26 @@ describe('reads', () => {
     } finally {
       await ignoring.close();
       await whole.stop();
+    }
+  });
+
+  it('refuses an answer that starts elsewhere than the range asked for, rather than taking its bytes as ours', async () => {
+    const wrong = await startStub((request, response) => {
+      const headers = { 'last-modified': new Date().toUTCString(), etag: '"e"' };
+      if (request.method === 'HEAD') {
+        response.writeHead(200, { ...headers, 'content-length': '10' });
+        response.end();
+        return;
+      }
+      response.writeHead(206, { ...headers, 'content-length': '10', 'content-range': 'bytes 0-9/10' });
+      response.end('0123456789');
+    });
+    const storage = createTestS3Storage(wrong.endpoint, { maxAttempts: 1 });
+    try {
+      await expectReason(storage.readRange('obj', 3, 4), 'STORAGE_UNAVAILABLE');
+    } finally {
+      await storage.close();
+      await wrong.stop();
     }
   });
 
@@ -786,8 +807,8 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(pieces);
 }
 
-/** Serves '0123456789' honouring Range; its first `breaks` answers break off after 4 bytes. */
-async function startRangedBreakingStub(breaks: number) {
+/** Serves '0123456789' honouring Range; its first `breaks` answers break off after `sentBeforeBreak` bytes (4). */
+async function startRangedBreakingStub(breaks: number, sentBeforeBreak: (rangeLength: number) => number = () => 4) {
   const content = Buffer.from('0123456789');
   const ranges: string[] = [];
   const stub = await startStub((request, response) => {
@@ -801,33 +822,12 @@ async function startRangedBreakingStub(breaks: number) {
     const [, from, to] = (/bytes=(\d+)-(\d+)/.exec(request.headers.range ?? '') ?? ['', '0', '9']).map(Number) as [number, number, number];
     response.writeHead(206, { ...headers, 'content-length': String(to - from + 1), 'content-range': `bytes ${from}-${to}/${content.length}` });
     if (ranges.length <= breaks) {
-      response.write(content.subarray(from, from + 4));
+      response.write(content.subarray(from, from + sentBeforeBreak(to - from + 1)));
       setTimeout(() => response.socket?.destroy(), 20);
       return;
     }
     response.end(content.subarray(from, to + 1));
   });
-  return { ...stub, ranges };
+  return { ...stub, ranges, gets: () => ranges.length };
 }
 
-async function startBreakingBodyStub(breaks: number) {
-  const content = Buffer.from('0123456789');
-  let gets = 0;
-  const stub = await startStub((request, response) => {
-    const headers = { 'content-length': String(content.length), 'last-modified': new Date().toUTCString(), etag: '"e"' };
-    if (request.method === 'HEAD') {
-      response.writeHead(200, headers);
-      response.end();
-      return;
-    }
-    gets++;
-    response.writeHead(206, { ...headers, 'content-range': `bytes 0-9/${content.length}` });
-    if (gets <= breaks) {
-      response.write(content.subarray(0, 5));
-      setTimeout(() => response.socket?.destroy(), 20);
-      return;
-    }
-    response.end(content);
-  });
-  return { ...stub, gets: () => gets };
-}

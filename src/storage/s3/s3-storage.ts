@@ -150,8 +150,11 @@ export class S3Storage implements Storage {
     });
   }
 
+  /** readRangeStream gathered: one request (more only if its body breaks off), the same errors. */
   async readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.read(name, offset, length, signal);
+    const pieces: Uint8Array[] = [];
+    for await (const piece of this.readRangeStream(name, offset, length, signal)) pieces.push(piece);
+    return pieces.length === 1 ? (pieces[0] as Uint8Array) : Buffer.concat(pieces);
   }
 
   /**
@@ -184,6 +187,11 @@ export class S3Storage implements Storage {
       }
       // A server that ignores Range sends the whole object (200, no Content-Range).
       const wholeObject = result.ContentRange === undefined && result.$metadata.httpStatusCode === 200;
+      const answeredFrom = /^bytes (\d+)-/.exec(result.ContentRange ?? '')?.[1];
+      if (answeredFrom !== undefined && Number(answeredFrom) !== position) {
+        (result.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        throw toStorageError(new Error(`asked for bytes from ${position}, the store answered from ${answeredFrom}`), context);
+      }
       let toSkip = wholeObject ? position : 0;
       let broken: unknown;
       try {
@@ -219,59 +227,8 @@ export class S3Storage implements Storage {
     }
   }
 
-  private async read(name: string, offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    this.assertOpen();
-    checkRange(offset, length);
-    const context = this.context('reading an object', signal);
-    if (length === 0) {
-      await this.statWith(name, context);
-      return new Uint8Array(0);
-    }
-    // The SDK retries failed requests, but not a body that breaks off once
-    // the answer has started: those are retried here, as often.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.getRange(name, offset, length, signal);
-      } catch (err) {
-        if (isObjectNotFound(err)) throw new CloudlockerError('NOT_FOUND');
-        if (err instanceof BodyReadError && !isAbort(err.cause, signal)) {
-          // A connection dropped mid-body, or a server that announced bytes
-          // it never sent (unpatched s3rver does so for empty objects).
-          const info = await this.statWith(name, context);
-          if (offset >= info.storedSize) return new Uint8Array(0);
-          if (attempt < this.config.maxAttempts) {
-            await sleep(backoffMs(attempt), undefined, { signal }).catch(() => undefined);
-            continue;
-          }
-          throw toStorageError(err.cause, context);
-        }
-        if (isInvalidRange(err)) {
-          // Offset at or after the end: S3 answers 416. The contract wants
-          // fewer bytes (none), or NOT_FOUND if the object is gone.
-          await this.statWith(name, context);
-          return new Uint8Array(0);
-        }
-        throw toStorageError(err, context);
-      }
-    }
-  }
-
   private getCommand(name: string, offset: number, length: number): GetObjectCommand {
     return new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name), Range: `bytes=${offset}-${offset + length - 1}` });
-  }
-
-  private async getRange(name: string, offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const result = await this.client.send(this.getCommand(name, offset, length), { abortSignal: signal });
-    // A server that ignores Range sends the whole object (200, no Content-Range).
-    const wholeObject = result.ContentRange === undefined && result.$metadata.httpStatusCode === 200;
-    let bytes: Uint8Array;
-    try {
-      bytes = result.Body === undefined ? new Uint8Array(0) : await result.Body.transformToByteArray();
-    } catch (err) {
-      throw new BodyReadError(err);
-    }
-    if (wholeObject) bytes = bytes.subarray(offset, offset + length);
-    return bytes.length > length ? bytes.subarray(0, length) : bytes;
   }
 
   async stat(name: string): Promise<ObjectInfo> {
@@ -374,13 +331,6 @@ export class S3Storage implements Storage {
 function checkRange(offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid read offset ${offset}.`);
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`Invalid read length ${length}.`);
-}
-
-/** The answer started but its body broke off. */
-class BodyReadError extends Error {
-  constructor(override readonly cause: unknown) {
-    super('The object body could not be read completely.');
-  }
 }
 
 /**
