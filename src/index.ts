@@ -17,5 +17,5 @@ export function startCloudlocker(options: CloudlockerOptions = {}): Promise<Runn
   });
 }
 
-export { ServerStartError, type RunningServer, type ServerOptions } from './server/index.js';
+export { DataDirInUseError, ServerStartError, type RunningServer, type ServerOptions } from './server/index.js';
 export { CloudlockerError } from './errors.js';

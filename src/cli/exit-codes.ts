@@ -20,6 +20,8 @@ export const ExitCode = {
   CONNECTION: 5,
   /** ALREADY_EXISTS: the target exists and --overwrite was not given. */
   EXISTS: 6,
+  /** serve: another server already runs on this data directory. */
+  IN_USE: 7,
   /** Interrupted with Ctrl+C (the transfer was cancelled). */
   INTERRUPTED: 130,
 } as const;

@@ -26,7 +26,7 @@ const program = new Command('cloudlocker')
     'after',
     '\nClient commands find the running service through <data-dir>/server.json (--data-dir, CLOUDLOCKER_DATA_DIR,\n' +
       "or the platform's data directory), or use --url with the token in CLOUDLOCKER_TOKEN.\n" +
-      'Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 key problem, 5 service unreachable, 6 already exists, 130 interrupted.',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 key problem, 5 service unreachable, 6 already exists, 7 data directory in use (serve), 130 interrupted.',
   );
 
 for (const command of [

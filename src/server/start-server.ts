@@ -22,6 +22,7 @@ import type { CallContext, MethodHandlers } from '../methods/handler.js';
 import { createRpcDiscoverHandler } from '../methods/rpc-discover.js';
 import { ensurePrivateDirectory } from './atomic-file.js';
 import { removeDiscoveryFile, writeDiscoveryFile, type DiscoveryRecord } from './discovery-file.js';
+import { acquireInstanceLock } from './instance-lock.js';
 import { checkHandshake, createTokenMatcher, isLoopbackBindAddress, type HandshakePolicy } from './handshake.js';
 import { NotificationHub, type NotificationHubOptions, type NotificationSink } from './notification-hub.js';
 import { packageVersion } from './package-version.js';
@@ -137,7 +138,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const startedAt = new Date();
 
   await ensurePrivateDirectory(config.dataDir);
-  const certificate = await loadOrCreateCertificate({ dataDir: config.dataDir, userCertificate: config.tls, logger });
+  // One server per data directory (instance-lock.ts); released by close() or when starting fails.
+  const instanceLock = await acquireInstanceLock(config.dataDir);
+  const releaseLockAndThrow = async (err: unknown): Promise<never> => {
+    await instanceLock.release().catch(() => undefined);
+    throw err;
+  };
+  const certificate = await loadOrCreateCertificate({ dataDir: config.dataDir, userCertificate: config.tls, logger }).catch(releaseLockAndThrow);
   warnAboutRiskySettings(config, logger);
 
   const policy: HandshakePolicy = {
@@ -283,7 +290,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
   }
 
-  await listen(httpsServer, config.port, config.host);
+  await listen(httpsServer, config.port, config.host).catch(releaseLockAndThrow);
   // After listening, a server error is unexpected and must not take the process down.
   httpsServer.on('error', (err) => logger.error({ err }, 'HTTPS server error'));
   const address = httpsServer.address() as AddressInfo;
@@ -329,7 +336,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   } catch (err) {
     await Promise.resolve(methodSet.close?.()).catch(() => undefined);
     await closeHttpsServer(httpsServer);
-    throw err;
+    return releaseLockAndThrow(err);
   }
   accepting = true;
   // Liveness: a connection that has not answered the previous ping (a dead
@@ -372,6 +379,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         );
       }
       await serverClosed;
+      await instanceLock.release().catch((err: unknown) => logger.warn({ err }, 'could not remove server.lock'));
       logger.info('cloudlocker stopped');
     })();
     return closing;

@@ -8,7 +8,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ConfigInput } from '../../config/index.js';
 import { LOG_LEVELS } from '../../logging.js';
-import type { RunningServer, ServerOptions } from '../../server/index.js';
+import { ExitCode } from '../exit-codes.js';
+import { ConfigError } from '../../config/index.js';
+import { startCloudlocker } from '../../index.js';
+import { CertificateError, DataDirInUseError, ServerStartError, type RunningServer, type ServerOptions } from '../../server/index.js';
 
 export interface ServeFlags {
   port?: number;
@@ -97,18 +100,17 @@ export function serveFlagsToOptions(flags: ServeFlags): ServerOptions {
 }
 
 async function runServe(flags: ServeFlags, commandOptions: ServeCommandOptions): Promise<void> {
-  // Loaded here, not at the top: every other command (ls, upload, ...) starts without the service's code.
-  const [{ startCloudlocker }, { ConfigError }, { CertificateError, ServerStartError }] = await Promise.all([
-    import('../../index.js'),
-    import('../../config/index.js'),
-    import('../../server/index.js'),
-  ]);
   const start = commandOptions.start ?? startCloudlocker;
   const print = commandOptions.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   let server: RunningServer;
   try {
     server = await start(serveFlagsToOptions(flags));
   } catch (err) {
+    if (err instanceof DataDirInUseError) {
+      process.stderr.write(`cloudlocker: ${err.message}\n`);
+      process.exitCode = ExitCode.IN_USE;
+      return;
+    }
     if (err instanceof ConfigError || err instanceof CertificateError || err instanceof ServerStartError) {
       process.stderr.write(`cloudlocker: ${err.message}\n`);
       process.exitCode = 1;

@@ -1,0 +1,182 @@
+/**
+ * One server per data directory. Two servers on one data directory would
+ * share the transfer journal and the store and overwrite each other's
+ * server.json, so the second is refused before it touches anything.
+ *
+ * The lock is `<dataDir>/server.lock`, created exclusively (O_EXCL) and
+ * holding the owner's pid, host name and a random nonce. A lock left behind
+ * by a process that died without cleaning up (kill -9, power loss) is stale
+ * when its pid no longer runs on this host, and is taken over at once: no
+ * waiting for an mtime to age, no timer rewriting the file while the server
+ * runs (why not `proper-lockfile`: its staleness is an mtime older than
+ * `stale`, at least 2 s, so a restart right after a crash is refused, and a
+ * busy event loop that misses its refresh loses the lock to another process).
+ *
+ * Taking over a stale lock goes through a short-lived guard file, so two
+ * processes that both found the same stale lock cannot both remove it and
+ * each think it holds the new one: only the one holding the guard removes
+ * the lock, and only if it is still the stale one it read.
+ *
+ * Limits, said plainly: a pid reused by an unrelated process after a crash
+ * makes the lock look held (the message names the file to delete); a lock
+ * written on another host (a data directory on a network share) is never
+ * taken over, since its pid cannot be checked from here.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+export const LOCK_FILE_NAME = 'server.lock';
+
+/** A guard or lock file with no readable owner, younger than this, may be one being written right now. */
+const FRESH_MS = 10_000;
+const GUARD_WAIT_MS = 25;
+const MAX_ATTEMPTS = 200;
+
+interface LockOwner {
+  readonly pid: number;
+  readonly hostname: string;
+  readonly nonce: string;
+  readonly startedAt: string;
+}
+
+/** Another live server holds this data directory. */
+export class DataDirInUseError extends Error {
+  override readonly name = 'DataDirInUseError';
+  constructor(
+    readonly dataDir: string,
+    readonly lockFile: string,
+    /** The owner's pid, when the lock file names one. */
+    readonly ownerPid: number | undefined,
+  ) {
+    super(
+      `Another cloudlocker server is already running on the data directory ${dataDir}` +
+        (ownerPid === undefined ? '' : ` (process ${ownerPid})`) +
+        ': stop it first, or use another --data-dir. ' +
+        `If no such server runs (its process id was reused), delete ${lockFile}.`,
+    );
+  }
+}
+
+export interface InstanceLock {
+  readonly file: string;
+  /** Remove the lock file if it is still this lock's. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** Locks this process holds, by lock file: a second start in the same process is refused like one in another process. */
+const heldHere = new Map<string, string>();
+
+export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock> {
+  const file = path.join(path.resolve(dataDir), LOCK_FILE_NAME);
+  const owner: LockOwner = { pid: process.pid, hostname: hostname(), nonce: randomBytes(16).toString('hex'), startedAt: new Date().toISOString() };
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+    if (await createExclusive(file, `${JSON.stringify(owner)}\n`)) {
+      heldHere.set(file, owner.nonce);
+      return lockHandle(file, owner.nonce);
+    }
+    const seen = await readRaw(file);
+    if (seen === undefined) continue; // removed meanwhile: try again
+    const holder = parseOwner(seen);
+    if (holder === undefined) {
+      // Unreadable: a process may be between creating and writing it.
+      if (await isFresh(file)) throw new DataDirInUseError(dataDir, file, undefined);
+    } else if (isAlive(holder, file)) {
+      throw new DataDirInUseError(dataDir, file, holder.pid);
+    }
+    await removeIfStill(file, seen);
+  }
+  throw new DataDirInUseError(dataDir, file, undefined);
+}
+
+function lockHandle(file: string, nonce: string): InstanceLock {
+  let released = false;
+  return {
+    file,
+    async release() {
+      if (released) return;
+      released = true;
+      if (heldHere.get(file) === nonce) heldHere.delete(file);
+      const current = await readRaw(file);
+      if (current !== undefined && parseOwner(current)?.nonce === nonce) await rm(file, { force: true });
+    },
+  };
+}
+
+/** Whether the lock's owner still runs. */
+function isAlive(holder: LockOwner, file: string): boolean {
+  // Another host's process cannot be checked from here: assume it runs.
+  if (holder.hostname !== hostname()) return true;
+  // This very process: held only if it is one of our current locks (else a previous process had our pid).
+  if (holder.pid === process.pid) return heldHere.get(file) === holder.nonce;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Remove a stale lock, if it still holds exactly `stale`, under the take-over guard. */
+async function removeIfStill(file: string, stale: string): Promise<void> {
+  const guard = `${file}.takeover`;
+  if (!(await createExclusive(guard, `${process.pid}\n`))) {
+    // Someone else is taking over; a guard left by a crash in that instant is old and removed.
+    if (!(await isFresh(guard))) await rm(guard, { force: true });
+    await new Promise((resolve) => setTimeout(resolve, GUARD_WAIT_MS));
+    return;
+  }
+  try {
+    if ((await readRaw(file)) === stale) await rm(file, { force: true });
+  } finally {
+    await rm(guard, { force: true });
+  }
+}
+
+async function createExclusive(file: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function readRaw(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function isFresh(file: string): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(file)).mtimeMs < FRESH_MS;
+  } catch {
+    return false;
+  }
+}
+
+function parseOwner(raw: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<LockOwner>;
+    if (typeof value.pid === 'number' && Number.isInteger(value.pid) && value.pid > 0 && typeof value.hostname === 'string' && typeof value.nonce === 'string') {
+      return value as LockOwner;
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}

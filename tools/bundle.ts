@@ -1,0 +1,68 @@
+/**
+ * `npm run bundle`: the whole command (`serve` and every client command) as
+ * one ESM file that runs with plain `node` and no node_modules, for an
+ * Electron app to ship and start with `utilityProcess.fork`:
+ *
+ *   dist/bundle/cloudlocker.mjs          the command; everything a local-only server needs
+ *   dist/bundle/chunks/*.mjs             loaded on demand: the service (by `serve`), the S3 backend and the AWS SDK (only when S3 is configured)
+ *
+ * Bundled with esbuild: one fast native tool that understands TypeScript,
+ * ESM/CommonJS mixes and code splitting at dynamic import() boundaries, which
+ * is what keeps the AWS SDK out of a local-only start.
+ */
+import { build, type Metafile } from 'esbuild';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BUNDLE_ENTRY_NAME = 'cloudlocker.mjs';
+
+export interface BundleResult {
+  /** The entry file to run (`node <entry> serve`). */
+  readonly entry: string;
+  readonly outdir: string;
+  readonly metafile: Metafile;
+}
+
+/** The repository root, from this file's place in the source tree (tools/) or the build (dist/tools/). */
+function repositoryRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '..', '..') : path.resolve(here, '..');
+}
+
+export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundle')): Promise<BundleResult> {
+  const root = repositoryRoot();
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: { cloudlocker: path.join(root, 'src', 'cli', 'main.ts') },
+    outdir,
+    bundle: true,
+    platform: 'node',
+    // @peculiar/x509's ESM build: its CommonJS one, behind import(), would expose its exports only as `default`.
+    // (Not mainFields 'module' for all: the AWS SDK's ESM build splits into some twenty chunks.)
+    alias: { '@peculiar/x509': '@peculiar/x509/build/x509.es.js' },
+    format: 'esm',
+    target: 'node20',
+    // Dynamic import() boundaries become chunks: the AWS SDK loads only with the S3 store.
+    splitting: true,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    // ws tries these optional native add-ons and does without them.
+    external: ['bufferutil', 'utf-8-validate'],
+    // CommonJS dependencies (commander, ws, pino) call require() for Node's built-ins.
+    banner: { js: "import { createRequire as __cloudlockerRequire } from 'node:module'; const require = __cloudlockerRequire(import.meta.url);" },
+    minifySyntax: true,
+    minifyWhitespace: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  return { entry: path.join(outdir, BUNDLE_ENTRY_NAME), outdir, metafile: result.metafile };
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outdir = process.argv[2] === undefined ? undefined : path.resolve(process.argv[2]);
+  const result = await bundle(outdir);
+  for (const [file, output] of Object.entries(result.metafile.outputs)) {
+    process.stdout.write(`${file}  ${(output.bytes / 1024).toFixed(0)} KiB\n`);
+  }
+}
