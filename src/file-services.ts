@@ -22,6 +22,12 @@ export interface FileServicesOptions {
    * initialised and closed by the service like the configured one.
    */
   readonly storageBackend?: Storage;
+  /**
+   * Set V8's process-wide `--semi-space-growth-factor=1` (transfer/gc-tuning.ts:
+   * lower peak RSS during transfers). Default false: an embedding app decides;
+   * the `cloudlocker` command sets it itself.
+   */
+  readonly tuneGarbageCollection?: boolean;
 }
 
 export async function createFileServices(context: ServerContext, options: FileServicesOptions = {}): Promise<MethodSet> {
@@ -48,6 +54,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
     maxConcurrentTransfers: config.maxConcurrentTransfers,
     maxQueuedTransfers: config.maxQueuedTransfers,
     logger: logger.child({ component: 'transfer' }),
+    tuneGarbageCollection: options.tuneGarbageCollection === true,
   });
   resumable.attach(engine);
   await resumable.restore();

@@ -10,10 +10,14 @@ import { startServer, type RunningServer, type ServerOptions } from './server/in
 export type CloudlockerOptions = Omit<ServerOptions, 'createHandlers'> & FileServicesOptions;
 
 export function startCloudlocker(options: CloudlockerOptions = {}): Promise<RunningServer> {
-  const { storageBackend, ...serverOptions } = options;
+  const { storageBackend, tuneGarbageCollection, ...serverOptions } = options;
   return startServer({
     ...serverOptions,
-    createHandlers: (context) => createFileServices(context, storageBackend === undefined ? {} : { storageBackend }),
+    createHandlers: (context) =>
+      createFileServices(context, {
+        ...(storageBackend === undefined ? {} : { storageBackend }),
+        ...(tuneGarbageCollection === undefined ? {} : { tuneGarbageCollection }),
+      }),
   });
 }
 

@@ -1,33 +1,11 @@
 /**
- * This build's version, from package.json. The file sits at a different
- * depth in the source tree (src/server) and in the build (dist/src/server),
- * so it is found by walking up to the nearest package.json named cloudlocker.
+ * This build's version. A constant, not package.json read from disk: inside
+ * a bundle (npm run bundle) or an Electron asar there is no package.json next
+ * to the code. `npm version` rewrites it (the "version" script), and
+ * test/server/package-version.test.ts fails when it and package.json differ.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-let cached: string | undefined;
+export const PACKAGE_VERSION = '0.1.0';
 
 export function packageVersion(): string {
-  if (cached !== undefined) return cached;
-  let directory = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = readManifest(path.join(directory, 'package.json'));
-    if (manifest?.name === 'cloudlocker' && typeof manifest.version === 'string') {
-      cached = manifest.version;
-      return cached;
-    }
-    const parent = path.dirname(directory);
-    if (parent === directory) return '0.0.0-unknown';
-    directory = parent;
-  }
-}
-
-function readManifest(file: string): { name?: unknown; version?: unknown } | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-  } catch {
-    return undefined;
-  }
+  return PACKAGE_VERSION;
 }

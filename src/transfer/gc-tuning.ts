@@ -16,10 +16,9 @@
  *
  * The flag is read each time V8 considers growing the young generation, so
  * setting it after start works (checked: --max-semi-space-size, read only at
- * start, does not). It is process-wide: an embedding app whose own code
- * prefers a growing young generation can set it back with
- * v8.setFlagsFromString('--semi-space-growth-factor=2') after starting, or
- * pass tuneGarbageCollection: false to the engine.
+ * start, does not). It is process-wide, so only the `cloudlocker` command
+ * sets it by default; an app embedding startCloudlocker() opts in with
+ * `tuneGarbageCollection: true` (or calls keepYoungGenerationSmall() first).
  */
 import v8 from 'node:v8';
 

@@ -86,7 +86,9 @@ export interface TransferEngineOptions {
   /**
    * Keep V8's young generation from growing, process-wide, so the chunk
    * buffers Node's ciphers allocate are freed by scavenges (gc-tuning.ts).
-   * Default true.
+   * Default false: a process-wide V8 flag is the host's choice (an Electron
+   * main process embedding startCloudlocker() did not ask for it); the
+   * `cloudlocker` command sets it itself, before loading anything.
    */
   readonly tuneGarbageCollection?: boolean;
 }
@@ -164,7 +166,7 @@ export class TransferEngine {
     this.buffers = new BufferPool(this.partConcurrency * 2);
     this.logger = options.logger;
     this.checkpointFactory = options.checkpoints;
-    if (options.tuneGarbageCollection !== false) keepYoungGenerationSmall();
+    if (options.tuneGarbageCollection === true) keepYoungGenerationSmall();
   }
 
   /** Encrypt and store a local file. Resolves when the transfer has completed; rejects when it failed or was cancelled. */
