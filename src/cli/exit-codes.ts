@@ -2,7 +2,7 @@
  * Exit codes of the client commands, one per failure class a script may want
  * to tell apart. Documented in docs/client.md; keep the two in step.
  */
-import { CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { ConnectError, ConnectionLostError, RpcError } from '../client/node.js';
 import { CloudlockerError, InvalidParamsError } from '../errors.js';
 
@@ -30,6 +30,17 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** A mistake in how the command was called, found after commander's own checks. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * Required options, checked after commander has rejected unknown ones (its
+ * own requiredOption check comes first, so `--kye x` was reported as a
+ * missing `--key`). Reported the way commander reports them, exit code 2.
+ */
+export function requireOptions<T extends object>(command: Command, flags: T, required: Partial<Record<keyof T, string>>): void {
+  for (const [key, flag] of Object.entries(required) as Array<[keyof T, string]>) {
+    if (flags[key] === undefined) command.error(`error: required option '${flag}' not specified`, { exitCode: ExitCode.USAGE, code: 'commander.missingMandatoryOptionValue' });
+  }
 }
 
 function codeForReason(reason: string | undefined): ExitCode | undefined {

@@ -5,6 +5,7 @@
  * JSON lines too (`{"type":"progress",...}`, `{"type":"error",...}`).
  */
 import { RpcError } from '../client/node.js';
+import { cliWording, flagOfParam } from './cli-wording.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 
 export interface OutputStreams {
@@ -41,7 +42,7 @@ export class CommandOutput {
       const rpc = error instanceof RpcError ? { code: error.code, ...(error.reason === undefined ? {} : { reason: error.reason }), ...(error.data === undefined ? {} : { data: error.data }) } : {};
       this.streams.stderr.write(`${JSON.stringify({ type: 'error', exitCode, ...rpc, message })}\n`);
     } else {
-      this.streams.stderr.write(`cloudlocker: ${message}${hint(error)}\n`);
+      this.streams.stderr.write(`cloudlocker: ${cliWording(message)}${hint(error)}\n`);
     }
     return exitCode;
   }
@@ -52,7 +53,7 @@ function hint(error: unknown): string {
   if (!(error instanceof RpcError) || error.code !== -32602 || error.data === undefined) return '';
   const { param, problem } = error.data;
   if (typeof problem !== 'string' || error.message.includes(problem)) return '';
-  return ` (${typeof param === 'string' ? `${param}: ` : ''}${problem})`;
+  return ` (${typeof param === 'string' ? `${flagOfParam(param)}: ` : ''}${cliWording(problem)})`;
 }
 
 export { ExitCode };

@@ -25,7 +25,9 @@ export async function runTransfer<T>(output: CommandOutput, flags: TransferFlags
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(ExitCode.INTERRUPTED); // a second Ctrl+C: out now
     controller.abort();
-    output.note('\nCancelling the transfer… (Ctrl+C again to quit at once; the service may then finish it)');
+    // The bar ends its line first: the note is then never drawn over.
+    display.stop();
+    output.note('Cancelling the transfer… (Ctrl+C again to quit at once; the service may then finish it)');
   };
   process.on('SIGINT', onSigint);
   try {

@@ -4,6 +4,7 @@
  * progress has something to show). Builds once (tsc) in beforeAll.
  */
 import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -97,7 +98,7 @@ function jsonLines(text: string): Array<Record<string, unknown>> {
 describe('upload, ls, info, download, rm', () => {
   it('round-trips a file with plain output and plain progress lines when piped', async () => {
     const { path: source, bytes } = await fixture.file('report.bin', 12 * MiB + 3);
-    const up = await cl(['upload', 'report.bin', '--key', 'report.key.json', '--name', 'docs/report.bin']);
+    const up = await cl(['upload', 'report.bin', '--new-key', 'report.key.json', '--name', 'docs/report.bin']);
     expect(up).toMatchObject({ code: 0 });
     expect(up.stdout).toContain(`Uploaded ${source} as docs/report.bin: 12.0 MiB`);
     expect(up.stdout).toContain(`Created the key file ${path.join(fixture.filesDir, 'report.key.json')}: back it up.`);
@@ -128,7 +129,7 @@ describe('upload, ls, info, download, rm', () => {
   it('--json prints one JSON object per result on stdout, progress and errors as JSON lines on stderr', async () => {
     await fixture.file('j1.bin', 3 * MiB);
     await fixture.file('j2.bin', 10);
-    const up = await cl(['upload', 'j1.bin', '--key', 'j.key.json', '--name', 'json/j1.bin', '--json']);
+    const up = await cl(['upload', 'j1.bin', '--new-key', 'j.key.json', '--name', 'json/j1.bin', '--json']);
     expect(up.code).toBe(0);
     const [result, ...more] = jsonLines(up.stdout);
     expect(more).toEqual([]);
@@ -155,21 +156,26 @@ describe('upload, ls, info, download, rm', () => {
 describe('exit codes', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],
-    ['usage: missing --key', ['upload', 'e.bin'], 2, /required option '--key <path>'/],
+    ['usage: missing --key', ['upload', 'e.bin'], 2, /needs --key <path> \(an existing key file\) or --new-key <path>/],
+    ['usage: a mistyped flag is named as unknown, not as a missing --key (upload)', ['upload', 'e.bin', '--kye', 'e.key.json'], 2, /unknown option '--kye'[\s\S]*Did you mean --key\?/],
+    ['usage: a mistyped flag is named as unknown, not as a missing --key (download)', ['download', 'e.bin', '--to', 'x.bin', '--kye', 'e.key.json'], 2, /unknown option '--kye'/],
+    ['usage: download without --to', ['download', 'e.bin', '--key', 'e.key.json'], 2, /required option '--to <path>' not specified/],
+    ['not found: a mistyped --key creates no key', ['upload', 'e.bin', '--key', 'e.kye.json', '--name', 'typo.bin'], 3, /no key file at .*e\.kye\.json\. To create a new key there, use --new-key/],
+    ['exists: --new-key over an existing key file', ['upload', 'e.bin', '--new-key', 'e.key.json', '--name', 'other.bin'], 6, /already exists: to encrypt with that key, use --key/],
     ['usage: unknown command', ['frobnicate'], 2, /unknown command 'frobnicate'/],
     ['usage: invalid remote name (-32602)', ['info', 'a//b'], 2, /^cloudlocker: .*name/],
     ['not found: remote file', ['info', 'nope.bin'], 3, /^cloudlocker: /],
     ['not found: local file', ['upload', 'missing.bin', '--key', 'e.key.json'], 3, /^cloudlocker: /],
     ['key: wrong key for the file', ['download', 'e.bin', '--to', 'x.bin', '--key', 'other.key.json'], 4, /not the one|encrypted with key/],
-    ['exists: download over a file', ['download', 'e.bin', '--to', 'e.bin', '--key', 'e.key.json'], 6, /already exists/],
-    ['exists: upload over a stored file', ['upload', 'e.bin', '--key', 'e.key.json'], 6, /already/],
+    ['exists: download over a file, worded as the flag', ['download', 'e.bin', '--to', 'e.bin', '--key', 'e.key.json'], 6, /already exists: add --overwrite to replace it\.$/m],
+    ['exists: upload over a stored file, worded as the flag', ['upload', 'e.bin', '--key', 'e.key.json'], 6, /already stored: add --overwrite to replace it\.$/m],
   ];
   /** The runs, started together (they change nothing): each test awaits its own. */
   const runs = new Map<string, Promise<CliRun>>();
 
   beforeAll(async () => {
     await fixture.file('e.bin', 1000);
-    expect((await cl(['upload', 'e.bin', '--key', 'e.key.json', '--name', 'e.bin'])).code).toBe(0);
+    expect((await cl(['upload', 'e.bin', '--new-key', 'e.key.json', '--name', 'e.bin'])).code).toBe(0);
     expect((await cli(['keygen', 'other.key.json'])).code).toBe(0);
     for (const [label, args] of cases) runs.set(label, cl(args));
   });
@@ -253,7 +259,7 @@ describe('transfers that are cancelled', () => {
   it('cancel ID stops a running upload, which then fails with the CANCELLED message', async () => {
     await fixture.file('slow.bin', 8 * MiB);
     const watcher = await openClient(fixture.server);
-    const upload = cl(['upload', 'slow.bin', '--key', 'slow.key.json', '--transfer-id', 'cli-cancel-1']);
+    const upload = cl(['upload', 'slow.bin', '--new-key', 'slow.key.json', '--transfer-id', 'cli-cancel-1']);
     await watcher.waitForNotification((n) => n.params['transferId'] === 'cli-cancel-1' && n.params['state'] === 'running', 10_000);
     await watcher.close();
     const cancel = await cl(['cancel', 'cli-cancel-1']);
@@ -268,7 +274,7 @@ describe('transfers that are cancelled', () => {
   it('Ctrl+C cancels the transfer in the service and exits 130, leaving nothing stored', async () => {
     await fixture.file('interrupt.bin', 8 * MiB);
     const watcher = await openClient(fixture.server);
-    const run = await cl(['upload', 'interrupt.bin', '--key', 'interrupt.key.json', '--transfer-id', 'cli-sigint-1'], {
+    const run = await cl(['upload', 'interrupt.bin', '--new-key', 'interrupt.key.json', '--transfer-id', 'cli-sigint-1'], {
       started: (child) => {
         void watcher
           .waitForNotification((n) => n.params['transferId'] === 'cli-sigint-1' && n.params['state'] === 'running', 10_000)
@@ -287,7 +293,7 @@ describe('transfers that are cancelled', () => {
 describe('on a terminal', () => {
   it('draws a progress bar that is redrawn in place (run under script(1) for a pseudo-terminal)', async () => {
     await fixture.file('tty.bin', 48 * MiB);
-    const command = [process.execPath, bin, 'upload', 'tty.bin', '--key', 'tty.key.json', '--data-dir', fixture.dataDir].map((arg) => `'${arg}'`).join(' ');
+    const command = [process.execPath, bin, 'upload', 'tty.bin', '--new-key', 'tty.key.json', '--data-dir', fixture.dataDir].map((arg) => `'${arg}'`).join(' ');
     const script = path.join(fixture.dir, 'tty.sh');
     await writeFile(script, `cd '${fixture.filesDir}' && ${command}\n`);
     const run = await new Promise<CliRun>((resolve, reject) => {
@@ -298,11 +304,140 @@ describe('on a terminal', () => {
       child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr: '' }));
     });
     expect(run.code).toBe(0);
-    // cli-progress moves to column 1 and redraws: several states of one bar, no line per update.
-    const frames = run.stdout.split('\x1b[1G').filter((frame) => frame.includes('upload tty.bin'));
+    // Carriage return and redraw: several states of one bar, no line per update.
+    const frames = run.stdout.split('\r').filter((frame) => frame.includes('upload tty.bin'));
     expect(frames.length).toBeGreaterThanOrEqual(3);
     expect(frames.some((frame) => frame.includes('█') && frame.includes('░'))).toBe(true);
     expect(frames.at(-1)).toContain('100%');
     expect(run.stdout).toContain('Uploaded ');
+  });
+});
+
+/**
+ * The command on a pseudo-terminal of `columns` columns (script(1)); what the
+ * terminal shows comes back as stdout. `interact` gets the output so far and
+ * the terminal's input (a "\x03" written there is a real Ctrl+C).
+ */
+async function onTerminal(
+  args: string[],
+  options: { columns?: number; interact?: (output: () => string, input: NodeJS.WritableStream) => void } = {},
+): Promise<CliRun> {
+  const command = [process.execPath, bin, ...args, '--data-dir', fixture.dataDir].map((arg) => `'${arg}'`).join(' ');
+  const script = path.join(fixture.dir, `tty-${randomUUID()}.sh`);
+  await writeFile(script, `stty cols ${options.columns ?? 120} rows 24 2>/dev/null; cd '${fixture.filesDir}' && exec ${command}\n`);
+  return new Promise<CliRun>((resolve, reject) => {
+    const child = spawn('script', ['-q', '-e', '-c', `sh '${script}'`, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.on('error', reject);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr: '' });
+    });
+    options.interact?.(() => stdout, child.stdin);
+  });
+}
+
+function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (condition()) {
+        clearInterval(poll);
+        resolve();
+      } else if (Date.now() - started > timeoutMs) {
+        clearInterval(poll);
+        reject(new Error('timed out'));
+      }
+    }, 20);
+  });
+}
+
+describe('what a new user hit (issue 17)', () => {
+  it('a mistyped --key creates no key file and stores nothing', async () => {
+    await fixture.file('typo.bin', 1000);
+    const run = await cl(['upload', 'typo.bin', '--key', 'typo.kye.json']);
+    expect(run.code).toBe(3);
+    expect(await readdir(fixture.filesDir)).not.toContain('typo.kye.json');
+    expect((await cl(['ls', 'typo'])).stdout).toBe('');
+  });
+
+  it('--new-key DIR creates <name>.key.json in the folder; --key DIR says to use --new-key', async () => {
+    await fixture.file('indir.bin', 1000);
+    const asKey = await cl(['upload', 'indir.bin', '--key', '.']);
+    expect(asKey.code).toBe(2);
+    expect(asKey.stderr).toContain('--new-key . creates indir.bin.key.json in it');
+    expect((await cl(['upload', 'indir.bin', '--new-key', '.'])).code).toBe(0);
+    expect(await readdir(fixture.filesDir)).toContain('indir.bin.key.json');
+  });
+
+  it('transfers prints a header and local start and finish times; --json stays one TransferStatus per line', async () => {
+    await fixture.file('listed.bin', 1000);
+    expect((await cl(['upload', 'listed.bin', '--new-key', 'listed.key.json', '--transfer-id', 'listed-1'])).code).toBe(0);
+    const human = (await cl(['transfers'])).stdout.split('\n');
+    expect(human[0]).toMatch(/^ID +DIRECTION +STATE +DONE +STARTED +FINISHED +NAME$/);
+    const row = human.find((line) => line.startsWith('listed-1'));
+    expect(row).toMatch(/^listed-1 +upload +completed +100% +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +listed\.bin$/);
+    const json = jsonLines((await cl(['transfers', '--json'])).stdout);
+    expect(json.find((t) => t['transferId'] === 'listed-1')).toMatchObject({ state: 'completed', startedAt: expect.any(String), finishedAt: expect.any(String) });
+    expect(json.every((t) => typeof t['transferId'] === 'string')).toBe(true);
+  });
+
+  it('at 80 columns the bar keeps the percent, speed and time left, and never reaches the last column', async () => {
+    await fixture.file('narrow.bin', 24 * MiB);
+    const run = await onTerminal(['upload', 'narrow.bin', '--new-key', 'narrow.key.json'], { columns: 80 });
+    expect(run.code).toBe(0);
+    // The terminal turns each \n into \r\n: a frame is what follows a lone \r, up to the erase-line sequence.
+    const frames = run.stdout.replace(/\r\n/g, '\n').split('\r').map((frame) => frame.replace(/(\x1b\[K|\n)[\s\S]*$/, '')).filter((frame) => frame.includes('narrow.bin:'));
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    for (const frame of frames) expect([...frame].length).toBeLessThanOrEqual(79);
+    expect(frames.some((frame) => /\d+% \(.*\/s, .* left\)/.test(frame))).toBe(true);
+  });
+
+  it('Ctrl+C on a terminal: the "Cancelling" line is not drawn over by the bar', async () => {
+    holds.hold();
+    try {
+      await fixture.file('ctrlc.bin', 8 * MiB);
+      const watcher = await openClient(fixture.server);
+      const run = await onTerminal(['upload', 'ctrlc.bin', '--new-key', 'ctrlc.key.json', '--transfer-id', 'cli-tty-sigint'], {
+        interact: (_output, input) => {
+          void watcher
+            .waitForNotification((n) => n.params['transferId'] === 'cli-tty-sigint' && n.params['state'] === 'running', 10_000)
+            .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
+            .then(() => input.write('\x03'));
+        },
+      });
+      await watcher.close();
+      expect(run.code).toBe(130);
+      const shown = run.stdout.replace(/\r\n/g, '\n');
+      const noteAt = shown.indexOf('Cancelling the transfer…');
+      expect(noteAt).toBeGreaterThan(0);
+      // The bar's line ended before the note; nothing is drawn after it except the closing remark.
+      expect(shown.slice(noteAt)).not.toMatch(/\r|\x1b\[/);
+      expect(shown.slice(noteAt)).toContain('Cancelled: nothing was stored.');
+      expect(shown.slice(0, noteAt)).toMatch(/\n$/);
+    } finally {
+      holds.releaseAll();
+    }
+  });
+
+  it('a protected key on a terminal: the command asks for the passphrase (not echoed) and goes on', async () => {
+    const passphrase = 'tty passphrase 17';
+    expect((await cli(['keygen', 'tty-locked.key.json', '--passphrase-from-stdin'], { input: `${passphrase}\n` })).code).toBe(0);
+    await fixture.file('prompted.bin', 2000);
+    const run = await onTerminal(['upload', 'prompted.bin', '--key', 'tty-locked.key.json', '--no-progress'], {
+      interact: (output, input) => {
+        void waitFor(() => output().includes('Key passphrase: ')).then(() => input.write(`${passphrase}\r`));
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('The key file is protected. Key passphrase: ');
+    expect(run.stdout).toContain('Uploaded ');
+    expect(run.stdout).not.toContain(passphrase);
+    // Not a terminal: nothing is read unasked, the command fails with the key exit code and names the flag.
+    const piped = await cl(['upload', 'prompted.bin', '--key', 'tty-locked.key.json', '--name', 'piped.bin']);
+    expect(piped.code).toBe(4);
+    expect(piped.stderr).toContain('--key-passphrase-from-stdin or CLOUDLOCKER_KEY_PASSPHRASE');
   });
 });

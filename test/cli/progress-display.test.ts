@@ -4,7 +4,7 @@ import { CommanderError } from 'commander';
 import { ConnectError, ConnectionLostError, RpcError, type TransferProgressParams } from '../../src/client/node.js';
 import { ExitCode, UsageError, exitCodeFor } from '../../src/cli/exit-codes.js';
 import { formatBytes, formatDuration } from '../../src/cli/format.js';
-import { createProgressDisplay, formatProgressLine, percentDone, pickProgressMode } from '../../src/cli/progress-display.js';
+import { createProgressDisplay, fitProgressLine, formatProgressLine, percentDone, pickProgressMode } from '../../src/cli/progress-display.js';
 import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
@@ -124,5 +124,37 @@ describe('exit codes', () => {
     ['new Error("x")', new Error('x'), ExitCode.FAILURE],
   ] as Array<[string, unknown, ExitCode]>)('%s', (_label, error, code) => {
     expect(exitCodeFor(error)).toBe(code);
+  });
+});
+
+describe('fitProgressLine: the bar fits the terminal, dropping parts in order', () => {
+  const p = progress(8 * MiB);
+  const width = (text: string) => [...text].length;
+
+  it('wide: a 24-cell bar and every part', () => {
+    const line = fitProgressLine(p, 200);
+    expect(line).toBe(`██████${'░'.repeat(18)} upload reports/q3.pdf: 25% (8.00 MiB of 32.0 MiB, 8.00 MiB/s, 3s left)`);
+  });
+
+  it('90 columns: the bar narrows, every part stays', () => {
+    const line = fitProgressLine(p, 90);
+    expect(width(line)).toBeLessThanOrEqual(89);
+    expect(line).toMatch(/^[█░]{10,23} upload reports\/q3\.pdf: 25% \(8\.00 MiB of 32\.0 MiB, 8\.00 MiB\/s, 3s left\)$/);
+  });
+
+  it('narrower: first the direction word, then the byte counts, then the speed, then the bar go', () => {
+    expect(width(fitProgressLine(p, 80))).toBeLessThanOrEqual(79);
+    expect(fitProgressLine(p, 80)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(8\.00 MiB of 32\.0 MiB, 8\.00 MiB\/s, 3s left\)$/);
+    expect(fitProgressLine(p, 55)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(8\.00 MiB\/s, 3s left\)$/);
+    expect(fitProgressLine(p, 40)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(3s left\)$/);
+    expect(fitProgressLine(p, 30)).toBe('reports/q3.pdf: 25% (3s left)');
+  });
+
+  it('narrowest: the name is shortened in the middle, the line never wider than columns - 1', () => {
+    const long = progress(8 * MiB, { name: 'a/very/long/folder/name/with/the/report-of-the-third-quarter.pdf' });
+    const line = fitProgressLine(long, 40);
+    expect(width(line)).toBeLessThanOrEqual(39);
+    expect(line).toMatch(/^a\/very.*….*quarter\.pdf: 25% \(3s left\)$/);
+    for (const columns of [1, 5, 12, 20, 33, 64, 81, 132]) expect(width(fitProgressLine(long, columns))).toBeLessThanOrEqual(Math.max(1, columns - 1));
   });
 });

@@ -2,14 +2,15 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode, requireOptions } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
+import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
-  to: string;
-  key: string;
+  to?: string;
+  key?: string;
   overwrite?: boolean;
   keyPassphraseFromStdin?: boolean;
   transferId?: string;
@@ -20,24 +21,30 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
     new Command('download')
       .description('Fetch a stored file, check and decrypt it, and save it locally.')
       .argument('<name>', 'remote name of the file')
-      .requiredOption('--to <path>', 'a directory to save into, or the file path to write')
-      .requiredOption('--key <path>', 'the key file it was encrypted with')
+      // Checked in the action, not with requiredOption: commander reports a missing required option before
+      // an unknown one, so a typo (--kye) read as "--key not specified".
+      .option('--to <path>', 'a directory to save into, or the file path to write (required)')
+      .option('--key <path>', 'the key file it was encrypted with (required)')
       .option('--overwrite', 'replace an existing local file')
       .option('--key-passphrase-from-stdin', `read the key's passphrase as one line from standard input (else ${PASSPHRASE_ENV})`)
       .option('--transfer-id <id>', 'your id for the transfer (default: a random UUID)')
       .option('--no-progress', 'show no progress'),
-  ).action(async (name: string, flags: DownloadFlags) => {
+  ).action(async (name: string, flags: DownloadFlags, command: Command) => {
+    requireOptions(command, flags, { to: '--to <path>', key: '--key <path>' });
     await runWithClient(flags, context, async (client, output) => {
       const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
-      const params = {
+      const paramsWith = (passphrase: string | undefined) => ({
         name,
-        keyPath: path.resolve(flags.key),
-        destination: path.resolve(flags.to),
+        keyPath: path.resolve(flags.key!),
+        destination: path.resolve(flags.to!),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
-        ...(keyPassphrase === undefined ? {} : { keyPassphrase }),
-      };
-      const run = await runTransfer(output, flags, (options) => client.download(params, options));
+        ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
+      });
+      const params = paramsWith(keyPassphrase);
+      const run = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
+        runTransfer(output, flags, (options) => client.download(paramsWith(passphrase), options)),
+      );
       if ('interrupted' in run) {
         output.note('Cancelled: no file was written.');
         return ExitCode.INTERRUPTED;

@@ -1,14 +1,15 @@
-/** `cloudlocker upload FILE --key K [--name N] [--overwrite]`: encrypt a local file and store it. */
+/** `cloudlocker upload FILE (--key K | --new-key K) [--name N] [--overwrite]`: encrypt a local file and store it. */
 import path from 'node:path';
 import { Command } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
+import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
+import { uploadKeyPath, type UploadKeyFlags } from '../upload-key.js';
 
-interface UploadFlags extends ClientFlags, TransferFlags {
-  key: string;
+interface UploadFlags extends ClientFlags, TransferFlags, UploadKeyFlags {
   name?: string;
   overwrite?: boolean;
   keyPassphraseFromStdin?: boolean;
@@ -20,7 +21,8 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
     new Command('upload')
       .description('Encrypt a local file with a key file and store it.')
       .argument('<file>', 'the local file')
-      .requiredOption('--key <path>', 'key file to use; a path that does not exist yet to create a new key there; or a directory to create <name>.key.json in')
+      .option('--key <path>', 'the key file to encrypt with (it must exist)')
+      .option('--new-key <path>', 'create a new key: at this path (which must not exist yet), or as <name>.key.json in this folder')
       .option('--name <name>', "remote name (default: the file's base name)")
       .option('--overwrite', 'replace a stored file of the same name')
       .option('--key-passphrase-from-stdin', `read the key's passphrase (or the new key's) as one line from standard input (else ${PASSPHRASE_ENV})`)
@@ -28,17 +30,21 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
       .option('--no-progress', 'show no progress'),
   ).action(async (file: string, flags: UploadFlags) => {
     await runWithClient(flags, context, async (client, output) => {
-      const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
       // The service resolves relative paths against its own working directory, not ours.
-      const params = {
+      const keyPath = await uploadKeyPath(flags, flags.name ?? path.basename(file));
+      const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      const paramsWith = (passphrase: string | undefined) => ({
         path: path.resolve(file),
-        keyPath: path.resolve(flags.key),
+        keyPath,
         ...(flags.name === undefined ? {} : { name: flags.name }),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
-        ...(keyPassphrase === undefined ? {} : { keyPassphrase }),
-      };
-      const run = await runTransfer(output, flags, (options) => client.upload(params, options));
+        ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
+      });
+      const params = paramsWith(keyPassphrase);
+      const run = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
+        runTransfer(output, flags, (options) => client.upload(paramsWith(passphrase), options)),
+      );
       if ('interrupted' in run) {
         output.note('Cancelled: nothing was stored.');
         return ExitCode.INTERRUPTED;
