@@ -146,7 +146,7 @@ describe('fitProgressLine: the bar fits the terminal, dropping parts in order', 
     expect(width(fitProgressLine(p, 80))).toBeLessThanOrEqual(79);
     expect(fitProgressLine(p, 80)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(8\.00 MiB of 32\.0 MiB, 8\.00 MiB\/s, 3s left\)$/);
     expect(fitProgressLine(p, 55)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(8\.00 MiB\/s, 3s left\)$/);
-    expect(fitProgressLine(p, 40)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(3s left\)$/);
+    expect(fitProgressLine(p, 42)).toMatch(/^[█░]{10,} reports\/q3\.pdf: 25% \(3s left\)$/);
     expect(fitProgressLine(p, 30)).toBe('reports/q3.pdf: 25% (3s left)');
   });
 
