@@ -1,15 +1,20 @@
 /**
- * One logger for the whole process: pino, one JSON line per event, to stderr
- * (stdout is left to the CLI's own output). Secrets never reach a log line:
+ * One logger for the whole process: pino, to stderr (stdout is left to the
+ * CLI's own output): one JSON line per event, or a human line when stderr is
+ * a terminal or `logFormat: 'pretty'` (logging/pretty.ts). Secrets never reach a log line:
  * the paths below are censored wherever they appear, and callers log URL
  * paths without their query string (which can carry the token).
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { prettyDestination } from './logging/pretty.js';
 
 export type { Logger } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Field paths censored in every log line, at the top level and one level down. */
 export const REDACTED_PATHS: readonly string[] = [
@@ -32,6 +37,8 @@ export interface CreateLoggerOptions {
   level?: LogLevel;
   /** Where the JSON lines go. Default: stderr (file descriptor 2), written synchronously so nothing is lost at exit. */
   destination?: DestinationStream;
+  /** Without a destination: 'pretty' human lines, 'json' lines, or 'auto' (pretty when stderr is a terminal). Default 'auto'. */
+  format?: LogFormat;
 }
 
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
@@ -41,8 +48,15 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       level: options.level ?? 'info',
       redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
-    options.destination ?? pino.destination({ fd: 2, sync: true }),
+    options.destination ?? defaultDestination(options.format ?? 'auto'),
   );
+}
+
+function defaultDestination(format: LogFormat): DestinationStream {
+  const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
+  if (!pretty) return pino.destination({ fd: 2, sync: true });
+  // Colour only for a terminal that wants it (https://no-color.org).
+  return prettyDestination({ colour: process.stderr.isTTY === true && (process.env['NO_COLOR'] ?? '') === '' });
 }
 
 /** The path of a request URL without its query string, which may hold the token. */

@@ -4,7 +4,7 @@
  * against it, so a typo or a wrong type is a clear startup error wherever it
  * came from.
  */
-import { LOG_LEVELS } from '../logging.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../logging.js';
 
 export const SETTINGS_SCHEMA = {
   type: 'object',
@@ -19,6 +19,7 @@ export const SETTINGS_SCHEMA = {
     tlsCert: { type: 'string', minLength: 1 },
     tlsKey: { type: 'string', minLength: 1 },
     logLevel: { type: 'string', enum: [...LOG_LEVELS] },
+    logFormat: { type: 'string', enum: [...LOG_FORMATS] },
     maxMessageBytes: { type: 'integer', minimum: 1024, maximum: 100 * 1024 * 1024 },
     maxBatchSize: { type: 'integer', minimum: 1, maximum: 1000 },
     progressIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000 },

@@ -20,7 +20,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_PROGRESS_INTERVAL_MS,
 } from '../../protocol/index.js';
-import type { LogLevel } from '../logging.js';
+import type { LogFormat, LogLevel } from '../logging.js';
 import { SETTINGS_SCHEMA, SETTING_NAMES, environmentVariableOf, flagOf, type SettingName } from './config-schema.js';
 import { platformDataDir } from './data-dir.js';
 
@@ -59,6 +59,8 @@ export interface ServerConfig {
   /** The user's own certificate and key; undefined means the generated self-signed one. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly logLevel: LogLevel;
+  /** 'auto': human lines when stderr is a terminal, JSON lines otherwise. */
+  readonly logFormat: LogFormat;
   readonly maxMessageBytes: number;
   readonly maxBatchSize: number;
   readonly progressIntervalMs: number;
@@ -84,6 +86,7 @@ export const DEFAULT_SETTINGS = {
   host: '127.0.0.1',
   allowOrigins: [] as string[],
   logLevel: 'info' as LogLevel,
+  logFormat: 'auto' as LogFormat,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
   progressIntervalMs: DEFAULT_PROGRESS_INTERVAL_MS,
@@ -178,6 +181,7 @@ export async function resolveConfig(input: ResolveConfigInput = {}): Promise<Ser
         ? { certPath: settings.tlsCert, keyPath: settings.tlsKey }
         : undefined,
     logLevel: settings.logLevel,
+    logFormat: settings.logFormat,
     maxMessageBytes: settings.maxMessageBytes,
     maxBatchSize: settings.maxBatchSize,
     progressIntervalMs: settings.progressIntervalMs,

@@ -134,7 +134,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...configInput
   } = options;
   const config = await resolveConfig({ options: configInput, optionsSource: optionsSource ?? 'api', env: env ?? process.env });
-  const logger = givenLogger ?? createLogger({ level: config.logLevel });
+  const logger = givenLogger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const startedAt = new Date();
 
   await ensurePrivateDirectory(config.dataDir);

@@ -38,6 +38,7 @@ describe('defaults', () => {
       allowOrigins: [],
       tls: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
       maxMessageBytes: 1024 * 1024,
       maxBatchSize: 50,
       progressIntervalMs: 100,

@@ -7,7 +7,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ConfigInput } from '../../config/index.js';
-import { LOG_LEVELS } from '../../logging.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../../logging.js';
 import { ExitCode } from '../exit-codes.js';
 import { ConfigError } from '../../config/index.js';
 import { startCloudlocker } from '../../index.js';
@@ -21,6 +21,7 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: ConfigInput['logLevel'];
+  logFormat?: ConfigInput['logFormat'];
   storage?: 'local' | 's3';
   storeDir?: string;
   s3Bucket?: string;
@@ -60,7 +61,8 @@ export function serveCommand(commandOptions: ServeCommandOptions = {}): Command 
     .option('--allow-origin <origin>', 'a browser Origin allowed to connect, exactly as sent (repeatable; default none)', collect)
     .option('--tls-cert <file>', 'your own TLS certificate (PEM) instead of the generated one')
     .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
-    .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr; default info)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'logs on stderr: pretty (human lines), json (one JSON object per line), auto (pretty on a terminal, else json; default)').choices(LOG_FORMATS))
     .addOption(new Option('--storage <kind>', 'storage backend (default local)').choices(['local', 's3']))
     .option('--store-dir <dir>', 'directory of the local store (default <data-dir>/store)')
     .option('--s3-bucket <bucket>', 'S3 bucket (storage s3)')
