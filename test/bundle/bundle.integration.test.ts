@@ -1,0 +1,225 @@
+/**
+ * The self-contained bundle (npm run bundle) as an Electron app ships it:
+ * built into an empty temporary directory (no node_modules anywhere above
+ * it), run with plain `node` as `serve` and as the CLI, and driven over wss
+ * by the Node client: the acceptance path end to end (discovery, getServerInfo,
+ * upload with a new key, listFiles, download, byte-exact content, transfers).
+ * Also the one-server-per-data-directory rule across processes: a second
+ * `serve` is refused (exit 7) and leaves the first's server.json alone; after
+ * kill -9 the next `serve` takes the stale lock over at once. A local-only
+ * start runs with the S3 chunks deleted (it neither loads nor needs the AWS
+ * SDK); an S3 start loads them (against s3rver).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { connect } from '../../src/client/node.js';
+import { readDiscoveryFile } from '../../src/server/index.js';
+import { bundle, type BundleResult } from '../../tools/bundle.js';
+import { startS3rver, TEST_BUCKET, S3RVER_CREDENTIALS, type RunningS3rver } from '../helpers/s3rver.js';
+
+import { jest } from '@jest/globals';
+
+jest.setTimeout(120_000);
+
+let work: string;
+let built: BundleResult;
+/** A copy of the bundle without the chunks that hold the AWS SDK. */
+let localOnly: string;
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CLOUDLOCKER_') && !name.startsWith('AWS_') && name !== 'NODE_OPTIONS' && name !== 'NODE_PATH'));
+  return { ...env, ...extra };
+}
+
+function run(entry: string, args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entry, ...args], { cwd: options.cwd ?? path.dirname(entry), env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+interface Served {
+  readonly child: ChildProcess;
+  readonly output: () => { stdout: string; stderr: string };
+  readonly exited: Promise<number | null>;
+}
+
+/** `serve` from the bundle, resolved once it prints that it listens. */
+async function serve(entry: string, dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [entry, 'serve', '--port', '0', '--data-dir', dataDir, ...extra], { cwd: path.dirname(entry), env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!stdout.includes('listening on wss://')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start.\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return { child, output: () => ({ stdout, stderr }), exited };
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'cloudlocker-bundle-'));
+  built = await bundle(path.join(work, 'app'));
+  // The same bundle without the AWS SDK's chunks: what a local-only start must do without.
+  localOnly = path.join(work, 'local-only');
+  const local = await bundle(localOnly);
+  for (const file of Object.keys(local.metafile.outputs)) {
+    const text = await readFile(path.resolve(file), 'utf8').catch(() => '');
+    if (text.includes('S3Client')) await rm(path.resolve(file));
+  }
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+it('is one entry file plus a few chunks; the AWS SDK lives only in chunks the entry loads lazily', async () => {
+  const files = Object.keys(built.metafile.outputs).map((file) => path.resolve(file));
+  expect(files).toContain(built.entry);
+  expect(files.length).toBeLessThanOrEqual(10);
+  const entryText = await readFile(built.entry, 'utf8');
+  expect(entryText.startsWith('#!/usr/bin/env node')).toBe(true);
+  expect(entryText).not.toContain('S3Client');
+  // What the entry imports statically (loaded at every start) holds no AWS SDK code either.
+  const staticImports = [...entryText.matchAll(/from"(\.\/chunks\/[^"]+)"/g)].map((match) => path.join(built.outdir, match[1]!));
+  for (const chunk of staticImports) expect(await readFile(chunk, 'utf8')).not.toContain('S3Client');
+  expect((await readdir(localOnly, { recursive: true })).some((file) => String(file).includes('s3-'))).toBe(false);
+});
+
+it('serves from an empty directory with plain node, and the CLI from the same file round-trips a file', async () => {
+  const dataDir = path.join(work, 'data-acceptance');
+  const files = await mkdtemp(path.join(work, 'files-'));
+  const content = randomBytes(3 * 1024 * 1024 + 17);
+  await writeFile(path.join(files, 'photo.bin'), content);
+  const entry = path.join(localOnly, 'cloudlocker.mjs');
+  const server = await serve(entry, dataDir);
+  try {
+    // The Node client, as an Electron main process would use it: everything from server.json.
+    const client = await connect({ dataDir });
+    try {
+      const info = await client.request('getServerInfo', {});
+      expect(info).toMatchObject({ storage: { kind: 'local' } });
+      expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+      const uploaded = await client.upload({ path: path.join(files, 'photo.bin'), keyPath: path.join(files, 'photo.key.json'), name: 'albums/photo.bin' });
+      expect(uploaded).toMatchObject({ name: 'albums/photo.bin', size: content.length, keyCreated: true });
+      expect((await client.request('listFiles', {})).files.map((file) => file.name)).toEqual(['albums/photo.bin']);
+    } finally {
+      await client.close();
+    }
+    // The CLI from the bundle: download what the client stored, then list and inspect.
+    const cli = (args: string[]) => run(entry, [...args, '--data-dir', dataDir], { cwd: files });
+    const down = await cli(['download', 'albums/photo.bin', '--to', 'copy.bin', '--key', 'photo.key.json']);
+    expect(down).toMatchObject({ code: 0 });
+    expect((await readFile(path.join(files, 'copy.bin'))).equals(content)).toBe(true);
+    const up = await cli(['upload', 'copy.bin', '--new-key', 'second.key.json', '--name', 'albums/second.bin', '--json']);
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ name: 'albums/second.bin', keyCreated: true });
+    expect((await cli(['ls', '--json'])).stdout.trim().split('\n').map((line) => (JSON.parse(line) as { name: string }).name)).toEqual(['albums/photo.bin', 'albums/second.bin']);
+    expect((await cli(['transfers'])).stdout).toMatch(/^ID +DIRECTION/);
+    // JSON log lines when stderr is a pipe; the token never in them.
+    const record = await readDiscoveryFile(dataDir);
+    const { stderr } = server.output();
+    expect(stderr.split('\n').filter(Boolean).every((line) => line.startsWith('{'))).toBe(true);
+    expect(stderr).not.toContain(record!.token);
+  } finally {
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  }
+  await expect(stat(path.join(dataDir, 'server.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+  await expect(stat(path.join(dataDir, 'server.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
+
+it('a second serve on the same data directory is refused (exit 7) and leaves the first running; after kill -9 the next one starts at once', async () => {
+  const dataDir = path.join(work, 'data-lock');
+  const first = await serve(built.entry, dataDir);
+  const firstRecord = await readDiscoveryFile(dataDir);
+  let third: Served | undefined;
+  try {
+    const second = await run(built.entry, ['serve', '--port', '0', '--data-dir', dataDir]);
+    expect(second.code).toBe(7);
+    expect(second.stderr).toContain(`Another cloudlocker server is already running on the data directory ${dataDir} (process ${first.child.pid})`);
+    // The first still runs and is still the one server.json describes.
+    expect(await readDiscoveryFile(dataDir)).toEqual(firstRecord);
+    const client = await connect({ dataDir });
+    expect((await client.request('listFiles', {})).files).toEqual([]);
+    await client.close();
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Left behind by the crash: server.json and the lock of a dead process.
+    expect(await stat(path.join(dataDir, 'server.lock'))).toBeDefined();
+    const started = Date.now();
+    third = await serve(built.entry, dataDir);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const thirdRecord = await readDiscoveryFile(dataDir);
+    expect(thirdRecord?.pid).toBe(third.child.pid);
+    expect(JSON.parse(await readFile(path.join(dataDir, 'server.lock'), 'utf8'))).toMatchObject({ pid: third.child.pid });
+  } finally {
+    if (first.child.exitCode === null) first.child.kill('SIGKILL');
+    if (third !== undefined) {
+      third.child.kill('SIGTERM');
+      await third.exited;
+    }
+  }
+});
+
+it('--log-format pretty writes human lines from the bundle', async () => {
+  const dataDir = path.join(work, 'data-pretty');
+  const server = await serve(built.entry, dataDir, ['--log-format', 'pretty']);
+  server.child.kill('SIGTERM');
+  await server.exited;
+  const lines = server.output().stderr.split('\n').filter(Boolean);
+  expect(lines.length).toBeGreaterThan(0);
+  for (const line of lines) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (INFO |WARN |DEBUG|ERROR)/);
+  expect(lines.some((line) => line.includes('cloudlocker listening url=wss://'))).toBe(true);
+});
+
+describe('with the S3 store', () => {
+  let s3: RunningS3rver;
+  beforeAll(async () => {
+    s3 = await startS3rver();
+  });
+  afterAll(async () => {
+    await s3?.stop();
+  });
+
+  it('loads the S3 chunks on demand and stores through them', async () => {
+    const dataDir = path.join(work, 'data-s3');
+    const env = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+    const server = await serve(built.entry, dataDir, ['--storage', 's3', '--s3-bucket', TEST_BUCKET, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-prefix', 'bundle/'], env);
+    try {
+      const files = await mkdtemp(path.join(work, 'files-s3-'));
+      await writeFile(path.join(files, 'a.bin'), randomBytes(100_000));
+      const cli = (args: string[]) => run(built.entry, [...args, '--data-dir', dataDir], { cwd: files });
+      expect(await cli(['upload', 'a.bin', '--new-key', 'a.key.json'])).toMatchObject({ code: 0 });
+      expect((await cli(['info', 'a.bin', '--json'])).stdout).toContain('"name":"a.bin"');
+      const client = await connect({ dataDir });
+      expect(await client.request('getServerInfo', {})).toMatchObject({ storage: { kind: 's3' } });
+      await client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    // The local-only copy cannot: its S3 chunks are gone, and it says so instead of starting half-way.
+    const refused = await run(path.join(localOnly, 'cloudlocker.mjs'), ['serve', '--port', '0', '--data-dir', path.join(work, 'data-s3-missing'), '--storage', 's3', '--s3-bucket', TEST_BUCKET, '--s3-endpoint', s3.endpoint], { env });
+    expect(refused.code).not.toBe(0);
+  });
+});
