@@ -11,6 +11,7 @@
  * is what keeps the AWS SDK out of a local-only start.
  */
 import { build, type Metafile } from 'esbuild';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +32,8 @@ function repositoryRoot(): string {
 
 export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundle')): Promise<BundleResult> {
   const root = repositoryRoot();
+  // Chunk names carry content hashes: start empty, so no chunk of an earlier build stays behind.
+  await rm(outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: root,
     entryPoints: { cloudlocker: path.join(root, 'src', 'cli', 'main.ts') },
