@@ -1,0 +1,137 @@
+/**
+ * The bundle's size, cold start to "listening" from the bundle and from
+ * dist/ (alternating rounds, certificate already made, warm disk), and idle
+ * RSS after start, local-only and with the S3 store (against s3rver).
+ *
+ *   npm run bundle && node dist/tools/bench/startup.js [--rounds 10]
+ *
+ * "Cold start" is a new `node` process each time: spawn → the
+ * "cloudlocker listening on" line on stdout.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { startLocalS3Server, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../s3-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const bundleEntry = path.join(root, 'dist', 'bundle', 'cloudlocker.mjs');
+const distEntry = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const roundsIndex = process.argv.indexOf('--rounds');
+const rounds = roundsIndex === -1 ? 10 : Number(process.argv[roundsIndex + 1]);
+
+interface Started {
+  readonly ms: number;
+  /** CPU time (user + system) the process used up to "listening": less sensitive to a busy machine than wall time. */
+  readonly cpuMs: number;
+  readonly rssKiB: number;
+}
+
+async function startOnce(entry: string, dataDir: string, extra: string[], env: Record<string, string>, idleMs: number): Promise<Started> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [entry, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
+    cwd: tmpdir(),
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let wall: number | undefined;
+  let cpuMs = NaN;
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const ms = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      if (stdout.includes('listening on') && wall === undefined) {
+        wall = Number(process.hrtime.bigint() - started) / 1e6;
+        // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+        void readFile(`/proc/${child.pid}/stat`, 'utf8').then((stat) => {
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
+          resolve(wall!);
+        }, () => resolve(wall!));
+      }
+    });
+    child.on('exit', () => reject(new Error(`exited before listening: ${stderr}`)));
+  });
+  await new Promise((resolve) => setTimeout(resolve, idleMs));
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  return { ms, cpuMs, rssKiB };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const work = await mkdtemp(path.join(tmpdir(), 'cloudlocker-bench-startup-'));
+try {
+  // Bundle size.
+  let entryBytes = 0;
+  let chunkBytes = 0;
+  let gzipBytes = 0;
+  const chunksDir = path.join(path.dirname(bundleEntry), 'chunks');
+  const entryText = await readFile(bundleEntry);
+  entryBytes = entryText.length;
+  gzipBytes += gzipSync(entryText).length;
+  const staticChunks = [...entryText.toString('utf8').matchAll(/from"\.\/chunks\/([^"]+)"/g)].map((match) => match[1]!);
+  let staticBytes = 0;
+  const chunks = await readdir(chunksDir);
+  for (const chunk of chunks) {
+    const bytes = await readFile(path.join(chunksDir, chunk));
+    chunkBytes += bytes.length;
+    gzipBytes += gzipSync(bytes).length;
+    if (staticChunks.includes(chunk)) staticBytes += bytes.length;
+  }
+  const s3Chunk = chunks.find((chunk) => chunk.startsWith('s3-'));
+  const s3Bytes = s3Chunk === undefined ? 0 : (await stat(path.join(chunksDir, s3Chunk))).size;
+  console.log(`bundle: entry ${(entryBytes / 1024).toFixed(0)} KiB + statically imported chunks ${(staticBytes / 1024).toFixed(1)} KiB; ${chunks.length} chunks ${(chunkBytes / 1024).toFixed(0)} KiB in all (S3 chunk ${(s3Bytes / 1024).toFixed(0)} KiB); total ${((entryBytes + chunkBytes) / 1024).toFixed(0)} KiB, gzip ${(gzipBytes / 1024).toFixed(0)} KiB`);
+
+  // Cold start, alternating bundle and dist, certificate made beforehand.
+  const dataDir = path.join(work, 'data');
+  await startOnce(bundleEntry, dataDir, [], {}, 0);
+  const times: Record<'bundle' | 'dist', number[]> = { bundle: [], dist: [] };
+  const cpu: Record<'bundle' | 'dist', number[]> = { bundle: [], dist: [] };
+  const load = loadavg().map((value) => value.toFixed(2)).join(' ');
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [label, entry] of (round % 2 === 0 ? [['bundle', bundleEntry], ['dist', distEntry]] : [['dist', distEntry], ['bundle', bundleEntry]]) as Array<['bundle' | 'dist', string]>) {
+      const run = await startOnce(entry, dataDir, [], {}, 0);
+      times[label].push(run.ms);
+      cpu[label].push(run.cpuMs);
+    }
+  }
+  for (const label of ['bundle', 'dist'] as const) {
+    console.log(`cold start to listening, ${label}: median ${median(times[label]).toFixed(0)} ms, min ${Math.min(...times[label]).toFixed(0)} ms, max ${Math.max(...times[label]).toFixed(0)} ms (${rounds} rounds); CPU time to listening: median ${median(cpu[label]).toFixed(0)} ms, min ${Math.min(...cpu[label]).toFixed(0)} ms`);
+  }
+  console.log(`same-run ratio bundle/dist (medians): ${(median(times.bundle) / median(times.dist)).toFixed(2)}; load average before: ${load}`);
+
+  // Idle RSS, 3 s after listening.
+  const local: number[] = [];
+  const localDist: number[] = [];
+  for (let round = 0; round < 3; round += 1) {
+    local.push((await startOnce(bundleEntry, dataDir, [], {}, 3000)).rssKiB);
+    localDist.push((await startOnce(distEntry, dataDir, [], {}, 3000)).rssKiB);
+  }
+  const s3Directory = path.join(work, 's3');
+  const s3 = await startLocalS3Server({ port: 0, directory: s3Directory, buckets: ['bench-bucket'] });
+  const withS3: number[] = [];
+  try {
+    const s3Data = path.join(work, 'data-s3');
+    const s3Flags = ['--storage', 's3', '--s3-bucket', 'bench-bucket', '--s3-endpoint', s3.endpoint, '--s3-force-path-style'];
+    const s3Env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY };
+    for (let round = 0; round < 3; round += 1) withS3.push((await startOnce(bundleEntry, s3Data, s3Flags, s3Env, 3000)).rssKiB);
+  } finally {
+    await s3.stop();
+  }
+  const mib = (values: number[]) => `${(median(values) / 1024).toFixed(1)} MiB (of ${values.map((value) => (value / 1024).toFixed(1)).join(', ')})`;
+  console.log(`idle RSS 3 s after listening: bundle local ${mib(local)}; dist local ${mib(localDist)}; bundle S3 ${mib(withS3)}`);
+  console.log(`load average after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
