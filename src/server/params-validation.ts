@@ -34,11 +34,6 @@ function validatorFor(descriptor: AnyMethod): ValidateFunction {
   return validate;
 }
 
-/** Compile every schema now, so a bad schema fails at start rather than on the first call. */
-export function precompileParamsValidators(descriptors: readonly AnyMethod[]): void {
-  for (const descriptor of descriptors) validatorFor(descriptor);
-}
-
 /**
  * The params a handler receives: `{}` when absent (or `[]` for a method that
  * takes none), else the object itself once it has passed. Throws

@@ -37,7 +37,7 @@ import {
   methodNotFound,
   toProtocolError,
 } from './error-mapping.js';
-import { precompileParamsValidators, validateParams } from './params-validation.js';
+import { validateParams } from './params-validation.js';
 import type { RequestGate } from './request-gate.js';
 
 /** A handler as the dispatcher calls it: params already validated. */
@@ -61,14 +61,14 @@ export class RpcDispatcher {
   constructor(options: RpcDispatcherOptions) {
     this.maxBatchSize = options.maxBatchSize;
     this.logger = options.logger;
-    const descriptors: AnyMethod[] = [];
     for (const [name, handler] of options.handlers) {
       const descriptor = findMethod(name);
       if (descriptor === undefined) throw new Error(`not a protocol method: ${name}`);
-      descriptors.push(descriptor);
       this.rpc.addMethod(name, (params: unknown, call: CallContext) => this.invoke(descriptor, handler, params, call));
     }
-    precompileParamsValidators(descriptors);
+    // Validators compile on each method's first call, not here: compiling all of them took about
+    // 60 ms of CPU and 1.8 MiB of the idle server's RSS at every start (docs/benchmarks.md, the bundle's
+    // start-up). A bad schema still fails in CI: test/protocol/consistency.test.ts compiles every one strictly.
     this.rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, error: unknown) => {
       const mapped = toProtocolError(error, { logger: this.logger });
       return createJSONRPCErrorResponse(id, mapped.code, mapped.message, mapped.data);
