@@ -20,7 +20,7 @@ import { createLogger, urlPathForLog, type Logger } from '../logging.js';
 import { createGetServerInfoHandler } from '../methods/get-server-info.js';
 import type { CallContext, MethodHandlers } from '../methods/handler.js';
 import { createRpcDiscoverHandler } from '../methods/rpc-discover.js';
-import { ensurePrivateDirectory } from './atomic-file.js';
+import { ensurePrivateDirectory } from '../fs/atomic-file.js';
 import { removeDiscoveryFile, writeDiscoveryFile, type DiscoveryRecord } from './discovery-file.js';
 import { checkHandshake, createTokenMatcher, isLoopbackBindAddress, type HandshakePolicy } from './handshake.js';
 import { NotificationHub, type NotificationHubOptions, type NotificationSink } from './notification-hub.js';
