@@ -28,6 +28,7 @@ import {
   type TransferStatus,
   type UploadParams,
   type UploadResult,
+  CLOSE_GOING_AWAY,
 } from '../../protocol/index.js';
 import { DEFAULT_RECONNECT, reconnectDelay, type ReconnectOptions } from './backoff.js';
 import { ClientClosedError, ConnectionLostError, RequestAbortedError, RequestTimeoutError, RpcError, isRpcError } from './errors.js';
@@ -139,9 +140,6 @@ const MAX_REMEMBERED_FINISHED = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** How long close() waits for the closing handshake before giving up on it. */
 const CLOSE_WAIT_MS = 2000;
-
-/** WebSocket close code a service sends to every connection when it shuts down. */
-const CLOSE_GOING_AWAY = 1001;
 
 const FINISHED_STATES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 

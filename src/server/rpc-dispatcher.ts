@@ -29,14 +29,8 @@ import {
 import { findMethod, type AnyMethod, type ProtocolError } from '../../protocol/index.js';
 import type { CallContext } from '../methods/handler.js';
 import type { Logger } from '../logging.js';
-import {
-  INTERNAL_ERROR,
-  PARSE_ERROR,
-  ProtocolErrorException,
-  invalidRequest,
-  methodNotFound,
-  toProtocolError,
-} from './error-mapping.js';
+import { WireError } from '../errors.js';
+import { INTERNAL_ERROR, PARSE_ERROR, errorForClient, invalidRequest, methodNotFound } from './error-mapping.js';
 import { precompileParamsValidators, validateParams } from './params-validation.js';
 import type { RequestGate } from './request-gate.js';
 
@@ -70,7 +64,7 @@ export class RpcDispatcher {
     }
     precompileParamsValidators(descriptors);
     this.rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, error: unknown) => {
-      const mapped = toProtocolError(error, { logger: this.logger });
+      const mapped = errorForClient(error, { logger: this.logger });
       return createJSONRPCErrorResponse(id, mapped.code, mapped.message, mapped.data);
     };
   }
@@ -129,7 +123,7 @@ export class RpcDispatcher {
       }
       return await this.rpc.receive(request, call);
     } catch (err) {
-      const mapped = toProtocolError(err, { logger: this.logger, method: request.method, connectionId: call.connectionId });
+      const mapped = errorForClient(err, { logger: this.logger, method: request.method, connectionId: call.connectionId });
       return request.id === undefined ? null : errorResponse(request.id, mapped);
     } finally {
       gate?.leave();
@@ -143,13 +137,13 @@ export class RpcDispatcher {
       this.logger.debug({ method: descriptor.method, connectionId: call.connectionId, ms: elapsed(started) }, 'request done');
       return result;
     } catch (err) {
-      const mapped = toProtocolError(err, { logger: this.logger, method: descriptor.method, connectionId: call.connectionId });
+      const mapped = errorForClient(err, { logger: this.logger, method: descriptor.method, connectionId: call.connectionId });
       this.logger.debug(
         { method: descriptor.method, connectionId: call.connectionId, ms: elapsed(started), code: mapped.code },
         'request failed',
       );
       // Already mapped (and logged if internal): hand the library a protocol error it passes through.
-      throw new ProtocolErrorException(mapped);
+      throw new WireError(mapped);
     }
   }
 }

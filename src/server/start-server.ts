@@ -14,7 +14,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { METHODS, RPC_PATH, type GetServerInfoResult } from '../../protocol/index.js';
+import { CLOSE_GOING_AWAY, METHODS, RPC_PATH, type GetServerInfoResult } from '../../protocol/index.js';
 import { resolveConfig, type ConfigInput, type ServerConfig } from '../config/index.js';
 import { createLogger, urlPathForLog, type Logger } from '../logging.js';
 import { createGetServerInfoHandler } from '../methods/get-server-info.js';
@@ -101,8 +101,6 @@ export class ServerStartError extends Error {
   override readonly name = 'ServerStartError';
 }
 
-/** WebSocket close code for "going away" (RFC 6455). */
-const CLOSE_GOING_AWAY = 1001;
 /** WebSocket close code for "unsupported data": binary frames. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
 /** WebSocket close code for "policy violation": a client that ignores BUSY and keeps sending. */
