@@ -10,7 +10,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { TransferProgressParams } from '../client/node.js';
-import { formatBytes, formatDuration } from './format.js';
+import { formatBytes, formatDuration } from './human-readable.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'json' | 'none';
 
