@@ -3,7 +3,7 @@
  * JSON-RPC 2.0. json-rpc-2.0's JSONRPCServer runs each request, but the
  * frame itself is checked here first, because the library mishandles empty,
  * one-entry and malformed batches, has no batch cap, and can reject without
- * answering (see shared/design/pitfalls.md):
+ * answering:
  *
  * - not JSON → -32700, id null;
  * - `[]` → one -32600 (not an array), id null; more than maxBatchSize

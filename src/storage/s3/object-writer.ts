@@ -180,12 +180,10 @@ export class S3ObjectWriter implements ObjectWriter {
       });
       // The part's integrity on the way: its SHA-256 in x-amz-content-sha256,
       // which the request signature covers and the store checks against the
-      // body. Hashed here, once (the SDK, given the header, does not hash it
-      // again; the Content-MD5 once sent on top had made hashing 58% of an S3
-      // upload's JavaScript time). On this thread rather than by WebCrypto in
-      // the thread pool: WebCrypto copies its input, 5 MiB per part in
-      // flight, and the SHA instructions hash a part in ~3 ms (256 MiB to
-      // s3rver: peak RSS 153-167 -> 149-151 MiB, the same time).
+      // body. Hashed here, once: the SDK, given the header, does not hash it
+      // again, and no Content-MD5 is added on top. On this thread rather than
+      // by WebCrypto in the thread pool, which copies its input (5 MiB per
+      // part in flight); the figures are in docs/benchmarks.md, changes 3 and 8.
       const payloadHash = sha256Hex(data);
       command.middlewareStack.add(
         (next) => async (args) => {

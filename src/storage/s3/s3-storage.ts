@@ -54,10 +54,9 @@ export class S3Storage implements Storage {
   /**
    * Downloads stream 16 MiB ranges (readRangeStream): a GET costs the store
    * and the SDK about as much whatever its size, and a streamed range holds
-   * no more memory when larger. Against s3rver, 256 MiB downloaded in
-   * 0.78 s with 5 MiB ranges and 0.59-0.63 s with 16 or 32 MiB ones
-   * (tools/bench/s3-throughput.ts); larger ranges also mean more to fetch
-   * again when a crash interrupts them.
+   * no more memory when larger; larger ranges than this were no faster and
+   * mean more to fetch again when a crash interrupts them (docs/benchmarks.md,
+   * change 7).
    */
   readonly preferredReadSize = 16 * 1024 * 1024;
 
