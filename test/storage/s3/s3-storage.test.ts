@@ -8,17 +8,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
-import { compareUtf8 } from '../../src/storage/names.js';
-import { createS3Storage, MIN_PART_SIZE, S3ConfigError } from '../../src/storage/s3/index.js';
-import type { ObjectWriter, Storage } from '../../src/storage/storage.js';
+import { CloudlockerError, InvalidParamsError } from '../../../src/errors.js';
+import { compareUtf8 } from '../../../src/storage/names.js';
+import { createS3Storage, MIN_PART_SIZE, S3ConfigError } from '../../../src/storage/s3/index.js';
+import type { ObjectWriter, Storage } from '../../../src/storage/storage.js';
 import {
   createTestS3Storage,
   S3RVER_CREDENTIALS,
   startS3rver,
   TEST_BUCKET,
   type RunningS3rver,
-} from '../helpers/s3rver.js';
+} from '../../helpers/s3rver.js';
 
 let server: RunningS3rver;
 const storages: Storage[] = [];

@@ -15,10 +15,10 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { CloudlockerError } from '../../src/errors.js';
-import { MIN_PART_SIZE, parseResumeToken, S3ObjectWriter, UPLOAD_MARKER_KEY } from '../../src/storage/s3/object-writer.js';
-import type { ResumedPart } from '../../src/storage/storage.js';
-import { createTestS3Storage, S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET } from '../helpers/s3rver.js';
+import { CloudlockerError } from '../../../src/errors.js';
+import { MIN_PART_SIZE, parseResumeToken, S3ObjectWriter, UPLOAD_MARKER_KEY } from '../../../src/storage/s3/object-writer.js';
+import type { ResumedPart } from '../../../src/storage/storage.js';
+import { createTestS3Storage, S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET } from '../../helpers/s3rver.js';
 
 /** An object as HeadObject describes it. */
 interface StoredObject {
