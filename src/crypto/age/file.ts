@@ -139,7 +139,7 @@ type Unwrap = (stanzas: readonly Stanza[]) => Buffer | null | Promise<Buffer | n
 
 function payloadNonceOf(prefix: Uint8Array, header: ParsedHeader): Buffer {
   const nonce = prefix.subarray(header.length, header.length + PAYLOAD_NONCE_SIZE);
-  if (nonce.length !== PAYLOAD_NONCE_SIZE) throw new AgeError('PAYLOAD_INVALID', 'it ends before its payload nonce');
+  if (nonce.length !== PAYLOAD_NONCE_SIZE) throw new AgeError('HEADER_INVALID', 'it ends before the end of its payload nonce');
   return Buffer.from(nonce);
 }
 
