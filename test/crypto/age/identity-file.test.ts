@@ -90,7 +90,7 @@ describe('creating identity files', () => {
   });
 });
 
-describe('passphrase-protected identity files (armored age scrypt)', () => {
+describe('passphrase-protected identity files (armored age scrypt; age -d -i asks for the passphrase)', () => {
   test("age's default work factor (2^18) by default; opens with the passphrase, KEY_INVALID without or with a wrong one", async () => {
     const file = fresh();
     const created = await createIdentityFile(file, { passphrase: 'correct horse' });
@@ -102,7 +102,20 @@ describe('passphrase-protected identity files (armored age scrypt)', () => {
     expect((await readIdentityFile(file, { passphrase: 'correct horse' })).recipient).toBe(created.recipient);
     expect(await keyInvalid(() => readIdentityFile(file))).toMatch(/provide the passphrase/);
     expect(await keyInvalid(() => readIdentityFile(file, { passphrase: 'wrong horse' }))).toMatch(/passphrase is wrong/);
-  }, 60000);
+
+    // Debian's age reads it as an encrypted identity file: it asks for the
+    // passphrase on a terminal (given through script(1)'s pseudo-terminal).
+    const plaintext = Buffer.from('opened by age with a passphrase-protected identity\n');
+    const object = path.join(dir, 'for-protected.age');
+    const out = path.join(dir, 'for-protected.out');
+    await fs.writeFile(object, sealAgeBuffer(plaintext, { identity: created.identity, name: 'p' }));
+    execFileSync('/usr/bin/script', ['-qec', `/usr/bin/age -d -i '${file}' -o '${out}' '${object}'`, '/dev/null'], {
+      input: 'correct horse\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+      timeout: 30000,
+    });
+    expect((await fs.readFile(out)).equals(plaintext)).toBe(true);
+  }, 120000);
 
   test('interop with age-encryption both ways (its Decrypter opens ours; ours opens what its Encrypter makes)', async () => {
     const identity = AgeIdentity.generate('X25519', deterministicRandom('interop'));
