@@ -4,7 +4,9 @@
  * plaintext, failures fail with their reason, key files read to their key,
  * author stanzas recompute).
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import {
@@ -76,6 +78,25 @@ describe('format v2 vectors', () => {
       reason = err.ageReason;
     }
     expect(reason).toBe(vector.expected);
+  });
+
+  test('Debian age decrypts every X25519 object vector with the identity file vector (author stanza ignored)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cloudlocker-age-vectors-'));
+    try {
+      const identityFile = path.join(dir, 'alice.txt');
+      const keyFile = committed.keyFiles.find((k) => k.name === 'age-x25519');
+      writeFileSync(identityFile, keyFile?.text ?? '', { mode: 0o600 });
+      const objects = committed.objects.filter((o) => o.author === 'alice');
+      expect(objects.length).toBeGreaterThanOrEqual(4);
+      for (const vector of objects) {
+        const file = path.join(dir, `${vector.name}.age`);
+        writeFileSync(file, objectStored(vector));
+        const plaintext = execFileSync('/usr/bin/age', ['-d', '-i', identityFile, file], { maxBuffer: 1 << 24 });
+        expect(sha256(plaintext)).toBe(vector.plaintext.sha256);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test.each(committed.keyFiles.map((k) => [k.name, k] as const))('key file %s', async (_name, vector) => {
