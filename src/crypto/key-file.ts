@@ -171,7 +171,7 @@ export async function parseKeyFile(text: string, options: { passphrase?: string 
   }
 }
 
-async function readKeyFileText(path: string): Promise<string> {
+export async function readKeyFileText(path: string): Promise<string> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a named pipe at the key path must not hold a thread of the
@@ -237,7 +237,7 @@ async function writeAndSync(handle: fs.FileHandle, contents: string): Promise<vo
 }
 
 /** Writes `contents` to `target` atomically, failing with ALREADY_EXISTS rather than replacing anything. */
-async function writeNewFile(target: string, contents: string): Promise<void> {
+export async function writeNewFile(target: string, contents: string): Promise<void> {
   const directory = nodePath.dirname(target);
   const temporary = nodePath.join(directory, `.${nodePath.basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
   let handle: fs.FileHandle;
@@ -267,7 +267,7 @@ async function writeNewFile(target: string, contents: string): Promise<void> {
   await syncDirectory(directory);
 }
 
-async function pathIsTaken(target: string): Promise<boolean> {
+export async function pathIsTaken(target: string): Promise<boolean> {
   try {
     await fs.lstat(target);
     return true;
