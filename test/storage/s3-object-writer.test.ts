@@ -78,7 +78,9 @@ function writerFor(fake: LostAnswerS3, resume?: { uploadId: string; marker: stri
     location: 's3://bucket/prefix',
     expectedSize: OBJECT_SIZE,
     signal: undefined,
-    conditionalWrites: true,
+    commitMode: 'conditional',
+    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000 },
+    singleAttemptClient: fake.asClient(),
     ...(resume === undefined ? {} : { resume }),
   });
 }
