@@ -119,7 +119,7 @@ export class S3Storage implements Storage {
       location: this.location,
       staleUploadAgeMs: this.config.staleUploadAgeMs,
       now: new Date(),
-      warn: (message) => this.hooks.onWarning?.(message),
+      warn: (message) => this.warn(message),
     });
   }
 
