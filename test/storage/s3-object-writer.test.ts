@@ -79,7 +79,7 @@ function writerFor(fake: LostAnswerS3, resume?: { uploadId: string; marker: stri
     expectedSize: OBJECT_SIZE,
     signal: undefined,
     commitMode: 'conditional',
-    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000 },
+    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'quoted' },
     singleAttemptClient: fake.asClient(),
     ...(resume === undefined ? {} : { resume }),
   });

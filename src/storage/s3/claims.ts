@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isConditionalConflict, isObjectNotFound, isPreconditionFailed } from './errors.js';
-import { RESERVED_FOLDER } from './probe.js';
+import { ifMatchValue, RESERVED_FOLDER } from './probe.js';
 
 export const CLAIM_FOLDER = `${RESERVED_FOLDER}claim\\`;
 
@@ -38,6 +38,12 @@ export interface ClaimTarget {
   readonly keyPrefix: string;
   /** A claim unchanged this long is stale. */
   readonly leaseMs: number;
+  /**
+   * How the store wants If-Match (probe.ts); undefined: it honours none, and
+   * a stale claim cannot be taken over safely: it then blocks its name until
+   * removed by hand (init() warns).
+   */
+  readonly ifMatch: 'quoted' | 'bare' | undefined;
   /** How often a waiter looks again. */
   readonly pollMs?: number;
 }
@@ -95,8 +101,8 @@ export async function acquireClaim(
       if (current !== undefined) {
         const now = performance.now();
         if (seen === undefined || seen.etag !== current) seen = { etag: current, since: now };
-        else if (now - seen.since >= target.leaseMs) {
-          etag = await put({ IfMatch: current }); // take over a stale claim; one taker wins
+        else if (now - seen.since >= target.leaseMs && target.ifMatch !== undefined) {
+          etag = await put({ IfMatch: ifMatchValue(target.ifMatch, current) }); // take over a stale claim; one taker wins
           seen = undefined;
         }
       }

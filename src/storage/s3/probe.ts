@@ -13,6 +13,11 @@
  *   a key that exists is refused. AWS does; RGW 16.2 ignores the header and
  *   silently replaces the object; so does s3rver.
  * - abortMultipart: AbortMultipartUpload works (s3rver answers 405).
+ * - ifMatch: how a PutObject's `If-Match` must carry the ETag to be honoured:
+ *   "quoted" as S3 hands ETags out (AWS), or "bare", without the quotes
+ *   (Ceph RGW 16.2 answers 412 to the quoted form of the current ETag);
+ *   undefined when neither works. Name claims need it to take over a stale
+ *   claim.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -38,6 +43,13 @@ export interface S3Probe {
   readonly conditionalPut: boolean;
   readonly conditionalComplete: boolean;
   readonly abortMultipart: boolean;
+  readonly ifMatch: 'quoted' | 'bare' | undefined;
+}
+
+/** The If-Match header value for `etag` (as S3 returns it, quoted) in the form the store honours. */
+export function ifMatchValue(form: 'quoted' | 'bare', etag: string): string {
+  const bare = etag.replace(/^"(.*)"$/, '$1');
+  return form === 'bare' ? bare : `"${bare}"`;
 }
 
 export interface ProbeTarget {
@@ -57,19 +69,20 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
 
   // 1. The key comes into existence (conditionally where the store allows it).
   let conditionalPut = false;
+  let etag: string | undefined;
   try {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
+    etag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }))).ETag;
   } catch (err) {
     if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
     try {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe' }));
+      etag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe' }))).ETag;
     } catch (second) {
       if (isRefusal(second)) {
         target.warn(
           `Could not probe ${location} (writing a probe object was refused: ${summariseS3Error(second).code}); ` +
             'assuming no conditional writes: overwrite: false is checked, not enforced atomically.',
         );
-        return { conditionalPut: false, conditionalComplete: false, abortMultipart: true };
+        return { conditionalPut: false, conditionalComplete: false, abortMultipart: true, ifMatch: undefined };
       }
       throw failed(second, 'probing the store');
     }
@@ -83,7 +96,19 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
       else if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
     }
 
-    // 3. A conditional CompleteMultipartUpload on the existing key must be refused too.
+    // 3. If-Match with the current ETag must be accepted (the same body: the ETag stays).
+    let ifMatch: S3Probe['ifMatch'];
+    for (const form of ['quoted', 'bare'] as const) {
+      if (!conditionalPut || etag === undefined || ifMatch !== undefined) break;
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfMatch: ifMatchValue(form, etag) }));
+        ifMatch = form;
+      } catch (err) {
+        if (!refusedCondition(err) && !isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+      }
+    }
+
+    // 4. A conditional CompleteMultipartUpload on the existing key must be refused too.
     let conditionalComplete = false;
     let abortMultipart = true;
     let uploadId: string | undefined;
@@ -108,7 +133,7 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
         if (refusedCondition(err)) conditionalComplete = true;
         else if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw err;
       }
-      // 4. Abort: the refused upload's, or a new one's.
+      // 5. Abort: the refused upload's, or a new one's.
       uploadId ??= (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId;
       try {
         await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
@@ -120,7 +145,7 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
       if (!isRefusal(err)) throw failed(err, 'probing multipart uploads');
       conditionalComplete = false;
     }
-    return { conditionalPut, conditionalComplete, abortMultipart };
+    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch };
   } finally {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
   }

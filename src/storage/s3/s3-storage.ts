@@ -104,6 +104,13 @@ export class S3Storage implements Storage {
       location: this.location,
       warn: (message) => this.warn(message),
     });
+    if (this.commitMode === 'claim' && this.probe.ifMatch === undefined) {
+      this.warn(
+        `The S3 store ${this.location} honours neither CompleteMultipartUpload's If-None-Match nor PutObject's If-Match: ` +
+          'overwrite: false is atomic through name claims, but a claim left by a crashed writer blocks its name until it is ' +
+          'removed by hand (see docs/storage.md).',
+      );
+    }
     if (this.commitMode === 'check') {
       this.warn(
         `The S3 store ${this.location} does not honour conditional writes (If-None-Match: *): ` +
@@ -183,7 +190,13 @@ export class S3Storage implements Storage {
       expectedSize: options.expectedSize,
       signal: options.signal,
       commitMode: this.commitMode,
-      claims: { client: this.client, bucket: this.config.bucket, keyPrefix: this.config.keyPrefix, leaseMs: this.config.claimLeaseMs },
+      claims: {
+        client: this.client,
+        bucket: this.config.bucket,
+        keyPrefix: this.config.keyPrefix,
+        leaseMs: this.config.claimLeaseMs,
+        ifMatch: this.probe?.ifMatch,
+      },
       singleAttemptClient: this.singleAttemptClient,
       ...(resume === undefined ? {} : { resume }),
     });
