@@ -129,7 +129,10 @@ export function runFileMethodsSuite(
     });
 
     it('keeps a key file that a failed upload created, since a concurrent upload used it', async () => {
-      await start((storage) => slowStorage(storage, 50));
+      // Slow enough that the first upload is still running when it is
+      // cancelled, on a fast store too (Ceph RGW took 40 MiB at 50 ms a part
+      // before the cancel arrived); a cancel cuts the pause short.
+      await start((storage) => slowStorage(storage, 500));
       const first = await localFile('first.bin', randomBytes(40 * 1024 * 1024));
       const second = await localFile('second.bin', Buffer.from('the other file'));
       const creating = client.request('upload', { path: first, keyPath, name: 'first.bin', transferId: 'creator' });
