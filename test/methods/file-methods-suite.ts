@@ -128,6 +128,17 @@ export function runFileMethodsSuite(
       expect(Buffer.from(stored).includes(Buffer.from(key.key, 'base64'))).toBe(false);
     });
 
+    it('getServerInfo tells whether overwrite: false is atomic on this store, and warns when it is not', async () => {
+      await start();
+      const { storage } = await client.request('getServerInfo', {});
+      expect(storage.atomicNoOverwrite).toBe(backend.storage.capabilities.atomicNoOverwrite);
+      if (storage.atomicNoOverwrite === false) {
+        expect(storage.warnings).toContainEqual(expect.stringMatching(/not enforced atomically/));
+      } else {
+        expect(storage.warnings ?? []).not.toContainEqual(expect.stringMatching(/not enforced atomically/));
+      }
+    });
+
     it('keeps a key file that a failed upload created, since a concurrent upload used it', async () => {
       // Slow enough that the first upload is still running when it is
       // cancelled, on a fast store too (Ceph RGW took 40 MiB at 50 ms a part
