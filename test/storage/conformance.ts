@@ -361,6 +361,19 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         expect(await listInfos(storage, '')).toEqual([expect.objectContaining({ name: 'replaced', storedSize: 123 })]);
       });
 
+      it('reports an object version that stat, list and complete agree on, and that changes when the object is replaced', async () => {
+        const first = await putObject(storage, 'versioned', testBytes(300, 51));
+        const big = await putObject(storage, 'versioned-big', testBytes(2 * (await partSizeOf(storage)) + 5, 52));
+        for (const [name, info] of [['versioned', first], ['versioned-big', big]] as const) {
+          expect(typeof info.version).toBe('string');
+          expect((await storage.stat(name)).version).toBe(info.version);
+          expect((await listInfos(storage, name)).find((o) => o.name === name)?.version).toBe(info.version);
+        }
+        const second = await putObject(storage, 'versioned', testBytes(300, 53), { overwrite: true });
+        expect(second.version).not.toBe(first.version);
+        expect((await storage.stat('versioned')).version).toBe(second.version);
+      });
+
       it('overwrite: true also creates a new name', async () => {
         await putObject(storage, 'fresh', testBytes(9, 18), { overwrite: true });
         expectSameBytes(await readWhole(storage, 'fresh'), testBytes(9, 18));

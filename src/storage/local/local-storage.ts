@@ -226,7 +226,7 @@ export class LocalStorage implements Storage {
     try {
       const stats = await fs.stat(file);
       if (!stats.isFile()) throw notFound();
-      return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      return describeFile(name, stats);
     } catch (err) {
       throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
     }
@@ -292,7 +292,7 @@ export class LocalStorage implements Storage {
         }
       }
       const stats = await fs.stat(file);
-      const info: ObjectInfo = { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      const info: ObjectInfo = describeFile(name, stats);
       this.index.set(info);
       return { ...info, modifiedAt: new Date(info.modifiedAt) };
     });
@@ -361,7 +361,7 @@ export class LocalStorage implements Storage {
         batch.map(async ({ file, name }) => {
           try {
             const stats = await fs.stat(file);
-            return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+            return describeFile(name, stats);
           } catch (err) {
             if (isMissingFileError(err)) return undefined; // deleted while we walked
             throw err;
@@ -450,4 +450,15 @@ async function syncDirectories(from: string, to: string): Promise<void> {
     chain.push(current);
   }
   for (const directory of chain) await syncDirectory(directory);
+}
+
+/**
+ * An object's info from its file's stats. The version changes whenever the
+ * object is replaced: a publish renames a new file over the old one, so its
+ * inode differs; size and modification time (to the microsecond) join it for
+ * file systems without stable inode numbers.
+ */
+function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo {
+  const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
+  return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
 }
