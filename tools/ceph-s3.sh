@@ -37,6 +37,9 @@
 #                         "full" and writes HANG (RADOS pauses them; no error).
 #                         Deleted data is freed by RGW's GC after ~1-2 minutes.
 #   CEPH_S3_TIMEOUT       seconds allowed for start (default 120)
+#   CEPH_S3_GC_SECONDS    how long deleted data waits for RGW's garbage
+#                         collector (default 60; benchmarks use less, so the
+#                         memstore is freed between rounds)
 #
 # The data lives in RAM only (memstore); nothing survives stop. Path-style
 # addressing only (no rgw dns name): S3 clients need forcePathStyle.
@@ -48,6 +51,7 @@ SECRET_KEY=${CEPH_S3_SECRET_KEY:-cephs3test-secret-key-0123456789abcdef}
 REGION=us-east-1
 MEMSTORE_BYTES=${CEPH_S3_MEMSTORE_BYTES:-4294967296}
 START_TIMEOUT=${CEPH_S3_TIMEOUT:-120}
+GC_SECONDS=${CEPH_S3_GC_SECONDS:-60}
 MARKER=.ceph-s3-cluster
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 PY=/usr/bin/python3 # ceph-common depends on it; the ceph CLI runs on it
@@ -281,8 +285,8 @@ rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw data = $DIR/rgw
 rgw thread pool size = 128
 # reclaim deleted/overwritten data after a minute rather than two hours (it is RAM)
-rgw gc obj min wait = 60
-rgw gc processor period = 60
+rgw gc obj min wait = $GC_SECONDS
+rgw gc processor period = $GC_SECONDS
 # lifecycle rules are stored but never run (their thread also slows shutdown by ~5 s)
 rgw enable lc threads = false
 EOF
