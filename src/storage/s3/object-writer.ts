@@ -259,10 +259,11 @@ export class S3ObjectWriter implements ObjectWriter {
     this.state = 'completing';
     let version: string | undefined;
     try {
-      if (!options.overwrite && (await this.exists())) {
+      const claimed = !options.overwrite && this.target.commitMode === 'claim';
+      // With a claim the name is checked once the claim is held (below).
+      if (!options.overwrite && !claimed && (await this.exists())) {
         throw new CloudlockerError('ALREADY_EXISTS');
       }
-      const claimed = !options.overwrite && this.target.commitMode === 'claim';
       const claim = claimed
         ? await acquireClaim(this.target.claims, this.target.name, this.marker ?? randomBytes(16).toString('hex'), () =>
             this.exists(),
