@@ -225,7 +225,7 @@ export class LocalStorage implements Storage {
     try {
       const stats = await fs.stat(file);
       if (!stats.isFile()) throw notFound();
-      return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      return describeFile(name, stats);
     } catch (err) {
       throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
     }
@@ -291,7 +291,7 @@ export class LocalStorage implements Storage {
         }
       }
       const stats = await fs.stat(file);
-      const info: ObjectInfo = { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      const info: ObjectInfo = describeFile(name, stats);
       this.index.set(info);
       return { ...info, modifiedAt: new Date(info.modifiedAt) };
     });
@@ -354,7 +354,7 @@ export class LocalStorage implements Storage {
         batch.map(async ({ file, name }) => {
           try {
             const stats = await fs.stat(file);
-            return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+            return describeFile(name, stats);
           } catch (err) {
             if (isMissingFileError(err)) return undefined; // deleted while we walked
             throw err;
@@ -416,4 +416,15 @@ function isTemporaryName(token: string): boolean {
 
 function closedError(): CloudlockerError {
   return new CloudlockerError('STORAGE_UNAVAILABLE', 'The local store has been closed.');
+}
+
+/**
+ * An object's info from its file's stats. The version changes whenever the
+ * object is replaced: a publish renames a new file over the old one, so its
+ * inode differs; size and modification time (to the microsecond) join it for
+ * file systems without stable inode numbers.
+ */
+function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo {
+  const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
+  return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
 }
