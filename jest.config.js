@@ -1,4 +1,4 @@
-/** Jest for ESM TypeScript (see ../shared/design/environment.md). */
+/** Jest for ESM TypeScript: ts-jest's ESM preset, run with --experimental-vm-modules (package.json). */
 export default {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',

@@ -415,6 +415,8 @@ export const getServerInfoResultSchema = {
       properties: {
         kind: { type: 'string', enum: ['local', 's3'] },
         location: { type: 'string' },
+        atomicNoOverwrite: { type: 'boolean' },
+        warnings: { type: 'array', items: { type: 'string' } },
       },
       required: ['kind', 'location'],
       additionalProperties: false,

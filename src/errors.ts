@@ -1,9 +1,17 @@
 /**
- * The error type every layer below the server throws. It carries a protocol
- * reason and a message that is safe to show a user: no key material, no
- * token, no stack. The server maps it to a JSON-RPC error in one place.
- * Anything that is not a CloudlockerError reaches clients as -32603 with a
- * generic message.
+ * The errors the service throws and the one mapping from anything thrown to
+ * the JSON-RPC error object a client sees (toErrorObject, at the bottom).
+ *
+ * - CloudlockerError: a protocol reason (docs/protocol.md's error table) and
+ *   a message safe to show a user: no key material, no token, no stack.
+ * - InvalidParamsError: the only -32602, whether the params broke their
+ *   schema (server/params-validation.ts) or a rule checked later (an unknown
+ *   cursor, a name no object can have).
+ * - WireError: an error object already made (method not found, or one the
+ *   dispatcher mapped and hands through the JSON-RPC library).
+ *
+ * Anything else reaches clients as -32603 with a generic message; the server
+ * logs it (server/error-mapping.ts).
  */
 import { ApplicationErrors, JsonRpcErrorCode, type ErrorReason, type ProtocolError } from '../protocol/errors.js';
 
@@ -29,16 +37,28 @@ export class CloudlockerError extends Error {
 }
 
 /**
- * Params that passed the schema but are still wrong (an unknown cursor, a
- * name that maps to nothing valid). Answered as -32602 with `data.param`.
+ * Params that are wrong: answered as -32602 with `data: { param, problem }`.
+ * `param` names the offending field (undefined when the params as a whole
+ * are wrong); `problem` is the rule broken, the message unless given.
  */
 export class InvalidParamsError extends Error {
   override readonly name = 'InvalidParamsError';
+  readonly problem: string;
   constructor(
     message: string,
-    readonly param: string,
+    readonly param: string | undefined,
+    options: { problem?: string } = {},
   ) {
     super(message);
+    this.problem = options.problem ?? message;
+  }
+}
+
+/** An error that already is a protocol error object: passed to the client as it is. */
+export class WireError extends Error {
+  override readonly name = 'WireError';
+  constructor(readonly error: ProtocolError) {
+    super(error.message);
   }
 }
 
@@ -101,16 +121,21 @@ function capitalise(text: string): string {
 
 /**
  * The one mapping from anything thrown to the `error` member a client sees.
- * Only CloudlockerError and InvalidParamsError carry their message through;
- * anything else is an internal error whose message (which may hold paths or
- * internals) stays in the server's log.
+ * Only CloudlockerError, InvalidParamsError and WireError carry their
+ * message through; anything else is an internal error whose message (which
+ * may hold paths or internals) stays in the server's log.
  */
 export function toErrorObject(err: unknown): ProtocolError {
+  if (err instanceof WireError) return err.error;
   if (err instanceof CloudlockerError) {
     return { code: err.code, message: err.message, data: { ...err.details, reason: err.reason } };
   }
   if (err instanceof InvalidParamsError) {
-    return { code: JsonRpcErrorCode.INVALID_PARAMS, message: err.message, data: { param: err.param, problem: err.message } };
+    return {
+      code: JsonRpcErrorCode.INVALID_PARAMS,
+      message: err.message,
+      data: { ...(err.param === undefined ? {} : { param: err.param }), problem: err.problem },
+    };
   }
   return { code: JsonRpcErrorCode.INTERNAL_ERROR, message: 'Internal error: the server could not complete the request. See its log.' };
 }

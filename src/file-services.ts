@@ -62,7 +62,12 @@ export async function createFileServices(context: ServerContext, options: FileSe
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
     ...createFileMethodHandlers(storage, engine, resumable),
-    storageInfo: { kind: storage.kind === 's3' ? 's3' : 'local', location: storage.location },
+    storageInfo: {
+      kind: storage.kind === 's3' ? 's3' : 'local',
+      location: storage.location,
+      atomicNoOverwrite: storage.capabilities.atomicNoOverwrite,
+      warnings: [...(storage.warnings ?? [])],
+    },
     close: async () => {
       await engine.close();
       await journal.close();

@@ -9,7 +9,7 @@
  * - `none`: --no-progress.
  */
 import type { TransferProgressParams } from '../client/node.js';
-import { formatBytes, formatDuration } from './format.js';
+import { formatBytes, formatDuration } from './human-readable.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'json' | 'none';
 

@@ -9,18 +9,17 @@
  * how they open a WebSocket (the `OpenTransport` they pass to `createClient`).
  */
 import {
-  ApplicationErrors,
   JsonRpcErrorCode,
   type DownloadParams,
   type DownloadResult,
   type ErrorObject,
+  type ListTransfersParams,
   type ListTransfersResult,
   type MethodDescriptor,
   type MethodDescriptorOf,
   type MethodName,
   type NotificationDescriptor,
   type ParamsOf,
-  type ProtocolError,
   type ResultOf,
   type TransferDirection,
   type TransferFinishedParams,
@@ -30,8 +29,20 @@ import {
   type UploadResult,
 } from '../../protocol/index.js';
 import { DEFAULT_RECONNECT, reconnectDelay, type ReconnectOptions } from './backoff.js';
-import { ClientClosedError, ConnectionLostError, RequestAbortedError, RequestTimeoutError, RpcError, isRpcError } from './errors.js';
+import { ClientClosedError, ConnectionLostError, isRpcError } from './errors.js';
 import { parseInbound, type JsonRpcNotification } from './json-rpc.js';
+import { RequestTable, type CallOptions } from './request-table.js';
+import { planResync } from './resync.js';
+import {
+  FINISHED_STATES,
+  TransferBook,
+  cancelledError,
+  isInterruption,
+  outcomeOf,
+  type DownloadOutcome,
+  type PendingTransfer,
+  type UploadOutcome,
+} from './transfer-tracking.js';
 import { newTransferId } from './transfer-id.js';
 import type { OpenTransport, Transport } from './transport.js';
 
@@ -87,75 +98,24 @@ export interface EventInfo {
   readonly source: EventSource;
 }
 
-/**
- * A transfer that completed while the client was disconnected: its outcome
- * came from `listTransfers`, which does not carry the method's full result.
- */
-export interface RecoveredTransferResult {
-  readonly recovered: true;
-  readonly transferId: string;
-  readonly name: string;
-  /** Plaintext bytes. */
-  readonly size: number;
-}
-
-export type UploadOutcome = UploadResult | RecoveredTransferResult;
-export type DownloadOutcome = DownloadResult | RecoveredTransferResult;
-
 /** `request(method, params?, options?)`: params may be left out only where the method takes none. */
 export type RequestArgs<D> = undefined extends ParamsOf<D>
   ? [params?: ParamsOf<D>, options?: RequestOptions]
   : [params: ParamsOf<D>, options?: RequestOptions];
 
 export type Unsubscribe = () => void;
+export type { DownloadOutcome, RecoveredTransferResult, UploadOutcome } from './transfer-tracking.js';
 
-interface OutgoingRequest {
-  readonly method: string;
-  readonly params: unknown;
-  readonly resolve: (result: unknown) => void;
-  readonly fail: (error: Error) => void;
-  /** Set for upload and download: kept across a reconnect instead of failing. */
-  readonly transferId: string | undefined;
-  id: number | undefined;
-}
-
-interface PendingTransfer {
-  readonly transferId: string;
-  readonly direction: TransferDirection;
-  readonly resolve: (result: UploadOutcome | DownloadOutcome) => void;
-  readonly reject: (error: Error) => void;
-  readonly onProgress: ((progress: TransferProgressParams) => void) | undefined;
-  /** Its request was sent on a connection that has since closed: only notifications or a resync can settle it. */
-  orphaned: boolean;
-  cancelWanted: boolean;
-  cancelInFlight: boolean;
-  /** cancelTransfer answered NOT_FOUND before the service had registered the transfer: try again at its first notification. */
-  cancelAtNextNotification: boolean;
-  detachSignal: () => void;
-}
-
-/** Transfer ids already reported finished, to drop the duplicate a resync may bring; bounded. */
-const MAX_REMEMBERED_FINISHED = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** How long close() waits for the closing handshake before giving up on it. */
 const CLOSE_WAIT_MS = 2000;
-
-/** WebSocket close code a service sends to every connection when it shuts down. */
-const CLOSE_GOING_AWAY = 1001;
-
-const FINISHED_STATES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 export class CloudlockerClient {
   private connectionState: ConnectionState = 'connecting';
   private transport: Transport | undefined;
   private transportClosed: (() => void) | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, OutgoingRequest>();
-  private readonly outbox: OutgoingRequest[] = [];
-  private readonly transfers = new Map<string, PendingTransfer>();
-  /** Transfers seen queued or running and not yet finished, with what a 'lost' report needs. */
-  private readonly active = new Map<string, { direction: TransferDirection; name: string }>();
-  private readonly reportedFinished = new Set<string>();
+  private readonly requests = new RequestTable();
+  private readonly book = new TransferBook();
   private seq = 0;
   /** Notifications that arrive while a resync is in flight wait here, to be replayed after it. */
   private resyncBuffer: JsonRpcNotification[] | undefined;
@@ -193,7 +153,7 @@ export class CloudlockerClient {
     const method = typeof target === 'string' ? target : target.method;
     // upload and download answer when the transfer has finished, however long that takes.
     const defaultTimeout = method === 'upload' || method === 'download' ? 0 : this.requestTimeoutMs;
-    return this.call(method, params, options.timeoutMs ?? defaultTimeout, options.signal);
+    return this.call(method, params, { timeoutMs: options.timeoutMs ?? defaultTimeout, signal: options.signal });
   }
 
   /**
@@ -262,12 +222,12 @@ export class CloudlockerClient {
   async start(): Promise<void> {
     try {
       await this.openConnection();
-      const listed = (await this.callNow('listTransfers', {})) as ListTransfersResult;
+      const listed = await this.listTransfersNow({});
       this.seq = listed.seq;
       for (const status of listed.transfers) {
-        this.trackActive(status);
+        this.book.trackActive(status);
         // Finished before this client came: history, not news for a later resync.
-        if (FINISHED_STATES.has(status.state)) this.rememberFinished(status.transferId);
+        if (FINISHED_STATES.has(status.state)) this.book.rememberFinished(status.transferId);
       }
     } catch (err) {
       this.closing = true;
@@ -307,16 +267,14 @@ export class CloudlockerClient {
     const wasReconnecting = this.connectionState === 'reconnecting';
     if (this.connectionState === 'connecting') {
       // start() fails with it; there is nothing to restore yet.
-      for (const entry of [...this.pending.values()]) entry.fail(error);
-      this.pending.clear();
+      for (const entry of this.requests.takeSent()) entry.fail(error);
       return;
     }
-    for (const entry of this.pending.values()) {
-      const transfer = entry.transferId === undefined ? undefined : this.transfers.get(entry.transferId);
+    for (const entry of this.requests.takeSent()) {
+      const transfer = entry.transferId === undefined ? undefined : this.book.waiting.get(entry.transferId);
       if (transfer !== undefined && this.reconnect !== false) transfer.orphaned = true;
       else entry.fail(error);
     }
-    this.pending.clear();
     if (this.reconnect === false) {
       this.closing = true;
       this.shutdown(error);
@@ -365,7 +323,7 @@ export class CloudlockerClient {
       if (transport !== this.transport) continue; // it dropped again right after the resync
       this.setState({ state: 'open' });
       this.flushOutbox();
-      for (const transfer of this.transfers.values()) {
+      for (const transfer of this.book.waiting.values()) {
         if (transfer.cancelWanted && !transfer.cancelInFlight) this.sendCancel(transfer);
       }
       return;
@@ -373,54 +331,32 @@ export class CloudlockerClient {
   }
 
   /**
-   * Catch up with what happened while disconnected: every transfer that changed
-   * after the last seq seen is reported (finished ones through onFinished,
-   * running ones through onProgress), waiting transfer requests are settled,
-   * and transfers the service no longer knows are reported lost.
-   *
-   * `seq` is the service's own counter and starts again at 0 when it restarts,
-   * so a restart is looked for first: the service closed the connection with
-   * 1001 (going away, as on shutdown), the seq it reports went down, or a
-   * transfer the client knew has vanished. Then the whole list is the news.
+   * Catch up with what happened while disconnected (resync.ts decides what):
+   * every transfer that changed after the last seq seen is reported (finished
+   * ones through onFinished, running ones through onProgress), waiting
+   * transfer requests are settled, and transfers the service no longer knows
+   * are reported lost. Notifications that arrived meanwhile are replayed.
    */
   private async resync(): Promise<void> {
-    const since = this.seq;
     this.resyncBuffer = [];
     try {
-      let restarted = this.lastCloseCode === CLOSE_GOING_AWAY;
-      let statuses: readonly TransferStatus[] = [];
-      let listedAt = 0;
-      let unaccounted: string[] = [...new Set([...this.active.keys(), ...this.orphanedTransferIds()])];
-      if (!restarted) {
-        const changed = (await this.callNow('listTransfers', { sinceSeq: since })) as ListTransfersResult;
-        restarted = changed.seq < since;
-        statuses = changed.transfers;
-        listedAt = changed.seq;
-        const listed = new Set(statuses.map((status) => status.transferId));
-        unaccounted = unaccounted.filter((id) => !listed.has(id));
-      }
-      let vanished: string[] = [];
-      if (restarted || unaccounted.length > 0) {
-        // A known transfer not listed has either not changed, or is gone: only the whole list tells.
-        const all = (await this.callNow('listTransfers', {})) as ListTransfersResult;
-        const known = new Set(all.transfers.map((status) => status.transferId));
-        vanished = unaccounted.filter((id) => !known.has(id));
-        if (restarted || vanished.length > 0) {
-          statuses = all.transfers;
-          listedAt = all.seq;
-        }
-        // seq counts again from the listing's; finished transfers already
-        // reported stay so (a service that keeps transfers across restarts lists them again).
-        if (restarted) this.seq = 0;
-      }
-      for (const status of statuses) this.reportStatus(status, listedAt);
-      for (const id of vanished) this.reportLost(id, listedAt);
-      this.seq = Math.max(this.seq, listedAt);
+      const plan = await planResync({
+        since: this.seq,
+        closeCode: this.lastCloseCode,
+        unfinished: this.book.unfinishedIds(),
+        listTransfers: (params) => this.listTransfersNow(params),
+      });
+      // seq counts again from the listing's; finished transfers already
+      // reported stay so (a service that keeps transfers across restarts lists them again).
+      if (plan.restarted) this.seq = 0;
+      for (const status of plan.statuses) this.reportStatus(status, plan.listedAt);
+      for (const id of plan.vanished) this.reportLost(id, plan.listedAt);
+      this.seq = Math.max(this.seq, plan.listedAt);
       const buffered = this.resyncBuffer;
       this.resyncBuffer = undefined;
       for (const notification of buffered) {
         const seq = notification.params['seq'];
-        if (typeof seq === 'number' && seq > listedAt) this.dispatchNotification(notification, 'live');
+        if (typeof seq === 'number' && seq > plan.listedAt) this.dispatchNotification(notification, 'live');
       }
     } finally {
       this.resyncBuffer = undefined;
@@ -444,10 +380,10 @@ export class CloudlockerClient {
   }
 
   private reportLost(transferId: string, seq: number): void {
-    const seen = this.active.get(transferId);
-    const transfer = this.transfers.get(transferId);
+    const seen = this.book.active.get(transferId);
+    const transfer = this.book.waiting.get(transferId);
     if (transfer !== undefined && transfer.orphaned) {
-      this.settleTransfer(
+      this.book.settle(
         transfer,
         new ConnectionLostError(
           'The connection was lost and the cloudlocker service no longer knows this transfer (it may have restarted): its outcome is unknown; check with listFiles and try again if needed.',
@@ -462,109 +398,37 @@ export class CloudlockerClient {
     this.handleFinished({ seq, transferId, direction: seen.direction, name: seen.name, outcome: 'failed', error }, 'lost');
   }
 
-  private orphanedTransferIds(): string[] {
-    return [...this.transfers.values()].filter((transfer) => transfer.orphaned).map((transfer) => transfer.transferId);
-  }
-
   // ---------------------------------------------------------------------------
   // Requests
 
-  private call(method: string, params: unknown, timeoutMs: number, signal: AbortSignal | undefined, transferId?: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (this.closing) {
-        reject(new ClientClosedError());
-        return;
-      }
-      if (signal?.aborted === true) {
-        reject(new RequestAbortedError(method, { cause: signal.reason }));
-        return;
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let settled = false;
-      const onAbort = () => entry.fail(new RequestAbortedError(method, { cause: signal?.reason }));
-      const finish = () => {
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (entry.id !== undefined) this.pending.delete(entry.id);
-        const queued = this.outbox.indexOf(entry);
-        if (queued >= 0) this.outbox.splice(queued, 1);
-      };
-      const entry: OutgoingRequest = {
-        method,
-        params,
-        transferId,
-        id: undefined,
-        resolve: (result) => {
-          if (settled) return;
-          finish();
-          resolve(result);
-        },
-        fail: (error) => {
-          if (settled) return;
-          finish();
-          reject(error);
-        },
-      };
-      if (timeoutMs > 0) timer = setTimeout(() => entry.fail(new RequestTimeoutError(method, timeoutMs)), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (this.connectionState === 'open' && this.transport !== undefined) this.send(entry, this.transport);
-      else this.outbox.push(entry);
-    });
+  /**
+   * Every request goes through here. The caller's requests wait in the
+   * outbox while the connection is being restored; the client's own
+   * (`immediate`: listTransfers during start and resync) go on the current
+   * connection at once, or fail.
+   */
+  private call(method: string, params: unknown, options: CallOptions & { immediate?: boolean }): Promise<unknown> {
+    if (this.closing) return Promise.reject(new ClientClosedError());
+    if (options.immediate === true) {
+      if (this.transport === undefined) return Promise.reject(new ConnectionLostError());
+      return this.requests.call(method, params, options, this.transport);
+    }
+    const transport = this.connectionState === 'open' ? this.transport : undefined;
+    return this.requests.call(method, params, options, transport);
   }
 
-  /** Send at once on the current connection (the client's own calls during start and resync). */
-  private callNow(method: string, params: unknown): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const transport = this.transport;
-      if (transport === undefined) {
-        reject(new ConnectionLostError());
-        return;
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const entry: OutgoingRequest = {
-        method,
-        params,
-        transferId: undefined,
-        id: undefined,
-        resolve: (result) => {
-          if (timer !== undefined) clearTimeout(timer);
-          resolve(result);
-        },
-        fail: (error) => {
-          if (timer !== undefined) clearTimeout(timer);
-          if (entry.id !== undefined) this.pending.delete(entry.id);
-          reject(error);
-        },
-      };
-      if (this.requestTimeoutMs > 0) timer = setTimeout(() => entry.fail(new RequestTimeoutError(method, this.requestTimeoutMs)), this.requestTimeoutMs);
-      this.send(entry, transport);
-    });
-  }
-
-  private send(entry: OutgoingRequest, transport: Transport): void {
-    const id = this.nextId++;
-    entry.id = id;
-    this.pending.set(id, entry);
-    const message = { jsonrpc: '2.0', id, method: entry.method, ...(entry.params === undefined ? {} : { params: entry.params }) };
-    transport.send(JSON.stringify(message));
+  private async listTransfersNow(params: ListTransfersParams): Promise<ListTransfersResult> {
+    return (await this.call('listTransfers', params, { timeoutMs: this.requestTimeoutMs, immediate: true })) as ListTransfersResult;
   }
 
   private flushOutbox(): void {
-    const transport = this.transport;
-    if (transport === undefined) return;
-    for (const entry of this.outbox.splice(0)) this.send(entry, transport);
+    if (this.transport !== undefined) this.requests.flush(this.transport);
   }
 
   private handleMessage(text: string): void {
     const inbound = parseInbound(text);
     if (inbound.kind === 'response') {
-      const { id, result, error } = inbound.message;
-      const entry = typeof id === 'number' ? this.pending.get(id) : undefined;
-      if (entry === undefined) return; // timed out or abandoned: the late answer has no one waiting
-      this.pending.delete(id as number);
-      if (error !== undefined) entry.fail(new RpcError(error));
-      else entry.resolve(result);
+      this.requests.answer(inbound.message);
     } else if (inbound.kind === 'notification') {
       if (this.resyncBuffer !== undefined) this.resyncBuffer.push(inbound.message);
       else this.dispatchNotification(inbound.message, 'live');
@@ -585,7 +449,7 @@ export class CloudlockerClient {
         reject(cancelledError());
         return;
       }
-      if (this.transfers.has(transferId)) {
+      if (this.book.waiting.has(transferId)) {
         reject(new RangeError(`A transfer with id ${transferId} is already waiting in this client.`));
         return;
       }
@@ -603,10 +467,10 @@ export class CloudlockerClient {
         cancelAtNextNotification: false,
         detachSignal: () => signal?.removeEventListener('abort', onAbort),
       };
-      this.transfers.set(transferId, transfer);
+      this.book.waiting.set(transferId, transfer);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.call(direction, { ...params, transferId }, 0, undefined, transferId).then(
-        (result) => this.settleTransfer(transfer, result as UploadResult | DownloadResult),
+      this.call(direction, { ...params, transferId }, { timeoutMs: 0, transferId }).then(
+        (result) => this.book.settle(transfer, result as UploadResult | DownloadResult),
         (err: unknown) => {
           // A service shutting down answers CANCELLED with data.interrupted for a transfer it
           // will resume after its restart: not the outcome yet, so wait for it as across a reconnect.
@@ -614,35 +478,27 @@ export class CloudlockerClient {
             transfer.orphaned = true;
             return;
           }
-          this.settleTransfer(transfer, err instanceof Error ? err : new Error(String(err)));
+          this.book.settle(transfer, err instanceof Error ? err : new Error(String(err)));
         },
       );
     });
   }
 
-  private settleTransfer(transfer: PendingTransfer, outcome: UploadOutcome | DownloadOutcome | Error): void {
-    if (this.transfers.get(transfer.transferId) !== transfer) return;
-    this.transfers.delete(transfer.transferId);
-    transfer.detachSignal();
-    if (outcome instanceof Error) transfer.reject(outcome);
-    else transfer.resolve(outcome);
-  }
-
   private requestCancel(transfer: PendingTransfer): void {
     transfer.cancelWanted = true;
-    if (!transfer.cancelInFlight && this.transfers.get(transfer.transferId) === transfer) this.sendCancel(transfer);
+    if (!transfer.cancelInFlight && this.book.waiting.get(transfer.transferId) === transfer) this.sendCancel(transfer);
   }
 
   private sendCancel(transfer: PendingTransfer): void {
     transfer.cancelInFlight = true;
     transfer.cancelAtNextNotification = false;
-    this.call('cancelTransfer', { transferId: transfer.transferId }, this.requestTimeoutMs, undefined).then(
+    this.call('cancelTransfer', { transferId: transfer.transferId }, { timeoutMs: this.requestTimeoutMs }).then(
       () => {
         transfer.cancelInFlight = false;
       },
       (err: unknown) => {
         transfer.cancelInFlight = false;
-        if (this.transfers.get(transfer.transferId) !== transfer) return;
+        if (this.book.waiting.get(transfer.transferId) !== transfer) return;
         // Not registered yet (its request is still being prepared): its first notification says it is.
         if (isRpcError(err, 'NOT_FOUND')) transfer.cancelAtNextNotification = true;
         // Lost with the connection: sent again once reconnected (see reconnectLoop).
@@ -666,8 +522,8 @@ export class CloudlockerClient {
   }
 
   private handleProgress(progress: TransferProgressParams, source: EventSource): void {
-    this.trackActive(progress);
-    const transfer = this.transfers.get(progress.transferId);
+    this.book.trackActive(progress);
+    const transfer = this.book.waiting.get(progress.transferId);
     if (transfer !== undefined) {
       if (transfer.cancelAtNextNotification && !transfer.cancelInFlight) this.sendCancel(transfer);
       if (transfer.onProgress !== undefined) this.deliver(transfer.onProgress, progress);
@@ -677,26 +533,11 @@ export class CloudlockerClient {
 
   /** `totalBytes`: known when the finish was made up from a TransferStatus (a recovered result needs the size). */
   private handleFinished(finished: TransferFinishedParams, source: EventSource, totalBytes?: number): void {
-    this.active.delete(finished.transferId);
-    if (this.reportedFinished.has(finished.transferId)) return;
-    this.rememberFinished(finished.transferId);
-    const transfer = this.transfers.get(finished.transferId);
+    if (!this.book.noteFinished(finished.transferId)) return;
+    const transfer = this.book.waiting.get(finished.transferId);
     // A transfer whose request is still on the current connection is settled by its answer.
-    if (transfer !== undefined && transfer.orphaned) this.settleTransfer(transfer, outcomeOf(finished, totalBytes));
+    if (transfer !== undefined && transfer.orphaned) this.book.settle(transfer, outcomeOf(finished, totalBytes));
     this.emit('transferFinished', finished, { source });
-  }
-
-  private trackActive(status: TransferStatus): void {
-    if (FINISHED_STATES.has(status.state)) return;
-    this.active.set(status.transferId, { direction: status.direction, name: status.name });
-  }
-
-  private rememberFinished(transferId: string): void {
-    this.reportedFinished.add(transferId);
-    if (this.reportedFinished.size > MAX_REMEMBERED_FINISHED) {
-      const oldest = this.reportedFinished.values().next().value;
-      if (oldest !== undefined) this.reportedFinished.delete(oldest);
-    }
   }
 
   private addListener<P>(method: string, handler: (params: P, info: EventInfo) => void): Unsubscribe {
@@ -732,35 +573,10 @@ export class CloudlockerClient {
 
   /** Final state: everything still waiting fails with `error`. */
   private shutdown(error: Error): void {
-    for (const entry of [...this.pending.values(), ...this.outbox]) entry.fail(error);
-    this.pending.clear();
-    this.outbox.length = 0;
-    for (const transfer of [...this.transfers.values()]) this.settleTransfer(transfer, error);
+    this.requests.failAll(error);
+    this.book.settleAll(error);
     if (this.connectionState !== 'closed') this.setState({ state: 'closed', error });
   }
-}
-
-function isInterruption(err: unknown): boolean {
-  return isRpcError(err, 'CANCELLED') && err.data?.['interrupted'] === true;
-}
-
-function cancelledError(): RpcError {
-  const spec = ApplicationErrors.CANCELLED;
-  return new RpcError({ code: spec.code, message: spec.message, data: { reason: 'CANCELLED' } });
-}
-
-function outcomeOf(finished: TransferFinishedParams, totalBytes: number | undefined): UploadOutcome | DownloadOutcome | Error {
-  if (finished.outcome === 'completed') {
-    if (finished.result !== undefined) return finished.result as UploadResult | DownloadResult;
-    return { recovered: true, transferId: finished.transferId, name: finished.name, size: totalBytes ?? 0 };
-  }
-  const error: ProtocolError =
-    finished.error === undefined
-      ? finished.outcome === 'cancelled'
-        ? cancelledError().toProtocolError()
-        : { code: JsonRpcErrorCode.INTERNAL_ERROR, message: 'The transfer failed.' }
-      : (finished.error as ProtocolError);
-  return new RpcError(error);
 }
 
 /** Open a client over any transport: resolves once connected (ConnectError otherwise). */

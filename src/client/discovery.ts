@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { platformDataDir } from '../config/data-dir.js';
-import { readDiscoveryFile, discoveryFilePath } from '../server/discovery-file.js';
+import { readDiscoveryFile, discoveryFilePath } from '../config/discovery-record.js';
 import { ConnectError } from './errors.js';
 
 export interface DiscoverOptions {

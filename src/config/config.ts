@@ -35,7 +35,8 @@ export type ConfigInput = Settings & {
   token?: string;
 };
 
-export type StorageConfig =
+/** The storage backend the configuration chose, with its settings resolved (storage/index.ts's StorageConfig is what createStorage takes). */
+export type ConfiguredStorage =
   | { readonly kind: 'local'; readonly storeDir: string }
   | {
       readonly kind: 's3';
@@ -78,7 +79,7 @@ export interface ServerConfig {
   readonly pingIntervalMs: number;
   /** Resume the transfers a crash or shutdown interrupted as soon as the server starts (else: on resumeTransfer). */
   readonly resumeOnStart: boolean;
-  readonly storage: StorageConfig;
+  readonly storage: ConfiguredStorage;
 }
 
 export const DEFAULT_SETTINGS = {

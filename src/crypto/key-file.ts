@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import nodePath from 'node:path';
-import { syncDirectory } from '../durable-fs.js';
+import { syncDirectory } from '../fs/durable-fs.js';
+import { isAlreadyExists, publishWithoutReplace } from '../fs/publish.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
 import { keyInvalidError } from './crypto-errors.js';
 import { MASTER_KEY_SIZE } from './format.js';
@@ -170,7 +171,7 @@ export async function parseKeyFile(text: string, options: { passphrase?: string 
   }
 }
 
-async function readKeyFileText(path: string): Promise<string> {
+export async function readKeyFileText(path: string): Promise<string> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a named pipe at the key path must not hold a thread of the
@@ -230,36 +231,13 @@ function alreadyExists(): CloudlockerError {
   );
 }
 
-/** link() errors that mean "this file system has no hard links", not "refused". */
-const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
-
 async function writeAndSync(handle: fs.FileHandle, contents: string): Promise<void> {
   await handle.writeFile(contents, 'utf8');
   await handle.sync();
 }
 
-/** Fallback without hard links: exclusive create; never replaces, but a crash may leave a partial file. */
-async function writeExclusive(target: string, contents: string): Promise<void> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(target, 'wx', KEY_FILE_MODE);
-  } catch (err) {
-    if (systemErrorCode(err) === 'EEXIST') throw alreadyExists();
-    throw fromSystemError(err, WHAT);
-  }
-  try {
-    await writeAndSync(handle, contents);
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(target, { force: true });
-    throw fromSystemError(err, WHAT);
-  }
-  await handle.close();
-}
-
-
 /** Writes `contents` to `target` atomically, failing with ALREADY_EXISTS rather than replacing anything. */
-async function writeNewFile(target: string, contents: string): Promise<void> {
+export async function writeNewFile(target: string, contents: string): Promise<void> {
   const directory = nodePath.dirname(target);
   const temporary = nodePath.join(directory, `.${nodePath.basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
   let handle: fs.FileHandle;
@@ -278,15 +256,10 @@ async function writeNewFile(target: string, contents: string): Promise<void> {
     // bits, but set it explicitly in case the process umask is unusual.
     // Best effort: file systems without modes may refuse.
     await fs.chmod(temporary, KEY_FILE_MODE).catch(() => undefined);
-    try {
-      await fs.link(temporary, target);
-    } catch (err) {
-      const code = systemErrorCode(err);
-      if (code === 'EEXIST') throw alreadyExists();
-      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw err;
-      await writeExclusive(target, contents);
-    }
+    // Without hard links, an exclusive copy: never replaces, but a crash may leave a partial file.
+    await publishWithoutReplace(temporary, target, { fallback: 'copy-exclusive' });
   } catch (err) {
+    if (isAlreadyExists(err)) throw alreadyExists();
     throw fromSystemError(err, WHAT);
   } finally {
     await fs.rm(temporary, { force: true });
@@ -294,7 +267,7 @@ async function writeNewFile(target: string, contents: string): Promise<void> {
   await syncDirectory(directory);
 }
 
-async function pathIsTaken(target: string): Promise<boolean> {
+export async function pathIsTaken(target: string): Promise<boolean> {
   try {
     await fs.lstat(target);
     return true;

@@ -1,7 +1,9 @@
 /**
  * The key-path rules of `upload`: an existing key file is used; a path that
  * does not exist gets a new random key; an existing directory gets
- * "<last segment of name>.key.json" created in it. Creating never overwrites.
+ * "<last segment of name>.key.json" created in it. Creating never overwrites,
+ * and a key file created here is never removed, even if the upload then
+ * fails (see upload.ts).
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +15,7 @@ export interface ResolvedKey {
   readonly key: MasterKey;
   /** Absolute path of the key file used. */
   readonly path: string;
-  /** Whether this call created it (and so may remove it if the upload fails). */
+  /** Whether this call created it (the result's keyCreated: the user should back it up). */
   readonly created: boolean;
 }
 

@@ -1,23 +1,16 @@
 /**
- * The one place where a thrown error becomes a JSON-RPC error object. Only
- * the protocol's codes and messages that are safe to show leave the server:
- * anything unexpected is logged here and answered as a bare -32603.
+ * The server's side of error mapping: the wire errors it makes itself
+ * (parse error, invalid request, method not found), and errorForClient,
+ * which maps a thrown error with src/errors.ts toErrorObject — the one
+ * mapping — and logs what becomes a bare -32603, so that its message (which
+ * may hold paths or internals) stays in the server's log.
  */
 import { JsonRpcErrorCode, type ProtocolError } from '../../protocol/index.js';
-import { toErrorObject } from '../errors.js';
+import { WireError, toErrorObject } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { ParamsValidationError } from './params-validation.js';
 
-/** An error that already is a protocol error object (method not found, invalid request...). */
-export class ProtocolErrorException extends Error {
-  override readonly name = 'ProtocolErrorException';
-  constructor(readonly error: ProtocolError) {
-    super(error.message);
-  }
-}
-
-export function methodNotFound(): ProtocolErrorException {
-  return new ProtocolErrorException({ code: JsonRpcErrorCode.METHOD_NOT_FOUND, message: 'Method not found' });
+export function methodNotFound(): WireError {
+  return new WireError({ code: JsonRpcErrorCode.METHOD_NOT_FOUND, message: 'Method not found' });
 }
 
 export function invalidRequest(why: string): ProtocolError {
@@ -25,7 +18,7 @@ export function invalidRequest(why: string): ProtocolError {
 }
 
 export const PARSE_ERROR: ProtocolError = { code: JsonRpcErrorCode.PARSE_ERROR, message: 'Parse error: the frame is not valid JSON' };
-/** The same -32603 that src/errors.ts toErrorObject gives for anything unexpected. */
+/** The -32603 that toErrorObject gives for anything unexpected. */
 export const INTERNAL_ERROR: ProtocolError = toErrorObject(undefined);
 
 export interface ErrorMappingContext {
@@ -34,18 +27,9 @@ export interface ErrorMappingContext {
   readonly connectionId?: string;
 }
 
-export function toProtocolError(err: unknown, context: ErrorMappingContext): ProtocolError {
-  if (err instanceof ProtocolErrorException) return err.error;
-  if (err instanceof ParamsValidationError) {
-    return {
-      code: JsonRpcErrorCode.INVALID_PARAMS,
-      message: `Invalid params: ${err.message}`,
-      data: { ...(err.param === undefined ? {} : { param: err.param }), problem: err.problem },
-    };
-  }
-  // CloudlockerError and InvalidParamsError carry their message; anything else becomes a bare -32603.
+export function errorForClient(err: unknown, context: ErrorMappingContext): ProtocolError {
   const mapped = toErrorObject(err);
-  if (mapped.code === JsonRpcErrorCode.INTERNAL_ERROR) {
+  if (mapped.code === JsonRpcErrorCode.INTERNAL_ERROR && !(err instanceof WireError)) {
     context.logger.error(
       { err, method: context.method, connectionId: context.connectionId },
       'internal error while handling a request',

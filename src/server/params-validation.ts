@@ -5,17 +5,12 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { InvalidParamsError } from '../errors.js';
 import { REMOTE_NAME_PATTERN, remoteNameProblem, type AnyMethod, type JsonSchema } from '../../protocol/index.js';
 
-/** Why params were refused: `param` names the offending field (absent when params as a whole are wrong). */
-export class ParamsValidationError extends Error {
-  override readonly name = 'ParamsValidationError';
-  constructor(
-    readonly param: string | undefined,
-    readonly problem: string,
-  ) {
-    super(param === undefined ? `params ${problem}` : `${param} ${problem}`);
-  }
+/** Why params were refused: `param` names the offending field (undefined when params as a whole are wrong). */
+function paramsProblem(param: string | undefined, problem: string): InvalidParamsError {
+  return new InvalidParamsError(`Invalid params: ${param === undefined ? 'params' : param} ${problem}`, param, { problem });
 }
 
 /** Longest param name or value excerpt quoted back in an error. */
@@ -37,7 +32,7 @@ function validatorFor(descriptor: AnyMethod): ValidateFunction {
 /**
  * The params a handler receives: `{}` when absent (or `[]` for a method that
  * takes none), else the object itself once it has passed. Throws
- * ParamsValidationError.
+ * InvalidParamsError.
  */
 export function validateParams(descriptor: AnyMethod, params: unknown): Record<string, unknown> {
   const properties = propertiesOf(descriptor.paramsSchema);
@@ -45,10 +40,10 @@ export function validateParams(descriptor: AnyMethod, params: unknown): Record<s
   if (value === undefined) value = {};
   if (Array.isArray(value)) {
     if (value.length === 0 && Object.keys(properties).length === 0) value = {};
-    else throw new ParamsValidationError(undefined, 'must be an object of named params (positional params are not supported)');
+    else throw paramsProblem(undefined, 'must be an object of named params (positional params are not supported)');
   }
   if (typeof value !== 'object' || value === null) {
-    throw new ParamsValidationError(undefined, 'must be an object of named params');
+    throw paramsProblem(undefined, 'must be an object of named params');
   }
   const record = value as Record<string, unknown>;
   const validate = validatorFor(descriptor);
@@ -61,7 +56,7 @@ export function validateParams(descriptor: AnyMethod, params: unknown): Record<s
     const field = record[param];
     if (isRemoteNameSchema(schema) && typeof field === 'string') {
       const problem = remoteNameProblem(field);
-      if (problem !== undefined) throw new ParamsValidationError(param, problem);
+      if (problem !== undefined) throw paramsProblem(param, problem);
     }
   }
   return record;
@@ -71,16 +66,16 @@ function toValidationError(
   error: ErrorObject | undefined,
   params: Record<string, unknown>,
   properties: Record<string, JsonSchema>,
-): ParamsValidationError {
-  if (error === undefined) return new ParamsValidationError(undefined, 'are invalid');
+): InvalidParamsError {
+  if (error === undefined) return paramsProblem(undefined, 'are invalid');
   if (error.keyword === 'additionalProperties') {
     const extra = String((error.params as { additionalProperty: unknown }).additionalProperty);
     // An empty key would read as "Invalid params:  is not a parameter": show it as "".
-    return new ParamsValidationError(extra === '' ? '""' : quote(extra), `is not a parameter of this method (known: ${Object.keys(properties).join(', ') || 'none'})`);
+    return paramsProblem(extra === '' ? '""' : quote(extra), `is not a parameter of this method (known: ${Object.keys(properties).join(', ') || 'none'})`);
   }
   if (error.keyword === 'required') {
     const missing = String((error.params as { missingProperty: unknown }).missingProperty);
-    return new ParamsValidationError(missing, 'is required');
+    return paramsProblem(missing, 'is required');
   }
   const param = error.instancePath.split('/').filter((part) => part !== '').join('.');
   const topLevel = param.split('.')[0] ?? '';
@@ -88,14 +83,14 @@ function toValidationError(
   const value = params[topLevel];
   if (schema !== undefined && isRemoteNameSchema(schema) && typeof value === 'string') {
     // Say which name rule was broken instead of "must match pattern <regex>".
-    return new ParamsValidationError(param, remoteNameProblem(value) ?? 'is not a valid remote name');
+    return paramsProblem(param, remoteNameProblem(value) ?? 'is not a valid remote name');
   }
-  if (error.keyword === 'pattern') return new ParamsValidationError(param || undefined, 'has characters or a form that is not allowed');
+  if (error.keyword === 'pattern') return paramsProblem(param || undefined, 'has characters or a form that is not allowed');
   if (error.keyword === 'enum') {
     const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map((item) => JSON.stringify(item)).join(', ');
-    return new ParamsValidationError(param || undefined, `must be one of ${allowed}`);
+    return paramsProblem(param || undefined, `must be one of ${allowed}`);
   }
-  return new ParamsValidationError(param || undefined, error.message ?? 'is invalid');
+  return paramsProblem(param || undefined, error.message ?? 'is invalid');
 }
 
 function propertiesOf(schema: JsonSchema): Record<string, JsonSchema> {

@@ -3,7 +3,7 @@
  * JSON-RPC 2.0. json-rpc-2.0's JSONRPCServer runs each request, but the
  * frame itself is checked here first, because the library mishandles empty,
  * one-entry and malformed batches, has no batch cap, and can reject without
- * answering (see shared/design/pitfalls.md):
+ * answering:
  *
  * - not JSON → -32700, id null;
  * - `[]` → one -32600 (not an array), id null; more than maxBatchSize
@@ -29,14 +29,8 @@ import {
 import { findMethod, type AnyMethod, type ProtocolError } from '../../protocol/index.js';
 import type { CallContext } from '../methods/handler.js';
 import type { Logger } from '../logging.js';
-import {
-  INTERNAL_ERROR,
-  PARSE_ERROR,
-  ProtocolErrorException,
-  invalidRequest,
-  methodNotFound,
-  toProtocolError,
-} from './error-mapping.js';
+import { WireError } from '../errors.js';
+import { INTERNAL_ERROR, PARSE_ERROR, errorForClient, invalidRequest, methodNotFound } from './error-mapping.js';
 import { validateParams } from './params-validation.js';
 import type { RequestGate } from './request-gate.js';
 
@@ -70,7 +64,7 @@ export class RpcDispatcher {
     // 60 ms of CPU and 1.8 MiB of the idle server's RSS at every start (docs/benchmarks.md, the bundle's
     // start-up). A bad schema still fails in CI: test/protocol/consistency.test.ts compiles every one strictly.
     this.rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, error: unknown) => {
-      const mapped = toProtocolError(error, { logger: this.logger });
+      const mapped = errorForClient(error, { logger: this.logger });
       return createJSONRPCErrorResponse(id, mapped.code, mapped.message, mapped.data);
     };
   }
@@ -129,7 +123,7 @@ export class RpcDispatcher {
       }
       return await this.rpc.receive(request, call);
     } catch (err) {
-      const mapped = toProtocolError(err, { logger: this.logger, method: request.method, connectionId: call.connectionId });
+      const mapped = errorForClient(err, { logger: this.logger, method: request.method, connectionId: call.connectionId });
       return request.id === undefined ? null : errorResponse(request.id, mapped);
     } finally {
       gate?.leave();
@@ -143,13 +137,13 @@ export class RpcDispatcher {
       this.logger.debug({ method: descriptor.method, connectionId: call.connectionId, ms: elapsed(started) }, 'request done');
       return result;
     } catch (err) {
-      const mapped = toProtocolError(err, { logger: this.logger, method: descriptor.method, connectionId: call.connectionId });
+      const mapped = errorForClient(err, { logger: this.logger, method: descriptor.method, connectionId: call.connectionId });
       this.logger.debug(
         { method: descriptor.method, connectionId: call.connectionId, ms: elapsed(started), code: mapped.code },
         'request failed',
       );
       // Already mapped (and logged if internal): hand the library a protocol error it passes through.
-      throw new ProtocolErrorException(mapped);
+      throw new WireError(mapped);
     }
   }
 }

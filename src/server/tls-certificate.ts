@@ -10,7 +10,7 @@ import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomB
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging.js';
-import { ensurePrivateDirectory, writeFileAtomic } from './atomic-file.js';
+import { ensurePrivateDirectory, writeFileAtomic } from '../fs/atomic-file.js';
 
 export interface ServerCertificate {
   readonly certPem: string;

@@ -16,7 +16,11 @@
 export interface StorageCapabilities {
   /** An aborted write is cleaned up on the store (S3: AbortMultipartUpload works). */
   readonly abortCleansUp: boolean;
-  /** complete({ overwrite: false }) is atomic against a concurrent writer of the same name. */
+  /**
+   * complete({ overwrite: false }) is atomic against a concurrent writer of
+   * the same name, in this process or another (two services sharing a store).
+   * S3: found by probing at init() (see docs/storage.md, "No-overwrite").
+   */
   readonly atomicNoOverwrite: boolean;
 }
 
@@ -25,6 +29,12 @@ export interface ObjectInfo {
   /** Stored (encrypted) size in bytes. */
   readonly storedSize: number;
   readonly modifiedAt: Date;
+  /**
+   * Changes whenever the object's content is replaced (S3: its ETag; local:
+   * derived from the file's identity, size and modification time). Opaque:
+   * compare for equality only. Undefined where the store gave none.
+   */
+  readonly version?: string;
 }
 
 export interface ListOptions {
@@ -135,7 +145,14 @@ export interface Storage {
   readonly kind: string;
   /** Where objects go, for getServerInfo: a directory or s3://bucket/prefix. No credentials. */
   readonly location: string;
+  /** Settled by init() where the backend probes its store (S3). */
   readonly capabilities: StorageCapabilities;
+  /**
+   * What init() found that the user should know (e.g. no-overwrite cannot be
+   * made atomic on this store), for the log and getServerInfo. Empty when
+   * nothing; no credentials.
+   */
+  readonly warnings?: readonly string[];
   /**
    * Optional: ranged reads of about this many bytes amortise the store's cost
    * per request (S3: one HTTP request per read), so downloads read in parts

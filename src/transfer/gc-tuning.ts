@@ -9,10 +9,8 @@
  * generation (to 16 MiB semi-spaces, here during start-up already), which
  * costs RSS and, while cipher outputs were still off-heap Buffers, let
  * dead buffers pile up until full collections ran 20-40 times a second.
- * Measured: 256 MiB S3 upload peak RSS 149-151 MiB with the young
- * generation grown, 128-142 MiB kept small from the first line (the CLI
- * sets it before loading anything: cli/early-gc-tuning.ts); 1 GiB local
- * upload 88 vs 100-102 MiB, time within the noise (docs/benchmarks.md).
+ * The CLI sets it before loading anything (cli/early-gc-tuning.ts); the
+ * figures are in docs/benchmarks.md, changes 1 and 9.
  *
  * The flag is read each time V8 considers growing the young generation, so
  * setting it after start works (checked: --max-semi-space-size, read only at

@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, realpath, stat, statfs, type FileHandle, rename, link, unlink } from 'node:fs/promises';
+import { lstat, open, realpath, stat, statfs, type FileHandle, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
+import { isAlreadyExists, publishWithoutReplace } from '../fs/publish.js';
 
 export interface SourceFile {
   readonly path: string;
@@ -194,31 +195,18 @@ export async function createTemporary(tempPath: string): Promise<FileHandle> {
 }
 
 /**
- * Move the finished temporary into place. Without overwrite, link() refuses
- * atomically if a file appeared at the target meanwhile; file systems without
- * hard links fall back to a check and a rename.
+ * Move the finished temporary into place. Without overwrite, nothing that
+ * appeared at the target meanwhile is replaced (src/fs/publish.ts; without
+ * hard links, a check and a rename).
  */
 export async function publishTemporary(tempPath: string, target: string, overwrite: boolean): Promise<void> {
   try {
-    if (overwrite) {
-      await rename(tempPath, target);
-      return;
-    }
-    try {
-      await link(tempPath, target);
-      await unlink(tempPath);
-    } catch (err) {
-      const code = systemErrorCode(err);
-      if (code === 'EEXIST') {
-        throw new CloudlockerError('ALREADY_EXISTS', 'The destination file appeared during the download: nothing was replaced.');
-      }
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw err;
-      if ((await lstatOrUndefined(target, 'the destination')) !== undefined) {
-        throw new CloudlockerError('ALREADY_EXISTS', 'The destination file appeared during the download: nothing was replaced.');
-      }
-      await rename(tempPath, target);
-    }
+    if (overwrite) await rename(tempPath, target);
+    else await publishWithoutReplace(tempPath, target, { fallback: 'rename-if-absent' });
   } catch (err) {
+    if (isAlreadyExists(err)) {
+      throw new CloudlockerError('ALREADY_EXISTS', 'The destination file appeared during the download: nothing was replaced.');
+    }
     throw fromSystemError(err, 'the destination');
   }
 }

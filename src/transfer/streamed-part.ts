@@ -5,8 +5,7 @@
  * in batches at its offset. Against reading the whole part first, the
  * network, the decryption and the disk overlap within a part, and a part
  * holds one chunk and one batch in memory instead of its whole stored bytes
- * and their plaintext (issue 5: S3 downloads at 1.3-1.7x rclone's time and
- * 180 MiB of RSS with 5 MiB parts read whole).
+ * and their plaintext (the figures: docs/benchmarks.md, change 7).
  */
 import { CHUNK_SIZE, STORED_CHUNK_SIZE, type FileDecryptor } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError } from '../errors.js';

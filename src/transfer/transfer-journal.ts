@@ -31,7 +31,7 @@ import { constants } from 'node:fs';
 import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { DownloadResult, ErrorObject, TransferDirection, TransferOutcome, UploadResult } from '../../protocol/index.js';
-import { ensurePrivateDirectory, writeFileAtomic } from '../server/atomic-file.js';
+import { ensurePrivateDirectory, writeFileAtomic } from '../fs/atomic-file.js';
 
 export const JOURNAL_FOLDER = 'transfers';
 const FILE_MODE = 0o600;

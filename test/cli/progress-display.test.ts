@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { CommanderError } from 'commander';
 import { ConnectError, ConnectionLostError, RpcError, type TransferProgressParams } from '../../src/client/node.js';
 import { ExitCode, UsageError, exitCodeFor } from '../../src/cli/exit-codes.js';
-import { formatBytes, formatDuration } from '../../src/cli/format.js';
+import { formatBytes, formatDuration } from '../../src/cli/human-readable.js';
 import { createProgressDisplay, fitProgressLine, formatProgressLine, percentDone, pickProgressMode } from '../../src/cli/progress-display.js';
 import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
 

@@ -4,9 +4,9 @@
  * The server comes from tools/s3-server.ts, which fixes the s3rver gaps that
  * would break cloudlocker (listing order, truncated listings, ranges on empty
  * objects). The gaps left (AbortMultipartUpload answers 405,
- * ListMultipartUploads 501, If-None-Match on writes ignored) are declared to
- * the backend, so its capabilities tell the conformance suite
- * (abortCleansUp and atomicNoOverwrite false).
+ * ListMultipartUploads 501, If-None-Match on writes ignored) are found by the
+ * backend's probes at init(), so its capabilities tell the conformance suite
+ * (abortCleansUp and atomicNoOverwrite false); nothing is declared.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,8 +23,6 @@ import {
 export const TEST_BUCKET = 'cloudlocker-test';
 /** s3rver's built-in account (dummy credentials). */
 export const S3RVER_CREDENTIALS = { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY } as const;
-/** What s3rver cannot do, as the backend's configuration states it. */
-export const S3RVER_GAPS = { noAbortMultipartUpload: true, noConditionalWrites: true } as const;
 
 export interface StartS3rverOptions {
   readonly buckets?: readonly string[];
@@ -75,7 +73,7 @@ export type TestS3StorageOptions = Partial<Omit<S3StorageConfig, 'kind' | 'endpo
 
 /**
  * An S3 storage on the given s3rver endpoint: dummy credentials, path-style
- * addressing, region us-east-1, s3rver's gaps declared, three attempts per
+ * addressing, region us-east-1, nothing declared (init() probes), three attempts per
  * request so that failure tests take well under a second.
  */
 export function createTestS3Storage(endpoint: string, options: TestS3StorageOptions = {}): Storage {
@@ -85,7 +83,6 @@ export function createTestS3Storage(endpoint: string, options: TestS3StorageOpti
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: S3RVER_CREDENTIALS,
-    serverGaps: S3RVER_GAPS,
     // Few attempts, so a dead server is reported at once (connection refused
     // needs no timeout); timeouts roomy enough for a loaded CI machine.
     maxAttempts: 3,

@@ -18,7 +18,13 @@ export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
   return {
     kind: inner.kind,
     location: inner.location,
-    capabilities: inner.capabilities,
+    // Getters: an S3 backend settles these at init(), after wrapping.
+    get capabilities() {
+      return inner.capabilities;
+    },
+    get warnings() {
+      return inner.warnings;
+    },
     init: (options) => inner.init(options),
     close: () => inner.close(),
     stat: (name) => inner.stat(name),

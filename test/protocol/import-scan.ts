@@ -1,8 +1,13 @@
 /**
- * What a protocol/ source file pulls in, read with the TypeScript parser (not
- * regexes, so multi-line and dynamic imports count too). protocol/ must stay
- * loadable by the Electron renderer and the browser client: nothing from
- * src/, no Node built-in, no Node global, and third-party packages as types only.
+ * What a source file pulls in, read with the TypeScript parser (not regexes,
+ * so multi-line and dynamic imports count too). Two rules are checked:
+ *
+ * - protocol/ must stay loadable by the Electron renderer and the browser
+ *   client: nothing from src/, no Node built-in, no Node global, and
+ *   third-party packages as types only (protocolImportProblems);
+ * - src/ is layered (docs/architecture.md): each room (top folder of src/,
+ *   or a file at its top) imports only the rooms LAYERS allows, so a lower
+ *   layer never imports an upper one (layeringProblems).
  */
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -37,6 +42,63 @@ export function protocolImportProblems(filePath: string, text: string, protocolD
     }
   }
   for (const use of nodeGlobalUses(source)) problems.push(`${file}:${use.line}: uses the Node global ${use.name}`);
+  return problems;
+}
+
+/**
+ * The rooms of src/ and what each may import besides itself (docs/architecture.md).
+ * Bottom to top: protocol; errors, logging; fs; config; crypto and storage
+ * (apart from each other); transfer; methods; server; then the programs that
+ * put it together (file-services.ts, index.ts, cli/). client/ stands apart:
+ * it talks to a server over the wire and shares only the contract.
+ */
+export const LAYERS: Readonly<Record<string, readonly string[]>> = {
+  protocol: [],
+  errors: ['protocol'],
+  logging: [],
+  fs: ['protocol', 'errors'],
+  config: ['protocol', 'errors', 'logging', 'fs'],
+  crypto: ['protocol', 'errors', 'logging', 'fs'],
+  storage: ['protocol', 'errors', 'logging', 'fs'],
+  transfer: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage'],
+  methods: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer'],
+  server: ['protocol', 'errors', 'logging', 'fs', 'config', 'methods'],
+  client: ['protocol', 'config'],
+  'file-services': ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server'],
+  index: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server', 'file-services'],
+  cli: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server', 'file-services', 'index', 'client'],
+};
+
+/** The room of a file: 'protocol' for protocol/, else the top folder of src/ (or the file's name at its top); undefined outside both. */
+export function roomOf(filePath: string, root: string): string | undefined {
+  const relative = path.relative(root, filePath).split(path.sep);
+  if (relative[0] === 'protocol' && relative.length > 1) return 'protocol';
+  if (relative[0] !== 'src' || relative.length < 2) return undefined;
+  const top = relative[1] ?? '';
+  return relative.length === 2 ? top.replace(/\.[jt]s$/, '') : top;
+}
+
+/**
+ * Imports of one file under src/ that break LAYERS; [] when it is clean.
+ * `root` is the repository root. A room missing from LAYERS is a problem too,
+ * so that a new folder has to be placed in the layering on purpose.
+ */
+export function layeringProblems(filePath: string, text: string, root: string): string[] {
+  const from = roomOf(filePath, root);
+  const file = path.relative(root, filePath);
+  if (from === undefined) return [];
+  const allowed = LAYERS[from];
+  if (allowed === undefined) return [`${file}: the room "${from}" is not in LAYERS (test/protocol/import-scan.ts, docs/architecture.md)`];
+  const source = ts.createSourceFile(filePath, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const problems: string[] = [];
+  for (const reference of moduleReferences(source)) {
+    if (!reference.specifier.startsWith('.')) continue;
+    const target = path.resolve(path.dirname(filePath), reference.specifier);
+    const to = roomOf(target, root);
+    const where = `${file}:${reference.line}: ${JSON.stringify(reference.specifier)}`;
+    if (to === undefined) problems.push(`${where} reaches outside src/ and protocol/`);
+    else if (to !== from && !allowed.includes(to)) problems.push(`${where}: ${from} may not import ${to}`);
+  }
   return problems;
 }
 

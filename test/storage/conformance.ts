@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, beforeEach, afterEach } from '@jest/globals';
 import type { ErrorReason } from '../../protocol/errors.js';
 import { InvalidParamsError } from '../../src/errors.js';
-import type { ObjectInfo, ResumedPart, Storage } from '../../src/storage/storage.js';
+import type { ObjectInfo, ObjectWriter, ResumedPart, Storage } from '../../src/storage/storage.js';
 
 export interface StorageUnderTest {
   readonly storage: Storage;
@@ -361,6 +361,19 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         expect(await listInfos(storage, '')).toEqual([expect.objectContaining({ name: 'replaced', storedSize: 123 })]);
       });
 
+      it('reports an object version that stat, list and complete agree on, and that changes when the object is replaced', async () => {
+        const first = await putObject(storage, 'versioned', testBytes(300, 51));
+        const big = await putObject(storage, 'versioned-big', testBytes(2 * (await partSizeOf(storage)) + 5, 52));
+        for (const [name, info] of [['versioned', first], ['versioned-big', big]] as const) {
+          expect(typeof info.version).toBe('string');
+          expect((await storage.stat(name)).version).toBe(info.version);
+          expect((await listInfos(storage, name)).find((o) => o.name === name)?.version).toBe(info.version);
+        }
+        const second = await putObject(storage, 'versioned', testBytes(300, 53), { overwrite: true });
+        expect(second.version).not.toBe(first.version);
+        expect((await storage.stat('versioned')).version).toBe(second.version);
+      });
+
       it('overwrite: true also creates a new name', async () => {
         await putObject(storage, 'fresh', testBytes(9, 18), { overwrite: true });
         expectSameBytes(await readWhole(storage, 'fresh'), testBytes(9, 18));
@@ -387,6 +400,42 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         }
         await expectNoLeftoversIfDeclared();
       });
+      it('two backend instances (two services, one store) race overwrite: false for a free name, 8 rounds of 40 MiB', async () => {
+        const other = underTest.reopen();
+        await other.init();
+        try {
+          const size = 40 * 1024 * 1024;
+          const contents = [testBytes(size, 41), testBytes(size, 42)];
+          const losses: number[] = [];
+          for (let round = 0; round < 8; round++) {
+            const name = `race/${round}`;
+            // Different bytes every round, so a stored object names its writer and round.
+            contents.forEach((bytes, writer) => bytes.set([round, writer], 0));
+            const digests = contents.map(digest);
+            const writers = await Promise.all([storage, other].map((s) => s.beginWrite(name, { expectedSize: size })));
+            await Promise.all(writers.map((writer, i) => writeAllParts(writer, contents[i]!)));
+            const outcomes = await Promise.all(writers.map((writer) => settle(writer.complete({ overwrite: false }))));
+            await Promise.all(writers.map((writer) => writer.abort()));
+            const winners = outcomes.flatMap((outcome, i) => (outcome.ok ? [i] : []));
+            for (const outcome of outcomes) if (!outcome.ok) expectSettledReason(outcome, 'ALREADY_EXISTS');
+            const stored = digest(await readWhole(storage, name));
+            if (storage.capabilities.atomicNoOverwrite) {
+              expect({ round, winners }).toEqual({ round, winners: [expect.any(Number)] });
+              expect(stored).toEqual(digests[winners[0]!]);
+            } else {
+              // Declared non-atomic (and warned about): one whole upload is stored; a loss is possible.
+              expect(winners.length).toBeGreaterThanOrEqual(1);
+              expect(winners.some((i) => stored.sha256 === digests[i]!.sha256)).toBe(true);
+              if (winners.length > 1) losses.push(round);
+            }
+            await storage.delete(name); // keeps a RAM-backed store (RGW memstore) from filling
+          }
+          if (!storage.capabilities.atomicNoOverwrite) expect(storage.warnings?.join(' ')).toMatch(/not enforced atomically/);
+        } finally {
+          await other.close();
+        }
+        await expectNoLeftoversIfDeclared();
+      }, 300_000);
     });
 
     describe('listing', () => {
@@ -560,6 +609,12 @@ export async function putObject(
   } catch (err) {
     await writer.abort();
     throw err;
+  }
+}
+
+async function writeAllParts(writer: ObjectWriter, data: Uint8Array): Promise<void> {
+  for (const part of splitParts(data, Math.max(writer.minPartSize, 8 * 1024 * 1024))) {
+    await writer.writePart(part.index, part.offset, part.bytes);
   }
 }
 

@@ -7,7 +7,12 @@
  * interval for both (cloudlocker fsyncs before it answers).
  * Targets: cloudlocker <= 0.8x rclone's time; server peak RSS <= 150 MiB.
  *
- *   npm run build && node dist/tools/bench/s3-throughput.js [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers] [--keep-server]
+ *   npm run build && node dist/tools/bench/s3-throughput.js [--store s3rver|rgw] [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers] [--keep-server]
+ *
+ * --store rgw: a throwaway Ceph RADOS Gateway (tools/ceph-s3.sh; Debian's
+ * ceph-mon ceph-osd radosgw) instead of s3rver. Its memstore OSD keeps data
+ * in RAM and hangs when nearly full: it is sized from --size, every object is
+ * deleted after its round, and deleted data is collected after 5 s.
  *
  * Each cloudlocker run gets a new server process, as each rclone run is a new
  * process (see ServerRunner in lib/session.ts); --keep-server keeps one.
@@ -28,14 +33,15 @@ import { makeWorkDir, measure, measureLocal, ServerRunner } from './lib/session.
 import { medianPairRatio } from './lib/stats.js';
 
 const BUCKET = 'cloudlocker-bench';
-const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } as const;
-
 const args = new Args();
 const common = args.common(3);
 const size = args.size('size', 256 * 1024 ** 2);
+const storeKind = args.string('store', 's3rver');
+if (storeKind !== 's3rver' && storeKind !== 'rgw') throw new Error('--store is s3rver or rgw');
+const storeName = storeKind === 'rgw' ? 'Ceph RGW' : 's3rver';
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-s3-');
-const recorder = new Recorder('S3 (s3rver): cloudlocker vs rclone crypt over s3', workDir, { size, rounds: common.rounds, peers: common.peers });
+const recorder = new Recorder(`S3 (${storeName}): cloudlocker vs rclone crypt over s3`, workDir, { size, rounds: common.rounds, peers: common.peers });
 const cache = new PageCache(common.dropCache, [workDir]);
 const hasRclone = common.peers && isInstalled('rclone');
 recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) : common.peers ? 'rclone not installed' : 'left out (--no-peers)';
@@ -44,7 +50,8 @@ await mkdir(out);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 
-const s3 = await startS3Server(path.join(workDir, 's3rver'));
+const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw')) : await startS3Server(path.join(workDir, 's3rver'));
+const CREDENTIALS = s3.credentials;
 const cloudlocker = new ServerRunner(
   workDir,
   {
@@ -127,11 +134,53 @@ recorder.check('S3 download time ÷ rclone', ratio('cloudlocker download (S3)', 
 const peak = (name: string) => Math.max(...recorder.values(name));
 recorder.check(`server peak RSS, S3 upload of ${formatSize(size)}`, peak('cloudlocker upload (S3): server peak RSS'), '<=', 150, ' MiB');
 recorder.check(`server peak RSS, S3 download of ${formatSize(size)}`, peak('cloudlocker download (S3): server peak RSS'), '<=', 150, ' MiB');
-recorder.note('s3rver runs on the same 2 cores as the server and rclone: its own CPU time is part of every figure');
+recorder.note(`${storeName} runs on the same 2 cores as the server and rclone: its own CPU time is part of every figure`);
 await recorder.finish(common.jsonFile);
 await removePath(workDir);
 
-async function startS3Server(directory: string): Promise<{ endpoint: string; pid: number; stop(): Promise<void> }> {
+interface BenchStore {
+  readonly endpoint: string;
+  /** The process whose CPU time is recorded (s3rver; radosgw). */
+  readonly pid: number;
+  readonly credentials: { readonly AWS_ACCESS_KEY_ID: string; readonly AWS_SECRET_ACCESS_KEY: string };
+  stop(): Promise<void>;
+}
+
+async function startRgw(directory: string): Promise<BenchStore> {
+  const script = path.join(repoRoot(), 'tools', 'ceph-s3.sh');
+  // Room for two objects of this size in flight plus the garbage collector's lag, at RGW's ~2.5x.
+  const memstore = Math.max(2 * 1024 ** 3, Math.ceil(size * 5));
+  const env = { ...process.env, CEPH_S3_MEMSTORE_BYTES: String(memstore), CEPH_S3_GC_SECONDS: '5' };
+  const settings = Object.fromEntries(
+    (await run('bash', [script, 'start', directory], env))
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  ) as Record<string, string>;
+  const credentials = { AWS_ACCESS_KEY_ID: settings['access_key']!, AWS_SECRET_ACCESS_KEY: settings['secret_key']! };
+  const endpoint = settings['endpoint']!;
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: credentials.AWS_ACCESS_KEY_ID, secretAccessKey: credentials.AWS_SECRET_ACCESS_KEY },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  client.destroy();
+  const { readFile } = await import('node:fs/promises');
+  const pid = Number((await readFile(path.join(directory, 'pids', 'rgw.pid'), 'utf8')).trim());
+  return {
+    endpoint,
+    pid,
+    credentials,
+    async stop() {
+      await run('bash', [script, 'stop', directory, '--purge'], env);
+    },
+  };
+}
+
+async function startS3Server(directory: string): Promise<BenchStore> {
   await mkdir(directory, { recursive: true });
   const script = path.join(repoRoot(), 'dist', 'tools', 's3-server.js');
   const child = killOnExit(
@@ -150,6 +199,7 @@ async function startS3Server(directory: string): Promise<{ endpoint: string; pid
   return {
     endpoint,
     pid: child.pid as number,
+    credentials: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
     async stop() {
       child.kill('SIGINT');
       await exited;
@@ -164,7 +214,7 @@ function withS3rverCpu(contender: Contender): Contender {
     async run(round) {
       const before = cpuSeconds(s3.pid);
       const outcome = await contender.run(round);
-      recorder.add(`${contender.name}: s3rver CPU seconds`, 's CPU', cpuBetween(before, cpuSeconds(s3.pid)));
+      recorder.add(`${contender.name}: ${storeKind === 'rgw' ? 'radosgw' : 's3rver'} CPU seconds`, 's CPU', cpuBetween(before, cpuSeconds(s3.pid)));
       return outcome;
     },
   };

@@ -172,6 +172,13 @@ function failureCases(): FailureCase[] {
       expectedError: integrity,
     },
     {
+      name: 'header-reserved-byte-set',
+      description: 'last reserved byte set to 1 (readers MUST reject non-zero reserved bytes)',
+      base,
+      mutations: [{ op: 'set', offset: HeaderLayout.reserved.offset + HeaderLayout.reserved.size - 1, value: 1 }],
+      expectedError: integrity,
+    },
+    {
       name: 'header-chunk-size-changed',
       description: 'chunk size field changed from 65536 to 65792',
       base,

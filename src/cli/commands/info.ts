@@ -1,7 +1,7 @@
 /** `cloudlocker info NAME`: sizes, date, key id and format of a stored file (reads its header; needs no key). */
 import { Command } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../human-readable.js';
 
 export function infoCommand(context: CommandContext = defaultContext()): Command {
   return addClientOptions(

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import type { FileEntry } from '../../client/node.js';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../human-readable.js';
 
 export function lsCommand(context: CommandContext = defaultContext()): Command {
   return addClientOptions(

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
 import { ExitCode } from '../exit-codes.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../human-readable.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';

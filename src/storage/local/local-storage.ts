@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
+import { CloudlockerError, InvalidParamsError } from '../../errors.js';
 import type {
   InitOptions,
   ListOptions,
@@ -36,7 +36,8 @@ import { KeyedLock } from './keyed-lock.js';
 import { IO_SLICE_BYTES, LocalObjectWriter } from './local-object-writer.js';
 import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
 import { ObjectIndex } from './object-index.js';
-import { syncDirectory } from '../../durable-fs.js';
+import { syncDirectoryChain } from '../../fs/durable-fs.js';
+import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
 
 export interface LocalStorageOptions {
   /** The store directory; created by init() if missing. */
@@ -55,8 +56,6 @@ const WALK_STAT_CONCURRENCY = 64;
  * passes Windows paths in the \\?\ form, which allows about 32 767.
  */
 const MAX_PATH_BYTES = process.platform === 'win32' ? 32_000 : process.platform === 'linux' ? 4095 : 1023;
-/** Error codes of link() on a file system without hard links (FAT, exFAT, some network shares). */
-const NO_HARD_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
 
 export class LocalStorage implements Storage {
   readonly kind = 'local';
@@ -226,7 +225,7 @@ export class LocalStorage implements Storage {
     try {
       const stats = await fs.stat(file);
       if (!stats.isFile()) throw notFound();
-      return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      return describeFile(name, stats);
     } catch (err) {
       throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
     }
@@ -283,7 +282,7 @@ export class LocalStorage implements Storage {
         try {
           if (overwrite) await fs.rename(tempPath, file);
           else await this.publishIfAbsent(tempPath, file);
-          await syncDirectories(firstCreated === undefined ? parent : path.dirname(firstCreated), parent);
+          await syncDirectoryChain(firstCreated === undefined ? parent : path.dirname(firstCreated), parent);
           break;
         } catch (err) {
           // A concurrent delete may have pruned the parent we just made: make it again.
@@ -292,28 +291,23 @@ export class LocalStorage implements Storage {
         }
       }
       const stats = await fs.stat(file);
-      const info: ObjectInfo = { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+      const info: ObjectInfo = describeFile(name, stats);
       this.index.set(info);
       return { ...info, modifiedAt: new Date(info.modifiedAt) };
     });
   }
 
   private async publishIfAbsent(tempPath: string, file: string): Promise<void> {
-    if (!this.hardLinks) {
-      // Without hard links there is no atomic "create unless it exists" for a
-      // finished file; the name lock makes it atomic within this process only.
-      if (await pathExists(file)) throw alreadyExists();
-      await fs.rename(tempPath, file);
-      return;
-    }
     try {
-      await fs.link(tempPath, file);
+      // Without hard links there is no atomic "create unless it exists" for a
+      // finished file; the name lock makes check-then-rename atomic within
+      // this process only. After a link, a leftover temporary is harmless: it
+      // sits in .tmp until the next init().
+      await publishWithoutReplace(tempPath, file, { hardLinks: this.hardLinks, fallback: 'rename-if-absent' });
     } catch (err) {
-      if (systemErrorCode(err) === 'EEXIST') throw alreadyExists(err);
+      if (isAlreadyExists(err)) throw alreadyExists(err);
       throw err;
     }
-    // A leftover link is harmless: it sits in .tmp until the next init().
-    await fs.unlink(tempPath).catch(() => undefined);
   }
 
   /** Remove directories the object's deletion left empty, up to (not including) the root. */
@@ -342,8 +336,7 @@ export class LocalStorage implements Storage {
       await fs.link(probe, probe + '.link');
       return true;
     } catch (err) {
-      const code = systemErrorCode(err);
-      if (code !== undefined && NO_HARD_LINK_CODES.has(code)) return false;
+      if (isNoHardLinkError(err)) return false;
       throw err;
     } finally {
       await fs.rm(probe, { force: true });
@@ -361,7 +354,7 @@ export class LocalStorage implements Storage {
         batch.map(async ({ file, name }) => {
           try {
             const stats = await fs.stat(file);
-            return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs) };
+            return describeFile(name, stats);
           } catch (err) {
             if (isMissingFileError(err)) return undefined; // deleted while we walked
             throw err;
@@ -425,29 +418,13 @@ function closedError(): CloudlockerError {
   return new CloudlockerError('STORAGE_UNAVAILABLE', 'The local store has been closed.');
 }
 
-async function pathExists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch (err) {
-    if (isMissingFileError(err)) return false;
-    throw err;
-  }
-}
-
 /**
- * fsync `from` and each directory below it down to `to`, so a new name (and
- * any directory just created for it) survives a power cut. Best effort:
- * Windows cannot open a directory for syncing and some file systems refuse
- * (EINVAL); by then the object is already published, so failing the write
- * would only mislead the caller.
+ * An object's info from its file's stats. The version changes whenever the
+ * object is replaced: a publish renames a new file over the old one, so its
+ * inode differs; size and modification time (to the microsecond) join it for
+ * file systems without stable inode numbers.
  */
-async function syncDirectories(from: string, to: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const chain = [to];
-  for (let current = to; current !== from && path.dirname(current) !== current; ) {
-    current = path.dirname(current);
-    chain.push(current);
-  }
-  for (const directory of chain) await syncDirectory(directory);
+function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo {
+  const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
+  return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
 }

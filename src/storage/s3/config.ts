@@ -10,9 +10,10 @@
  */
 
 /**
- * Known deviations of an S3-compatible server from the S3 API. Real S3 (and
- * MinIO, Ceph) have none of these; tests against s3rver declare them, and the
- * backend's capabilities say so to the conformance suite.
+ * Deviations of an S3-compatible server from the S3 API that a deployment
+ * may declare. init() finds these two by probing anyway (Ceph RGW 16.2
+ * ignores If-None-Match on CompleteMultipartUpload; s3rver ignores it
+ * everywhere and refuses AbortMultipartUpload); see docs/storage.md.
  */
 export interface S3ServerGaps {
   /**
@@ -58,6 +59,17 @@ export interface S3StorageConfig {
    * cloudlocker sharing the prefix is not cut off.
    */
   readonly staleUploadAgeMs?: number;
+  /**
+   * On a store that needs name claims for overwrite: false (see claims.ts), a
+   * claim left unchanged this long by a writer is taken as abandoned (the
+   * writer crashed). Default 60 s.
+   */
+  readonly claimLeaseMs?: number;
+  /**
+   * Declared deviations, for a server whose deviations probing cannot find.
+   * init() probes conditional writes and AbortMultipartUpload anyway; a
+   * declared gap only ever removes a capability.
+   */
   readonly serverGaps?: S3ServerGaps;
   /** For tests only: fixed credentials instead of the SDK's chain. */
   readonly credentials?: S3Credentials;
@@ -68,6 +80,7 @@ export const S3_DEFAULTS = {
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   staleUploadAgeMs: 24 * 60 * 60 * 1000,
+  claimLeaseMs: 60_000,
 } as const;
 
 /** The configuration after defaults and normalisation. */
@@ -82,6 +95,7 @@ export interface ResolvedS3Config {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly staleUploadAgeMs: number;
+  readonly claimLeaseMs: number;
   readonly gaps: Required<S3ServerGaps>;
   readonly credentials: S3Credentials | undefined;
   /** s3://bucket/prefix/ plus the endpoint's origin when custom; never credentials. */
@@ -111,6 +125,7 @@ export function resolveS3Config(config: S3StorageConfig): ResolvedS3Config {
     connectTimeoutMs: positiveInteger(config.connectTimeoutMs, S3_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs'),
     idleTimeoutMs: positiveInteger(config.idleTimeoutMs, S3_DEFAULTS.idleTimeoutMs, 'idleTimeoutMs'),
     staleUploadAgeMs: nonNegativeNumber(config.staleUploadAgeMs, S3_DEFAULTS.staleUploadAgeMs, 'staleUploadAgeMs'),
+    claimLeaseMs: positiveInteger(config.claimLeaseMs, S3_DEFAULTS.claimLeaseMs, 'claimLeaseMs'),
     gaps: {
       noAbortMultipartUpload: config.serverGaps?.noAbortMultipartUpload ?? false,
       noConditionalWrites: config.serverGaps?.noConditionalWrites ?? false,

@@ -76,6 +76,15 @@ export function isNoSuchUpload(err: unknown): boolean {
   return summariseS3Error(err).code === 'NoSuchUpload';
 }
 
+/**
+ * ListParts' answer for an upload that does not exist: NoSuchUpload, or
+ * NoSuchKey from Ceph RGW 16.2.
+ */
+export function isUploadGone(err: unknown): boolean {
+  const { code } = summariseS3Error(err);
+  return code === 'NoSuchUpload' || code === 'NoSuchKey';
+}
+
 /** The server does not offer this call, or these credentials may not make it. */
 export function isRefusal(err: unknown): boolean {
   const { code, status } = summariseS3Error(err);

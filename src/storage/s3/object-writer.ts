@@ -15,11 +15,13 @@
  * becomes visible before complete().
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -31,9 +33,21 @@ import {
   isNoSuchUpload,
   isObjectNotFound,
   isPreconditionFailed,
+  isUploadGone,
+  summariseS3Error,
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
+import { acquireClaim, type ClaimTarget } from './claims.js';
+
+/**
+ * How overwrite: false is made to hold against a concurrent writer (see
+ * docs/storage.md, "No-overwrite"), as init()'s probes found the store:
+ * - "conditional": `If-None-Match: *` on PutObject and CompleteMultipartUpload (AWS);
+ * - "claim": only PutObject honours it (Ceph RGW 16.2): a name claim (claims.ts) around the publish;
+ * - "check": neither (s3rver): HeadObject just before publishing, not atomic.
+ */
+export type CommitMode = 'conditional' | 'claim' | 'check';
 
 /** S3's smallest part (except the last). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -72,8 +86,15 @@ export interface S3WriteTarget {
   readonly location: string;
   readonly expectedSize: number | undefined;
   readonly signal: AbortSignal | undefined;
-  /** Send If-None-Match: * with overwrite: false (the server enforces it). */
-  readonly conditionalWrites: boolean;
+  readonly commitMode: CommitMode;
+  /** Where name claims are kept (commitMode "claim"). */
+  readonly claims: ClaimTarget;
+  /**
+   * The same store with one attempt per request, for CompleteMultipartUpload:
+   * its failures are told apart here (an upload gone answers 500 on Ceph RGW)
+   * before anything is retried.
+   */
+  readonly singleAttemptClient: S3Client;
   /**
    * Continue this multipart upload, whose parts `parts` are already stored
    * (Storage.resumeWrite); `marker` is undefined for a token from before markers.
@@ -180,12 +201,10 @@ export class S3ObjectWriter implements ObjectWriter {
       });
       // The part's integrity on the way: its SHA-256 in x-amz-content-sha256,
       // which the request signature covers and the store checks against the
-      // body. Hashed here, once (the SDK, given the header, does not hash it
-      // again; the Content-MD5 once sent on top had made hashing 58% of an S3
-      // upload's JavaScript time). On this thread rather than by WebCrypto in
-      // the thread pool: WebCrypto copies its input, 5 MiB per part in
-      // flight, and the SHA instructions hash a part in ~3 ms (256 MiB to
-      // s3rver: peak RSS 153-167 -> 149-151 MiB, the same time).
+      // body. Hashed here, once: the SDK, given the header, does not hash it
+      // again, and no Content-MD5 is added on top. On this thread rather than
+      // by WebCrypto in the thread pool, which copies its input (5 MiB per
+      // part in flight); the figures are in docs/benchmarks.md, changes 3 and 8.
       const payloadHash = sha256Hex(data);
       command.middlewareStack.add(
         (next) => async (args) => {
@@ -236,14 +255,32 @@ export class S3ObjectWriter implements ObjectWriter {
     if (this.state !== 'open') throw new Error(`complete() on a writer that is ${this.state}.`);
     this.assertPartsCoverObject();
     this.state = 'completing';
+    let version: string | undefined;
     try {
-      if (!options.overwrite && (await this.exists())) {
+      const claimed = !options.overwrite && this.target.commitMode === 'claim';
+      // With a claim the name is checked once the claim is held (below).
+      if (!options.overwrite && !claimed && (await this.exists())) {
         throw new CloudlockerError('ALREADY_EXISTS');
       }
-      // From here on the signal is not passed: once publishing starts, its
-      // outcome must be known, or a "cancelled" write could still appear.
-      if (this.uploadId === undefined) await this.putWhole(options.overwrite);
-      else await this.completeMultipart(await this.uploadId, options.overwrite);
+      const claim = claimed
+        ? await acquireClaim(this.target.claims, this.target.name, this.marker ?? randomBytes(16).toString('hex'), () =>
+            this.exists(),
+          )
+        : undefined;
+      if (claim === 'name-taken') throw new CloudlockerError('ALREADY_EXISTS');
+      try {
+        // Holding the claim: the name is checked again, now that no other
+        // no-overwrite writer can publish it meanwhile.
+        if (claim !== undefined && ((await this.exists()) || !(await claim.stillHeld()))) {
+          throw new CloudlockerError('ALREADY_EXISTS');
+        }
+        // From here on the signal is not passed: once publishing starts, its
+        // outcome must be known, or a "cancelled" write could still appear.
+        if (this.uploadId === undefined) version = await this.putWhole(options.overwrite);
+        else version = await this.completeMultipart(await this.uploadId, options.overwrite);
+      } finally {
+        await claim?.release();
+      }
       this.state = 'completed';
     } catch (err) {
       if (err instanceof CloudlockerError && err.reason === 'ALREADY_EXISTS') {
@@ -255,7 +292,7 @@ export class S3ObjectWriter implements ObjectWriter {
       throw toStorageError(err, this.errorContext('publishing an object', 'publish'));
     }
     this.buffered.clear();
-    return this.describe();
+    return this.describe(version);
   }
 
   /** Contract violations by the caller, reported as such rather than as a storage failure. */
@@ -281,11 +318,13 @@ export class S3ObjectWriter implements ObjectWriter {
     }
   }
 
-  private async putWhole(overwrite: boolean): Promise<void> {
+  /** Resolves with the object's ETag. */
+  private async putWhole(overwrite: boolean): Promise<string | undefined> {
     const body = concatParts(this.buffered);
     const digest = md5(body);
+    const etag = `"${digest.toString('hex')}"`;
     try {
-      await this.target.client.send(
+      const result = await this.target.client.send(
         new PutObjectCommand({
           Bucket: this.target.bucket,
           Key: this.target.key,
@@ -295,65 +334,113 @@ export class S3ObjectWriter implements ObjectWriter {
           IfNoneMatch: this.ifNoneMatch(overwrite),
         }),
       );
+      return result.ETag || etag;
     } catch (err) {
       if (isPreconditionFailed(err) || isConditionalConflict(err)) {
         // A retried PUT whose first attempt succeeded also ends here: the
         // object is then ours, byte for byte.
-        if (await this.isOurs(body.length, { etag: `"${digest.toString('hex')}"` })) return;
+        if ((await this.headIfOurs(body.length, { etag })) !== undefined) return etag;
         throw new CloudlockerError('ALREADY_EXISTS');
       }
       throw err;
     }
   }
 
-  private async completeMultipart(uploadId: string, overwrite: boolean): Promise<void> {
+  /**
+   * Resolves with the object's ETag: Complete's answer, or HeadObject's when
+   * that is empty (Ceph RGW 16.2 answers an empty ETag).
+   *
+   * One attempt at a time, each failure told apart before another: RGW
+   * answers 500 InternalError (not 404 NoSuchUpload) to a Complete whose
+   * upload is gone, which the SDK would retry as a server fault and this
+   * writer would then report as the store being unavailable.
+   */
+  private async completeMultipart(uploadId: string, overwrite: boolean): Promise<string | undefined> {
     const indexes = [...this.etags.keys()].sort((a, b) => a - b);
+    const attempts = 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.target.singleAttemptClient.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.target.bucket,
+            Key: this.target.key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: indexes.map((index) => ({ PartNumber: index + 1, ETag: this.etags.get(index) })) },
+            IfNoneMatch: this.ifNoneMatch(overwrite),
+          }),
+        );
+        if (result.ETag) return result.ETag;
+        return (await this.headIfOurs(this.size, { marker: this.marker }))?.ETag;
+      } catch (err) {
+        if (isPreconditionFailed(err) || isConditionalConflict(err)) throw new CloudlockerError('ALREADY_EXISTS');
+        const { status } = summariseS3Error(err);
+        const serverFault = status === undefined || status >= 500;
+        if (!isNoSuchUpload(err) && !serverFault) throw err;
+        // A retried complete whose first attempt succeeded finds no upload;
+        // so does one whose upload someone else aborted. Only our marker
+        // tells. A server fault may be either too (RGW), or a passing fault.
+        const ours = await this.headIfOurs(this.size, { marker: this.marker });
+        if (ours !== undefined) return ours.ETag;
+        if (isNoSuchUpload(err) || (await this.uploadGone(uploadId))) {
+          throw new CloudlockerError(
+            'STORAGE_UNAVAILABLE',
+            `The S3 store ${this.target.location} no longer holds this upload (aborted or expired) and did not publish it: upload the file again.`,
+            { details: { s3Code: 'NoSuchUpload' } },
+          );
+        }
+        if (attempt >= attempts) throw err;
+        await sleep(Math.floor(Math.random() * Math.min(100 * 2 ** attempt, 2_000)));
+      }
+    }
+  }
+
+  /** ListParts says the upload does not exist (NoSuchUpload; Ceph RGW 16.2: NoSuchKey). */
+  private async uploadGone(uploadId: string): Promise<boolean> {
     try {
       await this.target.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.target.bucket,
-          Key: this.target.key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: indexes.map((index) => ({ PartNumber: index + 1, ETag: this.etags.get(index) })) },
-          IfNoneMatch: this.ifNoneMatch(overwrite),
-        }),
+        new ListPartsCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, MaxParts: 1 }),
       );
+      return false;
     } catch (err) {
-      if (isPreconditionFailed(err) || isConditionalConflict(err)) throw new CloudlockerError('ALREADY_EXISTS');
-      // A retried complete whose first attempt succeeded finds no upload; so
-      // does one whose upload someone else aborted. Only our marker tells.
-      if (isNoSuchUpload(err) && (await this.isOurs(this.size, { marker: this.marker }))) return;
-      throw err;
+      return isUploadGone(err);
     }
   }
 
   private ifNoneMatch(overwrite: boolean): '*' | undefined {
-    return !overwrite && this.target.conditionalWrites ? '*' : undefined;
+    return !overwrite && this.target.commitMode !== 'check' ? '*' : undefined;
   }
 
-  /** The object now at the key has our size, and our ETag or upload marker (when known). */
-  private async isOurs(size: number, expected: { etag?: string | undefined; marker?: string | undefined }): Promise<boolean> {
+  /** The object now at the key, if it has our size, and our ETag or upload marker (when known). */
+  private async headIfOurs(
+    size: number,
+    expected: { etag?: string | undefined; marker?: string | undefined },
+  ): Promise<{ ETag: string | undefined } | undefined> {
     try {
       const head = await this.target.client.send(
         new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }),
       );
-      return (
+      const ours =
         head.ContentLength === size &&
         (expected.etag === undefined || head.ETag === expected.etag) &&
-        (expected.marker === undefined || head.Metadata?.[UPLOAD_MARKER_KEY] === expected.marker)
-      );
+        (expected.marker === undefined || head.Metadata?.[UPLOAD_MARKER_KEY] === expected.marker);
+      return ours ? { ETag: head.ETag } : undefined;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
   /**
-   * What complete() resolves with. Not read back with HeadObject (one more
-   * request per upload): the size is what was written, the time is this
-   * machine's, where stat() reports the store's (to the second).
+   * What complete() resolves with: the size is what was written, the time is
+   * this machine's, where stat() reports the store's (to the second); the
+   * version is the store's ETag.
    */
-  private describe(): ObjectInfo {
-    return { name: this.target.name, storedSize: this.size, modifiedAt: new Date() };
+  private describe(version: string | undefined): ObjectInfo {
+    return {
+      name: this.target.name,
+      storedSize: this.size,
+      modifiedAt: new Date(),
+      ...(version ? { version } : {}),
+    };
   }
 
   abort(): Promise<void> {

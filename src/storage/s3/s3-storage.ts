@@ -30,13 +30,14 @@ import type { ResolvedS3Config } from './config.js';
 import {
   isAbort,
   isInvalidRange,
-  isNoSuchUpload,
   isObjectNotFound,
   isRefusal,
+  isUploadGone,
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
-import { parseResumeToken, S3ObjectWriter, type S3WriteTarget } from './object-writer.js';
+import { parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
+import { probeStore, type S3Probe } from './probe.js';
 import { abortStaleUploads } from './stale-uploads.js';
 
 /** S3's longest key in UTF-8 bytes. */
@@ -50,35 +51,72 @@ export interface S3StorageHooks {
 export class S3Storage implements Storage {
   readonly kind = 's3';
   readonly location: string;
-  readonly capabilities: StorageCapabilities;
   /**
    * Downloads stream 16 MiB ranges (readRangeStream): a GET costs the store
    * and the SDK about as much whatever its size, and a streamed range holds
-   * no more memory when larger. Against s3rver, 256 MiB downloaded in
-   * 0.78 s with 5 MiB ranges and 0.59-0.63 s with 16 or 32 MiB ones
-   * (tools/bench/s3-throughput.ts); larger ranges also mean more to fetch
-   * again when a crash interrupts them.
+   * no more memory when larger; larger ranges than this were no faster and
+   * mean more to fetch again when a crash interrupts them (docs/benchmarks.md,
+   * change 7).
    */
   readonly preferredReadSize = 16 * 1024 * 1024;
 
   private readonly client: S3Client;
+  private readonly singleAttemptClient: S3Client;
   private closed = false;
+  /** What init() found; until then, what the configuration declares. */
+  private probe: S3Probe | undefined;
+  readonly warnings: string[] = [];
 
   constructor(
     private readonly config: ResolvedS3Config,
     private readonly hooks: S3StorageHooks = {},
   ) {
     this.location = config.location;
-    this.capabilities = {
-      abortCleansUp: !config.gaps.noAbortMultipartUpload,
-      atomicNoOverwrite: !config.gaps.noConditionalWrites,
-    };
     this.client = createS3Client(config);
+    this.singleAttemptClient = createS3Client({ ...config, maxAttempts: 1 });
   }
 
-  /** Aborts stale multipart uploads, except those `keepWrites` names (by their resumeTokens). */
+  get capabilities(): StorageCapabilities {
+    return {
+      abortCleansUp: !this.config.gaps.noAbortMultipartUpload && (this.probe?.abortMultipart ?? true),
+      atomicNoOverwrite: this.commitMode !== 'check',
+    };
+  }
+
+  /** How overwrite: false is enforced (object-writer.ts). */
+  private get commitMode(): CommitMode {
+    if (this.config.gaps.noConditionalWrites) return 'check';
+    if (this.probe === undefined || this.probe.conditionalComplete) return 'conditional';
+    return this.probe.conditionalPut ? 'claim' : 'check';
+  }
+
+  /**
+   * Probes what the store can do (probe.ts), then aborts stale multipart
+   * uploads, except those `keepWrites` names (by their resumeTokens).
+   */
   async init(options: InitOptions = {}): Promise<void> {
     this.assertOpen();
+    this.probe = await probeStore({
+      client: this.client,
+      bucket: this.config.bucket,
+      keyPrefix: this.config.keyPrefix,
+      location: this.location,
+      warn: (message) => this.warn(message),
+    });
+    if (this.commitMode === 'claim' && this.probe.ifMatch === undefined) {
+      this.warn(
+        `The S3 store ${this.location} honours neither CompleteMultipartUpload's If-None-Match nor PutObject's If-Match: ` +
+          'overwrite: false is atomic through name claims, but a claim left by a crashed writer blocks its name until it is ' +
+          'removed by hand (see docs/storage.md).',
+      );
+    }
+    if (this.commitMode === 'check') {
+      this.warn(
+        `The S3 store ${this.location} does not honour conditional writes (If-None-Match: *): ` +
+          'overwrite: false is checked just before publishing, not enforced atomically. Two services writing ' +
+          'the same new name at the same moment may both be told success, and one upload is then lost (see docs/storage.md).',
+      );
+    }
     await abortStaleUploads({
       keepUploadIds: new Set((options.keepWrites ?? []).map((token) => parseResumeToken(token).uploadId)),
       client: this.client,
@@ -87,8 +125,13 @@ export class S3Storage implements Storage {
       location: this.location,
       staleUploadAgeMs: this.config.staleUploadAgeMs,
       now: new Date(),
-      warn: (message) => this.hooks.onWarning?.(message),
+      warn: (message) => this.warn(message),
     });
+  }
+
+  private warn(message: string): void {
+    if (!this.warnings.includes(message)) this.warnings.push(message);
+    this.hooks.onWarning?.(message);
   }
 
   /**
@@ -108,7 +151,7 @@ export class S3Storage implements Storage {
         { abortSignal: options.signal },
       );
     } catch (err) {
-      if (isNoSuchUpload(err)) throw new CloudlockerError('NOT_FOUND', 'The unfinished upload is no longer in the store.');
+      if (isUploadGone(err)) throw new CloudlockerError('NOT_FOUND', 'The unfinished upload is no longer in the store.');
       if (!isRefusal(err)) throw toStorageError(err, this.context('resuming an upload', options.signal));
     }
     return this.writer(name, key, options, { uploadId, marker, parts: options.parts });
@@ -145,7 +188,15 @@ export class S3Storage implements Storage {
       location: this.location,
       expectedSize: options.expectedSize,
       signal: options.signal,
-      conditionalWrites: !this.config.gaps.noConditionalWrites,
+      commitMode: this.commitMode,
+      claims: {
+        client: this.client,
+        bucket: this.config.bucket,
+        keyPrefix: this.config.keyPrefix,
+        leaseMs: this.config.claimLeaseMs,
+        ifMatch: this.probe?.ifMatch,
+      },
+      singleAttemptClient: this.singleAttemptClient,
       ...(resume === undefined ? {} : { resume }),
     });
   }
@@ -241,7 +292,12 @@ export class S3Storage implements Storage {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name) }), {
         abortSignal: context.signal,
       });
-      return { name, storedSize: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
+      return {
+        name,
+        storedSize: head.ContentLength ?? 0,
+        modifiedAt: head.LastModified ?? new Date(0),
+        ...(head.ETag ? { version: head.ETag } : {}),
+      };
     } catch (err) {
       if (isObjectNotFound(err) && !isAbort(err, context.signal)) throw new CloudlockerError('NOT_FOUND');
       throw toStorageError(err, context);
@@ -278,7 +334,12 @@ export class S3Storage implements Storage {
       // Keys other tools put under the prefix ("folder/" markers of web
       // consoles, names with "//") are not names cloudlocker can serve.
       if (objectNameProblem(name) !== undefined) continue;
-      objects.push({ name, storedSize: entry.Size ?? 0, modifiedAt: entry.LastModified ?? new Date(0) });
+      objects.push({
+        name,
+        storedSize: entry.Size ?? 0,
+        modifiedAt: entry.LastModified ?? new Date(0),
+        ...(entry.ETag ? { version: entry.ETag } : {}),
+      });
     }
     // The cursor is the last key seen, not a server token: stable, and the
     // same for every S3-compatible server.
@@ -302,6 +363,7 @@ export class S3Storage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.client.destroy();
+    this.singleAttemptClient.destroy();
   }
 
   private writableKeyOf(name: string): string {

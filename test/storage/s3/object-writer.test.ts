@@ -12,13 +12,14 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { CloudlockerError } from '../../src/errors.js';
-import { MIN_PART_SIZE, parseResumeToken, S3ObjectWriter, UPLOAD_MARKER_KEY } from '../../src/storage/s3/object-writer.js';
-import type { ResumedPart } from '../../src/storage/storage.js';
-import { createTestS3Storage, S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET } from '../helpers/s3rver.js';
+import { CloudlockerError } from '../../../src/errors.js';
+import { MIN_PART_SIZE, parseResumeToken, S3ObjectWriter, UPLOAD_MARKER_KEY } from '../../../src/storage/s3/object-writer.js';
+import type { ResumedPart } from '../../../src/storage/storage.js';
+import { createTestS3Storage, S3RVER_CREDENTIALS, startS3rver, TEST_BUCKET } from '../../helpers/s3rver.js';
 
 /** An object as HeadObject describes it. */
 interface StoredObject {
@@ -78,7 +79,9 @@ function writerFor(fake: LostAnswerS3, resume?: { uploadId: string; marker: stri
     location: 's3://bucket/prefix',
     expectedSize: OBJECT_SIZE,
     signal: undefined,
-    conditionalWrites: true,
+    commitMode: 'conditional',
+    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'quoted' },
+    singleAttemptClient: fake.asClient(),
     ...(resume === undefined ? {} : { resume }),
   });
 }
@@ -167,6 +170,93 @@ describe('complete() after NoSuchUpload (a lost CompleteMultipartUpload answer)'
     expect(writer.resumeToken).toBe('legacy-id');
     await writer.writePart(1, MIN_PART_SIZE, data.subarray(MIN_PART_SIZE));
     await expect(writer.complete({ overwrite: true })).resolves.toMatchObject({ storedSize: OBJECT_SIZE });
+  });
+});
+
+/**
+ * Ceph RGW 16.2's answers: CompleteMultipartUpload on a gone upload is a 500
+ * InternalError (not NoSuchUpload), ListParts on one NoSuchKey, and a
+ * successful Complete carries an empty ETag.
+ */
+class RgwLikeS3 {
+  completions = 0;
+  listParts = 0;
+  object: StoredObject | undefined;
+  createdMetadata: Record<string, string> | undefined;
+
+  constructor(private readonly script: { uploadGone: boolean; failFirstCompletes: number }) {}
+
+  asClient(): S3Client {
+    return this as unknown as S3Client;
+  }
+
+  async send(command: unknown): Promise<unknown> {
+    if (command instanceof CreateMultipartUploadCommand) {
+      this.createdMetadata = { ...command.input.Metadata };
+      return { UploadId: 'upload-1' };
+    }
+    if (command instanceof UploadPartCommand) return { ETag: `"etag-${command.input.PartNumber}"` };
+    if (command instanceof HeadObjectCommand) {
+      if (this.object === undefined) throw s3Error('NotFound', 404);
+      return { ContentLength: this.object.size, Metadata: this.object.metadata, ETag: '"rgw-etag-2"' };
+    }
+    if (command instanceof ListPartsCommand) {
+      this.listParts++;
+      if (this.script.uploadGone) throw s3Error('NoSuchKey', 404);
+      return { Parts: [] };
+    }
+    if (command instanceof CompleteMultipartUploadCommand) {
+      this.completions++;
+      if (this.script.uploadGone || this.completions <= this.script.failFirstCompletes) throw s3Error('InternalError', 500);
+      this.object = { size: OBJECT_SIZE, metadata: { ...this.createdMetadata } };
+      return { ETag: '' };
+    }
+    if (command instanceof AbortMultipartUploadCommand) return {};
+    throw new Error(`unexpected command ${String((command as object).constructor.name)}`);
+  }
+}
+
+function rgwWriter(fake: RgwLikeS3): S3ObjectWriter {
+  return new S3ObjectWriter({
+    client: fake.asClient(),
+    bucket: 'bucket',
+    key: 'prefix/obj',
+    name: 'obj',
+    location: 's3://bucket/prefix',
+    expectedSize: OBJECT_SIZE,
+    signal: undefined,
+    commitMode: 'conditional',
+    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'bare' },
+    singleAttemptClient: fake.asClient(),
+  });
+}
+
+describe('complete() against Ceph RGW 16.2 answers', () => {
+  it('a 500 on an upload that is gone (ListParts: NoSuchKey) fails at once, not retried, not taken for success', async () => {
+    const fake = new RgwLikeS3({ uploadGone: true, failFirstCompletes: 0 });
+    const writer = rgwWriter(fake);
+    await writer.writePart(0, 0, data.subarray(0, MIN_PART_SIZE));
+    await writer.writePart(1, MIN_PART_SIZE, data.subarray(MIN_PART_SIZE));
+    const started = Date.now();
+    const err = await writer.complete({ overwrite: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ reason: 'STORAGE_UNAVAILABLE', details: { s3Code: 'NoSuchUpload' } });
+    expect((err as Error).message).toMatch(/no longer holds this upload/);
+    expect(fake.completions).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await writer.abort();
+  });
+
+  it('a passing 500 on an upload that still exists is retried, and the empty ETag is read with HeadObject', async () => {
+    const fake = new RgwLikeS3({ uploadGone: false, failFirstCompletes: 1 });
+    const writer = rgwWriter(fake);
+    await writer.writePart(0, 0, data.subarray(0, MIN_PART_SIZE));
+    await writer.writePart(1, MIN_PART_SIZE, data.subarray(MIN_PART_SIZE));
+    await expect(writer.complete({ overwrite: true })).resolves.toMatchObject({ storedSize: OBJECT_SIZE, version: '"rgw-etag-2"' });
+    expect(fake.completions).toBe(2);
+    expect(fake.listParts).toBe(1);
   });
 });
 

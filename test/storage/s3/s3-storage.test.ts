@@ -8,17 +8,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
-import { compareUtf8 } from '../../src/storage/names.js';
-import { createS3Storage, MIN_PART_SIZE, S3ConfigError } from '../../src/storage/s3/index.js';
-import type { ObjectWriter, Storage } from '../../src/storage/storage.js';
+import { CloudlockerError, InvalidParamsError } from '../../../src/errors.js';
+import { compareUtf8 } from '../../../src/storage/names.js';
+import { createS3Storage, MIN_PART_SIZE, S3ConfigError } from '../../../src/storage/s3/index.js';
+import type { ObjectWriter, Storage } from '../../../src/storage/storage.js';
 import {
   createTestS3Storage,
   S3RVER_CREDENTIALS,
   startS3rver,
   TEST_BUCKET,
   type RunningS3rver,
-} from '../helpers/s3rver.js';
+} from '../../helpers/s3rver.js';
 
 let server: RunningS3rver;
 const storages: Storage[] = [];
@@ -107,8 +107,12 @@ describe('configuration', () => {
     expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true });
   });
 
-  it('declares s3rver gaps as missing capabilities', () => {
-    expect(storageUnder('caps').capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false });
+  it('finds s3rver gaps by probing at init(), and a declared gap removes a capability without probing', async () => {
+    const probed = storageUnder('caps');
+    await probed.init();
+    expect(probed.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false });
+    const declared = storageUnder('caps-declared', { serverGaps: { noConditionalWrites: true, noAbortMultipartUpload: true } });
+    expect(declared.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false });
   });
 
   it('rejects configurations that cannot work', () => {
@@ -523,9 +527,24 @@ describe('init', () => {
     const warnings: string[] = [];
     const storage = createTestStorageWithWarnings(warnings);
     await storage.init();
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/NotImplemented/);
-    expect(warnings[0]).not.toMatch(/S3RVER/);
+    expect(warnings.filter((warning) => /NotImplemented/.test(warning))).toHaveLength(1);
+    for (const warning of warnings) expect(warning).not.toMatch(/S3RVER/);
+  });
+
+  it('finds by probing that s3rver ignores If-None-Match, and warns that overwrite: false is not atomic there', async () => {
+    const warnings: string[] = [];
+    const storage = createS3Storage(
+      { kind: 's3', bucket: TEST_BUCKET, prefix: 'init-probe', endpoint: server.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS },
+      { onWarning: (message) => warnings.push(message) },
+    );
+    expect(storage.capabilities.atomicNoOverwrite).toBe(true); // nothing known before init()
+    await storage.init();
+    expect(storage.capabilities).toEqual({ atomicNoOverwrite: false, abortCleansUp: false });
+    expect(warnings.filter((warning) => /not enforced atomically/.test(warning))).toHaveLength(1);
+    expect(storage.warnings).toEqual(warnings);
+    // The probe leaves nothing behind that list() would show, nor anything at all.
+    expect((await storage.list({ limit: 10 })).objects).toEqual([]);
+    await storage.close();
   });
 
   it('fails with STORAGE_UNAVAILABLE naming the bucket problem when the bucket does not exist', async () => {

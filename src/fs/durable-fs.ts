@@ -5,6 +5,7 @@
  * file is already in place, so failing the operation would only mislead.
  */
 import { open } from 'node:fs/promises';
+import path from 'node:path';
 
 export async function syncDirectory(directory: string): Promise<void> {
   if (process.platform === 'win32') return;
@@ -18,4 +19,18 @@ export async function syncDirectory(directory: string): Promise<void> {
   } catch {
     // best effort, see above
   }
+}
+
+/**
+ * syncDirectory for `to` and each directory above it up to `from`, so that a
+ * new name and any directories just created for it survive a power cut.
+ */
+export async function syncDirectoryChain(from: string, to: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const chain = [to];
+  for (let current = to; current !== from && path.dirname(current) !== current; ) {
+    current = path.dirname(current);
+    chain.push(current);
+  }
+  for (const directory of chain) await syncDirectory(directory);
 }

@@ -9,12 +9,12 @@ import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { InvalidParamsError } from '../../src/errors.js';
-import { IO_SLICE_BYTES } from '../../src/storage/local/local-object-writer.js';
-import { LocalStorage, TEMP_FOLDER } from '../../src/storage/local/local-storage.js';
-import { encodeObjectPath, MAX_ENTRY_BYTES } from '../../src/storage/local/name-encoding.js';
-import type { Storage } from '../../src/storage/storage.js';
-import { mapWithConcurrency, putObject, sortedByBytes, testBytes } from './conformance.js';
+import { InvalidParamsError } from '../../../src/errors.js';
+import { IO_SLICE_BYTES } from '../../../src/storage/local/local-object-writer.js';
+import { LocalStorage, TEMP_FOLDER } from '../../../src/storage/local/local-storage.js';
+import { encodeObjectPath, MAX_ENTRY_BYTES } from '../../../src/storage/local/name-encoding.js';
+import type { Storage } from '../../../src/storage/storage.js';
+import { mapWithConcurrency, putObject, sortedByBytes, testBytes } from '../conformance.js';
 
 let workDir: string;
 let storeDir: string;

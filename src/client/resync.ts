@@ -1,0 +1,59 @@
+/**
+ * What a client missed while disconnected, found out after it reconnects.
+ *
+ * `seq` is the service's own counter and starts again at 0 when it restarts,
+ * so a restart is looked for first: the service closed the connection with
+ * 1001 (going away, as on shutdown), the seq it reports went down, or a
+ * transfer the client knew has vanished. Then the whole list is the news.
+ * The client (client.ts) applies the plan: it reports each status, reports
+ * the vanished transfers lost, and replays the notifications it held back.
+ */
+import { CLOSE_GOING_AWAY, type ListTransfersParams, type ListTransfersResult, type TransferStatus } from '../../protocol/index.js';
+
+export interface ResyncInput {
+  /** The highest seq seen before the connection was lost. */
+  readonly since: number;
+  /** Close code of the lost connection. */
+  readonly closeCode: number | undefined;
+  /** Transfers the client knows unfinished (seen running, or waited for): each must be accounted for. */
+  readonly unfinished: readonly string[];
+  readonly listTransfers: (params: ListTransfersParams) => Promise<ListTransfersResult>;
+}
+
+export interface ResyncPlan {
+  /** The service restarted: its seq counts again from 0. */
+  readonly restarted: boolean;
+  /** Transfers to report, as of `listedAt`. */
+  readonly statuses: readonly TransferStatus[];
+  readonly listedAt: number;
+  /** Transfers the service no longer knows. */
+  readonly vanished: readonly string[];
+}
+
+export async function planResync(input: ResyncInput): Promise<ResyncPlan> {
+  const { since } = input;
+  let restarted = input.closeCode === CLOSE_GOING_AWAY;
+  let statuses: readonly TransferStatus[] = [];
+  let listedAt = 0;
+  let unaccounted: string[] = [...new Set(input.unfinished)];
+  if (!restarted) {
+    const changed = await input.listTransfers({ sinceSeq: since });
+    restarted = changed.seq < since;
+    statuses = changed.transfers;
+    listedAt = changed.seq;
+    const listed = new Set(statuses.map((status) => status.transferId));
+    unaccounted = unaccounted.filter((id) => !listed.has(id));
+  }
+  let vanished: string[] = [];
+  if (restarted || unaccounted.length > 0) {
+    // A known transfer not listed has either not changed, or is gone: only the whole list tells.
+    const all = await input.listTransfers({});
+    const known = new Set(all.transfers.map((status) => status.transferId));
+    vanished = unaccounted.filter((id) => !known.has(id));
+    if (restarted || vanished.length > 0) {
+      statuses = all.transfers;
+      listedAt = all.seq;
+    }
+  }
+  return { restarted, statuses, listedAt, vanished };
+}

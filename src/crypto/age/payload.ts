@@ -1,0 +1,187 @@
+/**
+ * The age payload (C2SP age.md, "Payload"): a 16-byte nonce, then STREAM
+ * with ChaCha20-Poly1305 in 64 KiB chunks, through Node's native cipher.
+ *
+ *   payload key = HKDF-SHA-256(ikm = file key, salt = payload nonce, info = "payload")
+ *   chunk nonce = 11-byte big-endian chunk index || final flag (0x01 last, 0x00 otherwise)
+ *
+ * Every chunk but the last holds exactly 64 KiB of plaintext; the last holds
+ * 1..64 KiB, or 0 only when it is the only chunk (the empty file).
+ * Chunks are independent once the key is known, so the transfer engine can
+ * seal and open them in any order and in parallel, as with v1.
+ */
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { CloudlockerError } from '../../errors.js';
+import { AgeError } from './errors.js';
+import { ChachaAuthenticationError, CHACHA_TAG_SIZE, chachaOpen, chachaSeal, hkdf } from './primitives.js';
+
+export const AGE_CHUNK_SIZE = 64 * 1024;
+export const AGE_TAG_SIZE = CHACHA_TAG_SIZE;
+export const AGE_STORED_CHUNK_SIZE = AGE_CHUNK_SIZE + AGE_TAG_SIZE;
+export const PAYLOAD_NONCE_SIZE = 16;
+/** Chunk indices fit 32 bits here (256 TiB); the format's counter is 88 bits. */
+export const AGE_MAX_CHUNK_COUNT = 2 ** 32;
+
+export function ageChunkCountFor(plaintextSize: number): number {
+  return Math.max(1, Math.ceil(plaintextSize / AGE_CHUNK_SIZE));
+}
+
+/** Size of the stored object whose header (with the payload nonce) is `prefixLength` bytes. */
+export function ageStoredSizeFor(prefixLength: number, plaintextSize: number): number {
+  return prefixLength + plaintextSize + ageChunkCountFor(plaintextSize) * AGE_TAG_SIZE;
+}
+
+/**
+ * Plaintext size of a stored object of `storedSize` bytes whose prefix (age
+ * header + payload nonce) is `prefixLength` bytes. PAYLOAD_INVALID when no
+ * plaintext size gives that stored size (cut inside a tag, an empty last
+ * chunk after full ones, fewer bytes than the nonce and one tag).
+ */
+export function agePlaintextSizeFor(prefixLength: number, storedSize: number): number {
+  const payload = storedSize - prefixLength;
+  if (!Number.isSafeInteger(payload) || payload < AGE_TAG_SIZE) {
+    throw new AgeError('PAYLOAD_INVALID', `it is ${storedSize} bytes long, too short for its header and one chunk`);
+  }
+  const chunks = Math.ceil(payload / AGE_STORED_CHUNK_SIZE);
+  const last = payload - (chunks - 1) * AGE_STORED_CHUNK_SIZE;
+  if (last < AGE_TAG_SIZE || (last === AGE_TAG_SIZE && chunks > 1)) {
+    throw new AgeError('PAYLOAD_INVALID', `its length (${storedSize} bytes) is impossible: it was cut short or has bytes added`);
+  }
+  return payload - chunks * AGE_TAG_SIZE;
+}
+
+export function ageStoredChunkOffset(prefixLength: number, index: number): number {
+  return prefixLength + index * AGE_STORED_CHUNK_SIZE;
+}
+
+export function ageStoredChunkLength(plaintextSize: number, index: number): number {
+  const count = ageChunkCountFor(plaintextSize);
+  if (index < 0 || index >= count) throw new RangeError(`chunk ${index} is outside the file's ${count} chunks`);
+  return index < count - 1 ? AGE_STORED_CHUNK_SIZE : plaintextSize - (count - 1) * AGE_CHUNK_SIZE + AGE_TAG_SIZE;
+}
+
+function writeNonce(nonce: Buffer, index: number, isFinal: boolean): void {
+  nonce.fill(0, 0, 7);
+  nonce.writeUInt32BE(index, 7);
+  nonce[11] = isFinal ? 1 : 0;
+}
+
+function assertIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= AGE_MAX_CHUNK_COUNT) {
+    throw new RangeError(`chunk index must be an integer from 0 to ${AGE_MAX_CHUNK_COUNT - 1}, got ${index}`);
+  }
+}
+
+export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
+  const bytes = hkdf(fileKey, nonce, 'payload');
+  const key = createSecretKey(bytes);
+  bytes.fill(0);
+  return key;
+}
+
+/**
+ * A 32-bit fingerprint (the tag's first 4 bytes) of every chunk sealed so
+ * far. Sealing index i again is safe only with the same plaintext (a retry);
+ * different plaintext under the same nonce and key would break
+ * ChaCha20-Poly1305, so it is withheld. Same guard as v1's FileEncryptor.
+ */
+class ChunkFingerprints {
+  // 4 bytes and 1 bit per chunk (64 MiB per TiB), as v1's.
+  #prefixes = new Uint32Array(0);
+  #seen = new Uint8Array(0);
+
+  conflicts(index: number, fingerprint: number): boolean {
+    return this.#has(index) && this.#prefixes[index] !== fingerprint;
+  }
+
+  record(index: number, fingerprint: number): void {
+    if (index >= this.#prefixes.length) {
+      const size = Math.min(AGE_MAX_CHUNK_COUNT, Math.max(index + 1, this.#prefixes.length * 2, 64));
+      const prefixes = new Uint32Array(size);
+      prefixes.set(this.#prefixes);
+      const seen = new Uint8Array(Math.ceil(size / 8));
+      seen.set(this.#seen);
+      this.#prefixes = prefixes;
+      this.#seen = seen;
+    }
+    this.#prefixes[index] = fingerprint;
+    this.#seen[index >>> 3] |= 1 << (index & 7);
+  }
+
+  #has(index: number): boolean {
+    return index < this.#prefixes.length && (this.#seen[index >>> 3] & (1 << (index & 7))) !== 0;
+  }
+}
+
+/** Seals chunks of one age payload. */
+export class AgePayloadSealer {
+  readonly #key: KeyObject;
+  readonly #nonce = Buffer.alloc(12);
+  readonly #fingerprints = new ChunkFingerprints();
+
+  constructor(fileKey: Uint8Array, payloadNonce: Uint8Array) {
+    this.#key = payloadKey(fileKey, payloadNonce);
+  }
+
+  /**
+   * Seals chunk `index`: AGE_CHUNK_SIZE bytes unless final; a final chunk
+   * holds 1..AGE_CHUNK_SIZE (0 only as chunk 0). Writes ciphertext||tag
+   * into `out` at `outOffset` when given and returns those bytes.
+   */
+  encryptChunk(index: number, plaintext: Uint8Array, isFinal: boolean, out?: Buffer, outOffset = 0): Buffer {
+    assertIndex(index);
+    const length = plaintext.length;
+    if (isFinal ? length < (index === 0 ? 0 : 1) || length > AGE_CHUNK_SIZE : length !== AGE_CHUNK_SIZE) {
+      throw new RangeError(`chunk ${index} (${isFinal ? 'final' : 'not final'}) cannot hold ${length} bytes`);
+    }
+    writeNonce(this.#nonce, index, isFinal);
+    const sealed = chachaSeal(this.#key, this.#nonce, plaintext, { out, outOffset });
+    const fingerprint = sealed.readUInt32BE(length);
+    if (this.#fingerprints.conflicts(index, fingerprint)) {
+      sealed.fill(0);
+      throw new CloudlockerError(
+        'SOURCE_CHANGED',
+        `The file changed while it was being uploaded (chunk ${index} was read twice with different contents): ` +
+          'upload it again once it is no longer being written.',
+        { details: { chunkIndex: index } },
+      );
+    }
+    this.#fingerprints.record(index, fingerprint);
+    return sealed;
+  }
+}
+
+/** Opens chunks of one age payload, in any order. */
+export class AgePayloadOpener {
+  readonly #key: KeyObject;
+  readonly #nonce = Buffer.alloc(12);
+
+  constructor(fileKey: Uint8Array, payloadNonce: Uint8Array) {
+    this.#key = payloadKey(fileKey, payloadNonce);
+  }
+
+  /**
+   * Opens chunk `index` (its stored bytes). `isFinal` must be true exactly
+   * for the last chunk as the reader sizes the object; that is how
+   * truncation and extension are caught. PAYLOAD_INVALID on any failure,
+   * and then nothing was written or returned.
+   */
+  decryptChunk(index: number, stored: Uint8Array, isFinal: boolean, out?: Buffer, outOffset = 0): Buffer {
+    assertIndex(index);
+    const length = stored.length;
+    const possible = isFinal
+      ? length <= AGE_STORED_CHUNK_SIZE && length >= AGE_TAG_SIZE + (index === 0 ? 0 : 1)
+      : length === AGE_STORED_CHUNK_SIZE;
+    if (!possible) {
+      throw new AgeError('PAYLOAD_INVALID', `chunk ${index} has an impossible length of ${length} bytes`, { chunkIndex: index });
+    }
+    writeNonce(this.#nonce, index, isFinal);
+    try {
+      return chachaOpen(this.#key, this.#nonce, stored, { out, outOffset });
+    } catch (err) {
+      if (!(err instanceof ChachaAuthenticationError)) throw err;
+      const hint = isFinal ? ' as the final chunk (the file may be cut short or have bytes added)' : '';
+      throw new AgeError('PAYLOAD_INVALID', `chunk ${index} failed authentication${hint}`, { chunkIndex: index });
+    }
+  }
+}

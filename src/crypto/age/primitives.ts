@@ -1,0 +1,185 @@
+/**
+ * The primitives age needs, from Node's own crypto (native code) where Node
+ * has them: HKDF-SHA-256, HMAC-SHA-256, ChaCha20-Poly1305, X25519, Ed25519.
+ * ML-KEM-768 (for the hybrid recipient type) is not in Node 20: it comes from
+ * @noble/post-quantum, the library age-encryption itself uses.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+
+export const CHACHA_KEY_SIZE = 32;
+export const CHACHA_NONCE_SIZE = 12;
+export const CHACHA_TAG_SIZE = 16;
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string | Uint8Array, length = 32): Buffer {
+  return Buffer.from(hkdfSync('sha256', ikm, salt, typeof info === 'string' ? Buffer.from(info, 'utf8') : info, length));
+}
+
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  const mac = createHmac('sha256', key);
+  for (const part of parts) mac.update(part);
+  return mac.digest();
+}
+
+/** HKDF-Extract (RFC 5869): HMAC(salt, ikm); an absent salt is 32 zero bytes. */
+export function hkdfExtract(salt: Uint8Array | undefined, ikm: Uint8Array): Buffer {
+  return hmacSha256(salt ?? Buffer.alloc(32), ikm);
+}
+
+/** HKDF-Expand (RFC 5869). */
+export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+  const blocks: Buffer[] = [];
+  let previous: Buffer = Buffer.alloc(0);
+  for (let counter = 1; blocks.length * 32 < length; counter++) {
+    previous = hmacSha256(prk, previous, info, Buffer.from([counter]));
+    blocks.push(previous);
+  }
+  return Buffer.concat(blocks).subarray(0, length);
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The ChaCha20-Poly1305 tag did not verify. */
+export class ChachaAuthenticationError extends Error {
+  override readonly name = 'ChachaAuthenticationError';
+  constructor() {
+    super('ChaCha20-Poly1305 authentication failed');
+  }
+}
+
+const CHACHA = 'chacha20-poly1305';
+const CHACHA_OPTIONS = { authTagLength: CHACHA_TAG_SIZE } as const;
+
+function checkChacha(key: KeyObject | Uint8Array, nonce: Uint8Array): void {
+  const size = key instanceof Uint8Array ? key.length : key.symmetricKeySize;
+  if (size !== CHACHA_KEY_SIZE) throw new RangeError(`ChaCha20-Poly1305 needs a 32-byte key, got ${size}`);
+  if (nonce.length !== CHACHA_NONCE_SIZE) throw new RangeError(`ChaCha20-Poly1305 needs a 12-byte nonce, got ${nonce.length}`);
+}
+
+export interface SealTarget {
+  out?: Uint8Array;
+  outOffset?: number;
+}
+
+function place(length: number, target: SealTarget): { buffer: Buffer; offset: number } {
+  const offset = target.outOffset ?? 0;
+  if (target.out === undefined) return { buffer: Buffer.allocUnsafe(length), offset: 0 };
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > target.out.length) {
+    throw new RangeError(`output buffer too small: need ${length} bytes at offset ${offset}`);
+  }
+  const out = target.out;
+  return { buffer: Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength), offset };
+}
+
+/**
+ * Encrypts; returns ciphertext || 16-byte tag (a view of `out` when given).
+ * update() is asked for a latin1 string for the same reason as in the v1
+ * AES-GCM wrapper (src/crypto/aes-gcm.ts): a young-generation string instead
+ * of an off-heap Buffer per chunk keeps full garbage collections away.
+ */
+export function chachaSeal(key: KeyObject | Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, target: SealTarget = {}): Buffer {
+  checkChacha(key, nonce);
+  const length = plaintext.length + CHACHA_TAG_SIZE;
+  const { buffer, offset } = place(length, target);
+  const cipher = createCipheriv(CHACHA, key, nonce, CHACHA_OPTIONS);
+  const written = buffer.write(cipher.update(plaintext, undefined, 'latin1'), offset, 'latin1');
+  cipher.final();
+  buffer.set(cipher.getAuthTag(), offset + written);
+  return buffer.subarray(offset, offset + length);
+}
+
+/**
+ * Decrypts `sealed` (ciphertext || tag). Returns the plaintext only after the
+ * tag verified; on failure throws ChachaAuthenticationError and `out` is untouched.
+ */
+export function chachaOpen(key: KeyObject | Uint8Array, nonce: Uint8Array, sealed: Uint8Array, target: SealTarget = {}): Buffer {
+  checkChacha(key, nonce);
+  if (sealed.length < CHACHA_TAG_SIZE) throw new ChachaAuthenticationError();
+  const length = sealed.length - CHACHA_TAG_SIZE;
+  const out = target.out === undefined ? undefined : place(length, target);
+  const decipher = createDecipheriv(CHACHA, key, nonce, CHACHA_OPTIONS);
+  decipher.setAuthTag(sealed.subarray(length));
+  const unverified = decipher.update(sealed.subarray(0, length), undefined, 'latin1');
+  try {
+    decipher.final();
+  } catch {
+    throw new ChachaAuthenticationError();
+  }
+  const { buffer, offset } = out ?? { buffer: Buffer.allocUnsafe(length), offset: 0 };
+  buffer.write(unverified, offset, 'latin1');
+  return buffer.subarray(offset, offset + length);
+}
+
+// Fixed DER prefixes that turn raw 32-byte keys into the PKCS#8 / SPKI forms
+// Node's KeyObjects are made from (RFC 8410).
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function rawPublic(key: KeyObject, prefix: Buffer): Buffer {
+  return Buffer.from(key.export({ format: 'der', type: 'spki' }).subarray(prefix.length));
+}
+
+export function x25519PrivateKey(scalar: Uint8Array): KeyObject {
+  if (scalar.length !== 32) throw new RangeError('an X25519 scalar is 32 bytes');
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
+}
+
+export function x25519PublicKeyOf(scalar: Uint8Array): Buffer {
+  return rawPublic(createPublicKey(x25519PrivateKey(scalar)), X25519_SPKI_PREFIX);
+}
+
+/**
+ * X25519(scalar, point). Throws when the result is all zeros (a low-order
+ * point), as age requires; Node itself refuses such a point in most builds.
+ */
+export function x25519(scalar: Uint8Array | KeyObject, point: Uint8Array): Buffer {
+  if (point.length !== 32) throw new RangeError('an X25519 point is 32 bytes');
+  const privateKey = scalar instanceof Uint8Array ? x25519PrivateKey(scalar) : scalar;
+  const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, point]), format: 'der', type: 'spki' });
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch {
+    throw new RangeError('X25519 with a low-order point');
+  }
+  if (shared.every((byte) => byte === 0)) throw new RangeError('X25519 with a low-order point');
+  return shared;
+}
+
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+export function ed25519PublicKeyOf(privateKey: KeyObject): Buffer {
+  return rawPublic(createPublicKey(privateKey), ED25519_SPKI_PREFIX);
+}
+
+export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer {
+  return sign(null, message, privateKey);
+}
+
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    return verify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}

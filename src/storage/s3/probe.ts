@@ -1,0 +1,152 @@
+/**
+ * What an S3-compatible store can do, found by trying it at init() rather
+ * than by the product's name or version (which servers report loosely, and
+ * which change under a deployment).
+ *
+ * Each probe is a few requests on one throwaway key under the prefix, in the
+ * reserved folder list() never shows (see PROBE_FOLDER), removed afterwards:
+ *
+ * - conditionalPut: a PutObject with `If-None-Match: *` on a key that exists
+ *   is refused (412, or 409 when AWS sees a race). AWS, MinIO and RGW 16.2
+ *   refuse it; s3rver 3.7 ignores the header and replaces the object.
+ * - conditionalComplete: a CompleteMultipartUpload with `If-None-Match: *` on
+ *   a key that exists is refused. AWS does; RGW 16.2 ignores the header and
+ *   silently replaces the object; so does s3rver.
+ * - abortMultipart: AbortMultipartUpload works (s3rver answers 405).
+ * - ifMatch: how a PutObject's `If-Match` must carry the ETag to be honoured:
+ *   "quoted" as S3 hands ETags out (AWS), or "bare", without the quotes
+ *   (Ceph RGW 16.2 answers 412 to the quoted form of the current ETag);
+ *   undefined when neither works. Name claims need it to take over a stale
+ *   claim.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { isConditionalConflict, isPreconditionFailed, isRefusal, summariseS3Error, toStorageError } from './errors.js';
+
+/**
+ * Keys cloudlocker keeps for itself under the prefix. A backslash can never
+ * be in an object name (names.ts), so list() skips these keys and no name
+ * can collide with them.
+ */
+export const RESERVED_FOLDER = 'cloudlocker\\';
+export const PROBE_FOLDER = `${RESERVED_FOLDER}probe\\`;
+
+export interface S3Probe {
+  readonly conditionalPut: boolean;
+  readonly conditionalComplete: boolean;
+  readonly abortMultipart: boolean;
+  readonly ifMatch: 'quoted' | 'bare' | undefined;
+}
+
+/** The If-Match header value for `etag` (as S3 returns it, quoted) in the form the store honours. */
+export function ifMatchValue(form: 'quoted' | 'bare', etag: string): string {
+  const bare = etag.replace(/^"(.*)"$/, '$1');
+  return form === 'bare' ? bare : `"${bare}"`;
+}
+
+export interface ProbeTarget {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly keyPrefix: string;
+  readonly location: string;
+  readonly warn: (message: string) => void;
+}
+
+/** Rejects with STORAGE_UNAVAILABLE when the store cannot be reached or the bucket is missing. */
+export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
+  const { client, bucket, location } = target;
+  const key = `${target.keyPrefix}${PROBE_FOLDER}${randomBytes(12).toString('hex')}`;
+  const failed = (err: unknown, doing: string) => toStorageError(err, { location, doing, stage: 'read' });
+  const refusedCondition = (err: unknown) => isPreconditionFailed(err) || isConditionalConflict(err);
+
+  // 1. The key comes into existence (conditionally where the store allows it).
+  let conditionalPut = false;
+  let etag: string | undefined;
+  try {
+    etag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }))).ETag;
+  } catch (err) {
+    if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+    try {
+      etag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe' }))).ETag;
+    } catch (second) {
+      if (isRefusal(second)) {
+        target.warn(
+          `Could not probe ${location} (writing a probe object was refused: ${summariseS3Error(second).code}); ` +
+            'assuming no conditional writes: overwrite: false is checked, not enforced atomically.',
+        );
+        return { conditionalPut: false, conditionalComplete: false, abortMultipart: true, ifMatch: undefined };
+      }
+      throw failed(second, 'probing the store');
+    }
+  }
+  try {
+    // 2. A second conditional PUT must be refused.
+    try {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe-2', IfNoneMatch: '*' }));
+    } catch (err) {
+      if (refusedCondition(err)) conditionalPut = true;
+      else if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+    }
+
+    // 3. If-Match with the current ETag must be accepted (the same body: the ETag stays).
+    let ifMatch: S3Probe['ifMatch'];
+    for (const form of ['quoted', 'bare'] as const) {
+      if (!conditionalPut || etag === undefined || ifMatch !== undefined) break;
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfMatch: ifMatchValue(form, etag) }));
+        ifMatch = form;
+      } catch (err) {
+        if (!refusedCondition(err) && !isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+      }
+    }
+
+    // 4. A conditional CompleteMultipartUpload on the existing key must be refused too.
+    let conditionalComplete = false;
+    let abortMultipart = true;
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId;
+      if (uploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+      const part = await client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: 'p', ContentLength: 1 }),
+      );
+      try {
+        await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+            IfNoneMatch: '*',
+          }),
+        );
+        uploadId = undefined; // completed: the header was ignored
+      } catch (err) {
+        if (refusedCondition(err)) conditionalComplete = true;
+        else if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw err;
+      }
+      // 5. Abort: the refused upload's, or a new one's.
+      uploadId ??= (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId;
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      } catch (err) {
+        if (!isRefusal(err)) throw err;
+        abortMultipart = false;
+      }
+    } catch (err) {
+      if (!isRefusal(err)) throw failed(err, 'probing multipart uploads');
+      conditionalComplete = false;
+    }
+    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch };
+  } finally {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+  }
+}
