@@ -3,12 +3,12 @@
  * it is handed (buffers, async iterables, a positioned reader), except the
  * key-file functions, which read and write the one file they are given.
  */
-export * from './format.js';
-export { MAGIC_HEX, readHeaderInfo } from './header.js';
-export { FileDecryptor, FileEncryptor } from './file-cipher.js';
-export { decryptBuffer, encryptBuffer } from './whole-buffer.js';
-export { decryptStream, encryptStream, type ByteSource } from './stream.js';
-export { decryptRange, type PlaintextRange, type PositionedReader } from './ranged-read.js';
+export * from './v1/format.js';
+export { MAGIC_HEX, readHeaderInfo } from './v1/header.js';
+export { FileDecryptor, FileEncryptor } from './v1/file-cipher.js';
+export { decryptBuffer, encryptBuffer } from './v1/whole-buffer.js';
+export { decryptStream, encryptStream, type ByteSource } from './v1/stream.js';
+export { decryptRange, type PlaintextRange, type PositionedReader } from './v1/ranged-read.js';
 export { generateMasterKey, importMasterKey, isMasterKey, type MasterKey } from './master-key.js';
 export { systemRandom, type RandomSource } from './random.js';
 export {

@@ -4,7 +4,7 @@
  * only returns a frozen answer.
  */
 import { MAX_LIST_LIMIT, PROTOCOL_VERSION, type GetServerInfo, type GetServerInfoResult } from '../../protocol/index.js';
-import { FORMAT_VERSION } from '../crypto/format.js';
+import { FORMAT_VERSION } from '../crypto/v1/format.js';
 import type { MethodHandler } from './handler.js';
 
 

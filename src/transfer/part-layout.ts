@@ -4,7 +4,7 @@
  * least the backend's minPartSize. One part is the unit of work in the shared
  * queue, so (part size x queue concurrency) bounds the memory in flight.
  */
-import { CHUNK_SIZE, HEADER_SIZE, STORED_CHUNK_SIZE, chunkCountFor, plaintextChunkLength } from '../crypto/format.js';
+import { CHUNK_SIZE, HEADER_SIZE, STORED_CHUNK_SIZE, chunkCountFor, plaintextChunkLength } from '../crypto/v1/format.js';
 
 export interface Part {
   readonly index: number;

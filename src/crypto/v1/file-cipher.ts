@@ -9,9 +9,9 @@
  * final chunk, and from the per-file payload key (STREAM, as in age).
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { CloudlockerError } from '../errors.js';
-import { GcmAuthenticationError, gcmOpen, gcmSeal } from './aes-gcm.js';
-import { integrityError, keyMismatchError } from './crypto-errors.js';
+import { CloudlockerError } from '../../errors.js';
+import { GcmAuthenticationError, gcmOpen, gcmSeal } from '../aes-gcm.js';
+import { integrityError, keyMismatchError } from '../crypto-errors.js';
 import {
   CHUNK_SIZE,
   HEADER_SIZE,
@@ -23,8 +23,8 @@ import {
 } from './format.js';
 import { buildHeader, headerMacIsValid, parseHeader } from './header.js';
 import { deriveFileKeys } from './kdf.js';
-import { masterKeyBytes, type MasterKey } from './master-key.js';
-import { systemRandom, takeRandom, type RandomSource } from './random.js';
+import { masterKeyBytes, type MasterKey } from '../master-key.js';
+import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 
 /** Offset of the final-chunk flag in the nonce; bytes 0..10 are the big-endian chunk index. */
 const FINAL_FLAG_OFFSET = NONCE_SIZE - 1;

@@ -7,7 +7,7 @@
  * the plaintext size follows from the stored size alone (listFiles needs no
  * extra reads) and chunk i can be located without reading anything else.
  */
-import { integrityError } from './crypto-errors.js';
+import { integrityError } from '../crypto-errors.js';
 
 export const FORMAT_VERSION = 1;
 /** Plaintext bytes per chunk (every chunk but the final one is exactly this long). */
