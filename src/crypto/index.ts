@@ -1,8 +1,19 @@
 /**
- * The crypto layer: stored-file format v1 and key files. No I/O beyond what
+ * The crypto layer: the format seam (stored-format.ts, formats.ts), the
+ * stored-file formats behind it (v1/), and key files. No I/O beyond what
  * it is handed (buffers, async iterables, a positioned reader), except the
  * key-file functions, which read and write the one file they are given.
  */
+export * from './stored-format.js';
+export { ChunkedLayout, type ChunkGeometry } from './chunked-layout.js';
+export { FormatRegistry, storedFormats, type HeaderReader, type StoredHeader } from './formats.js';
+export {
+  formatV1,
+  masterKeyCredentials,
+  v1Encryption,
+  type MasterKeyCredentials,
+  type V1EncryptionSpec,
+} from './v1/v1-format.js';
 export * from './v1/format.js';
 export { MAGIC_HEX, readHeaderInfo } from './v1/header.js';
 export { FileDecryptor, FileEncryptor } from './v1/file-cipher.js';

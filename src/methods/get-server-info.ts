@@ -4,7 +4,7 @@
  * only returns a frozen answer.
  */
 import { MAX_LIST_LIMIT, PROTOCOL_VERSION, type GetServerInfo, type GetServerInfoResult } from '../../protocol/index.js';
-import { FORMAT_VERSION } from '../crypto/v1/format.js';
+import { formatV1 } from '../crypto/index.js';
 import type { MethodHandler } from './handler.js';
 
 
@@ -20,7 +20,8 @@ export function createGetServerInfoHandler(facts: ServerInfoFacts): MethodHandle
     name: 'cloudlocker',
     version: facts.version,
     protocolVersion: PROTOCOL_VERSION,
-    formatVersion: FORMAT_VERSION,
+    // Uploads are written in format v1: the key files hold v1 master keys.
+    formatVersion: formatV1.formatVersion,
     storage: { ...facts.storage },
     limits: { ...facts.limits, maxListLimit: MAX_LIST_LIMIT },
   };

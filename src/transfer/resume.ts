@@ -23,7 +23,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readHeaderInfo, readKeyFile, storedSizeFor } from '../crypto/index.js';
+import { masterKeyCredentials, readKeyFile, storedFormats, v1Encryption, type ChunkSealer, type StoredHeader } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError, systemErrorCode } from '../errors.js';
 import type { ObjectWriter, ResumedPart, Storage } from '../storage/storage.js';
 import type {
@@ -37,7 +37,7 @@ import type {
 import { createTemporary, removeQuietly, temporaryPathFor } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
-import type { CheckpointFactory, DownloadRequest, TransferEngine, UploadRequest } from './transfer-engine.js';
+import type { CheckpointFactory, DownloadRequest, StoredSizes, TransferEngine, UploadRequest } from './transfer-engine.js';
 import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
 import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
 
@@ -102,16 +102,16 @@ export class ResumableTransfers implements CheckpointFactory {
     return new UploadJournalCheckpoints(entry, this.storage, undefined);
   }
 
-  async download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined> {
+  async download(transferId: string, request: DownloadRequest, sizes: StoredSizes): Promise<DownloadCheckpoints | undefined> {
     if (request.keyPath === undefined) return undefined;
     await this.journal.pruneFinished();
     const entry = await this.journal.create({
       transferId,
       direction: 'download',
       name: request.name,
-      totalBytes: plaintextSizeFor(storedSize),
+      totalBytes: sizes.plaintextSize,
       startedAt: new Date().toISOString(),
-      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize },
+      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize: sizes.storedSize },
     });
     return new DownloadJournalCheckpoints(entry, undefined);
   }
@@ -193,7 +193,8 @@ export class ResumableTransfers implements CheckpointFactory {
           source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
           name: entry.record.name,
           overwrite: upload.overwrite,
-          key,
+          // The key file holds a v1 master key: uploads are written in format v1.
+          encryption: v1Encryption(key),
           keyPath: upload.keyPath,
           keyCreated: upload.keyCreated,
           resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
@@ -210,7 +211,7 @@ export class ResumableTransfers implements CheckpointFactory {
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
-          key,
+          credentials: masterKeyCredentials(key),
           keyPath: download.keyPath,
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
         });
@@ -239,18 +240,19 @@ export class ResumableTransfers implements CheckpointFactory {
   private async publishedBeforeCrash(entry: JournalEntry): Promise<UploadResult | undefined> {
     const { committing, header, upload, name, totalBytes, transferId } = entry.record;
     if (committing !== true || header === undefined || upload === undefined) return undefined;
+    const journaled = parseJournaledHeader(header);
+    if (journaled === undefined) return undefined;
     try {
       const info = await this.storage.stat(name);
-      if (info.storedSize !== storedSizeFor(totalBytes)) return undefined;
-      const stored = await this.storage.readRange(name, 0, HEADER_SIZE);
-      const journaled = Buffer.from(header, 'base64');
-      if (!journaled.equals(Buffer.from(stored))) return undefined;
+      if (info.storedSize !== journaled.layout.storedSizeFor(totalBytes)) return undefined;
+      const stored = await this.storage.readRange(name, 0, journaled.header.length);
+      if (!journaled.header.equals(Buffer.from(stored))) return undefined;
       return {
         transferId,
         name,
         size: totalBytes,
         storedSize: info.storedSize,
-        keyId: readHeaderInfo(journaled).keyId,
+        keyId: journaled.format.describe(journaled.header).keyId,
         keyPath: upload.keyPath,
         keyCreated: upload.keyCreated,
       };
@@ -306,14 +308,26 @@ async function savedBeforeCrash(entry: JournalEntry): Promise<DownloadResult | u
   return { transferId, name, path: target, size: totalBytes };
 }
 
+/** A journaled header's format and layout; undefined when it is not one any format reads (the transfer then starts over or fails where it is used). */
+function parseJournaledHeader(base64: string): StoredHeader | undefined {
+  try {
+    return storedFormats.parse(Buffer.from(base64, 'base64'));
+  } catch (err) {
+    if (isCloudlockerError(err, 'INTEGRITY')) return undefined;
+    throw err;
+  }
+}
+
 /** The journaled parts of an active entry and the plaintext bytes they cover. */
 async function progressOf(entry: JournalEntry): Promise<{ slots: PartSlot[] | undefined; doneBytes: number }> {
-  const { partCount, chunksPerPart, totalBytes } = entry.record;
-  if (partCount === undefined || chunksPerPart === undefined) return { slots: undefined, doneBytes: 0 };
+  const { partCount, chunksPerPart, totalBytes, header } = entry.record;
+  if (partCount === undefined || chunksPerPart === undefined || header === undefined) return { slots: undefined, doneBytes: 0 };
   const slots = await entry.readParts(partCount);
   // An upload whose write the store cannot resume (S3 before its multipart upload existed) starts over.
   if (entry.record.direction === 'upload' && entry.record.resumeToken === undefined) return { slots, doneBytes: 0 };
-  const layout = new PartLayout(totalBytes, chunksPerPart);
+  const journaled = parseJournaledHeader(header);
+  if (journaled === undefined) return { slots, doneBytes: 0 };
+  const layout = new PartLayout(totalBytes, chunksPerPart, journaled.layout);
   let doneBytes = 0;
   slots.forEach((slot, index) => {
     if (slot.state === PartState.done) doneBytes += layout.part(index).plainLength;
@@ -355,19 +369,19 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
   private async startWrite(context: UploadPreparation): Promise<PreparedUpload> {
     this.done.clear();
     await this.entry.clearParts();
-    // A new salt: nothing encrypted before a restart is ever re-encrypted under it.
-    const encryptor = FileEncryptor.create(context.key);
+    // A new header and payload key: nothing encrypted before a restart is ever re-encrypted under it.
+    const encryptor = context.formats.createSealer(context.encryption);
     const writer = await context.storage.beginWrite(this.entry.record.name, {
       signal: context.signal,
-      expectedSize: context.expectedSize,
+      expectedSize: encryptor.layout.storedSizeFor(context.plaintextSize),
     });
     try {
-      const chunksPerPart = context.chunksPerPartFor(writer);
+      const chunksPerPart = context.chunksPerPartFor(writer, encryptor.layout);
       this.journaledToken = writer.resumeToken;
       await this.entry.update({
         header: encryptor.header.toString('base64'),
         chunksPerPart,
-        partCount: new PartLayout(this.entry.record.totalBytes, chunksPerPart).partCount,
+        partCount: new PartLayout(this.entry.record.totalBytes, chunksPerPart, encryptor.layout).partCount,
         resumeToken: writer.resumeToken,
       });
       return { encryptor, writer, chunksPerPart };
@@ -385,8 +399,8 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
     chunksPerPart: number,
   ): Promise<PreparedUpload | undefined> {
     const name = this.entry.record.name;
-    const encryptor = FileEncryptor.fromHeader(context.key, header);
-    const layout = new PartLayout(this.entry.record.totalBytes, chunksPerPart);
+    const encryptor = context.formats.resumeSealer(context.encryption, header);
+    const layout = new PartLayout(this.entry.record.totalBytes, chunksPerPart, encryptor.layout);
     const slots = this.slots ?? [];
     try {
       await verifySourceUnchanged(context.source, encryptor, layout, slots);
@@ -404,7 +418,7 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
         partIndex: index,
         // Part 0 carries the header before its chunks.
         offset: index === 0 ? 0 : part.chunksOffset,
-        length: index === 0 ? HEADER_SIZE + part.chunksLength : part.chunksLength,
+        length: index === 0 ? part.chunksOffset + part.chunksLength : part.chunksLength,
         ...(slot.receipt === undefined ? {} : { receipt: slot.receipt }),
       });
     });
@@ -412,7 +426,7 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
     try {
       writer = await context.storage.resumeWrite(name, resumeToken, {
         signal: context.signal,
-        expectedSize: context.expectedSize,
+        expectedSize: encryptor.layout.storedSizeFor(context.plaintextSize),
         parts,
       });
     } catch (err) {
@@ -475,7 +489,7 @@ class UploadJournalCheckpoints implements UploadCheckpoints {
  */
 async function verifySourceUnchanged(
   source: FileHandle,
-  encryptor: FileEncryptor,
+  encryptor: ChunkSealer,
   layout: PartLayout,
   slots: readonly PartSlot[],
 ): Promise<void> {
@@ -513,8 +527,8 @@ async function verifySourceUnchanged(
 }
 
 /** partTagDigest of the part as `plain` would seal, or an empty buffer when it cannot (the encryptor refuses it). */
-function sealedDigestOf(encryptor: FileEncryptor, layout: PartLayout, part: Part, plain: Buffer): Buffer {
-  const stored = Buffer.allocUnsafe(part.chunksLength + (part.index === 0 ? HEADER_SIZE : 0));
+function sealedDigestOf(encryptor: ChunkSealer, layout: PartLayout, part: Part, plain: Buffer): Buffer {
+  const stored = Buffer.allocUnsafe(part.chunksLength + (part.index === 0 ? encryptor.header.length : 0));
   try {
     sealPart(encryptor, layout, part, plain, stored);
   } catch (err) {
@@ -522,7 +536,7 @@ function sealedDigestOf(encryptor: FileEncryptor, layout: PartLayout, part: Part
     if (isCloudlockerError(err, 'SOURCE_CHANGED')) return Buffer.alloc(0);
     throw err;
   }
-  return partTagDigest(stored, part);
+  return partTagDigest(stored, part, layout);
 }
 
 class DownloadJournalCheckpoints implements DownloadCheckpoints {
@@ -558,7 +572,7 @@ class DownloadJournalCheckpoints implements DownloadCheckpoints {
       await this.entry.update({
         header: Buffer.from(context.header).toString('base64'),
         chunksPerPart: context.preferredChunksPerPart,
-        partCount: new PartLayout(this.entry.record.totalBytes, context.preferredChunksPerPart).partCount,
+        partCount: new PartLayout(this.entry.record.totalBytes, context.preferredChunksPerPart, context.chunks).partCount,
         ...(download === undefined ? {} : { download: { ...download, target: context.target } }),
       });
     } catch (err) {

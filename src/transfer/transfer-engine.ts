@@ -19,15 +19,13 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, ErrorObject, TransferDirection, UploadResult } from '../../protocol/index.js';
 import {
-  CHUNK_SIZE,
-  FileDecryptor,
-  FileEncryptor,
-  HEADER_SIZE,
-  STORED_CHUNK_SIZE,
-  chunkCountFor,
-  plaintextSizeFor,
-  storedSizeFor,
-  type MasterKey,
+  storedFormats,
+  type ChunkedLayout,
+  type ChunkOpener,
+  type ChunkSealer,
+  type Credentials,
+  type EncryptionSpec,
+  type FormatRegistry,
 } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, toErrorObject } from '../errors.js';
 import type { ObjectWriter, Storage } from '../storage/storage.js';
@@ -64,8 +62,14 @@ import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 const MAX_PART_BYTES = 64 * 1024 * 1024;
 /** Chunks of plaintext an upload reads and seals at a time (1 MiB). */
 const UPLOAD_SLICE_CHUNKS = 16;
-/** Plaintext gathered before each write of a streamed download part (streamed-part.ts): 16 chunks. */
-const STREAMED_WRITE_BATCH_BYTES = 16 * CHUNK_SIZE;
+/** Chunks of plaintext gathered before each write of a streamed download part (streamed-part.ts). */
+const STREAMED_WRITE_BATCH_CHUNKS = 16;
+/**
+ * Room for the header at the start of a part-sized buffer, rounded up to
+ * this, so that buffers of uploads and downloads, of any format and header
+ * length up to it, are one size the pool shares.
+ */
+const HEADER_ROOM_STEP = 4096;
 /** Listeners one transfer's part signal may carry: each part in flight, and each request the store's client makes for it. */
 const PART_SIGNAL_MAX_LISTENERS = 100;
 
@@ -89,12 +93,20 @@ export interface TransferEngineOptions {
    * Default true.
    */
   readonly tuneGarbageCollection?: boolean;
+  /** The stored formats it reads and writes. Default: storedFormats (crypto/formats.ts). */
+  readonly formats?: FormatRegistry;
 }
 
 /** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
 export interface CheckpointFactory {
   upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints | undefined>;
-  download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined>;
+  download(transferId: string, request: DownloadRequest, sizes: StoredSizes): Promise<DownloadCheckpoints | undefined>;
+}
+
+/** A stored object's size as the store lists it, and its plaintext size. */
+export interface StoredSizes {
+  readonly storedSize: number;
+  readonly plaintextSize: number;
 }
 
 export interface UploadRequest {
@@ -102,7 +114,8 @@ export interface UploadRequest {
   readonly source: SourceFile;
   readonly name: string;
   readonly overwrite: boolean;
-  readonly key: MasterKey;
+  /** The format to write and what it seals with (v1: v1Encryption(masterKey)). */
+  readonly encryption: EncryptionSpec;
   /** Echoed in the result. */
   readonly keyPath: string;
   readonly keyCreated: boolean;
@@ -117,7 +130,8 @@ export interface DownloadRequest {
   readonly name: string;
   readonly destination: string;
   readonly overwrite: boolean;
-  readonly key: MasterKey;
+  /** What opens the object, whatever its format (v1: masterKeyCredentials(masterKey)). */
+  readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
   readonly keyPath?: string;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
@@ -147,6 +161,7 @@ export class TransferEngine {
   private readonly buffers: BufferPool;
   private readonly logger: Logger | undefined;
   private readonly checkpointFactory: CheckpointFactory | undefined;
+  private readonly formats: FormatRegistry;
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
@@ -164,6 +179,7 @@ export class TransferEngine {
     this.buffers = new BufferPool(this.partConcurrency * 2);
     this.logger = options.logger;
     this.checkpointFactory = options.checkpoints;
+    this.formats = options.formats ?? storedFormats;
     if (options.tuneGarbageCollection !== false) keepYoungGenerationSmall();
   }
 
@@ -177,11 +193,16 @@ export class TransferEngine {
   /** Fetch, authenticate and decrypt a stored file into a local file. */
   async download(request: DownloadRequest): Promise<DownloadResult> {
     const info = await this.storage.stat(request.name);
-    const size = plaintextSizeFor(info.storedSize);
+    // From the stored size alone when the formats allow it (v1: a fixed header); otherwise from the header.
+    const size =
+      this.formats.plaintextSizeFromStoredSize(info.storedSize) ??
+      (await this.formats.readHeader((position, length) => this.storage.readRange(request.name, position, length))).layout.plaintextSizeFor(
+        info.storedSize,
+      );
+    const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size };
     const checkpoints =
-      request.resume?.checkpoints ??
-      ((transferId: string) => this.checkpointFactory?.download(transferId, request, info.storedSize));
-    return this.run('download', request, size, checkpoints, (record, journal) => this.runDownload(record, request, journal));
+      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.download(transferId, request, sizes));
+    return this.run('download', request, size, checkpoints, (record, journal) => this.runDownload(record, request, sizes, journal));
   }
 
   /**
@@ -338,27 +359,28 @@ export class TransferEngine {
     let writer: ObjectWriter | undefined;
     try {
       await refuseUnknownSizeFile(source, request.source);
-      let encryptor: FileEncryptor;
+      let encryptor: ChunkSealer;
       let chunksPerPart: number;
       if (checkpoints === undefined) {
-        encryptor = FileEncryptor.create(request.key);
+        encryptor = this.formats.createSealer(request.encryption);
         writer = await this.storage.beginWrite(request.name, {
           signal,
-          expectedSize: storedSizeFor(request.source.size),
+          expectedSize: encryptor.layout.storedSizeFor(request.source.size),
         });
-        chunksPerPart = this.chunksPerPartFor(request.source.size, writer);
+        chunksPerPart = this.chunksPerPartFor(request.source.size, writer, encryptor.layout);
       } else {
         // A journaled upload: fresh, or resumed with its header, layout and the store's unfinished write.
         ({ encryptor, writer, chunksPerPart } = await checkpoints.prepare({
           storage: this.storage,
-          key: request.key,
+          formats: this.formats,
+          encryption: request.encryption,
           source,
           signal,
-          expectedSize: storedSizeFor(request.source.size),
-          chunksPerPartFor: (newWriter) => this.chunksPerPartFor(request.source.size, newWriter),
+          plaintextSize: request.source.size,
+          chunksPerPartFor: (newWriter, chunks) => this.chunksPerPartFor(request.source.size, newWriter, chunks),
         }));
       }
-      const parts = new PartLayout(request.source.size, chunksPerPart);
+      const parts = new PartLayout(request.source.size, chunksPerPart, encryptor.layout);
       const activeWriter = writer;
       await this.runParts(parts.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
@@ -376,7 +398,7 @@ export class TransferEngine {
         name: request.name,
         size: request.source.size,
         storedSize: stored.storedSize,
-        keyId: request.key.keyId,
+        keyId: encryptor.keyId,
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
       };
@@ -393,21 +415,22 @@ export class TransferEngine {
     part: Part,
     layout: PartLayout,
     source: FileHandle,
-    encryptor: FileEncryptor,
+    encryptor: ChunkSealer,
     writer: ObjectWriter,
     signal: AbortSignal,
     checkpoints?: UploadCheckpoints,
   ): Promise<void> {
     // The plaintext is read and sealed a slice at a time: a part of S3's
     // 5 MiB holds a 1 MiB plaintext buffer, not a second 5 MiB one.
+    const { chunkSize } = layout.chunks;
     const sliceChunks = Math.min(layout.chunksPerPart, UPLOAD_SLICE_CHUNKS);
-    let plain: Buffer | undefined = this.buffers.acquire(sliceChunks * CHUNK_SIZE);
+    let plain: Buffer | undefined = this.buffers.acquire(sliceChunks * chunkSize);
     const stored = this.buffers.acquire(this.storedPartBytes(layout));
     try {
       let storedLength = sealStart(encryptor, part, stored);
       for (let first = 0; first < part.chunkCount; first += sliceChunks) {
-        const plainStart = first * CHUNK_SIZE;
-        const plainLength = Math.min(sliceChunks * CHUNK_SIZE, part.plainLength - plainStart);
+        const plainStart = first * chunkSize;
+        const plainLength = Math.min(sliceChunks * chunkSize, part.plainLength - plainStart);
         const { bytesRead } = await readFully(source, plain, plainLength, part.plainOffset + plainStart);
         if (bytesRead !== plainLength) throw new CloudlockerError('SOURCE_CHANGED');
         signal.throwIfAborted();
@@ -418,7 +441,7 @@ export class TransferEngine {
       this.buffers.release(plain);
       plain = undefined;
       // Journaled before anything leaves: a resume re-encrypts this part only if the source seals to the same tags.
-      if (checkpoints !== undefined) await checkpoints.partSealed(part.index, partTagDigest(stored, part));
+      if (checkpoints !== undefined) await checkpoints.partSealed(part.index, partTagDigest(stored, part, layout));
       this.registry.addProgress(record, { cryptoBytes: part.plainLength });
       const offset = part.index === 0 ? 0 : part.chunksOffset;
       await writer.writePart(part.index, offset, stored.subarray(0, storedLength));
@@ -434,23 +457,27 @@ export class TransferEngine {
   private async runDownload(
     record: TransferRecord,
     request: DownloadRequest,
+    sizes: StoredSizes,
     checkpoints: DownloadCheckpoints | undefined,
   ): Promise<DownloadResult> {
     const { signal } = record;
     const target = await resolveDestination(request.destination, request.name, request.overwrite);
-    const header = await this.storage.readRange(request.name, 0, HEADER_SIZE, signal);
-    if (header.length !== HEADER_SIZE) throw new CloudlockerError('INTEGRITY');
-    const decryptor = FileDecryptor.open(request.key, header);
+    const { format, header, layout: chunks } = await this.formats.readHeader((position, length) =>
+      this.storage.readRange(request.name, position, length, signal),
+    );
+    // The size was worked out before the header was read (from the stored size alone, or from a first read).
+    if (chunks.plaintextSizeFor(sizes.storedSize) !== record.totalBytes) throw new CloudlockerError('INTEGRITY');
+    const decryptor = format.createOpener(request.credentials, header);
 
     const tempPath = temporaryPathFor(target, record.transferId);
     // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
     const { temp, chunksPerPart } =
       checkpoints === undefined
-        ? { temp: await createTemporary(tempPath), chunksPerPart: this.readChunksPerPart() }
-        : await checkpoints.prepare({ header, target, tempPath, preferredChunksPerPart: this.readChunksPerPart() });
+        ? { temp: await createTemporary(tempPath), chunksPerPart: this.readChunksPerPart(chunks) }
+        : await checkpoints.prepare({ header, chunks, target, tempPath, preferredChunksPerPart: this.readChunksPerPart(chunks) });
     let published = false;
     try {
-      const layout = new PartLayout(record.totalBytes, chunksPerPart);
+      const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
       await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
         await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
@@ -480,12 +507,12 @@ export class TransferEngine {
     part: Part,
     layout: PartLayout,
     name: string,
-    decryptor: FileDecryptor,
+    decryptor: ChunkOpener,
     temp: WritevTarget,
     signal: AbortSignal,
   ): Promise<void> {
     if (this.storage.readRangeStream !== undefined) {
-      const batch = this.buffers.acquire(STREAMED_WRITE_BATCH_BYTES);
+      const batch = this.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
       try {
         await downloadStreamedPart({
           body: this.storage.readRangeStream(name, part.chunksOffset, part.chunksLength, signal),
@@ -507,13 +534,14 @@ export class TransferEngine {
     this.registry.addProgress(record, { transferredBytes: part.plainLength });
     // Decrypted into a pooled buffer, not into one the decipher allocates
     // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
-    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
+    const { chunkSize, storedChunkSize } = layout.chunks;
+    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, chunkSize));
     try {
       let storedAt = 0;
       let plainAt = 0;
       for (let i = 0; i < part.chunkCount; i++) {
         const chunkIndex = part.firstChunk + i;
-        const storedLength = Math.min(STORED_CHUNK_SIZE, stored.length - storedAt);
+        const storedLength = Math.min(storedChunkSize, stored.length - storedAt);
         const chunk = stored.subarray(storedAt, storedAt + storedLength);
         plainAt += decryptor.decryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), plain, plainAt).length;
         storedAt += storedLength;
@@ -639,12 +667,12 @@ export class TransferEngine {
    * backend's minimum part size and, for a store that caps the number of
    * parts (S3: 10 000), to what fits the file in that many parts.
    */
-  private chunksPerPartFor(plaintextSize: number, writer: ObjectWriter): number {
-    let chunksPerPart = PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize);
+  private chunksPerPartFor(plaintextSize: number, writer: ObjectWriter, chunks: ChunkedLayout): number {
+    let chunksPerPart = PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize, chunks);
     if (writer.maxParts !== undefined) {
-      chunksPerPart = Math.max(chunksPerPart, Math.ceil(chunkCountFor(plaintextSize) / writer.maxParts));
+      chunksPerPart = Math.max(chunksPerPart, Math.ceil(chunks.chunkCountFor(plaintextSize) / writer.maxParts));
     }
-    if (chunksPerPart * STORED_CHUNK_SIZE > MAX_PART_BYTES) {
+    if (chunksPerPart * chunks.storedChunkSize > MAX_PART_BYTES) {
       const limitGiB = Math.floor(((writer.maxParts ?? 0) * MAX_PART_BYTES) / 2 ** 30);
       throw new InvalidParamsError(
         `The file is too large for this store: it takes objects of at most about ${limitGiB} GiB.`,
@@ -655,13 +683,14 @@ export class TransferEngine {
   }
 
   /** Chunks per part of a download: the preferred count, raised to the store's preferred read size. */
-  private readChunksPerPart(): number {
-    return PartLayout.chunksPerPartFor(this.chunksPerPart, this.storage.preferredReadSize ?? 0);
+  private readChunksPerPart(chunks: ChunkedLayout): number {
+    return PartLayout.chunksPerPartFor(this.chunksPerPart, this.storage.preferredReadSize ?? 0, chunks);
   }
 
   /** Size of a buffer for a full part's stored bytes (header included): one size for uploads and downloads, so they share buffers. */
   private storedPartBytes(layout: PartLayout): number {
-    return this.chunksPerPartBytes(layout, STORED_CHUNK_SIZE) + HEADER_SIZE;
+    const headerRoom = Math.ceil(layout.chunks.headerLength / HEADER_ROOM_STEP) * HEADER_ROOM_STEP;
+    return this.chunksPerPartBytes(layout, layout.chunks.storedChunkSize) + headerRoom;
   }
 
   /** Size of a full part's buffer, so buffers of full parts are the pool's common size. */

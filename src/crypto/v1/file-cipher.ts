@@ -20,10 +20,12 @@ import {
   SALT_SIZE,
   STORED_CHUNK_SIZE,
   TAG_SIZE,
+  V1_LAYOUT,
 } from './format.js';
 import { buildHeader, headerMacIsValid, parseHeader } from './header.js';
 import { deriveFileKeys } from './kdf.js';
 import { masterKeyBytes, type MasterKey } from '../master-key.js';
+import type { ChunkOpener, ChunkSealer } from '../stored-format.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 
 /** Offset of the final-chunk flag in the nonce; bytes 0..10 are the big-endian chunk index. */
@@ -91,9 +93,10 @@ class ChunkFingerprints {
 }
 
 /** Encrypts one stored file. Create one per upload: each has a fresh salt and so a fresh key. */
-export class FileEncryptor {
+export class FileEncryptor implements ChunkSealer {
   /** HEADER_SIZE bytes, to be written at offset 0 of the stored object. */
   readonly header: Buffer;
+  readonly layout = V1_LAYOUT;
   readonly keyId: string;
   readonly #payloadKey: KeyObject;
   readonly #nonce = Buffer.alloc(NONCE_SIZE);
@@ -168,8 +171,9 @@ export class FileEncryptor {
 }
 
 /** Decrypts one stored file, chunk by chunk, in any order. */
-export class FileDecryptor {
+export class FileDecryptor implements ChunkOpener {
   readonly keyId: string;
+  readonly layout = V1_LAYOUT;
   readonly #payloadKey: KeyObject;
   readonly #nonce = Buffer.alloc(NONCE_SIZE);
 
