@@ -37,7 +37,8 @@ import type {
 import { createTemporary, removeQuietly, temporaryPathFor } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
-import type { CheckpointFactory, DownloadRequest, StoredSizes, TransferEngine, UploadRequest } from './transfer-engine.js';
+import type { TransferEngine } from './transfer-engine.js';
+import type { CheckpointFactory, DownloadRequest, StoredSizes, UploadRequest } from './transfer-requests.js';
 import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
 import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
 
