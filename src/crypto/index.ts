@@ -14,6 +14,7 @@ export {
   type MasterKeyCredentials,
   type V1EncryptionSpec,
 } from './v1/v1-format.js';
+export { keyFileCredentials, keyFileEncryption, keyFileFormat } from './key-file-formats.js';
 export * from './v1/format.js';
 export { MAGIC_HEX, readHeaderInfo } from './v1/header.js';
 export { FileDecryptor, FileEncryptor } from './v1/file-cipher.js';

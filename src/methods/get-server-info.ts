@@ -4,7 +4,7 @@
  * only returns a frozen answer.
  */
 import { MAX_LIST_LIMIT, PROTOCOL_VERSION, type GetServerInfo, type GetServerInfoResult } from '../../protocol/index.js';
-import { formatV1 } from '../crypto/index.js';
+import { keyFileFormat } from '../crypto/index.js';
 import type { MethodHandler } from './handler.js';
 
 
@@ -20,9 +20,9 @@ export function createGetServerInfoHandler(facts: ServerInfoFacts): MethodHandle
     name: 'cloudlocker',
     version: facts.version,
     protocolVersion: PROTOCOL_VERSION,
-    // Uploads are written in format v1: the key files hold v1 master keys.
-    formatVersion: formatV1.formatVersion,
-    storage: { ...facts.storage },
+    // The format uploads are written in.
+    formatVersion: keyFileFormat.formatVersion,
+    storage: { kind: facts.storage.kind, location: facts.storage.location },
     limits: { ...facts.limits, maxListLimit: MAX_LIST_LIMIT },
   };
   return async () => info;

@@ -27,7 +27,7 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { masterKeyCredentials, readKeyFile, storedFormats, v1Encryption, type StoredHeader } from '../crypto/index.js';
+import { keyFileCredentials, keyFileEncryption, readKeyFile, storedFormats, type StoredHeader } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
@@ -188,8 +188,7 @@ export class ResumableTransfers implements CheckpointFactory {
           source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
           name: entry.record.name,
           overwrite: upload.overwrite,
-          // The key file holds a v1 master key: uploads are written in format v1.
-          encryption: v1Encryption(key),
+          encryption: keyFileEncryption(key),
           keyPath: upload.keyPath,
           keyCreated: upload.keyCreated,
           resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
@@ -206,7 +205,7 @@ export class ResumableTransfers implements CheckpointFactory {
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
-          credentials: masterKeyCredentials(key),
+          credentials: keyFileCredentials(key),
           keyPath: download.keyPath,
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
         });
