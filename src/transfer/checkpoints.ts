@@ -1,6 +1,7 @@
 /**
  * What the transfer engine asks of a transfer that can resume after a
- * restart (see resume.ts, which implements these over the transfer journal).
+ * restart (journal-checkpoints.ts implements these over the transfer
+ * journal; resume.ts hands them out).
  * A transfer without checkpoints runs exactly as before.
  */
 import type { FileHandle } from 'node:fs/promises';
