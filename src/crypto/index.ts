@@ -4,7 +4,15 @@
  * it is handed (buffers, async iterables, a positioned reader), except the
  * key-file functions, which read and write the one file they are given.
  */
-export * from './stored-format.js';
+// Types only: stored-format.ts has no run-time code.
+export type {
+  ChunkOpener,
+  ChunkSealer,
+  Credentials,
+  EncryptionSpec,
+  HeaderSummary,
+  StoredFormat,
+} from './stored-format.js';
 export { ChunkedLayout, type ChunkGeometry } from './chunked-layout.js';
 export { FormatRegistry, storedFormats, type HeaderReader, type StoredHeader } from './formats.js';
 export {

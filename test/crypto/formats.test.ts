@@ -11,12 +11,15 @@ import {
   encryptBuffer,
   formatV1,
   generateMasterKey,
+  keyFileEncryption,
+  keyFileFormat,
   masterKeyCredentials,
   storedFormats,
   storedSizeFor,
   v1Encryption,
   type StoredFormat,
 } from '../../src/crypto/index.js';
+import { WRITTEN_FORMAT_VERSION } from '../../src/crypto/written-format.js';
 import { createListFilesHandler } from '../../src/methods/list-files.js';
 import type { Storage } from '../../src/storage/storage.js';
 
@@ -104,6 +107,11 @@ describe('FormatRegistry', () => {
     await expect(both.readHeader(readerOf(cut))).rejects.toMatchObject({ reason: 'INTEGRITY' });
     await expect(both.readHeader(readerOf(Buffer.alloc(200, 1)))).rejects.toMatchObject({ reason: 'INTEGRITY' });
     await expect(both.readHeader(readerOf(Buffer.alloc(10, 1)))).rejects.toMatchObject({ reason: 'INTEGRITY' });
+  });
+
+  it('getServerInfo reports the version of the format key files write', () => {
+    expect(WRITTEN_FORMAT_VERSION).toBe(keyFileFormat.formatVersion);
+    expect(storedFormats.forSpec(keyFileEncryption(generateMasterKey()))).toBe(keyFileFormat);
   });
 
   it('refuses credentials of another kind with KEY_MISMATCH', () => {
