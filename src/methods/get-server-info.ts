@@ -21,7 +21,7 @@ export function createGetServerInfoHandler(facts: ServerInfoFacts): MethodHandle
     version: facts.version,
     protocolVersion: PROTOCOL_VERSION,
     formatVersion: WRITTEN_FORMAT_VERSION,
-    storage: { kind: facts.storage.kind, location: facts.storage.location },
+    storage: { ...facts.storage },
     limits: { ...facts.limits, maxListLimit: MAX_LIST_LIMIT },
   };
   return async () => info;
