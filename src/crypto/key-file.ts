@@ -17,7 +17,7 @@ import { syncDirectory } from '../fs/durable-fs.js';
 import { isAlreadyExists, publishWithoutReplace } from '../fs/publish.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
 import { keyInvalidError } from './crypto-errors.js';
-import { MASTER_KEY_SIZE } from './format.js';
+import { MASTER_KEY_SIZE } from './v1/format.js';
 import { GCM_NONCE_SIZE } from './aes-gcm.js';
 import {
   DEFAULT_SCRYPT_PARAMS,

@@ -9,7 +9,7 @@
 import { scrypt } from 'node:crypto';
 import { GcmAuthenticationError, gcmOpen, gcmSeal, GCM_NONCE_SIZE, GCM_TAG_SIZE } from './aes-gcm.js';
 import { keyInvalidError } from './crypto-errors.js';
-import { MASTER_KEY_SIZE } from './format.js';
+import { MASTER_KEY_SIZE } from './v1/format.js';
 import { takeRandom, type RandomSource } from './random.js';
 
 export interface ScryptParams {

@@ -5,8 +5,8 @@
  * serialisation only ever see the key id.
  */
 import { inspect } from 'node:util';
-import { deriveKeyId } from './kdf.js';
-import { MASTER_KEY_SIZE } from './format.js';
+import { deriveKeyId } from './v1/kdf.js';
+import { MASTER_KEY_SIZE } from './v1/format.js';
 import { systemRandom, takeRandom, type RandomSource } from './random.js';
 
 export interface MasterKey {

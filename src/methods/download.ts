@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { lastSegment, type Download } from '../../protocol/index.js';
-import { readKeyFile } from '../crypto/index.js';
+import { keyFileCredentials, readKeyFile } from '../crypto/index.js';
 import { InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { refuseSpecialFile, sameFile } from '../transfer/local-files.js';
@@ -21,7 +21,7 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage):
         name: params.name,
         destination: params.destination,
         overwrite: params.overwrite ?? false,
-        key,
+        credentials: keyFileCredentials(key),
         // Journaled so that the download can resume after a restart.
         keyPath: path.resolve(params.keyPath),
       });

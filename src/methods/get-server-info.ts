@@ -4,7 +4,7 @@
  * only returns a frozen answer.
  */
 import { MAX_LIST_LIMIT, PROTOCOL_VERSION, type GetServerInfo, type GetServerInfoResult } from '../../protocol/index.js';
-import { FORMAT_VERSION } from '../crypto/format.js';
+import { WRITTEN_FORMAT_VERSION } from '../crypto/written-format.js';
 import type { MethodHandler } from './handler.js';
 
 
@@ -20,7 +20,7 @@ export function createGetServerInfoHandler(facts: ServerInfoFacts): MethodHandle
     name: 'cloudlocker',
     version: facts.version,
     protocolVersion: PROTOCOL_VERSION,
-    formatVersion: FORMAT_VERSION,
+    formatVersion: WRITTEN_FORMAT_VERSION,
     storage: { ...facts.storage },
     limits: { ...facts.limits, maxListLimit: MAX_LIST_LIMIT },
   };

@@ -1,10 +1,10 @@
 import { MAX_LIST_LIMIT, type ListFiles } from '../../protocol/index.js';
-import { plaintextSizeFor } from '../crypto/index.js';
+import { storedFormats, type FormatRegistry } from '../crypto/index.js';
 import { isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { MethodHandler } from './handler.js';
 
-export function createListFilesHandler(storage: Storage): MethodHandler<typeof ListFiles> {
+export function createListFilesHandler(storage: Storage, formats: FormatRegistry = storedFormats): MethodHandler<typeof ListFiles> {
   return async (params) => {
     const page = await storage.list({
       ...(params.prefix === undefined ? {} : { prefix: params.prefix }),
@@ -12,27 +12,39 @@ export function createListFilesHandler(storage: Storage): MethodHandler<typeof L
       limit: params.limit ?? MAX_LIST_LIMIT,
     });
     return {
-      files: page.objects.map((object) => ({
-        name: object.name,
-        size: listedPlaintextSize(object.storedSize),
-        storedSize: object.storedSize,
-        modifiedAt: object.modifiedAt.toISOString(),
-      })),
+      files: await Promise.all(
+        page.objects.map(async (object) => ({
+          name: object.name,
+          size: await listedPlaintextSize(storage, formats, object.name, object.storedSize),
+          storedSize: object.storedSize,
+          modifiedAt: object.modifiedAt.toISOString(),
+        })),
+      ),
       nextCursor: page.nextCursor,
     };
   };
 }
 
 /**
- * A listing shows every object, even one whose stored size no v1 object can
- * have (damaged, or not written by cloudlocker): its size shows as 0, and
- * getFileInfo or download report INTEGRITY for it.
+ * A listing shows every object, even one whose stored size no object of
+ * any format can have (damaged, or not written by cloudlocker): its size
+ * shows as 0, and getFileInfo or download report INTEGRITY for it.
+ *
+ * The size comes from the stored size alone when the registered formats
+ * allow that (every one has a fixed header, as v1 alone does): no read.
+ * Otherwise (a format whose header length varies, such as age) the object's
+ * header is read to learn its format and header length: one small ranged
+ * read per listed object.
  */
-function listedPlaintextSize(storedSize: number): number {
+async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<number> {
   try {
-    return plaintextSizeFor(storedSize);
+    const fromSize = formats.plaintextSizeFromStoredSize(storedSize);
+    if (fromSize !== undefined) return fromSize;
+    const { layout } = await formats.readHeader((position, length) => storage.readRange(name, position, length));
+    return layout.plaintextSizeFor(storedSize);
   } catch (err) {
-    if (isCloudlockerError(err, 'INTEGRITY')) return 0;
+    // Gone since it was listed, like a damaged one, shows as 0 rather than failing the page.
+    if (isCloudlockerError(err, 'INTEGRITY') || isCloudlockerError(err, 'NOT_FOUND')) return 0;
     throw err;
   }
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { remoteNameProblem, type Upload } from '../../protocol/index.js';
+import { keyFileEncryption } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { inspectSource, refuseSpecialFile, sameFile } from '../transfer/local-files.js';
@@ -27,7 +28,7 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage): M
       }
       // A key file created here stays even if the upload fails: another upload
       // may already have used it, and deleting it would lose that file for good.
-      return engine.upload({ reservation, source, name, overwrite, key: key.key, keyPath: key.path, keyCreated: key.created });
+      return engine.upload({ reservation, source, name, overwrite, encryption: keyFileEncryption(key.key), keyPath: key.path, keyCreated: key.created });
     });
 }
 

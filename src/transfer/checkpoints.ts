@@ -1,11 +1,12 @@
 /**
  * What the transfer engine asks of a transfer that can resume after a
- * restart (see resume.ts, which implements these over the transfer journal).
+ * restart (journal-checkpoints.ts implements these over the transfer
+ * journal; resume.ts hands them out).
  * A transfer without checkpoints runs exactly as before.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResult, ErrorObject, TransferOutcome, UploadResult } from '../../protocol/index.js';
-import type { FileEncryptor, MasterKey } from '../crypto/index.js';
+import type { ChunkedLayout, ChunkSealer, EncryptionSpec, FormatRegistry } from '../crypto/index.js';
 import type { ObjectWriter, Storage } from '../storage/storage.js';
 
 /** The abort reason of a transfer stopped by a server shutdown: it is kept to resume, not cancelled. */
@@ -33,17 +34,19 @@ export interface TransferCheckpoints {
 
 export interface UploadPreparation {
   readonly storage: Storage;
-  readonly key: MasterKey;
+  readonly formats: FormatRegistry;
+  /** What a new write seals with; a resumed one must be sealed with the same (its header is checked against it). */
+  readonly encryption: EncryptionSpec;
   readonly source: FileHandle;
   readonly signal: AbortSignal;
-  /** Stored size of the object, for the writer. */
-  readonly expectedSize: number;
+  /** The source's size; the stored size follows from the sealer's layout. */
+  readonly plaintextSize: number;
   /** Format chunks per part the engine chooses for a new write (from its minimum part size and part cap). */
-  readonly chunksPerPartFor: (writer: ObjectWriter) => number;
+  readonly chunksPerPartFor: (writer: ObjectWriter, chunks: ChunkedLayout) => number;
 }
 
 export interface PreparedUpload {
-  readonly encryptor: FileEncryptor;
+  readonly encryptor: ChunkSealer;
   readonly writer: ObjectWriter;
   readonly chunksPerPart: number;
 }
@@ -65,8 +68,10 @@ export interface UploadCheckpoints extends TransferCheckpoints {
 }
 
 export interface DownloadPreparation {
-  /** The stored object's authenticated header. */
+  /** The stored object's authenticated header (all the bytes before its first chunk). */
   readonly header: Uint8Array;
+  /** Its chunks, as its format lays them out after that header. */
+  readonly chunks: ChunkedLayout;
   /** The resolved target file and its temporary beside it. */
   readonly target: string;
   readonly tempPath: string;

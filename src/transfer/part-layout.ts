@@ -3,8 +3,10 @@
  * chunks, the header travelling with part 0, every part but the last at
  * least the backend's minPartSize. One part is the unit of work in the shared
  * queue, so (part size x queue concurrency) bounds the memory in flight.
+ * The chunk geometry and the header's length come from the object's format
+ * (a ChunkedLayout), never from a format's constants.
  */
-import { CHUNK_SIZE, HEADER_SIZE, STORED_CHUNK_SIZE, chunkCountFor, plaintextChunkLength } from '../crypto/format.js';
+import type { ChunkedLayout } from '../crypto/index.js';
 
 export interface Part {
   readonly index: number;
@@ -25,30 +27,32 @@ export class PartLayout {
   constructor(
     readonly plaintextSize: number,
     readonly chunksPerPart: number,
+    readonly chunks: ChunkedLayout,
   ) {
-    this.chunkCount = chunkCountFor(plaintextSize);
+    this.chunkCount = chunks.chunkCountFor(plaintextSize);
     this.partCount = Math.ceil(this.chunkCount / chunksPerPart);
   }
 
   /** Chunks per part for a backend: the preferred count, raised to reach its minimum part size. */
-  static chunksPerPartFor(preferredChunks: number, minPartSize: number): number {
-    return Math.max(preferredChunks, Math.ceil(minPartSize / STORED_CHUNK_SIZE));
+  static chunksPerPartFor(preferredChunks: number, minPartSize: number, chunks: ChunkedLayout): number {
+    return Math.max(preferredChunks, Math.ceil(minPartSize / chunks.storedChunkSize));
   }
 
   part(index: number): Part {
+    const { chunks } = this;
     const firstChunk = index * this.chunksPerPart;
     const chunkCount = Math.min(this.chunksPerPart, this.chunkCount - firstChunk);
-    const plainOffset = firstChunk * CHUNK_SIZE;
+    const plainOffset = firstChunk * chunks.chunkSize;
     let plainLength = 0;
-    for (let i = 0; i < chunkCount; i++) plainLength += plaintextChunkLength(this.plaintextSize, firstChunk + i);
+    for (let i = 0; i < chunkCount; i++) plainLength += chunks.plaintextChunkLength(this.plaintextSize, firstChunk + i);
     return {
       index,
       firstChunk,
       chunkCount,
       plainOffset,
       plainLength,
-      chunksOffset: HEADER_SIZE + firstChunk * STORED_CHUNK_SIZE,
-      chunksLength: plainLength + chunkCount * (STORED_CHUNK_SIZE - CHUNK_SIZE),
+      chunksOffset: chunks.headerLength + firstChunk * chunks.storedChunkSize,
+      chunksLength: plainLength + chunkCount * chunks.tagSize,
     };
   }
 

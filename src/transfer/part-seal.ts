@@ -3,7 +3,7 @@
  * its GCM tags that the transfer journal keeps to guard a resume.
  */
 import { createHash } from 'node:crypto';
-import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, type FileEncryptor } from '../crypto/index.js';
+import type { ChunkSealer } from '../crypto/index.js';
 import type { Part, PartLayout } from './part-layout.js';
 
 /**
@@ -11,15 +11,15 @@ import type { Part, PartLayout } from './part-layout.js';
  * `stored`: the header first for part 0, then each chunk's ciphertext and
  * tag. Returns how many bytes of `stored` it filled.
  */
-export function sealPart(encryptor: FileEncryptor, layout: PartLayout, part: Part, plain: Uint8Array, stored: Buffer): number {
+export function sealPart(encryptor: ChunkSealer, layout: PartLayout, part: Part, plain: Uint8Array, stored: Buffer): number {
   return sealChunks(encryptor, layout, part.firstChunk, plain, stored, sealStart(encryptor, part, stored));
 }
 
 /** Where a part's first chunk goes in its stored bytes: after the header, which it writes, for part 0. */
-export function sealStart(encryptor: FileEncryptor, part: Part, stored: Buffer): number {
+export function sealStart(encryptor: ChunkSealer, part: Part, stored: Buffer): number {
   if (part.index !== 0) return 0;
   encryptor.header.copy(stored, 0);
-  return HEADER_SIZE;
+  return encryptor.header.length;
 }
 
 /**
@@ -28,19 +28,20 @@ export function sealStart(encryptor: FileEncryptor, part: Part, stored: Buffer):
  * a time. Returns where the next chunk goes.
  */
 export function sealChunks(
-  encryptor: FileEncryptor,
+  encryptor: ChunkSealer,
   layout: PartLayout,
   firstChunk: number,
   plain: Uint8Array,
   stored: Buffer,
   storedAt: number,
 ): number {
+  const { chunkSize } = layout.chunks;
   // An empty file is one empty chunk.
-  const chunkCount = Math.max(1, Math.ceil(plain.length / CHUNK_SIZE));
+  const chunkCount = Math.max(1, Math.ceil(plain.length / chunkSize));
   let at = storedAt;
   for (let i = 0; i < chunkCount; i++) {
     const chunkIndex = firstChunk + i;
-    const chunk = plain.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+    const chunk = plain.subarray(i * chunkSize, (i + 1) * chunkSize);
     at += encryptor.encryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), stored, at).length;
   }
   return at;
@@ -59,15 +60,16 @@ export function sealChunks(
  * journal nothing the stored object does not, where a plaintext hash would
  * confirm a guess of the file's content.
  */
-export function partTagDigest(stored: Uint8Array, part: Part): Buffer {
+export function partTagDigest(stored: Uint8Array, part: Part, layout: PartLayout): Buffer {
+  const { headerLength, chunkSize, tagSize } = layout.chunks;
   const hash = createHash('sha256');
-  let end = part.index === 0 ? HEADER_SIZE : 0;
+  let end = part.index === 0 ? headerLength : 0;
   let plainLeft = part.plainLength;
   for (let i = 0; i < part.chunkCount; i++) {
-    const length = Math.min(CHUNK_SIZE, plainLeft);
-    end += length + TAG_SIZE;
+    const length = Math.min(chunkSize, plainLeft);
+    end += length + tagSize;
     plainLeft -= length;
-    hash.update(stored.subarray(end - TAG_SIZE, end));
+    hash.update(stored.subarray(end - tagSize, end));
   }
   return hash.digest();
 }

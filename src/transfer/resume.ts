@@ -1,5 +1,9 @@
 /**
- * Resumable transfers: the transfer journal put to work.
+ * Resumable transfers: the transfer journal put to work. This file holds the
+ * attach() cycle (journal new transfers, restore and resume them after a
+ * restart, cancel and acknowledge); the checkpoints themselves are
+ * journal-checkpoints.ts, the check of a resumed upload's source
+ * source-verification.ts.
  *
  * - Every upload, and every download whose key file is known, is journaled
  *   before it touches the store (see transfer-journal.ts for what is kept).
@@ -20,29 +24,20 @@
  * - Finished outcomes stay in the journal until acknowledgeTransfers or for
  *   24 hours, and come back in listTransfers after a restart.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { FileEncryptor, HEADER_SIZE, plaintextSizeFor, readHeaderInfo, readKeyFile, storedSizeFor } from '../crypto/index.js';
-import { CloudlockerError, InvalidParamsError, isCloudlockerError, systemErrorCode } from '../errors.js';
-import type { ObjectWriter, ResumedPart, Storage } from '../storage/storage.js';
-import type {
-  DownloadCheckpoints,
-  DownloadPreparation,
-  PreparedUpload,
-  ResumedTransfer,
-  UploadCheckpoints,
-  UploadPreparation,
-} from './checkpoints.js';
-import { createTemporary, removeQuietly, temporaryPathFor } from './local-files.js';
-import { PartLayout, type Part } from './part-layout.js';
-import { partTagDigest, sealPart } from './part-seal.js';
-import type { CheckpointFactory, DownloadRequest, TransferEngine, UploadRequest } from './transfer-engine.js';
+import { keyFileCredentials, keyFileEncryption, readKeyFile, storedFormats, type StoredHeader } from '../crypto/index.js';
+import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
+import { DownloadJournalCheckpoints, UploadJournalCheckpoints } from './journal-checkpoints.js';
+import { removeQuietly, temporaryPathFor } from './local-files.js';
+import { PartLayout } from './part-layout.js';
+import type { TransferEngine } from './transfer-engine.js';
+import type { CheckpointFactory, DownloadRequest, StoredSizes, UploadRequest } from './transfer-requests.js';
 import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
 import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
-
-/** How many parts already stored a resumed upload re-reads and hashes (besides those in flight at the crash). */
-const VERIFIED_SAMPLE_PARTS = 8;
 
 export interface ResumableTransfersOptions {
   readonly journal: TransferJournal;
@@ -102,16 +97,16 @@ export class ResumableTransfers implements CheckpointFactory {
     return new UploadJournalCheckpoints(entry, this.storage, undefined);
   }
 
-  async download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined> {
+  async download(transferId: string, request: DownloadRequest, sizes: StoredSizes): Promise<DownloadCheckpoints | undefined> {
     if (request.keyPath === undefined) return undefined;
     await this.journal.pruneFinished();
     const entry = await this.journal.create({
       transferId,
       direction: 'download',
       name: request.name,
-      totalBytes: plaintextSizeFor(storedSize),
+      totalBytes: sizes.plaintextSize,
       startedAt: new Date().toISOString(),
-      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize },
+      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize: sizes.storedSize },
     });
     return new DownloadJournalCheckpoints(entry, undefined);
   }
@@ -193,7 +188,7 @@ export class ResumableTransfers implements CheckpointFactory {
           source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
           name: entry.record.name,
           overwrite: upload.overwrite,
-          key,
+          encryption: keyFileEncryption(key),
           keyPath: upload.keyPath,
           keyCreated: upload.keyCreated,
           resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
@@ -210,7 +205,7 @@ export class ResumableTransfers implements CheckpointFactory {
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
-          key,
+          credentials: keyFileCredentials(key),
           keyPath: download.keyPath,
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
         });
@@ -239,18 +234,19 @@ export class ResumableTransfers implements CheckpointFactory {
   private async publishedBeforeCrash(entry: JournalEntry): Promise<UploadResult | undefined> {
     const { committing, header, upload, name, totalBytes, transferId } = entry.record;
     if (committing !== true || header === undefined || upload === undefined) return undefined;
+    const journaled = parseJournaledHeader(header);
+    if (journaled === undefined) return undefined;
     try {
       const info = await this.storage.stat(name);
-      if (info.storedSize !== storedSizeFor(totalBytes)) return undefined;
-      const stored = await this.storage.readRange(name, 0, HEADER_SIZE);
-      const journaled = Buffer.from(header, 'base64');
-      if (!journaled.equals(Buffer.from(stored))) return undefined;
+      if (info.storedSize !== journaled.layout.storedSizeFor(totalBytes)) return undefined;
+      const stored = await this.storage.readRange(name, 0, journaled.header.length);
+      if (!journaled.header.equals(Buffer.from(stored))) return undefined;
       return {
         transferId,
         name,
         size: totalBytes,
         storedSize: info.storedSize,
-        keyId: readHeaderInfo(journaled).keyId,
+        keyId: journaled.format.describe(journaled.header).keyId,
         keyPath: upload.keyPath,
         keyCreated: upload.keyCreated,
       };
@@ -306,286 +302,29 @@ async function savedBeforeCrash(entry: JournalEntry): Promise<DownloadResult | u
   return { transferId, name, path: target, size: totalBytes };
 }
 
+/** A journaled header's format and layout; undefined when it is not one any format reads (the transfer then starts over or fails where it is used). */
+function parseJournaledHeader(base64: string): StoredHeader | undefined {
+  try {
+    return storedFormats.parse(Buffer.from(base64, 'base64'));
+  } catch (err) {
+    if (isCloudlockerError(err, 'INTEGRITY')) return undefined;
+    throw err;
+  }
+}
+
 /** The journaled parts of an active entry and the plaintext bytes they cover. */
 async function progressOf(entry: JournalEntry): Promise<{ slots: PartSlot[] | undefined; doneBytes: number }> {
-  const { partCount, chunksPerPart, totalBytes } = entry.record;
-  if (partCount === undefined || chunksPerPart === undefined) return { slots: undefined, doneBytes: 0 };
+  const { partCount, chunksPerPart, totalBytes, header } = entry.record;
+  if (partCount === undefined || chunksPerPart === undefined || header === undefined) return { slots: undefined, doneBytes: 0 };
   const slots = await entry.readParts(partCount);
   // An upload whose write the store cannot resume (S3 before its multipart upload existed) starts over.
   if (entry.record.direction === 'upload' && entry.record.resumeToken === undefined) return { slots, doneBytes: 0 };
-  const layout = new PartLayout(totalBytes, chunksPerPart);
+  const journaled = parseJournaledHeader(header);
+  if (journaled === undefined) return { slots, doneBytes: 0 };
+  const layout = new PartLayout(totalBytes, chunksPerPart, journaled.layout);
   let doneBytes = 0;
   slots.forEach((slot, index) => {
     if (slot.state === PartState.done) doneBytes += layout.part(index).plainLength;
   });
   return { slots, doneBytes };
-}
-
-class UploadJournalCheckpoints implements UploadCheckpoints {
-  private readonly done = new Set<number>();
-  private readonly hashes = new Map<number, Buffer>();
-  private journaledToken: string | undefined;
-  /** The write of the latest token: every part waits for it before it counts as done. */
-  private tokenWritten: Promise<void> = Promise.resolve();
-
-  /** `slots`: the journaled parts of a resumed upload; undefined for a new one. */
-  constructor(
-    private readonly entry: JournalEntry,
-    private readonly storage: Storage,
-    private readonly slots: PartSlot[] | undefined,
-  ) {
-    this.journaledToken = entry.record.resumeToken;
-  }
-
-  isDone(partIndex: number): boolean {
-    return this.done.has(partIndex);
-  }
-
-  async prepare(context: UploadPreparation): Promise<PreparedUpload> {
-    const { header, resumeToken, chunksPerPart } = this.entry.record;
-    if (this.slots !== undefined && header !== undefined && resumeToken !== undefined && chunksPerPart !== undefined) {
-      const resumed = await this.resumeWrite(context, Buffer.from(header, 'base64'), resumeToken, chunksPerPart);
-      if (resumed !== undefined) return resumed;
-    } else if (resumeToken !== undefined) {
-      await this.storage.discardWrite(this.entry.record.name, resumeToken);
-    }
-    return this.startWrite(context);
-  }
-
-  private async startWrite(context: UploadPreparation): Promise<PreparedUpload> {
-    this.done.clear();
-    await this.entry.clearParts();
-    // A new salt: nothing encrypted before a restart is ever re-encrypted under it.
-    const encryptor = FileEncryptor.create(context.key);
-    const writer = await context.storage.beginWrite(this.entry.record.name, {
-      signal: context.signal,
-      expectedSize: context.expectedSize,
-    });
-    try {
-      const chunksPerPart = context.chunksPerPartFor(writer);
-      this.journaledToken = writer.resumeToken;
-      await this.entry.update({
-        header: encryptor.header.toString('base64'),
-        chunksPerPart,
-        partCount: new PartLayout(this.entry.record.totalBytes, chunksPerPart).partCount,
-        resumeToken: writer.resumeToken,
-      });
-      return { encryptor, writer, chunksPerPart };
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-  }
-
-  /** Continue the journaled write; undefined when the store no longer has it (then the upload starts over). */
-  private async resumeWrite(
-    context: UploadPreparation,
-    header: Buffer,
-    resumeToken: string,
-    chunksPerPart: number,
-  ): Promise<PreparedUpload | undefined> {
-    const name = this.entry.record.name;
-    const encryptor = FileEncryptor.fromHeader(context.key, header);
-    const layout = new PartLayout(this.entry.record.totalBytes, chunksPerPart);
-    const slots = this.slots ?? [];
-    try {
-      await verifySourceUnchanged(context.source, encryptor, layout, slots);
-    } catch (err) {
-      await this.storage.discardWrite(name, resumeToken);
-      await this.entry.clearParts();
-      await this.entry.update({ resumeToken: undefined, header: undefined });
-      throw err;
-    }
-    const parts: ResumedPart[] = [];
-    slots.forEach((slot, index) => {
-      if (slot.state !== PartState.done) return;
-      const part = layout.part(index);
-      parts.push({
-        partIndex: index,
-        // Part 0 carries the header before its chunks.
-        offset: index === 0 ? 0 : part.chunksOffset,
-        length: index === 0 ? HEADER_SIZE + part.chunksLength : part.chunksLength,
-        ...(slot.receipt === undefined ? {} : { receipt: slot.receipt }),
-      });
-    });
-    let writer: ObjectWriter;
-    try {
-      writer = await context.storage.resumeWrite(name, resumeToken, {
-        signal: context.signal,
-        expectedSize: context.expectedSize,
-        parts,
-      });
-    } catch (err) {
-      if (isCloudlockerError(err, 'NOT_FOUND')) return undefined;
-      throw err;
-    }
-    for (const part of parts) {
-      this.done.add(part.partIndex);
-      const hash = slots[part.partIndex]?.sha256;
-      if (hash !== undefined) this.hashes.set(part.partIndex, hash);
-    }
-    await this.entry.update({
-      resumes: [
-        ...(this.entry.record.resumes ?? []),
-        { at: new Date().toISOString(), doneParts: parts.length, partCount: layout.partCount },
-      ],
-    });
-    return { encryptor, writer, chunksPerPart };
-  }
-
-  async committing(): Promise<void> {
-    await this.entry.update({ committing: true });
-  }
-
-  async partSealed(partIndex: number, tagDigest: Uint8Array): Promise<void> {
-    const digest = Buffer.from(tagDigest);
-    this.hashes.set(partIndex, digest);
-    await this.entry.partSealed(partIndex, digest);
-  }
-
-  async partDone(partIndex: number, writer?: ObjectWriter): Promise<void> {
-    const token = writer?.resumeToken;
-    if (token !== this.journaledToken) {
-      // S3: the multipart upload exists once the first part is in; journal its id before any part counts as done.
-      this.journaledToken = token;
-      this.tokenWritten = this.entry.update({ resumeToken: token });
-    }
-    await this.tokenWritten;
-    const receipt = writer?.partReceipt?.(partIndex);
-    const sha256 = this.hashes.get(partIndex);
-    await this.entry.partDone(partIndex, { ...(sha256 === undefined ? {} : { sha256 }), ...(receipt === undefined ? {} : { receipt }) });
-  }
-
-  async finish(...args: Parameters<UploadCheckpoints['finish']>): Promise<void> {
-    const [outcome] = args;
-    const { resumeToken, name } = this.entry.record;
-    // A resumed upload may fail before it reopened its write (the source changed): discard that write here.
-    if (outcome !== 'completed' && resumeToken !== undefined) await this.storage.discardWrite(name, resumeToken);
-    await this.entry.finish(...args);
-  }
-}
-
-/**
- * The source of a resumed upload must be the file that was being uploaded:
- * its size and mtime were checked on opening; here every part that was in
- * flight at the crash (it will be encrypted again under the same nonces) and
- * a sample of the parts already stored must seal to the tags journaled
- * (partTagDigest). The parts are encrypted in memory only: nothing leaves
- * before they have matched.
- */
-async function verifySourceUnchanged(
-  source: FileHandle,
-  encryptor: FileEncryptor,
-  layout: PartLayout,
-  slots: readonly PartSlot[],
-): Promise<void> {
-  const inFlight: number[] = [];
-  const done: number[] = [];
-  slots.forEach((slot, index) => {
-    if (slot.state === PartState.sealed) inFlight.push(index);
-    else if (slot.state === PartState.done && slot.sha256 !== undefined) done.push(index);
-  });
-  const sample = new Set<number>(inFlight);
-  const step = Math.max(1, Math.floor(done.length / VERIFIED_SAMPLE_PARTS));
-  for (let i = 0; i < done.length && sample.size < inFlight.length + VERIFIED_SAMPLE_PARTS; i += step) sample.add(done[i]!);
-  if (done.length > 0) sample.add(done[done.length - 1]!);
-  for (const index of sample) {
-    const part = layout.part(index);
-    const plain = Buffer.allocUnsafe(part.plainLength);
-    let filled = 0;
-    while (filled < part.plainLength) {
-      const { bytesRead } = await source.read(plain, filled, part.plainLength - filled, part.plainOffset + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    const expected = slots[index]?.sha256;
-    const matches =
-      filled === part.plainLength &&
-      expected !== undefined &&
-      sealedDigestOf(encryptor, layout, part, plain).equals(expected);
-    if (!matches) {
-      throw new CloudlockerError(
-        'SOURCE_CHANGED',
-        'The file changed while the upload was interrupted: upload it again (the partial upload has been discarded).',
-      );
-    }
-  }
-}
-
-/** partTagDigest of the part as `plain` would seal, or an empty buffer when it cannot (the encryptor refuses it). */
-function sealedDigestOf(encryptor: FileEncryptor, layout: PartLayout, part: Part, plain: Buffer): Buffer {
-  const stored = Buffer.allocUnsafe(part.chunksLength + (part.index === 0 ? HEADER_SIZE : 0));
-  try {
-    sealPart(encryptor, layout, part, plain, stored);
-  } catch (err) {
-    // The encryptor's own guard: this chunk index was sealed before, in this process, from other bytes.
-    if (isCloudlockerError(err, 'SOURCE_CHANGED')) return Buffer.alloc(0);
-    throw err;
-  }
-  return partTagDigest(stored, part);
-}
-
-class DownloadJournalCheckpoints implements DownloadCheckpoints {
-  private readonly done = new Set<number>();
-
-  constructor(
-    private readonly entry: JournalEntry,
-    private readonly slots: PartSlot[] | undefined,
-  ) {}
-
-  isDone(partIndex: number): boolean {
-    return this.done.has(partIndex);
-  }
-
-  async prepare(context: DownloadPreparation): Promise<{ temp: FileHandle; chunksPerPart: number }> {
-    const { header, chunksPerPart, download } = this.entry.record;
-    const sameObject = header !== undefined && Buffer.from(header, 'base64').equals(Buffer.from(context.header));
-    if (this.slots !== undefined && sameObject && chunksPerPart !== undefined && download?.target === context.target) {
-      const temp = await openExisting(context.tempPath);
-      if (temp !== undefined) {
-        this.slots.forEach((slot, index) => {
-          if (slot.state === PartState.done) this.done.add(index);
-        });
-        return { temp, chunksPerPart };
-      }
-    }
-    // A new start (or the object was replaced, or the temporary is gone): nothing of before is kept.
-    this.done.clear();
-    await this.entry.clearParts();
-    await removeQuietly(context.tempPath);
-    const temp = await createTemporary(context.tempPath);
-    try {
-      await this.entry.update({
-        header: Buffer.from(context.header).toString('base64'),
-        chunksPerPart: context.preferredChunksPerPart,
-        partCount: new PartLayout(this.entry.record.totalBytes, context.preferredChunksPerPart).partCount,
-        ...(download === undefined ? {} : { download: { ...download, target: context.target } }),
-      });
-    } catch (err) {
-      await temp.close().catch(() => undefined);
-      throw err;
-    }
-    return { temp, chunksPerPart: context.preferredChunksPerPart };
-  }
-
-  async partDone(partIndex: number): Promise<void> {
-    await this.entry.partDone(partIndex);
-  }
-
-  async committing(): Promise<void> {
-    await this.entry.update({ committing: true });
-  }
-
-  async finish(...args: Parameters<DownloadCheckpoints['finish']>): Promise<void> {
-    await this.entry.finish(...args);
-  }
-}
-
-async function openExisting(tempPath: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(tempPath, 'r+');
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
 }

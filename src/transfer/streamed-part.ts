@@ -7,7 +7,7 @@
  * holds one chunk and one batch in memory instead of its whole stored bytes
  * and their plaintext (the figures: docs/benchmarks.md, change 7).
  */
-import { CHUNK_SIZE, STORED_CHUNK_SIZE, type FileDecryptor } from '../crypto/index.js';
+import type { ChunkOpener } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError } from '../errors.js';
 import { writevFully, type WritevTarget } from './file-io.js';
 import type { Part, PartLayout } from './part-layout.js';
@@ -17,7 +17,7 @@ export interface StreamedPartOptions {
   readonly body: AsyncIterable<Uint8Array>;
   readonly part: Part;
   readonly layout: PartLayout;
-  readonly decryptor: FileDecryptor;
+  readonly decryptor: ChunkOpener;
   readonly file: WritevTarget;
   /** Where plaintext gathers before a write; a whole number of chunks long, at least one. */
   readonly batch: Buffer;
@@ -33,9 +33,10 @@ export interface StreamedPartOptions {
  */
 export async function downloadStreamedPart(options: StreamedPartOptions): Promise<void> {
   const { body, part, layout, decryptor, file, batch, signal, onWritten } = options;
+  const { chunkSize, storedChunkSize } = layout.chunks;
   const partEnd = part.chunksOffset + part.chunksLength;
   /** A chunk whose bytes arrived split across pieces, gathered here. */
-  const pending = Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+  const pending = Buffer.allocUnsafe(storedChunkSize);
   let filled = 0;
   let chunkIndex = part.firstChunk;
   /** Position in the stored object of the first byte of chunkIndex. */
@@ -56,7 +57,7 @@ export async function downloadStreamedPart(options: StreamedPartOptions): Promis
     batchBytes = 0;
   };
   const open = async (stored: Uint8Array): Promise<void> => {
-    if (batch.length - batchBytes < CHUNK_SIZE) await flush();
+    if (batch.length - batchBytes < chunkSize) await flush();
     batchBytes += decryptor.decryptChunk(chunkIndex, stored, layout.isFinalChunk(chunkIndex), batch, batchBytes).length;
     chunkStart += stored.length;
     chunkIndex += 1;
@@ -66,7 +67,7 @@ export async function downloadStreamedPart(options: StreamedPartOptions): Promis
     let at = 0;
     while (at < piece.length) {
       if (chunkStart >= partEnd) throw new CloudlockerError('INTEGRITY', 'The store sent more bytes than the stored file holds.');
-      const chunkLength = Math.min(STORED_CHUNK_SIZE, partEnd - chunkStart);
+      const chunkLength = Math.min(storedChunkSize, partEnd - chunkStart);
       const wanted = chunkLength - filled;
       const take = Math.min(wanted, piece.length - at);
       if (filled === 0 && take === chunkLength) {

@@ -1,6 +1,9 @@
 /**
  * The transfer engine: uploads and downloads as queued, cancellable
- * transfers whose parts go through one shared p-queue.
+ * transfers whose parts go through one shared p-queue. This file holds
+ * admission, cancellation and closing; the pipelines are upload-pipeline.ts
+ * and download-pipeline.ts, the shared part queue and buffers
+ * part-scheduler.ts, the requests transfer-requests.ts.
  *
  * - At most `maxConcurrentTransfers` run at once; up to `maxQueuedTransfers`
  *   more wait as "queued"; beyond that a new one is refused with BUSY.
@@ -14,60 +17,20 @@
  */
 import PQueue from 'p-queue';
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
-import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, ErrorObject, TransferDirection, UploadResult } from '../../protocol/index.js';
-import {
-  CHUNK_SIZE,
-  FileDecryptor,
-  FileEncryptor,
-  HEADER_SIZE,
-  STORED_CHUNK_SIZE,
-  chunkCountFor,
-  plaintextSizeFor,
-  storedSizeFor,
-  type MasterKey,
-} from '../crypto/index.js';
-import { CloudlockerError, InvalidParamsError, fromSystemError, toErrorObject } from '../errors.js';
-import type { ObjectWriter, Storage } from '../storage/storage.js';
-import { BufferPool } from './buffer-pool.js';
-import {
-  assertSourceUnchanged,
-  createTemporary,
-  openSource,
-  publishTemporary,
-  removeQuietly,
-  resolveDestination,
-  temporaryPathFor,
-  type SourceFile,
-} from './local-files.js';
-import {
-  isInterruption,
-  TransferInterruption,
-  type DownloadCheckpoints,
-  type ResumedTransfer,
-  type TransferCheckpoints,
-  type UploadCheckpoints,
-} from './checkpoints.js';
-import { writevFully, type WritevTarget } from './file-io.js';
+import { storedFormats, type FormatRegistry } from '../crypto/index.js';
+import { CloudlockerError, InvalidParamsError, toErrorObject } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { isInterruption, TransferInterruption, type ResumedTransfer, type TransferCheckpoints } from './checkpoints.js';
+import { DownloadPipeline } from './download-pipeline.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
-import { PartLayout, type Part } from './part-layout.js';
-import { partTagDigest, sealChunks, sealStart } from './part-seal.js';
-import { downloadStreamedPart } from './streamed-part.js';
+import { PartScheduler, type PipelineContext } from './part-scheduler.js';
+import type { CheckpointFactory, DownloadRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
+import { UploadPipeline } from './upload-pipeline.js';
 
-/**
- * Largest part the engine will hold in memory. With the queue's concurrency
- * it bounds memory; with S3's 10 000 parts it caps one object at about 625 GiB.
- */
-const MAX_PART_BYTES = 64 * 1024 * 1024;
-/** Chunks of plaintext an upload reads and seals at a time (1 MiB). */
-const UPLOAD_SLICE_CHUNKS = 16;
-/** Plaintext gathered before each write of a streamed download part (streamed-part.ts): 16 chunks. */
-const STREAMED_WRITE_BATCH_BYTES = 16 * CHUNK_SIZE;
-/** Listeners one transfer's part signal may carry: each part in flight, and each request the store's client makes for it. */
-const PART_SIGNAL_MAX_LISTENERS = 100;
+export type { CheckpointFactory, DownloadRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -91,64 +54,20 @@ export interface TransferEngineOptions {
    * `cloudlocker` command sets it itself, before loading anything.
    */
   readonly tuneGarbageCollection?: boolean;
-}
-
-/** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
-export interface CheckpointFactory {
-  upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints | undefined>;
-  download(transferId: string, request: DownloadRequest, storedSize: number): Promise<DownloadCheckpoints | undefined>;
-}
-
-export interface UploadRequest {
-  readonly transferId?: string;
-  readonly source: SourceFile;
-  readonly name: string;
-  readonly overwrite: boolean;
-  readonly key: MasterKey;
-  /** Echoed in the result. */
-  readonly keyPath: string;
-  readonly keyCreated: boolean;
-  /** A transfer resumed after a restart: its checkpoints, start time and bytes already done. */
-  readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
-  /** The id its request reserved (see reserving()); it replaces transferId. */
-  readonly reservation?: TransferReservation;
-}
-
-export interface DownloadRequest {
-  readonly transferId?: string;
-  readonly name: string;
-  readonly destination: string;
-  readonly overwrite: boolean;
-  readonly key: MasterKey;
-  /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
-  readonly keyPath?: string;
-  readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
-  readonly reservation?: TransferReservation;
-}
-
-/**
- * A transfer's id, held from the moment its request arrived while the
- * request is still being checked (see TransferEngine.reserving). A cancel
- * meanwhile aborts its controller, which the transfer then takes over.
- */
-export interface TransferReservation {
-  readonly transferId: string;
-  readonly direction: TransferDirection;
-  readonly name: string;
-  readonly abortController: AbortController;
+  /** The stored formats it reads and writes. Default: storedFormats (crypto/formats.ts). */
+  readonly formats?: FormatRegistry;
 }
 
 export class TransferEngine {
   readonly registry: TransferRegistry;
   private readonly storage: Storage;
   private readonly transferQueue: PQueue;
-  private readonly partQueue: PQueue;
   private readonly maxQueuedTransfers: number;
-  private readonly partConcurrency: number;
-  private readonly chunksPerPart: number;
-  private readonly buffers: BufferPool;
+  private readonly uploads: UploadPipeline;
+  private readonly downloads: DownloadPipeline;
   private readonly logger: Logger | undefined;
   private readonly checkpointFactory: CheckpointFactory | undefined;
+  private readonly formats: FormatRegistry;
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
@@ -159,13 +78,19 @@ export class TransferEngine {
     this.storage = options.storage;
     this.registry = options.registry;
     this.transferQueue = new PQueue({ concurrency: options.maxConcurrentTransfers ?? 4 });
-    this.partConcurrency = options.partConcurrency ?? 4;
-    this.partQueue = new PQueue({ concurrency: this.partConcurrency });
     this.maxQueuedTransfers = options.maxQueuedTransfers ?? 64;
-    this.chunksPerPart = options.chunksPerPart ?? 16;
-    this.buffers = new BufferPool(this.partConcurrency * 2);
     this.logger = options.logger;
     this.checkpointFactory = options.checkpoints;
+    this.formats = options.formats ?? storedFormats;
+    const context: PipelineContext = {
+      storage: this.storage,
+      registry: this.registry,
+      formats: this.formats,
+      parts: new PartScheduler(this.storage, options.partConcurrency ?? 4, options.chunksPerPart ?? 16),
+      beginCommit: (record) => this.beginCommit(record),
+    };
+    this.uploads = new UploadPipeline(context);
+    this.downloads = new DownloadPipeline(context);
     if (options.tuneGarbageCollection === true) keepYoungGenerationSmall();
   }
 
@@ -173,17 +98,22 @@ export class TransferEngine {
   async upload(request: UploadRequest): Promise<UploadResult> {
     const checkpoints =
       request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.upload(transferId, request));
-    return this.run('upload', request, request.source.size, checkpoints, (record, journal) => this.runUpload(record, request, journal));
+    return this.run('upload', request, request.source.size, checkpoints, (record, journal) => this.uploads.run(record, request, journal));
   }
 
   /** Fetch, authenticate and decrypt a stored file into a local file. */
   async download(request: DownloadRequest): Promise<DownloadResult> {
     const info = await this.storage.stat(request.name);
-    const size = plaintextSizeFor(info.storedSize);
+    // From the stored size alone when the formats allow it (v1: a fixed header); otherwise from the header.
+    const size =
+      this.formats.plaintextSizeFromStoredSize(info.storedSize) ??
+      (await this.formats.readHeader((position, length) => this.storage.readRange(request.name, position, length))).layout.plaintextSizeFor(
+        info.storedSize,
+      );
+    const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size };
     const checkpoints =
-      request.resume?.checkpoints ??
-      ((transferId: string) => this.checkpointFactory?.download(transferId, request, info.storedSize));
-    return this.run('download', request, size, checkpoints, (record, journal) => this.runDownload(record, request, journal));
+      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.download(transferId, request, sizes));
+    return this.run('download', request, size, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));
   }
 
   /**
@@ -330,233 +260,6 @@ export class TransferEngine {
     }
   }
 
-  private async runUpload(
-    record: TransferRecord,
-    request: UploadRequest,
-    checkpoints: UploadCheckpoints | undefined,
-  ): Promise<UploadResult> {
-    const { signal } = record;
-    const source = await openSource(request.source);
-    let writer: ObjectWriter | undefined;
-    try {
-      await refuseUnknownSizeFile(source, request.source);
-      let encryptor: FileEncryptor;
-      let chunksPerPart: number;
-      if (checkpoints === undefined) {
-        encryptor = FileEncryptor.create(request.key);
-        writer = await this.storage.beginWrite(request.name, {
-          signal,
-          expectedSize: storedSizeFor(request.source.size),
-        });
-        chunksPerPart = this.chunksPerPartFor(request.source.size, writer);
-      } else {
-        // A journaled upload: fresh, or resumed with its header, layout and the store's unfinished write.
-        ({ encryptor, writer, chunksPerPart } = await checkpoints.prepare({
-          storage: this.storage,
-          key: request.key,
-          source,
-          signal,
-          expectedSize: storedSizeFor(request.source.size),
-          chunksPerPartFor: (newWriter) => this.chunksPerPartFor(request.source.size, newWriter),
-        }));
-      }
-      const parts = new PartLayout(request.source.size, chunksPerPart);
-      const activeWriter = writer;
-      await this.runParts(parts.partCount, signal, async (partIndex, partSignal) => {
-        if (checkpoints?.isDone(partIndex) === true) return;
-        const part = parts.part(partIndex);
-        await this.uploadPart(record, part, parts, source, encryptor, activeWriter, partSignal, checkpoints);
-      });
-      await assertSourceUnchanged(source, request.source);
-      await assertNoBytesAfter(source, request.source);
-      this.beginCommit(record);
-      await checkpoints?.committing?.();
-      const stored = await writer.complete({ overwrite: request.overwrite });
-      writer = undefined;
-      return {
-        transferId: record.transferId,
-        name: request.name,
-        size: request.source.size,
-        storedSize: stored.storedSize,
-        keyId: request.key.keyId,
-        keyPath: request.keyPath,
-        keyCreated: request.keyCreated,
-      };
-    } finally {
-      // An interrupted journaled upload keeps its partial object to resume from.
-      if (checkpoints !== undefined && isInterruption(signal)) await (writer?.suspend?.() ?? writer?.abort());
-      else await writer?.abort();
-      await source.close().catch(() => undefined);
-    }
-  }
-
-  private async uploadPart(
-    record: TransferRecord,
-    part: Part,
-    layout: PartLayout,
-    source: FileHandle,
-    encryptor: FileEncryptor,
-    writer: ObjectWriter,
-    signal: AbortSignal,
-    checkpoints?: UploadCheckpoints,
-  ): Promise<void> {
-    // The plaintext is read and sealed a slice at a time: a part of S3's
-    // 5 MiB holds a 1 MiB plaintext buffer, not a second 5 MiB one.
-    const sliceChunks = Math.min(layout.chunksPerPart, UPLOAD_SLICE_CHUNKS);
-    let plain: Buffer | undefined = this.buffers.acquire(sliceChunks * CHUNK_SIZE);
-    const stored = this.buffers.acquire(this.storedPartBytes(layout));
-    try {
-      let storedLength = sealStart(encryptor, part, stored);
-      for (let first = 0; first < part.chunkCount; first += sliceChunks) {
-        const plainStart = first * CHUNK_SIZE;
-        const plainLength = Math.min(sliceChunks * CHUNK_SIZE, part.plainLength - plainStart);
-        const { bytesRead } = await readFully(source, plain, plainLength, part.plainOffset + plainStart);
-        if (bytesRead !== plainLength) throw new CloudlockerError('SOURCE_CHANGED');
-        signal.throwIfAborted();
-        storedLength = sealChunks(encryptor, layout, part.firstChunk + first, plain.subarray(0, plainLength), stored, storedLength);
-      }
-      // Back to the pool before the (longest) wait, the write: parts waiting
-      // on the store then hold one buffer each, not two.
-      this.buffers.release(plain);
-      plain = undefined;
-      // Journaled before anything leaves: a resume re-encrypts this part only if the source seals to the same tags.
-      if (checkpoints !== undefined) await checkpoints.partSealed(part.index, partTagDigest(stored, part));
-      this.registry.addProgress(record, { cryptoBytes: part.plainLength });
-      const offset = part.index === 0 ? 0 : part.chunksOffset;
-      await writer.writePart(part.index, offset, stored.subarray(0, storedLength));
-      // Counted only once journaled, so no byte reported as transferred is ever sent again.
-      await checkpoints?.partDone(part.index, writer);
-      this.registry.addProgress(record, { transferredBytes: part.plainLength });
-    } finally {
-      if (plain !== undefined) this.buffers.release(plain);
-      this.buffers.release(stored);
-    }
-  }
-
-  private async runDownload(
-    record: TransferRecord,
-    request: DownloadRequest,
-    checkpoints: DownloadCheckpoints | undefined,
-  ): Promise<DownloadResult> {
-    const { signal } = record;
-    const target = await resolveDestination(request.destination, request.name, request.overwrite);
-    const header = await this.storage.readRange(request.name, 0, HEADER_SIZE, signal);
-    if (header.length !== HEADER_SIZE) throw new CloudlockerError('INTEGRITY');
-    const decryptor = FileDecryptor.open(request.key, header);
-
-    const tempPath = temporaryPathFor(target, record.transferId);
-    // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
-    const { temp, chunksPerPart } =
-      checkpoints === undefined
-        ? { temp: await createTemporary(tempPath), chunksPerPart: this.readChunksPerPart() }
-        : await checkpoints.prepare({ header, target, tempPath, preferredChunksPerPart: this.readChunksPerPart() });
-    let published = false;
-    try {
-      const layout = new PartLayout(record.totalBytes, chunksPerPart);
-      await this.runParts(layout.partCount, signal, async (partIndex, partSignal) => {
-        if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
-        await checkpoints?.partDone(partIndex);
-        this.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
-      });
-      try {
-        await temp.sync();
-      } catch (err) {
-        throw fromSystemError(err, 'the downloaded file');
-      }
-      await temp.close();
-      this.beginCommit(record);
-      await checkpoints?.committing?.();
-      await publishTemporary(tempPath, target, request.overwrite);
-      published = true;
-      return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
-    } finally {
-      await temp.close().catch(() => undefined);
-      const keepToResume = checkpoints !== undefined && isInterruption(signal);
-      if (!published && !keepToResume) await removeQuietly(tempPath);
-    }
-  }
-
-  private async downloadPart(
-    record: TransferRecord,
-    part: Part,
-    layout: PartLayout,
-    name: string,
-    decryptor: FileDecryptor,
-    temp: WritevTarget,
-    signal: AbortSignal,
-  ): Promise<void> {
-    if (this.storage.readRangeStream !== undefined) {
-      const batch = this.buffers.acquire(STREAMED_WRITE_BATCH_BYTES);
-      try {
-        await downloadStreamedPart({
-          body: this.storage.readRangeStream(name, part.chunksOffset, part.chunksLength, signal),
-          part,
-          layout,
-          decryptor,
-          file: temp,
-          batch,
-          signal,
-          onWritten: (plainBytes) => this.registry.addProgress(record, { transferredBytes: plainBytes }),
-        });
-      } finally {
-        this.buffers.release(batch);
-      }
-      return;
-    }
-    const into = this.storage.readRangeInto === undefined ? undefined : this.buffers.acquire(this.storedPartBytes(layout));
-    const stored = await this.readStoredPart(name, part, signal, into);
-    this.registry.addProgress(record, { transferredBytes: part.plainLength });
-    // Decrypted into a pooled buffer, not into one the decipher allocates
-    // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
-    const plain = this.buffers.acquire(this.chunksPerPartBytes(layout, CHUNK_SIZE));
-    try {
-      let storedAt = 0;
-      let plainAt = 0;
-      for (let i = 0; i < part.chunkCount; i++) {
-        const chunkIndex = part.firstChunk + i;
-        const storedLength = Math.min(STORED_CHUNK_SIZE, stored.length - storedAt);
-        const chunk = stored.subarray(storedAt, storedAt + storedLength);
-        plainAt += decryptor.decryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), plain, plainAt).length;
-        storedAt += storedLength;
-      }
-      signal.throwIfAborted();
-      try {
-        await writevFully(temp, [plain.subarray(0, plainAt)], part.plainOffset);
-      } catch (err) {
-        throw fromSystemError(err, 'the downloaded file');
-      }
-    } finally {
-      this.buffers.release(plain);
-      if (into !== undefined) this.buffers.release(into);
-    }
-  }
-
-  /**
-   * A part's stored bytes: read into the pooled buffer `into` when the
-   * backend can read into one (the local store), so that a download does not
-   * allocate a part-sized buffer per part (half its garbage otherwise);
-   * as readRange returns them elsewhere. Exactly chunksLength bytes or
-   * INTEGRITY; `into` goes back to the pool here when the read fails.
-   */
-  private async readStoredPart(name: string, part: Part, signal: AbortSignal, into: Buffer | undefined): Promise<Uint8Array> {
-    try {
-      let stored: Uint8Array;
-      if (into !== undefined && this.storage.readRangeInto !== undefined) {
-        const target = into.subarray(0, part.chunksLength);
-        stored = target.subarray(0, await this.storage.readRangeInto(name, part.chunksOffset, target, signal));
-      } else {
-        stored = await this.storage.readRange(name, part.chunksOffset, part.chunksLength, signal);
-      }
-      // Fewer bytes than the listing promised: the object changed or was cut short.
-      if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
-      return stored;
-    } catch (err) {
-      if (into !== undefined) this.buffers.release(into);
-      throw err;
-    }
-  }
-
   /**
    * Run `work` once one of the maxConcurrentTransfers slots is free. A
    * transfer cancelled while it waits is answered at once and leaves the
@@ -591,125 +294,12 @@ export class TransferEngine {
     return Promise.race([queued, cancelledWhileQueued]);
   }
 
-  /**
-   * Run `count` parts through the shared part queue, keeping at most
-   * partConcurrency of this transfer's parts queued or running. The first
-   * failure stops the rest (their signal aborts) and is the one rethrown.
-   * Resolves only when no part of this transfer is running any more, so the
-   * caller can clean up without racing a write.
-   */
-  private async runParts(
-    count: number,
-    transferSignal: AbortSignal,
-    runPart: (index: number, signal: AbortSignal) => Promise<void>,
-  ): Promise<void> {
-    const failed = new AbortController();
-    const signal = AbortSignal.any([transferSignal, failed.signal]);
-    // Every part in flight listens (the store's client adds its own per request): not a leak.
-    setMaxListeners(PART_SIGNAL_MAX_LISTENERS, signal);
-    let firstError: unknown;
-    const inFlight = new Set<Promise<void>>();
-    for (let index = 0; index < count && !signal.aborted; index++) {
-      const task: Promise<void> = this.partQueue
-        .add(async () => {
-          signal.throwIfAborted();
-          await runPart(index, signal);
-        })
-        .catch((err: unknown) => {
-          if (firstError === undefined && !transferSignal.aborted) {
-            firstError = err;
-            failed.abort(err);
-          }
-        })
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= this.partConcurrency) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-    transferSignal.throwIfAborted();
-    if (firstError !== undefined) throw firstError;
-  }
-
   /** The last point where a cancel still counts; from here on the transfer publishes its result. */
   private beginCommit(record: TransferRecord): void {
     record.signal.throwIfAborted();
     this.committing.add(record.transferId);
   }
 
-  /**
-   * Chunks per part for an upload: the preferred count, raised to the
-   * backend's minimum part size and, for a store that caps the number of
-   * parts (S3: 10 000), to what fits the file in that many parts.
-   */
-  private chunksPerPartFor(plaintextSize: number, writer: ObjectWriter): number {
-    let chunksPerPart = PartLayout.chunksPerPartFor(this.chunksPerPart, writer.minPartSize);
-    if (writer.maxParts !== undefined) {
-      chunksPerPart = Math.max(chunksPerPart, Math.ceil(chunkCountFor(plaintextSize) / writer.maxParts));
-    }
-    if (chunksPerPart * STORED_CHUNK_SIZE > MAX_PART_BYTES) {
-      const limitGiB = Math.floor(((writer.maxParts ?? 0) * MAX_PART_BYTES) / 2 ** 30);
-      throw new InvalidParamsError(
-        `The file is too large for this store: it takes objects of at most about ${limitGiB} GiB.`,
-        'path',
-      );
-    }
-    return chunksPerPart;
-  }
-
-  /** Chunks per part of a download: the preferred count, raised to the store's preferred read size. */
-  private readChunksPerPart(): number {
-    return PartLayout.chunksPerPartFor(this.chunksPerPart, this.storage.preferredReadSize ?? 0);
-  }
-
-  /** Size of a buffer for a full part's stored bytes (header included): one size for uploads and downloads, so they share buffers. */
-  private storedPartBytes(layout: PartLayout): number {
-    return this.chunksPerPartBytes(layout, STORED_CHUNK_SIZE) + HEADER_SIZE;
-  }
-
-  /** Size of a full part's buffer, so buffers of full parts are the pool's common size. */
-  private chunksPerPartBytes(layout: PartLayout, bytesPerChunk: number): number {
-    return layout.chunksPerPart * bytesPerChunk;
-  }
-}
-
-async function readFully(
-  handle: FileHandle,
-  buffer: Buffer,
-  length: number,
-  position: number,
-): Promise<{ bytesRead: number }> {
-  let total = 0;
-  while (total < length) {
-    let bytesRead: number;
-    try {
-      ({ bytesRead } = await handle.read(buffer, total, length - total, position + total));
-    } catch (err) {
-      throw fromSystemError(err, 'the file to upload');
-    }
-    if (bytesRead === 0) break;
-    total += bytesRead;
-  }
-  return { bytesRead: total };
-}
-
-/** Files such as those in /proc report size 0 but have content: their size cannot be trusted. */
-async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Promise<void> {
-  if (source.size !== 0) return;
-  const probe = Buffer.alloc(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, 0);
-  if (bytesRead > 0) {
-    throw new InvalidParamsError(
-      'path is a special file whose size is not known in advance (such as a /proc file): copy it to a regular file first.',
-      'path',
-    );
-  }
-}
-
-/** A file that grew after it was measured has bytes past the end; the upload would silently miss them. */
-async function assertNoBytesAfter(handle: FileHandle, source: SourceFile): Promise<void> {
-  const probe = Buffer.alloc(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, source.size);
-  if (bytesRead > 0) throw new CloudlockerError('SOURCE_CHANGED');
 }
 
 /** A transfer whose journal entry cannot be written still runs, only not resumably. */

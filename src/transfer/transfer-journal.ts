@@ -23,8 +23,9 @@
  * (kill -9); after a power cut a done slot may describe a part the disk lost,
  * which the format's authentication then reports as INTEGRITY on download.
  *
- * Never in the journal: keys, passphrases, plaintext. The 96-byte header is
- * kept (salt, key id, MAC; no secret) to re-create the encryptor.
+ * Never in the journal: keys, passphrases, plaintext. The stored object's
+ * header is kept (whatever its format and length; it holds no secret — v1:
+ * salt, key id, MAC) to re-create the sealer and find the format's layout.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';

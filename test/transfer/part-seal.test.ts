@@ -7,6 +7,7 @@ import {
   decryptBuffer,
   generateMasterKey,
   storedSizeFor,
+  V1_LAYOUT,
 } from '../../src/crypto/index.js';
 import { PartLayout } from '../../src/transfer/part-layout.js';
 import { partTagDigest, sealChunks, sealPart, sealStart } from '../../src/transfer/part-seal.js';
@@ -15,7 +16,7 @@ const key = generateMasterKey();
 
 /** Seals every part of `plaintext` with `encryptor`, as an upload would; the stored object and each part's digest. */
 function sealAll(encryptor: FileEncryptor, plaintext: Buffer, chunksPerPart: number): { stored: Buffer; digests: Buffer[] } {
-  const layout = new PartLayout(plaintext.length, chunksPerPart);
+  const layout = new PartLayout(plaintext.length, chunksPerPart, V1_LAYOUT);
   const pieces: Buffer[] = [];
   const digests: Buffer[] = [];
   for (let index = 0; index < layout.partCount; index++) {
@@ -23,7 +24,7 @@ function sealAll(encryptor: FileEncryptor, plaintext: Buffer, chunksPerPart: num
     const buffer = Buffer.alloc(HEADER_SIZE + part.chunksLength);
     const length = sealPart(encryptor, layout, part, plaintext.subarray(part.plainOffset, part.plainOffset + part.plainLength), buffer);
     pieces.push(buffer.subarray(0, length));
-    digests.push(partTagDigest(buffer, part));
+    digests.push(partTagDigest(buffer, part, layout));
   }
   return { stored: Buffer.concat(pieces), digests };
 }
@@ -66,7 +67,7 @@ describe('sealPart and partTagDigest', () => {
 describe('sealChunks', () => {
   it.each([1, 2, 3])('sealing a part %i chunks at a time gives the bytes sealPart gives', (sliceChunks) => {
     const plaintext = randomBytes(7 * CHUNK_SIZE + 123);
-    const layout = new PartLayout(plaintext.length, 5);
+    const layout = new PartLayout(plaintext.length, 5, V1_LAYOUT);
     const encryptor = FileEncryptor.create(key);
     for (let index = 0; index < layout.partCount; index++) {
       const part = layout.part(index);

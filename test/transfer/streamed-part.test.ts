@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CHUNK_SIZE, encryptBuffer, FileDecryptor, generateMasterKey, HEADER_SIZE } from '../../src/crypto/index.js';
+import { CHUNK_SIZE, encryptBuffer, FileDecryptor, generateMasterKey, HEADER_SIZE, V1_LAYOUT } from '../../src/crypto/index.js';
 import { PartLayout } from '../../src/transfer/part-layout.js';
 import { downloadStreamedPart } from '../../src/transfer/streamed-part.js';
 import { makeTempDir } from '../helpers/server.js';
@@ -17,7 +17,7 @@ const key = generateMasterKey();
 /** 5 chunks and a bit: parts of 2 chunks give 3 parts, the last one short. */
 const plaintext = randomBytes(4 * CHUNK_SIZE + 1000);
 const stored = encryptBuffer(key, plaintext);
-const layout = new PartLayout(plaintext.length, 2);
+const layout = new PartLayout(plaintext.length, 2, V1_LAYOUT);
 
 async function* inPieces(bytes: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
   let at = 0;

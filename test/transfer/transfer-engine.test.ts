@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile, appendFile, stat } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import type { TransferFinishedParams, TransferProgressParams } from '../../protocol/index.js';
-import { CHUNK_SIZE, createKeyFile, type MasterKey } from '../../src/crypto/index.js';
+import { CHUNK_SIZE, createKeyFile, masterKeyCredentials, v1Encryption, type MasterKey } from '../../src/crypto/index.js';
 import { CloudlockerError } from '../../src/errors.js';
 import { LocalStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/storage.js';
@@ -69,7 +69,7 @@ async function uploadBytes(f: Fixture, name: string, bytes: Buffer, extra: { tra
     source: await inspectSource(file),
     name,
     overwrite: extra.overwrite ?? false,
-    key: f.key,
+    encryption: v1Encryption(f.key),
     keyPath: 'k',
     keyCreated: false,
     ...(extra.transferId === undefined ? {} : { transferId: extra.transferId }),
@@ -88,7 +88,7 @@ describe('TransferEngine with the local store', () => {
       const uploaded = await uploadBytes(f, 'dir/file.bin', bytes);
       expect(uploaded).toMatchObject({ name: 'dir/file.bin', size, keyId: f.key.keyId });
       const out = path.join(f.dir, 'out.bin');
-      const downloaded = await f.engine.download({ name: 'dir/file.bin', destination: out, overwrite: false, key: f.key });
+      const downloaded = await f.engine.download({ name: 'dir/file.bin', destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) });
       expect(downloaded).toEqual({ transferId: downloaded.transferId, name: 'dir/file.bin', path: out, size });
       expect(sha256(await readFile(out))).toBe(sha256(bytes));
       expect((await readdir(f.dir)).filter((n) => n.includes('cloudlocker-part'))).toEqual([]);
@@ -120,7 +120,7 @@ describe('TransferEngine with the local store', () => {
     f = await fixture({ storage: (local) => gatedStorage(local, gate) });
     const file = await f.writeSource('grow.bin', randomBytes(8 * CHUNK_SIZE));
     const source = await inspectSource(file);
-    const pending = f.engine.upload({ transferId: 'grow', source, name: 'grow.bin', overwrite: false, key: f.key, keyPath: 'k', keyCreated: false });
+    const pending = f.engine.upload({ transferId: 'grow', source, name: 'grow.bin', overwrite: false, encryption: v1Encryption(f.key), keyPath: 'k', keyCreated: false });
     await waitFor(() => f.progress.some((p) => p.transferId === 'grow' && p.state === 'running'));
     await appendFile(file, randomBytes(100));
     release();
@@ -152,7 +152,7 @@ describe('TransferEngine with the local store', () => {
     const slow = new TransferEngine({ storage: gatedStorage(f.storage, gate), registry: f.engine.registry, chunksPerPart: 2 });
     const outDir = path.join(f.dir, 'out');
     await import('node:fs/promises').then((fs) => fs.mkdir(outDir));
-    const pending = slow.download({ transferId: 'dl-cancel', name: 'dl.bin', destination: outDir, overwrite: false, key: f.key });
+    const pending = slow.download({ transferId: 'dl-cancel', name: 'dl.bin', destination: outDir, overwrite: false, credentials: masterKeyCredentials(f.key) });
     await waitFor(() => f.progress.some((p) => p.transferId === 'dl-cancel' && p.state === 'running'));
     slow.cancel('dl-cancel');
     release();
@@ -223,7 +223,7 @@ describe('TransferEngine with the local store', () => {
     await uploadBytes(f, 'capped.bin', bytes);
     expect(partSizes.length).toBeLessThanOrEqual(3);
     const out = path.join(f.dir, 'capped.out');
-    await f.engine.download({ name: 'capped.bin', destination: out, overwrite: false, key: f.key });
+    await f.engine.download({ name: 'capped.bin', destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) });
     expect(sha256(await readFile(out))).toBe(sha256(bytes));
   });
 
@@ -233,7 +233,7 @@ describe('TransferEngine with the local store', () => {
     await Promise.all(sources.map((bytes, i) => uploadBytes(f, `many/${i}`, bytes)));
     for (const [i, bytes] of sources.entries()) {
       const out = path.join(f.dir, `many-${i}.out`);
-      await f.engine.download({ name: `many/${i}`, destination: out, overwrite: false, key: f.key });
+      await f.engine.download({ name: `many/${i}`, destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) });
       expect(sha256(await readFile(out))).toBe(sha256(bytes));
     }
   });
@@ -257,11 +257,11 @@ describe('TransferEngine with the local store', () => {
     await uploadBytes(f, 'o.bin', Buffer.from('new content'));
     const out = path.join(f.dir, 'o.out');
     await writeFile(out, 'old content');
-    await expect(f.engine.download({ name: 'o.bin', destination: out, overwrite: false, key: f.key })).rejects.toMatchObject({
+    await expect(f.engine.download({ name: 'o.bin', destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) })).rejects.toMatchObject({
       reason: 'ALREADY_EXISTS',
     });
     expect(await readFile(out, 'utf8')).toBe('old content');
-    await f.engine.download({ name: 'o.bin', destination: out, overwrite: true, key: f.key });
+    await f.engine.download({ name: 'o.bin', destination: out, overwrite: true, credentials: masterKeyCredentials(f.key) });
     expect(await readFile(out, 'utf8')).toBe('new content');
     expect((await stat(out)).mode & 0o777).toBe(0o600);
   });

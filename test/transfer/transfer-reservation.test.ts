@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TransferFinishedParams } from '../../protocol/index.js';
-import { createKeyFile, type MasterKey } from '../../src/crypto/index.js';
+import { createKeyFile, v1Encryption, type MasterKey } from '../../src/crypto/index.js';
 import { CloudlockerError, InvalidParamsError } from '../../src/errors.js';
 import { LocalStorage } from '../../src/storage/index.js';
 import { inspectSource } from '../../src/transfer/local-files.js';
@@ -41,7 +41,7 @@ describe('TransferEngine.reserving', () => {
 
   async function uploadRequest(file: string) {
     await writeFile(path.join(dir, file), 'some bytes');
-    return { source: await inspectSource(path.join(dir, file)), name: file, overwrite: false, key, keyPath: 'k', keyCreated: false };
+    return { source: await inspectSource(path.join(dir, file)), name: file, overwrite: false, encryption: v1Encryption(key), keyPath: 'k', keyCreated: false };
   }
 
   it('starts a transfer cancelled while its request was checked as cancelled, and stores nothing', async () => {

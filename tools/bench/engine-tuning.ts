@@ -10,7 +10,7 @@
  *     [--chunks-per-part 16,32,64] [--part-concurrency 2,4] [--json FILE]
  */
 import path from 'node:path';
-import { generateMasterKey } from '../../src/crypto/index.js';
+import { generateMasterKey, masterKeyCredentials, v1Encryption } from '../../src/crypto/index.js';
 import { LocalStorage } from '../../src/storage/index.js';
 import { inspectSource } from '../../src/transfer/local-files.js';
 import { TransferEngine } from '../../src/transfer/transfer-engine.js';
@@ -70,11 +70,11 @@ try {
       const source = await inspectSource(sourcePath);
       cache.drop();
       const up = await timed(() =>
-        engine.upload({ source, name, overwrite: true, key, keyPath: 'unused', keyCreated: false }),
+        engine.upload({ source, name, overwrite: true, encryption: v1Encryption(key), keyPath: 'unused', keyCreated: false }),
       );
       const destination = path.join(workDir, `down-${round}.bin`);
       cache.drop();
-      const down = await timed(() => engine.download({ name, destination, overwrite: true, key }));
+      const down = await timed(() => engine.download({ name, destination, overwrite: true, credentials: masterKeyCredentials(key) }));
       if (round === 0 && !(await sameContent(sourcePath, destination))) throw new Error(`${label(setting)}: round trip differs`);
       await removePath(destination);
       await storage.delete(name);

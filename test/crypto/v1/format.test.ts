@@ -18,8 +18,8 @@ import {
   storedChunkLength,
   storedChunkOffset,
   storedSizeFor,
-} from '../../src/crypto/index.js';
-import { catchReason } from './helpers.js';
+} from '../../../src/crypto/index.js';
+import { catchReason } from '../helpers.js';
 
 describe('format v1 constants', () => {
   test('are the documented values', () => {

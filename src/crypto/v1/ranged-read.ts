@@ -4,7 +4,7 @@
  * wanted plaintext range, and authenticates each one in full before any of
  * its bytes are yielded.
  */
-import { integrityError } from './crypto-errors.js';
+import { integrityError } from '../crypto-errors.js';
 import { FileDecryptor } from './file-cipher.js';
 import {
   CHUNK_SIZE,
@@ -14,7 +14,7 @@ import {
   storedChunkLength,
   storedChunkOffset,
 } from './format.js';
-import type { MasterKey } from './master-key.js';
+import type { MasterKey } from '../master-key.js';
 
 /** Reads `length` bytes at `position` of the stored object (fewer only at its end). */
 export type PositionedReader = (position: number, length: number) => Promise<Uint8Array>;

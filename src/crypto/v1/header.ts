@@ -5,7 +5,7 @@
  * the header — and with it the whole object — to one master key.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { integrityError } from './crypto-errors.js';
+import { integrityError } from '../crypto-errors.js';
 import {
   CHUNK_SIZE,
   FORMAT_VERSION,

@@ -9,9 +9,9 @@
  * final chunk, and from the per-file payload key (STREAM, as in age).
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { CloudlockerError } from '../errors.js';
-import { GcmAuthenticationError, gcmOpen, gcmSeal } from './aes-gcm.js';
-import { integrityError, keyMismatchError } from './crypto-errors.js';
+import { CloudlockerError } from '../../errors.js';
+import { GcmAuthenticationError, gcmOpen, gcmSeal } from '../aes-gcm.js';
+import { integrityError, keyMismatchError } from '../crypto-errors.js';
 import {
   CHUNK_SIZE,
   HEADER_SIZE,
@@ -20,11 +20,13 @@ import {
   SALT_SIZE,
   STORED_CHUNK_SIZE,
   TAG_SIZE,
+  V1_LAYOUT,
 } from './format.js';
 import { buildHeader, headerMacIsValid, parseHeader } from './header.js';
 import { deriveFileKeys } from './kdf.js';
-import { masterKeyBytes, type MasterKey } from './master-key.js';
-import { systemRandom, takeRandom, type RandomSource } from './random.js';
+import { masterKeyBytes, type MasterKey } from '../master-key.js';
+import type { ChunkOpener, ChunkSealer } from '../stored-format.js';
+import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 
 /** Offset of the final-chunk flag in the nonce; bytes 0..10 are the big-endian chunk index. */
 const FINAL_FLAG_OFFSET = NONCE_SIZE - 1;
@@ -91,9 +93,10 @@ class ChunkFingerprints {
 }
 
 /** Encrypts one stored file. Create one per upload: each has a fresh salt and so a fresh key. */
-export class FileEncryptor {
+export class FileEncryptor implements ChunkSealer {
   /** HEADER_SIZE bytes, to be written at offset 0 of the stored object. */
   readonly header: Buffer;
+  readonly layout = V1_LAYOUT;
   readonly keyId: string;
   readonly #payloadKey: KeyObject;
   readonly #nonce = Buffer.alloc(NONCE_SIZE);
@@ -168,8 +171,9 @@ export class FileEncryptor {
 }
 
 /** Decrypts one stored file, chunk by chunk, in any order. */
-export class FileDecryptor {
+export class FileDecryptor implements ChunkOpener {
   readonly keyId: string;
+  readonly layout = V1_LAYOUT;
   readonly #payloadKey: KeyObject;
   readonly #nonce = Buffer.alloc(NONCE_SIZE);
 

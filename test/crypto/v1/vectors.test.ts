@@ -13,7 +13,7 @@ import {
   decryptRange,
   decryptStream,
   importMasterKey,
-} from '../../src/crypto/index.js';
+} from '../../../src/crypto/index.js';
 import {
   buildFormatVectors,
   damagedObject,
@@ -23,10 +23,10 @@ import {
   sha256,
   vectorPlaintext,
   type VectorFile,
-} from '../../tools/vectors/build-vectors.js';
-import { catchReason, catchReasonAsync, collect, slice } from './helpers.js';
+} from '../../../tools/vectors/build-vectors.js';
+import { catchReason, catchReasonAsync, collect, slice } from '../helpers.js';
 
-const committedText = readFileSync(new URL('../vectors/format-v1.json', import.meta.url), 'utf8');
+const committedText = readFileSync(new URL('../../vectors/format-v1.json', import.meta.url), 'utf8');
 const vectors = JSON.parse(committedText) as VectorFile;
 
 test('the generator reproduces the committed vectors byte for byte', () => {

@@ -7,7 +7,7 @@
  * the plaintext size follows from the stored size alone (listFiles needs no
  * extra reads) and chunk i can be located without reading anything else.
  */
-import { integrityError } from './crypto-errors.js';
+import { ChunkedLayout } from '../chunked-layout.js';
 
 export const FORMAT_VERSION = 1;
 /** Plaintext bytes per chunk (every chunk but the final one is exactly this long). */
@@ -48,39 +48,34 @@ export const HEADER_AUTHENTICATED_SIZE = HeaderLayout.mac.offset;
  * number (the largest stored size is about 2^48.0002).
  */
 export const MAX_CHUNK_COUNT = 2 ** 32;
+
+/** The v1 layout: the size arithmetic below, as the object the transfer engine cuts parts from. */
+export const V1_LAYOUT = new ChunkedLayout({
+  formatLabel: 'v1',
+  headerLength: HEADER_SIZE,
+  chunkSize: CHUNK_SIZE,
+  tagSize: TAG_SIZE,
+  maxChunkCount: MAX_CHUNK_COUNT,
+});
+
 /** 2^48 bytes = 256 TiB. */
-export const MAX_PLAINTEXT_SIZE = MAX_CHUNK_COUNT * CHUNK_SIZE;
+export const MAX_PLAINTEXT_SIZE = V1_LAYOUT.maxPlaintextSize;
 
 /** Smallest possible object: header + one empty final chunk (an empty file). */
-export const MIN_STORED_SIZE = HEADER_SIZE + TAG_SIZE;
+export const MIN_STORED_SIZE = V1_LAYOUT.minStoredSize;
 
-function assertPlaintextSize(plaintextSize: number): void {
-  if (!Number.isSafeInteger(plaintextSize) || plaintextSize < 0 || plaintextSize > MAX_PLAINTEXT_SIZE) {
-    throw new RangeError(
-      `plaintext size must be an integer from 0 to ${MAX_PLAINTEXT_SIZE} (format v1 limit), got ${plaintextSize}`,
-    );
-  }
-}
-
-function assertChunkIndex(chunkIndex: number, chunkCount: number = MAX_CHUNK_COUNT): void {
-  if (!Number.isSafeInteger(chunkIndex) || chunkIndex < 0 || chunkIndex >= chunkCount) {
-    throw new RangeError(`chunk index must be an integer from 0 to ${chunkCount - 1}, got ${chunkIndex}`);
-  }
-}
+/** Largest possible stored object. */
+export const MAX_STORED_SIZE = V1_LAYOUT.maxStoredSize;
 
 /** Number of chunks for a plaintext size; an empty file has one (empty) chunk. */
 export function chunkCountFor(plaintextSize: number): number {
-  assertPlaintextSize(plaintextSize);
-  return plaintextSize === 0 ? 1 : Math.ceil(plaintextSize / CHUNK_SIZE);
+  return V1_LAYOUT.chunkCountFor(plaintextSize);
 }
 
 /** Size of the stored object for a plaintext size. */
 export function storedSizeFor(plaintextSize: number): number {
-  return HEADER_SIZE + plaintextSize + TAG_SIZE * chunkCountFor(plaintextSize);
+  return V1_LAYOUT.storedSizeFor(plaintextSize);
 }
-
-/** Largest possible stored object. */
-export const MAX_STORED_SIZE = storedSizeFor(MAX_PLAINTEXT_SIZE);
 
 /**
  * Plaintext size of a stored object of `storedSize` bytes. Throws
@@ -89,59 +84,30 @@ export const MAX_STORED_SIZE = storedSizeFor(MAX_PLAINTEXT_SIZE);
  * catches most truncation and trailing garbage before any download.
  */
 export function plaintextSizeFor(storedSize: number): number {
-  if (!Number.isSafeInteger(storedSize) || storedSize < 0) {
-    throw new RangeError(`stored size must be a non-negative integer, got ${storedSize}`);
-  }
-  if (storedSize < MIN_STORED_SIZE) {
-    throw integrityError(`it is ${storedSize} bytes long, shorter than the smallest possible encrypted file`, {
-      storedSize,
-    });
-  }
-  if (storedSize > MAX_STORED_SIZE) {
-    throw integrityError(`it is ${storedSize} bytes long, larger than format v1 allows`, { storedSize });
-  }
-  const body = storedSize - HEADER_SIZE;
-  const chunkCount = Math.ceil(body / STORED_CHUNK_SIZE);
-  const lastStoredLength = body - (chunkCount - 1) * STORED_CHUNK_SIZE;
-  // The final chunk holds at least one plaintext byte, unless it is the only
-  // chunk of an empty file.
-  const smallestLast = chunkCount === 1 ? TAG_SIZE : TAG_SIZE + 1;
-  if (lastStoredLength < smallestLast) {
-    throw integrityError(`its size (${storedSize} bytes) is not a possible size for an encrypted file`, {
-      storedSize,
-    });
-  }
-  return body - TAG_SIZE * chunkCount;
+  return V1_LAYOUT.plaintextSizeFor(storedSize);
 }
 
 /** Offset of chunk i in the stored object. */
 export function storedChunkOffset(chunkIndex: number): number {
-  assertChunkIndex(chunkIndex);
-  return HEADER_SIZE + chunkIndex * STORED_CHUNK_SIZE;
+  return V1_LAYOUT.storedChunkOffset(chunkIndex);
 }
 
 /** Offset of chunk i's first byte in the plaintext. */
 export function plaintextChunkOffset(chunkIndex: number): number {
-  assertChunkIndex(chunkIndex);
-  return chunkIndex * CHUNK_SIZE;
+  return V1_LAYOUT.plaintextChunkOffset(chunkIndex);
 }
 
 /** Plaintext bytes in chunk i of a file of `plaintextSize` bytes. */
 export function plaintextChunkLength(plaintextSize: number, chunkIndex: number): number {
-  const chunkCount = chunkCountFor(plaintextSize);
-  assertChunkIndex(chunkIndex, chunkCount);
-  return chunkIndex < chunkCount - 1 ? CHUNK_SIZE : plaintextSize - chunkIndex * CHUNK_SIZE;
+  return V1_LAYOUT.plaintextChunkLength(plaintextSize, chunkIndex);
 }
 
 /** Stored bytes of chunk i (plaintext length + tag). */
 export function storedChunkLength(plaintextSize: number, chunkIndex: number): number {
-  return plaintextChunkLength(plaintextSize, chunkIndex) + TAG_SIZE;
+  return V1_LAYOUT.storedChunkLength(plaintextSize, chunkIndex);
 }
 
 /** Index of the chunk that holds plaintext byte `plaintextOffset`. */
 export function chunkIndexForPlaintextOffset(plaintextOffset: number): number {
-  if (!Number.isSafeInteger(plaintextOffset) || plaintextOffset < 0 || plaintextOffset >= MAX_PLAINTEXT_SIZE) {
-    throw new RangeError(`plaintext offset out of range: ${plaintextOffset}`);
-  }
-  return Math.floor(plaintextOffset / CHUNK_SIZE);
+  return V1_LAYOUT.chunkIndexForPlaintextOffset(plaintextOffset);
 }

@@ -22,8 +22,8 @@ import {
   storedChunkLength,
   storedChunkOffset,
   storedSizeFor,
-} from '../../src/crypto/index.js';
-import { catchReason, pattern } from './helpers.js';
+} from '../../../src/crypto/index.js';
+import { catchReason, pattern } from '../helpers.js';
 
 const key = generateMasterKey();
 const otherKey = generateMasterKey();

@@ -16,9 +16,9 @@ import {
   generateMasterKey,
   storedChunkOffset,
   type PositionedReader,
-} from '../../src/crypto/index.js';
-import { CloudlockerError } from '../../src/errors.js';
-import { catchReasonAsync, collect, pattern, slice } from './helpers.js';
+} from '../../../src/crypto/index.js';
+import { CloudlockerError } from '../../../src/errors.js';
+import { catchReasonAsync, collect, pattern, slice } from '../helpers.js';
 
 const key = generateMasterKey();
 const otherKey = generateMasterKey();

@@ -8,11 +8,11 @@
  * treat everything yielded as provisional until the generator finishes
  * without throwing (write to a temporary file, rename at the end).
  */
-import { integrityError } from './crypto-errors.js';
+import { integrityError } from '../crypto-errors.js';
 import { FileDecryptor, FileEncryptor } from './file-cipher.js';
 import { CHUNK_SIZE, HEADER_SIZE, STORED_CHUNK_SIZE } from './format.js';
-import type { MasterKey } from './master-key.js';
-import type { RandomSource } from './random.js';
+import type { MasterKey } from '../master-key.js';
+import type { RandomSource } from '../random.js';
 
 // The chunk classes and whole-buffer helpers are part of the same public
 // surface; re-exported so that either module path works for callers

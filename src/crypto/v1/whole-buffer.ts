@@ -3,7 +3,7 @@
  * the stored object are each one buffer. Large files go through the chunk
  * API (file-cipher.ts) or the streams (stream.ts).
  */
-import { integrityError } from './crypto-errors.js';
+import { integrityError } from '../crypto-errors.js';
 import { FileDecryptor, FileEncryptor } from './file-cipher.js';
 import {
   CHUNK_SIZE,
@@ -15,8 +15,8 @@ import {
   storedChunkOffset,
   storedSizeFor,
 } from './format.js';
-import type { MasterKey } from './master-key.js';
-import type { RandomSource } from './random.js';
+import type { MasterKey } from '../master-key.js';
+import type { RandomSource } from '../random.js';
 
 /** Encrypts `plaintext` into a complete v1 object. */
 export function encryptBuffer(key: MasterKey, plaintext: Uint8Array, options: { random?: RandomSource } = {}): Buffer {

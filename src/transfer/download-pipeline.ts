@@ -1,0 +1,155 @@
+/**
+ * The download pipeline: the stored object's header read and opened by its
+ * format, its parts read (streamed where the store streams, into pooled
+ * buffers where it can read into them), authenticated and decrypted chunk
+ * by chunk into a temporary beside the target, which is published once every
+ * part is in. Nothing unauthenticated is ever written.
+ */
+import type { DownloadResult } from '../../protocol/index.js';
+import type { ChunkOpener } from '../crypto/index.js';
+import { CloudlockerError, fromSystemError } from '../errors.js';
+import { isInterruption, type DownloadCheckpoints } from './checkpoints.js';
+import { writevFully, type WritevTarget } from './file-io.js';
+import { createTemporary, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor } from './local-files.js';
+import { PartLayout, type Part } from './part-layout.js';
+import type { PipelineContext } from './part-scheduler.js';
+import { downloadStreamedPart } from './streamed-part.js';
+import type { DownloadRequest, StoredSizes } from './transfer-requests.js';
+import type { TransferRecord } from './transfer-registry.js';
+
+/** Chunks of plaintext gathered before each write of a streamed download part (streamed-part.ts). */
+const STREAMED_WRITE_BATCH_CHUNKS = 16;
+
+export class DownloadPipeline {
+  constructor(private readonly context: PipelineContext) {}
+
+  /** Fetch, authenticate and decrypt into the destination; the transfer's admission, outcome and journal finish are the engine's. */
+  async run(
+    record: TransferRecord,
+    request: DownloadRequest,
+    sizes: StoredSizes,
+    checkpoints: DownloadCheckpoints | undefined,
+  ): Promise<DownloadResult> {
+    const { signal } = record;
+    const target = await resolveDestination(request.destination, request.name, request.overwrite);
+    const { format, header, layout: chunks } = await this.context.formats.readHeader((position, length) =>
+      this.context.storage.readRange(request.name, position, length, signal),
+    );
+    // The size was worked out before the header was read (from the stored size alone, or from a first read).
+    if (chunks.plaintextSizeFor(sizes.storedSize) !== record.totalBytes) throw new CloudlockerError('INTEGRITY');
+    const decryptor = format.createOpener(request.credentials, header);
+
+    const tempPath = temporaryPathFor(target, record.transferId);
+    // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
+    const { temp, chunksPerPart } =
+      checkpoints === undefined
+        ? { temp: await createTemporary(tempPath), chunksPerPart: this.context.parts.chunksPerPartForRead(chunks) }
+        : await checkpoints.prepare({ header, chunks, target, tempPath, preferredChunksPerPart: this.context.parts.chunksPerPartForRead(chunks) });
+    let published = false;
+    try {
+      const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
+      await this.context.parts.run(layout.partCount, signal, async (partIndex, partSignal) => {
+        if (checkpoints?.isDone(partIndex) === true) return;
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
+        await checkpoints?.partDone(partIndex);
+        this.context.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
+      });
+      try {
+        await temp.sync();
+      } catch (err) {
+        throw fromSystemError(err, 'the downloaded file');
+      }
+      await temp.close();
+      this.context.beginCommit(record);
+      await checkpoints?.committing?.();
+      await publishTemporary(tempPath, target, request.overwrite);
+      published = true;
+      return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
+    } finally {
+      await temp.close().catch(() => undefined);
+      const keepToResume = checkpoints !== undefined && isInterruption(signal);
+      if (!published && !keepToResume) await removeQuietly(tempPath);
+    }
+  }
+
+  private async downloadPart(
+    record: TransferRecord,
+    part: Part,
+    layout: PartLayout,
+    name: string,
+    decryptor: ChunkOpener,
+    temp: WritevTarget,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (this.context.storage.readRangeStream !== undefined) {
+      const batch = this.context.parts.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
+      try {
+        await downloadStreamedPart({
+          body: this.context.storage.readRangeStream(name, part.chunksOffset, part.chunksLength, signal),
+          part,
+          layout,
+          decryptor,
+          file: temp,
+          batch,
+          signal,
+          onWritten: (plainBytes) => this.context.registry.addProgress(record, { transferredBytes: plainBytes }),
+        });
+      } finally {
+        this.context.parts.buffers.release(batch);
+      }
+      return;
+    }
+    const into = this.context.storage.readRangeInto === undefined ? undefined : this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout));
+    const stored = await this.readStoredPart(name, part, signal, into);
+    this.context.registry.addProgress(record, { transferredBytes: part.plainLength });
+    // Decrypted into a pooled buffer, not into one the decipher allocates
+    // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
+    const { storedChunkSize } = layout.chunks;
+    const plain = this.context.parts.buffers.acquire(this.context.parts.plainPartBytes(layout));
+    try {
+      let storedAt = 0;
+      let plainAt = 0;
+      for (let i = 0; i < part.chunkCount; i++) {
+        const chunkIndex = part.firstChunk + i;
+        const storedLength = Math.min(storedChunkSize, stored.length - storedAt);
+        const chunk = stored.subarray(storedAt, storedAt + storedLength);
+        plainAt += decryptor.decryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), plain, plainAt).length;
+        storedAt += storedLength;
+      }
+      signal.throwIfAborted();
+      try {
+        await writevFully(temp, [plain.subarray(0, plainAt)], part.plainOffset);
+      } catch (err) {
+        throw fromSystemError(err, 'the downloaded file');
+      }
+    } finally {
+      this.context.parts.buffers.release(plain);
+      if (into !== undefined) this.context.parts.buffers.release(into);
+    }
+  }
+
+  /**
+   * A part's stored bytes: read into the pooled buffer `into` when the
+   * backend can read into one (the local store), so that a download does not
+   * allocate a part-sized buffer per part (half its garbage otherwise);
+   * as readRange returns them elsewhere. Exactly chunksLength bytes or
+   * INTEGRITY; `into` goes back to the pool here when the read fails.
+   */
+  private async readStoredPart(name: string, part: Part, signal: AbortSignal, into: Buffer | undefined): Promise<Uint8Array> {
+    try {
+      let stored: Uint8Array;
+      if (into !== undefined && this.context.storage.readRangeInto !== undefined) {
+        const target = into.subarray(0, part.chunksLength);
+        stored = target.subarray(0, await this.context.storage.readRangeInto(name, part.chunksOffset, target, signal));
+      } else {
+        stored = await this.context.storage.readRange(name, part.chunksOffset, part.chunksLength, signal);
+      }
+      // Fewer bytes than the listing promised: the object changed or was cut short.
+      if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+      return stored;
+    } catch (err) {
+      if (into !== undefined) this.context.parts.buffers.release(into);
+      throw err;
+    }
+  }
+}

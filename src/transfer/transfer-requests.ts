@@ -1,0 +1,62 @@
+/**
+ * What the transfer engine is asked to do: the requests of an upload and a
+ * download, the reservation a request holds while it is checked, and the
+ * factory of checkpoints that journals a transfer (resume.ts).
+ */
+import type { TransferDirection } from '../../protocol/index.js';
+import type { Credentials, EncryptionSpec } from '../crypto/index.js';
+import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
+import type { SourceFile } from './local-files.js';
+
+/** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
+export interface CheckpointFactory {
+  upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints | undefined>;
+  download(transferId: string, request: DownloadRequest, sizes: StoredSizes): Promise<DownloadCheckpoints | undefined>;
+}
+
+/** A stored object's size as the store lists it, and its plaintext size. */
+export interface StoredSizes {
+  readonly storedSize: number;
+  readonly plaintextSize: number;
+}
+
+export interface UploadRequest {
+  readonly transferId?: string;
+  readonly source: SourceFile;
+  readonly name: string;
+  readonly overwrite: boolean;
+  /** The format to write and what it seals with (v1: v1Encryption(masterKey)). */
+  readonly encryption: EncryptionSpec;
+  /** Echoed in the result. */
+  readonly keyPath: string;
+  readonly keyCreated: boolean;
+  /** A transfer resumed after a restart: its checkpoints, start time and bytes already done. */
+  readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
+  /** The id its request reserved (see reserving()); it replaces transferId. */
+  readonly reservation?: TransferReservation;
+}
+
+export interface DownloadRequest {
+  readonly transferId?: string;
+  readonly name: string;
+  readonly destination: string;
+  readonly overwrite: boolean;
+  /** What opens the object, whatever its format (v1: masterKeyCredentials(masterKey)). */
+  readonly credentials: Credentials;
+  /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
+  readonly keyPath?: string;
+  readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
+  readonly reservation?: TransferReservation;
+}
+
+/**
+ * A transfer's id, held from the moment its request arrived while the
+ * request is still being checked (see TransferEngine.reserving). A cancel
+ * meanwhile aborts its controller, which the transfer then takes over.
+ */
+export interface TransferReservation {
+  readonly transferId: string;
+  readonly direction: TransferDirection;
+  readonly name: string;
+  readonly abortController: AbortController;
+}

@@ -1,0 +1,166 @@
+/**
+ * The format seam with a second format whose header length varies (the
+ * shape age will have): the registry finds an object's format and header
+ * from its first bytes, reads on while the header goes on, and stops
+ * claiming that sizes follow from stored sizes alone.
+ */
+import { describe, expect, it } from '@jest/globals';
+import {
+  ChunkedLayout,
+  FormatRegistry,
+  encryptBuffer,
+  formatV1,
+  generateMasterKey,
+  keyFileEncryption,
+  keyFileFormat,
+  masterKeyCredentials,
+  storedFormats,
+  storedSizeFor,
+  v1Encryption,
+  type StoredFormat,
+} from '../../src/crypto/index.js';
+import { WRITTEN_FORMAT_VERSION } from '../../src/crypto/written-format.js';
+import { createListFilesHandler } from '../../src/methods/list-files.js';
+import type { Storage } from '../../src/storage/storage.js';
+
+/** "VARHDR\n", text lines, then "--- end\n": a header known only once its last line is read. */
+const FAKE_MAGIC = Buffer.from('VARHDR\n');
+const FAKE_END = Buffer.from('--- end\n');
+const fakeChunks = new ChunkedLayout({ formatLabel: 'fake', headerLength: 0, chunkSize: 64, tagSize: 4, maxChunkCount: 2 ** 20 });
+
+const fakeFormat: StoredFormat = {
+  name: 'fake',
+  formatVersion: 99,
+  magicLength: FAKE_MAGIC.length,
+  detect: (bytes) => FAKE_MAGIC.equals(bytes.subarray(0, FAKE_MAGIC.length)),
+  fixedHeaderLength: undefined,
+  headerReadHint: 16,
+  maxHeaderLength: 4096,
+  headerLength: (prefix) => {
+    const end = Buffer.from(prefix).indexOf(FAKE_END);
+    return end < 0 ? undefined : end + FAKE_END.length;
+  },
+  layoutFor: (headerLength) => fakeChunks.withHeaderLength(headerLength),
+  describe: () => ({ formatVersion: 99, keyId: 'f'.repeat(32) }),
+  createSealer: () => {
+    throw new Error('not used');
+  },
+  resumeSealer: () => {
+    throw new Error('not used');
+  },
+  createOpener: () => {
+    throw new Error('not used');
+  },
+};
+
+function fakeObject(headerLines: number, plaintextSize: number): Buffer {
+  const header = Buffer.concat([FAKE_MAGIC, Buffer.from('stanza line\n'.repeat(headerLines)), FAKE_END]);
+  const layout = fakeChunks.withHeaderLength(header.length);
+  return Buffer.concat([header, Buffer.alloc(layout.storedSizeFor(plaintextSize) - header.length, 7)]);
+}
+
+function readerOf(object: Buffer, reads: Array<[number, number]> = []) {
+  return async (position: number, length: number): Promise<Uint8Array> => {
+    reads.push([position, length]);
+    return object.subarray(position, position + length);
+  };
+}
+
+describe('FormatRegistry', () => {
+  const both = new FormatRegistry([formatV1, fakeFormat]);
+
+  it('with v1 alone, sizes follow from stored sizes, as before the seam', () => {
+    expect(storedFormats.plaintextSizeFromStoredSize(storedSizeFor(12345))).toBe(12345);
+    expect(() => storedFormats.plaintextSizeFromStoredSize(5)).toThrow(expect.objectContaining({ reason: 'INTEGRITY' }));
+  });
+
+  it('with a variable-header format registered, stored sizes alone say nothing', () => {
+    expect(both.plaintextSizeFromStoredSize(storedSizeFor(12345))).toBeUndefined();
+  });
+
+  it('reads a v1 header in one read of its 96 bytes and opens it', async () => {
+    const key = generateMasterKey();
+    const object = encryptBuffer(key, Buffer.from('hello'));
+    const reads: Array<[number, number]> = [];
+    const found = await storedFormats.readHeader(readerOf(object, reads));
+    expect(reads).toEqual([[0, 96]]);
+    expect(found.format.name).toBe('v1');
+    expect(found.layout.plaintextSizeFor(object.length)).toBe(5);
+    const opener = found.format.createOpener(masterKeyCredentials(key), found.header);
+    expect(opener.decryptChunk(0, object.subarray(96), true).toString()).toBe('hello');
+    expect(storedFormats.createSealer(v1Encryption(key)).header).toHaveLength(96);
+  });
+
+  it('reads on until a variable header ends, and lays the chunks out after it', async () => {
+    const object = fakeObject(40, 1000);
+    const reads: Array<[number, number]> = [];
+    const found = await both.readHeader(readerOf(object, reads));
+    expect(found.format.name).toBe('fake');
+    expect(found.header.length).toBe(FAKE_MAGIC.length + 40 * 12 + FAKE_END.length);
+    expect(reads.length).toBeGreaterThan(1);
+    expect(found.layout.plaintextSizeFor(object.length)).toBe(1000);
+    expect(both.parse(found.header).layout.headerLength).toBe(found.header.length);
+  });
+
+  it('refuses an object that ends inside its header, or starts like no format', async () => {
+    const cut = fakeObject(40, 10).subarray(0, 100);
+    await expect(both.readHeader(readerOf(cut))).rejects.toMatchObject({ reason: 'INTEGRITY' });
+    await expect(both.readHeader(readerOf(Buffer.alloc(200, 1)))).rejects.toMatchObject({ reason: 'INTEGRITY' });
+    await expect(both.readHeader(readerOf(Buffer.alloc(10, 1)))).rejects.toMatchObject({ reason: 'INTEGRITY' });
+  });
+
+  it('getServerInfo reports the version of the format key files write', () => {
+    expect(WRITTEN_FORMAT_VERSION).toBe(keyFileFormat.formatVersion);
+    expect(storedFormats.forSpec(keyFileEncryption(generateMasterKey()))).toBe(keyFileFormat);
+  });
+
+  it('refuses credentials of another kind with KEY_MISMATCH', () => {
+    const object = encryptBuffer(generateMasterKey(), Buffer.from('x'));
+    expect(() => storedFormats.createOpener({ kind: 'age-identity' }, object.subarray(0, 96))).toThrow(
+      expect.objectContaining({ reason: 'KEY_MISMATCH' }),
+    );
+  });
+});
+
+describe('listFiles over the seam', () => {
+  function storeOf(objects: Record<string, Buffer>): { storage: Storage; reads: string[] } {
+    const reads: string[] = [];
+    const storage = {
+      list: async () => ({
+        objects: Object.entries(objects).map(([name, bytes]) => ({ name, storedSize: bytes.length, modifiedAt: new Date(0) })),
+        nextCursor: null,
+      }),
+      readRange: async (name: string, offset: number, length: number) => {
+        reads.push(name);
+        return (objects[name] as Buffer).subarray(offset, offset + length);
+      },
+    } as unknown as Storage;
+    return { storage, reads };
+  }
+
+  it('sizes v1 objects from their stored size alone, without reading them', async () => {
+    const { storage, reads } = storeOf({ a: encryptBuffer(generateMasterKey(), Buffer.alloc(70000)), bad: Buffer.alloc(50) });
+    const result = await createListFilesHandler(storage)({}, undefined as never);
+    expect(result.files.map((file) => [file.name, file.size])).toEqual([
+      ['a', 70000],
+      ['bad', 0],
+    ]);
+    expect(reads).toEqual([]);
+  });
+
+  it('reads the header of each object when a variable-header format is registered', async () => {
+    const { storage, reads } = storeOf({
+      v1: encryptBuffer(generateMasterKey(), Buffer.alloc(70000)),
+      fake: fakeObject(3, 500),
+      junk: Buffer.alloc(300, 9),
+    });
+    const handler = createListFilesHandler(storage, new FormatRegistry([formatV1, fakeFormat]));
+    const result = await handler({}, undefined as never);
+    expect(result.files.map((file) => [file.name, file.size])).toEqual([
+      ['v1', 70000],
+      ['fake', 500],
+      ['junk', 0],
+    ]);
+    expect(new Set(reads)).toEqual(new Set(['v1', 'fake', 'junk']));
+  });
+});
