@@ -1,0 +1,74 @@
+// @ts-check
+/**
+ * Mutation testing (StrykerJS 9 with its jest runner), one module at a time:
+ *
+ *   npm run test:mutation -- <module>      (one of the keys of MODULES below)
+ *   npm run test:mutation                  (all of them, one after the other)
+ *
+ * Each module names the source files Stryker mutates and the only test files
+ * it runs against them, so a run takes minutes, not hours, on two cores.
+ * Not part of .ci/run (slow); docs/testing.md records the scores and every
+ * surviving mutant. Jest runs as the project runs it: ESM, through ts-jest,
+ * with --experimental-vm-modules.
+ */
+import jestConfig from './jest.config.js';
+
+/** @type {Record<string, { mutate: string[]; tests: string[] }>} */
+export const MODULES = {
+  names: {
+    mutate: ['src/storage/names.ts'],
+    tests: ['test/storage/names.test.ts', 'test/protocol/names.test.ts'],
+  },
+  'local-index': {
+    mutate: ['src/storage/local/name-encoding.ts', 'src/storage/local/object-index.ts'],
+    tests: [
+      'test/storage/local/name-encoding.test.ts',
+      'test/storage/local/object-index.test.ts',
+      'test/storage/local/restart-listing-order.test.ts',
+    ],
+  },
+  handshake: {
+    mutate: ['src/server/handshake.ts', 'src/server/request-gate.ts'],
+    tests: ['test/server/handshake.test.ts', 'test/server/handshake-origin-token.test.ts', 'test/server/request-gate.test.ts'],
+  },
+  crypto: {
+    // Both formats as they land (src/crypto, src/crypto/v1, ...); the barrel and the error class hold no logic.
+    mutate: ['src/crypto/**/*.ts', '!src/crypto/**/index.ts', '!src/crypto/**/crypto-errors.ts'],
+    tests: ['test/crypto/**/*.test.ts'],
+  },
+  's3-writer': {
+    mutate: ['src/storage/s3/object-writer.ts'],
+    tests: ['test/storage/s3-object-writer.test.ts', 'test/storage/s3-multipart-ledger-conformance.test.ts'],
+  },
+};
+
+const moduleName = process.env['MUTATION_MODULE'] ?? 'names';
+const selected = MODULES[moduleName];
+if (selected === undefined) throw new Error(`unknown MUTATION_MODULE ${moduleName}: one of ${Object.keys(MODULES).join(', ')}`);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'jest',
+  // Jest's ESM support; the same flag `npm test` passes.
+  testRunnerNodeArgs: ['--experimental-vm-modules'],
+  jest: {
+    projectType: 'custom',
+    config: { ...jestConfig, testMatch: selected.tests.map((file) => `<rootDir>/${file}`) },
+    enableFindRelatedTests: false,
+  },
+  mutate: selected.mutate,
+  coverageAnalysis: 'perTest',
+  // Two cores shared by the whole team.
+  concurrency: 1,
+  timeoutMS: 60_000,
+  incremental: true,
+  incrementalFile: `reports/mutation/${moduleName}.incremental.json`,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${moduleName}.html` },
+  jsonReporter: { fileName: `reports/mutation/${moduleName}.json` },
+  clearTextReporter: { allowColor: false, logTests: false },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  // ts-jest transpiles without type checks (diagnostics: false): a mutant that would not type-check still runs.
+  disableTypeChecks: 'src/**/*.ts',
+};
