@@ -17,7 +17,7 @@ import jestConfig from './jest.config.js';
 export const MODULES = {
   names: {
     mutate: ['src/storage/names.ts'],
-    tests: ['test/storage/names.test.ts', 'test/protocol/names.test.ts'],
+    tests: ['test/storage/names.test.ts', 'test/storage/name-rules.test.ts', 'test/protocol/names.test.ts'],
   },
   'local-index': {
     mutate: ['src/storage/local/name-encoding.ts', 'src/storage/local/object-index.ts'],
