@@ -38,7 +38,9 @@ export const MODULES = {
   },
   's3-writer': {
     mutate: ['src/storage/s3/object-writer.ts'],
-    tests: ['test/storage/s3-object-writer.test.ts', 'test/storage/s3-multipart-ledger-conformance.test.ts'],
+    // The writer's own tests (stubbed client and s3rver). The conformance run over the multipart
+    // ledger covers the writer too but takes ~30 s a run: with it, a run of this module takes hours.
+    tests: ['test/storage/s3-object-writer.test.ts'],
   },
 };
 

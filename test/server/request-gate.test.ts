@@ -38,6 +38,13 @@ describe('TokenBucket', () => {
     expect(bucket.take()).toBe(false);
   });
 
+  it('says 0 ms while it holds one token or more', () => {
+    const bucket = new TokenBucket(10, 3, clock().now);
+    expect(bucket.msUntilNext()).toBe(0);
+    bucket.take();
+    expect(bucket.msUntilNext()).toBe(0);
+  });
+
   it('never holds more than its capacity, however long it was quiet', () => {
     const c = clock();
     const bucket = new TokenBucket(100, 2, c.now);
@@ -132,6 +139,12 @@ describe('ConnectionGate', () => {
     expect(onAbuse).toHaveBeenCalledTimes(1);
     for (let i = 0; i < 10; i++) gate.charge();
     expect(onAbuse).toHaveBeenCalledTimes(1);
+  });
+
+  it('a gate without onAbuse keeps refusing without failing', () => {
+    const gate = new ConnectionGate({ ...limits, now: clock().now });
+    for (let i = 0; i < 20; i++) gate.charge();
+    expect(gate.enter()).toMatchObject({ code: -32011 });
   });
 
   it('a message that gets through starts the count of refusals again', () => {
