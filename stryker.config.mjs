@@ -31,6 +31,11 @@ export const MODULES = {
     mutate: ['src/server/handshake.ts', 'src/server/request-gate.ts'],
     tests: ['test/server/handshake.test.ts', 'test/server/handshake-origin-token.test.ts', 'test/server/request-gate.test.ts'],
   },
+  // The v1 header (magic, version, salt, key id, header MAC): what decides whether a file is opened at all.
+  'crypto-header': {
+    mutate: ['src/crypto/**/header.ts'],
+    tests: ['test/crypto/**/format.test.ts', 'test/crypto/**/file-cipher.test.ts', 'test/crypto/**/vectors.test.ts'],
+  },
   crypto: {
     // Both formats as they land (src/crypto, src/crypto/v1, ...); the barrel and the error class hold no logic.
     mutate: ['src/crypto/**/*.ts', '!src/crypto/**/index.ts', '!src/crypto/**/crypto-errors.ts'],
