@@ -64,6 +64,12 @@ describe('objectNameProblem, rule by rule', () => {
       expect((err as Error).message).toBe('The remote name must not contain an empty segment.');
     }
     expect(() => assertObjectName('fine/name')).not.toThrow();
+    try {
+      assertObjectName('');
+    } catch (err) {
+      expect((err as InvalidParamsError).param).toBe('name');
+    }
+    expect(() => assertObjectName('')).toThrow(InvalidParamsError);
   });
 
   it('isWellFormedText tells unpaired surrogates from pairs', () => {

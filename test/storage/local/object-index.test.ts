@@ -72,5 +72,6 @@ describe('ObjectIndex', () => {
     index.reset(['c', 'a', 'b'].map((n) => ({ name: n, storedSize: 0, modifiedAt: new Date(0) })));
     expect(index.page({ prefix: '', limit: 10 }).objects.map((o) => o.name)).toEqual(['a', 'b', 'c']);
     expect(index.get('old')).toBeUndefined();
+    expect(index.get('b')).toEqual({ name: 'b', storedSize: 0, modifiedAt: new Date(0) });
   });
 });
