@@ -13,7 +13,7 @@
  */
 import jestConfig from './jest.config.js';
 
-/** @type {Record<string, { mutate: string[]; tests: string[]; ignoreStatic?: boolean }>} */
+/** @type {Record<string, { mutate: string[]; tests: string[] }>} */
 export const MODULES = {
   names: {
     mutate: ['src/storage/names.ts'],
@@ -33,9 +33,8 @@ export const MODULES = {
   },
   // The v1 header (magic, version, salt, key id, header MAC): what decides whether a file is opened at all.
   'crypto-header': {
-    // Its static mutants are the magic bytes (a module-level constant): each would rerun every test
-    // (~4 h here); the format vectors (test/vectors) pin those bytes, so they are left out.
-    ignoreStatic: true,
+    // Its static mutants are the magic bytes (a module-level constant): the format vectors
+    // (test/vectors) pin them (one byte changed by hand: 33 vector tests fail).
     mutate: ['src/crypto/**/header.ts'],
     tests: [
       'test/crypto/**/format.test.ts',
@@ -53,7 +52,7 @@ export const MODULES = {
     mutate: ['src/storage/s3/object-writer.ts'],
     // The writer's own tests (stubbed client and s3rver). The conformance run over the multipart
     // ledger covers the writer too but takes ~30 s a run: with it, a run of this module takes hours.
-    tests: ['test/storage/s3-object-writer.test.ts'],
+    tests: ['test/storage/s3/object-writer.test.ts'],
   },
 };
 
@@ -80,7 +79,10 @@ export default {
     enableFindRelatedTests: false,
   },
   mutate: partial ?? selected.mutate,
-  ignoreStatic: selected.ignoreStatic ?? false,
+  // Static mutants (module-level constants) are not measured right under ESM jest: the module is
+  // evaluated once, so e.g. a negated CONTROL_CHARACTER regex in src/storage/names.ts was reported
+  // "survived" while 17 tests fail on it applied by hand. Left out rather than reported wrong.
+  ignoreStatic: true,
   coverageAnalysis: 'perTest',
   // Two cores shared by the whole team.
   concurrency: 1,

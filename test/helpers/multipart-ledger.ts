@@ -98,9 +98,13 @@ export async function startMultipartLedger(upstream: string): Promise<MultipartL
   };
 }
 
-/** The open multipart uploads under `prefix`, by ListMultipartUploads (one page: tests open few). */
-export async function listOpenUploads(endpoint: string, prefix: string): Promise<OpenUpload[]> {
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+/** The open multipart uploads under `prefix`, by ListMultipartUploads (one page: tests open few), on the ledger or any S3 store. */
+export async function listOpenUploads(
+  endpoint: string,
+  prefix: string,
+  credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } = S3RVER_CREDENTIALS,
+): Promise<OpenUpload[]> {
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
   try {
     const listing = await client.send(new ListMultipartUploadsCommand({ Bucket: TEST_BUCKET, Prefix: prefix }));
     expectNotTruncated(listing.IsTruncated);

@@ -4,7 +4,7 @@
  * multipart uploads as S3 does. Here the backend declares abortCleansUp, so
  * the suite counts unfinished writes (ListMultipartUploads) after abort(),
  * a refused complete() and discardWrite: checks the plain s3rver run
- * (s3.test.ts) cannot make.
+ * (s3-conformance.test.ts) cannot make.
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { listOpenUploads, startMultipartLedger, type MultipartLedger } from '../helpers/multipart-ledger.js';
