@@ -19,7 +19,8 @@ export interface MidTransferHold {
   disarm(): void;
 }
 
-export function midTransferHold(): MidTransferHold {
+/** `firstHeldPart`: 0 holds every part (the writer exists once beginWrite returned); 1 lets the first part through (on S3, it opens the multipart upload). */
+export function midTransferHold({ firstHeldPart = 0 }: { firstHeldPart?: number } = {}): MidTransferHold {
   let armed = false;
   let reads = 0;
   let held: (() => void) | undefined;
@@ -35,7 +36,7 @@ export function midTransferHold(): MidTransferHold {
     wrap: (inner) =>
       hookedStorage(inner, {
         beforeWritePart: async (partIndex, signal) => {
-          if (armed && partIndex > 0) await holdUntilCancelled(signal);
+          if (armed && partIndex >= firstHeldPart) await holdUntilCancelled(signal);
         },
         beforeReadRange: async (_offset, signal) => {
           if (armed && reads++ > 0) await holdUntilCancelled(signal);

@@ -82,7 +82,7 @@ describe('the multipart ledger (the control: it sees what it must report)', () =
 
 describe('cancelTransfer on S3 (end to end)', () => {
   it('aborts the multipart upload of a cancelled upload: ListMultipartUploads shows none, and no object is listed', async () => {
-    const hold = midTransferHold();
+    const hold = midTransferHold({ firstHeldPart: 1 });
     server = await startTestService({ storageBackend: hold.wrap(ledgerStorage()) });
     client = await openClient(server);
     // Three parts of at least MIN_PART_SIZE: the first one opens a multipart upload, the later ones are held.
