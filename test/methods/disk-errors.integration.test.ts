@@ -1,7 +1,8 @@
 /**
  * A full disk and a read-only disk at the download destination, on real
  * file systems: small tmpfs mounts, which need root on Linux (as CI runs).
- * Where mounting is not possible these cases are not registered; the
+ * Where mounting is not possible these cases are skipped, with a describe
+ * title that says why; the
  * mapping itself is covered by test/transfer/local-files.test.ts.
  */
 import { execFileSync } from 'node:child_process';
@@ -43,9 +44,13 @@ async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
   }
 }
 
-const describeWhenMountable = canMount ? describe : () => undefined;
+/** Registered everywhere; skipped, visibly and saying why, where tmpfs cannot be mounted. */
+const describeWhenMountable = canMount ? describe : describe.skip;
+const whyNot = canMount ? '' : ' [skipped: mounting a tmpfs needs root on Linux, as CI runs]';
+// Jest does not print the titles of a file whose tests are all skipped: say it once.
+if (!canMount) console.warn(`${path.basename(import.meta.url)}: all cases${whyNot}`);
 
-describeWhenMountable('download onto a full or read-only disk (tmpfs)', () => {
+describeWhenMountable(`download onto a full or read-only disk (tmpfs)${whyNot}`, () => {
   let dir: string;
   let server: TestServer;
   let client: TestClient;
