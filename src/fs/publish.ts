@@ -11,23 +11,19 @@
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
+import { systemErrorCode } from '../errors.js';
 
 /** Error codes of link() that mean "this file system has no hard links", not "refused". */
 export const NO_HARD_LINK_CODES: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);
 
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 export function isNoHardLinkError(err: unknown): boolean {
-  const code = codeOf(err);
+  const code = systemErrorCode(err);
   return code !== undefined && NO_HARD_LINK_CODES.has(code);
 }
 
 /** The error publishWithoutReplace throws when the name is taken (a real or synthesised EEXIST). */
 export function isAlreadyExists(err: unknown): boolean {
-  return codeOf(err) === 'EEXIST';
+  return systemErrorCode(err) === 'EEXIST';
 }
 
 /**
@@ -95,7 +91,7 @@ async function exists(file: string): Promise<boolean> {
     await fs.lstat(file);
     return true;
   } catch (err) {
-    if (codeOf(err) === 'ENOENT') return false;
+    if (systemErrorCode(err) === 'ENOENT') return false;
     throw err;
   }
 }

@@ -107,7 +107,7 @@ export class UploadPipeline {
       for (let first = 0; first < part.chunkCount; first += sliceChunks) {
         const plainStart = first * chunkSize;
         const plainLength = Math.min(sliceChunks * chunkSize, part.plainLength - plainStart);
-        const bytesRead = await readFully(source, plain.subarray(0, plainLength), part.plainOffset + plainStart, 'the file to upload');
+        const bytesRead = await readFully(source, plain.subarray(0, plainLength), part.plainOffset + plainStart, SOURCE_FILE);
         if (bytesRead !== plainLength) throw new CloudlockerError('SOURCE_CHANGED');
         signal.throwIfAborted();
         storedLength = sealChunks(encryptor, layout, part.firstChunk + first, plain.subarray(0, plainLength), stored, storedLength);
@@ -131,11 +131,13 @@ export class UploadPipeline {
   }
 }
 
+/** How read errors name the source ("Permission denied: the file to upload"). */
+const SOURCE_FILE = 'the file to upload';
+
 /** Files such as those in /proc report size 0 but have content: their size cannot be trusted. */
 async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Promise<void> {
   if (source.size !== 0) return;
-  const probe = Buffer.alloc(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, 0);
+  const bytesRead = await readFully(handle, Buffer.alloc(1), 0, SOURCE_FILE);
   if (bytesRead > 0) {
     throw new InvalidParamsError(
       'path is a special file whose size is not known in advance (such as a /proc file): copy it to a regular file first.',
@@ -146,7 +148,6 @@ async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Pr
 
 /** A file that grew after it was measured has bytes past the end; the upload would silently miss them. */
 async function assertNoBytesAfter(handle: FileHandle, source: SourceFile): Promise<void> {
-  const probe = Buffer.alloc(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, source.size);
+  const bytesRead = await readFully(handle, Buffer.alloc(1), source.size, SOURCE_FILE);
   if (bytesRead > 0) throw new CloudlockerError('SOURCE_CHANGED');
 }
