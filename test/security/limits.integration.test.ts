@@ -202,7 +202,9 @@ describe('a client that sends but does not read', () => {
     expect(handledWhileStalled).toBeLessThan(TOTAL / 2);
 
     connection.socket.resume();
-    const deadline = Date.now() + 20_000;
+    // The bound only keeps a regression from hanging: what is asserted is that every answer arrives.
+    // ~60 MB of answers took up to ~25 s with other suites' servers on the same two cores.
+    const deadline = Date.now() + 75_000;
     let answered = 0;
     while (answered < TOTAL && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -212,5 +214,5 @@ describe('a client that sends but does not read', () => {
     const ids = new Set(textMessages(parseServerFrames(connection.received())).map((message) => (message as { id: number }).id));
     expect(ids.size).toBe(TOTAL);
     connection.socket.destroy();
-  }, 30_000);
+  }, 90_000);
 });

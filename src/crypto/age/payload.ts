@@ -14,6 +14,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { CloudlockerError } from '../../errors.js';
 import { AgeError } from './errors.js';
 import { ChachaAuthenticationError, CHACHA_TAG_SIZE, chachaOpen, chachaSeal, hkdf } from './primitives.js';
+import { ChunkFingerprints } from '../chunk-fingerprints.js';
 
 export const AGE_CHUNK_SIZE = 64 * 1024;
 export const AGE_TAG_SIZE = CHACHA_TAG_SIZE;
@@ -79,45 +80,11 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
   return key;
 }
 
-/**
- * A 32-bit fingerprint (the tag's first 4 bytes) of every chunk sealed so
- * far. Sealing index i again is safe only with the same plaintext (a retry);
- * different plaintext under the same nonce and key would break
- * ChaCha20-Poly1305, so it is withheld. Same guard as v1's FileEncryptor.
- */
-class ChunkFingerprints {
-  // 4 bytes and 1 bit per chunk (64 MiB per TiB), as v1's.
-  #prefixes = new Uint32Array(0);
-  #seen = new Uint8Array(0);
-
-  conflicts(index: number, fingerprint: number): boolean {
-    return this.#has(index) && this.#prefixes[index] !== fingerprint;
-  }
-
-  record(index: number, fingerprint: number): void {
-    if (index >= this.#prefixes.length) {
-      const size = Math.min(AGE_MAX_CHUNK_COUNT, Math.max(index + 1, this.#prefixes.length * 2, 64));
-      const prefixes = new Uint32Array(size);
-      prefixes.set(this.#prefixes);
-      const seen = new Uint8Array(Math.ceil(size / 8));
-      seen.set(this.#seen);
-      this.#prefixes = prefixes;
-      this.#seen = seen;
-    }
-    this.#prefixes[index] = fingerprint;
-    this.#seen[index >>> 3] |= 1 << (index & 7);
-  }
-
-  #has(index: number): boolean {
-    return index < this.#prefixes.length && (this.#seen[index >>> 3] & (1 << (index & 7))) !== 0;
-  }
-}
-
 /** Seals chunks of one age payload. */
 export class AgePayloadSealer {
   readonly #key: KeyObject;
   readonly #nonce = Buffer.alloc(12);
-  readonly #fingerprints = new ChunkFingerprints();
+  readonly #fingerprints = new ChunkFingerprints(AGE_MAX_CHUNK_COUNT);
 
   constructor(fileKey: Uint8Array, payloadNonce: Uint8Array) {
     this.#key = payloadKey(fileKey, payloadNonce);

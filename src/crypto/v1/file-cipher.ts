@@ -27,6 +27,7 @@ import { deriveFileKeys } from './kdf.js';
 import { masterKeyBytes, type MasterKey } from '../master-key.js';
 import type { ChunkOpener, ChunkSealer } from '../stored-format.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
+import { ChunkFingerprints } from '../chunk-fingerprints.js';
 
 /** Offset of the final-chunk flag in the nonce; bytes 0..10 are the big-endian chunk index. */
 const FINAL_FLAG_OFFSET = NONCE_SIZE - 1;
@@ -53,45 +54,6 @@ function createPayloadKey(bytes: Buffer): KeyObject {
   return key;
 }
 
-/**
- * Remembers a 32-bit fingerprint (the tag's first 4 bytes) of every chunk
- * encrypted so far. Encrypting index i twice is safe only with the same
- * plaintext — otherwise the nonce is reused under the same key, which breaks
- * GCM. Retries that re-read the source are allowed; a chunk whose content
- * changed is withheld. Costs 4 bytes and 1 bit per chunk (64 MiB per TiB).
- */
-class ChunkFingerprints {
-  #prefixes = new Uint32Array(0);
-  #seen = new Uint8Array(0);
-
-  /** True when `index` was encrypted before with a different result. */
-  conflicts(index: number, fingerprint: number): boolean {
-    if (!this.#has(index)) return false;
-    return this.#prefixes[index] !== fingerprint;
-  }
-
-  record(index: number, fingerprint: number): void {
-    this.#grow(index + 1);
-    this.#prefixes[index] = fingerprint;
-    this.#seen[index >>> 3] |= 1 << (index & 7);
-  }
-
-  #has(index: number): boolean {
-    return index < this.#prefixes.length && (this.#seen[index >>> 3] & (1 << (index & 7))) !== 0;
-  }
-
-  #grow(needed: number): void {
-    if (needed <= this.#prefixes.length) return;
-    const size = Math.min(MAX_CHUNK_COUNT, Math.max(needed, this.#prefixes.length * 2, 64));
-    const prefixes = new Uint32Array(size);
-    prefixes.set(this.#prefixes);
-    const seen = new Uint8Array(Math.ceil(size / 8));
-    seen.set(this.#seen);
-    this.#prefixes = prefixes;
-    this.#seen = seen;
-  }
-}
-
 /** Encrypts one stored file. Create one per upload: each has a fresh salt and so a fresh key. */
 export class FileEncryptor implements ChunkSealer {
   /** HEADER_SIZE bytes, to be written at offset 0 of the stored object. */
@@ -100,7 +62,7 @@ export class FileEncryptor implements ChunkSealer {
   readonly keyId: string;
   readonly #payloadKey: KeyObject;
   readonly #nonce = Buffer.alloc(NONCE_SIZE);
-  readonly #fingerprints = new ChunkFingerprints();
+  readonly #fingerprints = new ChunkFingerprints(MAX_CHUNK_COUNT);
 
   private constructor(header: Buffer, keyId: string, payloadKey: KeyObject) {
     this.header = header;
