@@ -278,14 +278,16 @@ export class LocalStorage implements Storage {
     const parent = path.dirname(file);
     return this.nameLock.run(name, async () => {
       for (let attempt = 1; ; attempt++) {
-        const firstCreated = await fs.mkdir(parent, { recursive: true, mode: DIRECTORY_MODE });
         try {
+          // Inside the retry too: a recursive mkdir rejects with ENOENT when
+          // a delete prunes the directory between its EEXIST and its stat.
+          const firstCreated = await fs.mkdir(parent, { recursive: true, mode: DIRECTORY_MODE });
           if (overwrite) await fs.rename(tempPath, file);
           else await this.publishIfAbsent(tempPath, file);
           await syncDirectoryChain(firstCreated === undefined ? parent : path.dirname(firstCreated), parent);
           break;
         } catch (err) {
-          // A concurrent delete may have pruned the parent we just made: make it again.
+          // A concurrent delete may have pruned the parent (during or after our mkdir): make it again.
           if (isMissingFileError(err) && attempt < 3) continue;
           throw err;
         }

@@ -134,6 +134,52 @@ describe('LocalStorage: store layout', () => {
       await storage.delete(`shared/second-${i}`);
     }
   });
+
+  // Two windows in which deleting a directory's last object prunes the
+  // directory a publish needs. 'during mkdir': fs.mkdir(dir, { recursive: true })
+  // rejects with ENOENT when dir exists as it starts (EEXIST) but an rmdir
+  // removes it before Node's follow-up stat. 'after mkdir': the directory goes
+  // between mkdir and link/rename. Timing cannot hit either reliably, so the
+  // first mkdir of the shared parent runs the real delete (the directory
+  // really goes) before or after the real mkdir.
+  it.each(['during mkdir', 'after mkdir'] as const)(
+    'a publish whose directory a concurrent delete prunes %s makes it again and succeeds',
+    async (window) => {
+      const storage = await openStore();
+      await putObject(storage, 'shared/first', testBytes(1, 7));
+      const parent = path.join(storeDir, ...encodeObjectPath('shared/first').slice(0, -1));
+      const realMkdir = fs.mkdir.bind(fs);
+      let interleaved = false;
+      const mkdir = jest.spyOn(fs, 'mkdir').mockImplementation((async (target: string, options?: unknown) => {
+        if (!interleaved && target === parent) {
+          interleaved = true;
+          if (window === 'after mkdir') {
+            const created = await realMkdir(target, options as Parameters<typeof realMkdir>[1]);
+            await storage.delete('shared/first');
+            await expect(fs.stat(parent)).rejects.toMatchObject({ code: 'ENOENT' });
+            return created;
+          }
+          await storage.delete('shared/first');
+          await expect(fs.stat(parent)).rejects.toMatchObject({ code: 'ENOENT' });
+          throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${parent}'`), {
+            code: 'ENOENT',
+            errno: -2,
+            syscall: 'mkdir',
+            path: parent,
+          });
+        }
+        return realMkdir(target, options as Parameters<typeof realMkdir>[1]);
+      }) as unknown as typeof fs.mkdir);
+
+      await putObject(storage, 'shared/second', testBytes(2, 7));
+      expect(interleaved).toBe(true);
+      expect(mkdir.mock.calls.filter(([target]) => target === parent).length).toBeGreaterThanOrEqual(2);
+      mkdir.mockRestore();
+      expect(await listAll(storage, 'shared/')).toEqual(['shared/second']);
+      expect(Buffer.from(await storage.readRange('shared/second', 0, 100))).toEqual(Buffer.from(testBytes(2, 7)));
+      await expect(storage.stat('shared/first')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+    },
+  );
 });
 
 describe('LocalStorage: restarts and crashes', () => {
