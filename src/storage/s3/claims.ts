@@ -27,6 +27,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CloudlockerError } from '../../errors.js';
 import { isConditionalConflict, isObjectNotFound, isPreconditionFailed } from './errors.js';
 import { ifMatchValue, RESERVED_FOLDER } from './probe.js';
 
@@ -46,12 +47,19 @@ export interface ClaimTarget {
   readonly ifMatch: 'quoted' | 'bare' | undefined;
   /** How often a waiter looks again. */
   readonly pollMs?: number;
+  /** How long a waiter waits for the claim at most; default 2 × leaseMs. */
+  readonly waitMs?: number;
 }
 
 export interface HeldClaim {
   /** Still ours (not taken over as stale)? */
   stillHeld(): Promise<boolean>;
-  /** Delete it if still ours. Never rejects. */
+  /**
+   * Delete it if still ours. Never rejects. Skipped (the claim left to go
+   * stale) once half a lease has passed since the claim was written: a
+   * waiter may by then be taking it over, and HEAD-then-DELETE would delete
+   * the new owner's claim.
+   */
   release(): Promise<void>;
 }
 
@@ -69,25 +77,31 @@ export async function acquireClaim(
   name: string,
   owner: string,
   nameTaken: () => Promise<boolean>,
+  signal?: AbortSignal,
 ): Promise<HeldClaim | 'name-taken'> {
   const { client, bucket } = target;
   const key = claimKeyOf(target.keyPrefix, name);
   const body = JSON.stringify({ owner, at: new Date().toISOString() });
   const pollMs = target.pollMs ?? Math.min(250, Math.max(20, Math.floor(target.leaseMs / 20)));
   let seen: { etag: string; since: number } | undefined;
+  const waitMs = target.waitMs ?? 2 * target.leaseMs;
+  const giveUpAt = performance.now() + waitMs;
+  const options = signal === undefined ? {} : { abortSignal: signal };
 
   const put = async (condition: { IfNoneMatch: '*' } | { IfMatch: string }): Promise<string | undefined> => {
     try {
-      const result = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...condition }));
-      return result.ETag ?? (await headEtag()) ?? '';
+      const result = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...condition }), options);
+      // || rather than ??: an empty ETag (RGW answers some requests with one) is no ETag.
+      return result.ETag || ((await headEtag()) ?? '');
     } catch (err) {
       if (isPreconditionFailed(err) || isConditionalConflict(err) || isObjectNotFound(err)) return undefined;
       throw err;
     }
   };
-  const headEtag = async (): Promise<string | undefined> => {
+  // Once held, the claim is checked and released without the signal: a publish under way must be able to finish.
+  const headEtag = async (withSignal = true): Promise<string | undefined> => {
     try {
-      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag ?? '';
+      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), withSignal ? options : {})).ETag ?? '';
     } catch (err) {
       if (isObjectNotFound(err)) return undefined;
       throw err;
@@ -95,6 +109,8 @@ export async function acquireClaim(
   };
 
   for (;;) {
+    signal?.throwIfAborted();
+    let writtenAt = performance.now();
     let etag = await put({ IfNoneMatch: '*' });
     if (etag === undefined) {
       const current = await headEtag();
@@ -102,6 +118,7 @@ export async function acquireClaim(
         const now = performance.now();
         if (seen === undefined || seen.etag !== current) seen = { etag: current, since: now };
         else if (now - seen.since >= target.leaseMs && target.ifMatch !== undefined) {
+          writtenAt = performance.now();
           etag = await put({ IfMatch: ifMatchValue(target.ifMatch, current) }); // take over a stale claim; one taker wins
           seen = undefined;
         }
@@ -109,11 +126,14 @@ export async function acquireClaim(
     }
     if (etag !== undefined) {
       const mine = etag;
+      const safeToDelete = () => performance.now() - writtenAt < target.leaseMs / 2;
       return {
-        stillHeld: async () => (await headEtag()) === mine,
+        stillHeld: async () => (await headEtag(false)) === mine,
         release: async () => {
           try {
-            if ((await headEtag()) === mine) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+            if (safeToDelete() && (await headEtag(false)) === mine && safeToDelete()) {
+              await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+            }
           } catch {
             // Left behind, it is stale after the lease: the next writer waits that long once.
           }
@@ -121,6 +141,13 @@ export async function acquireClaim(
       };
     }
     if (await nameTaken()) return 'name-taken';
-    await sleep(pollMs);
+    if (performance.now() + pollMs > giveUpAt) {
+      throw new CloudlockerError(
+        'STORAGE_UNAVAILABLE',
+        `Waited ${Math.round(waitMs / 1000)} s for another writer to publish or release the name "${name}", which it holds; try again later.`,
+        { details: { waitedMs: waitMs } },
+      );
+    }
+    await sleep(pollMs, undefined, signal === undefined ? undefined : { signal });
   }
 }

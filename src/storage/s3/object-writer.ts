@@ -265,14 +265,21 @@ export class S3ObjectWriter implements ObjectWriter {
       const claim = claimed
         ? await acquireClaim(this.target.claims, this.target.name, this.marker ?? randomBytes(16).toString('hex'), () =>
             this.exists(),
+            this.target.signal,
           )
         : undefined;
       if (claim === 'name-taken') throw new CloudlockerError('ALREADY_EXISTS');
       try {
         // Holding the claim: the name is checked again, now that no other
         // no-overwrite writer can publish it meanwhile.
-        if (claim !== undefined && ((await this.exists()) || !(await claim.stillHeld()))) {
-          throw new CloudlockerError('ALREADY_EXISTS');
+        if (claim !== undefined && (await this.exists())) throw new CloudlockerError('ALREADY_EXISTS');
+        if (claim !== undefined && !(await claim.stillHeld())) {
+          // Taken over as stale (this writer was slow): the name may well be
+          // free, so the upload is kept and complete() may be called again.
+          throw new CloudlockerError(
+            'STORAGE_UNAVAILABLE',
+            `Another writer took over the claim on "${this.target.name}" while this one was publishing it; try again.`,
+          );
         }
         // From here on the signal is not passed: once publishing starts, its
         // outcome must be known, or a "cancelled" write could still appear.

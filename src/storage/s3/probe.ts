@@ -16,7 +16,8 @@
  * - ifMatch: how a PutObject's `If-Match` must carry the ETag to be honoured:
  *   "quoted" as S3 hands ETags out (AWS), or "bare", without the quotes
  *   (Ceph RGW 16.2 answers 412 to the quoted form of the current ETag);
- *   undefined when neither works. Name claims need it to take over a stale
+ *   honoured means the current ETag is accepted AND a wrong one refused with
+ *   412 in that form; undefined otherwise (a store that ignores the header). Name claims need it to take over a stale
  *   claim.
  */
 import { randomBytes } from 'node:crypto';
@@ -96,16 +97,30 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
       else if (!isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
     }
 
-    // 3. If-Match with the current ETag must be accepted (the same body: the ETag stays).
+    // 3. If-Match with the current ETag must be accepted (the same body: the ETag stays),
+    //    and, in the form accepted, If-Match with a wrong ETag refused: a store that
+    //    ignores If-Match accepts both, and would let two waiters take over one stale claim.
     let ifMatch: S3Probe['ifMatch'];
-    for (const form of ['quoted', 'bare'] as const) {
-      if (!conditionalPut || etag === undefined || ifMatch !== undefined) break;
+    const putIfMatch = async (value: string): Promise<boolean> => {
       try {
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfMatch: ifMatchValue(form, etag) }));
-        ifMatch = form;
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfMatch: value }));
+        return true;
       } catch (err) {
         if (!refusedCondition(err) && !isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+        return false;
       }
+    };
+    for (const form of ['quoted', 'bare'] as const) {
+      if (!conditionalPut || etag === undefined) break;
+      if (!(await putIfMatch(ifMatchValue(form, etag)))) continue;
+      const wrong = ifMatchValue(form, etag.replace(/[0-9a-f]/i, (c) => (c === '0' ? '1' : '0')));
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe', IfMatch: wrong }));
+      } catch (err) {
+        if (isPreconditionFailed(err)) ifMatch = form;
+        else if (!refusedCondition(err) && !isRefusal(err) && summariseS3Error(err).status !== 400) throw failed(err, 'probing the store');
+      }
+      break; // the matching form was accepted: the wrong one decided it
     }
 
     // 4. A conditional CompleteMultipartUpload on the existing key must be refused too.
