@@ -7,6 +7,8 @@
  * Costs 4 bytes and 1 bit per chunk (64 MiB per TiB). Used by every format's
  * sealer (v1's FileEncryptor, age's AgePayloadSealer).
  */
+import { CloudlockerError } from '../errors.js';
+
 export class ChunkFingerprints {
   readonly #maxChunkCount: number;
   #prefixes = new Uint32Array(0);
@@ -14,6 +16,26 @@ export class ChunkFingerprints {
 
   constructor(maxChunkCount: number) {
     this.#maxChunkCount = maxChunkCount;
+  }
+
+  /**
+   * Lets a freshly sealed chunk out, or withholds it: `sealed` holds the
+   * ciphertext of `plaintextLength` bytes followed by its tag. A chunk sealed
+   * before with other content is zeroed and refused as SOURCE_CHANGED.
+   */
+  admit(index: number, sealed: Buffer, plaintextLength: number): Buffer {
+    const fingerprint = sealed.readUInt32BE(plaintextLength);
+    if (this.conflicts(index, fingerprint)) {
+      sealed.fill(0);
+      throw new CloudlockerError(
+        'SOURCE_CHANGED',
+        `The file changed while it was being uploaded (chunk ${index} was read twice with different contents): ` +
+          'upload it again once it is no longer being written.',
+        { details: { chunkIndex: index } },
+      );
+    }
+    this.record(index, fingerprint);
+    return sealed;
   }
 
   /** True when `index` was encrypted before with a different result. */

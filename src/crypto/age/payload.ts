@@ -11,7 +11,6 @@
  * seal and open them in any order and in parallel, as with v1.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { CloudlockerError } from '../../errors.js';
 import { AgeError } from './errors.js';
 import { ChachaAuthenticationError, CHACHA_TAG_SIZE, chachaOpen, chachaSeal, hkdf } from './primitives.js';
 import { ChunkFingerprints } from '../chunk-fingerprints.js';
@@ -103,18 +102,7 @@ export class AgePayloadSealer {
     }
     writeNonce(this.#nonce, index, isFinal);
     const sealed = chachaSeal(this.#key, this.#nonce, plaintext, { out, outOffset });
-    const fingerprint = sealed.readUInt32BE(length);
-    if (this.#fingerprints.conflicts(index, fingerprint)) {
-      sealed.fill(0);
-      throw new CloudlockerError(
-        'SOURCE_CHANGED',
-        `The file changed while it was being uploaded (chunk ${index} was read twice with different contents): ` +
-          'upload it again once it is no longer being written.',
-        { details: { chunkIndex: index } },
-      );
-    }
-    this.#fingerprints.record(index, fingerprint);
-    return sealed;
+    return this.#fingerprints.admit(index, sealed, length);
   }
 }
 

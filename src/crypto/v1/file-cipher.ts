@@ -9,7 +9,6 @@
  * final chunk, and from the per-file payload key (STREAM, as in age).
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { CloudlockerError } from '../../errors.js';
 import { GcmAuthenticationError, gcmOpen, gcmSeal } from '../aes-gcm.js';
 import { integrityError, keyMismatchError } from '../crypto-errors.js';
 import {
@@ -117,18 +116,7 @@ export class FileEncryptor implements ChunkSealer {
     }
     writeChunkNonce(this.#nonce, index, isFinal);
     const stored = gcmSeal(this.#payloadKey, this.#nonce, plaintext, { out, outOffset });
-    const fingerprint = stored.readUInt32BE(length);
-    if (this.#fingerprints.conflicts(index, fingerprint)) {
-      stored.fill(0);
-      throw new CloudlockerError(
-        'SOURCE_CHANGED',
-        `The file changed while it was being uploaded (chunk ${index} was read twice with different contents): ` +
-          'upload it again once it is no longer being written.',
-        { details: { chunkIndex: index } },
-      );
-    }
-    this.#fingerprints.record(index, fingerprint);
-    return stored;
+    return this.#fingerprints.admit(index, stored, length);
   }
 }
 
