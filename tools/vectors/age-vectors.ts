@@ -18,6 +18,7 @@ import {
 import { authorCommitment, authorMessage, authorNameTag, makeAuthorStanza } from '../../src/crypto/age/author.js';
 import { encodeHeader, encodeHeaderWithoutMac, type Stanza } from '../../src/crypto/age/header.js';
 import { AgePayloadSealer, AGE_STORED_CHUNK_SIZE } from '../../src/crypto/age/payload.js';
+import type { AgeFailure } from '../../src/crypto/age/errors.js';
 import { hkdf } from '../../src/crypto/age/primitives.js';
 import { importMasterKey } from '../../src/crypto/index.js';
 import { wrapKey, DEFAULT_SCRYPT_PARAMS } from '../../src/crypto/key-wrap.js';
@@ -32,15 +33,8 @@ const keyFileSeed = (name: string) => `cloudlocker v2 vector key file ${name}`;
 const CREATED = new Date('2026-01-01T00:00:00Z');
 const FULL_HEX_LIMIT = 1024;
 
-export type AgeFailureName =
-  | 'HEADER_INVALID'
-  | 'NO_STANZA'
-  | 'HEADER_MAC'
-  | 'PAYLOAD_INVALID'
-  | 'AUTHOR_MISSING'
-  | 'AUTHOR_UNKNOWN'
-  | 'AUTHOR_INVALID'
-  | 'WRONG_NAME';
+/** A failure vector's expected reason: the reader's own failure names. */
+export type AgeFailureName = AgeFailure;
 
 export interface IdentityVector {
   type: RecipientType;

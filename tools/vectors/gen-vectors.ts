@@ -13,24 +13,7 @@
  * test/vectors/wycheproof-aes-gcm-256.json is not generated here: it is a
  * verbatim subset of Project Wycheproof (see its "source" field).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { buildFormatVectors, serializeVectors } from './build-vectors.js';
+import { writeOrCheckVectorFile } from './vector-file.js';
 
-const target = path.resolve('test', 'vectors', 'format-v1.json');
-if (!existsSync(path.dirname(target))) {
-  console.error(`run from the repository root (${path.dirname(target)} not found)`);
-  process.exit(2);
-}
-const text = serializeVectors(buildFormatVectors());
-if (process.argv.includes('--check')) {
-  const current = existsSync(target) ? readFileSync(target, 'utf8') : '';
-  if (current !== text) {
-    console.error(`${target} differs from the generator's output`);
-    process.exit(1);
-  }
-  console.log(`${target} matches the generator`);
-} else {
-  writeFileSync(target, text);
-  console.log(`wrote ${target} (${text.length} bytes)`);
-}
+writeOrCheckVectorFile('format-v1.json', serializeVectors(buildFormatVectors()));
