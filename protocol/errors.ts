@@ -80,6 +80,32 @@ export const ApplicationErrors = {
     when: 'too many queued transfers',
     message: 'Too many transfers are queued: wait for some to finish and try again.',
   },
+  // Format v2 (age): why an age object is refused on reading.
+  NOT_A_RECIPIENT: {
+    code: -32012,
+    when: 'an age file holds no stanza for this identity',
+    message: 'This file was not encrypted to your identity: use an identity it was made for.',
+  },
+  AUTHOR_MISSING: {
+    code: -32013,
+    when: 'an age file has no author stanza',
+    message: 'The stored file carries no author signature: it may have been planted; accept unauthored files explicitly to import one.',
+  },
+  AUTHOR_UNKNOWN: {
+    code: -32014,
+    when: 'an age file was signed by an author who is not trusted',
+    message: 'The stored file was signed by an author you do not trust.',
+  },
+  AUTHOR_INVALID: {
+    code: -32015,
+    when: "an age file's author stanza is malformed or its signature is forged",
+    message: 'The stored file has a forged or damaged author signature: it cannot be trusted.',
+  },
+  WRONG_NAME: {
+    code: -32016,
+    when: 'an age file was made for another object name (moved or swapped)',
+    message: 'The stored file was made for another name: it may have been moved or swapped.',
+  },
 } as const satisfies Record<string, ApplicationErrorSpec>;
 
 export type ErrorReason = keyof typeof ApplicationErrors;

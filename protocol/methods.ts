@@ -68,12 +68,15 @@ export const Upload = defineMethod<T.UploadParams, T.UploadResult>()({
   errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED'],
 });
 
+/** What refuses an age (format v2) object on reading, besides INTEGRITY. */
+const AGE_READ_ERRORS = ['NOT_A_RECIPIENT', 'AUTHOR_MISSING', 'AUTHOR_UNKNOWN', 'AUTHOR_INVALID', 'WRONG_NAME'] as const satisfies readonly ErrorReason[];
+
 export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
   method: 'download',
   summary: 'Fetch, authenticate and decrypt a stored file to a local path; answers when the transfer has finished.',
   paramsSchema: S.downloadParamsSchema,
   resultSchema: S.downloadResultSchema,
-  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY'],
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS],
 });
 
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
@@ -86,7 +89,7 @@ export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
 
 export const GetFileInfo = defineMethod<T.GetFileInfoParams, T.GetFileInfoResult>()({
   method: 'getFileInfo',
-  summary: "A stored file's sizes, date, key id and format version (reads its header, needs no key).",
+  summary: "A stored file's sizes, date, format, key id or author card id and stanza count (reads its header, needs no key).",
   paramsSchema: S.getFileInfoParamsSchema,
   resultSchema: S.getFileInfoResultSchema,
   errors: ['NOT_FOUND', 'INTEGRITY', 'STORAGE_UNAVAILABLE'],
@@ -102,10 +105,19 @@ export const DeleteFile = defineMethod<T.DeleteFileParams, T.DeleteFileResult>()
 
 export const CreateKey = defineMethod<T.CreateKeyParams, T.CreateKeyResult>()({
   method: 'createKey',
-  summary: 'Create a new random key file (mode 0600), optionally protected by a passphrase; never overwrites.',
+  summary:
+    'Create a new key file (mode 0600): an age identity (X25519 by default, or post-quantum hybrid), or a v1 key file when asked; optionally protected by a passphrase; never overwrites.',
   paramsSchema: S.createKeyParamsSchema,
   resultSchema: S.createKeyResultSchema,
   errors: ['ALREADY_EXISTS', 'NOT_FOUND', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const GetIdentity = defineMethod<T.GetIdentityParams, T.GetIdentityResult>()({
+  method: 'getIdentity',
+  summary: "An age identity file's public side: its recipient and public card (never the secret).",
+  paramsSchema: S.getIdentityParamsSchema,
+  resultSchema: S.getIdentityResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED'],
 });
 
 export const CancelTransfer = defineMethod<T.CancelTransferParams, T.CancelTransferResult>()({
@@ -123,7 +135,7 @@ export const ResumeTransfer = defineMethod<T.ResumeTransferParams, T.ResumeTrans
     "Resume an interrupted transfer under its own transferId, from the parts already done; answers when it has finished, like the upload or download that started it.",
   paramsSchema: S.resumeTransferParamsSchema,
   resultSchema: S.resumeTransferResultSchema,
-  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', 'SOURCE_CHANGED'],
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', 'SOURCE_CHANGED', ...AGE_READ_ERRORS],
 });
 
 export const AcknowledgeTransfers = defineMethod<T.AcknowledgeTransfersParams, T.AcknowledgeTransfersResult>()({
@@ -180,6 +192,7 @@ export const METHODS = [
   GetFileInfo,
   DeleteFile,
   CreateKey,
+  GetIdentity,
   CancelTransfer,
   ResumeTransfer,
   AcknowledgeTransfers,

@@ -58,7 +58,32 @@ export const keyIdSchema = {
   type: 'string',
   minLength: 1,
   maxLength: 128,
-  description: 'Non-secret identifier derived from a master key.',
+  description: "Non-secret identifier of a key: a v1 master key's id, or an age identity's card id (32 hex digits).",
+} as const;
+
+/** Format v2 (age): the kinds of key file createKey (and upload, when it creates one) can make. */
+export const keyTypeSchema = {
+  type: 'string',
+  enum: ['X25519', 'mlkem768x25519', 'v1'],
+  description:
+    "Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file.",
+} as const;
+
+/** Most extra recipients one upload may name (the uploader is the 32nd). */
+export const MAX_EXTRA_RECIPIENTS = 31;
+
+export const recipientsSchema = {
+  type: 'array',
+  maxItems: MAX_EXTRA_RECIPIENTS,
+  items: { type: 'string', minLength: 1, maxLength: 4096 },
+  description:
+    'Extra recipients the file is also encrypted to: age recipients (age1…, age1pq1…) or cloudlocker public cards (cloudlockercard1…). Needs an age identity; classical and post-quantum are not mixed.',
+} as const;
+
+export const storedFormatSchema = {
+  type: 'string',
+  enum: ['v1', 'age'],
+  description: "Stored format: 'v1' (cloudlocker format v1) or 'age' (format v2: a standard age file).",
 } as const;
 
 export const timestampSchema = {
@@ -165,6 +190,8 @@ export const uploadParamsSchema = {
     overwrite: { type: 'boolean', default: false },
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
+    recipients: recipientsSchema,
+    keyType: { ...keyTypeSchema, default: 'X25519', description: `${keyTypeSchema.description} Used only when the upload creates the key file.` },
   },
   required: ['path', 'keyPath'],
   additionalProperties: false,
@@ -198,6 +225,12 @@ export const downloadParamsSchema = {
     overwrite: { type: 'boolean', default: false },
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
+    acceptUnauthored: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING).',
+    },
   },
   required: ['name', 'keyPath', 'destination'],
   additionalProperties: false,
@@ -256,8 +289,15 @@ export const getFileInfoResultSchema = {
     modifiedAt: timestampSchema,
     keyId: keyIdSchema,
     formatVersion: { type: 'integer', minimum: 1 },
+    format: storedFormatSchema,
+    authorCardId: {
+      type: 'string',
+      pattern: '^[0-9a-f]{32}$',
+      description: "age: the card id its author stanza names (read without a key, so not verified: download verifies it).",
+    },
+    stanzaCount: { type: 'integer', minimum: 1, description: 'age: how many stanzas its header holds (recipients and author).' },
   },
-  required: ['name', 'size', 'storedSize', 'modifiedAt', 'keyId', 'formatVersion'],
+  required: ['name', 'size', 'storedSize', 'modifiedAt', 'formatVersion', 'format'],
   additionalProperties: false,
 } as const;
 
@@ -275,15 +315,59 @@ export const createKeyParamsSchema = {
   properties: {
     path: { ...localPathSchema, description: 'Where to write the new key file; must not exist.' },
     passphrase: passphraseSchema,
+    type: { ...keyTypeSchema, default: 'X25519' },
   },
   required: ['path'],
   additionalProperties: false,
 } as const;
 
+const cardSchema = {
+  type: 'string',
+  pattern: '^cloudlockercard1[02-9ac-hj-np-z]+$',
+  description: 'Public card: the age recipient and the public signing key in one string (docs/format.md, "Public card").',
+} as const;
+
+const recipientSchema = {
+  type: 'string',
+  pattern: '^age1[02-9ac-hj-np-z]+$',
+  description: 'The age recipient (public key) others encrypt to: age1… or age1pq1….',
+} as const;
+
 export const createKeyResultSchema = {
   type: 'object',
-  properties: { path: { type: 'string' }, keyId: keyIdSchema },
-  required: ['path', 'keyId'],
+  properties: {
+    path: { type: 'string' },
+    keyId: keyIdSchema,
+    type: keyTypeSchema,
+    format: storedFormatSchema,
+    recipient: recipientSchema,
+    card: cardSchema,
+  },
+  required: ['path', 'keyId', 'type', 'format'],
+  additionalProperties: false,
+} as const;
+
+// getIdentity (format v2)
+export const getIdentityParamsSchema = {
+  type: 'object',
+  properties: {
+    keyPath: { ...localPathSchema, description: 'An age identity file.' },
+    passphrase: passphraseSchema,
+  },
+  required: ['keyPath'],
+  additionalProperties: false,
+} as const;
+
+export const getIdentityResultSchema = {
+  type: 'object',
+  properties: {
+    keyPath: { type: 'string', description: 'Absolute path of the identity file.' },
+    type: { type: 'string', enum: ['X25519', 'mlkem768x25519'] },
+    recipient: recipientSchema,
+    card: cardSchema,
+    cardId: { type: 'string', pattern: '^[0-9a-f]{32}$', description: "The card's id: compare it with getFileInfo's authorCardId." },
+  },
+  required: ['keyPath', 'type', 'recipient', 'card', 'cardId'],
   additionalProperties: false,
 } as const;
 

@@ -8,6 +8,7 @@ import { CloudlockerError } from '../errors.js';
 import type { ChunkedLayout } from './chunked-layout.js';
 import { integrityError } from './crypto-errors.js';
 import type { ChunkOpener, ChunkSealer, Credentials, EncryptionSpec, HeaderSummary, StoredFormat } from './stored-format.js';
+import { formatAge } from './age/age-format.js';
 import { formatV1 } from './v1/v1-format.js';
 
 /** Reads `length` bytes at `position` of the stored object (fewer only at its end). */
@@ -127,4 +128,4 @@ export class FormatRegistry {
 }
 
 /** The formats this build reads; writers choose among them by EncryptionSpec.format. */
-export const storedFormats = new FormatRegistry([formatV1]);
+export const storedFormats = new FormatRegistry([formatV1, formatAge]);

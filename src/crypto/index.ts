@@ -22,7 +22,22 @@ export {
   type MasterKeyCredentials,
   type V1EncryptionSpec,
 } from './v1/v1-format.js';
-export { keyFileCredentials, keyFileEncryption, keyFileFormat } from './key-file-formats.js';
+export {
+  DEFAULT_NEW_KEY_TYPE,
+  NEW_KEY_TYPES,
+  createNewKeyFile,
+  keyFileCredentials,
+  keyFileEncryption,
+  keyFileFormat,
+  loadKeyFile,
+  publicFacts,
+  refuseMalformedName,
+  type CreatedKeyFile,
+  type LoadedKey,
+  type NewKeyType,
+  type OpeningContext,
+  type SealingContext,
+} from './key-file-formats.js';
 export * from './v1/format.js';
 export { MAGIC_HEX, readHeaderInfo } from './v1/header.js';
 export { FileDecryptor, FileEncryptor } from './v1/file-cipher.js';

@@ -171,7 +171,11 @@ export async function parseKeyFile(text: string, options: { passphrase?: string 
   }
 }
 
-export async function readKeyFileText(path: string): Promise<string> {
+/**
+ * The bytes of a key file, at most MAX_KEY_FILE_SIZE of them (KEY_INVALID
+ * beyond). The caller owns the returned buffer and should zero it when done.
+ */
+export async function readKeyFileBytes(path: string): Promise<Buffer> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a named pipe at the key path must not hold a thread of the
@@ -196,17 +200,31 @@ export async function readKeyFileText(path: string): Promise<string> {
     if (total > MAX_KEY_FILE_SIZE) {
       throw keyInvalidError(`it is larger than ${MAX_KEY_FILE_SIZE / 1024} KiB, far too large to be a key file.`);
     }
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, total));
-    } catch {
-      throw keyInvalidError('it is not UTF-8 text (it may be damaged).');
-    }
+    return Buffer.from(buffer.subarray(0, total));
   } catch (err) {
     if (systemErrorCode(err) === 'EISDIR') throw keyInvalidError('the path names a folder, not a key file.');
     throw fromSystemError(err, WHAT);
   } finally {
     buffer.fill(0);
     await handle.close();
+  }
+}
+
+/** A key file's bytes as UTF-8 text (KEY_INVALID when they are not). */
+export function keyFileBytesToText(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw keyInvalidError('it is not UTF-8 text (it may be damaged).');
+  }
+}
+
+export async function readKeyFileText(path: string): Promise<string> {
+  const bytes = await readKeyFileBytes(path);
+  try {
+    return keyFileBytesToText(bytes);
+  } finally {
+    bytes.fill(0);
   }
 }
 

@@ -63,7 +63,17 @@ export interface ChunkOpener {
 /** What can be read from a header without any key (getFileInfo). Not authenticated. */
 export interface HeaderSummary {
   readonly formatVersion: number;
-  readonly keyId: string;
+  /** The format's registered name ('v1', 'age'). */
+  readonly format: string;
+  /**
+   * v1: the master key's id. age: the author's card id, when the header
+   * names one (a plain age file has none).
+   */
+  readonly keyId: string | undefined;
+  /** age: the card id its author stanza names (not verified without the key). */
+  readonly authorCardId?: string;
+  /** age: how many stanzas its header holds (recipients and author). */
+  readonly stanzaCount?: number;
 }
 
 export interface StoredFormat {

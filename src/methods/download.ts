@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { lastSegment, type Download } from '../../protocol/index.js';
-import { keyFileCredentials, readKeyFile } from '../crypto/index.js';
+import { keyFileCredentials, loadKeyFile } from '../crypto/index.js';
 import { InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { refuseSpecialFile, sameFile } from '../transfer/local-files.js';
@@ -15,15 +15,18 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage):
       await refuseSpecialFile(params.keyPath, 'keyPath');
       await refusePlaintextInsideStore(storage, params.destination, 'destination');
       await refuseKeyAsDestination(params.destination, params.name, params.keyPath);
-      const key = await readKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+      const key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+      const acceptUnauthored = params.acceptUnauthored === true;
       return engine.download({
         reservation,
         name: params.name,
         destination: params.destination,
         overwrite: params.overwrite ?? false,
-        credentials: keyFileCredentials(key),
+        // Trusted authors: the identity's own card for now (contacts: the users issue passes theirs here).
+        credentials: keyFileCredentials(key, { name: params.name, acceptUnauthored }),
         // Journaled so that the download can resume after a restart.
         keyPath: path.resolve(params.keyPath),
+        ...(acceptUnauthored ? { acceptUnauthored } : {}),
       });
     });
 }

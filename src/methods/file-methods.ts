@@ -11,6 +11,7 @@ import { createCreateKeyHandler } from './create-key.js';
 import { createDeleteFileHandler } from './delete-file.js';
 import { createDownloadHandler } from './download.js';
 import { createGetFileInfoHandler } from './get-file-info.js';
+import { createGetIdentityHandler } from './get-identity.js';
 import type { MethodHandlers } from './handler.js';
 import { createListFilesHandler } from './list-files.js';
 import { createListTransfersHandler } from './list-transfers.js';
@@ -32,6 +33,7 @@ export function createFileMethodHandlers(
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),
     createKey: createCreateKeyHandler(storage),
+    getIdentity: createGetIdentityHandler(),
     cancelTransfer: createCancelTransferHandler(engine, resumable),
     resumeTransfer: createResumeTransferHandler(resumable),
     acknowledgeTransfers: createAcknowledgeTransfersHandler(engine.registry, resumable),

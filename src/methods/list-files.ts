@@ -1,11 +1,20 @@
+import PQueue from 'p-queue';
 import { MAX_LIST_LIMIT, type ListFiles } from '../../protocol/index.js';
 import { storedFormats, type FormatRegistry } from '../crypto/index.js';
 import { isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { MethodHandler } from './handler.js';
 
+/**
+ * Header reads one listing runs at once: a page of up to 1000 age objects
+ * costs up to 1000 small ranged reads, and firing them all together would
+ * flood the store (and its connection pool) for one call.
+ */
+export const LIST_HEADER_READ_CONCURRENCY = 8;
+
 export function createListFilesHandler(storage: Storage, formats: FormatRegistry = storedFormats): MethodHandler<typeof ListFiles> {
   return async (params) => {
+    const headerReads = new PQueue({ concurrency: LIST_HEADER_READ_CONCURRENCY });
     const page = await storage.list({
       ...(params.prefix === undefined ? {} : { prefix: params.prefix }),
       ...(params.cursor === undefined ? {} : { cursor: params.cursor }),
@@ -15,7 +24,7 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
       files: await Promise.all(
         page.objects.map(async (object) => ({
           name: object.name,
-          size: await listedPlaintextSize(storage, formats, object.name, object.storedSize),
+          size: await headerReads.add(() => listedPlaintextSize(storage, formats, object.name, object.storedSize)),
           storedSize: object.storedSize,
           modifiedAt: object.modifiedAt.toISOString(),
         })),
@@ -32,9 +41,10 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
  *
  * The size comes from the stored size alone when the registered formats
  * allow that (every one has a fixed header, as v1 alone does): no read.
- * Otherwise (a format whose header length varies, such as age) the object's
- * header is read to learn its format and header length: one small ranged
- * read per listed object.
+ * Otherwise (a format whose header length varies, such as age, is
+ * registered) the object's header is read to learn its format and header
+ * length: one small ranged read per listed object (two for a header over
+ * 4 KiB), at most LIST_HEADER_READ_CONCURRENCY at a time.
  */
 async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<number> {
   try {

@@ -22,13 +22,24 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage): M
       await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
       // A request cancelled already creates no key file.
       reservation.abortController.signal.throwIfAborted();
-      const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
+      const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase, params.keyType);
       if (!key.created && (await sameFile(source.path, key.path))) {
         throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
       }
       // A key file created here stays even if the upload fails: another upload
       // may already have used it, and deleting it would lose that file for good.
-      return engine.upload({ reservation, source, name, overwrite, encryption: keyFileEncryption(key.key), keyPath: key.path, keyCreated: key.created });
+      // Checks the extra recipients (-32602 naming the bad one) before a byte is read.
+      const encryption = keyFileEncryption(key.key, { name, recipients: params.recipients ?? [] });
+      return engine.upload({
+        reservation,
+        source,
+        name,
+        overwrite,
+        encryption,
+        keyPath: key.path,
+        keyCreated: key.created,
+        ...(params.recipients === undefined || params.recipients.length === 0 ? {} : { recipients: params.recipients }),
+      });
     });
 }
 

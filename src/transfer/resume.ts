@@ -27,7 +27,7 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { keyFileCredentials, keyFileEncryption, readKeyFile, storedFormats, type StoredHeader } from '../crypto/index.js';
+import { keyFileCredentials, keyFileEncryption, loadKeyFile, storedFormats, type StoredHeader } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
@@ -92,6 +92,7 @@ export class ResumableTransfers implements CheckpointFactory {
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
         overwrite: request.overwrite,
+        ...(request.recipients === undefined ? {} : { recipients: request.recipients }),
       },
     });
     return new UploadJournalCheckpoints(entry, this.storage, undefined);
@@ -106,7 +107,13 @@ export class ResumableTransfers implements CheckpointFactory {
       name: request.name,
       totalBytes: sizes.plaintextSize,
       startedAt: new Date().toISOString(),
-      download: { destination: request.destination, keyPath: request.keyPath, overwrite: request.overwrite, storedSize: sizes.storedSize },
+      download: {
+        destination: request.destination,
+        keyPath: request.keyPath,
+        overwrite: request.overwrite,
+        storedSize: sizes.storedSize,
+        ...(request.acceptUnauthored === true ? { acceptUnauthored: true } : {}),
+      },
     });
     return new DownloadJournalCheckpoints(entry, undefined);
   }
@@ -182,15 +189,16 @@ export class ResumableTransfers implements CheckpointFactory {
       if (upload !== undefined) {
         const published = await this.publishedBeforeCrash(entry);
         if (published !== undefined) return await this.completedBeforeCrash(entry, record, published);
-        const key = await readKeyFile(upload.keyPath, options);
+        const key = await loadKeyFile(upload.keyPath, options);
         const pending = engine.upload({
           transferId,
           source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
           name: entry.record.name,
           overwrite: upload.overwrite,
-          encryption: keyFileEncryption(key),
+          encryption: keyFileEncryption(key, { name: entry.record.name, recipients: upload.recipients ?? [] }),
           keyPath: upload.keyPath,
           keyCreated: upload.keyCreated,
+          ...(upload.recipients === undefined ? {} : { recipients: upload.recipients }),
           resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
         });
         this.starting.delete(transferId);
@@ -199,14 +207,16 @@ export class ResumableTransfers implements CheckpointFactory {
       if (download !== undefined) {
         const saved = await savedBeforeCrash(entry);
         if (saved !== undefined) return await this.completedBeforeCrash(entry, record, saved);
-        const key = await readKeyFile(download.keyPath, options);
+        const key = await loadKeyFile(download.keyPath, options);
+        const acceptUnauthored = download.acceptUnauthored === true;
         const pending = engine.download({
           transferId,
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
-          credentials: keyFileCredentials(key),
+          credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored }),
           keyPath: download.keyPath,
+          ...(acceptUnauthored ? { acceptUnauthored } : {}),
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
         });
         this.starting.delete(transferId);
@@ -246,7 +256,7 @@ export class ResumableTransfers implements CheckpointFactory {
         name,
         size: totalBytes,
         storedSize: info.storedSize,
-        keyId: journaled.format.describe(journaled.header).keyId,
+        keyId: journaled.format.describe(journaled.header).keyId ?? '',
         keyPath: upload.keyPath,
         keyCreated: upload.keyCreated,
       };

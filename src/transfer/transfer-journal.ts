@@ -25,7 +25,10 @@
  *
  * Never in the journal: keys, passphrases, plaintext. The stored object's
  * header is kept (whatever its format and length; it holds no secret — v1:
- * salt, key id, MAC) to re-create the sealer and find the format's layout.
+ * salt, key id, MAC; age: recipient stanzas, author stanza, MAC, payload
+ * nonce) to re-create the sealer and find the format's layout. An age
+ * upload's sealer is rebuilt from the key file (the identity, read again),
+ * the journaled name and extra recipients (public), and that header.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -61,6 +64,8 @@ export interface UploadParameters {
   readonly keyPath: string;
   readonly keyCreated: boolean;
   readonly overwrite: boolean;
+  /** Extra recipients (age recipients or public cards: public keys), when the upload named any. */
+  readonly recipients?: readonly string[];
 }
 
 export interface DownloadParameters {
@@ -71,6 +76,8 @@ export interface DownloadParameters {
   readonly keyPath: string;
   readonly overwrite: boolean;
   readonly storedSize: number;
+  /** The download accepted an age file without an author stanza. */
+  readonly acceptUnauthored?: boolean;
 }
 
 /** What the .json file holds. */

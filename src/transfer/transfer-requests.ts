@@ -30,6 +30,12 @@ export interface UploadRequest {
   /** Echoed in the result. */
   readonly keyPath: string;
   readonly keyCreated: boolean;
+  /**
+   * The extra recipients the request named (age), journaled with the key
+   * path so that a resumed upload that must start its write over seals to
+   * the same recipients. Public keys only.
+   */
+  readonly recipients?: readonly string[];
   /** A transfer resumed after a restart: its checkpoints, start time and bytes already done. */
   readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
   /** The id its request reserved (see reserving()); it replaces transferId. */
@@ -45,6 +51,8 @@ export interface DownloadRequest {
   readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
   readonly keyPath?: string;
+  /** The request accepted an age file without an author stanza: journaled, so a resume opens it the same way. */
+  readonly acceptUnauthored?: boolean;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
   readonly reservation?: TransferReservation;
 }

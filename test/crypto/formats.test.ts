@@ -20,7 +20,7 @@ import {
   type StoredFormat,
 } from '../../src/crypto/index.js';
 import { WRITTEN_FORMAT_VERSION } from '../../src/crypto/written-format.js';
-import { createListFilesHandler } from '../../src/methods/list-files.js';
+import { LIST_HEADER_READ_CONCURRENCY, createListFilesHandler } from '../../src/methods/list-files.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 /** "VARHDR\n", text lines, then "--- end\n": a header known only once its last line is read. */
@@ -41,7 +41,7 @@ const fakeFormat: StoredFormat = {
     return end < 0 ? undefined : end + FAKE_END.length;
   },
   layoutFor: (headerLength) => fakeChunks.withHeaderLength(headerLength),
-  describe: () => ({ formatVersion: 99, keyId: 'f'.repeat(32) }),
+  describe: () => ({ formatVersion: 99, format: 'fake', keyId: 'f'.repeat(32) }),
   createSealer: () => {
     throw new Error('not used');
   },
@@ -68,10 +68,16 @@ function readerOf(object: Buffer, reads: Array<[number, number]> = []) {
 
 describe('FormatRegistry', () => {
   const both = new FormatRegistry([formatV1, fakeFormat]);
+  const v1Only = new FormatRegistry([formatV1]);
 
   it('with v1 alone, sizes follow from stored sizes, as before the seam', () => {
-    expect(storedFormats.plaintextSizeFromStoredSize(storedSizeFor(12345))).toBe(12345);
-    expect(() => storedFormats.plaintextSizeFromStoredSize(5)).toThrow(expect.objectContaining({ reason: 'INTEGRITY' }));
+    expect(v1Only.plaintextSizeFromStoredSize(storedSizeFor(12345))).toBe(12345);
+    expect(() => v1Only.plaintextSizeFromStoredSize(5)).toThrow(expect.objectContaining({ reason: 'INTEGRITY' }));
+  });
+
+  it('this build registers v1 and age: stored sizes alone say nothing, a header is read', () => {
+    expect(storedFormats.formats.map((format) => format.name)).toEqual(['v1', 'age']);
+    expect(storedFormats.plaintextSizeFromStoredSize(storedSizeFor(12345))).toBeUndefined();
   });
 
   it('with a variable-header format registered, stored sizes alone say nothing', () => {
@@ -82,8 +88,12 @@ describe('FormatRegistry', () => {
     const key = generateMasterKey();
     const object = encryptBuffer(key, Buffer.from('hello'));
     const reads: Array<[number, number]> = [];
-    const found = await storedFormats.readHeader(readerOf(object, reads));
+    const found = await v1Only.readHeader(readerOf(object, reads));
     expect(reads).toEqual([[0, 96]]);
+    // With age registered the first read asks for its larger hint, still one read.
+    const withAge: Array<[number, number]> = [];
+    await storedFormats.readHeader(readerOf(object, withAge));
+    expect(withAge).toEqual([[0, storedFormats.headerReadHint]]);
     expect(found.format.name).toBe('v1');
     expect(found.layout.plaintextSizeFor(object.length)).toBe(5);
     const opener = found.format.createOpener(masterKeyCredentials(key), found.header);
@@ -111,7 +121,9 @@ describe('FormatRegistry', () => {
 
   it('getServerInfo reports the version of the format key files write', () => {
     expect(WRITTEN_FORMAT_VERSION).toBe(keyFileFormat.formatVersion);
-    expect(storedFormats.forSpec(keyFileEncryption(generateMasterKey()))).toBe(keyFileFormat);
+    expect(keyFileFormat.name).toBe('age');
+    const v1Key = generateMasterKey();
+    expect(storedFormats.forSpec(keyFileEncryption({ format: 'v1', keyId: v1Key.keyId, key: v1Key }, { name: 'n' })).name).toBe('v1');
   });
 
   it('refuses credentials of another kind with KEY_MISMATCH', () => {
@@ -140,12 +152,37 @@ describe('listFiles over the seam', () => {
 
   it('sizes v1 objects from their stored size alone, without reading them', async () => {
     const { storage, reads } = storeOf({ a: encryptBuffer(generateMasterKey(), Buffer.alloc(70000)), bad: Buffer.alloc(50) });
-    const result = await createListFilesHandler(storage)({}, undefined as never);
+    const result = await createListFilesHandler(storage, new FormatRegistry([formatV1]))({}, undefined as never);
     expect(result.files.map((file) => [file.name, file.size])).toEqual([
       ['a', 70000],
       ['bad', 0],
     ]);
     expect(reads).toEqual([]);
+  });
+
+  it(`reads headers at most ${LIST_HEADER_READ_CONCURRENCY} at a time over a page`, async () => {
+    const objects = Object.fromEntries(
+      Array.from({ length: 60 }, (_, i) => [`f${String(i).padStart(2, '0')}`, encryptBuffer(generateMasterKey(), Buffer.alloc(i))]),
+    );
+    let inFlight = 0;
+    let most = 0;
+    const storage = {
+      list: async () => ({
+        objects: Object.entries(objects).map(([name, bytes]) => ({ name, storedSize: bytes.length, modifiedAt: new Date(0) })),
+        nextCursor: null,
+      }),
+      readRange: async (name: string, offset: number, length: number) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        inFlight -= 1;
+        return (objects[name] as Buffer).subarray(offset, offset + length);
+      },
+    } as unknown as Storage;
+    const result = await createListFilesHandler(storage)({}, undefined as never);
+    expect(result.files.map((file) => file.size)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(LIST_HEADER_READ_CONCURRENCY);
   });
 
   it('reads the header of each object when a variable-header format is registered', async () => {

@@ -185,7 +185,7 @@ describe('start and stop', () => {
       name: 'cloudlocker',
       version: expect.any(String),
       protocolVersion: 1,
-      formatVersion: 1,
+      formatVersion: 2,
       storage: { kind: 's3', location: 's3://bucket/prefix/' },
       limits: {
         maxMessageBytes: 1024 * 1024,

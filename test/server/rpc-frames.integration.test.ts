@@ -29,7 +29,7 @@ const testMethods: MethodSet = {
       case 'unserialisable':
         return { name, size: 1n } as never;
       default:
-        return { name, size: 1, storedSize: 2, modifiedAt: new Date(0).toISOString(), keyId: 'k', formatVersion: 1 };
+        return { name, size: 1, storedSize: 2, modifiedAt: new Date(0).toISOString(), keyId: 'k', formatVersion: 1, format: 'v1' };
     }
   },
   async deleteFile({ name }) {

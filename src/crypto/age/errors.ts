@@ -1,8 +1,8 @@
 /**
  * Why an age object or identity could not be used. Every failure carries one
- * of these reasons so that the protocol layer (phase 2) can map each to its
- * own error reason; until then they ride on the existing protocol reasons
- * (INTEGRITY, KEY_MISMATCH, KEY_INVALID) with `details.ageReason`.
+ * of these reasons, and each maps to a protocol reason (PROTOCOL_REASON):
+ * the author and recipient failures have their own, the header and payload
+ * failures are INTEGRITY; `details.ageReason` keeps the finer one.
  * Messages never contain keys, file keys, passphrases or plaintext.
  */
 import { CloudlockerError } from '../../errors.js';
@@ -26,15 +26,16 @@ export type AgeFailure =
   /** The author signed this file for another object name. */
   | 'WRONG_NAME';
 
-const PROTOCOL_REASON: Record<AgeFailure, ErrorReason> = {
+/** The protocol reason each failure is reported as (the error table in docs/protocol.md). */
+export const PROTOCOL_REASON: Record<AgeFailure, ErrorReason> = {
   HEADER_INVALID: 'INTEGRITY',
-  NO_STANZA: 'KEY_MISMATCH',
+  NO_STANZA: 'NOT_A_RECIPIENT',
   HEADER_MAC: 'INTEGRITY',
   PAYLOAD_INVALID: 'INTEGRITY',
-  AUTHOR_MISSING: 'INTEGRITY',
-  AUTHOR_UNKNOWN: 'INTEGRITY',
-  AUTHOR_INVALID: 'INTEGRITY',
-  WRONG_NAME: 'INTEGRITY',
+  AUTHOR_MISSING: 'AUTHOR_MISSING',
+  AUTHOR_UNKNOWN: 'AUTHOR_UNKNOWN',
+  AUTHOR_INVALID: 'AUTHOR_INVALID',
+  WRONG_NAME: 'WRONG_NAME',
 };
 
 const PREFIX: Record<AgeFailure, string> = {

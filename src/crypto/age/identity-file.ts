@@ -12,10 +12,10 @@ import nodePath from 'node:path';
 import { armor } from 'age-encryption';
 import { CloudlockerError, InvalidParamsError } from '../../errors.js';
 import { keyInvalidError } from '../crypto-errors.js';
-import { parseKeyFile, pathIsTaken, readKeyFileText, writeNewFile, type MasterKey } from '../key-file.js';
+import { keyFileBytesToText, parseKeyFile, pathIsTaken, readKeyFileBytes, writeNewFile, type MasterKey } from '../key-file.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 import { AgeError, isAgeError } from './errors.js';
-import { encodeHeader } from './header.js';
+import { AGE_MAGIC, encodeHeader } from './header.js';
 import { AgeIdentity, AgeKeyFormatError } from './identity.js';
 import { AgeOpener } from './file.js';
 import { AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
@@ -86,9 +86,9 @@ function describeText(text: string): IdentityFileInfo {
   const start = (text.startsWith(BOM) ? text.slice(1) : text).trimStart();
   if (start.startsWith('{')) return { format: 'v1', passphraseProtected: /"wrappedKey"\s*:/.test(start) };
   if (start.startsWith(ARMOR_BEGIN)) return { format: 'age', passphraseProtected: true };
-  if (start.startsWith(BINARY_AGE_START)) {
-    throw keyInvalidError('it is a binary passphrase-protected identity; armor it (age -a) to use it here.');
-  }
+  // A binary one (age -p without -a) reaches this text reader only through
+  // parseAnyKeyFile/describeAnyKeyFile: readAnyKeyFile reads bytes first.
+  if (start.startsWith(BINARY_AGE_START)) return { format: 'age', passphraseProtected: true };
   return { format: 'age', passphraseProtected: false };
 }
 
@@ -117,6 +117,11 @@ async function decryptIdentityText(text: string, passphrase: string): Promise<st
   } catch {
     throw keyInvalidError('its armor (-----BEGIN AGE ENCRYPTED FILE-----) is damaged.');
   }
+  return decryptIdentityFile(file, passphrase);
+}
+
+/** The identity file inside a passphrase-protected (binary) age file. */
+async function decryptIdentityFile(file: Uint8Array, passphrase: string): Promise<string> {
   let plaintext: Buffer;
   try {
     plaintext = openPayload(await AgeOpener.openWithPassphrase(file, passphrase), file);
@@ -144,15 +149,20 @@ export type AnyKey = { readonly format: 'age'; readonly identity: AgeIdentity } 
  * is required for a protected file and ignored for an unprotected one, as in v1.
  */
 export async function parseAnyKeyFile(text: string, options: { passphrase?: string } = {}): Promise<AnyKey> {
+  if ((text.startsWith(BOM) ? text.slice(1) : text).startsWith(BINARY_AGE_START)) return parseAnyKeyFileBytes(Buffer.from(text, 'utf8'), options);
   const info = describeText(text);
   if (info.format === 'v1') return { format: 'v1', key: await parseKeyFile(text, options) };
   if (!info.passphraseProtected) return { format: 'age', identity: parseIdentityFileText(text) };
-  const { passphrase } = options;
+  const passphrase = checkedPassphrase(options.passphrase);
+  return { format: 'age', identity: parseIdentityFileText(await decryptIdentityText(text, passphrase)) };
+}
+
+function checkedPassphrase(passphrase: string | undefined): string {
   if (passphrase === undefined || passphrase === '') {
     throw keyInvalidError('it is protected by a passphrase: provide the passphrase.', { passphraseRequired: true });
   }
   if (!passphraseIsWellFormed(passphrase)) throw keyInvalidError('the passphrase is not valid Unicode text.');
-  return { format: 'age', identity: parseIdentityFileText(await decryptIdentityText(text, passphrase)) };
+  return passphrase;
 }
 
 /** Format and protection of a key file's text, without a passphrase. */
@@ -160,9 +170,29 @@ export function describeAnyKeyFile(text: string): IdentityFileInfo {
   return describeText(text);
 }
 
+function startsWithBinaryAge(bytes: Uint8Array): boolean {
+  return bytes.length >= AGE_MAGIC.length && AGE_MAGIC.equals(bytes.subarray(0, AGE_MAGIC.length));
+}
+
+/**
+ * The key in a key file's bytes: a binary passphrase-protected identity
+ * (`age -p` without `-a`) is told apart by its first bytes before any text
+ * decoding; everything else must be UTF-8 text (parseAnyKeyFile).
+ */
+export async function parseAnyKeyFileBytes(bytes: Uint8Array, options: { passphrase?: string } = {}): Promise<AnyKey> {
+  if (!startsWithBinaryAge(bytes)) return parseAnyKeyFile(keyFileBytesToText(bytes), options);
+  const passphrase = checkedPassphrase(options.passphrase);
+  return { format: 'age', identity: parseIdentityFileText(await decryptIdentityFile(bytes, passphrase)) };
+}
+
 /** Reads a key file of either format (NOT_FOUND, PERMISSION_DENIED, KEY_INVALID as v1). */
 export async function readAnyKeyFile(path: string, options: { passphrase?: string } = {}): Promise<AnyKey> {
-  return parseAnyKeyFile(await readKeyFileText(path), options);
+  const bytes = await readKeyFileBytes(path);
+  try {
+    return await parseAnyKeyFileBytes(bytes, options);
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 export async function readIdentityFile(path: string, options: { passphrase?: string } = {}): Promise<AgeIdentity> {

@@ -66,7 +66,7 @@ export const formatV1: StoredFormat = {
     if (headerLength !== HEADER_SIZE) throw new RangeError(`a v1 header is ${HEADER_SIZE} bytes, not ${headerLength}`);
     return V1_LAYOUT;
   },
-  describe: (header): HeaderSummary => readHeaderInfo(header),
+  describe: (header): HeaderSummary => ({ ...readHeaderInfo(header), format: V1_FORMAT_NAME }),
   createSealer: (spec): ChunkSealer => FileEncryptor.create(specKey(spec)),
   resumeSealer: (spec, header): ChunkSealer => FileEncryptor.fromHeader(specKey(spec), header),
   createOpener: (credentials, header): ChunkOpener => FileDecryptor.open(credentialKey(credentials), header),

@@ -133,6 +133,20 @@ describe('passphrase-protected identity files (armored age scrypt; age -d -i ask
     expect(read.format === 'age' && read.identity.recipient).toBe(identity.recipient);
   });
 
+  test('a binary passphrase-protected identity (age -p without -a) is read from its bytes, not refused as "not UTF-8"', async () => {
+    const identity = AgeIdentity.generate('X25519', deterministicRandom('binary'));
+    const encrypter = new Encrypter();
+    encrypter.setPassphrase('pass phrase');
+    encrypter.setScryptWorkFactor(10);
+    const binary = Buffer.from(await encrypter.encrypt(identityFileText(identity, new Date(0))));
+    const file = fresh('binary');
+    await fs.writeFile(file, binary, { mode: 0o600 });
+    const read = await readAnyKeyFile(file, { passphrase: 'pass phrase' });
+    expect(read.format === 'age' && read.identity.recipient).toBe(identity.recipient);
+    expect(await keyInvalid(() => readAnyKeyFile(file))).toMatch(/provide the passphrase/);
+    expect(await keyInvalid(() => readAnyKeyFile(file, { passphrase: 'wrong' }))).toMatch(/passphrase is wrong/);
+  });
+
   test('a damaged armored file is KEY_INVALID with a reason', async () => {
     const ours = await encryptIdentityText(identityFileText(AgeIdentity.generate(), new Date(0)), 'p', { logN: 10 });
     const lines = ours.split('\n');
@@ -164,7 +178,7 @@ describe('strict parsing', () => {
     ['a typo (checksum)', `${secret.slice(0, 30)}${secret[30] === 'Q' ? 'P' : 'Q'}${secret.slice(31)}\n`, /checksum/],
     ['a wrong public key comment', good.replace(/age1\S+/, AgeIdentity.generate().recipient), /does not match/],
     ['a recipient instead of an identity', `${identity.recipient}\n`, /neither/],
-    ['a binary age file', 'age-encryption.org/v1\n-> scrypt', /binary/],
+    ['a binary protected identity without its passphrase', 'age-encryption.org/v1\n-> scrypt', /provide the passphrase/],
   ])('%s → KEY_INVALID', async (_name, text, reason) => {
     expect(await keyInvalid(() => parseAnyKeyFile(text))).toMatch(reason);
   });

@@ -1,0 +1,31 @@
+/**
+ * getIdentity: the public side of an age identity file (its recipient, its
+ * public card and the card's id), to give to others so that they can encrypt
+ * to it and recognise its author stanzas. Never the secret.
+ */
+import path from 'node:path';
+import type { GetIdentity } from '../../protocol/index.js';
+import { loadKeyFile } from '../crypto/index.js';
+import { CloudlockerError } from '../errors.js';
+import { refuseSpecialFile } from '../transfer/local-files.js';
+import type { MethodHandler } from './handler.js';
+
+export function createGetIdentityHandler(): MethodHandler<typeof GetIdentity> {
+  return async ({ keyPath, passphrase }) => {
+    await refuseSpecialFile(keyPath, 'keyPath');
+    const key = await loadKeyFile(keyPath, passphrase === undefined ? {} : { passphrase });
+    if (key.format !== 'age') {
+      throw new CloudlockerError(
+        'KEY_INVALID',
+        'The key file could not be used: it is a v1 key file, which has no public identity; create an age identity with createKey.',
+      );
+    }
+    return {
+      keyPath: path.resolve(keyPath),
+      type: key.identity.type,
+      recipient: key.card.recipientString,
+      card: key.card.card,
+      cardId: key.card.cardId,
+    };
+  };
+}
