@@ -20,9 +20,10 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
-import type { ObjectInfo, RewriteHeaderOptions } from '../storage.js';
+import { checkStoredMetadata } from '../metadata.js';
+import type { ObjectInfo, ObjectMetadata, RewriteHeaderOptions } from '../storage.js';
 import { isAbort, isInvalidRange, isObjectNotFound, toStorageError, type S3ErrorContext } from './errors.js';
-import { MAX_PARTS, MIN_PART_SIZE, type S3ObjectWriter } from './object-writer.js';
+import { fromS3Metadata, MAX_PARTS, MIN_PART_SIZE, type S3ObjectWriter } from './object-writer.js';
 
 /** Payload parts copied inside the store: few requests, each one the store's own work. */
 export const COPY_PART_SIZE = 64 * 1024 * 1024;
@@ -37,7 +38,10 @@ export interface S3RewriteContext {
   readonly location: string;
   keyOf(name: string): string;
   /** A writer of `name` for the new object. */
-  newWriter(name: string, options: { expectedSize: number; signal: AbortSignal | undefined }): S3ObjectWriter;
+  newWriter(
+    name: string,
+    options: { expectedSize: number; signal: AbortSignal | undefined; metadata: ObjectMetadata | undefined },
+  ): S3ObjectWriter;
   /** The CopySourceIfMatch form the store honours; undefined: stream the payload. */
   readonly copyIfMatch: 'quoted' | 'bare' | undefined;
 }
@@ -81,7 +85,9 @@ export async function rewriteS3Header(
     return fromHeader.byteLength === 0 ? payload : Buffer.concat([fromHeader, payload]);
   };
 
-  const writer = context.newWriter(name, { expectedSize: newSize, signal });
+  // The user metadata stays as it was (checked: it comes from the store).
+  const metadata = checkStoredMetadata(name, fromS3Metadata(head.Metadata));
+  const writer = context.newWriter(name, { expectedSize: newSize, signal, metadata });
   let payloadDone = 0;
   const progressed = async (start: number, end: number) => {
     payloadDone += Math.max(0, end - Math.max(start, headerLength));
