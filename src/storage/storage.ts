@@ -288,7 +288,7 @@ export interface Storage {
    * info (a new version). `oldHeaderLength` beyond the object's size is a
    * RangeError (the caller's bug: it read the header from that version).
    *
-   * Rejects: NOT_FOUND, SOURCE_CHANGED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
+   * Rejects: NOT_FOUND, SOURCE_CHANGED, PERMISSION_DENIED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
    */
   rewriteHeader(
     name: string,

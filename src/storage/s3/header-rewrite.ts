@@ -12,9 +12,16 @@
  * - an object of at most 5 MiB in all: one GET and one PutObject.
  *
  * Every byte read comes from the version read: each GET's answer must carry
- * that ETag, and each copy is conditional on it (SOURCE_CHANGED otherwise).
- * The publish is S3ObjectWriter.completeIfVersion (If-Match where the store
- * honours it on Complete; else the name's claim around a check, or a check).
+ * that ETag, and each copy is conditional on it (CopySourceIfMatch:
+ * SOURCE_CHANGED where the store honours it; Ceph RGW 16.2 ignores it). The
+ * publish is S3ObjectWriter.completeIfVersion on the same key (If-Match
+ * where the store honours it on Complete; else the name's claim around a
+ * HeadObject check, or a check), so the object was still that version when
+ * the copies had all been made. What that leaves where CopySourceIfMatch is
+ * ignored: an object replaced and then put back byte for byte (same ETag)
+ * while a part was being copied could give that part another version's
+ * bytes; the format's authentication refuses such an object at download
+ * (INTEGRITY), it is never silently wrong.
  * Any failure or cancel aborts the upload: the old object stays as it was.
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';

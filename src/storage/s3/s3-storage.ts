@@ -83,7 +83,7 @@ export class S3Storage implements Storage {
     return {
       abortCleansUp: !this.config.gaps.noAbortMultipartUpload && (this.probe?.abortMultipart ?? true),
       atomicNoOverwrite: this.commitMode !== 'check',
-      headerRewrite: this.probe?.copyIfMatch === undefined ? 'streamed' : 'server-side-copy',
+      headerRewrite: this.probe?.copy === undefined ? 'streamed' : 'server-side-copy',
     };
   }
 
@@ -238,7 +238,7 @@ export class S3Storage implements Storage {
         location: this.location,
         keyOf: () => key,
         newWriter: (writerName, writeOptions) => this.writer(writerName, key, writeOptions),
-        copyIfMatch: this.probe?.copyIfMatch,
+        copyIfMatch: this.probe?.copy?.ifMatch,
       },
       name,
       expectedVersion,
