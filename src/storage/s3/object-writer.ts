@@ -41,7 +41,7 @@ import {
 } from './errors.js';
 import { acquireClaim, type ClaimTarget } from './claims.js';
 import { sourceChanged } from '../header-rewrite.js';
-import { ifMatchValue } from './probe.js';
+import { copySourceOf, ifMatchValue } from './probe.js';
 
 /**
  * How overwrite: false is made to hold against a concurrent writer (see
@@ -151,10 +151,6 @@ export function fromS3Metadata(s3Metadata: Record<string, string> | undefined): 
   );
 }
 
-/** x-amz-copy-source: "bucket/key", URL-encoded segment by segment. */
-function copySourceOf(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
 
 export class S3ObjectWriter implements ObjectWriter {
   readonly minPartSize = MIN_PART_SIZE;

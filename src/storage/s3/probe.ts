@@ -70,6 +70,11 @@ export function ifMatchValue(form: 'quoted' | 'bare', etag: string): string {
   return form === 'bare' ? bare : `"${bare}"`;
 }
 
+/** x-amz-copy-source: "bucket/key", URL-encoded segment by segment. */
+export function copySourceOf(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 export interface ProbeTarget {
   readonly client: S3Client;
   readonly bucket: string;
@@ -219,7 +224,7 @@ async function probeUploadPartCopy(
   const { client, bucket } = target;
   const sourceEtag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: sourceKey, Body: 'source-of-copy' }))).ETag;
   if (!sourceEtag) return undefined;
-  const copySource = `${bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`;
+  const copySource = copySourceOf(bucket, sourceKey);
   const uploads: string[] = [];
   const newUpload = async (): Promise<string | undefined> => {
     const uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: copyKey }))).UploadId;
