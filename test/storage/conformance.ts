@@ -31,6 +31,12 @@ export interface StorageUnderTest {
   countLeftovers?(): Promise<number>;
   /** A second storage over the same store, not yet initialised: the next process after a crash. */
   reopen(): Storage;
+  /**
+   * Behind the backend's back, make the store hold `metadata` (unchecked,
+   * keys as the backend names them for its user metadata) for the object
+   * `name`: what a broken or hostile store could hand back.
+   */
+  plantMetadata(name: string, metadata: Record<string, string>): Promise<void>;
 }
 
 /** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
@@ -438,6 +444,195 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
       }, 300_000);
     });
 
+    describe('user metadata', () => {
+      const metadata = { 'content-kind': 'photo', 'format': 'v2', 'x-1': 'a b:c/d=e' };
+
+      it('keeps what beginWrite was given, on single-part and multipart objects; stat and complete report it', async () => {
+        const small = await putObject(storage, 'm/small', testBytes(100, 90), { metadata });
+        const big = await putObject(storage, 'm/big', testBytes(2 * (await partSizeOf(storage)) + 9, 91), { metadata });
+        for (const [name, info] of [['m/small', small], ['m/big', big]] as const) {
+          expect(info.metadata).toEqual(metadata);
+          expect((await storage.stat(name)).metadata).toEqual(metadata);
+        }
+        const plain = await putObject(storage, 'm/plain', testBytes(10, 92));
+        expect(plain.metadata).toBeUndefined();
+        expect((await storage.stat('m/plain')).metadata).toBeUndefined();
+      });
+
+      it('an overwrite replaces the metadata, and a rewritten header keeps it', async () => {
+        await putObject(storage, 'm/replaced', testBytes(100, 93), { metadata });
+        await putObject(storage, 'm/replaced', testBytes(100, 94), { overwrite: true, metadata: { only: 'this' } });
+        expect((await storage.stat('m/replaced')).metadata).toEqual({ only: 'this' });
+        const bare = await putObject(storage, 'm/replaced', testBytes(100, 95), { overwrite: true });
+        expect((await storage.stat('m/replaced')).metadata).toBeUndefined();
+        const back = await putObject(storage, 'm/replaced', testBytes(100, 96), { overwrite: true, metadata });
+        expect(bare.version).not.toBe(back.version);
+        const rewritten = await storage.rewriteHeader('m/replaced', back.version!, 10, testBytes(30, 97));
+        expect(rewritten.metadata).toEqual(metadata);
+        expect((await storage.stat('m/replaced')).metadata).toEqual(metadata);
+      });
+
+      it('a deleted object takes its metadata with it', async () => {
+        await putObject(storage, 'm/deleted', testBytes(100, 98), { metadata });
+        await storage.delete('m/deleted');
+        await putObject(storage, 'm/deleted', testBytes(100, 98));
+        expect((await storage.stat('m/deleted')).metadata).toBeUndefined();
+      });
+
+      it('refuses malformed metadata with InvalidParamsError (param metadata) and stores nothing', async () => {
+        const bad: Record<string, string>[] = [
+          { Upper: 'x' },
+          { 'under_score': 'x' },
+          { '': 'x' },
+          { key: '' },
+          { key: ' padded' },
+          { key: 'caf\u00e9' },
+          { key: 'line\nbreak' },
+          Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])),
+          { big: 'x'.repeat(1100) },
+        ];
+        for (const metadata of bad) {
+          await expect(storage.beginWrite('m/bad', { metadata })).rejects.toMatchObject({ name: 'InvalidParamsError', param: 'metadata' });
+        }
+        await expectReason(storage.stat('m/bad'), 'NOT_FOUND');
+      });
+
+      it('metadata the store hands back is checked: malformed is refused (STORAGE_UNAVAILABLE), never passed on', async () => {
+        await putObject(storage, 'm/planted', testBytes(100, 99), { metadata });
+        await underTest.plantMetadata('m/planted', { huge: 'y'.repeat(1500) });
+        const outcome = await settle(storage.stat('m/planted'));
+        expectSettledReason(outcome, 'STORAGE_UNAVAILABLE');
+        if (!outcome.ok) {
+          expect((outcome.error as { details?: unknown }).details).toEqual({ metadata: 'malformed' });
+          expect(String((outcome.error as Error).message)).not.toContain('yyyy');
+        }
+      });
+    });
+
+    describe('rewriting a header', () => {
+      /** The object `header + payload` stored under `name`, with its info. */
+      async function putWithHeader(name: string, header: Uint8Array, payload: Uint8Array): Promise<ObjectInfo> {
+        return putObject(storage, name, Buffer.concat([header, payload]), { overwrite: true });
+      }
+
+      it('declares how it moves the payload', () => {
+        expect(['local-copy', 'server-side-copy', 'streamed']).toContain(storage.capabilities.headerRewrite);
+      });
+
+      it('replaces the header with a longer, a shorter and an empty one, keeps the payload, and gives a new version', async () => {
+        const payload = testBytes(1000, 60);
+        const first = await putWithHeader('h/small', testBytes(100, 61), payload);
+        const longer = testBytes(300, 62);
+        const afterLonger = await storage.rewriteHeader('h/small', first.version!, 100, longer);
+        expect(afterLonger.storedSize).toBe(1300);
+        expect(afterLonger.version).not.toBe(first.version);
+        expect((await storage.stat('h/small')).version).toBe(afterLonger.version);
+        expectSameBytes(await readWhole(storage, 'h/small'), Buffer.concat([longer, payload]));
+
+        const shorter = testBytes(7, 63);
+        const afterShorter = await storage.rewriteHeader('h/small', afterLonger.version!, 300, shorter);
+        expectSameBytes(await readWhole(storage, 'h/small'), Buffer.concat([shorter, payload]));
+        const afterEmpty = await storage.rewriteHeader('h/small', afterShorter.version!, 7, new Uint8Array(0));
+        expectSameBytes(await readWhole(storage, 'h/small'), payload);
+        expect(await listInfos(storage, 'h/')).toEqual([
+          expect.objectContaining({ name: 'h/small', storedSize: 1000, version: afterEmpty.version }),
+        ]);
+      });
+
+      it('rewrites an object that is all header (no payload)', async () => {
+        const info = await putWithHeader('h/all-header', testBytes(50, 64), new Uint8Array(0));
+        const header = testBytes(20, 65);
+        await storage.rewriteHeader('h/all-header', info.version!, 50, header);
+        expectSameBytes(await readWhole(storage, 'h/all-header'), header);
+      });
+
+      it('rewrites a large object byte-exact, reporting progress up to the payload size', async () => {
+        // Over S3's 5 MiB first part plus a whole 64 MiB copied part: part 0, a full copy part and a short last one.
+        const payload = testBytes(70 * 1024 * 1024 + 12345, 66);
+        const info = await putWithHeader('h/large é', testBytes(200, 67), payload);
+        const header = testBytes(5000, 68);
+        const progress: number[] = [];
+        const rewritten = await storage.rewriteHeader('h/large é', info.version!, 200, header, {
+          onProgress: (done, total) => {
+            expect(total).toBe(payload.byteLength);
+            progress.push(done);
+          },
+        });
+        expect(rewritten.storedSize).toBe(5000 + payload.byteLength);
+        expectSameBytes(await readWhole(storage, 'h/large é'), Buffer.concat([header, payload]));
+        expect(progress[0]).toBe(0);
+        expect(progress[progress.length - 1]).toBe(payload.byteLength);
+        expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+        await storage.delete('h/large é'); // keeps a RAM-backed store (RGW memstore) from filling
+        await expectNoLeftoversIfDeclared();
+      }, 120_000);
+
+      it('refuses a stale expectedVersion with SOURCE_CHANGED and changes nothing', async () => {
+        const old = await putWithHeader('h/stale', testBytes(100, 69), testBytes(500, 70));
+        const current = testBytes(600, 71);
+        await putObject(storage, 'h/stale', current, { overwrite: true });
+        await expectReason(storage.rewriteHeader('h/stale', old.version!, 100, testBytes(10, 72)), 'SOURCE_CHANGED');
+        expectSameBytes(await readWhole(storage, 'h/stale'), current);
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('a missing name rejects with NOT_FOUND', async () => {
+        await expectReason(storage.rewriteHeader('h/missing', 'some-version', 0, testBytes(10, 73)), 'NOT_FOUND');
+      });
+
+      for (const moment of ['as the copy starts', 'just before publishing'] as const) {
+        it(`an object replaced by another writer ${moment}: SOURCE_CHANGED, the other writer's object kept`, async () => {
+          const payload = testBytes(12 * 1024 * 1024, 74);
+          const info = await putWithHeader('h/contested', testBytes(100, 75), payload);
+          const replacement = testBytes(3000, 76);
+          let replaced = false;
+          const rewrite = storage.rewriteHeader('h/contested', info.version!, 100, testBytes(400, 77), {
+            onProgress: async (done, total) => {
+              const now = moment === 'as the copy starts' ? done === 0 : done === total;
+              if (now && !replaced) {
+                replaced = true;
+                await putObject(storage, 'h/contested', replacement, { overwrite: true });
+              }
+            },
+          });
+          await expectReason(rewrite, 'SOURCE_CHANGED');
+          expect(replaced).toBe(true);
+          expectSameBytes(await readWhole(storage, 'h/contested'), replacement);
+          await expectNoLeftoversIfDeclared();
+        }, 60_000);
+      }
+
+      it('an object deleted during the rewrite: SOURCE_CHANGED, and the name stays free', async () => {
+        const info = await putWithHeader('h/deleted', testBytes(100, 78), testBytes(6 * 1024 * 1024, 79));
+        const rewrite = storage.rewriteHeader('h/deleted', info.version!, 100, testBytes(300, 80), {
+          onProgress: async (done, total) => {
+            if (done === total) await storage.delete('h/deleted');
+          },
+        });
+        await expectReason(rewrite, 'SOURCE_CHANGED');
+        await expectReason(storage.stat('h/deleted'), 'NOT_FOUND');
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
+
+      it('cancelled mid-rewrite: CANCELLED, the old object intact, nothing left behind', async () => {
+        const header = testBytes(100, 81);
+        const payload = testBytes(12 * 1024 * 1024, 82);
+        const info = await putWithHeader('h/cancelled', header, payload);
+        const controller = new AbortController();
+        const rewrite = storage.rewriteHeader('h/cancelled', info.version!, 100, testBytes(300, 83), {
+          signal: controller.signal,
+          onProgress: (done) => {
+            if (done > 0) controller.abort();
+          },
+        });
+        await expectReason(rewrite, 'CANCELLED');
+        expect(controller.signal.aborted).toBe(true);
+        expect((await storage.stat('h/cancelled')).version).toBe(info.version);
+        expectSameBytes(await readWhole(storage, 'h/cancelled'), Buffer.concat([header, payload]));
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
+    });
+
     describe('listing', () => {
       it('matches the prefix byte-wise, not segment-wise', async () => {
         for (const name of ['a', 'a/b', 'ab', 'b', 'a/b/c']) await putObject(storage, name, testBytes(1, 30));
@@ -601,9 +796,12 @@ export async function putObject(
   storage: Storage,
   name: string,
   data: Uint8Array,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; metadata?: Record<string, string> } = {},
 ): Promise<ObjectInfo> {
-  const writer = await storage.beginWrite(name, { expectedSize: data.byteLength });
+  const writer = await storage.beginWrite(name, {
+    expectedSize: data.byteLength,
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+  });
   try {
     // Parts of minPartSize, but no smaller than 3 MiB, so small objects go in one part.
     for (const part of splitParts(data, Math.max(writer.minPartSize, 3 * 1024 * 1024))) {

@@ -21,6 +21,7 @@ import type {
   ObjectInfo,
   ObjectWriter,
   ResumeWriteOptions,
+  RewriteHeaderOptions,
   Storage,
   StorageCapabilities,
   WriteOptions,
@@ -36,9 +37,11 @@ import {
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
-import { parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
+import { fromS3Metadata, parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
+import { checkMetadataToWrite, checkStoredMetadata } from '../metadata.js';
 import { probeStore, type S3Probe } from './probe.js';
 import { abortStaleUploads } from './stale-uploads.js';
+import { rewriteS3Header } from './header-rewrite.js';
 
 /** S3's longest key in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
@@ -80,7 +83,15 @@ export class S3Storage implements Storage {
     return {
       abortCleansUp: !this.config.gaps.noAbortMultipartUpload && (this.probe?.abortMultipart ?? true),
       atomicNoOverwrite: this.commitMode !== 'check',
+      headerRewrite: this.probe?.copy === undefined ? 'streamed' : 'server-side-copy',
     };
+  }
+
+  /** How rewriteHeader's "only if still that version" holds (object-writer.ts, replaceMode). */
+  private get replaceMode(): CommitMode {
+    if (this.config.gaps.noConditionalWrites || this.probe === undefined) return 'check';
+    if (this.probe.completeIfMatch !== undefined && this.probe.ifMatch !== undefined) return 'conditional';
+    return this.probe.conditionalPut ? 'claim' : 'check';
   }
 
   /** How overwrite: false is enforced (object-writer.ts). */
@@ -174,12 +185,18 @@ export class S3Storage implements Storage {
   async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     this.assertOpen();
     const key = this.writableKeyOf(name);
+    checkMetadataToWrite(options.metadata);
     if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
     return this.writer(name, key, options);
   }
 
   /** A writer of `key`, new or (with `resume`) continuing a multipart upload. */
-  private writer(name: string, key: string, options: WriteOptions, resume?: S3WriteTarget['resume']): S3ObjectWriter {
+  private writer(
+    name: string,
+    key: string,
+    options: WriteOptions,
+    resume?: S3WriteTarget['resume'],
+  ): S3ObjectWriter {
     return new S3ObjectWriter({
       client: this.client,
       bucket: this.config.bucket,
@@ -188,7 +205,10 @@ export class S3Storage implements Storage {
       location: this.location,
       expectedSize: options.expectedSize,
       signal: options.signal,
+      metadata: options.metadata,
       commitMode: this.commitMode,
+      replaceMode: this.replaceMode,
+      ifMatchComplete: this.probe?.completeIfMatch,
       claims: {
         client: this.client,
         bucket: this.config.bucket,
@@ -199,6 +219,33 @@ export class S3Storage implements Storage {
       singleAttemptClient: this.singleAttemptClient,
       ...(resume === undefined ? {} : { resume }),
     });
+  }
+
+  /** See storage.ts and header-rewrite.ts. */
+  async rewriteHeader(
+    name: string,
+    expectedVersion: string,
+    oldHeaderLength: number,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions = {},
+  ): Promise<ObjectInfo> {
+    this.assertOpen();
+    const key = this.writableKeyOf(name);
+    return rewriteS3Header(
+      {
+        client: this.client,
+        bucket: this.config.bucket,
+        location: this.location,
+        keyOf: () => key,
+        newWriter: (writerName, writeOptions) => this.writer(writerName, key, writeOptions),
+        copyIfMatch: this.probe?.copy?.ifMatch,
+      },
+      name,
+      expectedVersion,
+      oldHeaderLength,
+      newHeader,
+      options,
+    );
   }
 
   /** readRangeStream gathered: one request (more only if its body breaks off), the same errors. */
@@ -292,11 +339,13 @@ export class S3Storage implements Storage {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name) }), {
         abortSignal: context.signal,
       });
+      const metadata = checkStoredMetadata(name, fromS3Metadata(head.Metadata));
       return {
         name,
         storedSize: head.ContentLength ?? 0,
         modifiedAt: head.LastModified ?? new Date(0),
         ...(head.ETag ? { version: head.ETag } : {}),
+        ...(metadata === undefined ? {} : { metadata }),
       };
     } catch (err) {
       if (isObjectNotFound(err) && !isAbort(err, context.signal)) throw new CloudlockerError('NOT_FOUND');
