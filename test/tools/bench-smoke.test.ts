@@ -76,17 +76,26 @@ async function expectOnlyJsonLeft(): Promise<void> {
 
 describe('bench scripts on tiny sizes', () => {
   it('file-throughput: cloudlocker upload and download timed in both cache states, peers measured or reported missing, RSS checked; chart.js draws it', async () => {
-    const { report, stdout } = await bench('file-throughput', ['--size', '256KiB', '--rounds', '1']);
+    const { report, stdout } = await bench('file-throughput', ['--size', '256KiB', '--rounds', '1', '--format', 'v1,age']);
     for (const state of ['cold', 'warm']) {
-      expect(series(report, `cloudlocker upload (${state})`)).toHaveLength(1);
-      expect(series(report, `cloudlocker download (${state})`)).toHaveLength(1);
-      expect(series(report, `cloudlocker upload (${state}): server peak RSS`)[0]).toBeGreaterThan(10);
+      for (const format of ['v1', 'age']) {
+        expect(series(report, `cloudlocker ${format} upload (${state})`)).toHaveLength(1);
+        expect(series(report, `cloudlocker ${format} download (${state})`)).toHaveLength(1);
+        expect(series(report, `cloudlocker ${format} upload (${state}): server peak RSS`)[0]).toBeGreaterThan(10);
+      }
       expect(series(report, `cp (upload group) (${state})`)).toHaveLength(1);
       expect(series(report, `dd conv=fsync (upload group) (${state})`)).toHaveLength(1);
       expect(series(report, `dd conv=fsync (download group) (${state})`)).toHaveLength(1);
       for (const peer of ['age -e', 'age -d', 'rclone crypt upload', 'rclone crypt download']) expectMeasuredOrExplained(report, `${peer} (${state})`);
       expect(report.checks.map((c) => c.figure)).toEqual(
-        expect.arrayContaining([`upload ÷ dd conv=fsync, ${state}`, `download ÷ dd conv=fsync, ${state}`, `upload ÷ cp, ${state}`, `server peak RSS, upload of 256 KiB, ${state}`]),
+        expect.arrayContaining([
+          `age upload ÷ dd conv=fsync, ${state}`,
+          `age download ÷ dd conv=fsync, ${state}`,
+          `v1 upload ÷ cp, ${state}`,
+          `age server peak RSS, upload of 256 KiB, ${state}`,
+          `age upload speed ÷ v1 upload speed, ${state}`,
+          `age download speed ÷ v1 download speed, ${state}`,
+        ]),
       );
     }
     expect(report.machine.nproc).toBeGreaterThan(0);

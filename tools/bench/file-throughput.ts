@@ -17,11 +17,18 @@
  *
  *   npm run build && node dist/tools/bench/file-throughput.js [--size 1GiB] [--rounds 3] [--json FILE]
  *     [--work-dir DIR] [--no-peers] [--no-drop-cache] [--server-node-args "--cpu-prof --cpu-prof-dir DIR"]
- *     [--baseline-build DIR] [--keep] [--keep-server] [--cache-states cold,warm] [--skip-rclone]
+ *     [--baseline-build DIR] [--keep] [--keep-server] [--cache-states cold,warm] [--skip-peers cp,age,rclone]
+ *     [--format v1,age,age-pq]
  *
  * Each cloudlocker run gets a new server process (same data directory and
  * key), as each peer run is a new process; --keep-server uses one server for
  * every run instead (see ServerRunner for why that is not the default).
+ *
+ * --format chooses the stored format(s) cloudlocker writes, through the kind
+ * of key the bench creates: v1, age (X25519 identity, the default) or age-pq
+ * (post-quantum hybrid). Several, comma-separated, run side by side, each
+ * with its own server and key: age against v1 and age-pq against age in the
+ * same run.
  *
  * --baseline-build DIR adds a second server, run from another build (a
  * directory with that build's dist/ and package.json), as one more contender:
@@ -39,7 +46,7 @@ import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/file
 import { PageCache } from './lib/page-cache.js';
 import { createAgeIdentity, isInstalled, rcloneCryptOverLocal, run, versionOf } from './lib/peers.js';
 import { Recorder } from './lib/report.js';
-import { makeWorkDir, measure, measureLocal, ServerRunner } from './lib/session.js';
+import { keyTypeFor, makeWorkDir, measure, measureLocal, parseFormats, ServerRunner } from './lib/session.js';
 import { medianPairRatio } from './lib/stats.js';
 
 const args = new Args();
@@ -48,6 +55,7 @@ const size = args.size('size', 1024 ** 3);
 const keepWorkDir = args.flag('keep');
 const baselineBuild = args.string('baseline-build');
 const cacheStates = parseCacheStates(args.string('cache-states', 'cold,warm'));
+const formats = parseFormats(args.string('format', 'age'));
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-');
 const recorder = new Recorder('file throughput: local store vs cp, age, rclone crypt', workDir, {
@@ -56,6 +64,7 @@ const recorder = new Recorder('file throughput: local store vs cp, age, rclone c
   peers: common.peers,
   serverPerRun: !args.flag('keep-server'),
   cacheStates: cacheStates.join(','),
+  formats: formats.join(','),
 });
 const cache = new PageCache(common.dropCache, [workDir]);
 const out = path.join(workDir, 'out');
@@ -63,22 +72,27 @@ await mkdir(out);
 const source = path.join(workDir, 'source.bin');
 const rcloneStore = path.join(workDir, 'rclone-store');
 
-const hasAge = common.peers && isInstalled('age') && isInstalled('age-keygen');
-// --skip-rclone: rclone's runs take longest and no target of issue 13 names it.
-const skipRclone = args.flag('skip-rclone');
-const hasRclone = common.peers && !skipRclone && isInstalled('rclone');
-const skipped = (tool: string) => (common.peers ? `${tool} not installed` : 'left out (--no-peers)');
-recorder.report.peers['cp'] = versionOf('cp');
+// --skip-peers cp,rclone: leave peers out of a long run (rclone's runs take longest; dd is the floor cp used to be).
+const skippedPeers = new Set((args.string('skip-peers') ?? '').split(',').filter((peer) => peer !== ''));
+for (const peer of skippedPeers) if (!['cp', 'age', 'rclone'].includes(peer)) throw new Error(`--skip-peers takes cp, age and/or rclone, got "${peer}"`);
+const hasCp = !skippedPeers.has('cp');
+const hasAge = common.peers && !skippedPeers.has('age') && isInstalled('age') && isInstalled('age-keygen');
+const hasRclone = common.peers && !skippedPeers.has('rclone') && isInstalled('rclone');
+const skipped = (tool: string) => (skippedPeers.has(tool) ? 'left out (--skip-peers)' : common.peers ? `${tool} not installed` : 'left out (--no-peers)');
+recorder.report.peers['cp'] = hasCp ? versionOf('cp') : skipped('cp');
 recorder.report.peers['dd'] = versionOf('dd');
 recorder.report.peers['age'] = hasAge ? versionOf('age') : skipped('age');
-recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) : skipRclone ? 'left out (--skip-rclone)' : skipped('rclone');
+recorder.report.peers['rclone'] = hasRclone ? versionOf('rclone', ['version']) : skipped('rclone');
 
 process.stderr.write(`work dir ${workDir}: writing a ${size}-byte random file\n`);
 await createRandomFile(source, size);
 const restartEachRun = !args.flag('keep-server');
-const cloudlockerData = path.join(workDir, 'server');
 const baselineData = path.join(workDir, 'baseline-server');
-const cloudlocker = new ServerRunner(workDir, { dataDir: cloudlockerData, nodeArgs: common.serverNodeArgs }, restartEachRun);
+/** One server runner per format measured: its own data directory and key of that format. */
+const servers = formats.map((format) => {
+  const dataDir = path.join(workDir, `server-${format}`);
+  return { format, dataDir, runner: new ServerRunner(workDir, { dataDir, keyType: keyTypeFor(format), nodeArgs: common.serverNodeArgs }, restartEachRun) };
+});
 const baseline =
   baselineBuild === undefined
     ? undefined
@@ -121,6 +135,7 @@ function groupsFor(state: CacheState): { uploads: Contender[]; downloads: Conten
   const uploads: Contender[] = [
     {
       name: named('cp (upload group)'),
+      ...(hasCp ? {} : { unavailable: recorder.report.peers['cp'] }),
       prepare: (round) => removePath(file('cp-up', round)),
       inputs: sourceOnly,
       run: (round) => timedCommand('cp', [source, file('cp-up', round)], file('cp-up', round)),
@@ -132,14 +147,16 @@ function groupsFor(state: CacheState): { uploads: Contender[]; downloads: Conten
       run: (round) => timedDd(file('dd-up', round)),
       after: (round) => removePath(file('dd-up', round)),
     },
-    {
-      name: named('cloudlocker upload'),
-      inputs: sourceOnly,
-      async run(round) {
-        const m = await cloudlocker.use((s) => measure(s.server, () => s.upload(source, objectName(round))));
-        return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
-      },
-    },
+    ...servers.map(
+      ({ format, runner }): Contender => ({
+        name: named(`cloudlocker ${format} upload`),
+        inputs: sourceOnly,
+        async run(round) {
+          const m = await runner.use((s) => measure(s.server, () => s.upload(source, objectName(round))));
+          return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+        },
+      }),
+    ),
     {
       name: named('age -e'),
       ...(age === undefined ? { unavailable: recorder.report.peers['age'] } : {}),
@@ -172,6 +189,7 @@ function groupsFor(state: CacheState): { uploads: Contender[]; downloads: Conten
   const downloads: Contender[] = [
     {
       name: named('cp (download group)'),
+      ...(hasCp ? {} : { unavailable: recorder.report.peers['cp'] }),
       inputs: sourceOnly,
       run: (round) => timedCommand('cp', [source, file('cp-down', round)], file('cp-down', round)),
       after: (round) => removePath(file('cp-down', round)),
@@ -182,19 +200,21 @@ function groupsFor(state: CacheState): { uploads: Contender[]; downloads: Conten
       run: (round) => timedDd(file('dd-down', round)),
       after: (round) => removePath(file('dd-down', round)),
     },
-    {
-      name: named('cloudlocker download'),
-      inputs: () => largeFilesUnder(cloudlockerData),
-      async run(round) {
-        const m = await cloudlocker.use((s) => measure(s.server, () => s.download(objectName(round), file('cl-down', round))));
-        return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
-      },
-      async after(round) {
-        await verify('cloudlocker download', file('cl-down', round), round);
-        await removePath(file('cl-down', round));
-        await cloudlocker.use((s) => s.client.call('deleteFile', { name: objectName(round) }));
-      },
-    },
+    ...servers.map(
+      ({ format, dataDir, runner }): Contender => ({
+        name: named(`cloudlocker ${format} download`),
+        inputs: () => largeFilesUnder(dataDir),
+        async run(round) {
+          const m = await runner.use((s) => measure(s.server, () => s.download(objectName(round), file(`cl-${format}-down`, round))));
+          return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+        },
+        async after(round) {
+          await verify(`cloudlocker ${format} download`, file(`cl-${format}-down`, round), round);
+          await removePath(file(`cl-${format}-down`, round));
+          await runner.use((s) => s.client.call('deleteFile', { name: objectName(round) }));
+        },
+      }),
+    ),
     {
       name: named('age -d'),
       ...(age === undefined ? { unavailable: recorder.report.peers['age'] } : {}),
@@ -251,7 +271,7 @@ try {
     }
   }
 } finally {
-  await cloudlocker.close();
+  for (const { runner } of servers) await runner.close();
   await baseline?.close();
 }
 recorder.report.pageCache = cache.status;
@@ -260,24 +280,37 @@ const ratio = (a: string, b: string) => medianPairRatio(recorder.values(a), reco
 for (const state of cacheStates) {
   const named = (name: string) => `${name} (${state})`;
   const figure = (text: string) => `${text}, ${state}`;
-  const up = named('cloudlocker upload');
-  const down = named('cloudlocker download');
-  recorder.check(figure('upload ÷ dd conv=fsync'), ratio(up, named('dd conv=fsync (upload group)')), '<=', 1.3, 'x');
-  recorder.check(figure('download ÷ dd conv=fsync'), ratio(down, named('dd conv=fsync (download group)')), '<=', 1.3, 'x');
-  recorder.check(figure('upload ÷ age -e'), ratio(up, named('age -e')), '<=', 1.0, 'x');
-  recorder.check(figure('download ÷ age -d'), ratio(down, named('age -d')), '<=', 1.0, 'x');
-  recorder.check(figure('upload ÷ cp'), ratio(up, named('cp (upload group)')), '<=', 1.3, 'x');
-  recorder.check(figure('download ÷ cp'), ratio(down, named('cp (download group)')), '<=', 1.3, 'x');
-  recorder.check(figure('upload ÷ rclone crypt upload'), ratio(up, named('rclone crypt upload')), '<=', 0.6, 'x');
-  recorder.figure(figure('download ÷ rclone crypt download'), ratio(down, named('rclone crypt download')), 'x');
   const peak = (name: string) => Math.max(...recorder.values(name));
-  recorder.check(figure(`server peak RSS, upload of ${formatSize(size)}`), peak(`${up}: server peak RSS`), '<=', 150, ' MiB');
-  recorder.check(figure(`server peak RSS, download of ${formatSize(size)}`), peak(`${down}: server peak RSS`), '<=', 150, ' MiB');
-  if (baseline !== undefined) {
-    recorder.figure(figure('upload ÷ baseline build upload'), ratio(up, named('baseline build upload')), 'x');
-    recorder.figure(figure('download ÷ baseline build download'), ratio(down, named('baseline build download')), 'x');
-    recorder.figure(figure('upload server CPU ÷ baseline'), ratio(`${up} (CPU seconds)`, `${named('baseline build upload')} (CPU seconds)`), 'x');
-    recorder.figure(figure('download server CPU ÷ baseline'), ratio(`${down} (CPU seconds)`, `${named('baseline build download')} (CPU seconds)`), 'x');
+  for (const { format } of servers) {
+    const up = named(`cloudlocker ${format} upload`);
+    const down = named(`cloudlocker ${format} download`);
+    recorder.check(figure(`${format} upload ÷ dd conv=fsync`), ratio(up, named('dd conv=fsync (upload group)')), '<=', 1.3, 'x');
+    recorder.check(figure(`${format} download ÷ dd conv=fsync`), ratio(down, named('dd conv=fsync (download group)')), '<=', 1.3, 'x');
+    recorder.check(figure(`${format} upload ÷ age -e`), ratio(up, named('age -e')), '<=', 1.0, 'x');
+    recorder.check(figure(`${format} download ÷ age -d`), ratio(down, named('age -d')), '<=', 1.0, 'x');
+    recorder.check(figure(`${format} upload ÷ cp`), ratio(up, named('cp (upload group)')), '<=', 1.3, 'x');
+    recorder.check(figure(`${format} download ÷ cp`), ratio(down, named('cp (download group)')), '<=', 1.3, 'x');
+    recorder.check(figure(`${format} upload ÷ rclone crypt upload`), ratio(up, named('rclone crypt upload')), '<=', 0.6, 'x');
+    recorder.figure(figure(`${format} download ÷ rclone crypt download`), ratio(down, named('rclone crypt download')), 'x');
+    recorder.check(figure(`${format} server peak RSS, upload of ${formatSize(size)}`), peak(`${up}: server peak RSS`), '<=', 150, ' MiB');
+    recorder.check(figure(`${format} server peak RSS, download of ${formatSize(size)}`), peak(`${down}: server peak RSS`), '<=', 150, ' MiB');
+    if (baseline !== undefined) {
+      // The baseline build writes its own default format (v1 before format v2): compare like with like.
+      recorder.figure(figure(`${format} upload ÷ baseline build upload`), ratio(up, named('baseline build upload')), 'x');
+      recorder.figure(figure(`${format} download ÷ baseline build download`), ratio(down, named('baseline build download')), 'x');
+      recorder.figure(figure(`${format} upload server CPU ÷ baseline`), ratio(`${up} (CPU seconds)`, `${named('baseline build upload')} (CPU seconds)`), 'x');
+      recorder.figure(figure(`${format} download server CPU ÷ baseline`), ratio(`${down} (CPU seconds)`, `${named('baseline build download')} (CPU seconds)`), 'x');
+    }
+  }
+  // Speed of format v2 against v1 (v1's time ÷ age's), and hybrid against X25519 (hybrid's time ÷ X25519's).
+  const series = (format: string, direction: string) => named(`cloudlocker ${format} ${direction}`);
+  if (formats.includes('age') && formats.includes('v1')) {
+    recorder.check(figure('age upload speed ÷ v1 upload speed'), ratio(series('v1', 'upload'), series('age', 'upload')), '>=', 0.95, 'x');
+    recorder.check(figure('age download speed ÷ v1 download speed'), ratio(series('v1', 'download'), series('age', 'download')), '>=', 0.95, 'x');
+  }
+  if (formats.includes('age') && formats.includes('age-pq')) {
+    recorder.check(figure('age-pq upload time ÷ age upload time'), ratio(series('age-pq', 'upload'), series('age', 'upload')), '<=', 1.05, 'x');
+    recorder.figure(figure('age-pq download time ÷ age download time'), ratio(series('age-pq', 'download'), series('age', 'download')), 'x');
   }
 }
 if (baseline !== undefined) recorder.note(`baseline build: ${baselineBuild}`);
