@@ -75,14 +75,29 @@ async function expectOnlyJsonLeft(): Promise<void> {
 }
 
 describe('bench scripts on tiny sizes', () => {
-  it('file-throughput: cloudlocker upload and download timed, peers measured or reported missing, RSS checked; chart.js draws it', async () => {
-    const { report, stdout } = await bench('file-throughput', ['--size', '256KiB', '--rounds', '1']);
-    expect(series(report, 'cloudlocker upload')).toHaveLength(1);
-    expect(series(report, 'cloudlocker download')).toHaveLength(1);
-    expect(series(report, 'cloudlocker upload: server peak RSS')[0]).toBeGreaterThan(10);
-    expect(series(report, 'cp (upload group)')).toHaveLength(1);
-    for (const peer of ['age -e', 'age -d', 'rclone crypt upload', 'rclone crypt download']) expectMeasuredOrExplained(report, peer);
-    expect(report.checks.map((c) => c.figure)).toEqual(expect.arrayContaining(['upload ÷ cp', 'download ÷ cp', 'server peak RSS, upload of 256 KiB']));
+  it('file-throughput: cloudlocker upload and download timed in both cache states, peers measured or reported missing, RSS checked; chart.js draws it', async () => {
+    const { report, stdout } = await bench('file-throughput', ['--size', '256KiB', '--rounds', '1', '--format', 'v1,age', '--keep-server']);
+    for (const state of ['cold', 'warm']) {
+      for (const format of ['v1', 'age']) {
+        expect(series(report, `cloudlocker ${format} upload (${state})`)).toHaveLength(1);
+        expect(series(report, `cloudlocker ${format} download (${state})`)).toHaveLength(1);
+        expect(series(report, `cloudlocker ${format} upload (${state}): server peak RSS`)[0]).toBeGreaterThan(10);
+      }
+      expect(series(report, `cp (upload group) (${state})`)).toHaveLength(1);
+      expect(series(report, `dd conv=fsync (upload group) (${state})`)).toHaveLength(1);
+      expect(series(report, `dd conv=fsync (download group) (${state})`)).toHaveLength(1);
+      for (const peer of ['age -e', 'age -d', 'rclone crypt upload', 'rclone crypt download']) expectMeasuredOrExplained(report, `${peer} (${state})`);
+      expect(report.checks.map((c) => c.figure)).toEqual(
+        expect.arrayContaining([
+          `age upload ÷ dd conv=fsync, ${state}`,
+          `age download ÷ dd conv=fsync, ${state}`,
+          `v1 upload ÷ cp, ${state}`,
+          `age server peak RSS, upload of 256 KiB, ${state}`,
+          `age upload speed ÷ v1 upload speed, ${state}`,
+          `age download speed ÷ v1 download speed, ${state}`,
+        ]),
+      );
+    }
     expect(report.machine.nproc).toBeGreaterThan(0);
     expect(stdout).toContain('| figure | value | target | met |');
 
@@ -90,9 +105,9 @@ describe('bench scripts on tiny sizes', () => {
     await run(process.execPath, [path.join(ROOT, 'dist', 'tools', 'bench', 'chart.js'), '--inputs', path.join(workDir, 'file-throughput.json'), '--out', svg]);
     const drawn = await readFile(svg, 'utf8');
     expect(drawn).toMatch(/^<svg /);
-    expect(drawn).toContain('cloudlocker upload');
+    expect(drawn).toContain('cloudlocker age upload (cold)');
     await expectOnlyJsonLeft();
-  }, 60_000);
+  }, 180_000);
 
   it('server-memory, rpc-latency, concurrent-uploads, list-files and progress-overhead report their figures', async () => {
     const memory = await bench('server-memory', ['--sizes', '1MiB']);

@@ -27,7 +27,7 @@ export interface Panel {
 export function panelsOf(report: BenchReport): Panel[] {
   const size = typeof report.options['size'] === 'number' ? formatSize(report.options['size']) : '';
   // Download series say so, or are a decrypting command ("age -d").
-  const isDownload = (name: string) => /download| -d$/.test(name);
+  const isDownload = (name: string) => /download| -d( \((cold|warm)\))?$/.test(name);
   const directions = [
     { title: 'upload', test: (name: string) => !isDownload(name) },
     { title: 'download', test: isDownload },

@@ -5,7 +5,9 @@
  * started). A fresh server per size, so each size's high-water mark is its own.
  * Target: <= 150 MiB, flat in the file size.
  *
- *   npm run build && node dist/tools/bench/server-memory.js [--sizes 1GiB,4GiB] [--json FILE] [--work-dir DIR]
+ *   npm run build && node dist/tools/bench/server-memory.js [--sizes 1GiB,4GiB] [--format age|age-pq|v1] [--json FILE] [--work-dir DIR]
+ *
+ * --format: the stored format, through the kind of key created (default age, X25519).
  *
  * Needs about 3x the largest size free on the work directory's disk (source,
  * stored object, downloaded copy); everything is deleted afterwards.
@@ -17,14 +19,17 @@ import { createRandomFile, removePath, sameContent } from './lib/files.js';
 import { PageCache } from './lib/page-cache.js';
 import { Recorder } from './lib/report.js';
 import { readMemory, toMiB } from './lib/rss-sampler.js';
-import { makeWorkDir, measure, openSession } from './lib/session.js';
+import { keyTypeFor, makeWorkDir, measure, openSession, parseFormats } from './lib/session.js';
 
 const args = new Args();
 const common = args.common(1);
 const sizes = args.sizes('sizes', [1024 ** 3, 4 * 1024 ** 3]);
+const formats = parseFormats(args.string('format', 'age'));
+if (formats.length !== 1) throw new Error('server-memory measures one --format at a time');
+const format = formats[0]!;
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-memory-');
-const recorder = new Recorder('server memory during transfers (local store)', workDir, { sizes: sizes.map(formatSize).join(' '), rounds: common.rounds });
+const recorder = new Recorder('server memory during transfers (local store)', workDir, { sizes: sizes.map(formatSize).join(' '), rounds: common.rounds, format });
 const cache = new PageCache(common.dropCache, [workDir]);
 const largest = Math.max(...sizes);
 const free = await statfs(workDir).then((s) => s.bavail * s.bsize);
@@ -40,7 +45,7 @@ try {
     const downloaded = path.join(workDir, `downloaded-${size}.bin`);
     process.stderr.write(`writing a ${label} random file\n`);
     await createRandomFile(source, size);
-    const session = await openSession(path.join(workDir), { dataDir: path.join(workDir, `server-${size}`), nodeArgs: common.serverNodeArgs });
+    const session = await openSession(path.join(workDir), { dataDir: path.join(workDir, `server-${size}`), keyType: keyTypeFor(format), nodeArgs: common.serverNodeArgs });
     try {
       recorder.add(`idle server RSS before ${label}`, 'MiB', toMiB(readMemory(session.server.pid)?.rssBytes ?? 0));
       for (let round = 0; round < common.rounds; round++) {

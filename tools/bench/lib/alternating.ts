@@ -2,11 +2,16 @@
  * Alternating rounds: in each round every contender of a group runs once,
  * forwards in even rounds and backwards in odd ones (A B C, C B A, ...), so
  * that a drift of the machine's load or of the disk's state over the run hits
- * every contender alike. The page cache is dropped before each run.
+ * every contender alike. The page cache is dropped before each run; in the
+ * warm cache state each contender's inputs are then read once, so that the
+ * run finds them in memory (as right after a user saved the file).
  */
 import { waitForQuiet } from './machine.js';
-import type { PageCache } from './page-cache.js';
+import { readThrough, type PageCache } from './page-cache.js';
 import type { Recorder } from './report.js';
+
+/** Whether a run's input is in the page cache when it starts: cold (evicted) or warm (read just before). */
+export type CacheState = 'cold' | 'warm';
 
 export interface RunOutcome {
   readonly seconds: number;
@@ -25,6 +30,8 @@ export interface Contender {
   readonly unavailable?: string;
   /** Untimed: remove what the previous run left, so each run writes a new file. */
   prepare?(round: number): Promise<void>;
+  /** The files the run reads (warm cache state: read once before the run). */
+  inputs?(round: number): Promise<readonly string[]>;
   run(round: number): Promise<RunOutcome>;
   /** Untimed: check the output (first round), remove what later groups do not need. */
   after?(round: number): Promise<void>;
@@ -40,6 +47,8 @@ export async function runGroup(
     readonly log?: boolean;
     /** Wait for a quiet machine before each run (default true). */
     readonly quiet?: boolean;
+    /** cold (default): inputs evicted before each run; warm: evicted, then read once. */
+    readonly cacheState?: CacheState;
   },
 ): Promise<void> {
   const present = contenders.filter((c) => c.unavailable === undefined);
@@ -47,6 +56,7 @@ export async function runGroup(
   for (const contender of order) {
     await contender.prepare?.(round);
     context.cache.drop();
+    if (context.cacheState === 'warm') for (const input of (await contender.inputs?.(round)) ?? []) await readThrough(input);
     const busy = context.quiet === false ? undefined : await waitForQuiet();
     if (busy !== undefined) context.recorder.add('CPU busy before the run (others)', 'fraction', Math.round(busy * 100) / 100);
     const outcome = await contender.run(round);

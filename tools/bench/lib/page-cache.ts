@@ -14,6 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 
 export type CacheMode = 'files' | 'global' | 'off';
@@ -78,3 +79,19 @@ function regularFiles(directory: string): string[] {
   }
   return files;
 }
+
+/** Read a file (or every file under a directory) once, to the end, so that its pages are in the cache. */
+export async function readThrough(target: string): Promise<void> {
+  const files = regularFiles(target);
+  for (const file of files.length > 0 ? files : [target]) {
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.allocUnsafe(READ_THROUGH_PIECE);
+      while ((await handle.read(buffer, 0, buffer.length, null)).bytesRead > 0);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+const READ_THROUGH_PIECE = 1024 * 1024;

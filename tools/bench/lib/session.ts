@@ -45,6 +45,8 @@ export async function openSession(
     readonly dataDir?: string;
     /** A key file made by an earlier session to use again (a server restarted between upload and download). */
     readonly keyPath?: string;
+    /** createKey's `type` (the kind of key, hence the stored format); absent: the build's default (a build before format v2 knows no `type`). */
+    readonly keyType?: string;
   } = {},
 ): Promise<Session> {
   const dataDir = options.dataDir ?? path.join(workDir, 'server');
@@ -58,7 +60,7 @@ export async function openSession(
     throw err;
   }
   const keyPath = options.keyPath ?? path.join(workDir, `bench-${process.pid}-${Date.now()}.key.json`);
-  if (options.keyPath === undefined) await client.call('createKey', { path: keyPath });
+  if (options.keyPath === undefined) await client.call('createKey', { path: keyPath, ...(options.keyType === undefined ? {} : { type: options.keyType }) });
   return {
     server,
     client,
@@ -111,7 +113,25 @@ export async function measureLocal(action: () => Promise<unknown>): Promise<{ se
 const WARM_UP_BYTES = 8 * 1024 * 1024;
 const WARM_UP_NAME = 'bench-warm-up.bin';
 
-export type SessionOptions = Omit<ServerProcessOptions, 'dataDir'> & { readonly dataDir?: string };
+export type SessionOptions = Omit<ServerProcessOptions, 'dataDir'> & { readonly dataDir?: string; readonly keyType?: string };
+
+/** The stored formats a bench can ask for: v1, age with an X25519 identity, age with a post-quantum hybrid one. */
+export type BenchFormat = 'v1' | 'age' | 'age-pq';
+const KEY_TYPES: Record<BenchFormat, string> = { v1: 'v1', age: 'X25519', 'age-pq': 'mlkem768x25519' };
+
+/** createKey's `type` for a bench format. */
+export function keyTypeFor(format: BenchFormat): string {
+  return KEY_TYPES[format];
+}
+
+/** `--format v1,age,age-pq` (one or more, in order, no repeats). */
+export function parseFormats(text: string): BenchFormat[] {
+  const formats = text.split(',').map((format) => format.trim());
+  for (const format of formats) {
+    if (!(format in KEY_TYPES)) throw new Error(`--format takes v1, age and/or age-pq, got "${format}"`);
+  }
+  return [...new Set(formats)] as BenchFormat[];
+}
 
 /**
  * Where cloudlocker measurements run: by default a new server process for
