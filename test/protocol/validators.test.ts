@@ -7,7 +7,7 @@
  * that each precompiled validator answers exactly as Ajv compiling the same
  * schema at run time does: same verdict, same error objects.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -105,4 +105,14 @@ describe('precompiled validators (tools/gen-validators.ts)', () => {
       expect(text).not.toMatch(/\brequire\(/);
     },
   );
+
+  it('nothing under src/ loads Ajv itself (its compiler) at run time: type imports only', () => {
+    const sources = readdirSync(path.join(root, 'src'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+    expect(sources.length).toBeGreaterThan(50);
+    const offenders = sources.filter((file) => {
+      const text = readFileSync(path.join(root, 'src', file), 'utf8');
+      return /^import (?!type )[^;]*from '(ajv|ajv-formats)(\/dist\/(core|compile|standalone)[^']*)?';/m.test(text) || /import\(['"]ajv/.test(text);
+    });
+    expect(offenders).toEqual([]);
+  });
 });
