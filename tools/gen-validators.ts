@@ -71,7 +71,10 @@ function asEsModule(code: string): { imports: string; body: string } {
     return `ajvRuntime${index}`;
   });
   const imports = specifiers.map((specifier, index) => `import ajvRuntime${index} from '${specifier}.js';`).join('\n');
-  return { imports, body: body.replace(/^"use strict";\n?/, '') };
+  // Ajv exports each validator by its name; the module exports only the typed map below (one
+  // declaration in its .d.ts instead of each generated function's signature).
+  const unexported = body.replace(/^"use strict";\n?/, '').replace(/^export const (\w+) = (\w+);$/gm, 'const $1 = $2;');
+  return { imports, body: unexported };
 }
 
 function newAjv(options: Options): Ajv {

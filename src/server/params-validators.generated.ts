@@ -3,7 +3,7 @@
 /* eslint-disable */
 import type { ValidateFunction } from 'ajv';
 import ajvRuntime0 from 'ajv/dist/runtime/ucs2length.js';
-export const params_upload = validate10;
+const params_upload = validate10;
 const schema11 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local file to upload."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create \"<last segment of name>.key.json\" in."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote name; default: the local file's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path","keyPath"],"additionalProperties":false};
 const func2 = ajvRuntime0.default;
 const pattern0 = new RegExp("^[^\\u0000]+$", "u");
@@ -205,7 +205,7 @@ validate10.errors = vErrors;
 return errors === 0;
 }
 
-export const params_download = validate11;
+const params_download = validate11;
 const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file the remote file was encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","keyPath","destination"],"additionalProperties":false};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -403,7 +403,7 @@ validate11.errors = vErrors;
 return errors === 0;
 }
 
-export const params_listFiles = validate12;
+const params_listFiles = validate12;
 const schema13 = {"type":"object","properties":{"prefix":{"type":"string","maxLength":1024,"pattern":"^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$","description":"Only names starting with this string."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":1000},"cursor":{"type":"string","minLength":1,"maxLength":4096,"description":"nextCursor of the previous page."}},"additionalProperties":false};
 const pattern8 = new RegExp("^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$", "u");
 
@@ -514,7 +514,7 @@ validate12.errors = vErrors;
 return errors === 0;
 }
 
-export const params_getFileInfo = validate13;
+const params_getFileInfo = validate13;
 const schema14 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."}},"required":["name"],"additionalProperties":false};
 
 function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -577,7 +577,7 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-export const params_createKey = validate14;
+const params_createKey = validate14;
 const schema15 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the new key file; must not exist."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path"],"additionalProperties":false};
 
 function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -672,7 +672,7 @@ validate14.errors = vErrors;
 return errors === 0;
 }
 
-export const params_cancelTransfer = validate15;
+const params_cancelTransfer = validate15;
 const schema16 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."}},"required":["transferId"],"additionalProperties":false};
 
 function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -723,7 +723,7 @@ validate15.errors = vErrors;
 return errors === 0;
 }
 
-export const params_resumeTransfer = validate16;
+const params_resumeTransfer = validate16;
 const schema17 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -806,7 +806,7 @@ validate16.errors = vErrors;
 return errors === 0;
 }
 
-export const params_acknowledgeTransfers = validate17;
+const params_acknowledgeTransfers = validate17;
 const schema18 = {"type":"object","properties":{"transferIds":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"minItems":1,"maxItems":1000,"description":"Finished transfers whose outcome the client has taken note of."}},"required":["transferIds"],"additionalProperties":false};
 
 function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -887,7 +887,7 @@ validate17.errors = vErrors;
 return errors === 0;
 }
 
-export const params_listTransfers = validate18;
+const params_listTransfers = validate18;
 const schema19 = {"type":"object","properties":{"sinceSeq":{"type":"integer","minimum":0,"description":"Only transfers that changed after this notification seq."}},"additionalProperties":false};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -931,7 +931,7 @@ validate18.errors = vErrors;
 return errors === 0;
 }
 
-export const params_getServerInfo = validate19;
+const params_getServerInfo = validate19;
 const schema20 = {"type":"object","properties":{},"additionalProperties":false};
 
 function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
