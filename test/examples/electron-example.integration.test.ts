@@ -30,6 +30,7 @@ let work: string;
 let appPath: string;
 let bundleEntry: string;
 let mainBuilt: string;
+let mainInProcessBuilt: string;
 let driverBuilt: string;
 
 interface Report {
@@ -47,7 +48,8 @@ async function buildForNode(entry: string, outfile: string): Promise<void> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    alias: { electron: stubPath, '@peculiar/x509': '@peculiar/x509/build/x509.es.js' },
+    // 'cloudlocker' (main-in-process.ts) is this repository's own entry, src/index.ts.
+    alias: { electron: stubPath, cloudlocker: path.join(root, 'src', 'index.ts'), '@peculiar/x509': '@peculiar/x509/build/x509.es.js' },
     external: ['bufferutil', 'utf-8-validate'],
     banner: { js: "import { createRequire as __stubRequire } from 'node:module'; const require = __stubRequire(import.meta.url);" },
     logLevel: 'warning',
@@ -59,10 +61,10 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function runApp(userData: string, extra: Record<string, string> = {}): Promise<{ code: number | null; report: Report; stderr: string }> {
+function runApp(userData: string, extra: Record<string, string> = {}, main = mainBuilt): Promise<{ code: number | null; report: Report; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [driverBuilt], {
-      env: cleanEnv({ STUB_MAIN: mainBuilt, STUB_APP_PATH: appPath, STUB_USER_DATA: userData, ...extra }),
+      env: cleanEnv({ STUB_MAIN: main, STUB_APP_PATH: appPath, STUB_USER_DATA: userData, ...extra }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -97,6 +99,8 @@ beforeAll(async () => {
   mainBuilt = path.join(work, 'main.mjs');
   driverBuilt = path.join(work, 'driver.mjs');
   await buildForNode(path.join(example, 'src', 'main.ts'), mainBuilt);
+  mainInProcessBuilt = path.join(work, 'main-in-process.mjs');
+  await buildForNode(path.join(example, 'src', 'main-in-process.ts'), mainInProcessBuilt);
   await buildForNode(path.join(here, 'electron-main-driver.ts'), driverBuilt);
 });
 
@@ -175,3 +179,15 @@ it('a service already serving the data directory: an error box saying so, and th
     await exited;
   }
 });
+
+it('the in-process variant (main-in-process.ts): startCloudlocker in the main process, pinned, closed at quit', async () => {
+  const { code, report, stderr } = await runApp(path.join(work, 'user-data-4'), { STUB_VARIANT: 'in-process' }, mainInProcessBuilt);
+  if (code !== 0) throw new Error(`the app exited with ${code}:\n${stderr}`);
+  expect(report.outcome).toBe('pinned');
+  expect(callNames(report)).not.toContain('utilityProcess.fork');
+  expect(report['serverJsonWhileRunning']).toBe(true);
+  expect(report['pin']).toEqual({ serviceCertificate: 0, serviceCertificateOtherHost: -3, otherCertificateSameHost: -3 });
+  expect(report['serverInfo']).toEqual({ version: expect.any(String), storage: 'local' });
+  expect(report['quit']).toEqual({ appExitCode: 0, serviceExitCodes: [], serverJsonAfter: false });
+});
+

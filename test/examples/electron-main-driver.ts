@@ -5,6 +5,9 @@
  * `REPORT {json}`, with what happened. See electron-example.integration.test.ts.
  *
  *   STUB_MAIN=<built main.mjs> STUB_APP_PATH=<app dir> STUB_USER_DATA=<dir> node <this, built>
+ *
+ * STUB_VARIANT=in-process: main-in-process.ts, which opens no window and has
+ * no IPC handler; the driver waits for the pin and reads server.json instead.
  */
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -42,34 +45,43 @@ function presentedCertificate(host: string, port: number): Promise<string> {
 }
 
 await import(pathToFileURL(process.env['STUB_MAIN']!).href);
+const inProcess = process.env['STUB_VARIANT'] === 'in-process';
 state.markReady();
 const outcome = await Promise.race([
-  once(state.windowCreated, 'created').then(() => 'window'),
+  once(inProcess ? state.pinned : state.windowCreated, inProcess ? 'pinned' : 'created').then(() => (inProcess ? 'pinned' : 'window')),
   once(state.exited, 'exit').then(([code]) => `app.exit(${String(code)})`),
 ]);
 report['outcome'] = outcome;
 
-if (outcome === 'window') {
+if (outcome === 'window' || outcome === 'pinned') {
   const userData = process.env['STUB_USER_DATA']!;
   const serverJson = path.join(userData, 'cloudlocker', 'server.json');
   report['serverJsonWhileRunning'] = existsSync(serverJson);
+  const readRecord = async () =>
+    JSON.parse(await import('node:fs/promises').then(({ readFile }) => readFile(serverJson, 'utf8'))) as { url: string; token: string; certificate: { spkiSha256: string } };
 
-  // The preload's ipcRenderer.invoke('cloudlocker:connection'), from the app's page and from elsewhere.
-  const handler = state.ipcHandlers.get('cloudlocker:connection')!;
-  const fromApp = (await settle(() => handler({ senderFrame: { url: 'app://cloudlocker/index.html' } }))) as { ok?: { url: string; token: string } };
-  report['ipcFromAppPage'] = fromApp.ok === undefined ? fromApp : { url: fromApp.ok.url, tokenLength: fromApp.ok.token.length };
-  report['ipcFromOtherOrigin'] = await settle(() => handler({ senderFrame: { url: 'https://example.com/' } }));
-  report['ipcWithoutFrame'] = await settle(() => handler({ senderFrame: null }));
+  let fromApp: { ok?: { url: string; token: string } };
+  if (inProcess) {
+    const record = await readRecord();
+    fromApp = { ok: { url: record.url, token: record.token } };
+  } else {
+    // The preload's ipcRenderer.invoke('cloudlocker:connection'), from the app's page and from elsewhere.
+    const handler = state.ipcHandlers.get('cloudlocker:connection')!;
+    fromApp = (await settle(() => handler({ senderFrame: { url: 'app://cloudlocker/index.html' } }))) as { ok?: { url: string; token: string } };
+    report['ipcFromAppPage'] = fromApp.ok === undefined ? fromApp : { url: fromApp.ok.url, tokenLength: fromApp.ok.token.length };
+    report['ipcFromOtherOrigin'] = await settle(() => handler({ senderFrame: { url: 'https://example.com/' } }));
+    report['ipcWithoutFrame'] = await settle(() => handler({ senderFrame: null }));
 
-  // The app:// scheme: the page, another host, an escape attempt.
-  const serveApp = state.protocolHandlers.get('app')!;
-  const answer = async (url: string) => {
-    const result = (await settle(() => serveApp(new Request(url)))) as { ok?: Response; error?: string };
-    return result.ok === undefined ? result : { status: result.ok.status, text: (await result.ok.text()).slice(0, 40) };
-  };
-  report['appIndex'] = await answer('app://cloudlocker/index.html');
-  report['appOtherHost'] = await answer('app://other/index.html');
-  report['appEscape'] = await answer('app://cloudlocker/..%2F..%2Fpackage.json');
+    // The app:// scheme: the page, another host, an escape attempt.
+    const serveApp = state.protocolHandlers.get('app')!;
+    const answer = async (url: string) => {
+      const result = (await settle(() => serveApp(new Request(url)))) as { ok?: Response; error?: string };
+      return result.ok === undefined ? result : { status: result.ok.status, text: (await result.ok.text()).slice(0, 40) };
+    };
+    report['appIndex'] = await answer('app://cloudlocker/index.html');
+    report['appOtherHost'] = await answer('app://other/index.html');
+    report['appEscape'] = await answer('app://cloudlocker/..%2F..%2Fpackage.json');
+  }
 
   if (fromApp.ok !== undefined) {
     const { url, token } = fromApp.ok;
@@ -91,7 +103,7 @@ if (outcome === 'window') {
             otherCertificateSameHost: await verify(endpoint.hostname, other.certPem),
           };
     // What the renderer does with url and token (here with the Node client, pinned the same way).
-    const record = JSON.parse(await import('node:fs/promises').then(({ readFile }) => readFile(serverJson, 'utf8'))) as { certificate: { spkiSha256: string } };
+    const record = await readRecord();
     const client = await connect({ url, token, spkiSha256: record.certificate.spkiSha256 });
     const info = await client.request(GetServerInfo, {});
     report['serverInfo'] = { version: info.version, storage: info.storage.kind };

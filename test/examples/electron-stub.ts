@@ -60,6 +60,8 @@ function createStub() {
     markReady,
     appEvents,
     windowCreated: new EventEmitter(),
+    /** 'pinned' when a session gets its certificate verify proc. */
+    pinned: new EventEmitter(),
     exited: new EventEmitter(),
     ipcHandlers: new Map<string, (event: unknown, ...args: unknown[]) => unknown>(),
     protocolHandlers: new Map<string, (request: Request) => Response | Promise<Response>>(),
@@ -127,6 +129,7 @@ function createStub() {
             setCertificateVerifyProc(proc: VerifyProc) {
               record('session.setCertificateVerifyProc', partition);
               created.verifyProc = proc;
+              state.pinned.emit('pinned', partition);
             },
           };
           session = created;
