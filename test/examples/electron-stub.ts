@@ -1,6 +1,6 @@
 /**
  * A stand-in for the `electron` module, for running the example app's main
- * process (examples/electron/src/main.ts) under plain node: there is no
+ * process (examples/electron/src/main.ts, main-in-process.ts) under plain node: there is no
  * Electron binary on this machine (docs/electron.md, "What has been run").
  *
  * It models only what main.ts calls, and records every call. What it shows is
