@@ -150,6 +150,10 @@ function createStub() {
           kill: () => child.kill('SIGTERM'),
         });
         child.on('exit', (code) => utility.emit('exit', code ?? -1));
+        // If the app (this process) dies first, e.g. on a failed check, the service must not outlive it.
+        process.once('exit', () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        });
         state.forked.push({ pid: child.pid, exitCode: () => child.exitCode });
         return utility;
       },
