@@ -24,8 +24,26 @@ export interface CommandContext {
   readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
+/**
+ * The process's own streams, read when a command first uses them: every command is built at start,
+ * `serve` included, and the first read of process.stdin sets up a stream on fd 0 (a few ms at each
+ * start, and a handle a server never uses).
+ */
 export function defaultContext(): CommandContext {
-  return { env: process.env, streams: { stdout: process.stdout, stderr: process.stderr }, stdin: process.stdin };
+  return {
+    env: process.env,
+    streams: {
+      get stdout() {
+        return process.stdout;
+      },
+      get stderr() {
+        return process.stderr;
+      },
+    },
+    get stdin() {
+      return process.stdin;
+    },
+  };
 }
 
 /** A CLI waits through a short outage (a restarting service) rather than failing a long transfer at once. */

@@ -8,9 +8,15 @@
  * byte of the HTTP upgrade request leaves), never after the upgrade.
  */
 import { X509Certificate, createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
-import tls from 'node:tls';
+
+// Not `import tls from 'node:tls'`: importing a built-in as an ES module builds its namespace by
+// reading every export, and node:tls's `rootCertificates` getter then parses Node's ~140 root CA
+// certificates. This file is in the `cloudlocker` command's graph, so every `serve` paid 1-10 ms for it
+// at start (docs/benchmarks.md, start-up). require() returns the module without touching the getter.
+const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
 import { ConnectError } from './errors.js';
 
 export interface CertificatePin {

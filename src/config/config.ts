@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { FromSchema } from 'json-schema-to-ts';
 import {
   DEFAULT_MAX_BATCH_SIZE,
@@ -23,6 +23,7 @@ import {
 import type { LogFormat, LogLevel } from '../logging.js';
 import { SETTINGS_SCHEMA, SETTING_NAMES, environmentVariableOf, flagOf, type SettingName } from './config-schema.js';
 import { platformDataDir } from './data-dir.js';
+import { SETTINGS_VALIDATOR } from './settings-validator.generated.js';
 
 /** Every setting, all optional: one layer's worth (a flag set, the environment, config.json). */
 export type Settings = FromSchema<typeof SETTINGS_SCHEMA>;
@@ -126,8 +127,8 @@ export interface ResolveConfigInput {
 
 const PATH_SETTINGS = ['tlsCert', 'tlsKey', 'storeDir'] as const satisfies readonly SettingName[];
 
-const ajv = new Ajv({ strict: true, allErrors: true });
-const validateSettings = ajv.compile<Settings>(SETTINGS_SCHEMA);
+/** `ajv.compile(SETTINGS_SCHEMA)` with `{ strict: true, allErrors: true }`, compiled at build time (tools/gen-validators.ts). */
+const validateSettings = SETTINGS_VALIDATOR as ValidateFunction<Settings>;
 
 export async function resolveConfig(input: ResolveConfigInput = {}): Promise<ServerConfig> {
   const env = input.env ?? process.env;

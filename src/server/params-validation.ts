@@ -3,10 +3,10 @@
  * the remote-name rule, before any handler runs. Problems come back as
  * -32602 with `data: { param, problem }`, short and never echoing input.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { InvalidParamsError } from '../errors.js';
 import { REMOTE_NAME_PATTERN, remoteNameProblem, type AnyMethod, type JsonSchema } from '../../protocol/index.js';
+import { PARAMS_VALIDATORS } from './params-validators.generated.js';
 
 /** Why params were refused: `param` names the offending field (undefined when params as a whole are wrong). */
 function paramsProblem(param: string | undefined, problem: string): InvalidParamsError {
@@ -16,15 +16,17 @@ function paramsProblem(param: string | undefined, problem: string): InvalidParam
 /** Longest param name or value excerpt quoted back in an error. */
 const MAX_QUOTED = 64;
 
-const ajv = new Ajv({ strict: true, allErrors: false });
-addFormats.default(ajv);
-const compiled = new Map<string, ValidateFunction>();
-
-function validatorFor(descriptor: AnyMethod): ValidateFunction {
-  let validate = compiled.get(descriptor.method);
+/**
+ * The validator Ajv would compile from the method's paramsSchema
+ * (`{ strict: true, allErrors: false }` with ajv-formats), compiled at build
+ * time by tools/gen-validators.ts: compiling at start-up was the largest part
+ * of the start (docs/benchmarks.md). test/protocol/validators.test.ts fails
+ * when the generated file no longer matches protocol/.
+ */
+export function validatorFor(descriptor: AnyMethod): ValidateFunction {
+  const validate = PARAMS_VALIDATORS.get(descriptor.method);
   if (validate === undefined) {
-    validate = ajv.compile(descriptor.paramsSchema);
-    compiled.set(descriptor.method, validate);
+    throw new Error(`no precompiled params validator for ${descriptor.method}: run \`npm run gen:validators\``);
   }
   return validate;
 }

@@ -31,7 +31,7 @@ import type { CallContext } from '../methods/handler.js';
 import type { Logger } from '../logging.js';
 import { WireError } from '../errors.js';
 import { INTERNAL_ERROR, PARSE_ERROR, errorForClient, invalidRequest, methodNotFound } from './error-mapping.js';
-import { validateParams } from './params-validation.js';
+import { validateParams, validatorFor } from './params-validation.js';
 import type { RequestGate } from './request-gate.js';
 
 /** A handler as the dispatcher calls it: params already validated. */
@@ -58,11 +58,11 @@ export class RpcDispatcher {
     for (const [name, handler] of options.handlers) {
       const descriptor = findMethod(name);
       if (descriptor === undefined) throw new Error(`not a protocol method: ${name}`);
+      // Precompiled at build time (tools/gen-validators.ts): a method added to protocol/ without
+      // regenerating them fails here, at start, rather than on its first call.
+      validatorFor(descriptor);
       this.rpc.addMethod(name, (params: unknown, call: CallContext) => this.invoke(descriptor, handler, params, call));
     }
-    // Validators compile on each method's first call, not here: compiling all of them took about
-    // 60 ms of CPU and 1.8 MiB of the idle server's RSS at every start (docs/benchmarks.md, the bundle's
-    // start-up). A bad schema still fails in CI: test/protocol/consistency.test.ts compiles every one strictly.
     this.rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, error: unknown) => {
       const mapped = errorForClient(error, { logger: this.logger });
       return createJSONRPCErrorResponse(id, mapped.code, mapped.message, mapped.data);

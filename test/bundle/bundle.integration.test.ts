@@ -104,6 +104,13 @@ it('is one entry file plus a few chunks; the AWS SDK lives only in chunks the en
   expect((await readdir(localOnly, { recursive: true })).some((file) => String(file).includes('s3-'))).toBe(false);
 });
 
+it("holds no Ajv compiler anywhere: schemas were compiled at build time (tools/gen-validators.ts), only Ajv's small runtime helpers are in", () => {
+  const inputs = Object.values(built.metafile.outputs).flatMap((output) => Object.keys(output.inputs));
+  const ajvFiles = inputs.filter((file) => file.includes('node_modules/ajv'));
+  expect(ajvFiles.length).toBeGreaterThan(0);
+  for (const file of ajvFiles) expect(file).toMatch(/node_modules\/ajv(-formats)?\/dist\/(runtime\/|formats\.js$)/);
+});
+
 it('serves from an empty directory with plain node, and the CLI from the same file round-trips a file', async () => {
   const dataDir = path.join(work, 'data-acceptance');
   const files = await mkdtemp(path.join(work, 'files-'));

@@ -44,7 +44,10 @@ function serveRenderer(): void {
 
 // [token-handler]
 ipcMain.handle('cloudlocker:connection', (event) => {
-  if (event.senderFrame === null || new URL(event.senderFrame.url).origin !== 'app://cloudlocker') throw new Error('refused');
+  // Only the app's own page. Compare protocol and host: in the main process URL is Node's, and to
+  // Node 'app:' is not a special scheme, so new URL('app://cloudlocker/…').origin is "null".
+  const from = event.senderFrame === null ? undefined : new URL(event.senderFrame.url);
+  if (from?.protocol !== 'app:' || from.host !== 'cloudlocker') throw new Error('refused');
   if (service === undefined) throw new Error('the service is not running');
   return { url: service.url, token: service.token };
 });
