@@ -4,7 +4,7 @@
 import type { ValidateFunction } from 'ajv';
 import ajvRuntime0 from 'ajv/dist/runtime/ucs2length.js';
 const params_upload = validate10;
-const schema11 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local file to upload."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create \"<last segment of name>.key.json\" in."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote name; default: the local file's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path","keyPath"],"additionalProperties":false};
+const schema11 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local file to upload."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create \"<last segment of name>.key.json\" in."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote name; default: the local file's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"recipients":{"type":"array","maxItems":31,"items":{"type":"string","minLength":1,"maxLength":4096},"description":"Extra recipients the file is also encrypted to: age recipients (age1…, age1pq1…) or cloudlocker public cards (cloudlockercard1…). Needs an age identity; classical and post-quantum are not mixed."},"keyType":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file. Used only when the upload creates the key file.","default":"X25519"}},"required":["path","keyPath"],"additionalProperties":false};
 const func2 = ajvRuntime0.default;
 const pattern0 = new RegExp("^[^\\u0000]+$", "u");
 const pattern2 = new RegExp("^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$", "u");
@@ -23,7 +23,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((((key0 === "path") || (key0 === "keyPath")) || (key0 === "name")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase"))){
+if(!((((((((key0 === "path") || (key0 === "keyPath")) || (key0 === "name")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase")) || (key0 === "recipients")) || (key0 === "keyType"))){
 validate10.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -188,6 +188,76 @@ var valid0 = _errs12 === errors;
 else {
 var valid0 = true;
 }
+if(valid0){
+if(data.recipients !== undefined){
+let data6 = data.recipients;
+const _errs14 = errors;
+if(errors === _errs14){
+if(Array.isArray(data6)){
+if(data6.length > 31){
+validate10.errors = [{instancePath:instancePath+"/recipients",schemaPath:"#/properties/recipients/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data6.length;
+for(let i0=0; i0<len0; i0++){
+let data7 = data6[i0];
+const _errs16 = errors;
+if(errors === _errs16){
+if(typeof data7 === "string"){
+if(func2(data7) > 4096){
+validate10.errors = [{instancePath:instancePath+"/recipients/" + i0,schemaPath:"#/properties/recipients/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data7) < 1){
+validate10.errors = [{instancePath:instancePath+"/recipients/" + i0,schemaPath:"#/properties/recipients/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/recipients/" + i0,schemaPath:"#/properties/recipients/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid1 = _errs16 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/recipients",schemaPath:"#/properties/recipients/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid0 = _errs14 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyType !== undefined){
+let data8 = data.keyType;
+const _errs18 = errors;
+if(typeof data8 !== "string"){
+validate10.errors = [{instancePath:instancePath+"/keyType",schemaPath:"#/properties/keyType/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!(((data8 === "X25519") || (data8 === "mlkem768x25519")) || (data8 === "v1"))){
+validate10.errors = [{instancePath:instancePath+"/keyType",schemaPath:"#/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.keyType.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid0 = _errs18 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
 }
 }
 }
@@ -206,7 +276,7 @@ return errors === 0;
 }
 
 const params_download = validate11;
-const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file the remote file was encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","keyPath","destination"],"additionalProperties":false};
+const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file the remote file was encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"acceptUnauthored":{"type":"boolean","default":false,"description":"Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING)."}},"required":["name","keyPath","destination"],"additionalProperties":false};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -221,7 +291,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((((key0 === "name") || (key0 === "keyPath")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase"))){
+if(!(((((((key0 === "name") || (key0 === "keyPath")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase")) || (key0 === "acceptUnauthored"))){
 validate11.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -385,6 +455,19 @@ var valid0 = _errs12 === errors;
 }
 else {
 var valid0 = true;
+}
+if(valid0){
+if(data.acceptUnauthored !== undefined){
+const _errs14 = errors;
+if(typeof data.acceptUnauthored !== "boolean"){
+validate11.errors = [{instancePath:instancePath+"/acceptUnauthored",schemaPath:"#/properties/acceptUnauthored/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs14 === errors;
+}
+else {
+var valid0 = true;
+}
 }
 }
 }
@@ -578,7 +661,7 @@ return errors === 0;
 }
 
 const params_createKey = validate14;
-const schema15 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the new key file; must not exist."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path"],"additionalProperties":false};
+const schema15 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the new key file; must not exist."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"type":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file.","default":"X25519"}},"required":["path"],"additionalProperties":false};
 
 function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -593,7 +676,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((key0 === "path") || (key0 === "passphrase"))){
+if(!(((key0 === "path") || (key0 === "passphrase")) || (key0 === "type"))){
 validate14.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -659,6 +742,24 @@ var valid0 = _errs4 === errors;
 else {
 var valid0 = true;
 }
+if(valid0){
+if(data.type !== undefined){
+let data2 = data.type;
+const _errs6 = errors;
+if(typeof data2 !== "string"){
+validate14.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!(((data2 === "X25519") || (data2 === "mlkem768x25519")) || (data2 === "v1"))){
+validate14.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema15.properties.type.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+}
 }
 }
 }
@@ -672,8 +773,8 @@ validate14.errors = vErrors;
 return errors === 0;
 }
 
-const params_cancelTransfer = validate15;
-const schema16 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."}},"required":["transferId"],"additionalProperties":false};
+const params_getIdentity = validate15;
+const schema16 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An age identity file."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["keyPath"],"additionalProperties":false};
 
 function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -681,34 +782,78 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.transferId === undefined) && (missing0 = "transferId")){
+if((data.keyPath === undefined) && (missing0 = "keyPath")){
 validate15.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "transferId")){
+if(!((key0 === "keyPath") || (key0 === "passphrase"))){
 validate15.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.transferId !== undefined){
-let data0 = data.transferId;
+if(data.keyPath !== undefined){
+let data0 = data.keyPath;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(!pattern3.test(data0)){
-validate15.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+if(func2(data0) > 4096){
+validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
+}
+else {
+if(func2(data0) < 1){
+validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data0)){
+validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
 }
 }
 else {
-validate15.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
 }
 }
 }
@@ -723,8 +868,8 @@ validate15.errors = vErrors;
 return errors === 0;
 }
 
-const params_resumeTransfer = validate16;
-const schema17 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
+const params_cancelTransfer = validate16;
+const schema17 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."}},"required":["transferId"],"additionalProperties":false};
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -739,7 +884,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((key0 === "transferId") || (key0 === "keyPassphrase"))){
+if(!(key0 === "transferId")){
 validate16.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -761,38 +906,6 @@ validate16.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/prop
 return false;
 }
 }
-var valid0 = _errs2 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.keyPassphrase !== undefined){
-let data1 = data.keyPassphrase;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 1024){
-validate16.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
-return false;
-}
-else {
-if(func2(data1) < 1){
-validate16.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-}
-else {
-validate16.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
-}
-else {
-var valid0 = true;
-}
 }
 }
 }
@@ -806,8 +919,8 @@ validate16.errors = vErrors;
 return errors === 0;
 }
 
-const params_acknowledgeTransfers = validate17;
-const schema18 = {"type":"object","properties":{"transferIds":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"minItems":1,"maxItems":1000,"description":"Finished transfers whose outcome the client has taken note of."}},"required":["transferIds"],"additionalProperties":false};
+const params_resumeTransfer = validate17;
+const schema18 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
 
 function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -815,64 +928,66 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.transferIds === undefined) && (missing0 = "transferIds")){
+if((data.transferId === undefined) && (missing0 = "transferId")){
 validate17.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "transferIds")){
+if(!((key0 === "transferId") || (key0 === "keyPassphrase"))){
 validate17.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.transferIds !== undefined){
-let data0 = data.transferIds;
+if(data.transferId !== undefined){
+let data0 = data.transferId;
 const _errs2 = errors;
 if(errors === _errs2){
-if(Array.isArray(data0)){
-if(data0.length > 1000){
-validate17.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items"}];
+if(typeof data0 === "string"){
+if(!pattern3.test(data0)){
+validate17.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
 return false;
 }
-else {
-if(data0.length < 1){
-validate17.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
-return false;
 }
 else {
-var valid1 = true;
-const len0 = data0.length;
-for(let i0=0; i0<len0; i0++){
-let data1 = data0[i0];
+validate17.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data1 = data.keyPassphrase;
 const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
-if(!pattern3.test(data1)){
-validate17.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+if(func2(data1) > 1024){
+validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
-}
 }
 else {
-validate17.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(func2(data1) < 1){
+validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
-}
-}
-var valid1 = _errs4 === errors;
-if(!valid1){
-break;
-}
-}
 }
 }
 }
 else {
-validate17.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
 }
 }
 }
@@ -887,34 +1002,71 @@ validate17.errors = vErrors;
 return errors === 0;
 }
 
-const params_listTransfers = validate18;
-const schema19 = {"type":"object","properties":{"sinceSeq":{"type":"integer","minimum":0,"description":"Only transfers that changed after this notification seq."}},"additionalProperties":false};
+const params_acknowledgeTransfers = validate18;
+const schema19 = {"type":"object","properties":{"transferIds":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"minItems":1,"maxItems":1000,"description":"Finished transfers whose outcome the client has taken note of."}},"required":["transferIds"],"additionalProperties":false};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.transferIds === undefined) && (missing0 = "transferIds")){
+validate18.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "sinceSeq")){
+if(!(key0 === "transferIds")){
 validate18.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.sinceSeq !== undefined){
-let data0 = data.sinceSeq;
+if(data.transferIds !== undefined){
+let data0 = data.transferIds;
 const _errs2 = errors;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-validate18.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+if(errors === _errs2){
+if(Array.isArray(data0)){
+if(data0.length > 1000){
+validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items"}];
 return false;
 }
-if(errors === _errs2){
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 0 || isNaN(data0)){
-validate18.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+else {
+if(data0.length < 1){
+validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data0.length;
+for(let i0=0; i0<len0; i0++){
+let data1 = data0[i0];
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(!pattern3.test(data1)){
+validate18.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate18.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid1 = _errs4 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
+}
+else {
+validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
@@ -931,18 +1083,39 @@ validate18.errors = vErrors;
 return errors === 0;
 }
 
-const params_getServerInfo = validate19;
-const schema20 = {"type":"object","properties":{},"additionalProperties":false};
+const params_listTransfers = validate19;
+const schema20 = {"type":"object","properties":{"sinceSeq":{"type":"integer","minimum":0,"description":"Only transfers that changed after this notification seq."}},"additionalProperties":false};
 
 function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+const _errs1 = errors;
 for(const key0 in data){
+if(!(key0 === "sinceSeq")){
 validate19.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
+}
+}
+if(_errs1 === errors){
+if(data.sinceSeq !== undefined){
+let data0 = data.sinceSeq;
+const _errs2 = errors;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+validate19.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs2){
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 0 || isNaN(data0)){
+validate19.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
 }
 }
 else {
@@ -954,6 +1127,29 @@ validate19.errors = vErrors;
 return errors === 0;
 }
 
+const params_getServerInfo = validate20;
+const schema21 = {"type":"object","properties":{},"additionalProperties":false};
+
+function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+validate20.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+else {
+validate20.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate20.errors = vErrors;
+return errors === 0;
+}
+
 /** Method name → its params validator, as `ajv.compile(descriptor.paramsSchema)` would return it. */
 export const PARAMS_VALIDATORS: ReadonlyMap<string, ValidateFunction> = new Map([
   ["upload", params_upload],
@@ -962,6 +1158,7 @@ export const PARAMS_VALIDATORS: ReadonlyMap<string, ValidateFunction> = new Map(
   ["getFileInfo", params_getFileInfo],
   ["deleteFile", params_getFileInfo],
   ["createKey", params_createKey],
+  ["getIdentity", params_getIdentity],
   ["cancelTransfer", params_cancelTransfer],
   ["resumeTransfer", params_resumeTransfer],
   ["acknowledgeTransfers", params_acknowledgeTransfers],
