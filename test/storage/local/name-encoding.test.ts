@@ -94,6 +94,11 @@ describe('encodeObjectPath / decodeObjectPath', () => {
     ['console', ['console@']],
     ['com1/lpt2.x', ['%63om1', '%6cpt2.x@']],
     ['é', ['%c3%a9@']],
+    // The edges of the literal set, and their neighbours (escaped): a round trip cannot tell
+    // a needless escape from a literal, so only the exact entries pin what is literal.
+    ['az09._-', ['az09._-@']],
+    ['`{/:', ['%60%7b', '%3a@']],
+    ['x/+^', ['x', '%2b%5e@']],
   ])('encodes %j as %j', (name, entries) => {
     expect(encodeObjectPath(name)).toEqual(entries);
   });
@@ -106,6 +111,16 @@ describe('encodeObjectPath / decodeObjectPath', () => {
     expect(entries.slice(1, -1).every((entry) => entry.endsWith('&'))).toBe(true);
     expect(entries[entries.length - 1].endsWith('@')).toBe(true);
     expect(decodeObjectPath(entries)).toBe(name);
+  });
+
+  it('fills a chunk to its budget exactly before it splits (135 literal bytes, then one more)', () => {
+    // MAX_ENTRY_BYTES (140) less the marker and room to escape a first and last token: 135 tokens.
+    expect(encodeObjectPath('a'.repeat(135))).toEqual([`${'a'.repeat(135)}@`]);
+    expect(encodeObjectPath('a'.repeat(136))).toEqual([`${'a'.repeat(135)}&`, 'a@']);
+  });
+
+  it('names the problem in the error for a name that is not valid', () => {
+    expect(() => encodeObjectPath('a//b')).toThrow('The remote name must not contain an empty segment.');
   });
 
   it('handles the longest name: 1024 bytes in one segment', () => {
@@ -147,6 +162,13 @@ describe('encodeObjectPath / decodeObjectPath', () => {
     ['a continuation at the end', ['abc&@']],
     ['a split that is not canonical', ['ab&', 'c@']],
     ['no entries', []],
+    // A well-formed path whose name no object can have: a stray file must be skipped, not throw.
+    ['a control character', ['a%00b@']],
+    ['a dot-dot segment', ['%2e%2e', 'x@']],
+    ['an empty segment', ['a', '@']],
+    // Canonical except for one of several entries.
+    ['a needless escape after a canonical entry', ['a', '%62@']],
+    ['a needless escape before a canonical entry', ['%61', 'b@']],
   ])('decodes nothing from %s', (_label, entries) => {
     expect(decodeObjectPath(entries)).toBeUndefined();
   });
