@@ -66,7 +66,7 @@ export const MODULES = {
   // Key files (passphrase-wrapped master keys): scrypt + AES-GCM wrap, the file's fields, its mode.
   'crypto-keys': {
     mutate: ['src/crypto/key-file.ts', 'src/crypto/key-wrap.ts'],
-    tests: ['test/crypto/key-file.test.ts'],
+    tests: ['test/crypto/key-file.test.ts', 'test/crypto/key-wrap.test.ts'],
   },
   // The age format (reader, writer, stanzas, identities, identity files).
   'crypto-age': {
