@@ -27,6 +27,11 @@ export const MODULES = {
       'test/storage/local/restart-listing-order.test.ts',
     ],
   },
+  // Name encoding alone (the local-index module also runs the index and restart tests against it).
+  'name-encoding': {
+    mutate: ['src/storage/local/name-encoding.ts'],
+    tests: ['test/storage/local/name-encoding.test.ts'],
+  },
   handshake: {
     mutate: ['src/server/handshake.ts', 'src/server/request-gate.ts'],
     tests: ['test/server/handshake.test.ts', 'test/server/handshake-origin-token.test.ts', 'test/server/request-gate.test.ts'],
@@ -48,30 +53,61 @@ export const MODULES = {
     mutate: ['src/crypto/**/*.ts', '!src/crypto/**/index.ts', '!src/crypto/**/crypto-errors.ts'],
     tests: ['test/crypto/**/*.test.ts'],
   },
-  // v1 (the chunk cipher, header, ranged reads, the stream) with the AEAD wrapper and the re-seal guard
-  // under it. Run against the crypto unit tests only (~10 s for all of them).
-  'crypto-v1': {
-    mutate: [
-      'src/crypto/v1/*.ts',
-      '!src/crypto/v1/index.ts',
-      'src/crypto/aes-gcm.ts',
-      'src/crypto/chunk-fingerprints.ts',
-    ],
-    tests: [
-      'test/crypto/v1/*.test.ts',
-      'test/crypto/aes-gcm.test.ts',
-      'test/crypto/header-refusals.test.ts',
-    ],
+  // The crypto modules below are one mutated file each (or a few), each with the narrowest test
+  // files that exercise it: under per-test coverage every test that runs a mutant is re-run for it,
+  // so a broad test file (the v1 vector generator, a 2^18 scrypt) makes each mutant cost seconds.
+  // AES-256-GCM: the one caller of Node's cipher (tag length, nonce size, no plaintext before the tag).
+  'crypto-aes-gcm': {
+    mutate: ['src/crypto/aes-gcm.ts'],
+    tests: ['test/crypto/aes-gcm.test.ts'],
   },
-  // Key files (passphrase-wrapped master keys): scrypt + AES-GCM wrap, the file's fields, its mode.
-  'crypto-keys': {
-    mutate: ['src/crypto/key-file.ts', 'src/crypto/key-wrap.ts'],
-    tests: ['test/crypto/key-file.test.ts', 'test/crypto/key-wrap.test.ts'],
+  // The re-seal guard shared by both formats' sealers.
+  'crypto-fingerprints': {
+    mutate: ['src/crypto/chunk-fingerprints.ts'],
+    tests: ['test/crypto/v1/file-cipher.test.ts'],
   },
-  // The age format (reader, writer, stanzas, identities, identity files).
+  // Format v1 in three parts. Not its vector file (test/crypto/v1/vectors.test.ts): its generator
+  // check re-encrypts every vector (~2 s, much more under load) for every mutant it covers.
+  // The header (magic, version, salt, key id, header MAC), the layout arithmetic, the key derivation.
+  'crypto-v1-header': {
+    mutate: ['src/crypto/v1/header.ts', 'src/crypto/v1/format.ts', 'src/crypto/v1/kdf.ts'],
+    tests: ['test/crypto/v1/format.test.ts', 'test/crypto/header-refusals.test.ts', 'test/crypto/v1/file-cipher.test.ts'],
+  },
+  // The chunk cipher (nonces, AAD, the final-chunk flag, truncation) and whole-buffer encryption.
+  'crypto-v1-cipher': {
+    mutate: ['src/crypto/v1/file-cipher.ts', 'src/crypto/v1/whole-buffer.ts'],
+    tests: ['test/crypto/v1/file-cipher.test.ts'],
+  },
+  // Streams and ranged reads over the chunk cipher.
+  'crypto-v1-stream': {
+    mutate: ['src/crypto/v1/stream.ts', 'src/crypto/v1/ranged-read.ts'],
+    tests: ['test/crypto/v1/stream.test.ts'],
+  },
+  // v1 behind the format seam (which files it claims, which keys it takes).
+  'crypto-v1-seam': {
+    mutate: ['src/crypto/v1/v1-format.ts'],
+    tests: ['test/crypto/formats.test.ts'],
+  },
+  // Passphrase wrapping (scrypt bounds, the AES-GCM wrap).
+  'crypto-key-wrap': {
+    mutate: ['src/crypto/key-wrap.ts'],
+    tests: ['test/crypto/key-wrap.test.ts'],
+  },
+  // Key files: their fields, strict base64, never overwriting, the mode, the messages.
+  'crypto-key-file': {
+    mutate: ['src/crypto/key-file.ts'],
+    tests: ['test/crypto/key-file.test.ts'],
+  },
+  // The age format: header and its MAC, STREAM payload, stanzas, identities, author stanza, whole files.
+  // identity-file.ts is its own module: its test file includes a 2^18 scrypt case (~25 s under load)
+  // that would run for most of its mutants.
   'crypto-age': {
-    mutate: ['src/crypto/age/*.ts', '!src/crypto/age/index.ts'],
-    tests: ['test/crypto/age/*.test.ts'],
+    mutate: ['src/crypto/age/*.ts', '!src/crypto/age/index.ts', '!src/crypto/age/identity-file.ts'],
+    tests: ['test/crypto/age/age-format.test.ts', 'test/crypto/age/vectors.test.ts', 'test/crypto/age/cctv.test.ts'],
+  },
+  'crypto-age-identity-file': {
+    mutate: ['src/crypto/age/identity-file.ts'],
+    tests: ['test/crypto/age/identity-file.test.ts'],
   },
   's3-writer': {
     mutate: ['src/storage/s3/object-writer.ts'],

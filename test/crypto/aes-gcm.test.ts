@@ -99,6 +99,43 @@ describe('parameter checks', () => {
     expect(plain.subarray(2, 7).toString()).toBe('hello');
   });
 
+  test('names each refusal (key, nonce, tag sizes; output space) in its message', () => {
+    expect(() => gcmSeal(Buffer.alloc(16), nonce, Buffer.from('x'))).toThrow('AES-256-GCM needs a 32-byte key, got 16');
+    expect(() => gcmSeal(key, Buffer.alloc(8), Buffer.from('x'))).toThrow('AES-256-GCM here takes a 12-byte nonce, got 8');
+    expect(() => gcmOpen(key, nonce, ciphertext, tag.subarray(0, 12))).toThrow('AES-256-GCM here takes a 16-byte tag, got 12');
+    expect(() => gcmSeal(key, nonce, Buffer.from('hello'), { out: Buffer.alloc(20) })).toThrow(
+      'output buffer too small: need 21 bytes at offset 0',
+    );
+  });
+
+  test.each([
+    ['too small', { out: Buffer.alloc(4) }, 'need 5 bytes at offset 0'],
+    ['too small past the offset', { out: Buffer.alloc(8), outOffset: 4 }, 'need 5 bytes at offset 4'],
+    ['a negative offset', { out: Buffer.alloc(8), outOffset: -1 }, 'need 5 bytes at offset -1'],
+    ['a fractional offset', { out: Buffer.alloc(8), outOffset: 0.5 }, 'need 5 bytes at offset 0.5'],
+  ])('an output buffer %s is the caller\'s mistake, said before any decryption (even with a bad tag)', (_label, options, message) => {
+    const bad = Buffer.from(tag);
+    bad[0] ^= 1;
+    for (const t of [tag, bad]) {
+      expect(() => gcmOpen(key, nonce, ciphertext, t, options)).toThrow(`output buffer too small: ${message}`);
+    }
+    expect(() => gcmSeal(key, nonce, Buffer.alloc(0), options)).toThrow(/^output buffer too small/);
+  });
+
+  test('an authentication failure is a GcmAuthenticationError by name and message, with nothing of the input', () => {
+    const bad = Buffer.from(tag);
+    bad[0] ^= 1;
+    let caught: unknown;
+    try {
+      gcmOpen(key, nonce, ciphertext, bad);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(GcmAuthenticationError);
+    expect((caught as Error).name).toBe('GcmAuthenticationError');
+    expect((caught as Error).message).toBe('AES-GCM authentication failed');
+  });
+
   test('a failed open leaves the output buffer untouched', () => {
     const out = Buffer.alloc(5, 0x55);
     const bad = Buffer.from(tag);
