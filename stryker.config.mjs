@@ -64,7 +64,7 @@ export const MODULES = {
   // The re-seal guard shared by both formats' sealers.
   'crypto-fingerprints': {
     mutate: ['src/crypto/chunk-fingerprints.ts'],
-    tests: ['test/crypto/v1/file-cipher.test.ts'],
+    tests: ['test/crypto/chunk-fingerprints.test.ts', 'test/crypto/v1/file-cipher.test.ts'],
   },
   // Format v1 in three parts. Not its vector file (test/crypto/v1/vectors.test.ts): its generator
   // check re-encrypts every vector (~2 s, much more under load) for every mutant it covers.
