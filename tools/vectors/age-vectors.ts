@@ -4,8 +4,9 @@
  * and v1 JSON key files), author-stanza known answers, whole objects, and
  * failure vectors. Deterministic: every random byte comes from the byte
  * stream of a named seed, drawn in the order docs/format.md (part 2,
- * "Test vectors") gives. test/crypto/age/vectors.test.ts rebuilds it and
- * compares byte for byte, then checks every vector through the reader.
+ * "Test vectors") gives. test/crypto/age/vectors-generator.test.ts rebuilds
+ * it and compares byte for byte; test/crypto/age/vectors.test.ts checks every
+ * vector through the reader.
  */
 import { createHash } from 'node:crypto';
 import {
