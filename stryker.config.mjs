@@ -91,7 +91,7 @@ export const MODULES = {
   // Passphrase wrapping (scrypt bounds, the AES-GCM wrap).
   'crypto-key-wrap': {
     mutate: ['src/crypto/key-wrap.ts'],
-    tests: ['test/crypto/key-wrap.test.ts'],
+    tests: ['test/crypto/key-wrap.test.ts', 'test/crypto/key-wrap-zeroing.test.ts'],
   },
   // Key files: their fields, strict base64, never overwriting, the mode, the messages.
   'crypto-key-file': {
