@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { CHUNK_SIZE, encryptBuffer, FORMAT_VERSION, generateMasterKey, HEADER_SIZE, HeaderLayout, readHeaderInfo } from '../../src/crypto/index.js';
+import { buildHeader } from '../../src/crypto/v1/header.js';
 
 const stored = encryptBuffer(generateMasterKey(), Buffer.from('a file'));
 const header = () => Buffer.from(stored.subarray(0, HEADER_SIZE));
@@ -62,5 +63,20 @@ describe('readHeaderInfo refuses a header that is not v1, saying why', () => {
       reason: 'INTEGRITY',
       message: expect.stringContaining(`its header names a chunk size of ${CHUNK_SIZE * 2} bytes; format v1 uses ${CHUNK_SIZE}`),
     });
+  });
+});
+
+// buildHeader is internal to v1 (not in the crypto barrel): every caller passes the sizes the key
+// derivation makes. Its own guards still refuse other sizes instead of writing a header that
+// names a salt or key id it does not hold.
+describe('buildHeader refuses a salt or key id of the wrong size', () => {
+  it.each([
+    ['a short salt', 31, 16, 'salt must be 32 bytes'],
+    ['a long salt', 33, 16, 'salt must be 32 bytes'],
+    ['a short key id', 32, 15, 'key id must be 16 bytes'],
+    ['a long key id', 32, 17, 'key id must be 16 bytes'],
+  ])('%s', (_label, saltSize, keyIdSize, message) => {
+    expect(() => buildHeader(Buffer.alloc(saltSize), Buffer.alloc(keyIdSize), Buffer.alloc(32))).toThrow(new RangeError(message));
+    expect(buildHeader(Buffer.alloc(32), Buffer.alloc(16), Buffer.alloc(32)).length).toBe(HEADER_SIZE);
   });
 });
