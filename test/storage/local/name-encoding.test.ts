@@ -121,6 +121,14 @@ describe('encodeObjectPath / decodeObjectPath', () => {
 
   it('names the problem in the error for a name that is not valid', () => {
     expect(() => encodeObjectPath('a//b')).toThrow('The remote name must not contain an empty segment.');
+    let caught: unknown;
+    try {
+      encodeObjectPath('a//b');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(InvalidParamsError);
+    expect((caught as InvalidParamsError).param).toBe('name');
   });
 
   it('handles the longest name: 1024 bytes in one segment', () => {
