@@ -113,7 +113,8 @@ describe('ChunkFingerprints', () => {
   });
 
   it('costs about 4 bytes and 1 bit per chunk index used, never the whole of maxChunkCount up front', () => {
-    // ArrayBuffer bytes allocated by synchronous code (a collection in between can only lower the figure).
+    // ArrayBuffer bytes allocated by synchronous code. A collection in between can only lower the
+    // figure, so only upper bounds are asserted.
     const allocated = (action: () => void): number => {
       const before = process.memoryUsage().arrayBuffers;
       action();
@@ -124,7 +125,6 @@ describe('ChunkFingerprints', () => {
     const dense = new ChunkFingerprints(2 ** 24);
     const index = 100_000;
     const bytes = allocated(() => dense.record(index, 1));
-    expect(bytes).toBeGreaterThanOrEqual(4 * (index + 1));
     expect(bytes).toBeLessThan(4 * (index + 1) + (index + 1) / 8 + 64 * 1024);
     expect(dense.conflicts(index, 2)).toBe(true);
   });
