@@ -512,6 +512,20 @@ describe('a multipart upload', () => {
     fake.head = { ContentLength: MIN_PART_SIZE + TAIL.length, ETag: '"landed"', Metadata: { [UPLOAD_MARKER_KEY]: marker } };
     await expect(writer.complete({ overwrite: true })).resolves.toMatchObject({ version: '"landed"' });
     expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(1);
+    // The object looked at is ours to look at: this bucket, this key.
+    const heads = fake.named('HeadObjectCommand').map((entry) => (entry.command as HeadObjectCommand).input);
+    expect(heads.length).toBeGreaterThan(0);
+    for (const input of heads) expect(input).toEqual({ Bucket: 'bucket', Key: 'prefix/obj' });
+  });
+
+  it('a writer resumed from a token without a marker knows its object by size alone, whatever marker the object has', async () => {
+    const fake = new ScriptedS3().on('CompleteMultipartUploadCommand', () => s3Error('InternalError', 500));
+    const writer = writerFor(fake, {
+      resume: { uploadId: 'legacy', marker: undefined, parts: [{ partIndex: 0, offset: 0, length: MIN_PART_SIZE, receipt: '"p1"' }] },
+    });
+    await writer.writePart(1, MIN_PART_SIZE, TAIL);
+    fake.head = { ContentLength: MIN_PART_SIZE + TAIL.length, ETag: '"legacy-landed"', Metadata: { [UPLOAD_MARKER_KEY]: 'c'.repeat(32) } };
+    await expect(writer.complete({ overwrite: true })).resolves.toMatchObject({ version: '"legacy-landed"' });
   });
 
   it('a ListParts that fails otherwise than "gone" does not count as the upload gone', async () => {
