@@ -113,6 +113,7 @@ function writerFor(fake: ScriptedS3, options: WriterOptions = {}): S3ObjectWrite
     expectedSize: 'expectedSize' in options ? options.expectedSize : undefined,
     signal: options.signal,
     commitMode: options.commitMode ?? 'conditional',
+    replaceMode: 'check',
     claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'quoted' },
     singleAttemptClient: fake.asClient(),
     ...(options.resume === undefined ? {} : { resume: options.resume }),
