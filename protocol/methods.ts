@@ -7,6 +7,7 @@
  */
 import type { ErrorReason } from './errors.js';
 import * as S from './schemas.js';
+import * as U from './user-schemas.js';
 import type * as T from './types.js';
 
 /** A JSON Schema object as these descriptors hold them (plain data). */
@@ -114,10 +115,11 @@ export const CreateKey = defineMethod<T.CreateKeyParams, T.CreateKeyResult>()({
 
 export const GetIdentity = defineMethod<T.GetIdentityParams, T.GetIdentityResult>()({
   method: 'getIdentity',
-  summary: "An age identity file's public side: its recipient and public card (never the secret).",
+  summary:
+    "An age identity file's public side: its recipient and public card (never the secret); without keyPath, the unlocked identity's (LOCKED when none is).",
   paramsSchema: S.getIdentityParamsSchema,
   resultSchema: S.getIdentityResultSchema,
-  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED'],
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED', 'LOCKED'],
 });
 
 export const CancelTransfer = defineMethod<T.CancelTransferParams, T.CancelTransferResult>()({
@@ -184,6 +186,84 @@ export const TransferFinished = defineNotification<T.TransferFinishedParams>()({
   paramsSchema: S.transferFinishedParamsSchema,
 });
 
+// -- Users, identities and contacts (issue 14) --------------------------------
+
+export const Unlock = defineMethod<T.UnlockParams, T.UnlockResult>()({
+  method: 'unlock',
+  summary:
+    'Read an identity file once and keep the identity in memory, so that calls needing a key may leave keyPath out, until lock, shutdown or the idle timeout.',
+  paramsSchema: U.unlockParamsSchema,
+  resultSchema: U.unlockResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED'],
+});
+
+export const Lock = defineMethod<T.LockParams | undefined, T.LockResult>()({
+  method: 'lock',
+  summary: 'Forget the unlocked identity (its secret bytes are overwritten).',
+  paramsSchema: U.lockParamsSchema,
+  resultSchema: U.lockResultSchema,
+  errors: [],
+});
+
+export const PublishIdentity = defineMethod<T.PublishIdentityParams, T.PublishIdentityResult>()({
+  method: 'publishIdentity',
+  summary:
+    'Keep a passphrase-protected copy of the identity (age scrypt, work factor 2^18) in the store under a reserved name for this user name, so that a new device can sign in with the passphrase alone.',
+  paramsSchema: U.publishIdentityParamsSchema,
+  resultSchema: U.publishIdentityResultSchema,
+  errors: ['LOCKED', 'PASSPHRASE_WEAK', 'ALREADY_EXISTS', 'NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED', 'STORAGE_UNAVAILABLE'],
+});
+
+export const SignIn = defineMethod<T.SignInParams, T.SignInResult>()({
+  method: 'signIn',
+  summary:
+    "Fetch this user name's identity copy from the store, open it with the passphrase, check it, write the identity file at keyPath (0600, never over a file) and unlock it.",
+  paramsSchema: U.signInParamsSchema,
+  resultSchema: U.signInResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'IDENTITY_COPY_INVALID', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'NO_SPACE', 'STORAGE_UNAVAILABLE'],
+});
+
+export const ChangePassphrase = defineMethod<T.ChangePassphraseParams, T.ChangePassphraseResult>()({
+  method: 'changePassphrase',
+  summary: 'Re-encrypt the identity copy in the store to a new passphrase, replacing it atomically; the identity stays the same.',
+  paramsSchema: U.changePassphraseParamsSchema,
+  resultSchema: U.changePassphraseResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'IDENTITY_COPY_INVALID', 'PASSPHRASE_WEAK', 'STORAGE_UNAVAILABLE'],
+});
+
+export const AddContact = defineMethod<T.AddContactParams, T.AddContactResult>()({
+  method: 'addContact',
+  summary: "Add a named contact from their public card (checksum verified); names and cards are unique.",
+  paramsSchema: U.addContactParamsSchema,
+  resultSchema: U.addContactResultSchema,
+  errors: ['ALREADY_EXISTS', 'CONTACTS_INVALID', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const ListContacts = defineMethod<T.ListContactsParams | undefined, T.ListContactsResult>()({
+  method: 'listContacts',
+  summary: 'The contacts, sorted by name.',
+  paramsSchema: U.listContactsParamsSchema,
+  resultSchema: U.listContactsResultSchema,
+  errors: ['CONTACTS_INVALID', 'PERMISSION_DENIED'],
+});
+
+export const RemoveContact = defineMethod<T.RemoveContactParams, T.RemoveContactResult>()({
+  method: 'removeContact',
+  summary: 'Remove a contact (case does not matter). Files they made are then refused as by an unknown author.',
+  paramsSchema: U.removeContactParamsSchema,
+  resultSchema: U.removeContactResultSchema,
+  errors: ['NOT_FOUND', 'CONTACTS_INVALID', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
+  method: 'identityChanged',
+  summary: 'An identity was unlocked, or the unlocked one was locked (by lock, the idle timeout or shutdown). Sent to every connection.',
+  paramsSchema: U.identityChangedParamsSchema,
+});
+
+/** The users methods, in the order docs list them. */
+export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact] as const;
+
 /** Every method, in the order docs and the OpenRPC document list them. */
 export const METHODS = [
   Upload,
@@ -199,9 +279,10 @@ export const METHODS = [
   ListTransfers,
   GetServerInfo,
   RpcDiscover,
+  ...USER_METHODS,
 ] as const;
 
-export const NOTIFICATIONS = [TransferProgress, TransferFinished] as const;
+export const NOTIFICATIONS = [TransferProgress, TransferFinished, IdentityChanged] as const;
 
 export type AnyMethod = (typeof METHODS)[number];
 export type MethodName = AnyMethod['method'];

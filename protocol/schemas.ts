@@ -351,10 +351,9 @@ export const createKeyResultSchema = {
 export const getIdentityParamsSchema = {
   type: 'object',
   properties: {
-    keyPath: { ...localPathSchema, description: 'An age identity file.' },
+    keyPath: { ...localPathSchema, description: 'An age identity file; default: the unlocked identity (see unlock).' },
     passphrase: passphraseSchema,
   },
-  required: ['keyPath'],
   additionalProperties: false,
 } as const;
 
@@ -366,6 +365,8 @@ export const getIdentityResultSchema = {
     recipient: recipientSchema,
     card: cardSchema,
     cardId: { type: 'string', pattern: '^[0-9a-f]{32}$', description: "The card's id: compare it with getFileInfo's authorCardId." },
+    unlocked: { type: 'boolean', description: 'true when this is the unlocked identity (no keyPath was given).' },
+    idleTimeoutMs: { type: 'integer', minimum: 1, description: "The unlocked identity's idle timeout, when one is set." },
   },
   required: ['keyPath', 'type', 'recipient', 'card', 'cardId'],
   additionalProperties: false,

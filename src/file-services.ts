@@ -5,6 +5,10 @@
  */
 import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
+import { createUserMethodHandlers } from './methods/user-methods.js';
+import { guardReservedNames } from './storage/reserved-names.js';
+import { ContactBook } from './users/contacts.js';
+import { IdentitySession } from './users/identity-session.js';
 import type { MethodSet, ServerContext } from './server/start-server.js';
 import { createStorage, type Storage, type StorageConfig } from './storage/index.js';
 import { ResumableTransfers } from './transfer/resume.js';
@@ -28,13 +32,24 @@ export interface FileServicesOptions {
    * the `cloudlocker` command sets it itself.
    */
   readonly tuneGarbageCollection?: boolean;
+  /** scrypt work factor (log2 N) of identity copies written to the store. Default 18 (age's). Lower only in tests. */
+  readonly identityCopyLogN?: number;
 }
 
 export async function createFileServices(context: ServerContext, options: FileServicesOptions = {}): Promise<MethodSet> {
   const { config, logger, notifications } = context;
-  const storage =
+  const rawStorage =
     options.storageBackend ??
     (await createStorage(storageConfigOf(config), { onWarning: (message) => logger.warn({ component: 'storage' }, message) }));
+  // Everything but the identity-copy methods sees the store without its reserved names (.cloudlocker/).
+  const storage = guardReservedNames(rawStorage);
+  const session = new IdentitySession({
+    onChange: (params) => {
+      logger.info({ unlocked: params.unlocked, cause: params.cause, cardId: params.cardId }, 'identity state changed');
+      notifications.publish({ method: 'identityChanged', params });
+    },
+  });
+  const contacts = new ContactBook(config.dataDir);
   // The journal first: the store must keep the unfinished writes it will resume.
   const journal = await TransferJournal.open(config.dataDir, { finishedRetentionMs: FINISHED_RETENTION_MS });
   await storage.init({ keepWrites: ResumableTransfers.keepWrites(journal) });
@@ -62,6 +77,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
     ...createFileMethodHandlers(storage, engine, resumable),
+    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }),
     storageInfo: {
       kind: storage.kind === 's3' ? 's3' : 'local',
       location: storage.location,
@@ -69,6 +85,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
       warnings: [...(storage.warnings ?? [])],
     },
     close: async () => {
+      session.lock('shutdown');
       await engine.close();
       await journal.close();
       await storage.close();

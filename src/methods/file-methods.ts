@@ -17,8 +17,9 @@ import { createListFilesHandler } from './list-files.js';
 import { createListTransfersHandler } from './list-transfers.js';
 import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
+import type { UserMethodName } from './user-methods.js';
 
-export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover'>;
+export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover' | UserMethodName>;
 
 /** `resumable`: the transfer journal's side (resumeTransfer, acknowledgeTransfers, cancelling interrupted transfers). */
 export function createFileMethodHandlers(
