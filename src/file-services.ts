@@ -6,6 +6,7 @@
 import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
 import { createUserMethodHandlers } from './methods/user-methods.js';
+import { trustedAuthors } from './methods/key-sources.js';
 import { guardReservedNames } from './storage/reserved-names.js';
 import { ContactBook } from './users/contacts.js';
 import { IdentitySession } from './users/identity-session.js';
@@ -61,7 +62,14 @@ export async function createFileServices(context: ServerContext, options: FileSe
   registry.on('transferFinished', (params) =>
     notifications.publish({ method: 'transferFinished', params }, { coalesceKey: params.transferId }),
   );
-  const resumable = new ResumableTransfers({ journal, storage, registry, logger: logger.child({ component: 'transfer' }) });
+  const resumable = new ResumableTransfers({
+    journal,
+    storage,
+    registry,
+    logger: logger.child({ component: 'transfer' }),
+    // A resumed download trusts the contacts as the first run did.
+    trustedAuthors: async (key) => (await trustedAuthors(key, contacts)).authors,
+  });
   const engine = new TransferEngine({
     storage,
     registry,
@@ -76,7 +84,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
   if (config.resumeOnStart) resumable.resumeAll();
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
-    ...createFileMethodHandlers(storage, engine, resumable),
+    ...createFileMethodHandlers(storage, engine, resumable, { session, contacts }),
     ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }),
     storageInfo: {
       kind: storage.kind === 's3' ? 's3' : 'local',
