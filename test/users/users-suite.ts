@@ -129,6 +129,75 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
       });
     });
 
+    describe('transfers with the unlocked identity', () => {
+      it('upload and download need no keyPath while unlocked; an explicit keyPath still wins; locked: LOCKED', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('me.age');
+        const plain = path.join(dir, 'note.txt');
+        await writeFile(plain, 'unlocked once');
+        expect((await rpcError(client.request('upload', { path: plain }))).reason).toBe('LOCKED');
+        expect((await rpcError(client.request('download', { name: 'note.txt', destination: path.join(dir, 'x') }))).reason).toBe('LOCKED');
+
+        await client.request('unlock', { keyPath: key.keyPath });
+        const uploaded = await client.request('upload', { path: plain });
+        expect(uploaded).toMatchObject({ name: 'note.txt', keyId: key.cardId, keyPath: key.keyPath, keyCreated: false });
+        const out = path.join(dir, 'out.txt');
+        expect(await client.request('download', { name: 'note.txt', destination: out })).toMatchObject({ author: { kind: 'self', cardId: key.cardId } });
+        expect(await readFile(out, 'utf8')).toBe('unlocked once');
+
+        // An explicit keyPath wins over the unlocked identity.
+        const other = await newIdentityFile('other.age');
+        expect(await client.request('upload', { path: plain, name: 'other.txt', keyPath: other.keyPath })).toMatchObject({ keyId: other.cardId });
+        expect((await rpcError(client.request('download', { name: 'other.txt', destination: path.join(dir, 'o1') }))).reason).toBe('NOT_A_RECIPIENT');
+        await client.request('download', { name: 'other.txt', destination: path.join(dir, 'o2'), keyPath: other.keyPath });
+
+        await client.request('lock', {});
+        expect((await rpcError(client.request('download', { name: 'note.txt', destination: path.join(dir, 'y') }))).reason).toBe('LOCKED');
+        expect(await readdir(dir)).not.toContain('y');
+      });
+    });
+
+    describe('two devices, two users, one store', () => {
+      it('B signs in and reads what A uploaded; A shares with user C by card; C sees A as author once A is a contact', async () => {
+        const a = await device();
+        const keyA = await newIdentityFile('a.age');
+        await a.client.request('unlock', { keyPath: keyA.keyPath });
+        await a.client.request('publishIdentity', { userName: 'alice', passphrase: STRONG });
+        const report = path.join(dir, 'report.txt');
+        await writeFile(report, 'quarterly numbers');
+        await a.client.request('upload', { path: report });
+
+        // Device B: a fresh data dir, the passphrase alone.
+        const b = await device();
+        await b.client.request('signIn', { userName: 'alice', passphrase: STRONG, keyPath: path.join(dir, 'b.age') });
+        const onB = path.join(dir, 'on-b.txt');
+        expect(await b.client.request('download', { name: 'report.txt', destination: onB })).toMatchObject({ author: { kind: 'self' } });
+        expect(await readFile(onB, 'utf8')).toBe('quarterly numbers');
+
+        // User C, on a third device, gives A their card; A uploads a file for C.
+        const c = await device();
+        const keyC = await newIdentityFile('c.age');
+        await c.client.request('unlock', { keyPath: keyC.keyPath });
+        await a.client.request('addContact', { name: 'Carol', card: keyC.card });
+        const shared = path.join(dir, 'shared.txt');
+        await writeFile(shared, 'for carol');
+        await a.client.request('upload', { path: shared, recipients: [keyC.card] });
+        // C does not know A yet: the file is refused as by an unknown author.
+        expect((await rpcError(c.client.request('download', { name: 'shared.txt', destination: path.join(dir, 'c1.txt') }))).reason).toBe('AUTHOR_UNKNOWN');
+        expect(await readdir(dir)).not.toContain('c1.txt');
+        await c.client.request('addContact', { name: 'Alice', card: keyA.card });
+        expect(await c.client.request('download', { name: 'shared.txt', destination: path.join(dir, 'c2.txt') })).toMatchObject({
+          author: { kind: 'contact', name: 'Alice', cardId: keyA.cardId },
+        });
+        expect(await readFile(path.join(dir, 'c2.txt'), 'utf8')).toBe('for carol');
+        // Removing the contact makes A unknown again.
+        await c.client.request('removeContact', { name: 'alice' });
+        expect((await rpcError(c.client.request('download', { name: 'shared.txt', destination: path.join(dir, 'c3.txt') }))).reason).toBe('AUTHOR_UNKNOWN');
+        // A file not encrypted to C stays closed to C.
+        expect((await rpcError(c.client.request('download', { name: 'report.txt', destination: path.join(dir, 'c4.txt') }))).reason).toBe('NOT_A_RECIPIENT');
+      });
+    });
+
     describe('contacts over the protocol', () => {
       it('add, list, remove; bad cards are -32602', async () => {
         const { client } = await device();
