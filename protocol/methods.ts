@@ -66,7 +66,7 @@ export const Upload = defineMethod<T.UploadParams, T.UploadResult>()({
   summary: 'Encrypt a local file and store it; answers when the transfer has finished.',
   paramsSchema: S.uploadParamsSchema,
   resultSchema: S.uploadResultSchema,
-  errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED'],
+  errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED', 'LOCKED'],
 });
 
 /** What refuses an age (format v2) object on reading, besides INTEGRITY. */
@@ -77,7 +77,7 @@ export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
   summary: 'Fetch, authenticate and decrypt a stored file to a local path; answers when the transfer has finished.',
   paramsSchema: S.downloadParamsSchema,
   resultSchema: S.downloadResultSchema,
-  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS],
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS, 'LOCKED'],
 });
 
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({

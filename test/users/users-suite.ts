@@ -105,7 +105,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         });
         expect(await rpcError(client.request('unlock', { keyPath: key.keyPath }))).toMatchObject({ reason: 'KEY_INVALID', data: { passphraseRequired: true } });
         const v1 = path.join(dir, 'old.key.json');
-        await client.request('createKey', { path: v1 });
+        await client.request('createKey', { path: v1, type: 'v1' });
         expect((await rpcError(client.request('unlock', { keyPath: v1 }))).reason).toBe('KEY_INVALID');
         expect((await rpcError(client.request('unlock', { keyPath: path.join(dir, 'none.age') }))).reason).toBe('NOT_FOUND');
         expect((await rpcError(client.request('getIdentity', {}))).reason).toBe('LOCKED');
