@@ -516,6 +516,7 @@ export const getServerInfoResultSchema = {
         kind: { type: 'string', enum: ['local', 's3'] },
         location: { type: 'string' },
         atomicNoOverwrite: { type: 'boolean' },
+        headerRewrite: { type: 'string', enum: ['local-copy', 'server-side-copy', 'streamed'] },
         warnings: { type: 'array', items: { type: 'string' } },
       },
       required: ['kind', 'location'],

@@ -90,6 +90,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
       kind: storage.kind === 's3' ? 's3' : 'local',
       location: storage.location,
       atomicNoOverwrite: storage.capabilities.atomicNoOverwrite,
+      headerRewrite: storage.capabilities.headerRewrite,
       warnings: [...(storage.warnings ?? [])],
     },
     close: async () => {

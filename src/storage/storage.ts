@@ -22,6 +22,30 @@ export interface StorageCapabilities {
    * S3: found by probing at init() (see docs/storage.md, "No-overwrite").
    */
   readonly atomicNoOverwrite: boolean;
+  /**
+   * How rewriteHeader moves the payload (found by probing at init() on S3):
+   * - "local-copy": copied file to file on this machine (the local store);
+   * - "server-side-copy": copied inside the store, never through this
+   *   process (S3 UploadPartCopy with CopySourceRange), so a rewrite costs
+   *   about what the header costs plus one 5 MiB first part;
+   * - "streamed": read from the store and written back through this process
+   *   (a store without UploadPartCopy, such as s3rver): costs a download and
+   *   an upload of the object.
+   */
+  readonly headerRewrite: HeaderRewriteMethod;
+}
+
+export type HeaderRewriteMethod = 'local-copy' | 'server-side-copy' | 'streamed';
+
+export interface RewriteHeaderOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * Told how many payload bytes are in the new object so far, of `total`:
+   * once with 0 when the copy starts (the version checked), then as it goes,
+   * last with `total` just before publishing. A returned promise is awaited
+   * before the rewrite goes on (pacing; tests act mid-rewrite with it).
+   */
+  readonly onProgress?: (done: number, total: number) => void | Promise<void>;
 }
 
 export interface ObjectInfo {
@@ -228,6 +252,33 @@ export interface Storage {
 
   /** Rejects: NOT_FOUND, STORAGE_UNAVAILABLE. */
   delete(name: string): Promise<void>;
+
+  /**
+   * Replace the first `oldHeaderLength` bytes of the object `name` with
+   * `newHeader` (of any length), keeping the rest of the object (the
+   * payload) byte for byte, provided the object is still the one whose
+   * ObjectInfo.version is `expectedVersion`. What sharing a file needs:
+   * only the encrypted file's header changes.
+   *
+   * All or nothing: a reader sees the old object or the new one, never a
+   * mix; on any failure, cancel or crash the old object stays as it was.
+   * The payload comes from the version read: if the object is replaced
+   * before or during the rewrite, it rejects with SOURCE_CHANGED and changes
+   * nothing. How strongly the final "still that version?" check holds
+   * against a concurrent writer in another process is the store's (see
+   * docs/storage.md, "Rewriting a header"). Resolves with the new object's
+   * info (a new version). `oldHeaderLength` beyond the object's size is a
+   * RangeError (the caller's bug: it read the header from that version).
+   *
+   * Rejects: NOT_FOUND, SOURCE_CHANGED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
+   */
+  rewriteHeader(
+    name: string,
+    expectedVersion: string,
+    oldHeaderLength: number,
+    newHeader: Uint8Array,
+    options?: RewriteHeaderOptions,
+  ): Promise<ObjectInfo>;
 
   /** Release sockets and handles. */
   close(): Promise<void>;

@@ -30,6 +30,8 @@ export function hookedStorage(inner: Storage, hooks: StorageHooks): Storage {
     stat: (name) => inner.stat(name),
     list: (options) => inner.list(options),
     delete: (name) => inner.delete(name),
+    rewriteHeader: (name, expectedVersion, oldHeaderLength, newHeader, options) =>
+      inner.rewriteHeader(name, expectedVersion, oldHeaderLength, newHeader, options),
     readRange: async (name, offset, length, signal) => {
       await hooks.beforeReadRange?.(offset, signal);
       return inner.readRange(name, offset, length, signal);

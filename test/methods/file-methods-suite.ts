@@ -148,6 +148,7 @@ export function runFileMethodsSuite(
       await start();
       const { storage } = await client.request('getServerInfo', {});
       expect(storage.atomicNoOverwrite).toBe(backend.storage.capabilities.atomicNoOverwrite);
+      expect(storage.headerRewrite).toBe(backend.storage.capabilities.headerRewrite);
       if (storage.atomicNoOverwrite === false) {
         expect(storage.warnings).toContainEqual(expect.stringMatching(/not enforced atomically/));
       } else {

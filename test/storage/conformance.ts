@@ -438,6 +438,130 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
       }, 300_000);
     });
 
+    describe('rewriting a header', () => {
+      /** The object `header + payload` stored under `name`, with its info. */
+      async function putWithHeader(name: string, header: Uint8Array, payload: Uint8Array): Promise<ObjectInfo> {
+        return putObject(storage, name, Buffer.concat([header, payload]), { overwrite: true });
+      }
+
+      it('declares how it moves the payload', () => {
+        expect(['local-copy', 'server-side-copy', 'streamed']).toContain(storage.capabilities.headerRewrite);
+      });
+
+      it('replaces the header with a longer, a shorter and an empty one, keeps the payload, and gives a new version', async () => {
+        const payload = testBytes(1000, 60);
+        const first = await putWithHeader('h/small', testBytes(100, 61), payload);
+        const longer = testBytes(300, 62);
+        const afterLonger = await storage.rewriteHeader('h/small', first.version!, 100, longer);
+        expect(afterLonger.storedSize).toBe(1300);
+        expect(afterLonger.version).not.toBe(first.version);
+        expect((await storage.stat('h/small')).version).toBe(afterLonger.version);
+        expectSameBytes(await readWhole(storage, 'h/small'), Buffer.concat([longer, payload]));
+
+        const shorter = testBytes(7, 63);
+        const afterShorter = await storage.rewriteHeader('h/small', afterLonger.version!, 300, shorter);
+        expectSameBytes(await readWhole(storage, 'h/small'), Buffer.concat([shorter, payload]));
+        const afterEmpty = await storage.rewriteHeader('h/small', afterShorter.version!, 7, new Uint8Array(0));
+        expectSameBytes(await readWhole(storage, 'h/small'), payload);
+        expect(await listInfos(storage, 'h/')).toEqual([
+          expect.objectContaining({ name: 'h/small', storedSize: 1000, version: afterEmpty.version }),
+        ]);
+      });
+
+      it('rewrites an object that is all header (no payload)', async () => {
+        const info = await putWithHeader('h/all-header', testBytes(50, 64), new Uint8Array(0));
+        const header = testBytes(20, 65);
+        await storage.rewriteHeader('h/all-header', info.version!, 50, header);
+        expectSameBytes(await readWhole(storage, 'h/all-header'), header);
+      });
+
+      it('rewrites a large object byte-exact, reporting progress up to the payload size', async () => {
+        // Over S3's 5 MiB first part plus a whole 64 MiB copied part: part 0, a full copy part and a short last one.
+        const payload = testBytes(70 * 1024 * 1024 + 12345, 66);
+        const info = await putWithHeader('h/large é', testBytes(200, 67), payload);
+        const header = testBytes(5000, 68);
+        const progress: number[] = [];
+        const rewritten = await storage.rewriteHeader('h/large é', info.version!, 200, header, {
+          onProgress: (done, total) => {
+            expect(total).toBe(payload.byteLength);
+            progress.push(done);
+          },
+        });
+        expect(rewritten.storedSize).toBe(5000 + payload.byteLength);
+        expectSameBytes(await readWhole(storage, 'h/large é'), Buffer.concat([header, payload]));
+        expect(progress[0]).toBe(0);
+        expect(progress[progress.length - 1]).toBe(payload.byteLength);
+        expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+        await storage.delete('h/large é'); // keeps a RAM-backed store (RGW memstore) from filling
+        await expectNoLeftoversIfDeclared();
+      }, 120_000);
+
+      it('refuses a stale expectedVersion with SOURCE_CHANGED and changes nothing', async () => {
+        const old = await putWithHeader('h/stale', testBytes(100, 69), testBytes(500, 70));
+        const current = testBytes(600, 71);
+        await putObject(storage, 'h/stale', current, { overwrite: true });
+        await expectReason(storage.rewriteHeader('h/stale', old.version!, 100, testBytes(10, 72)), 'SOURCE_CHANGED');
+        expectSameBytes(await readWhole(storage, 'h/stale'), current);
+        await expectNoLeftoversIfDeclared();
+      });
+
+      it('a missing name rejects with NOT_FOUND', async () => {
+        await expectReason(storage.rewriteHeader('h/missing', 'some-version', 0, testBytes(10, 73)), 'NOT_FOUND');
+      });
+
+      for (const moment of ['as the copy starts', 'just before publishing'] as const) {
+        it(`an object replaced by another writer ${moment}: SOURCE_CHANGED, the other writer's object kept`, async () => {
+          const payload = testBytes(12 * 1024 * 1024, 74);
+          const info = await putWithHeader('h/contested', testBytes(100, 75), payload);
+          const replacement = testBytes(3000, 76);
+          let replaced = false;
+          const rewrite = storage.rewriteHeader('h/contested', info.version!, 100, testBytes(400, 77), {
+            onProgress: async (done, total) => {
+              const now = moment === 'as the copy starts' ? done === 0 : done === total;
+              if (now && !replaced) {
+                replaced = true;
+                await putObject(storage, 'h/contested', replacement, { overwrite: true });
+              }
+            },
+          });
+          await expectReason(rewrite, 'SOURCE_CHANGED');
+          expect(replaced).toBe(true);
+          expectSameBytes(await readWhole(storage, 'h/contested'), replacement);
+          await expectNoLeftoversIfDeclared();
+        }, 60_000);
+      }
+
+      it('an object deleted during the rewrite: SOURCE_CHANGED, and the name stays free', async () => {
+        const info = await putWithHeader('h/deleted', testBytes(100, 78), testBytes(6 * 1024 * 1024, 79));
+        const rewrite = storage.rewriteHeader('h/deleted', info.version!, 100, testBytes(300, 80), {
+          onProgress: async (done, total) => {
+            if (done === total) await storage.delete('h/deleted');
+          },
+        });
+        await expectReason(rewrite, 'SOURCE_CHANGED');
+        await expectReason(storage.stat('h/deleted'), 'NOT_FOUND');
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
+
+      it('cancelled mid-rewrite: CANCELLED, the old object intact, nothing left behind', async () => {
+        const header = testBytes(100, 81);
+        const payload = testBytes(12 * 1024 * 1024, 82);
+        const info = await putWithHeader('h/cancelled', header, payload);
+        const controller = new AbortController();
+        const rewrite = storage.rewriteHeader('h/cancelled', info.version!, 100, testBytes(300, 83), {
+          signal: controller.signal,
+          onProgress: (done) => {
+            if (done > 0) controller.abort();
+          },
+        });
+        await expectReason(rewrite, 'CANCELLED');
+        expect(controller.signal.aborted).toBe(true);
+        expect((await storage.stat('h/cancelled')).version).toBe(info.version);
+        expectSameBytes(await readWhole(storage, 'h/cancelled'), Buffer.concat([header, payload]));
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
+    });
+
     describe('listing', () => {
       it('matches the prefix byte-wise, not segment-wise', async () => {
         for (const name of ['a', 'a/b', 'ab', 'b', 'a/b/c']) await putObject(storage, name, testBytes(1, 30));

@@ -26,6 +26,7 @@ import type {
   ObjectInfo,
   ObjectWriter,
   ResumeWriteOptions,
+  RewriteHeaderOptions,
   Storage,
   StorageCapabilities,
   WriteOptions,
@@ -36,7 +37,8 @@ import { KeyedLock } from './keyed-lock.js';
 import { IO_SLICE_BYTES, LocalObjectWriter } from './local-object-writer.js';
 import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
 import { ObjectIndex } from './object-index.js';
-import { syncDirectoryChain } from '../../fs/durable-fs.js';
+import { syncDirectory, syncDirectoryChain } from '../../fs/durable-fs.js';
+import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
 import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
 
 export interface LocalStorageOptions {
@@ -77,7 +79,7 @@ export class LocalStorage implements Storage {
 
   /** abortCleansUp always; atomicNoOverwrite when the file system has hard links (known after init()). */
   get capabilities(): StorageCapabilities {
-    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks };
+    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks, headerRewrite: 'local-copy' };
   }
 
   /** Creates the store, empties .tmp and indexes the objects. A second call does nothing (it must not delete live writes). */
@@ -266,6 +268,115 @@ export class LocalStorage implements Storage {
     await this.removeEmptyParents(path.dirname(file));
   }
 
+  /**
+   * A new file in .tmp gets the new header and then the payload, copied from
+   * the open old file in slices; fsynced, given the old file's mode, and
+   * renamed over the object under the name's lock once the object is checked
+   * to be still the version copied from. Nothing is visible half-written; a
+   * failure, cancel or crash leaves the old object and at most a temporary,
+   * which the next init() removes.
+   */
+  async rewriteHeader(
+    name: string,
+    expectedVersion: string,
+    oldHeaderLength: number,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions = {},
+  ): Promise<ObjectInfo> {
+    this.assertReady();
+    checkRewriteArguments(expectedVersion, oldHeaderLength, newHeader);
+    const entries = this.entriesOf(name);
+    const file = this.pathOf(entries);
+    const { signal } = options;
+    throwIfAborted(signal);
+    let source;
+    try {
+      source = await fs.open(file, 'r');
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+    const tempPath = path.join(this.tempDirectory, randomBytes(16).toString('hex') + TEMP_SUFFIX);
+    let published = false;
+    try {
+      // The open file is the version checked here whatever happens to the
+      // name meanwhile: publishes replace files, they never write into one.
+      const sourceStats = await source.stat();
+      if (!sourceStats.isFile()) throw notFound();
+      if (describeFile(name, sourceStats).version !== expectedVersion) throw sourceChanged(name);
+      if (oldHeaderLength > sourceStats.size) {
+        throw new RangeError(`oldHeaderLength ${oldHeaderLength} is beyond the object's ${sourceStats.size} bytes.`);
+      }
+      await this.copyWithNewHeader(source, tempPath, sourceStats, oldHeaderLength, newHeader, options);
+      const info = await this.nameLock.run(name, async () => {
+        throwIfAborted(signal);
+        let current;
+        try {
+          current = await fs.stat(file);
+        } catch (err) {
+          // Deleted meanwhile: nothing to rewrite any more.
+          throw isMissingFileError(err) ? sourceChanged(name) : err;
+        }
+        if (describeFile(name, current).version !== expectedVersion) throw sourceChanged(name);
+        await fs.rename(tempPath, file);
+        published = true;
+        await syncDirectory(path.dirname(file));
+        const stats = await fs.stat(file);
+        const described = describeFile(name, stats);
+        this.index.set(described);
+        return described;
+      });
+      return { ...info, modifiedAt: new Date(info.modifiedAt) };
+    } catch (err) {
+      if (err instanceof RangeError) throw err;
+      throw toStorageError(err, ['NO_SPACE']);
+    } finally {
+      await source.close().catch(() => undefined);
+      if (!published) await fs.rm(tempPath, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Writes `newHeader` then the source's bytes after `oldHeaderLength` into a new temporary, fsynced, with the source's mode. */
+  private async copyWithNewHeader(
+    source: fs.FileHandle,
+    tempPath: string,
+    sourceStats: { size: number; mode: number },
+    oldHeaderLength: number,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions,
+  ): Promise<void> {
+    const { signal, onProgress } = options;
+    const target = await fs.open(tempPath, 'wx', FILE_MODE);
+    try {
+      // The object's own mode (open() applied the umask to FILE_MODE); chmod is a no-op where the OS has no modes.
+      await target.chmod(sourceStats.mode & 0o777);
+      let written = 0;
+      while (written < newHeader.byteLength) {
+        const { bytesWritten } = await target.write(newHeader, written, newHeader.byteLength - written, written);
+        written += bytesWritten;
+      }
+      const payload = sourceStats.size - oldHeaderLength;
+      const buffer = Buffer.allocUnsafe(Math.min(IO_SLICE_BYTES, Math.max(1, payload)));
+      let copied = 0;
+      await onProgress?.(0, payload);
+      while (copied < payload) {
+        throwIfAborted(signal);
+        const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.byteLength, payload - copied), oldHeaderLength + copied);
+        if (bytesRead === 0) throw new CloudlockerError('STORAGE_UNAVAILABLE', 'The stored object was truncated while it was being rewritten.');
+        let done = 0;
+        while (done < bytesRead) {
+          const { bytesWritten } = await target.write(buffer, done, bytesRead - done, newHeader.byteLength + copied + done);
+          done += bytesWritten;
+        }
+        copied += bytesRead;
+        await onProgress?.(copied, payload);
+      }
+      throwIfAborted(signal);
+      await target.sync();
+    } finally {
+      await target.close();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
@@ -426,7 +537,7 @@ function closedError(): CloudlockerError {
  * inode differs; size and modification time (to the microsecond) join it for
  * file systems without stable inode numbers.
  */
-function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo {
+function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo & { version: string } {
   const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
   return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
 }

@@ -24,6 +24,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
@@ -39,6 +40,8 @@ import {
   type S3ErrorContext,
 } from './errors.js';
 import { acquireClaim, type ClaimTarget } from './claims.js';
+import { sourceChanged } from '../header-rewrite.js';
+import { ifMatchValue } from './probe.js';
 
 /**
  * How overwrite: false is made to hold against a concurrent writer (see
@@ -90,6 +93,16 @@ export interface S3WriteTarget {
   /** Where name claims are kept (commitMode "claim"). */
   readonly claims: ClaimTarget;
   /**
+   * How "replace only if still this version" (completeIfVersion) is made to
+   * hold, as the probes found the store: "conditional": `If-Match` on
+   * PutObject and CompleteMultipartUpload (`ifMatchComplete`'s form);
+   * "claim": the name's claim around a HeadObject check and the publish;
+   * "check": HeadObject just before publishing, not atomic.
+   */
+  readonly replaceMode: CommitMode;
+  /** The If-Match form CompleteMultipartUpload honours (replaceMode "conditional"). */
+  readonly ifMatchComplete?: 'quoted' | 'bare' | undefined;
+  /**
    * The same store with one attempt per request, for CompleteMultipartUpload:
    * its failures are told apart here (an upload gone answers 500 on Ceph RGW)
    * before anything is retried.
@@ -103,6 +116,27 @@ export interface S3WriteTarget {
 }
 
 type WriterState = 'open' | 'completing' | 'completed' | 'aborted' | 'suspended';
+
+/** What must hold at the key for a publish: anything (overwrite), no object (no-overwrite), or this ETag (a rewrite). */
+type PublishCondition = { readonly kind: 'any' } | { readonly kind: 'absent' } | { readonly kind: 'version'; readonly version: string };
+
+type ConditionHeaders = { IfNoneMatch?: '*'; IfMatch?: string };
+
+/** A byte range of another object (its name, key and ETag) that copyPart copies inside the store. */
+export interface CopySource {
+  readonly name: string;
+  readonly key: string;
+  readonly etag: string;
+  /** How the store wants CopySourceIfMatch (probe.ts). */
+  readonly ifMatchForm: 'quoted' | 'bare';
+  readonly start: number;
+  readonly length: number;
+}
+
+/** x-amz-copy-source: "bucket/key", URL-encoded segment by segment. */
+function copySourceOf(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
 
 export class S3ObjectWriter implements ObjectWriter {
   readonly minPartSize = MIN_PART_SIZE;
@@ -222,6 +256,54 @@ export class S3ObjectWriter implements ObjectWriter {
     }
   }
 
+  /**
+   * Part `partIndex`, at `offset` of the new object, is `source.length` bytes
+   * of another object copied inside the store (UploadPartCopy with
+   * CopySourceRange, from `source.start`), never through this process; only
+   * while that object is still the version `source.etag` (CopySourceIfMatch,
+   * in the form the probe found): otherwise SOURCE_CHANGED. The same size
+   * rules as writePart.
+   */
+  async copyPart(partIndex: number, offset: number, source: CopySource): Promise<void> {
+    if (this.state === 'aborted' || this.state === 'suspended' || this.target.signal?.aborted) {
+      throw new CloudlockerError('CANCELLED');
+    }
+    if (this.state !== 'open') throw new Error(`copyPart() on a writer that is ${this.state}.`);
+    if (!Number.isSafeInteger(source.start) || source.start < 0 || !Number.isSafeInteger(source.length) || source.length < 1) {
+      throw new RangeError(`Invalid copy range ${source.start}+${source.length}.`);
+    }
+    this.size = Math.max(this.size, offset + source.length);
+    const copy = (async () => {
+      const uploadId = await this.ensureUpload();
+      try {
+        const result = await this.target.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.target.bucket,
+            Key: this.target.key,
+            UploadId: uploadId,
+            PartNumber: partIndex + 1,
+            CopySource: copySourceOf(this.target.bucket, source.key),
+            CopySourceRange: `bytes=${source.start}-${source.start + source.length - 1}`,
+            CopySourceIfMatch: ifMatchValue(source.ifMatchForm, source.etag),
+          }),
+          { abortSignal: this.signal },
+        );
+        const etag = result.CopyPartResult?.ETag;
+        if (!etag) throw new Error('UploadPartCopy answered without an ETag');
+        this.etags.set(partIndex, etag);
+      } catch (err) {
+        if ((isPreconditionFailed(err) || isObjectNotFound(err)) && !this.signal.aborted) throw sourceChanged(source.name);
+        throw toStorageError(err, this.errorContext('copying a part inside the store', 'write'));
+      }
+    })();
+    this.inFlight.add(copy);
+    try {
+      await copy;
+    } finally {
+      this.inFlight.delete(copy);
+    }
+  }
+
   /** The upload id, starting the multipart upload on first use; a failed start is retried by the next part. */
   private ensureUpload(): Promise<string> {
     if (this.uploadId === undefined) {
@@ -230,7 +312,7 @@ export class S3ObjectWriter implements ObjectWriter {
           new CreateMultipartUploadCommand({
             Bucket: this.target.bucket,
             Key: this.target.key,
-            Metadata: this.marker === undefined ? {} : { [UPLOAD_MARKER_KEY]: this.marker },
+            ...this.metadataOf({ marker: true }),
           }),
           { abortSignal: this.signal },
         )
@@ -249,6 +331,19 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   async complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+    return this.completeWith(options.overwrite ? { kind: 'any' } : { kind: 'absent' });
+  }
+
+  /**
+   * Publish only if the object at the key is still the one whose ETag is
+   * `version` (rewriteHeader); otherwise SOURCE_CHANGED, and the write is
+   * aborted. How strongly that holds is `replaceMode`.
+   */
+  completeIfVersion(version: string): Promise<ObjectInfo> {
+    return this.completeWith({ kind: 'version', version });
+  }
+
+  private async completeWith(condition: PublishCondition): Promise<ObjectInfo> {
     if (this.state === 'aborted' || this.state === 'suspended' || this.target.signal?.aborted) {
       throw new CloudlockerError('CANCELLED');
     }
@@ -257,22 +352,26 @@ export class S3ObjectWriter implements ObjectWriter {
     this.state = 'completing';
     let version: string | undefined;
     try {
-      const claimed = !options.overwrite && this.target.commitMode === 'claim';
-      // With a claim the name is checked once the claim is held (below).
-      if (!options.overwrite && !claimed && (await this.exists())) {
-        throw new CloudlockerError('ALREADY_EXISTS');
-      }
-      const claim = claimed
-        ? await acquireClaim(this.target.claims, this.target.name, this.marker ?? randomBytes(16).toString('hex'), () =>
-            this.exists(),
-            this.target.signal,
-          )
-        : undefined;
+      const mode =
+        condition.kind === 'any' ? undefined : condition.kind === 'absent' ? this.target.commitMode : this.target.replaceMode;
+      // With a claim the condition is checked once the claim is held (below).
+      if (mode !== undefined && mode !== 'claim') await this.checkCondition(condition);
+      const claim =
+        mode === 'claim'
+          ? await acquireClaim(
+              this.target.claims,
+              this.target.name,
+              this.marker ?? randomBytes(16).toString('hex'),
+              // A waiting rewriter waits for the claim whatever happens to the name: it checks the version once it holds it.
+              () => (condition.kind === 'absent' ? this.exists() : Promise.resolve(false)),
+              this.target.signal,
+            )
+          : undefined;
       if (claim === 'name-taken') throw new CloudlockerError('ALREADY_EXISTS');
       try {
-        // Holding the claim: the name is checked again, now that no other
-        // no-overwrite writer can publish it meanwhile.
-        if (claim !== undefined && (await this.exists())) throw new CloudlockerError('ALREADY_EXISTS');
+        // Holding the claim: the condition is checked again, now that no
+        // other claiming writer can publish the name meanwhile.
+        if (claim !== undefined) await this.checkCondition(condition);
         if (claim !== undefined && !(await claim.stillHeld())) {
           // Taken over as stale (this writer was slow): the name may well be
           // free, so the upload is kept and complete() may be called again.
@@ -283,14 +382,15 @@ export class S3ObjectWriter implements ObjectWriter {
         }
         // From here on the signal is not passed: once publishing starts, its
         // outcome must be known, or a "cancelled" write could still appear.
-        if (this.uploadId === undefined) version = await this.putWhole(options.overwrite);
-        else version = await this.completeMultipart(await this.uploadId, options.overwrite);
+        const headers = this.conditionHeaders(condition, mode);
+        if (this.uploadId === undefined) version = await this.putWhole(condition, headers.put);
+        else version = await this.completeMultipart(await this.uploadId, condition, headers.complete);
       } finally {
         await claim?.release();
       }
       this.state = 'completed';
     } catch (err) {
-      if (err instanceof CloudlockerError && err.reason === 'ALREADY_EXISTS') {
+      if (err instanceof CloudlockerError && (err.reason === 'ALREADY_EXISTS' || err.reason === 'SOURCE_CHANGED')) {
         await this.abort();
         throw err;
       }
@@ -300,6 +400,27 @@ export class S3ObjectWriter implements ObjectWriter {
     }
     this.buffered.clear();
     return this.describe(version);
+  }
+
+  /** ALREADY_EXISTS / SOURCE_CHANGED when the object at the key fails `condition` now. */
+  private async checkCondition(condition: PublishCondition): Promise<void> {
+    if (condition.kind === 'absent' && (await this.exists())) throw new CloudlockerError('ALREADY_EXISTS');
+    if (condition.kind === 'version' && (await this.currentEtag()) !== condition.version) throw sourceChanged(this.target.name);
+  }
+
+  /** The conditional headers the store enforces for `condition` in `mode` (none where it does not). */
+  private conditionHeaders(
+    condition: PublishCondition,
+    mode: CommitMode | undefined,
+  ): { put: ConditionHeaders; complete: ConditionHeaders } {
+    if (condition.kind === 'absent' && mode !== 'check') return { put: { IfNoneMatch: '*' }, complete: { IfNoneMatch: '*' } };
+    if (condition.kind !== 'version') return { put: {}, complete: {} };
+    const putForm = this.target.claims.ifMatch;
+    const completeForm = mode === 'conditional' ? this.target.ifMatchComplete : undefined;
+    return {
+      put: putForm === undefined || mode === 'check' ? {} : { IfMatch: ifMatchValue(putForm, condition.version) },
+      complete: completeForm === undefined ? {} : { IfMatch: ifMatchValue(completeForm, condition.version) },
+    };
   }
 
   /** Contract violations by the caller, reported as such rather than as a storage failure. */
@@ -314,19 +435,24 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   private async exists(): Promise<boolean> {
+    return (await this.currentEtag()) !== undefined;
+  }
+
+  /** The ETag of the object at the key ('' when the store gives none), undefined when there is none. */
+  private async currentEtag(): Promise<string | undefined> {
     try {
-      await this.target.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }), {
+      const head = await this.target.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.target.key }), {
         abortSignal: this.target.signal,
       });
-      return true;
+      return head.ETag ?? '';
     } catch (err) {
-      if (isObjectNotFound(err)) return false;
+      if (isObjectNotFound(err)) return undefined;
       throw err;
     }
   }
 
   /** Resolves with the object's ETag. */
-  private async putWhole(overwrite: boolean): Promise<string | undefined> {
+  private async putWhole(condition: PublishCondition, headers: ConditionHeaders): Promise<string | undefined> {
     const body = concatParts(this.buffered);
     const digest = md5(body);
     const etag = `"${digest.toString('hex')}"`;
@@ -338,7 +464,8 @@ export class S3ObjectWriter implements ObjectWriter {
           Body: body,
           ContentLength: body.length,
           ContentMD5: digest.toString('base64'),
-          IfNoneMatch: this.ifNoneMatch(overwrite),
+          ...this.metadataOf({ marker: false }),
+          ...headers,
         }),
       );
       return result.ETag || etag;
@@ -347,7 +474,7 @@ export class S3ObjectWriter implements ObjectWriter {
         // A retried PUT whose first attempt succeeded also ends here: the
         // object is then ours, byte for byte.
         if ((await this.headIfOurs(body.length, { etag })) !== undefined) return etag;
-        throw new CloudlockerError('ALREADY_EXISTS');
+        throw this.conditionFailed(condition);
       }
       throw err;
     }
@@ -362,7 +489,11 @@ export class S3ObjectWriter implements ObjectWriter {
    * upload is gone, which the SDK would retry as a server fault and this
    * writer would then report as the store being unavailable.
    */
-  private async completeMultipart(uploadId: string, overwrite: boolean): Promise<string | undefined> {
+  private async completeMultipart(
+    uploadId: string,
+    condition: PublishCondition,
+    headers: ConditionHeaders,
+  ): Promise<string | undefined> {
     const indexes = [...this.etags.keys()].sort((a, b) => a - b);
     const attempts = 4;
     for (let attempt = 1; ; attempt++) {
@@ -373,13 +504,20 @@ export class S3ObjectWriter implements ObjectWriter {
             Key: this.target.key,
             UploadId: uploadId,
             MultipartUpload: { Parts: indexes.map((index) => ({ PartNumber: index + 1, ETag: this.etags.get(index) })) },
-            IfNoneMatch: this.ifNoneMatch(overwrite),
+            ...headers,
           }),
         );
         if (result.ETag) return result.ETag;
         return (await this.headIfOurs(this.size, { marker: this.marker }))?.ETag;
       } catch (err) {
-        if (isPreconditionFailed(err) || isConditionalConflict(err)) throw new CloudlockerError('ALREADY_EXISTS');
+        if (isPreconditionFailed(err) || isConditionalConflict(err)) {
+          // A retried Complete whose first attempt landed meets its own object.
+          if (attempt > 1) {
+            const ours = await this.headIfOurs(this.size, { marker: this.marker });
+            if (ours !== undefined) return ours.ETag;
+          }
+          throw this.conditionFailed(condition);
+        }
         const { status } = summariseS3Error(err);
         const serverFault = status === undefined || status >= 500;
         if (!isNoSuchUpload(err) && !serverFault) throw err;
@@ -413,8 +551,13 @@ export class S3ObjectWriter implements ObjectWriter {
     }
   }
 
-  private ifNoneMatch(overwrite: boolean): '*' | undefined {
-    return !overwrite && this.target.commitMode !== 'check' ? '*' : undefined;
+  private conditionFailed(condition: PublishCondition): CloudlockerError {
+    return condition.kind === 'version' ? sourceChanged(this.target.name) : new CloudlockerError('ALREADY_EXISTS');
+  }
+
+  /** The object's user metadata: this upload's marker on a multipart upload (a single PUT is known by its ETag). */
+  private metadataOf(options: { marker: boolean }): { Metadata?: Record<string, string> } {
+    return this.marker === undefined || !options.marker ? {} : { Metadata: { [UPLOAD_MARKER_KEY]: this.marker } };
   }
 
   /** The object now at the key, if it has our size, and our ETag or upload marker (when known). */

@@ -19,6 +19,14 @@
  *   honoured means the current ETag is accepted AND a wrong one refused with
  *   412 in that form; undefined otherwise (a store that ignores the header). Name claims need it to take over a stale
  *   claim.
+ * - completeIfMatch: the same for CompleteMultipartUpload's `If-Match` (a
+ *   wrong ETag refused, the current one accepted): AWS honours it (quoted);
+ *   RGW 16.2 and s3rver ignore it. rewriteHeader then publishes with it.
+ * - uploadPartCopy: UploadPartCopy with CopySourceRange copies exactly that
+ *   range (read back after Complete), and CopySourceIfMatch is honoured (a
+ *   wrong ETag refused with 412; `copyIfMatch` is the form accepted):
+ *   rewriteHeader then copies the payload inside the store. s3rver answers
+ *   501; rewriteHeader then streams it.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -26,8 +34,10 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isConditionalConflict, isPreconditionFailed, isRefusal, summariseS3Error, toStorageError } from './errors.js';
@@ -45,6 +55,9 @@ export interface S3Probe {
   readonly conditionalComplete: boolean;
   readonly abortMultipart: boolean;
   readonly ifMatch: 'quoted' | 'bare' | undefined;
+  readonly completeIfMatch: 'quoted' | 'bare' | undefined;
+  /** The CopySourceIfMatch form UploadPartCopy honours; undefined: no usable server-side ranged copy. */
+  readonly copyIfMatch: 'quoted' | 'bare' | undefined;
 }
 
 /** The If-Match header value for `etag` (as S3 returns it, quoted) in the form the store honours. */
@@ -83,7 +96,14 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
           `Could not probe ${location} (writing a probe object was refused: ${summariseS3Error(second).code}); ` +
             'assuming no conditional writes: overwrite: false is checked, not enforced atomically.',
         );
-        return { conditionalPut: false, conditionalComplete: false, abortMultipart: true, ifMatch: undefined };
+        return {
+          conditionalPut: false,
+          conditionalComplete: false,
+          abortMultipart: true,
+          ifMatch: undefined,
+          completeIfMatch: undefined,
+          copyIfMatch: undefined,
+        };
       }
       throw failed(second, 'probing the store');
     }
@@ -160,8 +180,134 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
       if (!isRefusal(err)) throw failed(err, 'probing multipart uploads');
       conditionalComplete = false;
     }
-    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch };
+    const copyIfMatch = await probeUploadPartCopy(target, key, `${key}-copy`).catch((err: unknown) => {
+      throw failed(err, 'probing server-side copies');
+    });
+    const completeIfMatch = await probeCompleteIfMatch(target, key, abortMultipart).catch((err: unknown) => {
+      throw failed(err, 'probing conditional multipart completion');
+    });
+    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch, completeIfMatch, copyIfMatch };
   } finally {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
   }
+}
+
+/** A refusal of what was asked: the store does not offer it (as opposed to being unreachable). */
+function notOffered(err: unknown): boolean {
+  return isRefusal(err) || summariseS3Error(err).status === 400 || isPreconditionFailed(err) || isConditionalConflict(err);
+}
+
+/**
+ * UploadPartCopy of bytes 1..4 of a fresh source object into a new upload
+ * at `copyKey`, completed and read back; a wrong CopySourceIfMatch must be
+ * refused with 412. Resolves with the form of CopySourceIfMatch honoured, or
+ * undefined when the store has no usable ranged copy.
+ */
+async function probeUploadPartCopy(target: ProbeTarget, sourceKey: string, copyKey: string): Promise<'quoted' | 'bare' | undefined> {
+  const { client, bucket } = target;
+  const sourceEtag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: sourceKey, Body: 'source-of-copy' }))).ETag;
+  if (!sourceEtag) return undefined;
+  const copySource = `${bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`;
+  let uploadId: string | undefined;
+  try {
+    uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: copyKey }))).UploadId;
+    if (uploadId === undefined) return undefined;
+    const copyPart = async (partNumber: number, ifMatch: string) =>
+      (
+        await client.send(
+          new UploadPartCopyCommand({
+            Bucket: bucket,
+            Key: copyKey,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            CopySource: copySource,
+            CopySourceRange: 'bytes=1-4',
+            CopySourceIfMatch: ifMatch,
+          }),
+        )
+      ).CopyPartResult?.ETag;
+    let form: 'quoted' | 'bare' | undefined;
+    let partEtag: string | undefined;
+    for (const candidate of ['quoted', 'bare'] as const) {
+      try {
+        partEtag = await copyPart(1, ifMatchValue(candidate, sourceEtag));
+        form = candidate;
+        break;
+      } catch (err) {
+        if (!notOffered(err)) throw err;
+      }
+    }
+    if (form === undefined || !partEtag) return undefined;
+    const wrong = ifMatchValue(form, sourceEtag.replace(/[0-9a-f]/i, (c) => (c === '0' ? '1' : '0')));
+    try {
+      await copyPart(2, wrong);
+      return undefined; // the condition is ignored: a copy could take bytes of another version
+    } catch (err) {
+      if (!isPreconditionFailed(err)) {
+        if (notOffered(err)) return undefined;
+        throw err;
+      }
+    }
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: copyKey,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: partEtag }] },
+      }),
+    );
+    uploadId = undefined;
+    const copied = await client.send(new GetObjectCommand({ Bucket: bucket, Key: copyKey }));
+    const text = (await copied.Body?.transformToString()) ?? '';
+    return text === 'ourc' ? form : undefined;
+  } catch (err) {
+    if (notOffered(err)) return undefined;
+    throw err;
+  } finally {
+    if (uploadId !== undefined) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: copyKey, UploadId: uploadId })).catch(() => undefined);
+    }
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: copyKey })).catch(() => undefined);
+  }
+}
+
+/**
+ * CompleteMultipartUpload with `If-Match`: a wrong ETag must be refused
+ * (412) and the current one accepted. Resolves with the form accepted, or
+ * undefined (the header ignored or refused in both forms).
+ */
+async function probeCompleteIfMatch(target: ProbeTarget, key: string, canAbort: boolean): Promise<'quoted' | 'bare' | undefined> {
+  const { client, bucket } = target;
+  const currentEtag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'complete-if-match' }))).ETag;
+  if (!currentEtag) return undefined;
+  const wrongEtag = currentEtag.replace(/[0-9a-f]/i, (c) => (c === '0' ? '1' : '0'));
+  const tryComplete = async (ifMatch: string): Promise<boolean> => {
+    const uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId;
+    if (uploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+    try {
+      const part = await client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: 'c', ContentLength: 1 }),
+      );
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+          IfMatch: ifMatch,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (canAbort) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      if (notOffered(err)) return false;
+      throw err;
+    }
+  };
+  for (const form of ['quoted', 'bare'] as const) {
+    // A store that ignores the header completes with a wrong ETag: the object then changed, and no form is honoured.
+    if (await tryComplete(ifMatchValue(form, wrongEtag))) return undefined;
+    if (await tryComplete(ifMatchValue(form, currentEtag))) return form;
+  }
+  return undefined;
 }

@@ -21,6 +21,7 @@ import type {
   ObjectInfo,
   ObjectWriter,
   ResumeWriteOptions,
+  RewriteHeaderOptions,
   Storage,
   StorageCapabilities,
   WriteOptions,
@@ -39,6 +40,7 @@ import {
 import { parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
 import { probeStore, type S3Probe } from './probe.js';
 import { abortStaleUploads } from './stale-uploads.js';
+import { rewriteS3Header } from './header-rewrite.js';
 
 /** S3's longest key in UTF-8 bytes. */
 const MAX_KEY_BYTES = 1024;
@@ -80,7 +82,15 @@ export class S3Storage implements Storage {
     return {
       abortCleansUp: !this.config.gaps.noAbortMultipartUpload && (this.probe?.abortMultipart ?? true),
       atomicNoOverwrite: this.commitMode !== 'check',
+      headerRewrite: this.probe?.copyIfMatch === undefined ? 'streamed' : 'server-side-copy',
     };
+  }
+
+  /** How rewriteHeader's "only if still that version" holds (object-writer.ts, replaceMode). */
+  private get replaceMode(): CommitMode {
+    if (this.config.gaps.noConditionalWrites || this.probe === undefined) return 'check';
+    if (this.probe.completeIfMatch !== undefined && this.probe.ifMatch !== undefined) return 'conditional';
+    return this.probe.conditionalPut ? 'claim' : 'check';
   }
 
   /** How overwrite: false is enforced (object-writer.ts). */
@@ -189,6 +199,8 @@ export class S3Storage implements Storage {
       expectedSize: options.expectedSize,
       signal: options.signal,
       commitMode: this.commitMode,
+      replaceMode: this.replaceMode,
+      ifMatchComplete: this.probe?.completeIfMatch,
       claims: {
         client: this.client,
         bucket: this.config.bucket,
@@ -199,6 +211,33 @@ export class S3Storage implements Storage {
       singleAttemptClient: this.singleAttemptClient,
       ...(resume === undefined ? {} : { resume }),
     });
+  }
+
+  /** See storage.ts and header-rewrite.ts. */
+  async rewriteHeader(
+    name: string,
+    expectedVersion: string,
+    oldHeaderLength: number,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions = {},
+  ): Promise<ObjectInfo> {
+    this.assertOpen();
+    const key = this.writableKeyOf(name);
+    return rewriteS3Header(
+      {
+        client: this.client,
+        bucket: this.config.bucket,
+        location: this.location,
+        keyOf: () => key,
+        newWriter: (writerName, writeOptions) => this.writer(writerName, key, writeOptions),
+        copyIfMatch: this.probe?.copyIfMatch,
+      },
+      name,
+      expectedVersion,
+      oldHeaderLength,
+      newHeader,
+      options,
+    );
   }
 
   /** readRangeStream gathered: one request (more only if its body breaks off), the same errors. */

@@ -475,3 +475,25 @@ describe('LocalStorage: readRangeInto (reading into the caller buffer)', () => {
     await expect(storage.readRangeInto('ranged', -1, target)).rejects.toBeInstanceOf(RangeError);
   });
 });
+
+describe('LocalStorage: rewriteHeader on disk', () => {
+  it('keeps the object file mode, leaves no temporary, and a failure before publishing leaves the old file untouched', async () => {
+    const storage = await openStore();
+    const info = await putObject(storage, 'shared.bin', Buffer.concat([testBytes(64, 1), testBytes(9000, 2)]));
+    const file = path.join(storeDir, ...encodeObjectPath('shared.bin'));
+    await fs.chmod(file, 0o640);
+    const renamed = await storage.rewriteHeader('shared.bin', (await storage.stat('shared.bin')).version!, 64, testBytes(100, 3));
+    expect(renamed.version).not.toBe(info.version);
+    if (process.platform !== 'win32') expect((await fs.stat(file)).mode & 0o777).toBe(0o640);
+    expect(await tempEntries()).toEqual([]);
+
+    // The rename fails (disk gone, say): the old object stays as it was, the temporary is removed.
+    const before = await fs.readFile(file);
+    jest.spyOn(fs, 'rename').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    await expect(storage.rewriteHeader('shared.bin', renamed.version!, 100, testBytes(10, 4))).rejects.toMatchObject({
+      reason: 'STORAGE_UNAVAILABLE',
+    });
+    expect((await fs.readFile(file)).equals(before)).toBe(true);
+    expect(await tempEntries()).toEqual([]);
+  });
+});

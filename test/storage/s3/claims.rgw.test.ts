@@ -62,6 +62,8 @@ describe('name claims on Ceph RGW', () => {
   it('probes RGW as needing claims: atomic no-overwrite, no warning about it', async () => {
     const storage = await service(`claims-${++cases}`);
     expect(storage.capabilities.atomicNoOverwrite).toBe(true);
+    // UploadPartCopy with ranges and CopySourceIfMatch works there: headers are rewritten without the payload leaving the store.
+    expect(storage.capabilities.headerRewrite).toBe('server-side-copy');
     expect(storage.warnings ?? []).not.toContainEqual(expect.stringMatching(/not enforced atomically/));
   });
 

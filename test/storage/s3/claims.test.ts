@@ -12,6 +12,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { acquireClaim, claimKeyOf, type ClaimTarget } from '../../../src/storage/s3/claims.js';
@@ -80,6 +81,8 @@ class FakeS3 {
       return { ETag: etag };
     }
     if (command instanceof AbortMultipartUploadCommand) return {};
+    // As s3rver: no server-side ranged copy (the probe then settles on streamed header rewrites).
+    if (command instanceof UploadPartCopyCommand) throw s3Error('NotImplemented', 501);
     throw new Error(`unexpected command ${String((command as object).constructor.name)}`);
   }
 }
@@ -104,6 +107,7 @@ function claimWriter(fake: FakeS3, options: { signal?: AbortSignal; claims?: Par
     expectedSize: options.size ?? 10,
     signal: options.signal,
     commitMode: 'claim',
+    replaceMode: 'claim',
     claims: claimsOn(fake, options.claims),
     singleAttemptClient: fake.asClient(),
   });

@@ -80,6 +80,7 @@ function writerFor(fake: LostAnswerS3, resume?: { uploadId: string; marker: stri
     expectedSize: OBJECT_SIZE,
     signal: undefined,
     commitMode: 'conditional',
+    replaceMode: 'check',
     claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'quoted' },
     singleAttemptClient: fake.asClient(),
     ...(resume === undefined ? {} : { resume }),
@@ -226,6 +227,7 @@ function rgwWriter(fake: RgwLikeS3): S3ObjectWriter {
     expectedSize: OBJECT_SIZE,
     signal: undefined,
     commitMode: 'conditional',
+    replaceMode: 'check',
     claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'bare' },
     singleAttemptClient: fake.asClient(),
   });

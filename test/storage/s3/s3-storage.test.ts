@@ -104,15 +104,15 @@ describe('configuration', () => {
     });
     expect(storage.kind).toBe('s3');
     expect(storage.location).toBe('s3://my-bucket/backups/laptop/ (endpoint https://minio.example.com:9000)');
-    expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true });
+    expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true, headerRewrite: 'streamed' });
   });
 
   it('finds s3rver gaps by probing at init(), and a declared gap removes a capability without probing', async () => {
     const probed = storageUnder('caps');
     await probed.init();
-    expect(probed.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false });
+    expect(probed.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false, headerRewrite: 'streamed' });
     const declared = storageUnder('caps-declared', { serverGaps: { noConditionalWrites: true, noAbortMultipartUpload: true } });
-    expect(declared.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false });
+    expect(declared.capabilities).toEqual({ abortCleansUp: false, atomicNoOverwrite: false, headerRewrite: 'streamed' });
   });
 
   it('rejects configurations that cannot work', () => {
@@ -539,7 +539,7 @@ describe('init', () => {
     );
     expect(storage.capabilities.atomicNoOverwrite).toBe(true); // nothing known before init()
     await storage.init();
-    expect(storage.capabilities).toEqual({ atomicNoOverwrite: false, abortCleansUp: false });
+    expect(storage.capabilities).toEqual({ atomicNoOverwrite: false, abortCleansUp: false, headerRewrite: 'streamed' });
     expect(warnings.filter((warning) => /not enforced atomically/.test(warning))).toHaveLength(1);
     expect(storage.warnings).toEqual(warnings);
     // The probe leaves nothing behind that list() would show, nor anything at all.
