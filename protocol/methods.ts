@@ -255,6 +255,53 @@ export const RemoveContact = defineMethod<T.RemoveContactParams, T.RemoveContact
   errors: ['NOT_FOUND', 'CONTACTS_INVALID', 'PERMISSION_DENIED', 'NO_SPACE'],
 });
 
+export const ShareFile = defineMethod<T.ShareFileParams, T.ShareFileResult>()({
+  method: 'shareFile',
+  summary:
+    "Give contacts (or any card or age recipient) access to a stored age file by rewriting only its header: the payload is kept byte for byte (copied inside the store where it can).",
+  paramsSchema: U.shareFileParamsSchema,
+  resultSchema: U.shareFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'NO_SPACE',
+    'CANCELLED',
+  ],
+});
+
+export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult>()({
+  method: 'unshareFile',
+  summary:
+    'Take access away: re-encrypt a stored age file you wrote under a new file key to you and `keep` only (a full rewrite: a former recipient may have kept the old file key).',
+  paramsSchema: U.unshareFileParamsSchema,
+  resultSchema: U.unshareFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'NO_SPACE',
+  ],
+});
+
 export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
   method: 'identityChanged',
   summary: 'An identity was unlocked, or the unlocked one was locked (by lock, the idle timeout or shutdown). Sent to every connection.',
@@ -262,7 +309,7 @@ export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
 });
 
 /** The users methods, in the order docs list them. */
-export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact] as const;
+export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact, ShareFile, UnshareFile] as const;
 
 /** Every method, in the order docs and the OpenRPC document list them. */
 export const METHODS = [

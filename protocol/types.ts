@@ -66,3 +66,7 @@ export type ListContactsResult = FromSchema<typeof U.listContactsResultSchema>;
 export type RemoveContactParams = FromSchema<typeof U.removeContactParamsSchema>;
 export type RemoveContactResult = FromSchema<typeof U.removeContactResultSchema>;
 export type IdentityChangedParams = FromSchema<typeof U.identityChangedParamsSchema>;
+export type ShareFileParams = FromSchema<typeof U.shareFileParamsSchema>;
+export type ShareFileResult = FromSchema<typeof U.shareFileResultSchema>;
+export type UnshareFileParams = FromSchema<typeof U.unshareFileParamsSchema>;
+export type UnshareFileResult = FromSchema<typeof U.unshareFileResultSchema>;

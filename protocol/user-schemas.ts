@@ -4,7 +4,7 @@
  * contacts. Kept apart from schemas.ts so that the file methods and these
  * can change without touching each other; same rules (plain `as const` data).
  */
-import { localPathSchema, passphraseSchema } from './schemas.js';
+import { localPathSchema, passphraseSchema, remoteNameSchema } from './schemas.js';
 
 /** Longest card: a post-quantum card is 2 021 characters. */
 export const MAX_CARD_LENGTH = 2100;
@@ -216,5 +216,72 @@ export const identityChangedParamsSchema = {
     cardId: cardIdSchema,
   },
   required: ['unlocked', 'cause'],
+  additionalProperties: false,
+} as const;
+
+const shareTargetSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_CARD_LENGTH,
+  description: 'A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…).',
+} as const;
+
+const identityChoice = {
+  keyPath: { ...localPathSchema, description: 'The identity to act as; default: the unlocked identity.' },
+  keyPassphrase: passphraseSchema,
+} as const;
+
+export const shareFileParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    with: { type: 'array', items: shareTargetSchema, minItems: 1, maxItems: 31, description: 'Who to add as recipients.' },
+    ...identityChoice,
+  },
+  required: ['name', 'with'],
+  additionalProperties: false,
+} as const;
+
+export const shareFileResultSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    recipientCount: { type: 'integer', minimum: 1, description: 'Recipient stanzas the file now has.' },
+    storedSize: { type: 'integer', minimum: 0 },
+    headerRewrite: {
+      type: 'string',
+      enum: ['local-copy', 'server-side-copy', 'streamed'],
+      description: "How the store kept the payload (getServerInfo's storage.headerRewrite).",
+    },
+  },
+  required: ['name', 'recipientCount', 'storedSize', 'headerRewrite'],
+  additionalProperties: false,
+} as const;
+
+export const unshareFileParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    keep: {
+      type: 'array',
+      items: shareTargetSchema,
+      maxItems: 31,
+      default: [],
+      description: 'Who keeps access besides you; everyone else loses it.',
+    },
+    ...identityChoice,
+  },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
+export const unshareFileResultSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    recipientCount: { type: 'integer', minimum: 1 },
+    storedSize: { type: 'integer', minimum: 0 },
+  },
+  required: ['name', 'recipientCount', 'storedSize'],
   additionalProperties: false,
 } as const;

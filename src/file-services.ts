@@ -85,7 +85,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
     ...createFileMethodHandlers(storage, engine, resumable, { session, contacts }),
-    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }),
+    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }, storage),
     storageInfo: {
       kind: storage.kind === 's3' ? 's3' : 'local',
       location: storage.location,

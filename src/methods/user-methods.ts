@@ -9,12 +9,15 @@ import { createPublishIdentityHandler } from './publish-identity.js';
 import { createRemoveContactHandler } from './remove-contact.js';
 import { createSignInHandler } from './sign-in.js';
 import { createUnlockHandler } from './unlock.js';
+import { createShareFileHandler, createUnshareFileHandler } from './share-file.js';
+import type { Storage } from '../storage/storage.js';
 import type { UsersContext } from './users-context.js';
 
 export type UserMethodName = (typeof USER_METHODS)[number]['method'];
 export type UserMethodHandlers = Pick<MethodHandlers, UserMethodName>;
 
-export function createUserMethodHandlers(context: UsersContext): UserMethodHandlers {
+/** `storage`: the store as the file methods see it (reserved names guarded), for sharing. */
+export function createUserMethodHandlers(context: UsersContext, storage: Storage): UserMethodHandlers {
   return {
     unlock: createUnlockHandler(context),
     lock: createLockHandler(context),
@@ -24,5 +27,7 @@ export function createUserMethodHandlers(context: UsersContext): UserMethodHandl
     addContact: createAddContactHandler(context),
     listContacts: createListContactsHandler(context),
     removeContact: createRemoveContactHandler(context),
+    shareFile: createShareFileHandler(context, storage),
+    unshareFile: createUnshareFileHandler(context, storage),
   };
 }

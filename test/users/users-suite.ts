@@ -9,7 +9,8 @@
  */
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createIdentityFile, AgeIdentity, encryptIdentityText, identityFileText } from '../../src/crypto/age/index.js';
+import { execFileSync } from 'node:child_process';
+import { createIdentityFile, AgeIdentity, describeAgePrefix, encryptIdentityText, identityFileText, sealAgeBuffer } from '../../src/crypto/age/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { identityCopyName, sealIdentityCopy, storeIdentityCopy } from '../../src/users/identity-copy.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
@@ -195,6 +196,94 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         expect((await rpcError(c.client.request('download', { name: 'shared.txt', destination: path.join(dir, 'c3.txt') }))).reason).toBe('AUTHOR_UNKNOWN');
         // A file not encrypted to C stays closed to C.
         expect((await rpcError(c.client.request('download', { name: 'report.txt', destination: path.join(dir, 'c4.txt') }))).reason).toBe('NOT_A_RECIPIENT');
+      });
+    });
+
+    describe('sharing a stored file', () => {
+      async function storedBytes(name: string): Promise<Buffer> {
+        const size = (await storage.stat(name)).storedSize;
+        return Buffer.from(await storage.readRange(name, 0, size));
+      }
+
+      it('shareFile adds a contact by rewriting only the header; B reads it (and so does age -d); unshareFile takes it back', async () => {
+        const a = await device();
+        const b = await device();
+        const keyA = await newIdentityFile('a.age');
+        const keyB = await newIdentityFile('b.age');
+        await a.client.request('unlock', { keyPath: keyA.keyPath });
+        await b.client.request('unlock', { keyPath: keyB.keyPath });
+        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
+        await b.client.request('addContact', { name: 'Alice', card: keyA.card });
+        const content = Buffer.alloc(3 * 65536 + 123, 7);
+        const source = path.join(dir, 'plan.bin');
+        await writeFile(source, content);
+        await a.client.request('upload', { path: source });
+        expect((await rpcError(b.client.request('download', { name: 'plan.bin', destination: path.join(dir, 'b0.bin') }))).reason).toBe('NOT_A_RECIPIENT');
+
+        const before = await storedBytes('plan.bin');
+        const oldHeader = describeAgePrefix(before)!.prefixLength - 16;
+        const shared = await a.client.request('shareFile', { name: 'plan.bin', with: ['bob'] });
+        expect(shared).toMatchObject({ name: 'plan.bin', recipientCount: 2, headerRewrite: storage.capabilities.headerRewrite });
+        const after = await storedBytes('plan.bin');
+        const newHeader = describeAgePrefix(after)!.prefixLength - 16;
+        expect(newHeader).toBeGreaterThan(oldHeader);
+        // The payload (nonce and every chunk) is byte for byte the one uploaded.
+        expect(after.subarray(newHeader).equals(before.subarray(oldHeader))).toBe(true);
+        expect(shared.storedSize).toBe(after.length);
+
+        const onB = path.join(dir, 'b1.bin');
+        expect(await b.client.request('download', { name: 'plan.bin', destination: onB })).toMatchObject({
+          author: { kind: 'contact', name: 'Alice', cardId: keyA.cardId },
+        });
+        expect((await readFile(onB)).equals(content)).toBe(true);
+        // Interop: Debian's age opens the shared object with B's identity file.
+        const storedFile = path.join(dir, 'stored.age');
+        await writeFile(storedFile, after);
+        expect(execFileSync('age', ['-d', '-i', keyB.keyPath, storedFile]).equals(content)).toBe(true);
+        // A still reads it.
+        await a.client.request('download', { name: 'plan.bin', destination: path.join(dir, 'a1.bin') });
+
+        const unshared = await a.client.request('unshareFile', { name: 'plan.bin' });
+        expect(unshared).toMatchObject({ name: 'plan.bin', recipientCount: 1 });
+        expect((await rpcError(b.client.request('download', { name: 'plan.bin', destination: path.join(dir, 'b2.bin') }))).reason).toBe('NOT_A_RECIPIENT');
+        const reencrypted = await storedBytes('plan.bin');
+        // A new file key: not one payload byte in common with the shared object's (nonce included).
+        expect(reencrypted.subarray(describeAgePrefix(reencrypted)!.prefixLength - 16, describeAgePrefix(reencrypted)!.prefixLength).equals(after.subarray(newHeader, newHeader + 16))).toBe(false);
+        await writeFile(storedFile, reencrypted);
+        expect(() => execFileSync('age', ['-d', '-i', keyB.keyPath, storedFile], { stdio: 'pipe' })).toThrow();
+        const onA = path.join(dir, 'a2.bin');
+        await a.client.request('download', { name: 'plan.bin', destination: onA });
+        expect((await readFile(onA)).equals(content)).toBe(true);
+      });
+
+      it('refuses to pass on a planted file, an unknown contact name, a v1 file, and only the author may unshare', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('a.age');
+        await client.request('unlock', { keyPath: key.keyPath });
+        const bob = AgeIdentity.generate();
+        const attacker = AgeIdentity.generate();
+        const planted = sealAgeBuffer(Buffer.from('planted'), { identity: attacker, name: 'planted.txt', recipients: [key.card] });
+        const writer = await storage.beginWrite('planted.txt');
+        await writer.writePart(0, 0, planted);
+        await writer.complete({ overwrite: false });
+        expect((await rpcError(client.request('shareFile', { name: 'planted.txt', with: [bob.card.card] }))).reason).toBe('AUTHOR_UNKNOWN');
+        expect(Buffer.from(await storage.readRange('planted.txt', 0, planted.length + 10)).equals(planted)).toBe(true);
+
+        const plain = path.join(dir, 'x.txt');
+        await writeFile(plain, 'x');
+        await client.request('upload', { path: plain });
+        expect(await rpcError(client.request('shareFile', { name: 'x.txt', with: ['nobody'] }))).toMatchObject({ code: -32602, data: { param: 'with[0]' } });
+        const v1 = path.join(dir, 'v1.key.json');
+        await client.request('upload', { path: plain, name: 'v1.txt', keyPath: v1, keyType: 'v1' });
+        expect(await rpcError(client.request('shareFile', { name: 'v1.txt', with: [bob.card.card] }))).toMatchObject({ code: -32602, data: { param: 'name' } });
+
+        // Bob's file shared with us: we may read it, not unshare it.
+        const bobKey = path.join(dir, 'bob.age');
+        await writeFile(bobKey, identityFileText(bob, new Date()));
+        await client.request('addContact', { name: 'Bob', card: bob.card.card });
+        await client.request('upload', { path: plain, name: 'from-bob.txt', keyPath: bobKey, recipients: [key.card] });
+        await client.request('download', { name: 'from-bob.txt', destination: path.join(dir, 'fb.txt') });
+        expect(await rpcError(client.request('unshareFile', { name: 'from-bob.txt' }))).toMatchObject({ code: -32602, data: { param: 'name' } });
       });
     });
 
