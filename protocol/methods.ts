@@ -302,6 +302,31 @@ export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult
   ],
 });
 
+export const ExportFile = defineMethod<T.ExportFileParams, T.ExportFileResult>()({
+  method: 'exportFile',
+  summary:
+    'Write a standalone age file of a stored file for one recipient (header rewrapped for them alone, payload copied unchanged) that `age -d` opens.',
+  paramsSchema: U.exportFileParamsSchema,
+  resultSchema: U.exportFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'ALREADY_EXISTS',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'PERMISSION_DENIED',
+    'NO_SPACE',
+  ],
+});
+
 export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
   method: 'identityChanged',
   summary: 'An identity was unlocked, or the unlocked one was locked (by lock, the idle timeout or shutdown). Sent to every connection.',
@@ -309,7 +334,7 @@ export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
 });
 
 /** The users methods, in the order docs list them. */
-export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact, ShareFile, UnshareFile] as const;
+export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact, ShareFile, UnshareFile, ExportFile] as const;
 
 /** Every method, in the order docs and the OpenRPC document list them. */
 export const METHODS = [

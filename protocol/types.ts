@@ -70,3 +70,5 @@ export type ShareFileParams = FromSchema<typeof U.shareFileParamsSchema>;
 export type ShareFileResult = FromSchema<typeof U.shareFileResultSchema>;
 export type UnshareFileParams = FromSchema<typeof U.unshareFileParamsSchema>;
 export type UnshareFileResult = FromSchema<typeof U.unshareFileResultSchema>;
+export type ExportFileParams = FromSchema<typeof U.exportFileParamsSchema>;
+export type ExportFileResult = FromSchema<typeof U.exportFileResultSchema>;

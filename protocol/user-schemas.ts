@@ -285,3 +285,27 @@ export const unshareFileResultSchema = {
   required: ['name', 'recipientCount', 'storedSize'],
   additionalProperties: false,
 } as const;
+
+export const exportFileParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    recipient: { ...shareTargetSchema, description: 'Who the standalone file is for: a contact name, a card or an age recipient.' },
+    destination: { ...localPathSchema, description: "An existing directory to save into under the name's last segment, or the target file path." },
+    overwrite: { type: 'boolean', default: false },
+    ...identityChoice,
+  },
+  required: ['name', 'recipient', 'destination'],
+  additionalProperties: false,
+} as const;
+
+export const exportFileResultSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the age file written.' },
+    size: { type: 'integer', minimum: 0, description: 'Its size in bytes.' },
+  },
+  required: ['name', 'path', 'size'],
+  additionalProperties: false,
+} as const;

@@ -15,7 +15,7 @@ import type { MethodHandler } from './handler.js';
 import { trustedAuthors, unlockedKey, type KeySources } from './key-sources.js';
 import type { UsersContext } from './users-context.js';
 
-async function actingIdentity(
+export async function actingIdentity(
   context: UsersContext,
   params: { keyPath?: string; keyPassphrase?: string },
   why: string,

@@ -10,6 +10,7 @@ import { createRemoveContactHandler } from './remove-contact.js';
 import { createSignInHandler } from './sign-in.js';
 import { createUnlockHandler } from './unlock.js';
 import { createShareFileHandler, createUnshareFileHandler } from './share-file.js';
+import { createExportFileHandler } from './export-file.js';
 import type { Storage } from '../storage/storage.js';
 import type { UsersContext } from './users-context.js';
 
@@ -29,5 +30,6 @@ export function createUserMethodHandlers(context: UsersContext, storage: Storage
     removeContact: createRemoveContactHandler(context),
     shareFile: createShareFileHandler(context, storage),
     unshareFile: createUnshareFileHandler(context, storage),
+    exportFile: createExportFileHandler(context, storage),
   };
 }

@@ -166,3 +166,30 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
     throw err;
   }
 }
+
+/**
+ * The header of a standalone copy of a stored age file for one recipient
+ * (exportFile): the recipient's stanza and the author stanza under a new MAC;
+ * the payload (from `payloadOffset`) is copied unchanged after it. The
+ * author must be trusted, as for sharing. `age -d -i <their identity>` opens
+ * the result; cloudlocker verifies the author as for a stored file.
+ */
+export async function exportHeaderFor(
+  storage: Storage,
+  name: string,
+  identity: AgeIdentity,
+  authors: readonly AuthorKey[],
+  recipient: AgeRecipientKey,
+  signal?: AbortSignal,
+): Promise<{ header: Buffer; payloadOffset: number; storedSize: number; version: string }> {
+  const { bytes, version, storedSize } = await readHeader(storage, name, signal);
+  const { fileKey, header } = await unlockAgeHeader(bytes, (stanzas) => identity.unwrap(stanzas));
+  try {
+    verifyAuthor(header.stanzas, fileKey, { authors, name });
+    const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
+    const newHeader = encodeHeader([wrapTo(recipient, fileKey, systemRandom), ...author], fileKey);
+    return { header: newHeader, payloadOffset: header.length, storedSize, version };
+  } finally {
+    fileKey.fill(0);
+  }
+}

@@ -256,6 +256,34 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         expect((await readFile(onA)).equals(content)).toBe(true);
       });
 
+      it('exportFile writes a standalone age file for one recipient that age -d opens, and never over a file', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('a.age');
+        const dave = await newIdentityFile('dave.age');
+        await client.request('unlock', { keyPath: key.keyPath });
+        await client.request('addContact', { name: 'Dave', card: dave.card });
+        const content = Buffer.alloc(2 * 65536 + 7, 3);
+        const source = path.join(dir, 'big.bin');
+        await writeFile(source, content);
+        await client.request('upload', { path: source });
+        const stored = await storedBytes('big.bin');
+        const out = path.join(dir, 'for-dave.age');
+        const exported = await client.request('exportFile', { name: 'big.bin', recipient: 'Dave', destination: out });
+        expect(exported).toMatchObject({ name: 'big.bin', path: out });
+        const file = await readFile(out);
+        expect(exported.size).toBe(file.length);
+        if (process.platform !== 'win32') expect((await stat(out)).mode & 0o777).toBe(0o600);
+        // The payload is the stored one, byte for byte.
+        const storedHeader = describeAgePrefix(stored)!.prefixLength - 16;
+        const fileHeader = describeAgePrefix(file)!.prefixLength - 16;
+        expect(file.subarray(fileHeader).equals(stored.subarray(storedHeader))).toBe(true);
+        expect(execFileSync('age', ['-d', '-i', dave.keyPath, out]).equals(content)).toBe(true);
+        // Only for Dave: not even the exporter's own identity opens it.
+        expect(() => execFileSync('age', ['-d', '-i', key.keyPath, out], { stdio: 'pipe' })).toThrow();
+        expect((await rpcError(client.request('exportFile', { name: 'big.bin', recipient: 'Dave', destination: out }))).reason).toBe('ALREADY_EXISTS');
+        expect(await rpcError(client.request('exportFile', { name: 'big.bin', recipient: 'nobody', destination: path.join(dir, 'n.age') }))).toMatchObject({ data: { param: 'recipient' } });
+      });
+
       it('refuses to pass on a planted file, an unknown contact name, a v1 file, and only the author may unshare', async () => {
         const { client } = await device();
         const key = await newIdentityFile('a.age');
