@@ -14,10 +14,14 @@ export const PARAM_FLAGS: Readonly<Record<string, string>> = {
   transferId: '--transfer-id',
   name: '--name',
   path: '<file>',
+  recipients: '--recipient',
+  keyType: '--key-type',
+  acceptUnauthored: '--accept-unauthored',
 };
 
 const REWRITES: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bpass overwrite: true\b/g, 'add --overwrite'],
+  [/\baccept unauthored files explicitly\b/g, 'add --accept-unauthored'],
   [/\boverwrite: true\b/g, '--overwrite'],
   [/\bpass its path as keyPath\b/g, 'pass its path with --key'],
   [/\bprovide the passphrase\b/g, `give it with --key-passphrase-from-stdin or CLOUDLOCKER_KEY_PASSPHRASE`],

@@ -11,6 +11,7 @@ import { packageVersion } from '../server/package-version.js';
 import { cancelCommand } from './commands/cancel.js';
 import { downloadCommand } from './commands/download.js';
 import { infoCommand } from './commands/info.js';
+import { cardCommand } from './commands/card.js';
 import { keygenCommand } from './commands/keygen.js';
 import { lsCommand } from './commands/ls.js';
 import { rmCommand } from './commands/rm.js';
@@ -40,6 +41,7 @@ for (const command of [
   rmCommand(),
   infoCommand(),
   keygenCommand(),
+  cardCommand(),
   transfersCommand(),
   cancelCommand(),
   unlockCommand(),

@@ -29,7 +29,7 @@ export async function uploadKeyPath(flags: UploadKeyFlags, remoteName: string): 
       throw new CloudlockerError('NOT_FOUND', `There is no key file at ${keyPath}. To create a new key there, use --new-key instead of --key.`);
     }
     if (found.isDirectory()) {
-      throw new UsageError(`${keyPath} is a folder: --key takes a key file; --new-key ${flags.key} creates ${lastSegment(remoteName)}.key.json in it.`);
+      throw new UsageError(`${keyPath} is a folder: --key takes a key file; --new-key ${flags.key} creates ${lastSegment(remoteName)}.key.txt in it.`);
     }
     return keyPath;
   }

@@ -32,9 +32,11 @@ export class DownloadPipeline {
   ): Promise<DownloadResult> {
     const { signal } = record;
     const target = await resolveDestination(request.destination, request.name, request.overwrite);
-    const { format, header, layout: chunks } = await this.context.formats.readHeader((position, length) =>
-      this.context.storage.readRange(request.name, position, length, signal),
-    );
+    // Read once: the engine may have read it already to learn the size. An
+    // object replaced since then fails authentication chunk by chunk.
+    const { format, header, layout: chunks } =
+      sizes.header ??
+      (await this.context.formats.readHeader((position, length) => this.context.storage.readRange(request.name, position, length, signal)));
     // The size was worked out before the header was read (from the stored size alone, or from a first read).
     if (chunks.plaintextSizeFor(sizes.storedSize) !== record.totalBytes) throw new CloudlockerError('INTEGRITY');
     const decryptor = format.createOpener(request.credentials, header);

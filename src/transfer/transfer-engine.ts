@@ -105,12 +105,13 @@ export class TransferEngine {
   async download(request: DownloadRequest): Promise<DownloadResult> {
     const info = await this.storage.stat(request.name);
     // From the stored size alone when the formats allow it (v1: a fixed header); otherwise from the header.
-    const size =
-      this.formats.plaintextSizeFromStoredSize(info.storedSize) ??
-      (await this.formats.readHeader((position, length) => this.storage.readRange(request.name, position, length))).layout.plaintextSizeFor(
-        info.storedSize,
-      );
-    const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size };
+    const fromSize = this.formats.plaintextSizeFromStoredSize(info.storedSize);
+    const header =
+      fromSize === undefined
+        ? await this.formats.readHeader((position, length) => this.storage.readRange(request.name, position, length))
+        : undefined;
+    const size = fromSize ?? header!.layout.plaintextSizeFor(info.storedSize);
+    const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size, ...(header === undefined ? {} : { header }) };
     const checkpoints =
       request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.download(transferId, request, sizes));
     return this.run('download', request, size, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));

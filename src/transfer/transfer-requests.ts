@@ -4,7 +4,7 @@
  * factory of checkpoints that journals a transfer (resume.ts).
  */
 import type { DownloadResult, TransferDirection } from '../../protocol/index.js';
-import type { Credentials, EncryptionSpec } from '../crypto/index.js';
+import type { Credentials, EncryptionSpec, StoredHeader } from '../crypto/index.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
 import type { SourceFile } from './local-files.js';
 
@@ -18,6 +18,12 @@ export interface CheckpointFactory {
 export interface StoredSizes {
   readonly storedSize: number;
   readonly plaintextSize: number;
+  /**
+   * The header, when it had to be read to learn the plaintext size (a
+   * format whose header length varies, such as age): the download uses it
+   * rather than reading it a second time. Not yet authenticated.
+   */
+  readonly header?: StoredHeader;
 }
 
 export interface UploadRequest {

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CHUNK_SIZE, HEADER_SIZE, encryptBuffer, readKeyFile } from '../../src/crypto/index.js';
+import { CHUNK_SIZE, HEADER_SIZE, encryptBuffer, loadKeyFile, readKeyFile, storedFormats } from '../../src/crypto/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { slowStorage, startTestService } from '../helpers/service.js';
@@ -79,7 +79,8 @@ export function runFileMethodsSuite(
     beforeEach(async () => {
       backend = await makeBackend();
       dir = await makeTempDir('cloudlocker-e2e-');
-      keyPath = path.join(dir, 'main.key.json');
+      // Created by the first upload: an age identity (format v2), the default.
+      keyPath = path.join(dir, 'main.key.txt');
     });
 
     afterEach(async () => {
@@ -106,7 +107,8 @@ export function runFileMethodsSuite(
         [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 7 * CHUNK_SIZE + 3],
       );
       const info = await client.request('getFileInfo', { name: 'sizes/1.bin' });
-      expect(info).toMatchObject({ name: 'sizes/1.bin', size: 1, formatVersion: 1, keyId: (await readKeyFile(keyPath)).keyId });
+      const { keyId } = await loadKeyFile(keyPath);
+      expect(info).toMatchObject({ name: 'sizes/1.bin', size: 1, formatVersion: 2, format: 'age', keyId, authorCardId: keyId, stanzaCount: 2 });
       expect(info.storedSize).toBe(listing.files.find((f) => f.name === 'sizes/1.bin')!.storedSize);
     });
 
@@ -134,14 +136,22 @@ export function runFileMethodsSuite(
       const keyDir = path.join(dir, 'keys');
       await mkdir(keyDir);
       const inDir = await client.request('upload', { path: source, keyPath: keyDir, name: 'k/three.txt' });
-      expect(inDir).toMatchObject({ keyPath: path.join(keyDir, 'three.txt.key.json'), keyCreated: true });
+      expect(inDir).toMatchObject({ keyPath: path.join(keyDir, 'three.txt.key.txt'), keyCreated: true });
       expect(inDir.keyId).not.toBe(created.keyId);
       const again = await rpcError(client.request('upload', { path: source, keyPath: keyDir, name: 'k/three.txt', overwrite: true }));
       expect(again).toMatchObject({ code: -32002, reason: 'ALREADY_EXISTS' });
+      // A v1 key file only when asked for: `<name>.key.json` in the directory.
+      const v1InDir = await client.request('upload', { path: source, keyPath: keyDir, name: 'k/four.txt', keyType: 'v1' });
+      expect(v1InDir).toMatchObject({ keyPath: path.join(keyDir, 'four.txt.key.json'), keyCreated: true });
+      expect((await client.request('getFileInfo', { name: 'k/four.txt' })).format).toBe('v1');
       // The key never reaches the store: no stored object contains it.
-      const key = JSON.parse(await readFile(keyPath, 'utf8')) as { key: string };
+      const secretLine = (await readFile(keyPath, 'utf8')).split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+      expect(secretLine).toBeDefined();
       const stored = await backend.storage.readRange('k/one.txt', 0, 1 << 20);
-      expect(Buffer.from(stored).includes(Buffer.from(key.key, 'base64'))).toBe(false);
+      expect(Buffer.from(stored).includes(Buffer.from(secretLine))).toBe(false);
+      const v1Key = JSON.parse(await readFile(v1InDir.keyPath, 'utf8')) as { key: string };
+      const storedV1 = await backend.storage.readRange('k/four.txt', 0, 1 << 20);
+      expect(Buffer.from(storedV1).includes(Buffer.from(v1Key.key, 'base64'))).toBe(false);
     });
 
     it('getServerInfo tells whether overwrite: false is atomic on this store, and warns when it is not', async () => {
@@ -192,12 +202,46 @@ export function runFileMethodsSuite(
       expect(await readFile(out, 'utf8')).toBe('version two');
     });
 
-    it('answers KEY_MISMATCH for the wrong key and INTEGRITY for a flipped byte, writing nothing', async () => {
+    it('age: answers NOT_A_RECIPIENT for another identity, WRONG_NAME for a renamed object, INTEGRITY for a flipped byte, writing nothing', async () => {
       await start();
       const source = await localFile('secret.bin', randomBytes(3 * CHUNK_SIZE));
       await client.request('upload', { path: source, keyPath, name: 'secret.bin' });
-      const otherKey = path.join(dir, 'other.key.json');
+      const otherKey = path.join(dir, 'other.key.txt');
       await client.request('createKey', { path: otherKey });
+      const outDir = path.join(dir, 'out');
+      await mkdir(outDir);
+      const notForMe = await rpcError(client.request('download', { name: 'secret.bin', keyPath: otherKey, destination: outDir }));
+      expect(notForMe).toMatchObject({ code: -32012, reason: 'NOT_A_RECIPIENT' });
+
+      const info = await backend.storage.stat('secret.bin');
+      const stored = Buffer.from(await backend.storage.readRange('secret.bin', 0, info.storedSize));
+      // The store copies the object under another name: its author signed the first name only.
+      const copy = await backend.storage.beginWrite('copied.bin', { expectedSize: stored.length });
+      await copy.writePart(0, 0, stored);
+      await copy.complete({ overwrite: true });
+      const moved = await rpcError(client.request('download', { name: 'copied.bin', keyPath, destination: outDir }));
+      expect(moved).toMatchObject({ code: -32016, reason: 'WRONG_NAME' });
+
+      // Flip one byte in the second chunk of the stored object.
+      const headerLength = storedFormats.parse(stored).header.length;
+      stored[headerLength + CHUNK_SIZE + 16 + 100]! ^= 0x01;
+      const writer = await backend.storage.beginWrite('secret.bin', { expectedSize: stored.length });
+      await writer.writePart(0, 0, stored);
+      await writer.complete({ overwrite: true });
+      const tampered = await rpcError(client.request('download', { name: 'secret.bin', keyPath, destination: outDir }));
+      expect(tampered).toMatchObject({ code: -32005, reason: 'INTEGRITY' });
+      expect(await readdir(outDir)).toEqual([]);
+    });
+
+    it('v1: answers KEY_MISMATCH for the wrong key and INTEGRITY for a flipped byte, writing nothing', async () => {
+      await start();
+      keyPath = path.join(dir, 'main.key.json');
+      await client.request('createKey', { path: keyPath, type: 'v1' });
+      const source = await localFile('secret.bin', randomBytes(3 * CHUNK_SIZE));
+      await client.request('upload', { path: source, keyPath, name: 'secret.bin' });
+      expect((await client.request('getFileInfo', { name: 'secret.bin' })).format).toBe('v1');
+      const otherKey = path.join(dir, 'other.key.json');
+      await client.request('createKey', { path: otherKey, type: 'v1' });
       const outDir = path.join(dir, 'out');
       await mkdir(outDir);
       const mismatch = await rpcError(client.request('download', { name: 'secret.bin', keyPath: otherKey, destination: outDir }));

@@ -19,7 +19,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createKeyFile } from '../../src/crypto/index.js';
+import { createNewKeyFile } from '../../src/crypto/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
 import { makeTempDir, openClient, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
@@ -211,12 +211,15 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         const source = path.join(dir, 'big.bin');
         await writeFile(source, randomBytes(BIG));
         const sourceHash = await sha256File(source);
-        const keyPath = path.join(dir, 'key.json');
-        await createKeyFile(keyPath);
+        // Format v2: an age identity, and an extra recipient the journal must keep to rebuild the sealer.
+        const keyPath = path.join(dir, 'key.txt');
+        await createNewKeyFile(keyPath);
+        const friend = await createNewKeyFile(path.join(dir, 'friend.key.txt'));
+        const friendCard = friend.key.format === 'age' ? friend.key.card.card : '';
 
         // Run 1: an upload, killed between 30 % and 70 % (its parts from the middle on never finish in this run).
         let child = await startChild(backend, dataDir, port, { HOLD_NAMES: 'big.bin', HOLD_FROM_PART: String(backend.halfwayPart) });
-        const upload = child.client.call('upload', { path: source, keyPath, name: 'big.bin', transferId: 'crash-up' });
+        const upload = child.client.call('upload', { path: source, keyPath, name: 'big.bin', transferId: 'crash-up', recipients: [friendCard] });
         void upload;
         const seenBeforeKill = await waitForProgress(child.client, 'crash-up', (p) => fraction(p, 'transferredBytes') >= 0.3);
         await child.kill9();
@@ -227,6 +230,8 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         expect(atUploadKill.done.size * partSize).toBeGreaterThanOrEqual((seenBeforeKill['transferredBytes'] as number) - partSize);
         expect(atUploadKill.inFlight.size).toBeLessThanOrEqual(PARTS_IN_FLIGHT);
         const startedInRun1 = new Set(partsSent(child, 'writePart', 'big.bin', (e) => e.partIndex!));
+        const journaled = JSON.parse(await readFile(path.join(dataDir, 'transfers', 'crash-up.json'), 'utf8')) as { upload: { recipients?: string[] } };
+        expect(journaled.upload.recipients).toEqual([friendCard]);
 
         // Run 2: it resumes by itself under the same id; a client connected after the restart sees it finish.
         // (Reads of the second half of big.bin never finish in this run: the download below stops there.)
@@ -263,14 +268,17 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         expect(downloadFetchedTwice).toBeLessThanOrEqual(PARTS_IN_FLIGHT);
         const { transfers } = await child.client.request('listTransfers', {});
         expect(transfers.find((t) => t.transferId === 'crash-up')?.state).toBe('completed');
+        // The resumed upload is the age file the request asked for: the uploader, the extra recipient, the author.
+        expect(await child.client.request('getFileInfo', { name: 'big.bin' })).toMatchObject({ format: 'age', stanzaCount: 3 });
 
         // Two more uploads, killed once each has a part stored: one source then changes, one key needs a passphrase.
         const changing = path.join(dir, 'changing.bin');
         const guarded = path.join(dir, 'guarded.bin');
         await writeFile(changing, randomBytes(backend.fourParts));
         await writeFile(guarded, randomBytes(backend.fourParts));
-        const guardedKey = path.join(dir, 'guarded.key.json');
-        await createKeyFile(guardedKey, { passphrase: 'a passphrase for the test' });
+        // A passphrase-protected age identity (scrypt): the journal never holds the passphrase.
+        const guardedKey = path.join(dir, 'guarded.key.txt');
+        await createNewKeyFile(guardedKey, { passphrase: 'a passphrase for the test' });
         void child.client.call('upload', {
           path: guarded,
           keyPath: guardedKey,

@@ -14,6 +14,7 @@ interface DownloadFlags extends ClientFlags, TransferFlags {
   overwrite?: boolean;
   keyPassphraseFromStdin?: boolean;
   transferId?: string;
+  acceptUnauthored?: boolean;
 }
 
 export function downloadCommand(context: CommandContext = defaultContext()): Command {
@@ -26,6 +27,7 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
       .option('--to <path>', 'a directory to save into, or the file path to write (required)')
       .option('--key <path>', 'the key file it was encrypted with (required)')
       .option('--overwrite', 'replace an existing local file')
+      .option('--accept-unauthored', 'accept an age file without an author signature (importing one made elsewhere, e.g. with age -r)')
       .option('--key-passphrase-from-stdin', `read the key's passphrase as one line from standard input (else ${PASSPHRASE_ENV})`)
       .option('--transfer-id <id>', 'your id for the transfer (default: a random UUID)')
       .option('--no-progress', 'show no progress'),
@@ -38,6 +40,7 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
         keyPath: path.resolve(flags.key!),
         destination: path.resolve(flags.to!),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
+        ...(flags.acceptUnauthored === true ? { acceptUnauthored: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
         ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
       });

@@ -14,8 +14,10 @@ export function infoCommand(context: CommandContext = defaultContext()): Command
         `size:           ${formatBytes(info.size)} (${info.size} bytes)`,
         `stored size:    ${formatBytes(info.storedSize)} (${info.storedSize} bytes)`,
         `stored at:      ${info.modifiedAt}`,
-        `key id:         ${info.keyId}`,
-        `format version: ${info.formatVersion}`,
+        `format:         ${info.format} (version ${info.formatVersion})`,
+        ...(info.format === 'age'
+          ? [`author card id: ${info.authorCardId ?? 'none (an unauthored age file)'}`, `stanzas:        ${info.stanzaCount ?? '?'}`]
+          : [`key id:         ${info.keyId ?? '?'}`]),
       ]);
     });
   });

@@ -1,6 +1,6 @@
 /** `cloudlocker upload FILE (--key K | --new-key K) [--name N] [--overwrite]`: encrypt a local file and store it. */
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../human-readable.js';
@@ -14,7 +14,11 @@ interface UploadFlags extends ClientFlags, TransferFlags, UploadKeyFlags {
   overwrite?: boolean;
   keyPassphraseFromStdin?: boolean;
   transferId?: string;
+  keyType?: string;
+  recipient?: string[];
 }
+
+const KEY_TYPES = ['X25519', 'mlkem768x25519', 'v1'] as const;
 
 export function uploadCommand(context: CommandContext = defaultContext()): Command {
   return addClientOptions(
@@ -22,7 +26,9 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
       .description('Encrypt a local file with a key file and store it.')
       .argument('<file>', 'the local file')
       .option('--key <path>', 'the key file to encrypt with (it must exist)')
-      .option('--new-key <path>', 'create a new key: at this path (which must not exist yet), or as <name>.key.json in this folder')
+      .option('--new-key <path>', 'create a new key: at this path (which must not exist yet), or as <name>.key.txt (v1: .key.json) in this folder')
+      .addOption(new Option('--key-type <type>', 'the kind of key --new-key creates: an age identity (X25519, or mlkem768x25519: post-quantum), or v1').choices(KEY_TYPES).default('X25519'))
+      .option('--recipient <recipient>', 'also encrypt to this age recipient (age1…) or public card (cloudlockercard1…); repeat for more', (value: string, previous: string[] = []) => [...previous, value])
       .option('--name <name>', "remote name (default: the file's base name)")
       .option('--overwrite', 'replace a stored file of the same name')
       .option('--key-passphrase-from-stdin', `read the key's passphrase (or the new key's) as one line from standard input (else ${PASSPHRASE_ENV})`)
@@ -40,6 +46,8 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
         ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
+        ...(flags.newKey !== undefined && flags.keyType !== undefined ? { keyType: flags.keyType as (typeof KEY_TYPES)[number] } : {}),
+        ...(flags.recipient === undefined ? {} : { recipients: flags.recipient }),
       });
       const params = paramsWith(keyPassphrase);
       const run = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
