@@ -5,7 +5,6 @@
  * identity loader the service uses; the secret is never printed.
  */
 import { Command } from 'commander';
-import { loadKeyFile } from '../../crypto/index.js';
 import { CloudlockerError } from '../../errors.js';
 import { addJsonOption, defaultContext, type CommandContext } from '../client-command.js';
 import { CommandOutput } from '../output.js';
@@ -26,6 +25,8 @@ export function cardCommand(context: CommandContext = defaultContext()): Command
     const output = new CommandOutput(flags.json === true, context.streams);
     try {
       const passphrase = await readPassphrase({ fromStdin: flags.passphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Passphrase: ' });
+      // Loaded here, not at the top: every other command would pay for the crypto graph (age, ML-KEM) at start.
+      const { loadKeyFile } = await import('../../crypto/index.js');
       const key = await loadKeyFile(keyFile, passphrase === undefined ? {} : { passphrase });
       if (key.format !== 'age') {
         throw new CloudlockerError('KEY_INVALID', 'The key file could not be used: it is a v1 key file, which has no public card; create an age identity with "cloudlocker keygen".');

@@ -5,7 +5,7 @@
  * here, without the service, with the same code the service's createKey uses.
  */
 import { Command, Option } from 'commander';
-import { createNewKeyFile, publicFacts, type NewKeyType } from '../../crypto/index.js';
+import type { NewKeyType } from '../../crypto/index.js';
 import { addJsonOption, defaultContext, type CommandContext } from '../client-command.js';
 import { CommandOutput } from '../output.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
@@ -27,6 +27,8 @@ export function keygenCommand(context: CommandContext = defaultContext()): Comma
     const output = new CommandOutput(flags.json === true, context.streams);
     try {
       const passphrase = await readPassphrase({ fromStdin: flags.passphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'New passphrase: ' });
+      // Loaded here, not at the top: every other command would pay for the crypto graph (age, ML-KEM) at start.
+      const { createNewKeyFile, publicFacts } = await import('../../crypto/index.js');
       const created = await createNewKeyFile(target, { type: flags.type, ...(passphrase === undefined ? {} : { passphrase }) });
       const facts = publicFacts(created.key);
       output.result({ path: created.path, ...facts, passphraseProtected: passphrase !== undefined }, () => [
