@@ -12,6 +12,10 @@
  * messages.
  */
 
+import type { ObjectMetadata } from './metadata.js';
+
+export type { ObjectMetadata } from './metadata.js';
+
 /** What a backend can do; the conformance suite skips a case only through these. */
 export interface StorageCapabilities {
   /** An aborted write is cleaned up on the store (S3: AbortMultipartUpload works). */
@@ -59,6 +63,12 @@ export interface ObjectInfo {
    * compare for equality only. Undefined where the store gave none.
    */
   readonly version?: string;
+  /**
+   * The object's user metadata (metadata.ts: non-secret, unauthenticated,
+   * checked when read back): from stat(), complete() and rewriteHeader();
+   * list() does not give it. Undefined when the object has none.
+   */
+  readonly metadata?: ObjectMetadata;
 }
 
 export interface ListOptions {
@@ -84,6 +94,12 @@ export interface WriteOptions {
    * PUT and a multipart upload.
    */
   readonly expectedSize?: number;
+  /**
+   * User metadata for the object (rules in metadata.ts; InvalidParamsError,
+   * param "metadata", when broken). Kept with the object from complete() on.
+   * resumeWrite must be given the same (S3 keeps what beginWrite gave).
+   */
+  readonly metadata?: ObjectMetadata;
 }
 
 /**
@@ -260,6 +276,8 @@ export interface Storage {
    * ObjectInfo.version is `expectedVersion`. What sharing a file needs:
    * only the encrypted file's header changes.
    *
+   * The object's user metadata is kept as it was.
+   *
    * All or nothing: a reader sees the old object or the new one, never a
    * mix; on any failure, cancel or crash the old object stays as it was.
    * The payload comes from the version read: if the object is replaced
@@ -270,7 +288,7 @@ export interface Storage {
    * info (a new version). `oldHeaderLength` beyond the object's size is a
    * RangeError (the caller's bug: it read the header from that version).
    *
-   * Rejects: NOT_FOUND, SOURCE_CHANGED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
+   * Rejects: NOT_FOUND, SOURCE_CHANGED, PERMISSION_DENIED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
    */
   rewriteHeader(
     name: string,

@@ -31,6 +31,12 @@ export interface StorageUnderTest {
   countLeftovers?(): Promise<number>;
   /** A second storage over the same store, not yet initialised: the next process after a crash. */
   reopen(): Storage;
+  /**
+   * Behind the backend's back, make the store hold `metadata` (unchecked,
+   * keys as the backend names them for its user metadata) for the object
+   * `name`: what a broken or hostile store could hand back.
+   */
+  plantMetadata(name: string, metadata: Record<string, string>): Promise<void>;
 }
 
 /** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
@@ -438,6 +444,71 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
       }, 300_000);
     });
 
+    describe('user metadata', () => {
+      const metadata = { 'content-kind': 'photo', 'format': 'v2', 'x-1': 'a b:c/d=e' };
+
+      it('keeps what beginWrite was given, on single-part and multipart objects; stat and complete report it', async () => {
+        const small = await putObject(storage, 'm/small', testBytes(100, 90), { metadata });
+        const big = await putObject(storage, 'm/big', testBytes(2 * (await partSizeOf(storage)) + 9, 91), { metadata });
+        for (const [name, info] of [['m/small', small], ['m/big', big]] as const) {
+          expect(info.metadata).toEqual(metadata);
+          expect((await storage.stat(name)).metadata).toEqual(metadata);
+        }
+        const plain = await putObject(storage, 'm/plain', testBytes(10, 92));
+        expect(plain.metadata).toBeUndefined();
+        expect((await storage.stat('m/plain')).metadata).toBeUndefined();
+      });
+
+      it('an overwrite replaces the metadata, and a rewritten header keeps it', async () => {
+        await putObject(storage, 'm/replaced', testBytes(100, 93), { metadata });
+        await putObject(storage, 'm/replaced', testBytes(100, 94), { overwrite: true, metadata: { only: 'this' } });
+        expect((await storage.stat('m/replaced')).metadata).toEqual({ only: 'this' });
+        const bare = await putObject(storage, 'm/replaced', testBytes(100, 95), { overwrite: true });
+        expect((await storage.stat('m/replaced')).metadata).toBeUndefined();
+        const back = await putObject(storage, 'm/replaced', testBytes(100, 96), { overwrite: true, metadata });
+        expect(bare.version).not.toBe(back.version);
+        const rewritten = await storage.rewriteHeader('m/replaced', back.version!, 10, testBytes(30, 97));
+        expect(rewritten.metadata).toEqual(metadata);
+        expect((await storage.stat('m/replaced')).metadata).toEqual(metadata);
+      });
+
+      it('a deleted object takes its metadata with it', async () => {
+        await putObject(storage, 'm/deleted', testBytes(100, 98), { metadata });
+        await storage.delete('m/deleted');
+        await putObject(storage, 'm/deleted', testBytes(100, 98));
+        expect((await storage.stat('m/deleted')).metadata).toBeUndefined();
+      });
+
+      it('refuses malformed metadata with InvalidParamsError (param metadata) and stores nothing', async () => {
+        const bad: Record<string, string>[] = [
+          { Upper: 'x' },
+          { 'under_score': 'x' },
+          { '': 'x' },
+          { key: '' },
+          { key: ' padded' },
+          { key: 'caf\u00e9' },
+          { key: 'line\nbreak' },
+          Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])),
+          { big: 'x'.repeat(1100) },
+        ];
+        for (const metadata of bad) {
+          await expect(storage.beginWrite('m/bad', { metadata })).rejects.toMatchObject({ name: 'InvalidParamsError', param: 'metadata' });
+        }
+        await expectReason(storage.stat('m/bad'), 'NOT_FOUND');
+      });
+
+      it('metadata the store hands back is checked: malformed is refused (STORAGE_UNAVAILABLE), never passed on', async () => {
+        await putObject(storage, 'm/planted', testBytes(100, 99), { metadata });
+        await underTest.plantMetadata('m/planted', { huge: 'y'.repeat(1500) });
+        const outcome = await settle(storage.stat('m/planted'));
+        expectSettledReason(outcome, 'STORAGE_UNAVAILABLE');
+        if (!outcome.ok) {
+          expect((outcome.error as { details?: unknown }).details).toEqual({ metadata: 'malformed' });
+          expect(String((outcome.error as Error).message)).not.toContain('yyyy');
+        }
+      });
+    });
+
     describe('rewriting a header', () => {
       /** The object `header + payload` stored under `name`, with its info. */
       async function putWithHeader(name: string, header: Uint8Array, payload: Uint8Array): Promise<ObjectInfo> {
@@ -725,9 +796,12 @@ export async function putObject(
   storage: Storage,
   name: string,
   data: Uint8Array,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; metadata?: Record<string, string> } = {},
 ): Promise<ObjectInfo> {
-  const writer = await storage.beginWrite(name, { expectedSize: data.byteLength });
+  const writer = await storage.beginWrite(name, {
+    expectedSize: data.byteLength,
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+  });
   try {
     // Parts of minPartSize, but no smaller than 3 MiB, so small objects go in one part.
     for (const part of splitParts(data, Math.max(writer.minPartSize, 3 * 1024 * 1024))) {

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { plantS3Metadata } from '../helpers/plant-s3-metadata.js';
 import { TEST_BUCKET } from '../helpers/s3rver.js';
 import { createTestRgwStorage, startRgw, type RunningRgw } from '../helpers/rgw.js';
 import { runStorageConformance } from './conformance.js';
@@ -32,5 +33,6 @@ runStorageConformance('s3 (Ceph RGW)', async () => {
     countLeftovers: async () =>
       (await admin.send(new ListMultipartUploadsCommand({ Bucket: TEST_BUCKET, Prefix: prefix }))).Uploads?.length ?? 0,
     reopen: () => createTestRgwStorage(rgw, { prefix }),
+    plantMetadata: (name, metadata) => plantS3Metadata(admin, prefix + name, metadata),
   };
 });

@@ -8,18 +8,23 @@
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { listOpenUploads, startMultipartLedger, type MultipartLedger } from '../helpers/multipart-ledger.js';
-import { createTestS3Storage, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { plantS3Metadata } from '../helpers/plant-s3-metadata.js';
+import { createTestS3Storage, S3RVER_CREDENTIALS, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 import { runStorageConformance } from './conformance.js';
 
 let server: RunningS3rver;
 let ledger: MultipartLedger;
+let admin: S3Client;
 let cases = 0;
 
 beforeAll(async () => {
   server = await startS3rver();
   ledger = await startMultipartLedger(server.endpoint);
+  admin = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
 });
 afterAll(async () => {
+  admin?.destroy();
   await ledger.stop();
   await server.stop();
 });
@@ -32,5 +37,6 @@ runStorageConformance('s3 (s3rver behind the multipart ledger)', async () => {
     teardown: async () => {},
     reopen: storage,
     countLeftovers: async () => (await listOpenUploads(ledger.endpoint, prefix)).length,
+    plantMetadata: (name, metadata) => plantS3Metadata(admin, prefix + name, metadata),
   };
 });

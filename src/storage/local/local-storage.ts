@@ -7,6 +7,9 @@
  *                                those init({ keepWrites }) names: their file
  *                                name is the writer's resumeToken)
  *   <store>/<encoded name>@      published objects
+ *   <store>/.meta/<sha256(name)>.<version>.json
+ *                                an object's user metadata, bound to its
+ *                                version (see "User metadata" in docs/storage.md)
  *
  * Writes publish atomically (rename, or link() when the name must not exist
  * yet), so a listing never shows a partial object, even after a crash.
@@ -15,7 +18,7 @@
  * belongs to one server process (changes made behind its back show up in
  * listings after the next start; stat and reads always ask the disk).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CloudlockerError, InvalidParamsError } from '../../errors.js';
@@ -39,6 +42,7 @@ import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encodi
 import { ObjectIndex } from './object-index.js';
 import { syncDirectory, syncDirectoryChain } from '../../fs/durable-fs.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
+import { checkMetadataToWrite, checkStoredMetadata, malformedMetadata, type ObjectMetadata } from '../metadata.js';
 import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
 
 export interface LocalStorageOptions {
@@ -49,6 +53,10 @@ export interface LocalStorageOptions {
 /** Name of the store's folder for writes in progress; no encoded name starts with '.'. */
 export const TEMP_FOLDER = '.tmp';
 const TEMP_SUFFIX = '.part';
+/** Name of the store's folder of user metadata sidecars; like .tmp, never an encoded name. */
+export const META_FOLDER = '.meta';
+/** A sidecar larger than this is not one this backend wrote. */
+const MAX_META_FILE_BYTES = 8 * 1024;
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
 /** How many files init() stats at once while walking the store. */
@@ -65,6 +73,7 @@ export class LocalStorage implements Storage {
 
   private readonly root: string;
   private readonly tempDirectory: string;
+  private readonly metaDirectory: string;
   private readonly index = new ObjectIndex();
   private readonly nameLock = new KeyedLock();
   private readonly openWriters = new Set<LocalObjectWriter>();
@@ -74,6 +83,7 @@ export class LocalStorage implements Storage {
   constructor(options: LocalStorageOptions) {
     this.root = path.resolve(options.directory);
     this.tempDirectory = path.join(this.root, TEMP_FOLDER);
+    this.metaDirectory = path.join(this.root, META_FOLDER);
     this.location = this.root;
   }
 
@@ -91,7 +101,9 @@ export class LocalStorage implements Storage {
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
       await this.removeTemporaries(new Set(options.keepWrites ?? []));
       this.hardLinks = await this.probeHardLinks();
-      this.index.reset(await this.walkStore());
+      const objects = await this.walkStore();
+      this.index.reset(objects);
+      await this.removeOrphanedMetadata(objects);
     } catch (err) {
       throw toStorageError(err, ['PERMISSION_DENIED', 'NO_SPACE']);
     }
@@ -101,6 +113,7 @@ export class LocalStorage implements Storage {
   async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     this.assertReady();
     const entries = this.entriesOf(name);
+    checkMetadataToWrite(options.metadata);
     throwIfAborted(options.signal);
     const tempPath = path.join(this.tempDirectory, randomBytes(16).toString('hex') + TEMP_SUFFIX);
     let handle;
@@ -116,6 +129,7 @@ export class LocalStorage implements Storage {
   async resumeWrite(name: string, resumeToken: string, options: ResumeWriteOptions): Promise<ObjectWriter> {
     this.assertReady();
     const entries = this.entriesOf(name);
+    checkMetadataToWrite(options.metadata);
     throwIfAborted(options.signal);
     const tempPath = this.temporaryOf(resumeToken);
     let handle;
@@ -148,7 +162,7 @@ export class LocalStorage implements Storage {
       signal: options.signal,
       expectedSize: options.expectedSize,
       writtenParts,
-      publish: (from, overwrite) => this.publish(name, entries, from, overwrite),
+      publish: (from, overwrite) => this.publish(name, entries, from, overwrite, options.metadata),
       onFinished: () => this.openWriters.delete(writer),
     });
     this.openWriters.add(writer);
@@ -227,7 +241,9 @@ export class LocalStorage implements Storage {
     try {
       const stats = await fs.stat(file);
       if (!stats.isFile()) throw notFound();
-      return describeFile(name, stats);
+      const info = describeFile(name, stats);
+      const metadata = await this.readMetadata(name, info.version);
+      return metadata === undefined ? info : { ...info, metadata };
     } catch (err) {
       throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
     }
@@ -254,7 +270,9 @@ export class LocalStorage implements Storage {
     this.assertReady();
     const file = this.pathOf(this.entriesOf(name));
     await this.nameLock.run(name, async () => {
+      let version: string | undefined;
       try {
+        version = describeFile(name, await fs.stat(file)).version;
         await fs.unlink(file);
       } catch (err) {
         if (isMissingFileError(err)) {
@@ -264,6 +282,7 @@ export class LocalStorage implements Storage {
         throw toStorageError(err, []);
       }
       this.index.delete(name);
+      await this.removeMetadata(name, version);
     });
     await this.removeEmptyParents(path.dirname(file));
   }
@@ -306,24 +325,32 @@ export class LocalStorage implements Storage {
       if (oldHeaderLength > sourceStats.size) {
         throw new RangeError(`oldHeaderLength ${oldHeaderLength} is beyond the object's ${sourceStats.size} bytes.`);
       }
+      const metadata = await this.readMetadata(name, expectedVersion);
       await this.copyWithNewHeader(source, tempPath, sourceStats, oldHeaderLength, newHeader, options);
+      const newVersion = await this.writeMetadataFor(name, tempPath, metadata);
       const info = await this.nameLock.run(name, async () => {
-        throwIfAborted(signal);
-        let current;
         try {
-          current = await fs.stat(file);
+          throwIfAborted(signal);
+          let current;
+          try {
+            current = await fs.stat(file);
+          } catch (err) {
+            // Deleted meanwhile: nothing to rewrite any more.
+            throw isMissingFileError(err) ? sourceChanged(name) : err;
+          }
+          if (describeFile(name, current).version !== expectedVersion) throw sourceChanged(name);
+          await fs.rename(tempPath, file);
+          published = true;
         } catch (err) {
-          // Deleted meanwhile: nothing to rewrite any more.
-          throw isMissingFileError(err) ? sourceChanged(name) : err;
+          if (newVersion !== undefined) await this.removeMetadata(name, newVersion);
+          throw err;
         }
-        if (describeFile(name, current).version !== expectedVersion) throw sourceChanged(name);
-        await fs.rename(tempPath, file);
-        published = true;
+        await this.removeMetadata(name, expectedVersion);
         await syncDirectory(path.dirname(file));
         const stats = await fs.stat(file);
         const described = describeFile(name, stats);
         this.index.set(described);
-        return described;
+        return metadata === undefined ? described : { ...described, metadata };
       });
       return { ...info, modifiedAt: new Date(info.modifiedAt) };
     } catch (err) {
@@ -384,10 +411,37 @@ export class LocalStorage implements Storage {
   }
 
   /** Move a finished temporary to the object's path and record it; under the name's lock. */
-  private publish(name: string, entries: string[], tempPath: string, overwrite: boolean): Promise<ObjectInfo> {
+  private publish(
+    name: string,
+    entries: string[],
+    tempPath: string,
+    overwrite: boolean,
+    metadata: ObjectMetadata | undefined,
+  ): Promise<ObjectInfo> {
     const file = this.pathOf(entries);
     const parent = path.dirname(file);
     return this.nameLock.run(name, async () => {
+      // The sidecar first, bound to the version the object will have (a
+      // rename or link keeps inode, size and time): a crash in between
+      // leaves a sidecar of no object, which init() removes.
+      const newVersion = await this.writeMetadataFor(name, tempPath, metadata);
+      const oldVersion = overwrite ? await this.versionAt(name, file) : undefined;
+      try {
+        await this.moveIntoPlace(tempPath, file, parent, overwrite);
+      } catch (err) {
+        if (newVersion !== undefined) await this.removeMetadata(name, newVersion);
+        throw err;
+      }
+      if (oldVersion !== undefined) await this.removeMetadata(name, oldVersion);
+      const stats = await fs.stat(file);
+      const info: ObjectInfo = describeFile(name, stats);
+      this.index.set(info);
+      return { ...info, modifiedAt: new Date(info.modifiedAt), ...(newVersion === undefined ? {} : { metadata: metadata! }) };
+    });
+  }
+
+  /** rename (overwrite) or publish-if-absent, making the parent directories, then syncing them. */
+  private async moveIntoPlace(tempPath: string, file: string, parent: string, overwrite: boolean): Promise<void> {
       for (let attempt = 1; ; attempt++) {
         try {
           // Inside the retry too: a recursive mkdir rejects with ENOENT when
@@ -403,11 +457,89 @@ export class LocalStorage implements Storage {
           throw err;
         }
       }
-      const stats = await fs.stat(file);
-      const info: ObjectInfo = describeFile(name, stats);
-      this.index.set(info);
-      return { ...info, modifiedAt: new Date(info.modifiedAt) };
-    });
+  }
+
+  // -- User metadata sidecars (.meta/<sha256(name)>.<version>.json) ---------
+
+  private metadataFileOf(name: string, version: string): string {
+    return path.join(this.metaDirectory, `${createHash('sha256').update(name, 'utf8').digest('hex')}.${version}.json`);
+  }
+
+  /** The version of the object at `file`, or undefined when there is none. */
+  private async versionAt(name: string, file: string): Promise<string | undefined> {
+    try {
+      return describeFile(name, await fs.stat(file)).version;
+    } catch (err) {
+      if (isMissingFileError(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes the sidecar of the finished temporary `tempPath` (fsynced), for
+   * the version it has and will keep once published; resolves with that
+   * version, or undefined when there is no metadata to keep.
+   */
+  private async writeMetadataFor(name: string, tempPath: string, metadata: ObjectMetadata | undefined): Promise<string | undefined> {
+    if (metadata === undefined || Object.keys(metadata).length === 0) return undefined;
+    const version = describeFile(name, await fs.stat(tempPath)).version;
+    // Made on first use: a store without metadata keeps its layout.
+    await fs.mkdir(this.metaDirectory, { recursive: true, mode: DIRECTORY_MODE });
+    const handle = await fs.open(this.metadataFileOf(name, version), 'w', FILE_MODE);
+    try {
+      await handle.writeFile(JSON.stringify({ metadata }), 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return version;
+  }
+
+  /** The object's metadata, checked (it comes from the disk, which others can write); undefined when it has none. */
+  private async readMetadata(name: string, version: string): Promise<ObjectMetadata | undefined> {
+    let text: string;
+    try {
+      const handle = await fs.open(this.metadataFileOf(name, version), 'r');
+      try {
+        const buffer = Buffer.alloc(MAX_META_FILE_BYTES + 1);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, 0);
+        if (bytesRead > MAX_META_FILE_BYTES) throw malformedMetadata(name, `its sidecar is over ${MAX_META_FILE_BYTES} bytes`);
+        text = buffer.subarray(0, bytesRead).toString('utf8');
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if (isMissingFileError(err)) return undefined;
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const metadata = (parsed as { metadata?: unknown } | undefined)?.metadata;
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw malformedMetadata(name, 'its sidecar is not one this store wrote');
+    return checkStoredMetadata(name, metadata as Record<string, unknown>);
+  }
+
+  /** Best effort: a sidecar left behind belongs to no object and is removed by the next init(). */
+  private async removeMetadata(name: string, version: string): Promise<void> {
+    await fs.rm(this.metadataFileOf(name, version), { force: true }).catch(() => undefined);
+  }
+
+  /** Sidecars of no current object (a crash between writing one and publishing, or a failed removal). */
+  private async removeOrphanedMetadata(objects: readonly ObjectInfo[]): Promise<void> {
+    const live = new Set(objects.map((info) => path.basename(this.metadataFileOf(info.name, info.version ?? ''))));
+    let entries: string[];
+    try {
+      entries = await fs.readdir(this.metaDirectory);
+    } catch (err) {
+      if (isMissingFileError(err)) return;
+      throw err;
+    }
+    const orphans = entries.filter((entry) => !live.has(entry));
+    await Promise.all(orphans.map((entry) => fs.rm(path.join(this.metaDirectory, entry), { recursive: true, force: true })));
   }
 
   private async publishIfAbsent(tempPath: string, file: string): Promise<void> {

@@ -12,17 +12,25 @@
  * - an object of at most 5 MiB in all: one GET and one PutObject.
  *
  * Every byte read comes from the version read: each GET's answer must carry
- * that ETag, and each copy is conditional on it (SOURCE_CHANGED otherwise).
- * The publish is S3ObjectWriter.completeIfVersion (If-Match where the store
- * honours it on Complete; else the name's claim around a check, or a check).
+ * that ETag, and each copy is conditional on it (CopySourceIfMatch:
+ * SOURCE_CHANGED where the store honours it; Ceph RGW 16.2 ignores it). The
+ * publish is S3ObjectWriter.completeIfVersion on the same key (If-Match
+ * where the store honours it on Complete; else the name's claim around a
+ * HeadObject check, or a check), so the object was still that version when
+ * the copies had all been made. What that leaves where CopySourceIfMatch is
+ * ignored: an object replaced and then put back byte for byte (same ETag)
+ * while a part was being copied could give that part another version's
+ * bytes; the format's authentication refuses such an object at download
+ * (INTEGRITY), it is never silently wrong.
  * Any failure or cancel aborts the upload: the old object stays as it was.
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
-import type { ObjectInfo, RewriteHeaderOptions } from '../storage.js';
+import { checkStoredMetadata } from '../metadata.js';
+import type { ObjectInfo, ObjectMetadata, RewriteHeaderOptions } from '../storage.js';
 import { isAbort, isInvalidRange, isObjectNotFound, toStorageError, type S3ErrorContext } from './errors.js';
-import { MAX_PARTS, MIN_PART_SIZE, type S3ObjectWriter } from './object-writer.js';
+import { fromS3Metadata, MAX_PARTS, MIN_PART_SIZE, type S3ObjectWriter } from './object-writer.js';
 
 /** Payload parts copied inside the store: few requests, each one the store's own work. */
 export const COPY_PART_SIZE = 64 * 1024 * 1024;
@@ -37,7 +45,10 @@ export interface S3RewriteContext {
   readonly location: string;
   keyOf(name: string): string;
   /** A writer of `name` for the new object. */
-  newWriter(name: string, options: { expectedSize: number; signal: AbortSignal | undefined }): S3ObjectWriter;
+  newWriter(
+    name: string,
+    options: { expectedSize: number; signal: AbortSignal | undefined; metadata: ObjectMetadata | undefined },
+  ): S3ObjectWriter;
   /** The CopySourceIfMatch form the store honours; undefined: stream the payload. */
   readonly copyIfMatch: 'quoted' | 'bare' | undefined;
 }
@@ -81,7 +92,9 @@ export async function rewriteS3Header(
     return fromHeader.byteLength === 0 ? payload : Buffer.concat([fromHeader, payload]);
   };
 
-  const writer = context.newWriter(name, { expectedSize: newSize, signal });
+  // The user metadata stays as it was (checked: it comes from the store).
+  const metadata = checkStoredMetadata(name, fromS3Metadata(head.Metadata));
+  const writer = context.newWriter(name, { expectedSize: newSize, signal, metadata });
   let payloadDone = 0;
   const progressed = async (start: number, end: number) => {
     payloadDone += Math.max(0, end - Math.max(start, headerLength));

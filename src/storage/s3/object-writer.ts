@@ -28,7 +28,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
-import type { ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
+import type { ObjectInfo, ObjectMetadata, ObjectWriter, ResumedPart } from '../storage.js';
 import {
   isConditionalConflict,
   isNoSuchUpload,
@@ -41,7 +41,7 @@ import {
 } from './errors.js';
 import { acquireClaim, type ClaimTarget } from './claims.js';
 import { sourceChanged } from '../header-rewrite.js';
-import { ifMatchValue } from './probe.js';
+import { copySourceOf, ifMatchValue } from './probe.js';
 
 /**
  * How overwrite: false is made to hold against a concurrent writer (see
@@ -89,6 +89,8 @@ export interface S3WriteTarget {
   readonly location: string;
   readonly expectedSize: number | undefined;
   readonly signal: AbortSignal | undefined;
+  /** User metadata for the object (already checked), stored as x-amz-meta-cl-<key>. */
+  readonly metadata?: ObjectMetadata | undefined;
   readonly commitMode: CommitMode;
   /** Where name claims are kept (commitMode "claim"). */
   readonly claims: ClaimTarget;
@@ -133,10 +135,22 @@ export interface CopySource {
   readonly length: number;
 }
 
-/** x-amz-copy-source: "bucket/key", URL-encoded segment by segment. */
-function copySourceOf(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+/** S3 metadata keys of the caller's metadata: x-amz-meta-cl-<key>. */
+export const USER_METADATA_PREFIX = 'cl-';
+
+export function toS3Metadata(metadata: ObjectMetadata | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata ?? {}).map(([key, value]) => [USER_METADATA_PREFIX + key, value]));
 }
+
+/** The caller's metadata among an object's S3 metadata (HeadObject's, keys lower-cased by the SDK), unchecked. */
+export function fromS3Metadata(s3Metadata: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(s3Metadata ?? {})
+      .filter(([key]) => key.startsWith(USER_METADATA_PREFIX))
+      .map(([key, value]) => [key.slice(USER_METADATA_PREFIX.length), value]),
+  );
+}
+
 
 export class S3ObjectWriter implements ObjectWriter {
   readonly minPartSize = MIN_PART_SIZE;
@@ -555,9 +569,15 @@ export class S3ObjectWriter implements ObjectWriter {
     return condition.kind === 'version' ? sourceChanged(this.target.name) : new CloudlockerError('ALREADY_EXISTS');
   }
 
-  /** The object's user metadata: this upload's marker on a multipart upload (a single PUT is known by its ETag). */
+  /**
+   * The object's S3 user metadata: the caller's, each key prefixed (so other
+   * tools' metadata and cloudlocker's own stay apart), and this upload's
+   * marker on a multipart upload (a single PUT is known by its ETag).
+   */
   private metadataOf(options: { marker: boolean }): { Metadata?: Record<string, string> } {
-    return this.marker === undefined || !options.marker ? {} : { Metadata: { [UPLOAD_MARKER_KEY]: this.marker } };
+    const metadata = toS3Metadata(this.target.metadata);
+    if (this.marker !== undefined && options.marker) metadata[UPLOAD_MARKER_KEY] = this.marker;
+    return Object.keys(metadata).length === 0 ? {} : { Metadata: metadata };
   }
 
   /** The object now at the key, if it has our size, and our ETag or upload marker (when known). */
@@ -590,6 +610,7 @@ export class S3ObjectWriter implements ObjectWriter {
       storedSize: this.size,
       modifiedAt: new Date(),
       ...(version ? { version } : {}),
+      ...(this.target.metadata === undefined || Object.keys(this.target.metadata).length === 0 ? {} : { metadata: this.target.metadata }),
     };
   }
 

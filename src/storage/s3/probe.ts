@@ -22,11 +22,11 @@
  * - completeIfMatch: the same for CompleteMultipartUpload's `If-Match` (a
  *   wrong ETag refused, the current one accepted): AWS honours it (quoted);
  *   RGW 16.2 and s3rver ignore it. rewriteHeader then publishes with it.
- * - uploadPartCopy: UploadPartCopy with CopySourceRange copies exactly that
- *   range (read back after Complete), and CopySourceIfMatch is honoured (a
- *   wrong ETag refused with 412; `copyIfMatch` is the form accepted):
- *   rewriteHeader then copies the payload inside the store. s3rver answers
- *   501; rewriteHeader then streams it.
+ * - copy: UploadPartCopy with CopySourceRange copies exactly that range
+ *   (read back after Complete): rewriteHeader then copies the payload
+ *   inside the store; and whether CopySourceIfMatch is honoured (a wrong
+ *   ETag refused with 412: AWS) or ignored (Ceph RGW 16.2). s3rver answers
+ *   501; rewriteHeader then streams the payload.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -56,14 +56,23 @@ export interface S3Probe {
   readonly abortMultipart: boolean;
   readonly ifMatch: 'quoted' | 'bare' | undefined;
   readonly completeIfMatch: 'quoted' | 'bare' | undefined;
-  /** The CopySourceIfMatch form UploadPartCopy honours; undefined: no usable server-side ranged copy. */
-  readonly copyIfMatch: 'quoted' | 'bare' | undefined;
+  /**
+   * Server-side ranged copy (UploadPartCopy with CopySourceRange), with the
+   * CopySourceIfMatch form it accepts and whether it honours it (AWS) or
+   * ignores it (Ceph RGW 16.2); undefined: none (s3rver).
+   */
+  readonly copy: { readonly ifMatch: 'quoted' | 'bare'; readonly ifMatchHonoured: boolean } | undefined;
 }
 
 /** The If-Match header value for `etag` (as S3 returns it, quoted) in the form the store honours. */
 export function ifMatchValue(form: 'quoted' | 'bare', etag: string): string {
   const bare = etag.replace(/^"(.*)"$/, '$1');
   return form === 'bare' ? bare : `"${bare}"`;
+}
+
+/** x-amz-copy-source: "bucket/key", URL-encoded segment by segment. */
+export function copySourceOf(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 export interface ProbeTarget {
@@ -102,7 +111,7 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
           abortMultipart: true,
           ifMatch: undefined,
           completeIfMatch: undefined,
-          copyIfMatch: undefined,
+          copy: undefined,
         };
       }
       throw failed(second, 'probing the store');
@@ -180,13 +189,13 @@ export async function probeStore(target: ProbeTarget): Promise<S3Probe> {
       if (!isRefusal(err)) throw failed(err, 'probing multipart uploads');
       conditionalComplete = false;
     }
-    const copyIfMatch = await probeUploadPartCopy(target, key, `${key}-copy`).catch((err: unknown) => {
+    const copy = await probeUploadPartCopy(target, key, `${key}-copy`).catch((err: unknown) => {
       throw failed(err, 'probing server-side copies');
     });
     const completeIfMatch = await probeCompleteIfMatch(target, key, abortMultipart).catch((err: unknown) => {
       throw failed(err, 'probing conditional multipart completion');
     });
-    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch, completeIfMatch, copyIfMatch };
+    return { conditionalPut, conditionalComplete, abortMultipart, ifMatch, completeIfMatch, copy };
   } finally {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
   }
@@ -199,38 +208,51 @@ function notOffered(err: unknown): boolean {
 
 /**
  * UploadPartCopy of bytes 1..4 of a fresh source object into a new upload
- * at `copyKey`, completed and read back; a wrong CopySourceIfMatch must be
- * refused with 412. Resolves with the form of CopySourceIfMatch honoured, or
- * undefined when the store has no usable ranged copy.
+ * at `copyKey`, completed and read back: the ranged copy works if those
+ * bytes arrive. Then, in an upload of its own (RGW 16.2 refuses to complete
+ * an upload holding a part it is not given), a copy with a wrong
+ * CopySourceIfMatch: honoured if refused with 412 (AWS), ignored if
+ * accepted (RGW 16.2). Resolves with the CopySourceIfMatch form accepted and
+ * whether it is honoured, or undefined when the store has no usable ranged
+ * copy (s3rver: 501).
  */
-async function probeUploadPartCopy(target: ProbeTarget, sourceKey: string, copyKey: string): Promise<'quoted' | 'bare' | undefined> {
+async function probeUploadPartCopy(
+  target: ProbeTarget,
+  sourceKey: string,
+  copyKey: string,
+): Promise<S3Probe['copy']> {
   const { client, bucket } = target;
   const sourceEtag = (await client.send(new PutObjectCommand({ Bucket: bucket, Key: sourceKey, Body: 'source-of-copy' }))).ETag;
   if (!sourceEtag) return undefined;
-  const copySource = `${bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`;
-  let uploadId: string | undefined;
+  const copySource = copySourceOf(bucket, sourceKey);
+  const uploads: string[] = [];
+  const newUpload = async (): Promise<string | undefined> => {
+    const uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: copyKey }))).UploadId;
+    if (uploadId !== undefined) uploads.push(uploadId);
+    return uploadId;
+  };
+  const copyPart = async (uploadId: string, ifMatch: string) =>
+    (
+      await client.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: copyKey,
+          UploadId: uploadId,
+          PartNumber: 1,
+          CopySource: copySource,
+          CopySourceRange: 'bytes=1-4',
+          CopySourceIfMatch: ifMatch,
+        }),
+      )
+    ).CopyPartResult?.ETag;
   try {
-    uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: copyKey }))).UploadId;
+    const uploadId = await newUpload();
     if (uploadId === undefined) return undefined;
-    const copyPart = async (partNumber: number, ifMatch: string) =>
-      (
-        await client.send(
-          new UploadPartCopyCommand({
-            Bucket: bucket,
-            Key: copyKey,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            CopySource: copySource,
-            CopySourceRange: 'bytes=1-4',
-            CopySourceIfMatch: ifMatch,
-          }),
-        )
-      ).CopyPartResult?.ETag;
     let form: 'quoted' | 'bare' | undefined;
     let partEtag: string | undefined;
     for (const candidate of ['quoted', 'bare'] as const) {
       try {
-        partEtag = await copyPart(1, ifMatchValue(candidate, sourceEtag));
+        partEtag = await copyPart(uploadId, ifMatchValue(candidate, sourceEtag));
         form = candidate;
         break;
       } catch (err) {
@@ -238,16 +260,6 @@ async function probeUploadPartCopy(target: ProbeTarget, sourceKey: string, copyK
       }
     }
     if (form === undefined || !partEtag) return undefined;
-    const wrong = ifMatchValue(form, sourceEtag.replace(/[0-9a-f]/i, (c) => (c === '0' ? '1' : '0')));
-    try {
-      await copyPart(2, wrong);
-      return undefined; // the condition is ignored: a copy could take bytes of another version
-    } catch (err) {
-      if (!isPreconditionFailed(err)) {
-        if (notOffered(err)) return undefined;
-        throw err;
-      }
-    }
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
@@ -256,15 +268,26 @@ async function probeUploadPartCopy(target: ProbeTarget, sourceKey: string, copyK
         MultipartUpload: { Parts: [{ PartNumber: 1, ETag: partEtag }] },
       }),
     );
-    uploadId = undefined;
+    uploads.splice(uploads.indexOf(uploadId), 1);
     const copied = await client.send(new GetObjectCommand({ Bucket: bucket, Key: copyKey }));
-    const text = (await copied.Body?.transformToString()) ?? '';
-    return text === 'ourc' ? form : undefined;
+    if (((await copied.Body?.transformToString()) ?? '') !== 'ourc') return undefined;
+
+    const wrong = ifMatchValue(form, sourceEtag.replace(/[0-9a-f]/i, (c) => (c === '0' ? '1' : '0')));
+    const second = await newUpload();
+    if (second === undefined) return undefined;
+    let ifMatchHonoured = false;
+    try {
+      await copyPart(second, wrong);
+    } catch (err) {
+      if (isPreconditionFailed(err)) ifMatchHonoured = true;
+      else if (!notOffered(err)) throw err;
+    }
+    return { ifMatch: form, ifMatchHonoured };
   } catch (err) {
     if (notOffered(err)) return undefined;
     throw err;
   } finally {
-    if (uploadId !== undefined) {
+    for (const uploadId of uploads) {
       await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: copyKey, UploadId: uploadId })).catch(() => undefined);
     }
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: copyKey })).catch(() => undefined);

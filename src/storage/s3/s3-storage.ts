@@ -37,7 +37,8 @@ import {
   toStorageError,
   type S3ErrorContext,
 } from './errors.js';
-import { parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
+import { fromS3Metadata, parseResumeToken, S3ObjectWriter, type CommitMode, type S3WriteTarget } from './object-writer.js';
+import { checkMetadataToWrite, checkStoredMetadata } from '../metadata.js';
 import { probeStore, type S3Probe } from './probe.js';
 import { abortStaleUploads } from './stale-uploads.js';
 import { rewriteS3Header } from './header-rewrite.js';
@@ -82,7 +83,7 @@ export class S3Storage implements Storage {
     return {
       abortCleansUp: !this.config.gaps.noAbortMultipartUpload && (this.probe?.abortMultipart ?? true),
       atomicNoOverwrite: this.commitMode !== 'check',
-      headerRewrite: this.probe?.copyIfMatch === undefined ? 'streamed' : 'server-side-copy',
+      headerRewrite: this.probe?.copy === undefined ? 'streamed' : 'server-side-copy',
     };
   }
 
@@ -184,12 +185,18 @@ export class S3Storage implements Storage {
   async beginWrite(name: string, options: WriteOptions = {}): Promise<ObjectWriter> {
     this.assertOpen();
     const key = this.writableKeyOf(name);
+    checkMetadataToWrite(options.metadata);
     if (options.signal?.aborted) throw new CloudlockerError('CANCELLED');
     return this.writer(name, key, options);
   }
 
   /** A writer of `key`, new or (with `resume`) continuing a multipart upload. */
-  private writer(name: string, key: string, options: WriteOptions, resume?: S3WriteTarget['resume']): S3ObjectWriter {
+  private writer(
+    name: string,
+    key: string,
+    options: WriteOptions,
+    resume?: S3WriteTarget['resume'],
+  ): S3ObjectWriter {
     return new S3ObjectWriter({
       client: this.client,
       bucket: this.config.bucket,
@@ -198,6 +205,7 @@ export class S3Storage implements Storage {
       location: this.location,
       expectedSize: options.expectedSize,
       signal: options.signal,
+      metadata: options.metadata,
       commitMode: this.commitMode,
       replaceMode: this.replaceMode,
       ifMatchComplete: this.probe?.completeIfMatch,
@@ -230,7 +238,7 @@ export class S3Storage implements Storage {
         location: this.location,
         keyOf: () => key,
         newWriter: (writerName, writeOptions) => this.writer(writerName, key, writeOptions),
-        copyIfMatch: this.probe?.copyIfMatch,
+        copyIfMatch: this.probe?.copy?.ifMatch,
       },
       name,
       expectedVersion,
@@ -331,11 +339,13 @@ export class S3Storage implements Storage {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(name) }), {
         abortSignal: context.signal,
       });
+      const metadata = checkStoredMetadata(name, fromS3Metadata(head.Metadata));
       return {
         name,
         storedSize: head.ContentLength ?? 0,
         modifiedAt: head.LastModified ?? new Date(0),
         ...(head.ETag ? { version: head.ETag } : {}),
+        ...(metadata === undefined ? {} : { metadata }),
       };
     } catch (err) {
       if (isObjectNotFound(err) && !isAbort(err, context.signal)) throw new CloudlockerError('NOT_FOUND');

@@ -9,6 +9,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -30,11 +31,15 @@ interface FakeOptions {
   emptyPutEtag?: boolean;
   /** Called on each HeadObject of a key, before it is answered. */
   onHead?: (key: string, fake: FakeS3) => void;
+  /** UploadPartCopy: absent (501, as s3rver), honouring CopySourceIfMatch (quoted), or ignoring it. */
+  copy?: 'honoured' | 'ignored' | 'wrong-range';
 }
 
 /** Objects by key, each with a fresh quoted ETag per write; multipart is minimal. */
 class FakeS3 {
   readonly objects = new Map<string, string>();
+  readonly bodies = new Map<string, string>();
+  private readonly copiedParts = new Map<number, string>();
   readonly sent: string[] = [];
   private writes = 0;
   constructor(private readonly options: FakeOptions = {}) {}
@@ -61,6 +66,7 @@ class FakeS3 {
       }
       const etag = command.input.Body === 'probe' && current !== undefined ? current : this.newEtag();
       this.objects.set(Key!, etag);
+      if (typeof command.input.Body === 'string') this.bodies.set(Key!, command.input.Body);
       return { ETag: this.options.emptyPutEtag === true ? '' : etag };
     }
     if (command instanceof HeadObjectCommand) {
@@ -78,7 +84,23 @@ class FakeS3 {
     if (command instanceof CompleteMultipartUploadCommand) {
       const etag = this.newEtag();
       this.objects.set(command.input.Key!, etag);
+      const parts = command.input.MultipartUpload?.Parts ?? [];
+      this.bodies.set(command.input.Key!, parts.map((part) => this.copiedParts.get(part.PartNumber!) ?? '').join(''));
       return { ETag: etag };
+    }
+    if (command instanceof GetObjectCommand) {
+      const body = this.bodies.get(command.input.Key!);
+      if (body === undefined) throw s3Error('NoSuchKey', 404);
+      return { Body: { transformToString: async () => body } };
+    }
+    if (command instanceof UploadPartCopyCommand && this.options.copy !== undefined) {
+      const { CopySource, CopySourceRange, CopySourceIfMatch, PartNumber } = command.input;
+      const sourceKey = decodeURIComponent(CopySource!.slice(CopySource!.indexOf('/') + 1));
+      const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(CopySourceRange!)!;
+      if (this.options.copy === 'honoured' && CopySourceIfMatch !== this.objects.get(sourceKey)) throw s3Error('PreconditionFailed', 412);
+      const shift = this.options.copy === 'wrong-range' ? 1 : 0;
+      this.copiedParts.set(PartNumber!, (this.bodies.get(sourceKey) ?? '').slice(Number(from) + shift, Number(to) + 1 + shift));
+      return { CopyPartResult: { ETag: `"copy-${PartNumber}"` } };
     }
     if (command instanceof AbortMultipartUploadCommand) return {};
     // As s3rver: no server-side ranged copy (the probe then settles on streamed header rewrites).
@@ -132,6 +154,13 @@ describe('the If-Match probe', () => {
     const found = await probe(new FakeS3({ ifMatch: 'ignored' }));
     expect(found.conditionalPut).toBe(true);
     expect(found.ifMatch).toBeUndefined();
+  });
+
+  it('records server-side ranged copy where the range read back is right, and whether CopySourceIfMatch is honoured', async () => {
+    expect((await probe(new FakeS3({ ifMatch: 'bare', copy: 'honoured' }))).copy).toEqual({ ifMatch: 'quoted', ifMatchHonoured: true });
+    expect((await probe(new FakeS3({ ifMatch: 'bare', copy: 'ignored' }))).copy).toEqual({ ifMatch: 'quoted', ifMatchHonoured: false });
+    expect((await probe(new FakeS3({ ifMatch: 'bare', copy: 'wrong-range' }))).copy).toBeUndefined();
+    expect((await probe(new FakeS3({ ifMatch: 'bare' }))).copy).toBeUndefined();
   });
 
   it('records the form a store honours: bare (RGW 16.2) or quoted (AWS)', async () => {
