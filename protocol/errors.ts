@@ -106,6 +106,28 @@ export const ApplicationErrors = {
     when: 'an age file was made for another object name (moved or swapped)',
     message: 'The stored file was made for another name: it may have been moved or swapped.',
   },
+  // -- Users, identities and contacts (issue 14): codes from -32030 up, so
+  //    that other branches adding reasons do not collide.
+  LOCKED: {
+    code: -32030,
+    when: 'the call needs an identity, none is unlocked and no keyPath was given',
+    message: 'No identity is unlocked: unlock one first, or give keyPath.',
+  },
+  PASSPHRASE_WEAK: {
+    code: -32031,
+    when: 'a passphrase for the identity copy kept in the store is too easy to guess',
+    message: 'That passphrase is too easy to guess for a copy kept in the store: choose a longer, less predictable one.',
+  },
+  IDENTITY_COPY_INVALID: {
+    code: -32032,
+    when: 'the identity copy in the store is not one this user made: damaged, for another user name, or planted',
+    message: 'The identity copy in the store cannot be trusted: it is damaged or was not made for this user name. Nothing was written.',
+  },
+  CONTACTS_INVALID: {
+    code: -32033,
+    when: 'the contacts file in the data directory is damaged (it is left untouched)',
+    message: 'The contacts file is damaged and was left untouched: repair or remove it.',
+  },
 } as const satisfies Record<string, ApplicationErrorSpec>;
 
 export type ErrorReason = keyof typeof ApplicationErrors;

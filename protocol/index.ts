@@ -9,3 +9,4 @@ export * from './names.js';
 export * from './openrpc.js';
 export * from './schemas.js';
 export type * from './types.js';
+export * from './user-schemas.js';

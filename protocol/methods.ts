@@ -7,6 +7,7 @@
  */
 import type { ErrorReason } from './errors.js';
 import * as S from './schemas.js';
+import * as U from './user-schemas.js';
 import type * as T from './types.js';
 
 /** A JSON Schema object as these descriptors hold them (plain data). */
@@ -65,7 +66,7 @@ export const Upload = defineMethod<T.UploadParams, T.UploadResult>()({
   summary: 'Encrypt a local file and store it; answers when the transfer has finished.',
   paramsSchema: S.uploadParamsSchema,
   resultSchema: S.uploadResultSchema,
-  errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED'],
+  errors: [...TRANSFER_ERRORS, 'SOURCE_CHANGED', 'LOCKED'],
 });
 
 /** What refuses an age (format v2) object on reading, besides INTEGRITY. */
@@ -76,7 +77,7 @@ export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
   summary: 'Fetch, authenticate and decrypt a stored file to a local path; answers when the transfer has finished.',
   paramsSchema: S.downloadParamsSchema,
   resultSchema: S.downloadResultSchema,
-  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS],
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS, 'LOCKED'],
 });
 
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
@@ -114,10 +115,11 @@ export const CreateKey = defineMethod<T.CreateKeyParams, T.CreateKeyResult>()({
 
 export const GetIdentity = defineMethod<T.GetIdentityParams, T.GetIdentityResult>()({
   method: 'getIdentity',
-  summary: "An age identity file's public side: its recipient and public card (never the secret).",
+  summary:
+    "An age identity file's public side: its recipient and public card (never the secret); without keyPath, the unlocked identity's (LOCKED when none is).",
   paramsSchema: S.getIdentityParamsSchema,
   resultSchema: S.getIdentityResultSchema,
-  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED'],
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED', 'LOCKED'],
 });
 
 export const CancelTransfer = defineMethod<T.CancelTransferParams, T.CancelTransferResult>()({
@@ -184,6 +186,156 @@ export const TransferFinished = defineNotification<T.TransferFinishedParams>()({
   paramsSchema: S.transferFinishedParamsSchema,
 });
 
+// -- Users, identities and contacts (issue 14) --------------------------------
+
+export const Unlock = defineMethod<T.UnlockParams, T.UnlockResult>()({
+  method: 'unlock',
+  summary:
+    'Read an identity file once and keep the identity in memory, so that calls needing a key may leave keyPath out, until lock, shutdown or the idle timeout.',
+  paramsSchema: U.unlockParamsSchema,
+  resultSchema: U.unlockResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED'],
+});
+
+export const Lock = defineMethod<T.LockParams | undefined, T.LockResult>()({
+  method: 'lock',
+  summary: 'Forget the unlocked identity (its secret bytes are overwritten).',
+  paramsSchema: U.lockParamsSchema,
+  resultSchema: U.lockResultSchema,
+  errors: [],
+});
+
+export const PublishIdentity = defineMethod<T.PublishIdentityParams, T.PublishIdentityResult>()({
+  method: 'publishIdentity',
+  summary:
+    'Keep a passphrase-protected copy of the identity (age scrypt, work factor 2^18) in the store under a reserved name for this user name, so that a new device can sign in with the passphrase alone.',
+  paramsSchema: U.publishIdentityParamsSchema,
+  resultSchema: U.publishIdentityResultSchema,
+  errors: ['LOCKED', 'PASSPHRASE_WEAK', 'ALREADY_EXISTS', 'NOT_FOUND', 'KEY_INVALID', 'PERMISSION_DENIED', 'STORAGE_UNAVAILABLE'],
+});
+
+export const SignIn = defineMethod<T.SignInParams, T.SignInResult>()({
+  method: 'signIn',
+  summary:
+    "Fetch this user name's identity copy from the store, open it with the passphrase, check it, write the identity file at keyPath (0600, never over a file) and unlock it.",
+  paramsSchema: U.signInParamsSchema,
+  resultSchema: U.signInResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'IDENTITY_COPY_INVALID', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'NO_SPACE', 'STORAGE_UNAVAILABLE'],
+});
+
+export const ChangePassphrase = defineMethod<T.ChangePassphraseParams, T.ChangePassphraseResult>()({
+  method: 'changePassphrase',
+  summary: 'Re-encrypt the identity copy in the store to a new passphrase, replacing it atomically; the identity stays the same.',
+  paramsSchema: U.changePassphraseParamsSchema,
+  resultSchema: U.changePassphraseResultSchema,
+  errors: ['NOT_FOUND', 'KEY_INVALID', 'IDENTITY_COPY_INVALID', 'PASSPHRASE_WEAK', 'STORAGE_UNAVAILABLE'],
+});
+
+export const AddContact = defineMethod<T.AddContactParams, T.AddContactResult>()({
+  method: 'addContact',
+  summary: "Add a named contact from their public card (checksum verified); names and cards are unique.",
+  paramsSchema: U.addContactParamsSchema,
+  resultSchema: U.addContactResultSchema,
+  errors: ['ALREADY_EXISTS', 'CONTACTS_INVALID', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const ListContacts = defineMethod<T.ListContactsParams | undefined, T.ListContactsResult>()({
+  method: 'listContacts',
+  summary: 'The contacts, sorted by name.',
+  paramsSchema: U.listContactsParamsSchema,
+  resultSchema: U.listContactsResultSchema,
+  errors: ['CONTACTS_INVALID', 'PERMISSION_DENIED'],
+});
+
+export const RemoveContact = defineMethod<T.RemoveContactParams, T.RemoveContactResult>()({
+  method: 'removeContact',
+  summary: 'Remove a contact (case does not matter). Files they made are then refused as by an unknown author.',
+  paramsSchema: U.removeContactParamsSchema,
+  resultSchema: U.removeContactResultSchema,
+  errors: ['NOT_FOUND', 'CONTACTS_INVALID', 'PERMISSION_DENIED', 'NO_SPACE'],
+});
+
+export const ShareFile = defineMethod<T.ShareFileParams, T.ShareFileResult>()({
+  method: 'shareFile',
+  summary:
+    "Give contacts (or any card or age recipient) access to a stored age file by rewriting only its header: the payload is kept byte for byte (copied inside the store where it can).",
+  paramsSchema: U.shareFileParamsSchema,
+  resultSchema: U.shareFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'NO_SPACE',
+    'CANCELLED',
+  ],
+});
+
+export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult>()({
+  method: 'unshareFile',
+  summary:
+    'Take access away: re-encrypt a stored age file you wrote under a new file key to you and `keep` only (a full rewrite: a former recipient may have kept the old file key).',
+  paramsSchema: U.unshareFileParamsSchema,
+  resultSchema: U.unshareFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'NO_SPACE',
+  ],
+});
+
+export const ExportFile = defineMethod<T.ExportFileParams, T.ExportFileResult>()({
+  method: 'exportFile',
+  summary:
+    'Write a standalone age file of a stored file for one recipient (header rewrapped for them alone, payload copied unchanged) that `age -d` opens.',
+  paramsSchema: U.exportFileParamsSchema,
+  resultSchema: U.exportFileResultSchema,
+  errors: [
+    'NOT_FOUND',
+    'ALREADY_EXISTS',
+    'LOCKED',
+    'KEY_INVALID',
+    'NOT_A_RECIPIENT',
+    'AUTHOR_MISSING',
+    'AUTHOR_UNKNOWN',
+    'AUTHOR_INVALID',
+    'WRONG_NAME',
+    'INTEGRITY',
+    'SOURCE_CHANGED',
+    'CONTACTS_INVALID',
+    'STORAGE_UNAVAILABLE',
+    'PERMISSION_DENIED',
+    'NO_SPACE',
+  ],
+});
+
+export const IdentityChanged = defineNotification<T.IdentityChangedParams>()({
+  method: 'identityChanged',
+  summary: 'An identity was unlocked, or the unlocked one was locked (by lock, the idle timeout or shutdown). Sent to every connection.',
+  paramsSchema: U.identityChangedParamsSchema,
+});
+
+/** The users methods, in the order docs list them. */
+export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassphrase, AddContact, ListContacts, RemoveContact, ShareFile, UnshareFile, ExportFile] as const;
+
 /** Every method, in the order docs and the OpenRPC document list them. */
 export const METHODS = [
   Upload,
@@ -199,9 +351,10 @@ export const METHODS = [
   ListTransfers,
   GetServerInfo,
   RpcDiscover,
+  ...USER_METHODS,
 ] as const;
 
-export const NOTIFICATIONS = [TransferProgress, TransferFinished] as const;
+export const NOTIFICATIONS = [TransferProgress, TransferFinished, IdentityChanged] as const;
 
 export type AnyMethod = (typeof METHODS)[number];
 export type MethodName = AnyMethod['method'];

@@ -7,6 +7,17 @@ import { MAX_NAME_BYTES, REMOTE_NAME_PATTERN } from './schemas.js';
 
 const namePattern = new RegExp(REMOTE_NAME_PATTERN, 'u');
 
+/**
+ * Names under this prefix belong to the service (the identity copies kept in
+ * the store, `.cloudlocker/identities/<user name>`): no file method takes
+ * one, and listings never show one (src/storage/reserved-names.ts).
+ */
+export const RESERVED_NAME_PREFIX = '.cloudlocker/';
+
+export function isReservedName(name: string): boolean {
+  return name === RESERVED_NAME_PREFIX.slice(0, -1) || name.startsWith(RESERVED_NAME_PREFIX);
+}
+
 /** Why `name` is not a valid remote name, or undefined when it is. */
 export function remoteNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
@@ -19,6 +30,7 @@ export function remoteNameProblem(name: string): string | undefined {
     if (segment === '') return 'must not contain an empty segment ("//" or a trailing "/")';
     if (segment === '.' || segment === '..') return 'must not contain a "." or ".." segment';
   }
+  if (isReservedName(name)) return `must not start with "${RESERVED_NAME_PREFIX}" (reserved for the service's own use)`;
   // The checks above say why in words; the pattern is the schema's own rule.
   if (!namePattern.test(name)) return 'is not a valid remote name';
   return undefined;

@@ -184,7 +184,7 @@ export const uploadParamsSchema = {
     keyPath: {
       ...localPathSchema,
       description:
-        'An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create "<last segment of name>.key.json" in.',
+        'An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create "<last segment of name>.key.txt" in. Default: the unlocked identity (see unlock); LOCKED when none is.',
     },
     name: { ...remoteNameSchema, description: "Remote name; default: the local file's base name." },
     overwrite: { type: 'boolean', default: false },
@@ -193,7 +193,7 @@ export const uploadParamsSchema = {
     recipients: recipientsSchema,
     keyType: { ...keyTypeSchema, default: 'X25519', description: `${keyTypeSchema.description} Used only when the upload creates the key file.` },
   },
-  required: ['path', 'keyPath'],
+  required: ['path'],
   additionalProperties: false,
 } as const;
 
@@ -216,7 +216,10 @@ export const downloadParamsSchema = {
   type: 'object',
   properties: {
     name: remoteNameSchema,
-    keyPath: { ...localPathSchema, description: 'The key file the remote file was encrypted with.' },
+    keyPath: {
+      ...localPathSchema,
+      description: 'The key file (or identity) the remote file was encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is.',
+    },
     destination: {
       ...localPathSchema,
       description:
@@ -232,7 +235,7 @@ export const downloadParamsSchema = {
         'Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING).',
     },
   },
-  required: ['name', 'keyPath', 'destination'],
+  required: ['name', 'destination'],
   additionalProperties: false,
 } as const;
 
@@ -243,6 +246,18 @@ export const downloadResultSchema = {
     name: remoteNameSchema,
     path: { type: 'string', description: 'Absolute path of the saved file.' },
     size: byteCount,
+    author: {
+      type: 'object',
+      description:
+        'Who made an age (format v2) file, as its verified author stanza says: you, or one of your contacts. Absent for v1 files, for an unauthored file accepted with acceptUnauthored, and for a download resumed after a restart.',
+      properties: {
+        kind: { type: 'string', enum: ['self', 'contact'] },
+        cardId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+        name: { type: 'string', description: "The contact's name (kind contact)." },
+      },
+      required: ['kind', 'cardId'],
+      additionalProperties: false,
+    },
   },
   required: ['transferId', 'name', 'path', 'size'],
   additionalProperties: false,
@@ -351,10 +366,9 @@ export const createKeyResultSchema = {
 export const getIdentityParamsSchema = {
   type: 'object',
   properties: {
-    keyPath: { ...localPathSchema, description: 'An age identity file.' },
+    keyPath: { ...localPathSchema, description: 'An age identity file; default: the unlocked identity (see unlock).' },
     passphrase: passphraseSchema,
   },
-  required: ['keyPath'],
   additionalProperties: false,
 } as const;
 
@@ -366,6 +380,8 @@ export const getIdentityResultSchema = {
     recipient: recipientSchema,
     card: cardSchema,
     cardId: { type: 'string', pattern: '^[0-9a-f]{32}$', description: "The card's id: compare it with getFileInfo's authorCardId." },
+    unlocked: { type: 'boolean', description: 'true when this is the unlocked identity (no keyPath was given).' },
+    idleTimeoutMs: { type: 'integer', minimum: 1, description: "The unlocked identity's idle timeout, when one is set." },
   },
   required: ['keyPath', 'type', 'recipient', 'card', 'cardId'],
   additionalProperties: false,

@@ -4,6 +4,7 @@
  */
 import type { FromSchema as FromSchemaWithDefaults, JSONSchema } from 'json-schema-to-ts';
 import type * as S from './schemas.js';
+import type * as U from './user-schemas.js';
 
 /** A param with a default (overwrite, limit) stays optional for the caller. */
 type FromSchema<Schema extends JSONSchema> = FromSchemaWithDefaults<Schema, { keepDefaultedPropertiesOptional: true }>;
@@ -45,3 +46,29 @@ export type ErrorObject = FromSchema<typeof S.errorObjectSchema>;
 
 export type TransferProgressParams = FromSchema<typeof S.transferProgressParamsSchema>;
 export type TransferFinishedParams = FromSchema<typeof S.transferFinishedParamsSchema>;
+
+// -- Users, identities and contacts (user-schemas.ts) ------------------------
+export type UnlockParams = FromSchema<typeof U.unlockParamsSchema>;
+export type UnlockResult = FromSchema<typeof U.unlockResultSchema>;
+export type LockParams = FromSchema<typeof U.lockParamsSchema>;
+export type LockResult = FromSchema<typeof U.lockResultSchema>;
+export type PublishIdentityParams = FromSchema<typeof U.publishIdentityParamsSchema>;
+export type PublishIdentityResult = FromSchema<typeof U.publishIdentityResultSchema>;
+export type SignInParams = FromSchema<typeof U.signInParamsSchema>;
+export type SignInResult = FromSchema<typeof U.signInResultSchema>;
+export type ChangePassphraseParams = FromSchema<typeof U.changePassphraseParamsSchema>;
+export type ChangePassphraseResult = FromSchema<typeof U.changePassphraseResultSchema>;
+export type Contact = FromSchema<typeof U.contactSchema>;
+export type AddContactParams = FromSchema<typeof U.addContactParamsSchema>;
+export type AddContactResult = FromSchema<typeof U.addContactResultSchema>;
+export type ListContactsParams = FromSchema<typeof U.listContactsParamsSchema>;
+export type ListContactsResult = FromSchema<typeof U.listContactsResultSchema>;
+export type RemoveContactParams = FromSchema<typeof U.removeContactParamsSchema>;
+export type RemoveContactResult = FromSchema<typeof U.removeContactResultSchema>;
+export type IdentityChangedParams = FromSchema<typeof U.identityChangedParamsSchema>;
+export type ShareFileParams = FromSchema<typeof U.shareFileParamsSchema>;
+export type ShareFileResult = FromSchema<typeof U.shareFileResultSchema>;
+export type UnshareFileParams = FromSchema<typeof U.unshareFileParamsSchema>;
+export type UnshareFileResult = FromSchema<typeof U.unshareFileResultSchema>;
+export type ExportFileParams = FromSchema<typeof U.exportFileParamsSchema>;
+export type ExportFileResult = FromSchema<typeof U.exportFileResultSchema>;

@@ -5,6 +5,11 @@
  */
 import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
+import { createUserMethodHandlers } from './methods/user-methods.js';
+import { trustedAuthors } from './methods/key-sources.js';
+import { guardReservedNames } from './storage/reserved-names.js';
+import { ContactBook } from './users/contacts.js';
+import { IdentitySession } from './users/identity-session.js';
 import type { MethodSet, ServerContext } from './server/start-server.js';
 import { createStorage, type Storage, type StorageConfig } from './storage/index.js';
 import { ResumableTransfers } from './transfer/resume.js';
@@ -28,13 +33,24 @@ export interface FileServicesOptions {
    * the `cloudlocker` command sets it itself.
    */
   readonly tuneGarbageCollection?: boolean;
+  /** scrypt work factor (log2 N) of identity copies written to the store. Default 18 (age's). Lower only in tests. */
+  readonly identityCopyLogN?: number;
 }
 
 export async function createFileServices(context: ServerContext, options: FileServicesOptions = {}): Promise<MethodSet> {
   const { config, logger, notifications } = context;
-  const storage =
+  const rawStorage =
     options.storageBackend ??
     (await createStorage(storageConfigOf(config), { onWarning: (message) => logger.warn({ component: 'storage' }, message) }));
+  // Everything but the identity-copy methods sees the store without its reserved names (.cloudlocker/).
+  const storage = guardReservedNames(rawStorage);
+  const session = new IdentitySession({
+    onChange: (params) => {
+      logger.info({ unlocked: params.unlocked, cause: params.cause, cardId: params.cardId }, 'identity state changed');
+      notifications.publish({ method: 'identityChanged', params });
+    },
+  });
+  const contacts = new ContactBook(config.dataDir);
   // The journal first: the store must keep the unfinished writes it will resume.
   const journal = await TransferJournal.open(config.dataDir, { finishedRetentionMs: FINISHED_RETENTION_MS });
   await storage.init({ keepWrites: ResumableTransfers.keepWrites(journal) });
@@ -46,7 +62,14 @@ export async function createFileServices(context: ServerContext, options: FileSe
   registry.on('transferFinished', (params) =>
     notifications.publish({ method: 'transferFinished', params }, { coalesceKey: params.transferId }),
   );
-  const resumable = new ResumableTransfers({ journal, storage, registry, logger: logger.child({ component: 'transfer' }) });
+  const resumable = new ResumableTransfers({
+    journal,
+    storage,
+    registry,
+    logger: logger.child({ component: 'transfer' }),
+    // A resumed download trusts the contacts as the first run did.
+    trustedAuthors: async (key) => (await trustedAuthors(key, contacts)).authors,
+  });
   const engine = new TransferEngine({
     storage,
     registry,
@@ -61,7 +84,8 @@ export async function createFileServices(context: ServerContext, options: FileSe
   if (config.resumeOnStart) resumable.resumeAll();
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
-    ...createFileMethodHandlers(storage, engine, resumable),
+    ...createFileMethodHandlers(storage, engine, resumable, { session, contacts }),
+    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }, storage),
     storageInfo: {
       kind: storage.kind === 's3' ? 's3' : 'local',
       location: storage.location,
@@ -70,6 +94,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
       warnings: [...(storage.warnings ?? [])],
     },
     close: async () => {
+      session.lock('shutdown');
       await engine.close();
       await journal.close();
       await storage.close();

@@ -18,6 +18,9 @@ import { rmCommand } from './commands/rm.js';
 import { serveCommand } from './commands/serve.js';
 import { transfersCommand } from './commands/transfers.js';
 import { uploadCommand } from './commands/upload.js';
+import { contactsCommand } from './commands/contacts.js';
+import { lockCommand, publishCommand, signinCommand, unlockCommand, whoamiCommand } from './commands/identity.js';
+import { exportCommand, shareCommand, unshareCommand } from './commands/share.js';
 import { ExitCode } from './exit-codes.js';
 
 const program = new Command('cloudlocker')
@@ -41,6 +44,15 @@ for (const command of [
   cardCommand(),
   transfersCommand(),
   cancelCommand(),
+  unlockCommand(),
+  lockCommand(),
+  whoamiCommand(),
+  publishCommand(),
+  signinCommand(),
+  contactsCommand(),
+  shareCommand(),
+  unshareCommand(),
+  exportCommand(),
 ]) {
   // Usage errors (commander prints them) end up in the catch below; addCommand does not pass this on.
   program.addCommand(command.exitOverride());

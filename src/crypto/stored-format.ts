@@ -51,6 +51,8 @@ export interface ChunkSealer {
 /** Opens the chunks of one stored object whose header authenticated. */
 export interface ChunkOpener {
   readonly layout: ChunkedLayout;
+  /** age: the card id of the author whose stanza verified; undefined for v1 and for an accepted unauthored file. */
+  readonly authorCardId?: string;
   /**
    * Authenticates and decrypts chunk `index` (its stored bytes) into `out`
    * at `outOffset` when given; INTEGRITY on any failure, and then nothing has

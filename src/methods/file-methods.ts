@@ -17,23 +17,29 @@ import { createListFilesHandler } from './list-files.js';
 import { createListTransfersHandler } from './list-transfers.js';
 import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
+import type { UserMethodName } from './user-methods.js';
+import type { KeySources } from './key-sources.js';
 
-export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover'>;
+export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover' | UserMethodName>;
 
-/** `resumable`: the transfer journal's side (resumeTransfer, acknowledgeTransfers, cancelling interrupted transfers). */
+/**
+ * `sources`: the unlocked identity (upload, download and getIdentity without
+ * keyPath) and the contacts (a download's trusted authors).
+ * `resumable`: the transfer journal's side (resumeTransfer, acknowledgeTransfers, cancelling interrupted transfers). */
 export function createFileMethodHandlers(
   storage: Storage,
   engine: TransferEngine,
   resumable?: ResumableTransfers,
+  sources?: KeySources,
 ): FileMethodHandlers {
   return {
-    upload: createUploadHandler(engine, storage),
-    download: createDownloadHandler(engine, storage),
+    upload: createUploadHandler(engine, storage, sources),
+    download: createDownloadHandler(engine, storage, sources),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),
     createKey: createCreateKeyHandler(storage),
-    getIdentity: createGetIdentityHandler(),
+    getIdentity: createGetIdentityHandler(sources?.session),
     cancelTransfer: createCancelTransferHandler(engine, resumable),
     resumeTransfer: createResumeTransferHandler(resumable),
     acknowledgeTransfers: createAcknowledgeTransfersHandler(engine.registry, resumable),

@@ -7,9 +7,11 @@ import { inspectSource, refuseSpecialFile, sameFile } from '../transfer/local-fi
 import type { TransferEngine } from '../transfer/transfer-engine.js';
 import type { MethodHandler } from './handler.js';
 import { refuseKeyInsideStore } from './local-store-paths.js';
-import { resolveUploadKey } from './resolve-upload-key.js';
+import { unlockedKey, type KeySources } from './key-sources.js';
+import { resolveUploadKey, type ResolvedKey } from './resolve-upload-key.js';
 
-export function createUploadHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof Upload> {
+/** `sources.session`: the unlocked identity, used when keyPath is left out. */
+export function createUploadHandler(engine: TransferEngine, storage: Storage, sources?: KeySources): MethodHandler<typeof Upload> {
   return async (params) =>
     // The id is reserved before the first await: a cancelTransfer right after this request must find it.
     engine.reserving('upload', params.transferId, params.name ?? path.basename(params.path), async (reservation) => {
@@ -18,11 +20,17 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage): M
       const overwrite = params.overwrite ?? false;
       // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
       if (!overwrite) await refuseExisting(storage, name);
-      await refuseSpecialFile(params.keyPath, 'keyPath');
-      await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
-      // A request cancelled already creates no key file.
-      reservation.abortController.signal.throwIfAborted();
-      const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase, params.keyType);
+      let key: ResolvedKey;
+      if (params.keyPath === undefined) {
+        const unlocked = unlockedKey(sources, 'to upload');
+        key = { key: unlocked.key, path: unlocked.path, created: false };
+      } else {
+        await refuseSpecialFile(params.keyPath, 'keyPath');
+        await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
+        // A request cancelled already creates no key file.
+        reservation.abortController.signal.throwIfAborted();
+        key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase, params.keyType);
+      }
       if (!key.created && (await sameFile(source.path, key.path))) {
         throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
       }

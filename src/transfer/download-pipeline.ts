@@ -66,7 +66,8 @@ export class DownloadPipeline {
       await checkpoints?.committing?.();
       await publishTemporary(tempPath, target, request.overwrite);
       published = true;
-      return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes };
+      const author = decryptor.authorCardId === undefined ? undefined : request.describeAuthor?.(decryptor.authorCardId);
+      return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes, ...(author === undefined ? {} : { author }) };
     } finally {
       await temp.close().catch(() => undefined);
       const keepToResume = checkpoints !== undefined && isInterruption(signal);

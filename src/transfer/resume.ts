@@ -27,7 +27,8 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DownloadResult, UploadResult } from '../../protocol/index.js';
-import { keyFileCredentials, keyFileEncryption, loadKeyFile, storedFormats, type StoredHeader } from '../crypto/index.js';
+import type { AuthorKey } from '../crypto/age/index.js';
+import { keyFileCredentials, keyFileEncryption, loadKeyFile, storedFormats, type LoadedKey, type StoredHeader } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
@@ -44,6 +45,8 @@ export interface ResumableTransfersOptions {
   readonly storage: Storage;
   readonly registry: TransferRegistry;
   readonly logger?: Logger;
+  /** The authors a resumed download trusts besides the key's own card (the contacts); default: none. */
+  readonly trustedAuthors?: (key: LoadedKey) => Promise<readonly AuthorKey[] | undefined>;
 }
 
 export class ResumableTransfers implements CheckpointFactory {
@@ -60,7 +63,10 @@ export class ResumableTransfers implements CheckpointFactory {
     this.storage = options.storage;
     this.registry = options.registry;
     this.logger = options.logger;
+    this.trustedAuthors = options.trustedAuthors;
   }
+
+  private readonly trustedAuthors: ResumableTransfersOptions['trustedAuthors'];
 
   /** The writes the store must keep at init(): those of unfinished uploads. */
   static keepWrites(journal: TransferJournal): string[] {
@@ -208,13 +214,14 @@ export class ResumableTransfers implements CheckpointFactory {
         const saved = await savedBeforeCrash(entry);
         if (saved !== undefined) return await this.completedBeforeCrash(entry, record, saved);
         const key = await loadKeyFile(download.keyPath, options);
+        const authors = await this.trustedAuthors?.(key);
         const acceptUnauthored = download.acceptUnauthored === true;
         const pending = engine.download({
           transferId,
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
-          credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored }),
+          credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored, ...(authors === undefined ? {} : { authors }) }),
           keyPath: download.keyPath,
           ...(acceptUnauthored ? { acceptUnauthored } : {}),
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },

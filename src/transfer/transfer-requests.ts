@@ -3,7 +3,7 @@
  * download, the reservation a request holds while it is checked, and the
  * factory of checkpoints that journals a transfer (resume.ts).
  */
-import type { TransferDirection } from '../../protocol/index.js';
+import type { DownloadResult, TransferDirection } from '../../protocol/index.js';
 import type { Credentials, EncryptionSpec, StoredHeader } from '../crypto/index.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
 import type { SourceFile } from './local-files.js';
@@ -59,6 +59,8 @@ export interface DownloadRequest {
   readonly keyPath?: string;
   /** The request accepted an age file without an author stanza: journaled, so a resume opens it the same way. */
   readonly acceptUnauthored?: boolean;
+  /** Names the author the opener verified (age), for the result; without it the result names none. */
+  readonly describeAuthor?: (cardId: string) => NonNullable<DownloadResult['author']>;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
   readonly reservation?: TransferReservation;
 }

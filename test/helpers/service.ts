@@ -12,12 +12,18 @@ export { slowStorage } from './storage-wrappers.js';
 export interface TestServiceOptions extends ServerOptions {
   /** Use this backend instead of the configured one (a wrapped, slow or failing store). */
   storageBackend?: Storage;
+  /** scrypt work factor of identity copies (tests use a low one; the product's default is 18). */
+  identityCopyLogN?: number;
 }
 
 export function startTestService(options: TestServiceOptions = {}): Promise<TestServer> {
-  const { storageBackend, ...serverOptions } = options;
+  const { storageBackend, identityCopyLogN, ...serverOptions } = options;
   return startTestServer({
     ...serverOptions,
-    createHandlers: (context) => createFileServices(context, storageBackend === undefined ? {} : { storageBackend }),
+    createHandlers: (context) =>
+      createFileServices(context, {
+        ...(storageBackend === undefined ? {} : { storageBackend }),
+        ...(identityCopyLogN === undefined ? {} : { identityCopyLogN }),
+      }),
   });
 }

@@ -99,7 +99,8 @@ export function runFileMethodsSuite(
         expect(up).toMatchObject({ name: `sizes/${size}.bin`, size, keyPath, keyCreated: size === 0 });
         const out = path.join(dir, `out-${size}`);
         const down = await client.request('download', { name: `sizes/${size}.bin`, keyPath, destination: out });
-        expect(down).toEqual({ transferId: down.transferId, name: `sizes/${size}.bin`, path: out, size });
+        // An age file names its verified author: here the uploader's own card.
+        expect(down).toEqual({ transferId: down.transferId, name: `sizes/${size}.bin`, path: out, size, author: { kind: 'self', cardId: up.keyId } });
         expect(sha256(await readFile(out))).toBe(sha256(bytes));
       }
       const listing = await client.request('listFiles', { prefix: 'sizes/' });

@@ -61,12 +61,13 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   crypto: ['protocol', 'errors', 'logging', 'fs'],
   storage: ['protocol', 'errors', 'logging', 'fs'],
   transfer: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage'],
-  methods: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer'],
+  users: ['protocol', 'errors', 'logging', 'fs', 'crypto', 'storage'],
+  methods: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'users'],
   server: ['protocol', 'errors', 'logging', 'fs', 'config', 'methods'],
   client: ['protocol', 'config'],
-  'file-services': ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server'],
-  index: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server', 'file-services'],
-  cli: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'methods', 'server', 'file-services', 'index', 'client'],
+  'file-services': ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'users', 'methods', 'server'],
+  index: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'users', 'methods', 'server', 'file-services'],
+  cli: ['protocol', 'errors', 'logging', 'fs', 'config', 'crypto', 'storage', 'transfer', 'users', 'methods', 'server', 'file-services', 'index', 'client'],
 };
 
 /** The room of a file: 'protocol' for protocol/, else the top folder of src/ (or the file's name at its top); undefined outside both. */

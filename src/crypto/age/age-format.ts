@@ -140,6 +140,7 @@ export const formatAge: StoredFormat = {
     });
     return {
       layout: AGE_CHUNKS.withHeaderLength(opener.prefixLength),
+      ...(opener.authorCardId === undefined ? {} : { authorCardId: opener.authorCardId }),
       decryptChunk: (index, stored, isFinal, out, outOffset) => opener.decryptChunk(index, stored, isFinal, out, outOffset),
     };
   },

@@ -110,7 +110,7 @@ export async function encryptIdentityText(text: string, passphrase: string, opti
   }
 }
 
-async function decryptIdentityText(text: string, passphrase: string): Promise<string> {
+export async function decryptIdentityText(text: string, passphrase: string): Promise<string> {
   let file: Uint8Array;
   try {
     file = armor.decode(text.startsWith(BOM) ? text.slice(1) : text);

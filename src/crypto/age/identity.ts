@@ -24,6 +24,7 @@ import {
 } from './stanzas.js';
 import type { Stanza } from './header.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
+import { CloudlockerError } from '../../errors.js';
 
 export const CARD_HRP = 'cloudlockercard';
 const CARD_TYPE_BYTE: Record<RecipientType, number> = { X25519: 0x01, mlkem768x25519: 0x02 };
@@ -131,6 +132,7 @@ export class AgeIdentity {
   readonly type: RecipientType;
   readonly #secret: Buffer;
   readonly #signingKey: KeyObject;
+  #wiped = false;
   readonly card: AgeCard;
 
   private constructor(type: RecipientType, secret: Buffer) {
@@ -169,11 +171,13 @@ export class AgeIdentity {
 
   /** The AGE-SECRET-KEY-… line. Only for writing the identity file. */
   encodeSecret(): string {
+    this.#assertUsable();
     return encodeBech32(IDENTITY_HRP[this.type], this.#secret, bech32).toUpperCase();
   }
 
   /** The Ed25519 key the author stanza is signed with. */
   get signingKey(): KeyObject {
+    this.#assertUsable();
     return this.#signingKey;
   }
 
@@ -184,12 +188,31 @@ export class AgeIdentity {
 
   /** The file key from the first stanza that opens with this identity, or null. */
   unwrap(stanzas: readonly Stanza[]): Buffer | null {
+    this.#assertUsable();
     return this.type === 'X25519' ? unwrapX25519(this.#secret, stanzas) : unwrapHybrid(this.#secret, stanzas);
   }
 
   /** Cross-checks the recipient with age-encryption's own derivation (the reference). */
   async recipientFromReference(): Promise<string> {
     return identityToRecipient(this.encodeSecret());
+  }
+
+  /**
+   * Overwrites the secret bytes (lock, shutdown). The object is unusable
+   * afterwards. The Ed25519 signing key lives in a Node KeyObject, whose
+   * memory JavaScript cannot overwrite; it is dropped with this object.
+   */
+  wipe(): void {
+    this.#secret.fill(0);
+    this.#wiped = true;
+  }
+
+  #assertUsable(): void {
+    if (this.#wiped) throw new CloudlockerError('LOCKED', 'The identity was locked while this call needed it: unlock it again, or give keyPath.');
+  }
+
+  get wiped(): boolean {
+    return this.#wiped;
   }
 
   toJSON(): object {

@@ -1,0 +1,70 @@
+/**
+ * exportFile: a standalone age file for one recipient, written to a local
+ * path, for someone who cannot reach the store (sent any way the user likes,
+ * opened with `age -d` or cloudlocker). The header is rewrapped for that
+ * recipient alone (src/users/share.ts); the payload is copied from the store
+ * unchanged, into a 0600 temporary beside the target that is published only
+ * when complete (never over an existing file unless overwrite).
+ */
+import type { ExportFile } from '../../protocol/index.js';
+import { CARD_HRP, resolveRecipients } from '../crypto/age/index.js';
+import { CloudlockerError, InvalidParamsError, fromSystemError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { createTemporary, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor } from '../transfer/local-files.js';
+import { randomUUID } from 'node:crypto';
+import { exportHeaderFor } from '../users/share.js';
+import type { MethodHandler } from './handler.js';
+import { refusePlaintextInsideStore } from './local-store-paths.js';
+import { actingIdentity } from './share-file.js';
+import type { UsersContext } from './users-context.js';
+
+const COPY_BYTES = 4 * 1024 * 1024;
+
+export function createExportFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof ExportFile> {
+  return async (params) => {
+    const { identity, authors } = await actingIdentity(context, params, 'to export');
+    let target = params.recipient;
+    if (!target.startsWith(`${CARD_HRP}1`) && !target.startsWith('age1')) {
+      const contact = await context.contacts.findByName(target);
+      if (contact === undefined) throw new InvalidParamsError('recipient is neither a card, an age recipient nor a contact name.', 'recipient');
+      target = contact.card;
+    }
+    let recipient;
+    try {
+      [, recipient] = resolveRecipients(identity, [target]);
+    } catch (err) {
+      if (err instanceof InvalidParamsError) throw new InvalidParamsError(err.message, 'recipient');
+      throw err;
+    }
+    // resolveRecipients drops a recipient equal to the identity's own: export to yourself is allowed.
+    recipient ??= identity.card.recipient;
+    await refusePlaintextInsideStore(storage, params.destination, 'destination');
+    const destination = await resolveDestination(params.destination, params.name, params.overwrite ?? false);
+    const { header, payloadOffset, storedSize, version } = await exportHeaderFor(storage, params.name, identity, authors, recipient);
+    const tempPath = temporaryPathFor(destination, `export-${randomUUID()}`);
+    const temp = await createTemporary(tempPath);
+    let published = false;
+    try {
+      try {
+        await temp.write(header);
+        for (let at = payloadOffset; at < storedSize; at += COPY_BYTES) {
+          const bytes = await storage.readRange(params.name, at, Math.min(COPY_BYTES, storedSize - at));
+          await temp.write(bytes);
+        }
+        await temp.sync();
+      } catch (err) {
+        throw fromSystemError(err, 'the exported file');
+      }
+      await temp.close();
+      if ((await storage.stat(params.name)).version !== version) {
+        throw new CloudlockerError('SOURCE_CHANGED', 'The stored file was replaced while it was being exported; nothing was written. Try again.');
+      }
+      await publishTemporary(tempPath, destination, params.overwrite ?? false);
+      published = true;
+      return { name: params.name, path: destination, size: header.length + (storedSize - payloadOffset) };
+    } finally {
+      await temp.close().catch(() => undefined);
+      if (!published) await removeQuietly(tempPath);
+    }
+  };
+}

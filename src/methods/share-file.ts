@@ -1,0 +1,84 @@
+/**
+ * shareFile and unshareFile: who they act as (the unlocked identity or
+ * keyPath), whom they name (contact names, cards, age recipients) and whose
+ * files they accept (the identity's own and the contacts'); the work is
+ * src/users/share.ts.
+ */
+import type { ShareFile, UnshareFile } from '../../protocol/index.js';
+import { CARD_HRP, resolveRecipients, type AgeIdentity, type AuthorKey } from '../crypto/age/index.js';
+import { keyInvalidError } from '../crypto/crypto-errors.js';
+import { loadKeyFile } from '../crypto/index.js';
+import { InvalidParamsError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { shareStoredFile, unshareStoredFile } from '../users/share.js';
+import type { MethodHandler } from './handler.js';
+import { trustedAuthors, unlockedKey, type KeySources } from './key-sources.js';
+import type { UsersContext } from './users-context.js';
+
+export async function actingIdentity(
+  context: UsersContext,
+  params: { keyPath?: string; keyPassphrase?: string },
+  why: string,
+): Promise<{ identity: AgeIdentity; authors: AuthorKey[] }> {
+  const sources: KeySources = { session: context.session, contacts: context.contacts };
+  const key =
+    params.keyPath === undefined
+      ? unlockedKey(sources, why).key
+      : await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+  if (key.format !== 'age') throw keyInvalidError('it is a v1 key file: only files of an age identity can be shared.');
+  const { authors } = await trustedAuthors(key, context.contacts);
+  return { identity: key.identity, authors: authors ?? [] };
+}
+
+/** Contact names become their cards; cards and age recipients pass as they are. */
+async function targetsOf(context: UsersContext, entries: readonly string[], param: string): Promise<string[]> {
+  const targets: string[] = [];
+  for (const [index, entry] of entries.entries()) {
+    if (entry.startsWith(`${CARD_HRP}1`) || entry.startsWith('age1')) {
+      targets.push(entry);
+      continue;
+    }
+    const contact = await context.contacts.findByName(entry);
+    if (contact === undefined) {
+      throw new InvalidParamsError(`${param}[${index}] is neither a card nor the name of a contact: add the contact first.`, `${param}[${index}]`);
+    }
+    targets.push(contact.card);
+  }
+  return targets;
+}
+
+/** The recipients as resolveRecipients checks them, with the param named as the caller gave it. */
+function checkedRecipients(identity: AgeIdentity, targets: string[], param: string) {
+  try {
+    return resolveRecipients(identity, targets);
+  } catch (err) {
+    if (err instanceof InvalidParamsError && err.param !== undefined) {
+      throw new InvalidParamsError(err.message, err.param.replace(/^recipients/, param));
+    }
+    throw err;
+  }
+}
+
+export function createShareFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof ShareFile> {
+  return async (params) => {
+    const { identity, authors } = await actingIdentity(context, params, 'to share');
+    const resolved = checkedRecipients(identity, await targetsOf(context, params.with, 'with'), 'with');
+    const outcome = await shareStoredFile({ storage, name: params.name, identity, authors, add: resolved.slice(1) });
+    return {
+      name: params.name,
+      recipientCount: outcome.recipientCount,
+      storedSize: outcome.info.storedSize,
+      headerRewrite: storage.capabilities.headerRewrite,
+    };
+  };
+}
+
+export function createUnshareFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof UnshareFile> {
+  return async (params) => {
+    const { identity, authors } = await actingIdentity(context, params, 'to unshare');
+    const keep = await targetsOf(context, params.keep ?? [], 'keep');
+    const resolved = checkedRecipients(identity, keep, 'keep');
+    const info = await unshareStoredFile({ storage, name: params.name, identity, authors, keep });
+    return { name: params.name, recipientCount: resolved.length, storedSize: info.storedSize };
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * Sharing a stored age file: adding recipients by rewriting only its age
+ * header. The payload (nonce and chunks) is not decrypted or re-encrypted:
+ * Storage.rewriteHeader keeps it byte for byte (local: file copy; S3: a
+ * server-side UploadPartCopy where the store offers it, else streamed).
+ *
+ * The sharer must be able to open the header (a recipient) and the file's
+ * author must be trusted (the sharer or a contact): sharing never passes on
+ * a planted or moved file. The new header keeps every existing stanza in
+ * order, adds one stanza per new recipient after the recipient stanzas,
+ * keeps the author stanza last (the profile of docs/format.md section 14:
+ * the author's signature covers the file key and the name, not the
+ * recipients, so it stays valid), and gets a new MAC under the same file
+ * key. A rewrite is refused if the object changed since its header was read
+ * (SOURCE_CHANGED): nothing is changed then.
+ */
+import { CloudlockerError, InvalidParamsError } from '../errors.js';
+import { AUTHOR_STANZA_TYPE, AgeSealer, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, sealAgeStream, type AgeRecipientKey, type AuthorKey, type AgeIdentity, type Stanza } from '../crypto/age/index.js';
+import { verifyAuthor } from '../crypto/age/author.js';
+import { unlockAgeHeader } from '../crypto/age/file.js';
+import { encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
+import { wrapTo } from '../crypto/age/identity.js';
+import { systemRandom } from '../crypto/random.js';
+import type { ObjectInfo, Storage } from '../storage/storage.js';
+
+const AGE_MAGIC_TEXT = 'age-encryption.org/v1\n';
+
+export interface ShareRequest {
+  readonly storage: Storage;
+  readonly name: string;
+  readonly identity: AgeIdentity;
+  /** Trusted authors: the identity's own card and the contacts'. */
+  readonly authors: readonly AuthorKey[];
+  readonly add: readonly AgeRecipientKey[];
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (done: number, total: number) => void | Promise<void>;
+}
+
+export interface ShareOutcome {
+  readonly info: ObjectInfo;
+  readonly recipientCount: number;
+  readonly oldHeaderLength: number;
+  readonly newHeaderLength: number;
+}
+
+/** The age header of `name` as stored now, with the version it was read from. */
+async function readHeader(storage: Storage, name: string, signal?: AbortSignal): Promise<{ bytes: Buffer; version: string; storedSize: number }> {
+  const info = await storage.stat(name);
+  if (info.version === undefined) {
+    throw new CloudlockerError('STORAGE_UNAVAILABLE', 'The store gave no version for this file, so it cannot be rewritten safely.');
+  }
+  let length = Math.min(info.storedSize, 4096);
+  for (;;) {
+    const bytes = Buffer.from(await storage.readRange(name, 0, length, signal));
+    if (!bytes.subarray(0, AGE_MAGIC_TEXT.length).equals(Buffer.from(AGE_MAGIC_TEXT))) {
+      throw new InvalidParamsError(
+        'That file is not an age (format v2) file: a v1 file has one key and cannot be shared. Upload it again with an age identity.',
+        'name',
+      );
+    }
+    const header = parseHeaderPrefix(bytes);
+    if (header !== undefined) return { bytes: bytes.subarray(0, header.length), version: info.version, storedSize: info.storedSize };
+    if (length >= info.storedSize || length > MAX_HEADER_SIZE) {
+      throw new CloudlockerError('INTEGRITY', 'The stored file ends inside its age header: it is damaged.');
+    }
+    length = Math.min(info.storedSize, length * 4);
+  }
+}
+
+export async function shareStoredFile(request: ShareRequest): Promise<ShareOutcome> {
+  const { storage, name, identity } = request;
+  const { bytes, version } = await readHeader(storage, name, request.signal);
+  const { fileKey, header } = await unlockAgeHeader(bytes, (stanzas) => identity.unwrap(stanzas));
+  try {
+    // Only a file whose author is trusted (and made for this name) is passed on.
+    verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
+    const recipients = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
+    const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
+    if (recipients.length + request.add.length > MAX_RECIPIENTS) {
+      throw new InvalidParamsError(
+        `An age file cloudlocker writes has at most ${MAX_RECIPIENTS} recipients; this one has ${recipients.length}.`,
+        'with',
+      );
+    }
+    const added: Stanza[] = request.add.map((recipient) => wrapTo(recipient, fileKey, systemRandom));
+    const newHeader = encodeHeader([...recipients, ...added, ...author], fileKey);
+    const info = await storage.rewriteHeader(name, version, header.length, newHeader, {
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
+    });
+    return { info, recipientCount: recipients.length + added.length, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
+  } finally {
+    fileKey.fill(0);
+  }
+}
+
+/** Bytes read from the store per request while re-encrypting, and written per part (above S3's 5 MiB minimum). */
+const REENCRYPT_READ_BYTES = 4 * 1024 * 1024;
+const REENCRYPT_PART_BYTES = 8 * 1024 * 1024;
+
+export interface UnshareRequest {
+  readonly storage: Storage;
+  readonly name: string;
+  readonly identity: AgeIdentity;
+  readonly authors: readonly AuthorKey[];
+  /** Who keeps access besides the identity: age1… or cloudlockercard1… strings. */
+  readonly keep: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Unsharing: a former recipient may have kept the file key, so removing their
+ * stanza would protect nothing. The file is re-encrypted under a new file key
+ * to the identity and `keep` only (a full read and write, streamed with
+ * bounded memory; the new object is published only once every chunk of the
+ * old one authenticated). Only the file's author may do it: the new author
+ * stanza is theirs.
+ */
+export async function unshareStoredFile(request: UnshareRequest): Promise<ObjectInfo> {
+  const { storage, name, identity, signal } = request;
+  const { bytes, version, storedSize } = await readHeader(storage, name, signal);
+  const { fileKey, header } = await unlockAgeHeader(bytes, (stanzas) => identity.unwrap(stanzas));
+  let authorCardId: string | undefined;
+  try {
+    authorCardId = verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
+  } finally {
+    fileKey.fill(0);
+  }
+  if (authorCardId !== identity.card.cardId) {
+    throw new InvalidParamsError('Only the author of a file can unshare it (it is re-encrypted and signed anew): ask its author.', 'name');
+  }
+  // Checks the recipients (and the classical/post-quantum rule) before any byte is read.
+  AgeSealer.create({ identity, name, recipients: request.keep });
+  async function* stored(): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < storedSize; at += REENCRYPT_READ_BYTES) {
+      yield await storage.readRange(name, at, Math.min(REENCRYPT_READ_BYTES, storedSize - at), signal);
+    }
+  }
+  const plaintext = openAgeStream(stored(), { identity, name, authors: request.authors });
+  const writer = await storage.beginWrite(name, { ...(signal === undefined ? {} : { signal }) });
+  try {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let partIndex = 0;
+    let offset = 0;
+    const flush = async (): Promise<void> => {
+      const data = Buffer.concat(pending);
+      await writer.writePart(partIndex++, offset, data);
+      offset += data.length;
+      pending = [];
+      pendingBytes = 0;
+    };
+    for await (const piece of sealAgeStream(plaintext, { identity, name, recipients: request.keep })) {
+      pending.push(piece);
+      pendingBytes += piece.length;
+      if (pendingBytes >= REENCRYPT_PART_BYTES) await flush();
+    }
+    if (pendingBytes > 0 || partIndex === 0) await flush();
+    // The narrowest check the contract offers: the object must still be the one read.
+    if ((await storage.stat(name)).version !== version) {
+      throw new CloudlockerError('SOURCE_CHANGED', 'The file was replaced while it was being re-encrypted; nothing was changed. Try again.');
+    }
+    return await writer.complete({ overwrite: true });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/**
+ * The header of a standalone copy of a stored age file for one recipient
+ * (exportFile): the recipient's stanza and the author stanza under a new MAC;
+ * the payload (from `payloadOffset`) is copied unchanged after it. The
+ * author must be trusted, as for sharing. `age -d -i <their identity>` opens
+ * the result; cloudlocker verifies the author as for a stored file.
+ */
+export async function exportHeaderFor(
+  storage: Storage,
+  name: string,
+  identity: AgeIdentity,
+  authors: readonly AuthorKey[],
+  recipient: AgeRecipientKey,
+  signal?: AbortSignal,
+): Promise<{ header: Buffer; payloadOffset: number; storedSize: number; version: string }> {
+  const { bytes, version, storedSize } = await readHeader(storage, name, signal);
+  const { fileKey, header } = await unlockAgeHeader(bytes, (stanzas) => identity.unwrap(stanzas));
+  try {
+    verifyAuthor(header.stanzas, fileKey, { authors, name });
+    const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
+    const newHeader = encodeHeader([wrapTo(recipient, fileKey, systemRandom), ...author], fileKey);
+    return { header: newHeader, payloadOffset: header.length, storedSize, version };
+  } finally {
+    fileKey.fill(0);
+  }
+}
