@@ -4,7 +4,7 @@
 import type { ValidateFunction } from 'ajv';
 import ajvRuntime0 from 'ajv/dist/runtime/ucs2length.js';
 const params_upload = validate10;
-const schema11 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local file to upload."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create \"<last segment of name>.key.json\" in."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote name; default: the local file's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"recipients":{"type":"array","maxItems":31,"items":{"type":"string","minLength":1,"maxLength":4096},"description":"Extra recipients the file is also encrypted to: age recipients (age1…, age1pq1…) or cloudlocker public cards (cloudlockercard1…). Needs an age identity; classical and post-quantum are not mixed."},"keyType":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file. Used only when the upload creates the key file.","default":"X25519"}},"required":["path","keyPath"],"additionalProperties":false};
+const schema11 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local file to upload."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing key file to use; a path that does not exist to create a new key there; or an existing directory to create \"<last segment of name>.key.txt\" in. Default: the unlocked identity (see unlock); LOCKED when none is."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote name; default: the local file's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"recipients":{"type":"array","maxItems":31,"items":{"type":"string","minLength":1,"maxLength":4096},"description":"Extra recipients the file is also encrypted to: age recipients (age1…, age1pq1…) or cloudlocker public cards (cloudlockercard1…). Needs an age identity; classical and post-quantum are not mixed."},"keyType":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file. Used only when the upload creates the key file.","default":"X25519"}},"required":["path"],"additionalProperties":false};
 const func2 = ajvRuntime0.default;
 const pattern0 = new RegExp("^[^\\u0000]+$", "u");
 const pattern2 = new RegExp("^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$", "u");
@@ -16,7 +16,7 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if(((data.path === undefined) && (missing0 = "path")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
+if((data.path === undefined) && (missing0 = "path")){
 validate10.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
@@ -276,7 +276,7 @@ return errors === 0;
 }
 
 const params_download = validate11;
-const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file the remote file was encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"acceptUnauthored":{"type":"boolean","default":false,"description":"Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING)."}},"required":["name","keyPath","destination"],"additionalProperties":false};
+const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file (or identity) the remote file was encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"acceptUnauthored":{"type":"boolean","default":false,"description":"Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING)."}},"required":["name","destination"],"additionalProperties":false};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -284,7 +284,7 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((((data.name === undefined) && (missing0 = "name")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))) || ((data.destination === undefined) && (missing0 = "destination"))){
+if(((data.name === undefined) && (missing0 = "name")) || ((data.destination === undefined) && (missing0 = "destination"))){
 validate11.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
@@ -774,19 +774,13 @@ return errors === 0;
 }
 
 const params_getIdentity = validate15;
-const schema16 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An age identity file."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["keyPath"],"additionalProperties":false};
+const schema16 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An age identity file; default: the unlocked identity (see unlock)."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"additionalProperties":false};
 
 function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((data.keyPath === undefined) && (missing0 = "keyPath")){
-validate15.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "keyPath") || (key0 === "passphrase"))){
@@ -854,7 +848,6 @@ var valid0 = _errs4 === errors;
 }
 else {
 var valid0 = true;
-}
 }
 }
 }
@@ -1150,6 +1143,1349 @@ validate20.errors = vErrors;
 return errors === 0;
 }
 
+const params_unlock = validate21;
+const schema22 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file (age identity, possibly passphrase-protected) to unlock."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":604800000,"description":"Lock by itself after this long without a call that uses the identity; 0 or absent: only on lock or shutdown."}},"required":["keyPath"],"additionalProperties":false};
+
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.keyPath === undefined) && (missing0 = "keyPath")){
+validate21.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(((key0 === "keyPath") || (key0 === "keyPassphrase")) || (key0 === "idleTimeoutMs"))){
+validate21.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.keyPath !== undefined){
+let data0 = data.keyPath;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 4096){
+validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data0)){
+validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data1 = data.keyPassphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.idleTimeoutMs !== undefined){
+let data2 = data.idleTimeoutMs;
+const _errs6 = errors;
+if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
+validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs6){
+if((typeof data2 == "number") && (isFinite(data2))){
+if(data2 > 604800000 || isNaN(data2)){
+validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 604800000},message:"must be <= 604800000"}];
+return false;
+}
+else {
+if(data2 < 0 || isNaN(data2)){
+validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate21.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate21.errors = vErrors;
+return errors === 0;
+}
+
+const params_lock = validate22;
+const schema23 = {"type":"object","properties":{},"additionalProperties":false};
+
+function validate22(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+validate22.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+else {
+validate22.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate22.errors = vErrors;
+return errors === 0;
+}
+
+const params_publishIdentity = validate23;
+const schema24 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file to publish; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"overwrite":{"type":"boolean","default":false,"description":"Replace a copy already kept under this user name."}},"required":["userName","passphrase"],"additionalProperties":false};
+const pattern16 = new RegExp("^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$", "u");
+
+function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if(((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))){
+validate23.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "overwrite"))){
+validate23.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.userName !== undefined){
+let data0 = data.userName;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern16.test(data0)){
+validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data2 = data.keyPath;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data3 = data.keyPassphrase;
+const _errs8 = errors;
+if(errors === _errs8){
+if(typeof data3 === "string"){
+if(func2(data3) > 1024){
+validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data3) < 1){
+validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.overwrite !== undefined){
+const _errs10 = errors;
+if(typeof data.overwrite !== "boolean"){
+validate23.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate23.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate23.errors = vErrors;
+return errors === 0;
+}
+
+const params_signIn = validate24;
+const schema25 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the identity file (0600); must not exist."},"protectKeyFile":{"type":"boolean","default":false,"description":"Write the identity file protected by the same passphrase (age scrypt, armored) instead of plain."},"cardId":{"type":"string","pattern":"^[0-9a-f]{32}$","description":"When given, sign-in succeeds only if the copy holds the identity of this card."}},"required":["userName","passphrase","keyPath"],"additionalProperties":false};
+const pattern20 = new RegExp("^[0-9a-f]{32}$", "u");
+
+function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
+validate24.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "protectKeyFile")) || (key0 === "cardId"))){
+validate24.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.userName !== undefined){
+let data0 = data.userName;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern16.test(data0)){
+validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data2 = data.keyPath;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.protectKeyFile !== undefined){
+const _errs8 = errors;
+if(typeof data.protectKeyFile !== "boolean"){
+validate24.errors = [{instancePath:instancePath+"/protectKeyFile",schemaPath:"#/properties/protectKeyFile/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.cardId !== undefined){
+let data4 = data.cardId;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(!pattern20.test(data4)){
+validate24.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{32}$"},message:"must match pattern \""+"^[0-9a-f]{32}$"+"\""}];
+return false;
+}
+}
+else {
+validate24.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate24.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate24.errors = vErrors;
+return errors === 0;
+}
+
+const params_changePassphrase = validate25;
+const schema26 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The current passphrase of the copy. Never logged, never stored."},"newPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The new passphrase. Never logged, never stored."}},"required":["userName","passphrase","newPassphrase"],"additionalProperties":false};
+
+function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.newPassphrase === undefined) && (missing0 = "newPassphrase"))){
+validate25.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(((key0 === "userName") || (key0 === "passphrase")) || (key0 === "newPassphrase"))){
+validate25.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.userName !== undefined){
+let data0 = data.userName;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern16.test(data0)){
+validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.newPassphrase !== undefined){
+let data2 = data.newPassphrase;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 1024){
+validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate25.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate25.errors = vErrors;
+return errors === 0;
+}
+
+const params_addContact = validate26;
+const schema27 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."},"card":{"type":"string","minLength":20,"maxLength":2100,"pattern":"^cloudlockercard1[02-9ac-hj-np-z]+$","description":"A public card (cloudlockercard1…): an age recipient and a signing key with a checksum. Shows no secret."}},"required":["name","card"],"additionalProperties":false};
+const pattern22 = new RegExp("^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$", "u");
+const pattern23 = new RegExp("^cloudlockercard1[02-9ac-hj-np-z]+$", "u");
+
+function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if(((data.name === undefined) && (missing0 = "name")) || ((data.card === undefined) && (missing0 = "card"))){
+validate26.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((key0 === "name") || (key0 === "card"))){
+validate26.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern22.test(data0)){
+validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.card !== undefined){
+let data1 = data.card;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 2100){
+validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 20){
+validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/minLength",keyword:"minLength",params:{limit: 20},message:"must NOT have fewer than 20 characters"}];
+return false;
+}
+else {
+if(!pattern23.test(data1)){
+validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/pattern",keyword:"pattern",params:{pattern: "^cloudlockercard1[02-9ac-hj-np-z]+$"},message:"must match pattern \""+"^cloudlockercard1[02-9ac-hj-np-z]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+else {
+validate26.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate26.errors = vErrors;
+return errors === 0;
+}
+
+const params_removeContact = validate27;
+const schema28 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."}},"required":["name"],"additionalProperties":false};
+
+function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.name === undefined) && (missing0 = "name")){
+validate27.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(key0 === "name")){
+validate27.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern22.test(data0)){
+validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+}
+}
+}
+}
+else {
+validate27.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate27.errors = vErrors;
+return errors === 0;
+}
+
+const params_shareFile = validate28;
+const schema29 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"with":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"minItems":1,"maxItems":31,"description":"Who to add as recipients."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","with"],"additionalProperties":false};
+
+function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if(((data.name === undefined) && (missing0 = "name")) || ((data.with === undefined) && (missing0 = "with"))){
+validate28.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((((key0 === "name") || (key0 === "with")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate28.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.with !== undefined){
+let data1 = data.with;
+const _errs4 = errors;
+if(errors === _errs4){
+if(Array.isArray(data1)){
+if(data1.length > 31){
+validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+return false;
+}
+else {
+if(data1.length < 1){
+validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data1.length;
+for(let i0=0; i0<len0; i0++){
+let data2 = data1[i0];
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 2100){
+validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid1 = _errs6 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
+}
+else {
+validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data3 = data.keyPath;
+const _errs8 = errors;
+if(errors === _errs8){
+if(typeof data3 === "string"){
+if(func2(data3) > 4096){
+validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data3) < 1){
+validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data3)){
+validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data4 = data.keyPassphrase;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(func2(data4) > 1024){
+validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data4) < 1){
+validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate28.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate28.errors = vErrors;
+return errors === 0;
+}
+
+const params_unshareFile = validate29;
+const schema30 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keep":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"maxItems":31,"default":[],"description":"Who keeps access besides you; everyone else loses it."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name"],"additionalProperties":false};
+
+function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.name === undefined) && (missing0 = "name")){
+validate29.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((((key0 === "name") || (key0 === "keep")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate29.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keep !== undefined){
+let data1 = data.keep;
+const _errs4 = errors;
+if(errors === _errs4){
+if(Array.isArray(data1)){
+if(data1.length > 31){
+validate29.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data1.length;
+for(let i0=0; i0<len0; i0++){
+let data2 = data1[i0];
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 2100){
+validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid1 = _errs6 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data3 = data.keyPath;
+const _errs8 = errors;
+if(errors === _errs8){
+if(typeof data3 === "string"){
+if(func2(data3) > 4096){
+validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data3) < 1){
+validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data3)){
+validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data4 = data.keyPassphrase;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(func2(data4) > 1024){
+validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data4) < 1){
+validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate29.errors = vErrors;
+return errors === 0;
+}
+
+const params_exportFile = validate30;
+const schema31 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recipient":{"type":"string","minLength":1,"maxLength":2100,"description":"Who the standalone file is for: a contact name, a card or an age recipient."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path."},"overwrite":{"type":"boolean","default":false},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","recipient","destination"],"additionalProperties":false};
+
+function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((((data.name === undefined) && (missing0 = "name")) || ((data.recipient === undefined) && (missing0 = "recipient"))) || ((data.destination === undefined) && (missing0 = "destination"))){
+validate30.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((((((key0 === "name") || (key0 === "recipient")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate30.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.recipient !== undefined){
+let data1 = data.recipient;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 2100){
+validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.destination !== undefined){
+let data2 = data.destination;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.overwrite !== undefined){
+const _errs8 = errors;
+if(typeof data.overwrite !== "boolean"){
+validate30.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data4 = data.keyPath;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(func2(data4) > 4096){
+validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data4) < 1){
+validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data4)){
+validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data5 = data.keyPassphrase;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(func2(data5) > 1024){
+validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data5) < 1){
+validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs12 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate30.errors = vErrors;
+return errors === 0;
+}
+
 /** Method name → its params validator, as `ajv.compile(descriptor.paramsSchema)` would return it. */
 export const PARAMS_VALIDATORS: ReadonlyMap<string, ValidateFunction> = new Map([
   ["upload", params_upload],
@@ -1165,4 +2501,15 @@ export const PARAMS_VALIDATORS: ReadonlyMap<string, ValidateFunction> = new Map(
   ["listTransfers", params_listTransfers],
   ["getServerInfo", params_getServerInfo],
   ["rpc.discover", params_getServerInfo],
+  ["unlock", params_unlock],
+  ["lock", params_lock],
+  ["publishIdentity", params_publishIdentity],
+  ["signIn", params_signIn],
+  ["changePassphrase", params_changePassphrase],
+  ["addContact", params_addContact],
+  ["listContacts", params_lock],
+  ["removeContact", params_removeContact],
+  ["shareFile", params_shareFile],
+  ["unshareFile", params_unshareFile],
+  ["exportFile", params_exportFile],
 ]);
