@@ -220,9 +220,14 @@ export const downloadParamsSchema = {
     destination: {
       ...localPathSchema,
       description:
-        "An existing directory to save into under the name's last segment, or the target file path (its parent must exist).",
+        "An existing directory, or a path ending in a separator (\"/\", or \"\\\\\" on Windows), to save into under the name's last segment; otherwise the target file path. A missing folder is NOT_FOUND unless createDirectories is true.",
     },
     overwrite: { type: 'boolean', default: false },
+    createDirectories: {
+      type: 'boolean',
+      default: false,
+      description: "Create the destination's missing folders instead of answering NOT_FOUND.",
+    },
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
     acceptUnauthored: {

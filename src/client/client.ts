@@ -164,7 +164,13 @@ export class CloudlockerClient {
     return this.transfer('upload', params, options) as Promise<UploadOutcome>;
   }
 
-  /** Download, with the same transfer handling as `upload`. */
+  /**
+   * Download, with the same transfer handling as `upload`. `destination` is
+   * sent as given and read by the service's rules (docs/protocol.md,
+   * "Destinations"): keep a trailing "/" (or the platform's separator) to mean
+   * "into this folder"; a missing folder is NOT_FOUND unless
+   * `createDirectories: true`.
+   */
   download(params: DownloadParams, options: TransferOptions = {}): Promise<DownloadOutcome> {
     return this.transfer('download', params, options) as Promise<DownloadOutcome>;
   }

@@ -22,6 +22,7 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage):
         name: params.name,
         destination: params.destination,
         overwrite: params.overwrite ?? false,
+        createDirectories: params.createDirectories ?? false,
         // Trusted authors: the identity's own card for now (contacts: the users issue passes theirs here).
         credentials: keyFileCredentials(key, { name: params.name, acceptUnauthored }),
         // Journaled so that the download can resume after a restart.

@@ -109,6 +109,7 @@ export class ResumableTransfers implements CheckpointFactory {
       startedAt: new Date().toISOString(),
       download: {
         destination: request.destination,
+        ...(request.createDirectories === true ? { createDirectories: true } : {}),
         keyPath: request.keyPath,
         overwrite: request.overwrite,
         storedSize: sizes.storedSize,
@@ -214,6 +215,7 @@ export class ResumableTransfers implements CheckpointFactory {
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
+          createDirectories: download.createDirectories === true,
           credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored }),
           keyPath: download.keyPath,
           ...(acceptUnauthored ? { acceptUnauthored } : {}),

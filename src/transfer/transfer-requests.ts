@@ -53,6 +53,8 @@ export interface DownloadRequest {
   readonly name: string;
   readonly destination: string;
   readonly overwrite: boolean;
+  /** Create the destination's missing folders instead of answering NOT_FOUND. */
+  readonly createDirectories?: boolean;
   /** What opens the object, whatever its format (v1: masterKeyCredentials(masterKey)). */
   readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */

@@ -182,6 +182,22 @@ describe('upload, ls, info, download, rm', () => {
   });
 });
 
+describe('download destinations', () => {
+  it('reads --to "dir/" as "into dir": a missing folder is NOT_FOUND with no file in its place, --create-dirs creates it', async () => {
+    const { bytes } = await fixture.file('dest.bin', 1000);
+    expect((await cl(['upload', 'dest.bin', '--new-key', 'dest.key.json', '--name', 'dest/dest.bin', '--no-progress'])).code).toBe(0);
+    const missing = await cl(['download', 'dest/dest.bin', '--to', 'nowhere/', '--key', 'dest.key.json', '--no-progress']);
+    expect(missing).toMatchObject({ code: 3 });
+    expect(missing.stderr).toMatch(/--create-dirs/);
+    expect(await readdir(fixture.filesDir)).not.toContain('nowhere');
+    const created = await cl(['download', 'dest/dest.bin', '--to', 'nowhere/deeper/', '--create-dirs', '--key', 'dest.key.json', '--no-progress']);
+    expect(created).toMatchObject({ code: 0 });
+    const saved = path.join(fixture.filesDir, 'nowhere', 'deeper', 'dest.bin');
+    expect(created.stdout).toBe(`Downloaded dest/dest.bin to ${saved} (1000 B).\n`);
+    expect((await readFile(saved)).equals(bytes)).toBe(true);
+  });
+});
+
 describe('exit codes', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],

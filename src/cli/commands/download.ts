@@ -7,11 +7,13 @@ import { formatBytes } from '../human-readable.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
+import { resolveKeepingFolderMark } from '../../transfer/local-files.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
   to?: string;
   key?: string;
   overwrite?: boolean;
+  createDirs?: boolean;
   keyPassphraseFromStdin?: boolean;
   transferId?: string;
   acceptUnauthored?: boolean;
@@ -24,7 +26,11 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
       .argument('<name>', 'remote name of the file')
       // Checked in the action, not with requiredOption: commander reports a missing required option before
       // an unknown one, so a typo (--kye) read as "--key not specified".
-      .option('--to <path>', 'a directory to save into, or the file path to write (required)')
+      .option(
+        '--to <path>',
+        'where to save (required): an existing folder, or a path ending in "/" (or the platform\'s separator), saves into that folder; any other path is the file to write. A missing folder is an error unless --create-dirs',
+      )
+      .option('--create-dirs', "create the destination's missing folders")
       .option('--key <path>', 'the key file it was encrypted with (required)')
       .option('--overwrite', 'replace an existing local file')
       .option('--accept-unauthored', 'accept an age file without an author signature (importing one made elsewhere, e.g. with age -r)')
@@ -38,9 +44,11 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
       const paramsWith = (passphrase: string | undefined) => ({
         name,
         keyPath: path.resolve(flags.key!),
-        destination: path.resolve(flags.to!),
+        // A trailing separator means "into this folder": path.resolve alone would drop it.
+        destination: resolveKeepingFolderMark(flags.to!),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.acceptUnauthored === true ? { acceptUnauthored: true } : {}),
+        ...(flags.createDirs === true ? { createDirectories: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
         ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
       });
