@@ -171,6 +171,21 @@ export const fileEntrySchema = {
   additionalProperties: false,
 } as const;
 
+export const folderEntrySchema = {
+  type: 'object',
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 2,
+      maxLength: MAX_NAME_BYTES + 1,
+      description: 'The folder: the common start of the names inside it, ending with "/" (e.g. "reports/2026/").',
+    },
+    fileCount: { ...byteCount, description: 'Files under the folder at any depth, where the store counts them cheaply (local store); absent elsewhere.' },
+  },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
 /** Methods with no params accept an absent `params`, `{}` or `[]`. */
 const noParams = { type: 'object', properties: {}, additionalProperties: false } as const;
 
@@ -264,6 +279,10 @@ export const listFilesParamsSchema = {
     },
     limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: MAX_LIST_LIMIT },
     cursor: { type: 'string', minLength: 1, maxLength: 4096, description: 'nextCursor of the previous page.' },
+    delimiter: {
+      const: '/',
+      description: 'Folder view: names with a "/" after the prefix are rolled up into folders (result.folders) instead of listed.',
+    },
   },
   additionalProperties: false,
 } as const;
@@ -272,6 +291,7 @@ export const listFilesResultSchema = {
   type: 'object',
   properties: {
     files: { type: 'array', items: fileEntrySchema },
+    folders: { type: 'array', items: folderEntrySchema, description: 'With delimiter: the sub-folders on this page.' },
     nextCursor: { type: ['string', 'null'], description: 'null on the last page.' },
   },
   required: ['files', 'nextCursor'],
@@ -306,11 +326,27 @@ export const getFileInfoResultSchema = {
   additionalProperties: false,
 } as const;
 
-export const deleteFileParamsSchema = getFileInfoParamsSchema;
+export const deleteFileParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    recursive: {
+      type: 'boolean',
+      default: false,
+      description: 'Delete the folder "<name>/": every file whose name starts with it, at any depth.',
+    },
+  },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
 
 export const deleteFileResultSchema = {
   type: 'object',
-  properties: { name: remoteNameSchema, deleted: { const: true } },
+  properties: {
+    name: remoteNameSchema,
+    deleted: { const: true },
+    deletedCount: { ...byteCount, description: 'With recursive: how many files were deleted.' },
+  },
   required: ['name', 'deleted'],
   additionalProperties: false,
 } as const;

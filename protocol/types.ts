@@ -15,6 +15,7 @@ export type DownloadResult = FromSchema<typeof S.downloadResultSchema>;
 export type ListFilesParams = FromSchema<typeof S.listFilesParamsSchema>;
 export type ListFilesResult = FromSchema<typeof S.listFilesResultSchema>;
 export type FileEntry = FromSchema<typeof S.fileEntrySchema>;
+export type FolderEntry = FromSchema<typeof S.folderEntrySchema>;
 export type GetFileInfoParams = FromSchema<typeof S.getFileInfoParamsSchema>;
 export type GetFileInfoResult = FromSchema<typeof S.getFileInfoResultSchema>;
 export type DeleteFileParams = FromSchema<typeof S.deleteFileParamsSchema>;

@@ -198,6 +198,25 @@ describe('download destinations', () => {
   });
 });
 
+describe('folders', () => {
+  it('ls --folders shows one level (files, then sub-folders with counts, in byte order); rm -r deletes a folder and counts', async () => {
+    await fixture.file('tree.bin', 10);
+    expect((await cl(['upload', 'tree.bin', '--new-key', 'tree.key.json', '--name', 'tree/a.bin', '--no-progress'])).code).toBe(0);
+    for (const name of ['tree/sub/1.bin', 'tree/sub/2.bin', 'tree/z.bin']) {
+      expect((await cl(['upload', 'tree.bin', '--key', 'tree.key.json', '--name', name, '--no-progress'])).code).toBe(0);
+    }
+    const ls = await cl(['ls', 'tree/', '--folders']);
+    expect(ls).toMatchObject({ code: 0, stderr: '' });
+    expect(ls.stdout.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1))).toEqual(['tree/a.bin', 'tree/sub/', 'tree/z.bin']);
+    expect(ls.stdout).toMatch(/2 files\s+tree\/sub\/\n/);
+    const json = jsonLines((await cl(['ls', 'tree/', '--folders', '--json'])).stdout);
+    expect(json[1]).toEqual({ folder: 'tree/sub/', fileCount: 2 });
+    const rm = await cl(['rm', '-r', 'tree/']);
+    expect(rm).toMatchObject({ code: 0, stdout: 'Deleted the folder tree/ (4 files).\n' });
+    expect((await cl(['ls', 'tree/'])).stdout).toBe('');
+  }, 90_000);
+});
+
 describe('exit codes', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],
