@@ -118,6 +118,33 @@ export const transferStateSchema = {
     "'interrupted': stopped by a server crash or shutdown with its progress kept; it resumes by itself when the server starts again (resumeOnStart) or on resumeTransfer, and cancelTransfer discards it.",
 } as const;
 
+export const uploadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    size: byteCount,
+    storedSize: byteCount,
+    keyId: keyIdSchema,
+    keyPath: { type: 'string', description: 'The key file that was used (absolute path).' },
+    keyCreated: { type: 'boolean', description: 'Whether the upload created that key file.' },
+  },
+  required: ['transferId', 'name', 'size', 'storedSize', 'keyId', 'keyPath', 'keyCreated'],
+  additionalProperties: false,
+} as const;
+
+export const downloadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the saved file.' },
+    size: byteCount,
+  },
+  required: ['transferId', 'name', 'path', 'size'],
+  additionalProperties: false,
+} as const;
+
 const transferStatusProperties = {
   transferId: transferIdSchema,
   direction: transferDirectionSchema,
@@ -129,6 +156,10 @@ const transferStatusProperties = {
   bytesPerSecond: { type: 'number', minimum: 0 },
   etaSeconds: { type: ['number', 'null'], minimum: 0, description: 'null while unknown.' },
   error: errorObjectSchema,
+  result: {
+    description: "With state 'completed': the upload or download result (stored name, sizes, key path or saved path), so a client that was away learns it.",
+    anyOf: [uploadResultSchema, downloadResultSchema],
+  },
   startedAt: timestampSchema,
   finishedAt: timestampSchema,
 } as const;
@@ -212,21 +243,6 @@ export const uploadParamsSchema = {
   additionalProperties: false,
 } as const;
 
-export const uploadResultSchema = {
-  type: 'object',
-  properties: {
-    transferId: transferIdSchema,
-    name: remoteNameSchema,
-    size: byteCount,
-    storedSize: byteCount,
-    keyId: keyIdSchema,
-    keyPath: { type: 'string', description: 'The key file that was used (absolute path).' },
-    keyCreated: { type: 'boolean', description: 'Whether the upload created that key file.' },
-  },
-  required: ['transferId', 'name', 'size', 'storedSize', 'keyId', 'keyPath', 'keyCreated'],
-  additionalProperties: false,
-} as const;
-
 export const downloadParamsSchema = {
   type: 'object',
   properties: {
@@ -253,18 +269,6 @@ export const downloadParamsSchema = {
     },
   },
   required: ['name', 'keyPath', 'destination'],
-  additionalProperties: false,
-} as const;
-
-export const downloadResultSchema = {
-  type: 'object',
-  properties: {
-    transferId: transferIdSchema,
-    name: remoteNameSchema,
-    path: { type: 'string', description: 'Absolute path of the saved file.' },
-    size: byteCount,
-  },
-  required: ['transferId', 'name', 'path', 'size'],
   additionalProperties: false,
 } as const;
 
@@ -499,6 +503,12 @@ export const listTransfersResultSchema = {
   type: 'object',
   properties: {
     seq: { ...seqSchema, description: 'The seq of the latest notification sent so far.' },
+    instanceId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'Random and new at every start of the server: when it changes, the server restarted (its seq began again).',
+    },
     transfers: { type: 'array', items: transferStatusSchema },
   },
   required: ['seq', 'transfers'],

@@ -230,6 +230,7 @@ export class CloudlockerClient {
       await this.openConnection();
       const listed = await this.listTransfersNow({});
       this.seq = listed.seq;
+      this.instanceId = listed.instanceId;
       for (const status of listed.transfers) {
         this.book.trackActive(status);
         // Finished before this client came: history, not news for a later resync.
@@ -350,8 +351,10 @@ export class CloudlockerClient {
         since: this.seq,
         closeCode: this.lastCloseCode,
         unfinished: this.book.unfinishedIds(),
+        ...(this.instanceId === undefined ? {} : { instanceId: this.instanceId }),
         listTransfers: (params) => this.listTransfersNow(params),
       });
+      if (plan.instanceId !== undefined) this.instanceId = plan.instanceId;
       // seq counts again from the listing's; finished transfers already
       // reported stay so (a service that keeps transfers across restarts lists them again).
       if (plan.restarted) this.seq = 0;
@@ -426,6 +429,9 @@ export class CloudlockerClient {
   private async listTransfersNow(params: ListTransfersParams): Promise<ListTransfersResult> {
     return (await this.call('listTransfers', params, { timeoutMs: this.requestTimeoutMs, immediate: true })) as ListTransfersResult;
   }
+
+  /** The service instance last listed (listTransfers' instanceId): a new one means it restarted. */
+  private instanceId: string | undefined;
 
   private flushOutbox(): void {
     if (this.transport !== undefined) this.requests.flush(this.transport);

@@ -135,6 +135,7 @@ export class ResumableTransfers implements CheckpointFactory {
         state: record.outcome ?? 'failed',
         finishedAt: Date.parse(record.finishedAt ?? record.startedAt),
         ...(record.error === undefined ? {} : { error: record.error }),
+        ...(record.result === undefined ? {} : { result: record.result }),
       });
     }
     for (const entry of this.journal.active()) {

@@ -4,6 +4,7 @@
  * transfer. The server subscribes to its events and fans them out; it never
  * changes a seq, so `listTransfers({ sinceSeq })` and the notifications agree.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import type {
   ErrorObject,
@@ -32,6 +33,8 @@ export interface TransferRegistryOptions {
   readonly maxFinishedKept?: number;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
+  /** The server instance's id; default a random UUID. */
+  readonly instanceId?: string;
 }
 
 /** What every finished transfer's signal becomes: aborted, so no work can start under it. */
@@ -45,6 +48,8 @@ export class TransferRecord {
   cryptoBytes = 0;
   transferredBytes = 0;
   error: ErrorObject | undefined;
+  /** A completed transfer's result (stored name, size, key path...), listed so that a client that was away learns it. */
+  result: UploadResult | DownloadResult | undefined;
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
@@ -106,6 +111,7 @@ export class TransferRecord {
       bytesPerSecond: Math.round(bytesPerSecond),
       etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds * 10) / 10,
       ...(this.error === undefined ? {} : { error: this.error }),
+      ...(this.result === undefined ? {} : { result: this.result }),
       startedAt: new Date(this.startedAt).toISOString(),
       ...(this.finishedAt === undefined ? {} : { finishedAt: new Date(this.finishedAt).toISOString() }),
     };
@@ -113,6 +119,11 @@ export class TransferRecord {
 }
 
 export class TransferRegistry extends EventEmitter<TransferEvents> {
+  /**
+   * New at every start of the server (listTransfers' instanceId): a client
+   * that sees it change knows the server restarted, whatever the seqs say.
+   */
+  readonly instanceId: string;
   private readonly transfers = new Map<string, TransferRecord>();
   private seq = 0;
   private readonly progressIntervalMs: number;
@@ -126,6 +137,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     this.retentionMs = options.retentionMs ?? 10 * 60 * 1000;
     this.maxFinishedKept = options.maxFinishedKept ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.instanceId = options.instanceId ?? randomUUID();
   }
 
   get currentSeq(): number {
@@ -180,6 +192,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     state: 'interrupted' | TransferOutcome;
     finishedAt?: number;
     error?: ErrorObject;
+    result?: UploadResult | DownloadResult;
   }): TransferRecord {
     const record = new TransferRecord(status.transferId, status.direction, status.name, status.totalBytes, status.startedAt, this.now);
     record.state = status.state;
@@ -187,6 +200,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.transferredBytes = record.cryptoBytes;
     record.finishedAt = status.finishedAt;
     record.error = status.error;
+    record.result = status.state === 'completed' ? status.result : undefined;
     record.resumable = status.state === 'interrupted';
     // Listed to any sinceSeq, including 0: it changed before every seq of this run.
     record.lastSeq = Math.max(1, this.seq);
@@ -212,10 +226,10 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   }
 
   /** Transfers (running and recently finished) whose last notification is after sinceSeq. */
-  list(sinceSeq = 0): { seq: number; transfers: TransferStatus[] } {
+  list(sinceSeq = 0): { seq: number; instanceId: string; transfers: TransferStatus[] } {
     this.prune();
     const transfers = [...this.transfers.values()].filter((t) => t.lastSeq > sinceSeq).map((t) => t.toStatus());
-    return { seq: this.seq, transfers };
+    return { seq: this.seq, instanceId: this.instanceId, transfers };
   }
 
   setRunning(record: TransferRecord): void {
@@ -251,6 +265,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.state = outcome;
     record.finishedAt = this.now();
     record.error = detail.error;
+    record.result = outcome === 'completed' ? detail.result : undefined;
     this.notifyProgress(record);
     const params: TransferFinishedParams = {
       seq: this.nextSeq(record),

@@ -404,8 +404,15 @@ export function runFileMethodsSuite(
         20_000,
       );
       expect(finished.params['outcome']).toBe('completed');
-      const { seq, transfers } = await client.request('listTransfers', {});
-      expect(transfers.find((t) => t.transferId === 'orphan')).toMatchObject({ state: 'completed', direction: 'upload' });
+      const { seq, transfers, instanceId } = await client.request('listTransfers', {});
+      // The client that was away learns the result from the list: stored name, sizes, key path.
+      expect(transfers.find((t) => t.transferId === 'orphan')).toMatchObject({
+        state: 'completed',
+        direction: 'upload',
+        result: { transferId: 'orphan', name: 'orphan.bin', size: 20 * CHUNK_SIZE, keyPath, keyCreated: true },
+      });
+      expect(transfers.find((t) => t.transferId === 'orphan')?.result).toEqual(finished.params['result']);
+      expect(instanceId).toMatch(/^[0-9a-f-]{36}$/);
       expect(seq).toBeGreaterThanOrEqual(finished.params['seq'] as number);
       expect((await client.request('listTransfers', { sinceSeq: seq })).transfers).toEqual([]);
       const stored = await client.request('getFileInfo', { name: 'orphan.bin' });
