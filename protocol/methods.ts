@@ -79,6 +79,15 @@ export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
   errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS],
 });
 
+export const UploadFolder = defineMethod<T.UploadFolderParams, T.UploadFolderResult>()({
+  method: 'uploadFolder',
+  summary:
+    'Encrypt and store every regular file under a local folder as <name>/<relative path>, as one transfer group; answers when every file has been tried.',
+  paramsSchema: S.uploadFolderParamsSchema,
+  resultSchema: S.uploadFolderResultSchema,
+  errors: [...TRANSFER_ERRORS],
+});
+
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
   method: 'listFiles',
   summary: 'List stored files sorted by name, a page at a time.',
@@ -188,6 +197,7 @@ export const TransferFinished = defineNotification<T.TransferFinishedParams>()({
 export const METHODS = [
   Upload,
   Download,
+  UploadFolder,
   ListFiles,
   GetFileInfo,
   DeleteFile,

@@ -145,6 +145,81 @@ export const downloadResultSchema = {
   additionalProperties: false,
 } as const;
 
+// -- Folder transfers (transfer groups) -------------------------------------
+
+/** The name an empty folder's marker takes inside it: a 0-byte encrypted file that downloads as the empty folder. */
+export const EMPTY_FOLDER_MARKER = '.cloudlocker-folder';
+
+export const uploadFolderParamsSchema = {
+  type: 'object',
+  properties: {
+    path: { ...localPathSchema, description: 'The local folder to upload: every regular file under it, at any depth.' },
+    keyPath: {
+      ...localPathSchema,
+      description: 'As for upload: one key for every file of the folder (a directory: "<last segment of name>.key.json" in it).',
+    },
+    name: { ...remoteNameSchema, description: "The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name." },
+    overwrite: { type: 'boolean', default: false },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['path', 'keyPath'],
+  additionalProperties: false,
+} as const;
+
+const folderFileProblemSchema = {
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'The local file, relative to the uploaded folder.' },
+    name: { type: 'string', description: 'The remote name it would have had.' },
+    error: errorObjectSchema,
+  },
+  required: ['path', 'error'],
+  additionalProperties: false,
+} as const;
+
+const folderSkippedSchema = {
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'The local entry, relative to the uploaded folder.' },
+    reason: { type: 'string', enum: ['symbolic-link', 'special-file', 'unstorable-name'] },
+  },
+  required: ['path', 'reason'],
+  additionalProperties: false,
+} as const;
+
+export const uploadFolderResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    filesTotal: { ...byteCount, description: 'Regular files found (and empty-folder markers), each one transfer of the group.' },
+    filesStored: { ...byteCount, description: 'Of those, stored.' },
+    size: { ...byteCount, description: 'Plaintext bytes stored.' },
+    emptyFolders: { ...byteCount, description: 'Empty folders stored as markers.' },
+    failed: { type: 'array', items: folderFileProblemSchema, description: 'Files that could not be stored, and why; none of them is partly stored.' },
+    skipped: { type: 'array', items: folderSkippedSchema, description: 'Entries left out on purpose: links (not followed), special files, names that cannot be stored.' },
+    keyId: keyIdSchema,
+    keyPath: { type: 'string' },
+    keyCreated: { type: 'boolean' },
+  },
+  required: ['transferId', 'name', 'filesTotal', 'filesStored', 'size', 'emptyFolders', 'failed', 'skipped', 'keyId', 'keyPath', 'keyCreated'],
+  additionalProperties: false,
+} as const;
+
+/** What a group's status adds: its files' progress. */
+export const transferGroupSchema = {
+  type: 'object',
+  properties: {
+    filesTotal: byteCount,
+    filesDone: { ...byteCount, description: 'Files finished (stored or failed).' },
+    filesFailed: byteCount,
+    currentFile: { type: 'string', description: 'The remote name of the file most recently started.' },
+  },
+  required: ['filesTotal', 'filesDone', 'filesFailed'],
+  additionalProperties: false,
+} as const;
+
 const transferStatusProperties = {
   transferId: transferIdSchema,
   direction: transferDirectionSchema,
@@ -157,9 +232,11 @@ const transferStatusProperties = {
   etaSeconds: { type: ['number', 'null'], minimum: 0, description: 'null while unknown.' },
   error: errorObjectSchema,
   result: {
-    description: "With state 'completed': the upload or download result (stored name, sizes, key path or saved path), so a client that was away learns it.",
-    anyOf: [uploadResultSchema, downloadResultSchema],
+    description: "With state 'completed': the upload, download or uploadFolder result (stored name, sizes, key path or saved path), so a client that was away learns it.",
+    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema],
   },
+  group: { ...transferGroupSchema, description: 'A transfer group (uploadFolder): its files done, total and current.' },
+  groupId: { ...transferIdSchema, description: 'The group this transfer is one file of.' },
   startedAt: timestampSchema,
   finishedAt: timestampSchema,
 } as const;
@@ -591,8 +668,8 @@ export const transferFinishedParamsSchema = {
     name: remoteNameSchema,
     outcome: { type: 'string', enum: ['completed', 'failed', 'cancelled'] },
     result: {
-      description: "The upload or download result, when outcome is 'completed'.",
-      anyOf: [uploadResultSchema, downloadResultSchema],
+      description: "The upload, download or uploadFolder result, when outcome is 'completed'.",
+      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema],
     },
     error: errorObjectSchema,
   },

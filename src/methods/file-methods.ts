@@ -17,6 +17,7 @@ import { createListFilesHandler } from './list-files.js';
 import { createListTransfersHandler } from './list-transfers.js';
 import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
+import { createUploadFolderHandler } from './upload-folder.js';
 
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover'>;
 
@@ -29,6 +30,7 @@ export function createFileMethodHandlers(
   return {
     upload: createUploadHandler(engine, storage),
     download: createDownloadHandler(engine, storage),
+    uploadFolder: createUploadFolderHandler(engine, storage),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),

@@ -16,6 +16,7 @@ import type {
   TransferStatus,
   UploadResult,
   DownloadResult,
+  UploadFolderResult,
 } from '../../protocol/index.js';
 import { RateMeter } from './rate-meter.js';
 
@@ -49,7 +50,7 @@ export class TransferRecord {
   transferredBytes = 0;
   error: ErrorObject | undefined;
   /** A completed transfer's result (stored name, size, key path...), listed so that a client that was away learns it. */
-  result: UploadResult | DownloadResult | undefined;
+  result: UploadResult | DownloadResult | UploadFolderResult | undefined;
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
@@ -65,6 +66,10 @@ export class TransferRecord {
   progressTimer: ReturnType<typeof setTimeout> | undefined;
   /** Journaled: a shutdown interrupts it (to resume later) instead of cancelling it. */
   resumable = false;
+  /** A transfer group (uploadFolder): its files' counters. */
+  group: { filesTotal: number; filesDone: number; filesFailed: number; currentFile?: string } | undefined;
+  /** The group this transfer is one file of. */
+  groupId: string | undefined;
 
   constructor(
     readonly transferId: string,
@@ -112,6 +117,8 @@ export class TransferRecord {
       etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds * 10) / 10,
       ...(this.error === undefined ? {} : { error: this.error }),
       ...(this.result === undefined ? {} : { result: this.result }),
+      ...(this.group === undefined ? {} : { group: { ...this.group } }),
+      ...(this.groupId === undefined ? {} : { groupId: this.groupId }),
       startedAt: new Date(this.startedAt).toISOString(),
       ...(this.finishedAt === undefined ? {} : { finishedAt: new Date(this.finishedAt).toISOString() }),
     };
@@ -165,9 +172,12 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     name: string,
     totalBytes: number,
     resumed?: { startedAt: number; doneBytes: number },
+    membership?: { groupId?: string; group?: { filesTotal: number } },
   ): TransferRecord {
     this.prune();
     const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
+    record.groupId = membership?.groupId;
+    if (membership?.group !== undefined) record.group = { filesTotal: membership.group.filesTotal, filesDone: 0, filesFailed: 0 };
     if (resumed !== undefined) {
       record.cryptoBytes = Math.min(totalBytes, resumed.doneBytes);
       record.transferredBytes = record.cryptoBytes;
@@ -238,6 +248,17 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     this.notifyProgress(record);
   }
 
+  /** A group's file counters changed (a file started or finished): notified with the next progress. */
+  updateGroup(record: TransferRecord, change: { fileStarted?: string; fileDone?: boolean; fileFailed?: boolean }): void {
+    if (record.finished || record.group === undefined) return;
+    if (change.fileStarted !== undefined) record.group.currentFile = change.fileStarted;
+    if (change.fileDone === true) record.group.filesDone += 1;
+    if (change.fileFailed === true) record.group.filesFailed += 1;
+    // Counters that move only in files still deserve a notification.
+    if (change.fileDone === true) record.notifiedCryptoBytes = -1;
+    this.scheduleProgress(record);
+  }
+
   /** Count bytes; notifies at most once per progressIntervalMs. Counters never go down. */
   addProgress(record: TransferRecord, counters: { cryptoBytes?: number; transferredBytes?: number }): void {
     if (record.finished) return;
@@ -252,7 +273,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   finish(
     record: TransferRecord,
     outcome: TransferOutcome,
-    detail: { result?: UploadResult | DownloadResult; error?: ErrorObject } = {},
+    detail: { result?: UploadResult | DownloadResult | UploadFolderResult; error?: ErrorObject } = {},
   ): void {
     if (record.finished) return;
     if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
@@ -266,6 +287,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.finishedAt = this.now();
     record.error = detail.error;
     record.result = outcome === 'completed' ? detail.result : undefined;
+    if (record.group !== undefined) delete record.group.currentFile;
     this.notifyProgress(record);
     const params: TransferFinishedParams = {
       seq: this.nextSeq(record),

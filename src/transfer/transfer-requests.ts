@@ -46,6 +46,12 @@ export interface UploadRequest {
   readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
   /** The id its request reserved (see reserving()); it replaces transferId. */
   readonly reservation?: TransferReservation;
+  /**
+   * One file of a transfer group (uploadFolder): listed with the group's id,
+   * not counted against maxQueuedTransfers (the group feeds its files to the
+   * queue a few at a time), and not journaled on its own.
+   */
+  readonly groupId?: string;
 }
 
 export interface DownloadRequest {
