@@ -88,6 +88,15 @@ export const UploadFolder = defineMethod<T.UploadFolderParams, T.UploadFolderRes
   errors: [...TRANSFER_ERRORS],
 });
 
+export const DownloadFolder = defineMethod<T.DownloadFolderParams, T.DownloadFolderResult>()({
+  method: 'downloadFolder',
+  summary:
+    'Fetch, authenticate and decrypt every stored file under <name>/ into a local folder, recreating the tree, as one transfer group; answers when every file has been tried.',
+  paramsSchema: S.downloadFolderParamsSchema,
+  resultSchema: S.downloadFolderResultSchema,
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY'],
+});
+
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
   method: 'listFiles',
   summary: 'List stored files sorted by name, a page at a time.',
@@ -198,6 +207,7 @@ export const METHODS = [
   Upload,
   Download,
   UploadFolder,
+  DownloadFolder,
   ListFiles,
   GetFileInfo,
   DeleteFile,

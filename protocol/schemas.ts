@@ -207,6 +207,40 @@ export const uploadFolderResultSchema = {
   additionalProperties: false,
 } as const;
 
+export const downloadFolderParamsSchema = {
+  type: 'object',
+  properties: {
+    name: { ...remoteNameSchema, description: 'The stored folder (without the trailing "/"): every file whose name starts with "<name>/".' },
+    keyPath: { ...localPathSchema, description: 'The key file its files were encrypted with.' },
+    destination: {
+      ...localPathSchema,
+      description: 'The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true.',
+    },
+    overwrite: { type: 'boolean', default: false },
+    createDirectories: { type: 'boolean', default: false, description: 'Create the destination folder if it is missing.' },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['name', 'keyPath', 'destination'],
+  additionalProperties: false,
+} as const;
+
+export const downloadFolderResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the recreated folder.' },
+    filesTotal: { ...byteCount, description: 'Stored files found under the folder, empty-folder markers included.' },
+    filesSaved: byteCount,
+    size: { ...byteCount, description: 'Plaintext bytes written.' },
+    emptyFolders: byteCount,
+    failed: { type: 'array', items: folderFileProblemSchema, description: 'Files not saved, and why; none of them is partly written.' },
+  },
+  required: ['transferId', 'name', 'path', 'filesTotal', 'filesSaved', 'size', 'emptyFolders', 'failed'],
+  additionalProperties: false,
+} as const;
+
 /** What a group's status adds: its files' progress. */
 export const transferGroupSchema = {
   type: 'object',
@@ -233,7 +267,7 @@ const transferStatusProperties = {
   error: errorObjectSchema,
   result: {
     description: "With state 'completed': the upload, download or uploadFolder result (stored name, sizes, key path or saved path), so a client that was away learns it.",
-    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema],
+    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
   },
   group: { ...transferGroupSchema, description: 'A transfer group (uploadFolder): its files done, total and current.' },
   groupId: { ...transferIdSchema, description: 'The group this transfer is one file of.' },
@@ -669,7 +703,7 @@ export const transferFinishedParamsSchema = {
     outcome: { type: 'string', enum: ['completed', 'failed', 'cancelled'] },
     result: {
       description: "The upload, download or uploadFolder result, when outcome is 'completed'.",
-      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema],
+      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
     },
     error: errorObjectSchema,
   },

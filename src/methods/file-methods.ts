@@ -18,6 +18,7 @@ import { createListTransfersHandler } from './list-transfers.js';
 import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
 import { createUploadFolderHandler } from './upload-folder.js';
+import { createDownloadFolderHandler } from './download-folder.js';
 
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover'>;
 
@@ -31,6 +32,7 @@ export function createFileMethodHandlers(
     upload: createUploadHandler(engine, storage),
     download: createDownloadHandler(engine, storage),
     uploadFolder: createUploadFolderHandler(engine, storage),
+    downloadFolder: createDownloadFolderHandler(engine, storage),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),

@@ -114,7 +114,8 @@ export class TransferEngine {
     const size = fromSize ?? header!.layout.plaintextSizeFor(info.storedSize);
     const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size, ...(header === undefined ? {} : { header }) };
     const checkpoints =
-      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.download(transferId, request, sizes));
+      request.resume?.checkpoints ??
+      ((transferId: string) => (request.groupId === undefined ? this.checkpointFactory?.download(transferId, request, sizes) : undefined));
     return this.run('download', request, size, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));
   }
 
@@ -223,7 +224,7 @@ export class TransferEngine {
     if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
     const transferId = reservation?.transferId ?? request.transferId ?? randomUUID();
     this.refuseIdInUse(transferId, resumed, reservation);
-    const groupId = 'groupId' in request ? request.groupId : undefined;
+    const groupId = request.groupId;
     // A group's files do not count: the group admitted itself once and feeds them a few at a time.
     if (groupId === undefined && this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 

@@ -69,6 +69,8 @@ export interface DownloadRequest {
   readonly acceptUnauthored?: boolean;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
   readonly reservation?: TransferReservation;
+  /** One file of a transfer group (downloadFolder), as for UploadRequest.groupId. */
+  readonly groupId?: string;
 }
 
 /**

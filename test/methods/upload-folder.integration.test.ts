@@ -132,7 +132,34 @@ describe.each(backends)('uploadFolder (%s)', (_backendName, makeStorage, smallFi
     );
     // NFC and NFD spellings stay two folders; the empty folder is its marker; nothing else is stored.
     expect((await storedNames('photos/')).sort()).toEqual([...expected.keys(), ...markers].sort());
-    await expectStoredAs(expected);
+
+    // downloadFolder recreates the tree, byte-exact, empty folder included, in a folder it may create.
+    const restore = path.join(dir, 'restore', 'here');
+    expect(await outcomeOf(client.request('downloadFolder', { name: 'photos', keyPath, destination: restore }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+    const back = await client.request('downloadFolder', { name: 'photos', keyPath, destination: restore, createDirectories: true, transferId: 'photos-back' });
+    expect(back).toEqual({
+      transferId: 'photos-back',
+      name: 'photos',
+      path: path.join(restore, 'photos'),
+      filesTotal: expected.size + 1,
+      filesSaved: expected.size + 1,
+      size: result.size,
+      emptyFolders: 1,
+      failed: [],
+    });
+    const restored = new Map<string, string>();
+    for (const entry of await readdir(back.path, { recursive: true, withFileTypes: true })) {
+      const relative = path.relative(back.path, path.join(entry.parentPath, entry.name));
+      if (entry.isFile()) restored.set(`photos/${relative.split(path.sep).join('/')}`, sha256(await readFile(path.join(entry.parentPath, entry.name))));
+      else expect(entry.isDirectory()).toBe(true);
+    }
+    expect(restored).toEqual(new Map([...expected].map(([name, bytes]) => [name, sha256(bytes)])));
+    expect(await readdir(path.join(back.path, 'empty', 'inner'))).toEqual([]);
+    // Again: every file is already there, so each is ALREADY_EXISTS and none is touched.
+    const again = await client.request('downloadFolder', { name: 'photos', keyPath, destination: restore });
+    expect(again.filesSaved).toBe(1); // the empty folder, which merges
+    expect(again.failed).toHaveLength(expected.size);
+    expect(again.failed.every((f) => f.error.data?.['reason'] === 'ALREADY_EXISTS')).toBe(true);
 
     // One group: listed with its result and file counters, its files listed as its members.
     const { transfers } = await client.request('listTransfers', {});
@@ -146,7 +173,19 @@ describe.each(backends)('uploadFolder (%s)', (_backendName, makeStorage, smallFi
     const transferred = groupProgress.map((n) => n.params['transferredBytes'] as number);
     expect(transferred).toEqual([...transferred].sort((a, b) => a - b));
     expect(transferred.at(-1)).toBe(result.size);
+    const downloadGroup = transfers.find((t) => t.transferId === 'photos-back');
+    expect(downloadGroup).toMatchObject({ direction: 'download', state: 'completed', result: back });
   }, 180_000);
+
+  async function outcomeOf(promise: Promise<unknown>): Promise<unknown> {
+    try {
+      await promise;
+      return 'succeeded';
+    } catch (err) {
+      if (err instanceof RpcCallError) return { code: err.error.code, reason: err.error.data?.['reason'], param: err.error.data?.['param'] };
+      throw err;
+    }
+  }
 
   it('cancels mid-group: CANCELLED, no file half-stored, no more files started', async () => {
     let writes = 0;
