@@ -27,6 +27,10 @@ import {
   type TransferStatus,
   type UploadParams,
   type UploadResult,
+  type UploadFolderParams,
+  type UploadFolderResult,
+  type DownloadFolderParams,
+  type DownloadFolderResult,
 } from '../../protocol/index.js';
 import { DEFAULT_RECONNECT, reconnectDelay, type ReconnectOptions } from './backoff.js';
 import { ClientClosedError, ConnectionLostError, isRpcError } from './errors.js';
@@ -40,6 +44,7 @@ import {
   isInterruption,
   outcomeOf,
   type DownloadOutcome,
+  type RecoveredTransferResult,
   type PendingTransfer,
   type UploadOutcome,
 } from './transfer-tracking.js';
@@ -173,6 +178,20 @@ export class CloudlockerClient {
    */
   download(params: DownloadParams, options: TransferOptions = {}): Promise<DownloadOutcome> {
     return this.transfer('download', params, options) as Promise<DownloadOutcome>;
+  }
+
+  /**
+   * A folder upload (uploadFolder), tracked as one transfer: `onProgress`
+   * gets the group's progress (with `group.filesDone`, `filesTotal`,
+   * `currentFile`), `signal` cancels the whole group.
+   */
+  uploadFolder(params: UploadFolderParams, options: TransferOptions = {}): Promise<UploadFolderResult | RecoveredTransferResult> {
+    return this.transfer('upload', params, options, 'uploadFolder') as unknown as Promise<UploadFolderResult | RecoveredTransferResult>;
+  }
+
+  /** A folder download (downloadFolder), tracked as one transfer like uploadFolder. */
+  downloadFolder(params: DownloadFolderParams, options: TransferOptions = {}): Promise<DownloadFolderResult | RecoveredTransferResult> {
+    return this.transfer('download', params, options, 'downloadFolder') as unknown as Promise<DownloadFolderResult | RecoveredTransferResult>;
   }
 
   /** Progress of every transfer on the service (not just this client's). */
@@ -450,7 +469,12 @@ export class CloudlockerClient {
   // ---------------------------------------------------------------------------
   // Transfers
 
-  private transfer(direction: TransferDirection, params: UploadParams | DownloadParams, options: TransferOptions): Promise<UploadOutcome | DownloadOutcome> {
+  private transfer(
+    direction: TransferDirection,
+    params: UploadParams | DownloadParams | UploadFolderParams | DownloadFolderParams,
+    options: TransferOptions,
+    method: 'upload' | 'download' | 'uploadFolder' | 'downloadFolder' = direction,
+  ): Promise<UploadOutcome | DownloadOutcome> {
     const transferId = params.transferId ?? newTransferId();
     return new Promise((resolve, reject) => {
       if (this.closing) {
@@ -481,7 +505,7 @@ export class CloudlockerClient {
       };
       this.book.waiting.set(transferId, transfer);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.call(direction, { ...params, transferId }, { timeoutMs: 0, transferId }).then(
+      this.call(method, { ...params, transferId }, { timeoutMs: 0, transferId }).then(
         (result) => this.book.settle(transfer, result as UploadResult | DownloadResult),
         (err: unknown) => {
           // A service shutting down answers CANCELLED with data.interrupted for a transfer it

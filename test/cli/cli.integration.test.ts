@@ -5,7 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { serviceFixture, transferHold, type ServiceFixture } from '../client/fixtures.js';
@@ -211,8 +211,22 @@ describe('folders', () => {
     expect(ls.stdout).toMatch(/2 files\s+tree\/sub\/\n/);
     const json = jsonLines((await cl(['ls', 'tree/', '--folders', '--json'])).stdout);
     expect(json[1]).toEqual({ folder: 'tree/sub/', fileCount: 2 });
+    // upload DIR and download folder/ --to DIR: one group each, the tree back byte-exact.
+    const local = path.join(fixture.filesDir, 'album');
+    await mkdir(path.join(local, 'inner'), { recursive: true });
+    await writeFile(path.join(local, 'one.txt'), 'one');
+    await writeFile(path.join(local, 'inner', 'two.txt'), 'two');
+    const up = await cl(['upload', 'album', '--key', 'tree.key.json', '--name', 'tree/album', '--no-progress']);
+    expect(up).toMatchObject({ code: 0 });
+    expect(up.stdout).toMatch(/^Uploaded .*album as tree\/album\/: 2 of 2 files, 6 B/);
+    const down = await cl(['download', 'tree/album/', '--to', 'restored/', '--create-dirs', '--key', 'tree.key.json', '--no-progress']);
+    expect(down).toMatchObject({ code: 0 });
+    expect(down.stdout).toBe(`Downloaded tree/album/ to ${path.join(fixture.filesDir, 'restored', 'album')}: 2 of 2 files, 6 B.\n`);
+    expect(await readFile(path.join(fixture.filesDir, 'restored', 'album', 'inner', 'two.txt'), 'utf8')).toBe('two');
+    expect(await readFile(path.join(fixture.filesDir, 'restored', 'album', 'one.txt'), 'utf8')).toBe('one');
+
     const rm = await cl(['rm', '-r', 'tree/']);
-    expect(rm).toMatchObject({ code: 0, stdout: 'Deleted the folder tree/ (4 files).\n' });
+    expect(rm).toMatchObject({ code: 0, stdout: 'Deleted the folder tree/ (6 files).\n' });
     expect((await cl(['ls', 'tree/'])).stdout).toBe('');
   }, 90_000);
 });

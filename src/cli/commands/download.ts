@@ -8,6 +8,7 @@ import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
 import { resolveKeepingFolderMark } from '../../transfer/local-files.js';
+import { withCurrentFile } from './upload.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
   to?: string;
@@ -23,7 +24,7 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
   return addClientOptions(
     new Command('download')
       .description('Fetch a stored file, check and decrypt it, and save it locally.')
-      .argument('<name>', 'remote name of the file')
+      .argument('<name>', 'remote name of the file, or of a folder ending in "/" to download the whole folder into --to')
       // Checked in the action, not with requiredOption: commander reports a missing required option before
       // an unknown one, so a typo (--kye) read as "--key not specified".
       .option(
@@ -53,6 +54,25 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
         ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
       });
       const params = paramsWith(keyPassphrase);
+      if (name.endsWith('/')) {
+        // "folder/": the whole stored folder, recreated as <--to>/<last segment>/..., one transfer group.
+        const folderParams = (passphrase: string | undefined) => ({ ...paramsWith(passphrase), name: name.replace(/\/+$/, '') });
+        const folderRun = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
+          runTransfer(output, flags, (options) => client.downloadFolder(folderParams(passphrase), withCurrentFile(options))),
+        );
+        if ('interrupted' in folderRun) {
+          output.note('Cancelled: the files saved before stay; none is partly written.');
+          return ExitCode.INTERRUPTED;
+        }
+        const result = folderRun.outcome;
+        output.result(result, () => {
+          if ('recovered' in result) return `Downloaded ${result.name}/ (${formatBytes(result.size)}) into ${params.destination}.`;
+          const lines = [`Downloaded ${result.name}/ to ${result.path}: ${result.filesSaved} of ${result.filesTotal} files, ${formatBytes(result.size)}.`];
+          for (const failure of result.failed) lines.push(`Not saved: ${failure.name ?? failure.path}: ${failure.error.message}`);
+          return lines;
+        });
+        return 'failed' in result && result.failed.length > 0 ? ExitCode.FAILURE : undefined;
+      }
       const run = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
         runTransfer(output, flags, (options) => client.download(paramsWith(passphrase), options)),
       );
