@@ -400,6 +400,8 @@ export class CloudlockerClient {
         name: status.name,
         outcome: status.state as TransferFinishedParams['outcome'],
         ...(status.error === undefined ? {} : { error: status.error }),
+        // A service that lists results gives the whole result, not only a RecoveredTransferResult.
+        ...(status.result === undefined ? {} : { result: status.result }),
       };
       this.handleFinished(finished, 'resync', status.totalBytes);
     } else {
