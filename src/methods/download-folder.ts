@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { EMPTY_FOLDER_MARKER, lastSegment, MAX_LIST_LIMIT, type DownloadFolder } from '../../protocol/index.js';
-import { keyFileCredentials, readKeyFile, storedFormats } from '../crypto/index.js';
+import { keyFileCredentials, loadKeyFile, storedFormats } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError, InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isInsideDirectory } from '../transfer/local-files.js';
@@ -51,8 +51,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
         cursor = page.nextCursor ?? undefined;
       } while (cursor !== undefined);
       if (objects.length === 0) throw new CloudlockerError('NOT_FOUND', 'No stored file lies in that folder: check the name and try again.');
-      const key = await readKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
-      const credentials = keyFileCredentials(key);
+      const key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
       reservation.abortController.signal.throwIfAborted();
       try {
         await mkdir(root, { recursive: true });
@@ -79,7 +78,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
             destination: object.target,
             overwrite: params.overwrite ?? false,
             createDirectories: true,
-            credentials,
+            credentials: keyFileCredentials(key, { name: object.name }),
             groupId,
           });
           return result.size;

@@ -43,7 +43,7 @@ export function createUploadFolderHandler(engine: TransferEngine, storage: Stora
         name,
         contents,
         overwrite: params.overwrite ?? false,
-        encryption: keyFileEncryption(key.key),
+        encryptionFor: (fileName) => keyFileEncryption(key.key, { name: fileName }),
         keyPath: key.path,
         keyCreated: key.created,
       });

@@ -1,5 +1,5 @@
 /** A folder upload as a transfer group (transfer-group.ts): its files' uploads, and empty folders' markers. */
-import type { UploadFolderResult } from '../../protocol/index.js';
+import { EMPTY_FOLDER_MARKER, type UploadFolderResult } from '../../protocol/index.js';
 import type { EncryptionSpec, FormatRegistry } from '../crypto/index.js';
 import type { Storage } from '../storage/storage.js';
 import type { FolderContents } from './folder-walk.js';
@@ -12,7 +12,8 @@ export interface FolderUploadRequest {
   readonly name: string;
   readonly contents: FolderContents;
   readonly overwrite: boolean;
-  readonly encryption: EncryptionSpec;
+  /** What each file is sealed with: per name, since a format may bind the name (age's author stanza signs it). */
+  readonly encryptionFor: (name: string) => EncryptionSpec;
   readonly keyPath: string;
   readonly keyCreated: boolean;
 }
@@ -24,7 +25,7 @@ export async function runFolderUpload(
   request: FolderUploadRequest,
 ): Promise<UploadFolderResult> {
   const { contents } = request;
-  const keyId = formats.createSealer(request.encryption).keyId;
+  const keyId = formats.createSealer(request.encryptionFor(contents.files[0]?.name ?? `${request.name}/${EMPTY_FOLDER_MARKER}`)).keyId;
   return runTransferGroup(engine, {
     reservation: request.reservation,
     totalBytes: contents.totalBytes,
@@ -39,7 +40,7 @@ export async function runFolderUpload(
         source: file.source,
         name: file.name,
         overwrite: request.overwrite,
-        encryption: request.encryption,
+        encryption: request.encryptionFor(file.name),
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
         groupId,
@@ -64,7 +65,7 @@ export async function runFolderUpload(
 
 /** An empty folder's marker: the encrypted form of an empty file, written directly (no local file to read). */
 async function writeEmptyMarker(storage: Storage, formats: FormatRegistry, request: FolderUploadRequest, name: string, signal: AbortSignal): Promise<void> {
-  const sealer = formats.createSealer(request.encryption);
+  const sealer = formats.createSealer(request.encryptionFor(name));
   const body = Buffer.concat([sealer.header, sealer.encryptChunk(0, new Uint8Array(0), true)]);
   const writer = await storage.beginWrite(name, { expectedSize: body.length, signal });
   try {
