@@ -80,6 +80,24 @@ export const Download = defineMethod<T.DownloadParams, T.DownloadResult>()({
   errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', ...AGE_READ_ERRORS, 'LOCKED'],
 });
 
+export const UploadFolder = defineMethod<T.UploadFolderParams, T.UploadFolderResult>()({
+  method: 'uploadFolder',
+  summary:
+    'Encrypt and store every regular file under a local folder as <name>/<relative path>, as one transfer group; answers when every file has been tried.',
+  paramsSchema: S.uploadFolderParamsSchema,
+  resultSchema: S.uploadFolderResultSchema,
+  errors: [...TRANSFER_ERRORS],
+});
+
+export const DownloadFolder = defineMethod<T.DownloadFolderParams, T.DownloadFolderResult>()({
+  method: 'downloadFolder',
+  summary:
+    'Fetch, authenticate and decrypt every stored file under <name>/ into a local folder, recreating the tree, as one transfer group; answers when every file has been tried.',
+  paramsSchema: S.downloadFolderParamsSchema,
+  resultSchema: S.downloadFolderResultSchema,
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY'],
+});
+
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({
   method: 'listFiles',
   summary: 'List stored files sorted by name, a page at a time.',
@@ -340,6 +358,8 @@ export const USER_METHODS = [Unlock, Lock, PublishIdentity, SignIn, ChangePassph
 export const METHODS = [
   Upload,
   Download,
+  UploadFolder,
+  DownloadFolder,
   ListFiles,
   GetFileInfo,
   DeleteFile,

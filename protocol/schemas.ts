@@ -118,6 +118,154 @@ export const transferStateSchema = {
     "'interrupted': stopped by a server crash or shutdown with its progress kept; it resumes by itself when the server starts again (resumeOnStart) or on resumeTransfer, and cancelTransfer discards it.",
 } as const;
 
+export const uploadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    size: byteCount,
+    storedSize: byteCount,
+    keyId: keyIdSchema,
+    keyPath: { type: 'string', description: 'The key file that was used (absolute path).' },
+    keyCreated: { type: 'boolean', description: 'Whether the upload created that key file.' },
+  },
+  required: ['transferId', 'name', 'size', 'storedSize', 'keyId', 'keyPath', 'keyCreated'],
+  additionalProperties: false,
+} as const;
+
+export const downloadResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the saved file.' },
+    size: byteCount,
+    author: {
+      type: 'object',
+      description:
+        'Who made an age (format v2) file, as its verified author stanza says: you, or one of your contacts. Absent for v1 files, for an unauthored file accepted with acceptUnauthored, and for a download resumed after a restart.',
+      properties: {
+        kind: { type: 'string', enum: ['self', 'contact'] },
+        cardId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+        name: { type: 'string', description: "The contact's name (kind contact)." },
+      },
+      required: ['kind', 'cardId'],
+      additionalProperties: false,
+    },
+  },
+  required: ['transferId', 'name', 'path', 'size'],
+  additionalProperties: false,
+} as const;
+
+// -- Folder transfers (transfer groups) -------------------------------------
+
+/** The name an empty folder's marker takes inside it: a 0-byte encrypted file that downloads as the empty folder. */
+export const EMPTY_FOLDER_MARKER = '.cloudlocker-folder';
+
+export const uploadFolderParamsSchema = {
+  type: 'object',
+  properties: {
+    path: { ...localPathSchema, description: 'The local folder to upload: every regular file under it, at any depth.' },
+    keyPath: {
+      ...localPathSchema,
+      description: 'As for upload: one key for every file of the folder (a directory: "<last segment of name>.key.json" in it).',
+    },
+    name: { ...remoteNameSchema, description: "The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name." },
+    overwrite: { type: 'boolean', default: false },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['path', 'keyPath'],
+  additionalProperties: false,
+} as const;
+
+const folderFileProblemSchema = {
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'The local file, relative to the uploaded folder.' },
+    name: { type: 'string', description: 'The remote name it would have had.' },
+    error: errorObjectSchema,
+  },
+  required: ['path', 'error'],
+  additionalProperties: false,
+} as const;
+
+const folderSkippedSchema = {
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'The local entry, relative to the uploaded folder.' },
+    reason: { type: 'string', enum: ['symbolic-link', 'special-file', 'unstorable-name'] },
+  },
+  required: ['path', 'reason'],
+  additionalProperties: false,
+} as const;
+
+export const uploadFolderResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    filesTotal: { ...byteCount, description: 'Regular files found (and empty-folder markers), each one transfer of the group.' },
+    filesStored: { ...byteCount, description: 'Of those, stored.' },
+    size: { ...byteCount, description: 'Plaintext bytes stored.' },
+    emptyFolders: { ...byteCount, description: 'Empty folders stored as markers.' },
+    failed: { type: 'array', items: folderFileProblemSchema, description: 'Files that could not be stored, and why; none of them is partly stored.' },
+    skipped: { type: 'array', items: folderSkippedSchema, description: 'Entries left out on purpose: links (not followed), special files, names that cannot be stored.' },
+    keyId: keyIdSchema,
+    keyPath: { type: 'string' },
+    keyCreated: { type: 'boolean' },
+  },
+  required: ['transferId', 'name', 'filesTotal', 'filesStored', 'size', 'emptyFolders', 'failed', 'skipped', 'keyId', 'keyPath', 'keyCreated'],
+  additionalProperties: false,
+} as const;
+
+export const downloadFolderParamsSchema = {
+  type: 'object',
+  properties: {
+    name: { ...remoteNameSchema, description: 'The stored folder (without the trailing "/"): every file whose name starts with "<name>/".' },
+    keyPath: { ...localPathSchema, description: 'The key file its files were encrypted with.' },
+    destination: {
+      ...localPathSchema,
+      description: 'The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true.',
+    },
+    overwrite: { type: 'boolean', default: false },
+    createDirectories: { type: 'boolean', default: false, description: 'Create the destination folder if it is missing.' },
+    transferId: transferIdSchema,
+    keyPassphrase: passphraseSchema,
+  },
+  required: ['name', 'keyPath', 'destination'],
+  additionalProperties: false,
+} as const;
+
+export const downloadFolderResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the recreated folder.' },
+    filesTotal: { ...byteCount, description: 'Stored files found under the folder, empty-folder markers included.' },
+    filesSaved: byteCount,
+    size: { ...byteCount, description: 'Plaintext bytes written.' },
+    emptyFolders: byteCount,
+    failed: { type: 'array', items: folderFileProblemSchema, description: 'Files not saved, and why; none of them is partly written.' },
+  },
+  required: ['transferId', 'name', 'path', 'filesTotal', 'filesSaved', 'size', 'emptyFolders', 'failed'],
+  additionalProperties: false,
+} as const;
+
+/** What a group's status adds: its files' progress. */
+export const transferGroupSchema = {
+  type: 'object',
+  properties: {
+    filesTotal: byteCount,
+    filesDone: { ...byteCount, description: 'Files finished (stored or failed).' },
+    filesFailed: byteCount,
+    currentFile: { type: 'string', description: 'The remote name of the file most recently started.' },
+  },
+  required: ['filesTotal', 'filesDone', 'filesFailed'],
+  additionalProperties: false,
+} as const;
+
 const transferStatusProperties = {
   transferId: transferIdSchema,
   direction: transferDirectionSchema,
@@ -129,6 +277,12 @@ const transferStatusProperties = {
   bytesPerSecond: { type: 'number', minimum: 0 },
   etaSeconds: { type: ['number', 'null'], minimum: 0, description: 'null while unknown.' },
   error: errorObjectSchema,
+  result: {
+    description: "With state 'completed': the upload, download or uploadFolder result (stored name, sizes, key path or saved path), so a client that was away learns it.",
+    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
+  },
+  group: { ...transferGroupSchema, description: 'A transfer group (uploadFolder): its files done, total and current.' },
+  groupId: { ...transferIdSchema, description: 'The group this transfer is one file of.' },
   startedAt: timestampSchema,
   finishedAt: timestampSchema,
 } as const;
@@ -171,6 +325,21 @@ export const fileEntrySchema = {
   additionalProperties: false,
 } as const;
 
+export const folderEntrySchema = {
+  type: 'object',
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 2,
+      maxLength: MAX_NAME_BYTES + 1,
+      description: 'The folder: the common start of the names inside it, ending with "/" (e.g. "reports/2026/").',
+    },
+    fileCount: { ...byteCount, description: 'Files under the folder at any depth, where the store counts them cheaply (local store); absent elsewhere.' },
+  },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
 /** Methods with no params accept an absent `params`, `{}` or `[]`. */
 const noParams = { type: 'object', properties: {}, additionalProperties: false } as const;
 
@@ -197,21 +366,6 @@ export const uploadParamsSchema = {
   additionalProperties: false,
 } as const;
 
-export const uploadResultSchema = {
-  type: 'object',
-  properties: {
-    transferId: transferIdSchema,
-    name: remoteNameSchema,
-    size: byteCount,
-    storedSize: byteCount,
-    keyId: keyIdSchema,
-    keyPath: { type: 'string', description: 'The key file that was used (absolute path).' },
-    keyCreated: { type: 'boolean', description: 'Whether the upload created that key file.' },
-  },
-  required: ['transferId', 'name', 'size', 'storedSize', 'keyId', 'keyPath', 'keyCreated'],
-  additionalProperties: false,
-} as const;
-
 export const downloadParamsSchema = {
   type: 'object',
   properties: {
@@ -223,9 +377,14 @@ export const downloadParamsSchema = {
     destination: {
       ...localPathSchema,
       description:
-        "An existing directory to save into under the name's last segment, or the target file path (its parent must exist).",
+        "An existing directory, or a path ending in a separator (\"/\", or \"\\\\\" on Windows), to save into under the name's last segment; otherwise the target file path. A missing folder is NOT_FOUND unless createDirectories is true.",
     },
     overwrite: { type: 'boolean', default: false },
+    createDirectories: {
+      type: 'boolean',
+      default: false,
+      description: "Create the destination's missing folders instead of answering NOT_FOUND.",
+    },
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
     acceptUnauthored: {
@@ -236,30 +395,6 @@ export const downloadParamsSchema = {
     },
   },
   required: ['name', 'destination'],
-  additionalProperties: false,
-} as const;
-
-export const downloadResultSchema = {
-  type: 'object',
-  properties: {
-    transferId: transferIdSchema,
-    name: remoteNameSchema,
-    path: { type: 'string', description: 'Absolute path of the saved file.' },
-    size: byteCount,
-    author: {
-      type: 'object',
-      description:
-        'Who made an age (format v2) file, as its verified author stanza says: you, or one of your contacts. Absent for v1 files, for an unauthored file accepted with acceptUnauthored, and for a download resumed after a restart.',
-      properties: {
-        kind: { type: 'string', enum: ['self', 'contact'] },
-        cardId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
-        name: { type: 'string', description: "The contact's name (kind contact)." },
-      },
-      required: ['kind', 'cardId'],
-      additionalProperties: false,
-    },
-  },
-  required: ['transferId', 'name', 'path', 'size'],
   additionalProperties: false,
 } as const;
 
@@ -274,6 +409,10 @@ export const listFilesParamsSchema = {
     },
     limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: MAX_LIST_LIMIT },
     cursor: { type: 'string', minLength: 1, maxLength: 4096, description: 'nextCursor of the previous page.' },
+    delimiter: {
+      const: '/',
+      description: 'Folder view: names with a "/" after the prefix are rolled up into folders (result.folders) instead of listed.',
+    },
   },
   additionalProperties: false,
 } as const;
@@ -282,6 +421,7 @@ export const listFilesResultSchema = {
   type: 'object',
   properties: {
     files: { type: 'array', items: fileEntrySchema },
+    folders: { type: 'array', items: folderEntrySchema, description: 'With delimiter: the sub-folders on this page.' },
     nextCursor: { type: ['string', 'null'], description: 'null on the last page.' },
   },
   required: ['files', 'nextCursor'],
@@ -316,11 +456,27 @@ export const getFileInfoResultSchema = {
   additionalProperties: false,
 } as const;
 
-export const deleteFileParamsSchema = getFileInfoParamsSchema;
+export const deleteFileParamsSchema = {
+  type: 'object',
+  properties: {
+    name: remoteNameSchema,
+    recursive: {
+      type: 'boolean',
+      default: false,
+      description: 'Delete the folder "<name>/": every file whose name starts with it, at any depth.',
+    },
+  },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
 
 export const deleteFileResultSchema = {
   type: 'object',
-  properties: { name: remoteNameSchema, deleted: { const: true } },
+  properties: {
+    name: remoteNameSchema,
+    deleted: { const: true },
+    deletedCount: { ...byteCount, description: 'With recursive: how many files were deleted.' },
+  },
   required: ['name', 'deleted'],
   additionalProperties: false,
 } as const;
@@ -474,6 +630,12 @@ export const listTransfersResultSchema = {
   type: 'object',
   properties: {
     seq: { ...seqSchema, description: 'The seq of the latest notification sent so far.' },
+    instanceId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'Random and new at every start of the server: when it changes, the server restarted (its seq began again).',
+    },
     transfers: { type: 'array', items: transferStatusSchema },
   },
   required: ['seq', 'transfers'],
@@ -557,8 +719,8 @@ export const transferFinishedParamsSchema = {
     name: remoteNameSchema,
     outcome: { type: 'string', enum: ['completed', 'failed', 'cancelled'] },
     result: {
-      description: "The upload or download result, when outcome is 'completed'.",
-      anyOf: [uploadResultSchema, downloadResultSchema],
+      description: "The upload, download or uploadFolder result, when outcome is 'completed'.",
+      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
     },
     error: errorObjectSchema,
   },

@@ -11,6 +11,7 @@ export const PARAM_FLAGS: Readonly<Record<string, string>> = {
   keyPassphrase: `--key-passphrase-from-stdin (or CLOUDLOCKER_KEY_PASSPHRASE)`,
   passphrase: '--passphrase-from-stdin (or CLOUDLOCKER_KEY_PASSPHRASE)',
   destination: '--to',
+  createDirectories: '--create-dirs',
   transferId: '--transfer-id',
   name: '--name',
   path: '<file>',
@@ -22,6 +23,7 @@ export const PARAM_FLAGS: Readonly<Record<string, string>> = {
 const REWRITES: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bpass overwrite: true\b/g, 'add --overwrite'],
   [/\baccept unauthored files explicitly\b/g, 'add --accept-unauthored'],
+  [/\bpass createDirectories: true\b/g, 'add --create-dirs'],
   [/\boverwrite: true\b/g, '--overwrite'],
   [/\bpass its path as keyPath\b/g, 'pass its path with --key'],
   [/\bprovide the passphrase\b/g, `give it with --key-passphrase-from-stdin or CLOUDLOCKER_KEY_PASSPHRASE`],

@@ -27,6 +27,10 @@ import {
   type TransferStatus,
   type UploadParams,
   type UploadResult,
+  type UploadFolderParams,
+  type UploadFolderResult,
+  type DownloadFolderParams,
+  type DownloadFolderResult,
 } from '../../protocol/index.js';
 import { DEFAULT_RECONNECT, reconnectDelay, type ReconnectOptions } from './backoff.js';
 import { ClientClosedError, ConnectionLostError, isRpcError } from './errors.js';
@@ -40,6 +44,7 @@ import {
   isInterruption,
   outcomeOf,
   type DownloadOutcome,
+  type RecoveredTransferResult,
   type PendingTransfer,
   type UploadOutcome,
 } from './transfer-tracking.js';
@@ -164,9 +169,29 @@ export class CloudlockerClient {
     return this.transfer('upload', params, options) as Promise<UploadOutcome>;
   }
 
-  /** Download, with the same transfer handling as `upload`. */
+  /**
+   * Download, with the same transfer handling as `upload`. `destination` is
+   * sent as given and read by the service's rules (docs/protocol.md,
+   * "Destinations"): keep a trailing "/" (or the platform's separator) to mean
+   * "into this folder"; a missing folder is NOT_FOUND unless
+   * `createDirectories: true`.
+   */
   download(params: DownloadParams, options: TransferOptions = {}): Promise<DownloadOutcome> {
     return this.transfer('download', params, options) as Promise<DownloadOutcome>;
+  }
+
+  /**
+   * A folder upload (uploadFolder), tracked as one transfer: `onProgress`
+   * gets the group's progress (with `group.filesDone`, `filesTotal`,
+   * `currentFile`), `signal` cancels the whole group.
+   */
+  uploadFolder(params: UploadFolderParams, options: TransferOptions = {}): Promise<UploadFolderResult | RecoveredTransferResult> {
+    return this.transfer('upload', params, options, 'uploadFolder') as unknown as Promise<UploadFolderResult | RecoveredTransferResult>;
+  }
+
+  /** A folder download (downloadFolder), tracked as one transfer like uploadFolder. */
+  downloadFolder(params: DownloadFolderParams, options: TransferOptions = {}): Promise<DownloadFolderResult | RecoveredTransferResult> {
+    return this.transfer('download', params, options, 'downloadFolder') as unknown as Promise<DownloadFolderResult | RecoveredTransferResult>;
   }
 
   /** Progress of every transfer on the service (not just this client's). */
@@ -224,6 +249,7 @@ export class CloudlockerClient {
       await this.openConnection();
       const listed = await this.listTransfersNow({});
       this.seq = listed.seq;
+      this.instanceId = listed.instanceId;
       for (const status of listed.transfers) {
         this.book.trackActive(status);
         // Finished before this client came: history, not news for a later resync.
@@ -344,8 +370,10 @@ export class CloudlockerClient {
         since: this.seq,
         closeCode: this.lastCloseCode,
         unfinished: this.book.unfinishedIds(),
+        ...(this.instanceId === undefined ? {} : { instanceId: this.instanceId }),
         listTransfers: (params) => this.listTransfersNow(params),
       });
+      if (plan.instanceId !== undefined) this.instanceId = plan.instanceId;
       // seq counts again from the listing's; finished transfers already
       // reported stay so (a service that keeps transfers across restarts lists them again).
       if (plan.restarted) this.seq = 0;
@@ -372,6 +400,8 @@ export class CloudlockerClient {
         name: status.name,
         outcome: status.state as TransferFinishedParams['outcome'],
         ...(status.error === undefined ? {} : { error: status.error }),
+        // A service that lists results gives the whole result, not only a RecoveredTransferResult.
+        ...(status.result === undefined ? {} : { result: status.result }),
       };
       this.handleFinished(finished, 'resync', status.totalBytes);
     } else {
@@ -421,6 +451,9 @@ export class CloudlockerClient {
     return (await this.call('listTransfers', params, { timeoutMs: this.requestTimeoutMs, immediate: true })) as ListTransfersResult;
   }
 
+  /** The service instance last listed (listTransfers' instanceId): a new one means it restarted. */
+  private instanceId: string | undefined;
+
   private flushOutbox(): void {
     if (this.transport !== undefined) this.requests.flush(this.transport);
   }
@@ -438,7 +471,12 @@ export class CloudlockerClient {
   // ---------------------------------------------------------------------------
   // Transfers
 
-  private transfer(direction: TransferDirection, params: UploadParams | DownloadParams, options: TransferOptions): Promise<UploadOutcome | DownloadOutcome> {
+  private transfer(
+    direction: TransferDirection,
+    params: UploadParams | DownloadParams | UploadFolderParams | DownloadFolderParams,
+    options: TransferOptions,
+    method: 'upload' | 'download' | 'uploadFolder' | 'downloadFolder' = direction,
+  ): Promise<UploadOutcome | DownloadOutcome> {
     const transferId = params.transferId ?? newTransferId();
     return new Promise((resolve, reject) => {
       if (this.closing) {
@@ -469,7 +507,7 @@ export class CloudlockerClient {
       };
       this.book.waiting.set(transferId, transfer);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.call(direction, { ...params, transferId }, { timeoutMs: 0, transferId }).then(
+      this.call(method, { ...params, transferId }, { timeoutMs: 0, transferId }).then(
         (result) => this.book.settle(transfer, result as UploadResult | DownloadResult),
         (err: unknown) => {
           // A service shutting down answers CANCELLED with data.interrupted for a transfer it

@@ -33,6 +33,7 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage, 
         name: params.name,
         destination: params.destination,
         overwrite: params.overwrite ?? false,
+        createDirectories: params.createDirectories ?? false,
         credentials: keyFileCredentials(key, { name: params.name, acceptUnauthored, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
         describeAuthor: trusted.describe,
         // Journaled so that the download can resume after a restart.

@@ -10,7 +10,7 @@ import type { ExportFile } from '../../protocol/index.js';
 import { CARD_HRP, resolveRecipients } from '../crypto/age/index.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { createTemporary, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor } from '../transfer/local-files.js';
+import { createTemporary, publishTemporary, removeQuietly, resolveDestination, sameFile, temporaryPathFor } from '../transfer/local-files.js';
 import { randomUUID } from 'node:crypto';
 import { exportHeaderFor } from '../users/share.js';
 import type { MethodHandler } from './handler.js';
@@ -22,7 +22,7 @@ const COPY_BYTES = 4 * 1024 * 1024;
 
 export function createExportFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof ExportFile> {
   return async (params) => {
-    const { identity, authors } = await actingIdentity(context, params, 'to export');
+    const { identity, authors, keyPath } = await actingIdentity(context, params, 'to export');
     let target = params.recipient;
     if (!target.startsWith(`${CARD_HRP}1`) && !target.startsWith('age1')) {
       const contact = await context.contacts.findByName(target);
@@ -39,7 +39,11 @@ export function createExportFileHandler(context: UsersContext, storage: Storage)
     // resolveRecipients drops a recipient equal to the identity's own: export to yourself is allowed.
     recipient ??= identity.card.recipient;
     await refusePlaintextInsideStore(storage, params.destination, 'destination');
-    const destination = await resolveDestination(params.destination, params.name, params.overwrite ?? false);
+    const destination = await resolveDestination(params.destination, params.name, { overwrite: params.overwrite ?? false });
+    // With overwrite: true an export onto the key file would destroy the only key that opens the user's files.
+    if (await sameFile(destination, keyPath)) {
+      throw new InvalidParamsError('destination is the key file itself: exporting onto it would destroy the key.', 'destination');
+    }
     const { header, payloadOffset, storedSize, version } = await exportHeaderFor(storage, params.name, identity, authors, recipient);
     const tempPath = temporaryPathFor(destination, `export-${randomUUID()}`);
     const temp = await createTemporary(tempPath);

@@ -19,6 +19,8 @@ import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
 import type { UserMethodName } from './user-methods.js';
 import type { KeySources } from './key-sources.js';
+import { createUploadFolderHandler } from './upload-folder.js';
+import { createDownloadFolderHandler } from './download-folder.js';
 
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover' | UserMethodName>;
 
@@ -35,6 +37,8 @@ export function createFileMethodHandlers(
   return {
     upload: createUploadHandler(engine, storage, sources),
     download: createDownloadHandler(engine, storage, sources),
+    uploadFolder: createUploadFolderHandler(engine, storage),
+    downloadFolder: createDownloadFolderHandler(engine, storage),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),

@@ -19,6 +19,7 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
       ...(params.prefix === undefined ? {} : { prefix: params.prefix }),
       ...(params.cursor === undefined ? {} : { cursor: params.cursor }),
       limit: params.limit ?? MAX_LIST_LIMIT,
+      ...(params.delimiter === undefined ? {} : { delimiter: params.delimiter }),
     });
     return {
       files: await Promise.all(
@@ -29,6 +30,14 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
           modifiedAt: object.modifiedAt.toISOString(),
         })),
       ),
+      ...(page.folders === undefined
+        ? {}
+        : {
+            folders: page.folders.map((folder) => ({
+              name: folder.name,
+              ...(folder.objectCount === undefined ? {} : { fileCount: folder.objectCount }),
+            })),
+          }),
       nextCursor: page.nextCursor,
     };
   };

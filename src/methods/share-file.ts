@@ -4,10 +4,11 @@
  * files they accept (the identity's own and the contacts'); the work is
  * src/users/share.ts.
  */
+import path from 'node:path';
 import type { ShareFile, UnshareFile } from '../../protocol/index.js';
 import { CARD_HRP, resolveRecipients, type AgeIdentity, type AuthorKey } from '../crypto/age/index.js';
 import { keyInvalidError } from '../crypto/crypto-errors.js';
-import { loadKeyFile } from '../crypto/index.js';
+import { loadKeyFile, type LoadedKey } from '../crypto/index.js';
 import { InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { shareStoredFile, unshareStoredFile } from '../users/share.js';
@@ -19,15 +20,19 @@ export async function actingIdentity(
   context: UsersContext,
   params: { keyPath?: string; keyPassphrase?: string },
   why: string,
-): Promise<{ identity: AgeIdentity; authors: AuthorKey[] }> {
+): Promise<{ identity: AgeIdentity; authors: AuthorKey[]; keyPath: string }> {
   const sources: KeySources = { session: context.session, contacts: context.contacts };
-  const key =
-    params.keyPath === undefined
-      ? unlockedKey(sources, why).key
-      : await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+  let key: LoadedKey;
+  let keyPath: string;
+  if (params.keyPath === undefined) {
+    ({ key, path: keyPath } = unlockedKey(sources, why));
+  } else {
+    key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+    keyPath = path.resolve(params.keyPath);
+  }
   if (key.format !== 'age') throw keyInvalidError('it is a v1 key file: only files of an age identity can be shared.');
   const { authors } = await trustedAuthors(key, context.contacts);
-  return { identity: key.identity, authors: authors ?? [] };
+  return { identity: key.identity, authors: authors ?? [], keyPath };
 }
 
 /** Contact names become their cards; cards and age recipients pass as they are. */

@@ -276,7 +276,7 @@ return errors === 0;
 }
 
 const params_download = validate11;
-const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file (or identity) the remote file was encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path (its parent must exist)."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"acceptUnauthored":{"type":"boolean","default":false,"description":"Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING)."}},"required":["name","destination"],"additionalProperties":false};
+const schema12 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file (or identity) the remote file was encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory, or a path ending in a separator (\"/\", or \"\\\\\" on Windows), to save into under the name's last segment; otherwise the target file path. A missing folder is NOT_FOUND unless createDirectories is true."},"overwrite":{"type":"boolean","default":false},"createDirectories":{"type":"boolean","default":false,"description":"Create the destination's missing folders instead of answering NOT_FOUND."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"acceptUnauthored":{"type":"boolean","default":false,"description":"Accept an age file without an author stanza (a plain age file made elsewhere, being imported). Without it such a file is refused (AUTHOR_MISSING)."}},"required":["name","destination"],"additionalProperties":false};
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -291,7 +291,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((((((key0 === "name") || (key0 === "keyPath")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase")) || (key0 === "acceptUnauthored"))){
+if(!((((((((key0 === "name") || (key0 === "keyPath")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "createDirectories")) || (key0 === "transferId")) || (key0 === "keyPassphrase")) || (key0 === "acceptUnauthored"))){
 validate11.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -409,12 +409,24 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.transferId !== undefined){
-let data4 = data.transferId;
+if(data.createDirectories !== undefined){
 const _errs10 = errors;
-if(errors === _errs10){
-if(typeof data4 === "string"){
-if(!pattern3.test(data4)){
+if(typeof data.createDirectories !== "boolean"){
+validate11.errors = [{instancePath:instancePath+"/createDirectories",schemaPath:"#/properties/createDirectories/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.transferId !== undefined){
+let data5 = data.transferId;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(!pattern3.test(data5)){
 validate11.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
 return false;
 }
@@ -424,23 +436,23 @@ validate11.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/prop
 return false;
 }
 }
-var valid0 = _errs10 === errors;
+var valid0 = _errs12 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
 if(data.keyPassphrase !== undefined){
-let data5 = data.keyPassphrase;
-const _errs12 = errors;
-if(errors === _errs12){
-if(typeof data5 === "string"){
-if(func2(data5) > 1024){
+let data6 = data.keyPassphrase;
+const _errs14 = errors;
+if(errors === _errs14){
+if(typeof data6 === "string"){
+if(func2(data6) > 1024){
 validate11.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
-if(func2(data5) < 1){
+if(func2(data6) < 1){
 validate11.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -451,22 +463,23 @@ validate11.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/p
 return false;
 }
 }
-var valid0 = _errs12 === errors;
+var valid0 = _errs14 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
 if(data.acceptUnauthored !== undefined){
-const _errs14 = errors;
+const _errs16 = errors;
 if(typeof data.acceptUnauthored !== "boolean"){
 validate11.errors = [{instancePath:instancePath+"/acceptUnauthored",schemaPath:"#/properties/acceptUnauthored/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid0 = _errs14 === errors;
+var valid0 = _errs16 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }
@@ -486,42 +499,53 @@ validate11.errors = vErrors;
 return errors === 0;
 }
 
-const params_listFiles = validate12;
-const schema13 = {"type":"object","properties":{"prefix":{"type":"string","maxLength":1024,"pattern":"^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$","description":"Only names starting with this string."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":1000},"cursor":{"type":"string","minLength":1,"maxLength":4096,"description":"nextCursor of the previous page."}},"additionalProperties":false};
-const pattern8 = new RegExp("^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$", "u");
+const params_uploadFolder = validate12;
+const schema13 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to upload: every regular file under it, at any depth."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"As for upload: one key for every file of the folder (a directory: \"<last segment of name>.key.json\" in it)."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path","keyPath"],"additionalProperties":false};
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if(((data.path === undefined) && (missing0 = "path")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
+validate12.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((key0 === "prefix") || (key0 === "limit")) || (key0 === "cursor"))){
+if(!((((((key0 === "path") || (key0 === "keyPath")) || (key0 === "name")) || (key0 === "overwrite")) || (key0 === "transferId")) || (key0 === "keyPassphrase"))){
 validate12.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.prefix !== undefined){
-let data0 = data.prefix;
+if(data.path !== undefined){
+let data0 = data.path;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 1024){
-validate12.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if(func2(data0) > 4096){
+validate12.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
-if(!pattern8.test(data0)){
-validate12.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"},message:"must match pattern \""+"^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"+"\""}];
+if(func2(data0) < 1){
+validate12.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data0)){
+validate12.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
+}
 else {
-validate12.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate12.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -531,25 +555,31 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.limit !== undefined){
-let data1 = data.limit;
+if(data.keyPath !== undefined){
+let data1 = data.keyPath;
 const _errs4 = errors;
-if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
-validate12.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
 if(errors === _errs4){
-if((typeof data1 == "number") && (isFinite(data1))){
-if(data1 > 1000 || isNaN(data1)){
-validate12.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+if(typeof data1 === "string"){
+if(func2(data1) > 4096){
+validate12.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
-if(data1 < 1 || isNaN(data1)){
-validate12.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(func2(data1) < 1){
+validate12.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data1)){
+validate12.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
+}
+}
+else {
+validate12.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
 }
 var valid0 = _errs4 === errors;
@@ -558,24 +588,30 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.cursor !== undefined){
-let data2 = data.cursor;
+if(data.name !== undefined){
+let data2 = data.name;
 const _errs6 = errors;
 if(errors === _errs6){
 if(typeof data2 === "string"){
-if(func2(data2) > 4096){
-validate12.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+if(func2(data2) > 1024){
+validate12.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data2) < 1){
-validate12.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate12.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data2)){
+validate12.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
 return false;
 }
 }
 }
+}
 else {
-validate12.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate12.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -583,6 +619,70 @@ var valid0 = _errs6 === errors;
 }
 else {
 var valid0 = true;
+}
+if(valid0){
+if(data.overwrite !== undefined){
+const _errs8 = errors;
+if(typeof data.overwrite !== "boolean"){
+validate12.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.transferId !== undefined){
+let data4 = data.transferId;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(!pattern3.test(data4)){
+validate12.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate12.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data5 = data.keyPassphrase;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(func2(data5) > 1024){
+validate12.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data5) < 1){
+validate12.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate12.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs12 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
 }
 }
 }
@@ -597,8 +697,8 @@ validate12.errors = vErrors;
 return errors === 0;
 }
 
-const params_getFileInfo = validate13;
-const schema14 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."}},"required":["name"],"additionalProperties":false};
+const params_downloadFolder = validate13;
+const schema14 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder (without the trailing \"/\"): every file whose name starts with \"<name>/\"."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file its files were encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true."},"overwrite":{"type":"boolean","default":false},"createDirectories":{"type":"boolean","default":false,"description":"Create the destination folder if it is missing."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","keyPath","destination"],"additionalProperties":false};
 
 function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -606,14 +706,14 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.name === undefined) && (missing0 = "name")){
+if((((data.name === undefined) && (missing0 = "name")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))) || ((data.destination === undefined) && (missing0 = "destination"))){
 validate13.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "name")){
+if(!(((((((key0 === "name") || (key0 === "keyPath")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "createDirectories")) || (key0 === "transferId")) || (key0 === "keyPassphrase"))){
 validate13.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -647,6 +747,154 @@ validate13.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties
 return false;
 }
 }
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data1 = data.keyPath;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 4096){
+validate13.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate13.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data1)){
+validate13.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate13.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.destination !== undefined){
+let data2 = data.destination;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate13.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate13.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate13.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate13.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.overwrite !== undefined){
+const _errs8 = errors;
+if(typeof data.overwrite !== "boolean"){
+validate13.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.createDirectories !== undefined){
+const _errs10 = errors;
+if(typeof data.createDirectories !== "boolean"){
+validate13.errors = [{instancePath:instancePath+"/createDirectories",schemaPath:"#/properties/createDirectories/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.transferId !== undefined){
+let data5 = data.transferId;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(!pattern3.test(data5)){
+validate13.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate13.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs12 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data6 = data.keyPassphrase;
+const _errs14 = errors;
+if(errors === _errs14){
+if(typeof data6 === "string"){
+if(func2(data6) > 1024){
+validate13.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data6) < 1){
+validate13.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate13.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs14 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
 }
 }
 }
@@ -660,53 +908,42 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const params_createKey = validate14;
-const schema15 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the new key file; must not exist."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"type":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file.","default":"X25519"}},"required":["path"],"additionalProperties":false};
+const params_listFiles = validate14;
+const schema15 = {"type":"object","properties":{"prefix":{"type":"string","maxLength":1024,"pattern":"^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$","description":"Only names starting with this string."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":1000},"cursor":{"type":"string","minLength":1,"maxLength":4096,"description":"nextCursor of the previous page."},"delimiter":{"const":"/","description":"Folder view: names with a \"/\" after the prefix are rolled up into folders (result.folders) instead of listed."}},"additionalProperties":false};
+const pattern16 = new RegExp("^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$", "u");
 
 function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((data.path === undefined) && (missing0 = "path")){
-validate14.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((key0 === "path") || (key0 === "passphrase")) || (key0 === "type"))){
+if(!((((key0 === "prefix") || (key0 === "limit")) || (key0 === "cursor")) || (key0 === "delimiter"))){
 validate14.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.path !== undefined){
-let data0 = data.path;
+if(data.prefix !== undefined){
+let data0 = data.prefix;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 4096){
-validate14.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+if(func2(data0) > 1024){
+validate14.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
-if(func2(data0) < 1){
-validate14.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern0.test(data0)){
-validate14.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+if(!pattern16.test(data0)){
+validate14.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"},message:"must match pattern \""+"^[^\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"+"\""}];
 return false;
 }
 }
 }
-}
 else {
-validate14.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate14.errors = [{instancePath:instancePath+"/prefix",schemaPath:"#/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -716,25 +953,25 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.passphrase !== undefined){
-let data1 = data.passphrase;
+if(data.limit !== undefined){
+let data1 = data.limit;
 const _errs4 = errors;
+if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
+validate14.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 1024){
-validate14.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if((typeof data1 == "number") && (isFinite(data1))){
+if(data1 > 1000 || isNaN(data1)){
+validate14.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(func2(data1) < 1){
-validate14.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+if(data1 < 1 || isNaN(data1)){
+validate14.errors = [{instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
-}
-else {
-validate14.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
 }
 }
 var valid0 = _errs4 === errors;
@@ -743,18 +980,40 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.type !== undefined){
-let data2 = data.type;
+if(data.cursor !== undefined){
+let data2 = data.cursor;
 const _errs6 = errors;
-if(typeof data2 !== "string"){
-validate14.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate14.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
-if(!(((data2 === "X25519") || (data2 === "mlkem768x25519")) || (data2 === "v1"))){
-validate14.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema15.properties.type.enum},message:"must be equal to one of the allowed values"}];
+else {
+if(func2(data2) < 1){
+validate14.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
+}
+}
+}
+else {
+validate14.errors = [{instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
 }
 var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.delimiter !== undefined){
+const _errs8 = errors;
+if("/" !== data.delimiter){
+validate14.errors = [{instancePath:instancePath+"/delimiter",schemaPath:"#/properties/delimiter/const",keyword:"const",params:{allowedValue: "/"},message:"must be equal to constant"}];
+return false;
+}
+var valid0 = _errs8 === errors;
 }
 else {
 var valid0 = true;
@@ -773,47 +1032,196 @@ validate14.errors = vErrors;
 return errors === 0;
 }
 
-const params_getIdentity = validate15;
-const schema16 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An age identity file; default: the unlocked identity (see unlock)."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"additionalProperties":false};
+const params_getFileInfo = validate15;
+const schema16 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."}},"required":["name"],"additionalProperties":false};
 
 function validate15(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.name === undefined) && (missing0 = "name")){
+validate15.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((key0 === "keyPath") || (key0 === "passphrase"))){
+if(!(key0 === "name")){
 validate15.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.keyPath !== undefined){
-let data0 = data.keyPath;
+if(data.name !== undefined){
+let data0 = data.name;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 4096){
-validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+if(func2(data0) > 1024){
+validate15.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data0) < 1){
-validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate15.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate15.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate15.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+}
+}
+}
+}
+else {
+validate15.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate15.errors = vErrors;
+return errors === 0;
+}
+
+const params_deleteFile = validate16;
+const schema17 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recursive":{"type":"boolean","default":false,"description":"Delete the folder \"<name>/\": every file whose name starts with it, at any depth."}},"required":["name"],"additionalProperties":false};
+
+function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.name === undefined) && (missing0 = "name")){
+validate16.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((key0 === "name") || (key0 === "recursive"))){
+validate16.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate16.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate16.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate16.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate16.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.recursive !== undefined){
+const _errs4 = errors;
+if(typeof data.recursive !== "boolean"){
+validate16.errors = [{instancePath:instancePath+"/recursive",schemaPath:"#/properties/recursive/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+else {
+validate16.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate16.errors = vErrors;
+return errors === 0;
+}
+
+const params_createKey = validate17;
+const schema18 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the new key file; must not exist."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"type":{"type":"string","enum":["X25519","mlkem768x25519","v1"],"description":"Kind of key file to create: an age identity, 'X25519' (classical, the default) or 'mlkem768x25519' (post-quantum hybrid); 'v1' for a format v1 key file.","default":"X25519"}},"required":["path"],"additionalProperties":false};
+
+function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.path === undefined) && (missing0 = "path")){
+validate17.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(((key0 === "path") || (key0 === "passphrase")) || (key0 === "type"))){
+validate17.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.path !== undefined){
+let data0 = data.path;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 4096){
+validate17.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate17.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
 if(!pattern0.test(data0)){
-validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+validate17.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate15.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate17.errors = [{instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -829,158 +1237,43 @@ const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
 if(func2(data1) > 1024){
-validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate17.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data1) < 1){
-validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate17.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate15.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate17.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
 var valid0 = _errs4 === errors;
-}
-else {
-var valid0 = true;
-}
-}
-}
-}
-else {
-validate15.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-validate15.errors = vErrors;
-return errors === 0;
-}
-
-const params_cancelTransfer = validate16;
-const schema17 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."}},"required":["transferId"],"additionalProperties":false};
-
-function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(errors === 0){
-if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((data.transferId === undefined) && (missing0 = "transferId")){
-validate16.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
-const _errs1 = errors;
-for(const key0 in data){
-if(!(key0 === "transferId")){
-validate16.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs1 === errors){
-if(data.transferId !== undefined){
-let data0 = data.transferId;
-const _errs2 = errors;
-if(errors === _errs2){
-if(typeof data0 === "string"){
-if(!pattern3.test(data0)){
-validate16.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
-return false;
-}
-}
-else {
-validate16.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-}
-}
-}
-}
-else {
-validate16.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-validate16.errors = vErrors;
-return errors === 0;
-}
-
-const params_resumeTransfer = validate17;
-const schema18 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
-
-function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(errors === 0){
-if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((data.transferId === undefined) && (missing0 = "transferId")){
-validate17.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
-const _errs1 = errors;
-for(const key0 in data){
-if(!((key0 === "transferId") || (key0 === "keyPassphrase"))){
-validate17.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs1 === errors){
-if(data.transferId !== undefined){
-let data0 = data.transferId;
-const _errs2 = errors;
-if(errors === _errs2){
-if(typeof data0 === "string"){
-if(!pattern3.test(data0)){
-validate17.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
-return false;
-}
-}
-else {
-validate17.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs2 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-if(data.keyPassphrase !== undefined){
-let data1 = data.keyPassphrase;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 1024){
-validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if(data.type !== undefined){
+let data2 = data.type;
+const _errs6 = errors;
+if(typeof data2 !== "string"){
+validate17.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-else {
-if(func2(data1) < 1){
-validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+if(!(((data2 === "X25519") || (data2 === "mlkem768x25519")) || (data2 === "v1"))){
+validate17.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema18.properties.type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-}
-}
-else {
-validate17.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
+var valid0 = _errs6 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }
@@ -995,74 +1288,81 @@ validate17.errors = vErrors;
 return errors === 0;
 }
 
-const params_acknowledgeTransfers = validate18;
-const schema19 = {"type":"object","properties":{"transferIds":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"minItems":1,"maxItems":1000,"description":"Finished transfers whose outcome the client has taken note of."}},"required":["transferIds"],"additionalProperties":false};
+const params_getIdentity = validate18;
+const schema19 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An age identity file; default: the unlocked identity (see unlock)."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"additionalProperties":false};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if((data.transferIds === undefined) && (missing0 = "transferIds")){
-validate18.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "transferIds")){
+if(!((key0 === "keyPath") || (key0 === "passphrase"))){
 validate18.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.transferIds !== undefined){
-let data0 = data.transferIds;
+if(data.keyPath !== undefined){
+let data0 = data.keyPath;
 const _errs2 = errors;
 if(errors === _errs2){
-if(Array.isArray(data0)){
-if(data0.length > 1000){
-validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items"}];
+if(typeof data0 === "string"){
+if(func2(data0) > 4096){
+validate18.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
-if(data0.length < 1){
-validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
+if(func2(data0) < 1){
+validate18.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-var valid1 = true;
-const len0 = data0.length;
-for(let i0=0; i0<len0; i0++){
-let data1 = data0[i0];
+if(!pattern0.test(data0)){
+validate18.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate18.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
 const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
-if(!pattern3.test(data1)){
-validate18.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+if(func2(data1) > 1024){
+validate18.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
-}
 }
 else {
-validate18.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(func2(data1) < 1){
+validate18.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
-}
-}
-var valid1 = _errs4 === errors;
-if(!valid1){
-break;
-}
-}
 }
 }
 }
 else {
-validate18.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate18.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
 }
 }
 }
@@ -1076,34 +1376,41 @@ validate18.errors = vErrors;
 return errors === 0;
 }
 
-const params_listTransfers = validate19;
-const schema20 = {"type":"object","properties":{"sinceSeq":{"type":"integer","minimum":0,"description":"Only transfers that changed after this notification seq."}},"additionalProperties":false};
+const params_cancelTransfer = validate19;
+const schema20 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."}},"required":["transferId"],"additionalProperties":false};
 
 function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.transferId === undefined) && (missing0 = "transferId")){
+validate19.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "sinceSeq")){
+if(!(key0 === "transferId")){
 validate19.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.sinceSeq !== undefined){
-let data0 = data.sinceSeq;
+if(data.transferId !== undefined){
+let data0 = data.transferId;
 const _errs2 = errors;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-validate19.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(!pattern3.test(data0)){
+validate19.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
 return false;
 }
-if(errors === _errs2){
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 0 || isNaN(data0)){
-validate19.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+}
+else {
+validate19.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1120,76 +1427,41 @@ validate19.errors = vErrors;
 return errors === 0;
 }
 
-const params_getServerInfo = validate20;
-const schema21 = {"type":"object","properties":{},"additionalProperties":false};
+const params_resumeTransfer = validate20;
+const schema21 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-validate20.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-else {
-validate20.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-validate20.errors = vErrors;
-return errors === 0;
-}
-
-const params_unlock = validate21;
-const schema22 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file (age identity, possibly passphrase-protected) to unlock."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":604800000,"description":"Lock by itself after this long without a call that uses the identity; 0 or absent: only on lock or shutdown."}},"required":["keyPath"],"additionalProperties":false};
-
-function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(errors === 0){
-if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.keyPath === undefined) && (missing0 = "keyPath")){
-validate21.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+if((data.transferId === undefined) && (missing0 = "transferId")){
+validate20.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((key0 === "keyPath") || (key0 === "keyPassphrase")) || (key0 === "idleTimeoutMs"))){
-validate21.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+if(!((key0 === "transferId") || (key0 === "keyPassphrase"))){
+validate20.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.keyPath !== undefined){
-let data0 = data.keyPath;
+if(data.transferId !== undefined){
+let data0 = data.transferId;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 4096){
-validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
-return false;
-}
-else {
-if(func2(data0) < 1){
-validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern0.test(data0)){
-validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+if(!pattern3.test(data0)){
+validate20.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
 return false;
 }
 }
-}
-}
 else {
-validate21.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1205,18 +1477,18 @@ const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
 if(func2(data1) > 1024){
-validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate20.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data1) < 1){
-validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate20.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1225,32 +1497,85 @@ var valid0 = _errs4 === errors;
 else {
 var valid0 = true;
 }
-if(valid0){
-if(data.idleTimeoutMs !== undefined){
-let data2 = data.idleTimeoutMs;
-const _errs6 = errors;
-if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
-validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
-if(errors === _errs6){
-if((typeof data2 == "number") && (isFinite(data2))){
-if(data2 > 604800000 || isNaN(data2)){
-validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 604800000},message:"must be <= 604800000"}];
+}
+validate20.errors = vErrors;
+return errors === 0;
+}
+
+const params_acknowledgeTransfers = validate21;
+const schema22 = {"type":"object","properties":{"transferIds":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"minItems":1,"maxItems":1000,"description":"Finished transfers whose outcome the client has taken note of."}},"required":["transferIds"],"additionalProperties":false};
+
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.transferIds === undefined) && (missing0 = "transferIds")){
+validate21.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
-if(data2 < 0 || isNaN(data2)){
-validate21.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+const _errs1 = errors;
+for(const key0 in data){
+if(!(key0 === "transferIds")){
+validate21.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.transferIds !== undefined){
+let data0 = data.transferIds;
+const _errs2 = errors;
+if(errors === _errs2){
+if(Array.isArray(data0)){
+if(data0.length > 1000){
+validate21.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items"}];
+return false;
+}
+else {
+if(data0.length < 1){
+validate21.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data0.length;
+for(let i0=0; i0<len0; i0++){
+let data1 = data0[i0];
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(!pattern3.test(data1)){
+validate21.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
 return false;
 }
 }
+else {
+validate21.errors = [{instancePath:instancePath+"/transferIds/" + i0,schemaPath:"#/properties/transferIds/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
 }
-var valid0 = _errs6 === errors;
+var valid1 = _errs4 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
 }
 else {
-var valid0 = true;
+validate21.errors = [{instancePath:instancePath+"/transferIds",schemaPath:"#/properties/transferIds/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
 }
 }
 }
@@ -1266,18 +1591,39 @@ validate21.errors = vErrors;
 return errors === 0;
 }
 
-const params_lock = validate22;
-const schema23 = {"type":"object","properties":{},"additionalProperties":false};
+const params_listTransfers = validate22;
+const schema23 = {"type":"object","properties":{"sinceSeq":{"type":"integer","minimum":0,"description":"Only transfers that changed after this notification seq."}},"additionalProperties":false};
 
 function validate22(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+const _errs1 = errors;
 for(const key0 in data){
+if(!(key0 === "sinceSeq")){
 validate22.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
+}
+}
+if(_errs1 === errors){
+if(data.sinceSeq !== undefined){
+let data0 = data.sinceSeq;
+const _errs2 = errors;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+validate22.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs2){
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 0 || isNaN(data0)){
+validate22.errors = [{instancePath:instancePath+"/sinceSeq",schemaPath:"#/properties/sinceSeq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
 }
 }
 else {
@@ -1289,166 +1635,18 @@ validate22.errors = vErrors;
 return errors === 0;
 }
 
-const params_publishIdentity = validate23;
-const schema24 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file to publish; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"overwrite":{"type":"boolean","default":false,"description":"Replace a copy already kept under this user name."}},"required":["userName","passphrase"],"additionalProperties":false};
-const pattern16 = new RegExp("^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$", "u");
+const params_getServerInfo = validate23;
+const schema24 = {"type":"object","properties":{},"additionalProperties":false};
 
 function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if(((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))){
-validate23.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
-const _errs1 = errors;
 for(const key0 in data){
-if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "overwrite"))){
 validate23.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
-}
-}
-if(_errs1 === errors){
-if(data.userName !== undefined){
-let data0 = data.userName;
-const _errs2 = errors;
-if(errors === _errs2){
-if(typeof data0 === "string"){
-if(func2(data0) > 64){
-validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
-return false;
-}
-else {
-if(func2(data0) < 1){
-validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern16.test(data0)){
-validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
-return false;
-}
-}
-}
-}
-else {
-validate23.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs2 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.passphrase !== undefined){
-let data1 = data.passphrase;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 1024){
-validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
-return false;
-}
-else {
-if(func2(data1) < 1){
-validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-}
-else {
-validate23.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.keyPath !== undefined){
-let data2 = data.keyPath;
-const _errs6 = errors;
-if(errors === _errs6){
-if(typeof data2 === "string"){
-if(func2(data2) > 4096){
-validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
-return false;
-}
-else {
-if(func2(data2) < 1){
-validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern0.test(data2)){
-validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
-return false;
-}
-}
-}
-}
-else {
-validate23.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs6 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.keyPassphrase !== undefined){
-let data3 = data.keyPassphrase;
-const _errs8 = errors;
-if(errors === _errs8){
-if(typeof data3 === "string"){
-if(func2(data3) > 1024){
-validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
-return false;
-}
-else {
-if(func2(data3) < 1){
-validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-}
-else {
-validate23.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs8 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.overwrite !== undefined){
-const _errs10 = errors;
-if(typeof data.overwrite !== "boolean"){
-validate23.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid0 = _errs10 === errors;
-}
-else {
-var valid0 = true;
-}
-}
-}
-}
-}
-}
 }
 }
 else {
@@ -1460,9 +1658,8 @@ validate23.errors = vErrors;
 return errors === 0;
 }
 
-const params_signIn = validate24;
-const schema25 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the identity file (0600); must not exist."},"protectKeyFile":{"type":"boolean","default":false,"description":"Write the identity file protected by the same passphrase (age scrypt, armored) instead of plain."},"cardId":{"type":"string","pattern":"^[0-9a-f]{32}$","description":"When given, sign-in succeeds only if the copy holds the identity of this card."}},"required":["userName","passphrase","keyPath"],"additionalProperties":false};
-const pattern20 = new RegExp("^[0-9a-f]{32}$", "u");
+const params_unlock = validate24;
+const schema25 = {"type":"object","properties":{"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file (age identity, possibly passphrase-protected) to unlock."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"idleTimeoutMs":{"type":"integer","minimum":0,"maximum":604800000,"description":"Lock by itself after this long without a call that uses the identity; 0 or absent: only on lock or shutdown."}},"required":["keyPath"],"additionalProperties":false};
 
 function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1470,96 +1667,36 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
+if((data.keyPath === undefined) && (missing0 = "keyPath")){
 validate24.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "protectKeyFile")) || (key0 === "cardId"))){
+if(!(((key0 === "keyPath") || (key0 === "keyPassphrase")) || (key0 === "idleTimeoutMs"))){
 validate24.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.userName !== undefined){
-let data0 = data.userName;
+if(data.keyPath !== undefined){
+let data0 = data.keyPath;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 64){
-validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
-return false;
-}
-else {
-if(func2(data0) < 1){
-validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern16.test(data0)){
-validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
-return false;
-}
-}
-}
-}
-else {
-validate24.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs2 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.passphrase !== undefined){
-let data1 = data.passphrase;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 1024){
-validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
-return false;
-}
-else {
-if(func2(data1) < 1){
-validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-}
-else {
-validate24.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.keyPath !== undefined){
-let data2 = data.keyPath;
-const _errs6 = errors;
-if(errors === _errs6){
-if(typeof data2 === "string"){
-if(func2(data2) > 4096){
+if(func2(data0) > 4096){
 validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
-if(func2(data2) < 1){
+if(func2(data0) < 1){
 validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern0.test(data2)){
+if(!pattern0.test(data0)){
 validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
@@ -1571,45 +1708,64 @@ validate24.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/propert
 return false;
 }
 }
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data1 = data.keyPassphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate24.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate24.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate24.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.idleTimeoutMs !== undefined){
+let data2 = data.idleTimeoutMs;
+const _errs6 = errors;
+if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
+validate24.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs6){
+if((typeof data2 == "number") && (isFinite(data2))){
+if(data2 > 604800000 || isNaN(data2)){
+validate24.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 604800000},message:"must be <= 604800000"}];
+return false;
+}
+else {
+if(data2 < 0 || isNaN(data2)){
+validate24.errors = [{instancePath:instancePath+"/idleTimeoutMs",schemaPath:"#/properties/idleTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
 var valid0 = _errs6 === errors;
 }
 else {
 var valid0 = true;
-}
-if(valid0){
-if(data.protectKeyFile !== undefined){
-const _errs8 = errors;
-if(typeof data.protectKeyFile !== "boolean"){
-validate24.errors = [{instancePath:instancePath+"/protectKeyFile",schemaPath:"#/properties/protectKeyFile/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid0 = _errs8 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.cardId !== undefined){
-let data4 = data.cardId;
-const _errs10 = errors;
-if(errors === _errs10){
-if(typeof data4 === "string"){
-if(!pattern20.test(data4)){
-validate24.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{32}$"},message:"must match pattern \""+"^[0-9a-f]{32}$"+"\""}];
-return false;
-}
-}
-else {
-validate24.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs10 === errors;
-}
-else {
-var valid0 = true;
-}
-}
 }
 }
 }
@@ -1625,24 +1781,48 @@ validate24.errors = vErrors;
 return errors === 0;
 }
 
-const params_changePassphrase = validate25;
-const schema26 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The current passphrase of the copy. Never logged, never stored."},"newPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The new passphrase. Never logged, never stored."}},"required":["userName","passphrase","newPassphrase"],"additionalProperties":false};
+const params_lock = validate25;
+const schema26 = {"type":"object","properties":{},"additionalProperties":false};
 
 function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+validate25.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+else {
+validate25.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate25.errors = vErrors;
+return errors === 0;
+}
+
+const params_publishIdentity = validate26;
+const schema27 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file to publish; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"overwrite":{"type":"boolean","default":false,"description":"Replace a copy already kept under this user name."}},"required":["userName","passphrase"],"additionalProperties":false};
+const pattern25 = new RegExp("^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$", "u");
+
+function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.newPassphrase === undefined) && (missing0 = "newPassphrase"))){
-validate25.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+if(((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))){
+validate26.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(((key0 === "userName") || (key0 === "passphrase")) || (key0 === "newPassphrase"))){
-validate25.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "overwrite"))){
+validate26.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
@@ -1654,24 +1834,24 @@ const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
 if(func2(data0) > 64){
-validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
 return false;
 }
 else {
 if(func2(data0) < 1){
-validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern16.test(data0)){
-validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
+if(!pattern25.test(data0)){
+validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate25.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1687,18 +1867,18 @@ const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
 if(func2(data1) > 1024){
-validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate26.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data1) < 1){
-validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate26.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate25.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate26.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1708,24 +1888,30 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.newPassphrase !== undefined){
-let data2 = data.newPassphrase;
+if(data.keyPath !== undefined){
+let data2 = data.keyPath;
 const _errs6 = errors;
 if(errors === _errs6){
 if(typeof data2 === "string"){
-if(func2(data2) > 1024){
-validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if(func2(data2) > 4096){
+validate26.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
 if(func2(data2) < 1){
-validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate26.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate26.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
+}
 else {
-validate25.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate26.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1734,109 +1920,47 @@ var valid0 = _errs6 === errors;
 else {
 var valid0 = true;
 }
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data3 = data.keyPassphrase;
+const _errs8 = errors;
+if(errors === _errs8){
+if(typeof data3 === "string"){
+if(func2(data3) > 1024){
+validate26.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
 }
-}
+else {
+if(func2(data3) < 1){
+validate26.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
 }
 }
 }
 else {
-validate25.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate26.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-validate25.errors = vErrors;
-return errors === 0;
-}
-
-const params_addContact = validate26;
-const schema27 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."},"card":{"type":"string","minLength":20,"maxLength":2100,"pattern":"^cloudlockercard1[02-9ac-hj-np-z]+$","description":"A public card (cloudlockercard1…): an age recipient and a signing key with a checksum. Shows no secret."}},"required":["name","card"],"additionalProperties":false};
-const pattern22 = new RegExp("^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$", "u");
-const pattern23 = new RegExp("^cloudlockercard1[02-9ac-hj-np-z]+$", "u");
-
-function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(errors === 0){
-if(data && typeof data == "object" && !Array.isArray(data)){
-let missing0;
-if(((data.name === undefined) && (missing0 = "name")) || ((data.card === undefined) && (missing0 = "card"))){
-validate26.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
-const _errs1 = errors;
-for(const key0 in data){
-if(!((key0 === "name") || (key0 === "card"))){
-validate26.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs1 === errors){
-if(data.name !== undefined){
-let data0 = data.name;
-const _errs2 = errors;
-if(errors === _errs2){
-if(typeof data0 === "string"){
-if(func2(data0) > 64){
-validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
-return false;
-}
-else {
-if(func2(data0) < 1){
-validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-else {
-if(!pattern22.test(data0)){
-validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
-return false;
-}
-}
-}
-}
-else {
-validate26.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs2 === errors;
+var valid0 = _errs8 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-if(data.card !== undefined){
-let data1 = data.card;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) > 2100){
-validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+if(data.overwrite !== undefined){
+const _errs10 = errors;
+if(typeof data.overwrite !== "boolean"){
+validate26.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-else {
-if(func2(data1) < 20){
-validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/minLength",keyword:"minLength",params:{limit: 20},message:"must NOT have fewer than 20 characters"}];
-return false;
-}
-else {
-if(!pattern23.test(data1)){
-validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/pattern",keyword:"pattern",params:{pattern: "^cloudlockercard1[02-9ac-hj-np-z]+$"},message:"must match pattern \""+"^cloudlockercard1[02-9ac-hj-np-z]+$"+"\""}];
-return false;
-}
-}
-}
-}
-else {
-validate26.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
+var valid0 = _errs10 === errors;
 }
 else {
 var valid0 = true;
+}
+}
+}
 }
 }
 }
@@ -1851,8 +1975,9 @@ validate26.errors = vErrors;
 return errors === 0;
 }
 
-const params_removeContact = validate27;
-const schema28 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."}},"required":["name"],"additionalProperties":false};
+const params_signIn = validate27;
+const schema28 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the identity file (0600); must not exist."},"protectKeyFile":{"type":"boolean","default":false,"description":"Write the identity file protected by the same passphrase (age scrypt, armored) instead of plain."},"cardId":{"type":"string","pattern":"^[0-9a-f]{32}$","description":"When given, sign-in succeeds only if the copy holds the identity of this card."}},"required":["userName","passphrase","keyPath"],"additionalProperties":false};
+const pattern29 = new RegExp("^[0-9a-f]{32}$", "u");
 
 function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1860,45 +1985,146 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.name === undefined) && (missing0 = "name")){
+if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
 validate27.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!(key0 === "name")){
+if(!(((((key0 === "userName") || (key0 === "passphrase")) || (key0 === "keyPath")) || (key0 === "protectKeyFile")) || (key0 === "cardId"))){
 validate27.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.name !== undefined){
-let data0 = data.name;
+if(data.userName !== undefined){
+let data0 = data.userName;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
 if(func2(data0) > 64){
-validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
 return false;
 }
 else {
 if(func2(data0) < 1){
-validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern22.test(data0)){
-validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
+if(!pattern25.test(data0)){
+validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate27.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate27.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 1){
+validate27.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate27.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data2 = data.keyPath;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 4096){
+validate27.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate27.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data2)){
+validate27.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate27.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.protectKeyFile !== undefined){
+const _errs8 = errors;
+if(typeof data.protectKeyFile !== "boolean"){
+validate27.errors = [{instancePath:instancePath+"/protectKeyFile",schemaPath:"#/properties/protectKeyFile/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.cardId !== undefined){
+let data4 = data.cardId;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(!pattern29.test(data4)){
+validate27.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{32}$"},message:"must match pattern \""+"^[0-9a-f]{32}$"+"\""}];
+return false;
+}
+}
+else {
+validate27.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
 }
 }
 }
@@ -1914,8 +2140,8 @@ validate27.errors = vErrors;
 return errors === 0;
 }
 
-const params_shareFile = validate28;
-const schema29 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"with":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"minItems":1,"maxItems":31,"description":"Who to add as recipients."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","with"],"additionalProperties":false};
+const params_changePassphrase = validate28;
+const schema29 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The current passphrase of the copy. Never logged, never stored."},"newPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"The new passphrase. Never logged, never stored."}},"required":["userName","passphrase","newPassphrase"],"additionalProperties":false};
 
 function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1923,44 +2149,44 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if(((data.name === undefined) && (missing0 = "name")) || ((data.with === undefined) && (missing0 = "with"))){
+if((((data.userName === undefined) && (missing0 = "userName")) || ((data.passphrase === undefined) && (missing0 = "passphrase"))) || ((data.newPassphrase === undefined) && (missing0 = "newPassphrase"))){
 validate28.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((key0 === "name") || (key0 === "with")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+if(!(((key0 === "userName") || (key0 === "passphrase")) || (key0 === "newPassphrase"))){
 validate28.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 if(_errs1 === errors){
-if(data.name !== undefined){
-let data0 = data.name;
+if(data.userName !== undefined){
+let data0 = data.userName;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 1024){
-validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if(func2(data0) > 64){
+validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
 return false;
 }
 else {
 if(func2(data0) < 1){
-validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern2.test(data0)){
-validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+if(!pattern25.test(data0)){
+validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate28.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -1970,54 +2196,24 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.with !== undefined){
-let data1 = data.with;
+if(data.passphrase !== undefined){
+let data1 = data.passphrase;
 const _errs4 = errors;
 if(errors === _errs4){
-if(Array.isArray(data1)){
-if(data1.length > 31){
-validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+if(typeof data1 === "string"){
+if(func2(data1) > 1024){
+validate28.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
-if(data1.length < 1){
-validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
-return false;
-}
-else {
-var valid1 = true;
-const len0 = data1.length;
-for(let i0=0; i0<len0; i0++){
-let data2 = data1[i0];
-const _errs6 = errors;
-if(errors === _errs6){
-if(typeof data2 === "string"){
-if(func2(data2) > 2100){
-validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
-return false;
-}
-else {
-if(func2(data2) < 1){
-validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+if(func2(data1) < 1){
+validate28.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate28.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid1 = _errs6 === errors;
-if(!valid1){
-break;
-}
-}
-}
-}
-}
-else {
-validate28.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate28.errors = [{instancePath:instancePath+"/passphrase",schemaPath:"#/properties/passphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2027,65 +2223,31 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.keyPath !== undefined){
-let data3 = data.keyPath;
-const _errs8 = errors;
-if(errors === _errs8){
-if(typeof data3 === "string"){
-if(func2(data3) > 4096){
-validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+if(data.newPassphrase !== undefined){
+let data2 = data.newPassphrase;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 1024){
+validate28.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
-if(func2(data3) < 1){
-validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+if(func2(data2) < 1){
+validate28.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
-}
-else {
-if(!pattern0.test(data3)){
-validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
-return false;
-}
 }
 }
 }
 else {
-validate28.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate28.errors = [{instancePath:instancePath+"/newPassphrase",schemaPath:"#/properties/newPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid0 = _errs8 === errors;
+var valid0 = _errs6 === errors;
 }
 else {
 var valid0 = true;
-}
-if(valid0){
-if(data.keyPassphrase !== undefined){
-let data4 = data.keyPassphrase;
-const _errs10 = errors;
-if(errors === _errs10){
-if(typeof data4 === "string"){
-if(func2(data4) > 1024){
-validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
-return false;
-}
-else {
-if(func2(data4) < 1){
-validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-}
-else {
-validate28.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs10 === errors;
-}
-else {
-var valid0 = true;
-}
 }
 }
 }
@@ -2101,8 +2263,10 @@ validate28.errors = vErrors;
 return errors === 0;
 }
 
-const params_unshareFile = validate29;
-const schema30 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keep":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"maxItems":31,"default":[],"description":"Who keeps access besides you; everyone else loses it."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name"],"additionalProperties":false};
+const params_addContact = validate29;
+const schema30 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."},"card":{"type":"string","minLength":20,"maxLength":2100,"pattern":"^cloudlockercard1[02-9ac-hj-np-z]+$","description":"A public card (cloudlockercard1…): an age recipient and a signing key with a checksum. Shows no secret."}},"required":["name","card"],"additionalProperties":false};
+const pattern31 = new RegExp("^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$", "u");
+const pattern32 = new RegExp("^cloudlockercard1[02-9ac-hj-np-z]+$", "u");
 
 function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2110,14 +2274,14 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((data.name === undefined) && (missing0 = "name")){
+if(((data.name === undefined) && (missing0 = "name")) || ((data.card === undefined) && (missing0 = "card"))){
 validate29.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((key0 === "name") || (key0 === "keep")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+if(!((key0 === "name") || (key0 === "card"))){
 validate29.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -2129,8 +2293,8 @@ let data0 = data.name;
 const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
-if(func2(data0) > 1024){
-validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+if(func2(data0) > 64){
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
 return false;
 }
 else {
@@ -2139,8 +2303,8 @@ validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties
 return false;
 }
 else {
-if(!pattern2.test(data0)){
-validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+if(!pattern31.test(data0)){
+validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
 return false;
 }
 }
@@ -2157,13 +2321,182 @@ else {
 var valid0 = true;
 }
 if(valid0){
-if(data.keep !== undefined){
-let data1 = data.keep;
+if(data.card !== undefined){
+let data1 = data.card;
+const _errs4 = errors;
+if(errors === _errs4){
+if(typeof data1 === "string"){
+if(func2(data1) > 2100){
+validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data1) < 20){
+validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/minLength",keyword:"minLength",params:{limit: 20},message:"must NOT have fewer than 20 characters"}];
+return false;
+}
+else {
+if(!pattern32.test(data1)){
+validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/pattern",keyword:"pattern",params:{pattern: "^cloudlockercard1[02-9ac-hj-np-z]+$"},message:"must match pattern \""+"^cloudlockercard1[02-9ac-hj-np-z]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+else {
+validate29.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate29.errors = vErrors;
+return errors === 0;
+}
+
+const params_removeContact = validate30;
+const schema31 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."}},"required":["name"],"additionalProperties":false};
+
+function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.name === undefined) && (missing0 = "name")){
+validate30.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!(key0 === "name")){
+validate30.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 64){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern31.test(data0)){
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+}
+}
+}
+}
+else {
+validate30.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate30.errors = vErrors;
+return errors === 0;
+}
+
+const params_shareFile = validate31;
+const schema32 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"with":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"minItems":1,"maxItems":31,"description":"Who to add as recipients."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","with"],"additionalProperties":false};
+
+function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if(((data.name === undefined) && (missing0 = "name")) || ((data.with === undefined) && (missing0 = "with"))){
+validate31.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((((key0 === "name") || (key0 === "with")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate31.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate31.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate31.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate31.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate31.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.with !== undefined){
+let data1 = data.with;
 const _errs4 = errors;
 if(errors === _errs4){
 if(Array.isArray(data1)){
 if(data1.length > 31){
-validate29.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+validate31.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+return false;
+}
+else {
+if(data1.length < 1){
+validate31.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
@@ -2175,18 +2508,18 @@ const _errs6 = errors;
 if(errors === _errs6){
 if(typeof data2 === "string"){
 if(func2(data2) > 2100){
-validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+validate31.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
 return false;
 }
 else {
 if(func2(data2) < 1){
-validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate31.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate29.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate31.errors = [{instancePath:instancePath+"/with/" + i0,schemaPath:"#/properties/with/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2197,8 +2530,9 @@ break;
 }
 }
 }
+}
 else {
-validate29.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate31.errors = [{instancePath:instancePath+"/with",schemaPath:"#/properties/with/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
@@ -2214,24 +2548,24 @@ const _errs8 = errors;
 if(errors === _errs8){
 if(typeof data3 === "string"){
 if(func2(data3) > 4096){
-validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+validate31.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
 if(func2(data3) < 1){
-validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate31.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
 if(!pattern0.test(data3)){
-validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+validate31.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate29.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate31.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2247,18 +2581,18 @@ const _errs10 = errors;
 if(errors === _errs10){
 if(typeof data4 === "string"){
 if(func2(data4) > 1024){
-validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate31.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data4) < 1){
-validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate31.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate29.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate31.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2274,32 +2608,32 @@ var valid0 = true;
 }
 }
 else {
-validate29.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate31.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-validate29.errors = vErrors;
+validate31.errors = vErrors;
 return errors === 0;
 }
 
-const params_exportFile = validate30;
-const schema31 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recipient":{"type":"string","minLength":1,"maxLength":2100,"description":"Who the standalone file is for: a contact name, a card or an age recipient."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path."},"overwrite":{"type":"boolean","default":false},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","recipient","destination"],"additionalProperties":false};
+const params_unshareFile = validate32;
+const schema33 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keep":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"maxItems":31,"default":[],"description":"Who keeps access besides you; everyone else loses it."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name"],"additionalProperties":false};
 
-function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((((data.name === undefined) && (missing0 = "name")) || ((data.recipient === undefined) && (missing0 = "recipient"))) || ((data.destination === undefined) && (missing0 = "destination"))){
-validate30.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+if((data.name === undefined) && (missing0 = "name")){
+validate32.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((((key0 === "name") || (key0 === "recipient")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
-validate30.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+if(!((((key0 === "name") || (key0 === "keep")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate32.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
 }
@@ -2311,24 +2645,205 @@ const _errs2 = errors;
 if(errors === _errs2){
 if(typeof data0 === "string"){
 if(func2(data0) > 1024){
-validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate32.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data0) < 1){
-validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate32.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
 if(!pattern2.test(data0)){
-validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+validate32.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate32.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs2 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keep !== undefined){
+let data1 = data.keep;
+const _errs4 = errors;
+if(errors === _errs4){
+if(Array.isArray(data1)){
+if(data1.length > 31){
+validate32.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/maxItems",keyword:"maxItems",params:{limit: 31},message:"must NOT have more than 31 items"}];
+return false;
+}
+else {
+var valid1 = true;
+const len0 = data1.length;
+for(let i0=0; i0<len0; i0++){
+let data2 = data1[i0];
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(func2(data2) > 2100){
+validate32.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+return false;
+}
+else {
+if(func2(data2) < 1){
+validate32.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate32.errors = [{instancePath:instancePath+"/keep/" + i0,schemaPath:"#/properties/keep/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid1 = _errs6 === errors;
+if(!valid1){
+break;
+}
+}
+}
+}
+else {
+validate32.errors = [{instancePath:instancePath+"/keep",schemaPath:"#/properties/keep/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid0 = _errs4 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPath !== undefined){
+let data3 = data.keyPath;
+const _errs8 = errors;
+if(errors === _errs8){
+if(typeof data3 === "string"){
+if(func2(data3) > 4096){
+validate32.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+return false;
+}
+else {
+if(func2(data3) < 1){
+validate32.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern0.test(data3)){
+validate32.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate32.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs8 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+if(data.keyPassphrase !== undefined){
+let data4 = data.keyPassphrase;
+const _errs10 = errors;
+if(errors === _errs10){
+if(typeof data4 === "string"){
+if(func2(data4) > 1024){
+validate32.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data4) < 1){
+validate32.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+}
+else {
+validate32.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs10 === errors;
+}
+else {
+var valid0 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate32.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+validate32.errors = vErrors;
+return errors === 0;
+}
+
+const params_exportFile = validate33;
+const schema34 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recipient":{"type":"string","minLength":1,"maxLength":2100,"description":"Who the standalone file is for: a contact name, a card or an age recipient."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path."},"overwrite":{"type":"boolean","default":false},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","recipient","destination"],"additionalProperties":false};
+
+function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+if(errors === 0){
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((((data.name === undefined) && (missing0 = "name")) || ((data.recipient === undefined) && (missing0 = "recipient"))) || ((data.destination === undefined) && (missing0 = "destination"))){
+validate33.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+return false;
+}
+else {
+const _errs1 = errors;
+for(const key0 in data){
+if(!((((((key0 === "name") || (key0 === "recipient")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+validate33.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs1 === errors){
+if(data.name !== undefined){
+let data0 = data.name;
+const _errs2 = errors;
+if(errors === _errs2){
+if(typeof data0 === "string"){
+if(func2(data0) > 1024){
+validate33.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+return false;
+}
+else {
+if(func2(data0) < 1){
+validate33.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+else {
+if(!pattern2.test(data0)){
+validate33.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"},message:"must match pattern \""+"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$"+"\""}];
+return false;
+}
+}
+}
+}
+else {
+validate33.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2344,18 +2859,18 @@ const _errs4 = errors;
 if(errors === _errs4){
 if(typeof data1 === "string"){
 if(func2(data1) > 2100){
-validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
+validate33.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/maxLength",keyword:"maxLength",params:{limit: 2100},message:"must NOT have more than 2100 characters"}];
 return false;
 }
 else {
 if(func2(data1) < 1){
-validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate33.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate30.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate33.errors = [{instancePath:instancePath+"/recipient",schemaPath:"#/properties/recipient/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2371,24 +2886,24 @@ const _errs6 = errors;
 if(errors === _errs6){
 if(typeof data2 === "string"){
 if(func2(data2) > 4096){
-validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+validate33.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
 if(func2(data2) < 1){
-validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate33.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
 if(!pattern0.test(data2)){
-validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+validate33.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate30.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate33.errors = [{instancePath:instancePath+"/destination",schemaPath:"#/properties/destination/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2401,7 +2916,7 @@ if(valid0){
 if(data.overwrite !== undefined){
 const _errs8 = errors;
 if(typeof data.overwrite !== "boolean"){
-validate30.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+validate33.errors = [{instancePath:instancePath+"/overwrite",schemaPath:"#/properties/overwrite/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
 var valid0 = _errs8 === errors;
@@ -2416,24 +2931,24 @@ const _errs10 = errors;
 if(errors === _errs10){
 if(typeof data4 === "string"){
 if(func2(data4) > 4096){
-validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
+validate33.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"}];
 return false;
 }
 else {
 if(func2(data4) < 1){
-validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate33.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
 if(!pattern0.test(data4)){
-validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
+validate33.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]+$"},message:"must match pattern \""+"^[^\\u0000]+$"+"\""}];
 return false;
 }
 }
 }
 }
 else {
-validate30.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate33.errors = [{instancePath:instancePath+"/keyPath",schemaPath:"#/properties/keyPath/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2449,18 +2964,18 @@ const _errs12 = errors;
 if(errors === _errs12){
 if(typeof data5 === "string"){
 if(func2(data5) > 1024){
-validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
+validate33.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"}];
 return false;
 }
 else {
 if(func2(data5) < 1){
-validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+validate33.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 }
 else {
-validate30.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate33.errors = [{instancePath:instancePath+"/keyPassphrase",schemaPath:"#/properties/keyPassphrase/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
@@ -2478,11 +2993,11 @@ var valid0 = true;
 }
 }
 else {
-validate30.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate33.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-validate30.errors = vErrors;
+validate33.errors = vErrors;
 return errors === 0;
 }
 
@@ -2490,9 +3005,11 @@ return errors === 0;
 export const PARAMS_VALIDATORS: ReadonlyMap<string, ValidateFunction> = new Map([
   ["upload", params_upload],
   ["download", params_download],
+  ["uploadFolder", params_uploadFolder],
+  ["downloadFolder", params_downloadFolder],
   ["listFiles", params_listFiles],
   ["getFileInfo", params_getFileInfo],
-  ["deleteFile", params_getFileInfo],
+  ["deleteFile", params_deleteFile],
   ["createKey", params_createKey],
   ["getIdentity", params_getIdentity],
   ["cancelTransfer", params_cancelTransfer],

@@ -77,6 +77,31 @@ export function encodeNameCursor(lastName: string): string {
   return Buffer.from(lastName, 'utf8').toString('base64url');
 }
 
+/**
+ * The name or folder (a prefix ending in "/", from a delimited listing) a
+ * list cursor stands for; InvalidParamsError('cursor') when it was not made
+ * by encodeNameCursor.
+ */
+export function decodeListCursor(cursor: string): string {
+  if (typeof cursor === 'string' && /^[A-Za-z0-9_-]+$/.test(cursor)) {
+    const bytes = Buffer.from(cursor, 'base64url');
+    if (bytes.length > 1 && bytes[bytes.length - 1] === 0x2f && bytes.toString('base64url') === cursor) {
+      const folder = bytes.subarray(0, -1);
+      const name = folder.toString('utf8');
+      if (Buffer.from(name, 'utf8').equals(folder) && objectNameProblem(name) === undefined) return `${name}/`;
+    }
+  }
+  return decodeNameCursor(cursor);
+}
+
+/**
+ * The least string above every name that starts with `folder` (which ends in
+ * "/"): "/" is 0x2F, so the folder with its last "/" turned into "0" (0x30).
+ */
+export function afterFolder(folder: string): string {
+  return `${folder.slice(0, -1)}0`;
+}
+
 /** The name a cursor stands for; InvalidParamsError('cursor') when it was not made by encodeNameCursor. */
 export function decodeNameCursor(cursor: string): string {
   const malformed = (): InvalidParamsError =>

@@ -78,11 +78,29 @@ export interface ListOptions {
   readonly cursor?: string;
   /** Page size, 1..1000. */
   readonly limit: number;
+  /**
+   * "/": a folder view. Names with a "/" after the prefix are not listed one
+   * by one but rolled up into one folder (the prefix up to and including
+   * that "/"), as S3's Delimiter does. Files and folders share the page, in
+   * one byte order: the page holds at most `limit` of them together, and
+   * may hold fewer though more follow (only nextCursor null ends a listing).
+   */
+  readonly delimiter?: '/';
+}
+
+/** A folder of a delimited listing. */
+export interface FolderInfo {
+  /** The folder's prefix, ending with "/" (e.g. "reports/2026/"). */
+  readonly name: string;
+  /** How many objects lie under it at any depth, where the backend counts them cheaply (local); undefined elsewhere. */
+  readonly objectCount?: number;
 }
 
 export interface ListPage {
   /** Sorted by name in UTF-8 byte order (the order S3 uses). */
   readonly objects: ObjectInfo[];
+  /** With a delimiter: the folders of the page, sorted the same way; undefined without one. */
+  readonly folders?: FolderInfo[];
   /** null on the last page. */
   readonly nextCursor: string | null;
 }

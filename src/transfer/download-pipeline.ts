@@ -31,7 +31,10 @@ export class DownloadPipeline {
     checkpoints: DownloadCheckpoints | undefined,
   ): Promise<DownloadResult> {
     const { signal } = record;
-    const target = await resolveDestination(request.destination, request.name, request.overwrite);
+    const target = await resolveDestination(request.destination, request.name, {
+      overwrite: request.overwrite,
+      createDirectories: request.createDirectories === true,
+    });
     // Read once: the engine may have read it already to learn the size. An
     // object replaced since then fails authentication chunk by chunk.
     const { format, header, layout: chunks } =

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, realpath, stat, statfs, type FileHandle, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, stat, statfs, type FileHandle, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
 import { CloudlockerError, InvalidParamsError, fromSystemError, systemErrorCode } from '../errors.js';
@@ -144,24 +144,85 @@ export async function assertSourceUnchanged(handle: FileHandle, source: SourceFi
 }
 
 /**
- * Where a download goes: an existing directory means "<dir>/<last segment of
- * name>"; anything else is the target file, whose parent must exist.
+ * Whether a destination, as the user spelled it, names a folder: it ends with
+ * a separator of the platform's path rules ("/" everywhere, and "\\" too on
+ * Windows). Checked before path.resolve, which drops a trailing separator.
  */
-export async function resolveDestination(destination: string, name: string, overwrite: boolean): Promise<string> {
+export function endsWithSeparator(destination: string, paths: path.PlatformPath = path): boolean {
+  return destination.endsWith('/') || destination.endsWith(paths.sep);
+}
+
+/**
+ * path.resolve, keeping a trailing separator: the CLI resolves a relative
+ * --to before sending it, and "dir/" must still mean "into dir".
+ */
+export function resolveKeepingFolderMark(destination: string, paths: path.PlatformPath = path): string {
+  const absolute = paths.resolve(destination);
+  return endsWithSeparator(destination, paths) && !endsWithSeparator(absolute, paths) ? absolute + paths.sep : absolute;
+}
+
+/** How a destination is read, before the file system is asked anything more than whether it is a folder. */
+export interface DestinationPlan {
+  /** "Into this folder": the target is <folder>/<last segment of name>. */
+  readonly intoFolder: boolean;
+  /** The folder the target goes in (absolute). */
+  readonly folder: string;
+  /** The target file (absolute). */
+  readonly target: string;
+}
+
+/**
+ * The destination rules, pure so that Windows paths can be checked anywhere
+ * (with path.win32): a path ending in a separator, or one that is an existing
+ * folder, means "into this folder", the file taking the last segment of its
+ * remote name; any other path is the target file itself.
+ */
+export function planDestination(destination: string, name: string, isExistingFolder: boolean, paths: path.PlatformPath = path): DestinationPlan {
+  const absolute = paths.resolve(destination);
+  if (endsWithSeparator(destination, paths) || isExistingFolder) {
+    return { intoFolder: true, folder: absolute, target: paths.join(absolute, lastSegment(name)) };
+  }
+  return { intoFolder: false, folder: paths.dirname(absolute), target: absolute };
+}
+
+export interface DestinationOptions {
+  readonly overwrite: boolean;
+  /** Create the missing folders of the destination (default: a missing folder is NOT_FOUND). */
+  readonly createDirectories?: boolean;
+}
+
+/**
+ * Where a download goes (docs/protocol.md, "Destinations"): an existing
+ * directory, or a path ending in a separator, means "<dir>/<last segment of
+ * name>"; anything else is the target file. A missing folder is NOT_FOUND,
+ * never created unless createDirectories is set, and never a file with the
+ * folder's name.
+ */
+export async function resolveDestination(destination: string, name: string, options: DestinationOptions): Promise<string> {
   const absolute = path.resolve(destination);
   const existing = await lstatOrUndefined(absolute, 'the destination');
-  let target = absolute;
-  if (existing?.isDirectory()) {
-    target = path.join(absolute, lastSegment(name));
-  } else if (existing?.isSymbolicLink()) {
+  let isExistingFolder = existing?.isDirectory() === true;
+  if (existing?.isSymbolicLink()) {
     const followed = await statOrUndefined(absolute);
-    if (followed?.isDirectory()) target = path.join(absolute, lastSegment(name));
+    if (followed?.isDirectory()) isExistingFolder = true;
     else throw symlinkTarget();
   }
-  const parent = path.dirname(target);
-  const parentStats = await statOrUndefined(parent);
-  if (!parentStats?.isDirectory()) {
-    throw new CloudlockerError('NOT_FOUND', 'The destination folder does not exist: create it or choose another destination.');
+  if (endsWithSeparator(destination) && existing !== undefined && !isExistingFolder) {
+    throw new InvalidParamsError(`destination ends with a separator but names ${describeKind(existing)}, not a folder.`, 'destination');
+  }
+  const { folder, target } = planDestination(destination, name, isExistingFolder);
+  const folderStats = await statOrUndefined(folder);
+  if (folderStats === undefined && options.createDirectories === true) {
+    try {
+      await mkdir(folder, { recursive: true });
+    } catch (err) {
+      throw fromSystemError(err, 'the destination folder');
+    }
+  } else if (!folderStats?.isDirectory()) {
+    throw new CloudlockerError(
+      'NOT_FOUND',
+      'The destination folder does not exist: create it, pass createDirectories: true, or choose another destination.',
+    );
   }
   const targetStats = target === absolute ? existing : await lstatOrUndefined(target, 'the destination');
   if (targetStats !== undefined) {
@@ -169,7 +230,7 @@ export async function resolveDestination(destination: string, name: string, over
     if (!targetStats.isFile()) {
       throw new InvalidParamsError(`destination names ${describeKind(targetStats)}; give a file path or a folder.`, 'destination');
     }
-    if (!overwrite) {
+    if (!options.overwrite) {
       throw new CloudlockerError('ALREADY_EXISTS', 'The destination file already exists: pass overwrite: true to replace it.');
     }
   }

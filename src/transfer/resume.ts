@@ -115,6 +115,7 @@ export class ResumableTransfers implements CheckpointFactory {
       startedAt: new Date().toISOString(),
       download: {
         destination: request.destination,
+        ...(request.createDirectories === true ? { createDirectories: true } : {}),
         keyPath: request.keyPath,
         overwrite: request.overwrite,
         storedSize: sizes.storedSize,
@@ -140,6 +141,7 @@ export class ResumableTransfers implements CheckpointFactory {
         state: record.outcome ?? 'failed',
         finishedAt: Date.parse(record.finishedAt ?? record.startedAt),
         ...(record.error === undefined ? {} : { error: record.error }),
+        ...(record.result === undefined ? {} : { result: record.result }),
       });
     }
     for (const entry of this.journal.active()) {
@@ -221,6 +223,7 @@ export class ResumableTransfers implements CheckpointFactory {
           name: entry.record.name,
           destination: download.target ?? download.destination,
           overwrite: download.overwrite,
+          createDirectories: download.createDirectories === true,
           credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored, ...(authors === undefined ? {} : { authors }) }),
           keyPath: download.keyPath,
           ...(acceptUnauthored ? { acceptUnauthored } : {}),

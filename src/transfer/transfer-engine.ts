@@ -97,7 +97,8 @@ export class TransferEngine {
   /** Encrypt and store a local file. Resolves when the transfer has completed; rejects when it failed or was cancelled. */
   async upload(request: UploadRequest): Promise<UploadResult> {
     const checkpoints =
-      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.upload(transferId, request));
+      request.resume?.checkpoints ??
+      ((transferId: string) => (request.groupId === undefined ? this.checkpointFactory?.upload(transferId, request) : undefined));
     return this.run('upload', request, request.source.size, checkpoints, (record, journal) => this.uploads.run(record, request, journal));
   }
 
@@ -113,7 +114,8 @@ export class TransferEngine {
     const size = fromSize ?? header!.layout.plaintextSizeFor(info.storedSize);
     const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size, ...(header === undefined ? {} : { header }) };
     const checkpoints =
-      request.resume?.checkpoints ?? ((transferId: string) => this.checkpointFactory?.download(transferId, request, sizes));
+      request.resume?.checkpoints ??
+      ((transferId: string) => (request.groupId === undefined ? this.checkpointFactory?.download(transferId, request, sizes) : undefined));
     return this.run('download', request, size, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));
   }
 
@@ -150,6 +152,27 @@ export class TransferEngine {
     } finally {
       if (this.reservations.get(transferId) === reservation) this.reservations.delete(transferId);
     }
+  }
+
+  /** Transfers that may run at once: how many files a group keeps in the queue. */
+  get concurrentTransfers(): number {
+    return this.transferQueue.concurrency;
+  }
+
+  /**
+   * Start a transfer group (uploadFolder) under its request's reservation:
+   * admitted like one transfer (BUSY past maxQueuedTransfers counts it once),
+   * listed at once, and cancelled through its record's signal, which the
+   * group hands on to its files. The caller runs the files and finishes it.
+   */
+  startGroup(reservation: TransferReservation, totalBytes: number, filesTotal: number): TransferRecord {
+    if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
+    if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
+    const record = this.registry.create(reservation.transferId, reservation.direction, reservation.name, totalBytes, undefined, { group: { filesTotal } });
+    record.abortController = reservation.abortController;
+    this.reservations.delete(reservation.transferId);
+    this.registry.setRunning(record);
+    return record;
   }
 
   /** Cancel a queued or running transfer, or one whose request is still being checked. `cancelled` is false when it had already finished. */
@@ -201,9 +224,11 @@ export class TransferEngine {
     if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
     const transferId = reservation?.transferId ?? request.transferId ?? randomUUID();
     this.refuseIdInUse(transferId, resumed, reservation);
-    if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
+    const groupId = request.groupId;
+    // A group's files do not count: the group admitted itself once and feeds them a few at a time.
+    if (groupId === undefined && this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 
-    const record = this.registry.create(transferId, direction, name, totalBytes, resumed);
+    const record = this.registry.create(transferId, direction, name, totalBytes, resumed, groupId === undefined ? undefined : { groupId });
     if (reservation !== undefined) {
       // The transfer takes over its reservation, and with it a cancel that came while its request was checked.
       record.abortController = reservation.abortController;

@@ -73,6 +73,8 @@ export interface DownloadParameters {
   readonly destination: string;
   /** The resolved target file, once the download has started. */
   readonly target?: string;
+  /** The request asked for missing folders to be created. */
+  readonly createDirectories?: boolean;
   readonly keyPath: string;
   readonly overwrite: boolean;
   readonly storedSize: number;

@@ -4,6 +4,7 @@
  * transfer. The server subscribes to its events and fans them out; it never
  * changes a seq, so `listTransfers({ sinceSeq })` and the notifications agree.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import type {
   ErrorObject,
@@ -15,6 +16,7 @@ import type {
   TransferStatus,
   UploadResult,
   DownloadResult,
+  UploadFolderResult,
 } from '../../protocol/index.js';
 import { RateMeter } from './rate-meter.js';
 
@@ -32,6 +34,8 @@ export interface TransferRegistryOptions {
   readonly maxFinishedKept?: number;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
+  /** The server instance's id; default a random UUID. */
+  readonly instanceId?: string;
 }
 
 /** What every finished transfer's signal becomes: aborted, so no work can start under it. */
@@ -45,6 +49,8 @@ export class TransferRecord {
   cryptoBytes = 0;
   transferredBytes = 0;
   error: ErrorObject | undefined;
+  /** A completed transfer's result (stored name, size, key path...), listed so that a client that was away learns it. */
+  result: UploadResult | DownloadResult | UploadFolderResult | undefined;
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
@@ -60,6 +66,10 @@ export class TransferRecord {
   progressTimer: ReturnType<typeof setTimeout> | undefined;
   /** Journaled: a shutdown interrupts it (to resume later) instead of cancelling it. */
   resumable = false;
+  /** A transfer group (uploadFolder): its files' counters. */
+  group: { filesTotal: number; filesDone: number; filesFailed: number; currentFile?: string } | undefined;
+  /** The group this transfer is one file of. */
+  groupId: string | undefined;
 
   constructor(
     readonly transferId: string,
@@ -106,6 +116,9 @@ export class TransferRecord {
       bytesPerSecond: Math.round(bytesPerSecond),
       etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds * 10) / 10,
       ...(this.error === undefined ? {} : { error: this.error }),
+      ...(this.result === undefined ? {} : { result: this.result }),
+      ...(this.group === undefined ? {} : { group: { ...this.group } }),
+      ...(this.groupId === undefined ? {} : { groupId: this.groupId }),
       startedAt: new Date(this.startedAt).toISOString(),
       ...(this.finishedAt === undefined ? {} : { finishedAt: new Date(this.finishedAt).toISOString() }),
     };
@@ -113,6 +126,11 @@ export class TransferRecord {
 }
 
 export class TransferRegistry extends EventEmitter<TransferEvents> {
+  /**
+   * New at every start of the server (listTransfers' instanceId): a client
+   * that sees it change knows the server restarted, whatever the seqs say.
+   */
+  readonly instanceId: string;
   private readonly transfers = new Map<string, TransferRecord>();
   private seq = 0;
   private readonly progressIntervalMs: number;
@@ -126,6 +144,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     this.retentionMs = options.retentionMs ?? 10 * 60 * 1000;
     this.maxFinishedKept = options.maxFinishedKept ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.instanceId = options.instanceId ?? randomUUID();
   }
 
   get currentSeq(): number {
@@ -153,9 +172,12 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     name: string,
     totalBytes: number,
     resumed?: { startedAt: number; doneBytes: number },
+    membership?: { groupId?: string; group?: { filesTotal: number } },
   ): TransferRecord {
     this.prune();
     const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
+    record.groupId = membership?.groupId;
+    if (membership?.group !== undefined) record.group = { filesTotal: membership.group.filesTotal, filesDone: 0, filesFailed: 0 };
     if (resumed !== undefined) {
       record.cryptoBytes = Math.min(totalBytes, resumed.doneBytes);
       record.transferredBytes = record.cryptoBytes;
@@ -180,6 +202,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     state: 'interrupted' | TransferOutcome;
     finishedAt?: number;
     error?: ErrorObject;
+    result?: UploadResult | DownloadResult;
   }): TransferRecord {
     const record = new TransferRecord(status.transferId, status.direction, status.name, status.totalBytes, status.startedAt, this.now);
     record.state = status.state;
@@ -187,6 +210,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.transferredBytes = record.cryptoBytes;
     record.finishedAt = status.finishedAt;
     record.error = status.error;
+    record.result = status.state === 'completed' ? status.result : undefined;
     record.resumable = status.state === 'interrupted';
     // Listed to any sinceSeq, including 0: it changed before every seq of this run.
     record.lastSeq = Math.max(1, this.seq);
@@ -212,16 +236,27 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   }
 
   /** Transfers (running and recently finished) whose last notification is after sinceSeq. */
-  list(sinceSeq = 0): { seq: number; transfers: TransferStatus[] } {
+  list(sinceSeq = 0): { seq: number; instanceId: string; transfers: TransferStatus[] } {
     this.prune();
     const transfers = [...this.transfers.values()].filter((t) => t.lastSeq > sinceSeq).map((t) => t.toStatus());
-    return { seq: this.seq, transfers };
+    return { seq: this.seq, instanceId: this.instanceId, transfers };
   }
 
   setRunning(record: TransferRecord): void {
     record.state = 'running';
     record.rate.start();
     this.notifyProgress(record);
+  }
+
+  /** A group's file counters changed (a file started or finished): notified with the next progress. */
+  updateGroup(record: TransferRecord, change: { fileStarted?: string; fileDone?: boolean; fileFailed?: boolean }): void {
+    if (record.finished || record.group === undefined) return;
+    if (change.fileStarted !== undefined) record.group.currentFile = change.fileStarted;
+    if (change.fileDone === true) record.group.filesDone += 1;
+    if (change.fileFailed === true) record.group.filesFailed += 1;
+    // Counters that move only in files still deserve a notification.
+    if (change.fileDone === true) record.notifiedCryptoBytes = -1;
+    this.scheduleProgress(record);
   }
 
   /** Count bytes; notifies at most once per progressIntervalMs. Counters never go down. */
@@ -238,7 +273,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   finish(
     record: TransferRecord,
     outcome: TransferOutcome,
-    detail: { result?: UploadResult | DownloadResult; error?: ErrorObject } = {},
+    detail: { result?: UploadResult | DownloadResult | UploadFolderResult; error?: ErrorObject } = {},
   ): void {
     if (record.finished) return;
     if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
@@ -251,6 +286,8 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.state = outcome;
     record.finishedAt = this.now();
     record.error = detail.error;
+    record.result = outcome === 'completed' ? detail.result : undefined;
+    if (record.group !== undefined) delete record.group.currentFile;
     this.notifyProgress(record);
     const params: TransferFinishedParams = {
       seq: this.nextSeq(record),

@@ -46,6 +46,12 @@ export interface UploadRequest {
   readonly resume?: { readonly checkpoints: UploadCheckpoints; readonly resumed: ResumedTransfer };
   /** The id its request reserved (see reserving()); it replaces transferId. */
   readonly reservation?: TransferReservation;
+  /**
+   * One file of a transfer group (uploadFolder): listed with the group's id,
+   * not counted against maxQueuedTransfers (the group feeds its files to the
+   * queue a few at a time), and not journaled on its own.
+   */
+  readonly groupId?: string;
 }
 
 export interface DownloadRequest {
@@ -53,6 +59,8 @@ export interface DownloadRequest {
   readonly name: string;
   readonly destination: string;
   readonly overwrite: boolean;
+  /** Create the destination's missing folders instead of answering NOT_FOUND. */
+  readonly createDirectories?: boolean;
   /** What opens the object, whatever its format (v1: masterKeyCredentials(masterKey)). */
   readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
@@ -63,6 +71,8 @@ export interface DownloadRequest {
   readonly describeAuthor?: (cardId: string) => NonNullable<DownloadResult['author']>;
   readonly resume?: { readonly checkpoints: DownloadCheckpoints; readonly resumed: ResumedTransfer };
   readonly reservation?: TransferReservation;
+  /** One file of a transfer group (downloadFolder), as for UploadRequest.groupId. */
+  readonly groupId?: string;
 }
 
 /**

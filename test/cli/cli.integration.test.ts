@@ -5,7 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { serviceFixture, transferHold, type ServiceFixture } from '../client/fixtures.js';
@@ -180,6 +180,55 @@ describe('upload, ls, info, download, rm', () => {
     expect(missing).toMatchObject({ code: 3, stdout: '' });
     expect(jsonLines(missing.stderr)).toEqual([expect.objectContaining({ type: 'error', exitCode: 3, code: -32001, reason: 'NOT_FOUND' })]);
   });
+});
+
+describe('download destinations', () => {
+  it('reads --to "dir/" as "into dir": a missing folder is NOT_FOUND with no file in its place, --create-dirs creates it', async () => {
+    const { bytes } = await fixture.file('dest.bin', 1000);
+    expect((await cl(['upload', 'dest.bin', '--new-key', 'dest.key.json', '--name', 'dest/dest.bin', '--no-progress'])).code).toBe(0);
+    const missing = await cl(['download', 'dest/dest.bin', '--to', 'nowhere/', '--key', 'dest.key.json', '--no-progress']);
+    expect(missing).toMatchObject({ code: 3 });
+    expect(missing.stderr).toMatch(/--create-dirs/);
+    expect(await readdir(fixture.filesDir)).not.toContain('nowhere');
+    const created = await cl(['download', 'dest/dest.bin', '--to', 'nowhere/deeper/', '--create-dirs', '--key', 'dest.key.json', '--no-progress']);
+    expect(created).toMatchObject({ code: 0 });
+    const saved = path.join(fixture.filesDir, 'nowhere', 'deeper', 'dest.bin');
+    expect(created.stdout).toBe(`Downloaded dest/dest.bin to ${saved} (1000 B).\n`);
+    expect((await readFile(saved)).equals(bytes)).toBe(true);
+  });
+});
+
+describe('folders', () => {
+  it('ls --folders shows one level (files, then sub-folders with counts, in byte order); rm -r deletes a folder and counts', async () => {
+    await fixture.file('tree.bin', 10);
+    expect((await cl(['upload', 'tree.bin', '--new-key', 'tree.key.json', '--name', 'tree/a.bin', '--no-progress'])).code).toBe(0);
+    for (const name of ['tree/sub/1.bin', 'tree/sub/2.bin', 'tree/z.bin']) {
+      expect((await cl(['upload', 'tree.bin', '--key', 'tree.key.json', '--name', name, '--no-progress'])).code).toBe(0);
+    }
+    const ls = await cl(['ls', 'tree/', '--folders']);
+    expect(ls).toMatchObject({ code: 0, stderr: '' });
+    expect(ls.stdout.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1))).toEqual(['tree/a.bin', 'tree/sub/', 'tree/z.bin']);
+    expect(ls.stdout).toMatch(/2 files\s+tree\/sub\/\n/);
+    const json = jsonLines((await cl(['ls', 'tree/', '--folders', '--json'])).stdout);
+    expect(json[1]).toEqual({ folder: 'tree/sub/', fileCount: 2 });
+    // upload DIR and download folder/ --to DIR: one group each, the tree back byte-exact.
+    const local = path.join(fixture.filesDir, 'album');
+    await mkdir(path.join(local, 'inner'), { recursive: true });
+    await writeFile(path.join(local, 'one.txt'), 'one');
+    await writeFile(path.join(local, 'inner', 'two.txt'), 'two');
+    const up = await cl(['upload', 'album', '--key', 'tree.key.json', '--name', 'tree/album', '--no-progress']);
+    expect(up).toMatchObject({ code: 0 });
+    expect(up.stdout).toMatch(/^Uploaded .*album as tree\/album\/: 2 of 2 files, 6 B/);
+    const down = await cl(['download', 'tree/album/', '--to', 'restored/', '--create-dirs', '--key', 'tree.key.json', '--no-progress']);
+    expect(down).toMatchObject({ code: 0 });
+    expect(down.stdout).toBe(`Downloaded tree/album/ to ${path.join(fixture.filesDir, 'restored', 'album')}: 2 of 2 files, 6 B.\n`);
+    expect(await readFile(path.join(fixture.filesDir, 'restored', 'album', 'inner', 'two.txt'), 'utf8')).toBe('two');
+    expect(await readFile(path.join(fixture.filesDir, 'restored', 'album', 'one.txt'), 'utf8')).toBe('one');
+
+    const rm = await cl(['rm', '-r', 'tree/']);
+    expect(rm).toMatchObject({ code: 0, stdout: 'Deleted the folder tree/ (6 files).\n' });
+    expect((await cl(['ls', 'tree/'])).stdout).toBe('');
+  }, 90_000);
 });
 
 describe('exit codes', () => {

@@ -54,4 +54,18 @@ describe('planResync', () => {
     expect(fake.asked).toEqual([{}]);
     expect(plan).toEqual({ restarted: true, statuses: [status('y')], listedAt: 2, vanished: ['a'] });
   });
+
+  it('takes a changed instanceId for a restart even when the new seq has passed the old one', async () => {
+    const fake = service({ seq: 50, instanceId: 'second', transfers: [] }, { seq: 50, instanceId: 'second', transfers: [status('x', 'interrupted')] });
+    const plan = await planResync({ since: 10, closeCode: 1006, unfinished: [], instanceId: 'first', listTransfers: fake.listTransfers });
+    expect(fake.asked).toEqual([{ sinceSeq: 10 }, {}]);
+    expect(plan).toEqual({ restarted: true, statuses: [status('x', 'interrupted')], listedAt: 50, vanished: [], instanceId: 'second' });
+  });
+
+  it('is no restart when the instanceId is the same', async () => {
+    const fake = service({ seq: 50, instanceId: 'first', transfers: [] }, { seq: 50, instanceId: 'first', transfers: [] });
+    const plan = await planResync({ since: 10, closeCode: 1006, unfinished: [], instanceId: 'first', listTransfers: fake.listTransfers });
+    expect(plan).toMatchObject({ restarted: false, instanceId: 'first' });
+    expect(fake.asked).toEqual([{ sinceSeq: 10 }]);
+  });
 });

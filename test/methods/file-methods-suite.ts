@@ -406,8 +406,15 @@ export function runFileMethodsSuite(
         20_000,
       );
       expect(finished.params['outcome']).toBe('completed');
-      const { seq, transfers } = await client.request('listTransfers', {});
-      expect(transfers.find((t) => t.transferId === 'orphan')).toMatchObject({ state: 'completed', direction: 'upload' });
+      const { seq, transfers, instanceId } = await client.request('listTransfers', {});
+      // The client that was away learns the result from the list: stored name, sizes, key path.
+      expect(transfers.find((t) => t.transferId === 'orphan')).toMatchObject({
+        state: 'completed',
+        direction: 'upload',
+        result: { transferId: 'orphan', name: 'orphan.bin', size: 20 * CHUNK_SIZE, keyPath, keyCreated: true },
+      });
+      expect(transfers.find((t) => t.transferId === 'orphan')?.result).toEqual(finished.params['result']);
+      expect(instanceId).toMatch(/^[0-9a-f-]{36}$/);
       expect(seq).toBeGreaterThanOrEqual(finished.params['seq'] as number);
       expect((await client.request('listTransfers', { sinceSeq: seq })).transfers).toEqual([]);
       const stored = await client.request('getFileInfo', { name: 'orphan.bin' });
@@ -429,6 +436,45 @@ export function runFileMethodsSuite(
         await client.request('download', { name: `par/${i}`, keyPath, destination: out });
         expect(sha256(await readFile(out))).toBe(sha256(bytes));
       }
+    });
+
+    it('browses by folder (listFiles with delimiter, paged) and deletes a folder with recursive: true, counting', async () => {
+      const { key } = await (await import('../../src/crypto/index.js')).createKeyFile(keyPath);
+      const body = encryptBuffer(key, Buffer.from('xyz'));
+      await backend.storage.init();
+      const names = ['f/a.txt', 'f/sub/1', 'f/sub/2', 'f/sub/deep/3', 'f/z.txt', 'f/é/x', 'f-sibling', 'g/1'];
+      for (const name of names) {
+        const writer = await backend.storage.beginWrite(name, { expectedSize: body.length });
+        await writer.writePart(0, 0, body);
+        await writer.complete({ overwrite: true });
+      }
+      await start();
+      type Page = { files: Array<{ name: string; size: number }>; folders?: Array<{ name: string; fileCount?: number }>; nextCursor: string | null };
+      const whole: Page = await client.request('listFiles', { prefix: 'f/', delimiter: '/' });
+      expect(whole.files.map((f) => [f.name, f.size])).toEqual([
+        ['f/a.txt', 3],
+        ['f/z.txt', 3],
+      ]);
+      expect(whole.folders?.map((f) => f.name)).toEqual(['f/sub/', 'f/é/']);
+      if (backend.storage.kind === 'local') expect(whole.folders?.map((f) => f.fileCount)).toEqual([3, 1]);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Page = await client.request('listFiles', { prefix: 'f/', delimiter: '/', limit: 1, ...(cursor === null ? {} : { cursor }) });
+        seen.push(...page.files.map((f) => f.name), ...(page.folders ?? []).map((f) => f.name));
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      expect(seen).toEqual(['f/a.txt', 'f/sub/', 'f/z.txt', 'f/é/']);
+      // Without a delimiter the answer is as before: no folders member.
+      expect(Object.keys(await client.request('listFiles', { prefix: 'g/' }))).toEqual(['files', 'nextCursor']);
+
+      expect(await client.request('deleteFile', { name: 'f', recursive: true })).toEqual({ name: 'f', deleted: true, deletedCount: 6 });
+      const left: Page = await client.request('listFiles', {});
+      expect(left.files.map((f) => f.name)).toEqual(['f-sibling', 'g/1']);
+      expect(await rpcError(client.request('deleteFile', { name: 'f', recursive: true }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+      // Without recursive, a folder name is a file name: not found, nothing deleted.
+      expect(await rpcError(client.request('deleteFile', { name: 'g' }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+      expect((await client.request('listFiles', { prefix: 'g/' })).files).toHaveLength(1);
     });
 
     it('deletes files, and answers NOT_FOUND for what is not there', async () => {

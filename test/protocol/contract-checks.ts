@@ -15,6 +15,7 @@ import {
   REMOTE_NAME_PATTERN,
   errorObjectSchema,
   fileEntrySchema,
+  folderEntrySchema,
   findMethod,
   remoteNameProblem,
   remoteNameSchema,
@@ -45,6 +46,7 @@ export const notifications: readonly NotificationDescriptor[] = NOTIFICATIONS;
 export const DOCUMENTED_TYPES: Readonly<Record<string, JsonSchema>> = {
   TransferStatus: transferStatusSchema,
   FileEntry: fileEntrySchema,
+  FolderEntry: folderEntrySchema,
   ServerLimits: serverLimitsSchema,
 };
 

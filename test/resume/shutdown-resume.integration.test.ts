@@ -64,6 +64,7 @@ describe('clean shutdown and resumeTransfer', () => {
     await client.waitForNotification(
       (n) => n.method === 'transferProgress' && n.params['transferId'] === 'up-1' && (n.params['transferredBytes'] as number) > 0,
     );
+    const firstInstance = (await client.request('listTransfers', {})).instanceId;
     await server.close();
     server = undefined;
     const response = await answer;
@@ -73,7 +74,11 @@ describe('clean shutdown and resumeTransfer', () => {
 
     server = await start();
     client = await openClient(server);
-    const listed = (await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'up-1');
+    const afterRestart = await client.request('listTransfers', {});
+    // A new instance id tells a restart from a gap, whatever the seqs say.
+    expect(afterRestart.instanceId).toEqual(expect.any(String));
+    expect(afterRestart.instanceId).not.toBe(firstInstance);
+    const listed = afterRestart.transfers.find((t) => t.transferId === 'up-1');
     expect(listed).toMatchObject({ state: 'interrupted', direction: 'upload', name: 'file.bin' });
     const doneBefore = listed!.transferredBytes;
     expect(doneBefore).toBeGreaterThan(0);
@@ -98,6 +103,15 @@ describe('clean shutdown and resumeTransfer', () => {
     expect(again.error?.code).toBe(-32602);
     const unknown = await client.call('resumeTransfer', { transferId: 'no-such-transfer' });
     expect(unknown.error?.data?.['reason']).toBe('NOT_FOUND');
+
+    // After another restart the finished transfer is listed with its result, from the journal.
+    await client.close();
+    await server.close();
+    server = await start();
+    client = await openClient(server);
+    const finished = (await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'up-1');
+    expect(finished).toMatchObject({ state: 'completed', result: { transferId: 'up-1', name: 'file.bin', size: content.length, keyPath: path.resolve(keyPath) } });
+    await client.close();
   }, 90_000);
 
   it('an upload that crashed while publishing its object is found complete, not sent again', async () => {

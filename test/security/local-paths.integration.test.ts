@@ -199,6 +199,38 @@ describe('download destinations', () => {
     expect(existsSync(path.join(dir, 'no'))).toBe(false);
   });
 
+  it('answers NOT_FOUND for a missing folder named with a trailing separator, and writes no file with its name', async () => {
+    // The bug this rule fixes: "--to /some/missing/dir/" wrote a file named "dir".
+    const parent = path.join(dir, 'trailing');
+    await mkdir(parent);
+    expect(await outcome(download({ destination: path.join(parent, 'dir') + path.sep }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('saves into an existing folder named with a trailing separator', async () => {
+    const folder = path.join(dir, 'into-folder');
+    await mkdir(folder);
+    const result = await download({ destination: folder + path.sep });
+    expect(result).toMatchObject({ path: path.join(folder, 'stored.bin') });
+    expect((await readFile(path.join(folder, 'stored.bin'))).equals(sourceBytes)).toBe(true);
+  });
+
+  it('creates the missing folders with createDirectories: true, for a folder and for a file path', async () => {
+    const intoFolder = path.join(dir, 'made', 'deep', 'folder') + path.sep;
+    expect(await download({ destination: intoFolder, createDirectories: true })).toMatchObject({ path: path.join(dir, 'made', 'deep', 'folder', 'stored.bin') });
+    expect((await readFile(path.join(dir, 'made', 'deep', 'folder', 'stored.bin'))).equals(sourceBytes)).toBe(true);
+    const filePath = path.join(dir, 'made2', 'x', 'copy.bin');
+    expect(await download({ destination: filePath, createDirectories: true })).toMatchObject({ path: filePath });
+    expect((await readFile(filePath)).equals(sourceBytes)).toBe(true);
+  });
+
+  it('refuses a trailing separator on an existing file, leaving the file alone', async () => {
+    const file = path.join(dir, 'plain-file.bin');
+    await writeFile(file, 'keep me');
+    expect(await outcome(download({ destination: file + path.sep, overwrite: true }))).toEqual(invalid('destination'));
+    expect(await readFile(file, 'utf8')).toBe('keep me');
+  });
+
   (onPosix ? it : it.skip)('refuses a named pipe or a device as the destination', async () => {
     for (const special of [path.join(dir, 'fifo'), '/dev/null']) {
       expect(await outcome(download({ destination: special, overwrite: true }), 2000)).toEqual(invalid('destination'));

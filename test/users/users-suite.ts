@@ -282,6 +282,17 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         expect(() => execFileSync('age', ['-d', '-i', key.keyPath, out], { stdio: 'pipe' })).toThrow();
         expect((await rpcError(client.request('exportFile', { name: 'big.bin', recipient: 'Dave', destination: out }))).reason).toBe('ALREADY_EXISTS');
         expect(await rpcError(client.request('exportFile', { name: 'big.bin', recipient: 'nobody', destination: path.join(dir, 'n.age') }))).toMatchObject({ data: { param: 'recipient' } });
+        // Never onto the identity that opens every file, even with overwrite: named directly, or as the folder it is in.
+        const keyBytes = await readFile(key.keyPath);
+        expect(await rpcError(client.request('exportFile', { name: 'big.bin', recipient: 'Dave', destination: key.keyPath, overwrite: true }))).toMatchObject({
+          data: { param: 'destination' },
+        });
+        const keyNamed = path.basename(key.keyPath);
+        await client.request('upload', { path: source, name: keyNamed });
+        expect(
+          await rpcError(client.request('exportFile', { name: keyNamed, recipient: 'Dave', destination: `${path.dirname(key.keyPath)}${path.sep}`, overwrite: true })),
+        ).toMatchObject({ data: { param: 'destination' } });
+        expect((await readFile(key.keyPath)).equals(keyBytes)).toBe(true);
       });
 
       it('refuses to pass on a planted file, an unknown contact name, a v1 file, and only the author may unshare', async () => {

@@ -7,11 +7,14 @@ import { formatBytes } from '../human-readable.js';
 import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
+import { resolveKeepingFolderMark } from '../../transfer/local-files.js';
+import { withCurrentFile } from './upload.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
   to?: string;
   key?: string;
   overwrite?: boolean;
+  createDirs?: boolean;
   keyPassphraseFromStdin?: boolean;
   transferId?: string;
   acceptUnauthored?: boolean;
@@ -21,10 +24,14 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
   return addClientOptions(
     new Command('download')
       .description('Fetch a stored file, check and decrypt it, and save it locally.')
-      .argument('<name>', 'remote name of the file')
+      .argument('<name>', 'remote name of the file, or of a folder ending in "/" to download the whole folder into --to')
       // Checked in the action, not with requiredOption: commander reports a missing required option before
       // an unknown one, so a typo (--kye) read as "--key not specified".
-      .option('--to <path>', 'a directory to save into, or the file path to write (required)')
+      .option(
+        '--to <path>',
+        'where to save (required): an existing folder, or a path ending in "/" (or the platform\'s separator), saves into that folder; any other path is the file to write. A missing folder is an error unless --create-dirs',
+      )
+      .option('--create-dirs', "create the destination's missing folders")
       .option('--key <path>', 'the key file it was encrypted with (required)')
       .option('--overwrite', 'replace an existing local file')
       .option('--accept-unauthored', 'accept an age file without an author signature (importing one made elsewhere, e.g. with age -r)')
@@ -38,13 +45,34 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
       const paramsWith = (passphrase: string | undefined) => ({
         name,
         keyPath: path.resolve(flags.key!),
-        destination: path.resolve(flags.to!),
+        // A trailing separator means "into this folder": path.resolve alone would drop it.
+        destination: resolveKeepingFolderMark(flags.to!),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.acceptUnauthored === true ? { acceptUnauthored: true } : {}),
+        ...(flags.createDirs === true ? { createDirectories: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
         ...(passphrase === undefined ? {} : { keyPassphrase: passphrase }),
       });
       const params = paramsWith(keyPassphrase);
+      if (name.endsWith('/')) {
+        // "folder/": the whole stored folder, recreated as <--to>/<last segment>/..., one transfer group.
+        const folderParams = (passphrase: string | undefined) => ({ ...paramsWith(passphrase), name: name.replace(/\/+$/, '') });
+        const folderRun = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
+          runTransfer(output, flags, (options) => client.downloadFolder(folderParams(passphrase), withCurrentFile(options))),
+        );
+        if ('interrupted' in folderRun) {
+          output.note('Cancelled: the files saved before stay; none is partly written.');
+          return ExitCode.INTERRUPTED;
+        }
+        const result = folderRun.outcome;
+        output.result(result, () => {
+          if ('recovered' in result) return `Downloaded ${result.name}/ (${formatBytes(result.size)}) into ${params.destination}.`;
+          const lines = [`Downloaded ${result.name}/ to ${result.path}: ${result.filesSaved} of ${result.filesTotal} files, ${formatBytes(result.size)}.`];
+          for (const failure of result.failed) lines.push(`Not saved: ${failure.name ?? failure.path}: ${failure.error.message}`);
+          return lines;
+        });
+        return 'failed' in result && result.failed.length > 0 ? ExitCode.FAILURE : undefined;
+      }
       const run = await withPassphrasePrompt(keyPassphrase, { stdin: context.stdin, stderr: context.streams.stderr }, (passphrase) =>
         runTransfer(output, flags, (options) => client.download(paramsWith(passphrase), options)),
       );

@@ -34,7 +34,7 @@ import type {
   StorageCapabilities,
   WriteOptions,
 } from '../storage.js';
-import { MAX_LIST_LIMIT, decodeNameCursor, encodeNameCursor, isWellFormedText, MAX_OBJECT_NAME_BYTES } from '../names.js';
+import { MAX_LIST_LIMIT, decodeListCursor, encodeNameCursor, isWellFormedText, MAX_OBJECT_NAME_BYTES } from '../names.js';
 import { alreadyExists, isMissingFileError, notFound, throwIfAborted, toStorageError } from './errors.js';
 import { KeyedLock } from './keyed-lock.js';
 import { IO_SLICE_BYTES, LocalObjectWriter } from './local-object-writer.js';
@@ -259,7 +259,15 @@ export class LocalStorage implements Storage {
     if (typeof prefix !== 'string' || !isWellFormedText(prefix) || Buffer.byteLength(prefix) > MAX_OBJECT_NAME_BYTES) {
       throw new InvalidParamsError('prefix must be valid Unicode text of at most 1024 bytes.', 'prefix');
     }
-    const after = options.cursor === undefined ? undefined : decodeNameCursor(options.cursor);
+    const after = options.cursor === undefined ? undefined : decodeListCursor(options.cursor);
+    if (options.delimiter === '/') {
+      const view = this.index.folderPage({ prefix, after, limit });
+      return {
+        objects: view.objects.map((info) => ({ ...info, modifiedAt: new Date(info.modifiedAt) })),
+        folders: view.folders,
+        nextCursor: view.nextAfter === undefined ? null : encodeNameCursor(view.nextAfter),
+      };
+    }
     const page = this.index.page({ prefix, after, limit });
     const objects = page.objects.map((info) => ({ ...info, modifiedAt: new Date(info.modifiedAt) }));
     const last = objects[objects.length - 1];

@@ -6,7 +6,7 @@
  * in the microseconds up to a few hundred thousand objects.
  */
 import type { ObjectInfo } from '../storage.js';
-import { compareUtf8 } from '../names.js';
+import { afterFolder, compareUtf8 } from '../names.js';
 
 export interface IndexPageOptions {
   readonly prefix: string;
@@ -19,6 +19,14 @@ export interface IndexPage {
   readonly objects: ObjectInfo[];
   /** True when more names with the prefix follow the last one returned. */
   readonly hasMore: boolean;
+}
+
+/** A page of a folder view: the files directly under the prefix and its sub-folders, in one byte order. */
+export interface IndexFolderPage {
+  readonly objects: ObjectInfo[];
+  readonly folders: Array<{ readonly name: string; readonly objectCount: number }>;
+  /** The last entry (a name, or a folder ending in "/") when more follow; undefined on the last page. */
+  readonly nextAfter: string | undefined;
 }
 
 export class ObjectIndex {
@@ -63,6 +71,41 @@ export class ObjectIndex {
       objects.push(this.infos.get(name) as ObjectInfo);
     }
     return { objects, hasMore: i < this.names.length && this.names[i].startsWith(prefix) };
+  }
+
+  /**
+   * A folder view ("/" as the delimiter): each sub-folder is one entry, its
+   * object count found by two binary searches, and the scan jumps past it,
+   * so a page costs O(limit log n) however many objects the folders hold.
+   * `after` may be a folder (ending in "/"): the page then starts past it.
+   */
+  folderPage(options: IndexPageOptions): IndexFolderPage {
+    const { prefix, after, limit } = options;
+    let i = this.lowerBound(prefix);
+    if (after !== undefined && compareUtf8(after, prefix) >= 0) {
+      i = after.endsWith('/') ? this.lowerBound(afterFolder(after)) : this.upperBound(after);
+    }
+    const objects: ObjectInfo[] = [];
+    const folders: Array<{ name: string; objectCount: number }> = [];
+    let last: string | undefined;
+    while (i < this.names.length && objects.length + folders.length < limit) {
+      const name = this.names[i];
+      if (!name.startsWith(prefix)) return { objects, folders, nextAfter: undefined };
+      const slash = name.indexOf('/', prefix.length);
+      if (slash < 0) {
+        objects.push(this.infos.get(name) as ObjectInfo);
+        last = name;
+        i += 1;
+      } else {
+        const folder = name.slice(0, slash + 1);
+        const end = this.lowerBound(afterFolder(folder));
+        folders.push({ name: folder, objectCount: end - i });
+        last = folder;
+        i = end;
+      }
+    }
+    const more = i < this.names.length && this.names[i].startsWith(prefix);
+    return { objects, folders, nextAfter: more ? last : undefined };
   }
 
   /** First position whose name is >= `name`. */

@@ -13,10 +13,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError, InvalidParamsError } from '../../errors.js';
-import { encodeNameCursor, MAX_LIST_LIMIT, objectNameProblem } from '../names.js';
+import { compareUtf8, encodeNameCursor, MAX_LIST_LIMIT, objectNameProblem } from '../names.js';
 import type {
   InitOptions,
   ListOptions,
+  FolderInfo,
   ListPage,
   ObjectInfo,
   ObjectWriter,
@@ -361,6 +362,7 @@ export class S3Storage implements Storage {
     }
     const after = options.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
     const prefix = this.config.keyPrefix;
+    if (options.delimiter === '/') return this.listFolderView(options.prefix ?? '', after, limit);
     let listing;
     try {
       listing = await this.client.send(
@@ -394,6 +396,68 @@ export class S3Storage implements Storage {
     // same for every S3-compatible server.
     const nextCursor = listing.IsTruncated === true && lastName !== undefined ? encodeNameCursor(lastName) : null;
     return { objects, nextCursor };
+  }
+
+  /**
+   * A folder view through ListObjectsV2's Delimiter. The cursor is the last
+   * entry seen (a name, or a folder ending in "/"). After a folder, S3 is
+   * asked to start after the folder's prefix itself: the keys under it then
+   * roll up into that same folder again, which is dropped here, so such a
+   * page may hold one entry fewer than the limit.
+   */
+  private async listFolderView(listPrefix: string, after: string | undefined, limit: number): Promise<ListPage> {
+    const prefix = this.config.keyPrefix;
+    let listing;
+    try {
+      listing = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.config.bucket,
+          Prefix: prefix + listPrefix || undefined,
+          Delimiter: '/',
+          StartAfter: after === undefined ? undefined : prefix + after,
+          // One more after a folder: the folder itself comes back first and is dropped.
+          MaxKeys: after?.endsWith('/') === true ? Math.min(limit + 1, MAX_LIST_LIMIT) : limit,
+        }),
+      );
+    } catch (err) {
+      throw toStorageError(err, this.context('listing objects'));
+    }
+    type Entry = { readonly name: string; readonly object?: ObjectInfo };
+    const entries: Entry[] = [];
+    for (const entry of listing.Contents ?? []) {
+      if (entry.Key === undefined || !entry.Key.startsWith(prefix)) continue;
+      const name = entry.Key.slice(prefix.length);
+      const object: ObjectInfo = {
+        name,
+        storedSize: entry.Size ?? 0,
+        modifiedAt: entry.LastModified ?? new Date(0),
+        ...(entry.ETag ? { version: entry.ETag } : {}),
+      };
+      entries.push({ name, ...(objectNameProblem(name) === undefined ? { object } : {}) });
+    }
+    for (const common of listing.CommonPrefixes ?? []) {
+      if (common.Prefix === undefined || !common.Prefix.startsWith(prefix)) continue;
+      entries.push({ name: common.Prefix.slice(prefix.length) });
+    }
+    entries.sort((a, b) => compareUtf8(a.name, b.name));
+    const objects: ObjectInfo[] = [];
+    const folders: FolderInfo[] = [];
+    let lastName: string | undefined;
+    let truncated = listing.IsTruncated === true;
+    for (const entry of entries) {
+      if (after !== undefined && compareUtf8(entry.name, after) <= 0) continue;
+      if (objects.length + folders.length === limit) {
+        truncated = true;
+        break;
+      }
+      lastName = entry.name;
+      if (entry.object !== undefined) objects.push(entry.object);
+      // A folder whose name is not the start of a valid name ("a//", "/") holds nothing cloudlocker can serve.
+      else if (entry.name.endsWith('/') && objectNameProblem(entry.name.slice(0, -1)) === undefined) folders.push({ name: entry.name });
+    }
+    // Every entry dropped (keys another tool wrote) yet more to come: go on from the last key S3 gave.
+    const resumeAt = lastName ?? entries.at(-1)?.name;
+    return { objects, folders, nextCursor: truncated && resumeAt !== undefined ? encodeNameCursor(resumeAt) : null };
   }
 
   async delete(name: string): Promise<void> {
