@@ -172,6 +172,22 @@ export async function parseKeyFile(text: string, options: { passphrase?: string 
 }
 
 /**
+ * A failure reading a key file as the client should see it: the mapped
+ * system errors (missing, refused) as themselves; any other system error
+ * (EIO from /proc/self/mem, say) is KEY_INVALID naming its code, never an
+ * internal error.
+ */
+function keyFileReadError(err: unknown): CloudlockerError {
+  try {
+    return fromSystemError(err, WHAT);
+  } catch {
+    const code = systemErrorCode(err);
+    if (code === undefined) throw err;
+    return keyInvalidError(`it could not be read: the operating system answered ${code}.`);
+  }
+}
+
+/**
  * The bytes of a key file, at most MAX_KEY_FILE_SIZE of them (KEY_INVALID
  * beyond). The caller owns the returned buffer and should zero it when done.
  */
@@ -183,7 +199,8 @@ export async function readKeyFileBytes(path: string): Promise<Buffer> {
     handle = await fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     if (systemErrorCode(err) === 'EISDIR') throw keyInvalidError('the path names a folder, not a key file.');
-    throw fromSystemError(err, WHAT);
+    if (systemErrorCode(err) === 'ELOOP') throw keyInvalidError('the path is a loop of symbolic links, not a key file.');
+    throw keyFileReadError(err);
   }
   const buffer = Buffer.alloc(MAX_KEY_FILE_SIZE + 1);
   try {
@@ -203,7 +220,7 @@ export async function readKeyFileBytes(path: string): Promise<Buffer> {
     return Buffer.from(buffer.subarray(0, total));
   } catch (err) {
     if (systemErrorCode(err) === 'EISDIR') throw keyInvalidError('the path names a folder, not a key file.');
-    throw fromSystemError(err, WHAT);
+    throw keyFileReadError(err);
   } finally {
     buffer.fill(0);
     await handle.close();

@@ -414,3 +414,27 @@ describe('readKeyFile on a named pipe', () => {
     }
   });
 });
+
+describe('readKeyFile on a loop of symbolic links', () => {
+  // The fuzzing suite found unlock answering an internal error here (ELOOP was not mapped).
+  itWithFifos(`refuses it with KEY_INVALID, not an internal error${posix ? '' : ' [skipped: symbolic links need privileges on Windows]'}`, async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudlocker-loop-'));
+    try {
+      await fs.symlink(path.join(dir, 'b'), path.join(dir, 'a'));
+      await fs.symlink(path.join(dir, 'a'), path.join(dir, 'b'));
+      await expect(readKeyFile(path.join(dir, 'a'))).rejects.toMatchObject({ reason: 'KEY_INVALID' });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readKeyFile on a file the operating system cannot read', () => {
+  // /proc/self/mem answers EIO to a plain read: found by the fuzzing suite through exportFile's keyPath.
+  const itOnLinux = process.platform === 'linux' ? it : it.skip;
+  itOnLinux(`is KEY_INVALID naming the system's answer, not an internal error${process.platform === 'linux' ? '' : ' [skipped: /proc/self/mem is Linux]'}`, async () => {
+    const error = await readKeyFile('/proc/self/mem').catch((err: unknown) => err);
+    expect(error).toMatchObject({ reason: 'KEY_INVALID' });
+    expect(String((error as Error).message)).toContain('EIO');
+  });
+});
