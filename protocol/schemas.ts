@@ -442,7 +442,11 @@ export const getFileInfoResultSchema = {
     size: byteCount,
     storedSize: byteCount,
     modifiedAt: timestampSchema,
-    keyId: keyIdSchema,
+    keyId: {
+      ...keyIdSchema,
+      description:
+        "v1: the id of the master key it was encrypted with (compare with a v1 key file's keyId). age: the author's card id (same as authorCardId), absent for a plain age file; it does not tell which identity opens the file (age recipients are anonymous: try the identity).",
+    },
     formatVersion: { type: 'integer', minimum: 1 },
     format: storedFormatSchema,
     authorCardId: {

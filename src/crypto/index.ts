@@ -32,6 +32,7 @@ export {
   loadKeyFile,
   publicFacts,
   refuseMalformedName,
+  refuseRecipientsForNewKey,
   type CreatedKeyFile,
   type LoadedKey,
   type NewKeyType,

@@ -17,7 +17,7 @@
 import { InvalidParamsError } from '../errors.js';
 import { ageCredentials, ageEncryption, formatAge } from './age/age-format.js';
 import type { AuthorKey } from './age/author.js';
-import { resolveRecipients } from './age/file.js';
+import { parseExtraRecipients, resolveRecipients } from './age/file.js';
 import { type AgeCard, type AgeIdentity } from './age/identity.js';
 import { createIdentityFile, readAnyKeyFile } from './age/identity-file.js';
 import type { RecipientType } from './age/stanzas.js';
@@ -127,6 +127,21 @@ export function keyFileEncryption(key: LoadedKey, context: SealingContext): Encr
   refuseMalformedName(context.name);
   resolveRecipients(key.identity, recipients);
   return ageEncryption(key.identity, context.name, recipients);
+}
+
+/**
+ * keyFileEncryption's recipient checks for a key file that does not exist
+ * yet, of type `keyType`: upload runs them before creating the key file, so
+ * bad recipients (-32602 naming `recipients[i]`) leave no file behind.
+ */
+export function refuseRecipientsForNewKey(keyType: NewKeyType, recipients: readonly string[]): void {
+  if (keyType === 'v1') {
+    if (recipients.length > 0) {
+      throw new InvalidParamsError('recipients need an age identity: keyType v1 makes a v1 key, which encrypts only to itself.', 'recipients');
+    }
+    return;
+  }
+  parseExtraRecipients(keyType, recipients);
 }
 
 /** What a download names besides the key: the object name and which authors it trusts. */

@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
-import { createNewKeyFile, loadKeyFile, type LoadedKey, type NewKeyType } from '../crypto/index.js';
+import { DEFAULT_NEW_KEY_TYPE, createNewKeyFile, loadKeyFile, type LoadedKey, type NewKeyType } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError, isCloudlockerError, systemErrorCode } from '../errors.js';
 
 export interface ResolvedKey {
@@ -25,16 +25,30 @@ export function keyFileNameFor(name: string, keyType: NewKeyType): string {
   return `${lastSegment(name)}${keyType === 'v1' ? '.key.json' : '.key.txt'}`;
 }
 
-export async function resolveUploadKey(keyPath: string, name: string, passphrase?: string, keyType?: NewKeyType): Promise<ResolvedKey> {
+/**
+ * `checkNewKey` runs with the type of a key about to be created, before the
+ * file is: what it throws leaves no key file behind.
+ */
+export async function resolveUploadKey(
+  keyPath: string,
+  name: string,
+  passphrase?: string,
+  keyType?: NewKeyType,
+  checkNewKey: (type: NewKeyType) => void = () => undefined,
+): Promise<ResolvedKey> {
   const absolute = path.resolve(keyPath);
   const existing = await stat(absolute).catch((err: unknown) => {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
     throw fromSystemError(err, 'the key file');
   });
   const options = { ...(passphrase === undefined ? {} : { passphrase }), ...(keyType === undefined ? {} : { type: keyType }) };
-  if (existing === undefined) return createKey(absolute, options);
+  if (existing === undefined) {
+    checkNewKey(options.type ?? DEFAULT_NEW_KEY_TYPE);
+    return createKey(absolute, options);
+  }
   if (existing.isDirectory()) {
-    const fileName = keyFileNameFor(name, options.type ?? 'X25519');
+    checkNewKey(options.type ?? DEFAULT_NEW_KEY_TYPE);
+    const fileName = keyFileNameFor(name, options.type ?? DEFAULT_NEW_KEY_TYPE);
     const inDirectory = path.join(absolute, fileName);
     try {
       return await createKey(inDirectory, options);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { remoteNameProblem, type Upload } from '../../protocol/index.js';
-import { keyFileEncryption } from '../crypto/index.js';
+import { keyFileEncryption, refuseMalformedName, refuseRecipientsForNewKey } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { inspectSource, refuseSpecialFile, sameFile } from '../transfer/local-files.js';
@@ -20,6 +20,7 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage, so
       const overwrite = params.overwrite ?? false;
       // Refuse early, before a key is created or a byte is read; complete() checks again atomically.
       if (!overwrite) await refuseExisting(storage, name);
+      const recipients = params.recipients ?? [];
       let key: ResolvedKey;
       if (params.keyPath === undefined) {
         const unlocked = unlockedKey(sources, 'to upload');
@@ -29,7 +30,12 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage, so
         await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
         // A request cancelled already creates no key file.
         reservation.abortController.signal.throwIfAborted();
-        key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase, params.keyType);
+        // Bad recipients are refused before a new key file is created (none is left behind);
+        // an existing key's own type is checked by keyFileEncryption below, which creates nothing.
+        key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase, params.keyType, (newKeyType) => {
+          if (newKeyType !== 'v1') refuseMalformedName(name);
+          refuseRecipientsForNewKey(newKeyType, recipients);
+        });
       }
       if (!key.created && (await sameFile(source.path, key.path))) {
         throw new InvalidParamsError('path is the key file itself: a key must not be stored with the files it protects.', 'path');
@@ -37,7 +43,7 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage, so
       // A key file created here stays even if the upload fails: another upload
       // may already have used it, and deleting it would lose that file for good.
       // Checks the extra recipients (-32602 naming the bad one) before a byte is read.
-      const encryption = keyFileEncryption(key.key, { name, recipients: params.recipients ?? [] });
+      const encryption = keyFileEncryption(key.key, { name, recipients });
       return engine.upload({
         reservation,
         source,

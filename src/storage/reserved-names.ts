@@ -34,7 +34,20 @@ function refuse(): InvalidParamsError {
 
 async function listVisible(storage: Storage, options: ListOptions): Promise<ListPage> {
   // Every name under this prefix is reserved: nothing to show.
-  if (options.prefix !== undefined && isReservedName(options.prefix)) return { objects: [], nextCursor: null };
+  if (options.prefix !== undefined && isReservedName(options.prefix)) {
+    return { objects: [], ...(options.delimiter === undefined ? {} : { folders: [] }), nextCursor: null };
+  }
+  if (options.delimiter !== undefined) {
+    // Folder view: everything reserved sits under one folder (".cloudlocker/", listed at the
+    // root), so dropping it makes that one page at most one entry short; the backend's cursor
+    // (it may stand for a folder) is kept as it is.
+    const page = await storage.list(options);
+    return {
+      objects: page.objects.filter((object) => !isReservedName(object.name)),
+      folders: (page.folders ?? []).filter((folder) => !isReservedName(folder.name)),
+      nextCursor: page.nextCursor,
+    };
+  }
   const objects: ObjectInfo[] = [];
   let cursor = options.cursor;
   for (;;) {

@@ -11,6 +11,7 @@ import type { Storage } from '../../src/storage/storage.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { slowStorage, startTestService } from '../helpers/service.js';
 import { midTransferHold } from '../helpers/mid-transfer-hold.js';
+import { ageSecretsOf, secretsIn } from '../helpers/age-secrets.js';
 
 export interface BackendUnderTest {
   storage: Storage;
@@ -145,14 +146,48 @@ export function runFileMethodsSuite(
       const v1InDir = await client.request('upload', { path: source, keyPath: keyDir, name: 'k/four.txt', keyType: 'v1' });
       expect(v1InDir).toMatchObject({ keyPath: path.join(keyDir, 'four.txt.key.json'), keyCreated: true });
       expect((await client.request('getFileInfo', { name: 'k/four.txt' })).format).toBe('v1');
-      // The key never reaches the store: no stored object contains it.
-      const secretLine = (await readFile(keyPath, 'utf8')).split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
-      expect(secretLine).toBeDefined();
-      const stored = await backend.storage.readRange('k/one.txt', 0, 1 << 20);
-      expect(Buffer.from(stored).includes(Buffer.from(secretLine))).toBe(false);
+      // The key never reaches the store: no stored object contains its text line,
+      // its raw 32 secret bytes or the signing seed derived from them.
+      const secrets = [...(await ageSecretsOf(keyPath)), ...(await ageSecretsOf(inDir.keyPath))];
+      for (const name of ['k/one.txt', 'k/two.txt', 'k/three.txt']) {
+        const stored = await backend.storage.readRange(name, 0, 1 << 20);
+        expect({ name, found: secretsIn(stored, secrets) }).toEqual({ name, found: [] });
+      }
       const v1Key = JSON.parse(await readFile(v1InDir.keyPath, 'utf8')) as { key: string };
       const storedV1 = await backend.storage.readRange('k/four.txt', 0, 1 << 20);
       expect(Buffer.from(storedV1).includes(Buffer.from(v1Key.key, 'base64'))).toBe(false);
+    });
+
+    it('refuses bad recipients before creating a key file: -32602 naming recipients[i], and no file left behind', async () => {
+      await start();
+      const source = await localFile('doc.txt', Buffer.from('hello'));
+      const classical = await client.request('createKey', { path: path.join(dir, 'classical.key.txt') });
+      const pq = await client.request('createKey', { path: path.join(dir, 'pq.key.txt'), type: 'mlkem768x25519' });
+      const keyDir = path.join(dir, 'keys');
+      await mkdir(keyDir);
+      const cases: { params: Record<string, unknown>; param: string; keyFile: string }[] = [
+        // Bad syntax, for a new file and for a new file in a directory.
+        { params: { keyPath: path.join(dir, 'new-1.key.txt'), recipients: [classical.recipient!, 'age1bad'] }, param: 'recipients[1]', keyFile: path.join(dir, 'new-1.key.txt') },
+        { params: { keyPath: keyDir, name: 'bad/dir.txt', recipients: ['age1bad'] }, param: 'recipients[0]', keyFile: path.join(keyDir, 'dir.txt.key.txt') },
+        // Classical with post-quantum, against the requested keyType (and the default X25519).
+        { params: { keyPath: path.join(dir, 'new-pq.key.txt'), keyType: 'mlkem768x25519', recipients: [classical.recipient!] }, param: 'recipients[0]', keyFile: path.join(dir, 'new-pq.key.txt') },
+        { params: { keyPath: path.join(dir, 'new-x.key.txt'), recipients: [pq.card!] }, param: 'recipients[0]', keyFile: path.join(dir, 'new-x.key.txt') },
+        // A v1 key takes no extra recipients.
+        { params: { keyPath: path.join(dir, 'new-v1.key.json'), keyType: 'v1', recipients: [classical.recipient!] }, param: 'recipients', keyFile: path.join(dir, 'new-v1.key.json') },
+      ];
+      for (const { params, param, keyFile } of cases) {
+        const refused = await rpcError(client.request('upload', { path: source, name: 'bad/file.txt', ...params } as never));
+        expect(refused).toMatchObject({ code: -32602, data: { param } });
+        await expect(stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' });
+      }
+      expect(await readdir(keyDir)).toEqual([]);
+      // An existing key's own type decides: post-quantum with a classical recipient is refused too.
+      const mixed = await rpcError(client.request('upload', { path: source, keyPath: pq.path, name: 'bad/pq.txt', recipients: [classical.card!] }));
+      expect(mixed).toMatchObject({ code: -32602, data: { param: 'recipients[0]' } });
+      expect((await client.request('listFiles', { prefix: 'bad/' })).files).toEqual([]);
+      // Good recipients still create the key.
+      const good = await client.request('upload', { path: source, keyPath: path.join(dir, 'new-pq.key.txt'), keyType: 'mlkem768x25519', name: 'bad/ok.txt', recipients: [pq.card!] });
+      expect(good).toMatchObject({ keyCreated: true });
     });
 
     it('getServerInfo tells whether overwrite: false is atomic on this store, and warns when it is not', async () => {

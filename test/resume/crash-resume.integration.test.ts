@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createNewKeyFile } from '../../src/crypto/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
+import { ageSecretsOf, filesUnder, passphraseSecrets, secretsInFilesUnder, type NamedSecret } from '../helpers/age-secrets.js';
 import { makeTempDir, openClient, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
 
@@ -190,6 +191,14 @@ afterAll(() => {
   process.stdout.write(`crash-resume measurements: ${JSON.stringify(measured)}\n`);
 });
 
+/** No file under the data dir (transfers/*.json, *.parts, anything else) holds any of the secrets; there is a journal to search. */
+async function expectJournalHoldsNone(dataDir: string, secrets: readonly NamedSecret[]): Promise<void> {
+  const files = await filesUnder(dataDir);
+  expect(files.some((file) => file.endsWith('.json'))).toBe(true);
+  expect(files.some((file) => file.endsWith('.parts'))).toBe(true);
+  expect(await secretsInFilesUnder(dataDir, secrets)).toEqual([]);
+}
+
 function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): void {
   describe(`kill -9 and resume: ${backendName}`, () => {
     let dir: string;
@@ -223,6 +232,9 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         void upload;
         const seenBeforeKill = await waitForProgress(child.client, 'crash-up', (p) => fraction(p, 'transferredBytes') >= 0.3);
         await child.kill9();
+        // The journal holds what resuming needs, never the identity's secret.
+        const keySecrets = [...(await ageSecretsOf(keyPath)), ...(await ageSecretsOf(path.join(dir, 'friend.key.txt')))];
+        await expectJournalHoldsNone(dataDir, keySecrets);
         const atUploadKill = await journalSlots(dataDir, 'crash-up');
         const partSize = Math.ceil(BIG / atUploadKill.partCount);
         expect(atUploadKill.done.size).toBeLessThan(atUploadKill.partCount * 0.75);
@@ -250,6 +262,7 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         void child.client.call('download', { name: 'big.bin', keyPath, destination: target, transferId: 'crash-down' });
         await waitForProgress(child.client, 'crash-down', (p) => fraction(p, 'cryptoBytes') >= 0.3);
         await child.kill9();
+        await expectJournalHoldsNone(dataDir, keySecrets);
         const atDownloadKill = await journalSlots(dataDir, 'crash-down');
         expect(atDownloadKill.done.size).toBeLessThan(atDownloadKill.partCount * 0.75);
         const temporaries = (await readdir(dir)).filter((entry) => entry.endsWith('.cloudlocker-part'));
@@ -276,7 +289,7 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
         const guarded = path.join(dir, 'guarded.bin');
         await writeFile(changing, randomBytes(backend.fourParts));
         await writeFile(guarded, randomBytes(backend.fourParts));
-        // A passphrase-protected age identity (scrypt): the journal never holds the passphrase.
+        // A passphrase-protected age identity (scrypt): the journal never holds the passphrase (checked after the kill below).
         const guardedKey = path.join(dir, 'guarded.key.txt');
         await createNewKeyFile(guardedKey, { passphrase: 'a passphrase for the test' });
         void child.client.call('upload', {
@@ -291,6 +304,12 @@ function crashScenarios(backendName: 'local' | 's3', backendOf: () => Backend): 
           await waitForProgress(child.client, transferId, (p) => (p['transferredBytes'] as number) > 0);
         }
         await child.kill9();
+        // Neither the passphrase nor either identity's secret is in any journal file (records and .parts).
+        const guardedSecrets = [...passphraseSecrets('a passphrase for the test'), ...(await ageSecretsOf(guardedKey, 'a passphrase for the test'))];
+        await expectJournalHoldsNone(dataDir, [...keySecrets, ...guardedSecrets]);
+        expect((await filesUnder(dataDir)).map((file) => path.relative(dataDir, file))).toEqual(
+          expect.arrayContaining([path.join('transfers', 'guarded.json'), path.join('transfers', 'guarded.parts')]),
+        );
         const changedRecord = JSON.parse(await readFile(path.join(dataDir, 'transfers', 'changed-source.json'), 'utf8')) as {
           resumeToken?: string;
         };

@@ -86,6 +86,20 @@ describe('reserved names', () => {
     expect((await guarded.list({ limit: 10, prefix: '.cloud' })).objects).toEqual([]);
   });
 
+  it('keeps the folder view (delimiter): folders pass through, the reserved folder does not', async () => {
+    await put(raw, 'a.txt', 'a');
+    await put(raw, 'docs/one.txt', '1');
+    await put(raw, 'docs/sub/two.txt', '2');
+    const root = await guarded.list({ prefix: '', delimiter: '/', limit: 10 });
+    expect(root.objects.map((o) => o.name)).toEqual(['a.txt']);
+    expect(root.folders?.map((f) => f.name)).toEqual(['docs/']);
+    expect(root.nextCursor).toBeNull();
+    const docs = await guarded.list({ prefix: 'docs/', delimiter: '/', limit: 10 });
+    expect(docs.objects.map((o) => o.name)).toEqual(['docs/one.txt']);
+    expect(docs.folders?.map((f) => f.name)).toEqual(['docs/sub/']);
+    expect(await guarded.list({ prefix: '.cloudlocker/', delimiter: '/', limit: 10 })).toEqual({ objects: [], folders: [], nextCursor: null });
+  });
+
   it('passes everything else through', async () => {
     await put(guarded, 'plain', 'hello');
     expect(Buffer.from(await guarded.readRange('plain', 0, 5)).toString()).toBe('hello');

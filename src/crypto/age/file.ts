@@ -14,7 +14,7 @@ import { encodeHeader, headerMac, parseHeader, parseHeaderPrefix, type ParsedHea
 import { AgeKeyFormatError, parseRecipientOrCard, wrapTo, type AgeIdentity } from './identity.js';
 import { AgePayloadOpener, AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
 import { bytesEqual } from './primitives.js';
-import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey } from './stanzas.js';
+import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey, type RecipientType } from './stanzas.js';
 
 /** Most recipients one object is written to (the uploader included). */
 export const MAX_RECIPIENTS = 32;
@@ -35,11 +35,22 @@ export interface AgeSealOptions {
  * strong as X25519). InvalidParamsError names the offending index.
  */
 export function resolveRecipients(identity: AgeIdentity, recipients: readonly string[] = []): AgeRecipientKey[] {
+  const resolved: AgeRecipientKey[] = [identity.card.recipient];
+  for (const recipient of parseExtraRecipients(identity.type, recipients)) {
+    if (!resolved.some((r) => r.type === recipient.type && r.publicKey.equals(recipient.publicKey))) resolved.push(recipient);
+  }
+  return resolved;
+}
+
+/**
+ * The same checks for an identity of `identityType` that may not exist yet:
+ * upload runs them before it creates a key file, so bad input leaves no file.
+ */
+export function parseExtraRecipients(identityType: RecipientType, recipients: readonly string[] = []): AgeRecipientKey[] {
   if (recipients.length + 1 > MAX_RECIPIENTS) {
     throw new InvalidParamsError(`At most ${MAX_RECIPIENTS - 1} extra recipients can be given.`, 'recipients');
   }
-  const resolved: AgeRecipientKey[] = [identity.card.recipient];
-  recipients.forEach((text, index) => {
+  return recipients.map((text, index) => {
     let recipient: AgeRecipientKey;
     try {
       if (typeof text !== 'string') throw new AgeKeyFormatError('it is not a string');
@@ -48,16 +59,15 @@ export function resolveRecipients(identity: AgeIdentity, recipients: readonly st
       const why = err instanceof AgeKeyFormatError ? err.message : 'it is not a recipient';
       throw new InvalidParamsError(`Recipient ${index} is not an age recipient or cloudlocker card: ${why}.`, `recipients[${index}]`);
     }
-    if ((recipient.type === 'mlkem768x25519') !== (identity.type === 'mlkem768x25519')) {
+    if ((recipient.type === 'mlkem768x25519') !== (identityType === 'mlkem768x25519')) {
       throw new InvalidParamsError(
         `Recipient ${index} is ${recipient.type === 'X25519' ? 'classical (X25519)' : 'post-quantum (mlkem768x25519)'} ` +
-          `but your identity is ${identity.type === 'X25519' ? 'classical' : 'post-quantum'}: age does not mix the two in one file.`,
+          `but your identity is ${identityType === 'X25519' ? 'classical' : 'post-quantum'}: age does not mix the two in one file.`,
         `recipients[${index}]`,
       );
     }
-    if (!resolved.some((r) => r.type === recipient.type && r.publicKey.equals(recipient.publicKey))) resolved.push(recipient);
+    return recipient;
   });
-  return resolved;
 }
 
 /** Seals one object: create one per upload (each has a fresh file key). */
