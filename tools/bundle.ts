@@ -10,7 +10,7 @@
  * ESM/CommonJS mixes and code splitting at dynamic import() boundaries, which
  * is what keeps the AWS SDK out of a local-only start.
  */
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,11 +62,27 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
     minifySyntax: minify,
     minifyWhitespace: minify,
     legalComments: 'none',
+    plugins: [staticCryptoForCli],
     metafile: true,
     logLevel: 'warning',
   });
   return { entry: path.join(outdir, BUNDLE_ENTRY_NAME), outdir, metafile: result.metafile };
 }
+
+/**
+ * The CLI loads the crypto layer lazily (src/cli/load-crypto.ts) so that dist's
+ * commands start light; in the bundle the entry holds that layer anyway (serve
+ * needs it), so the lazy import would only split shared code into extra
+ * chunks. The bundle takes load-crypto-static.ts in its place.
+ */
+const staticCryptoForCli: Plugin = {
+  name: 'static-crypto-for-cli',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /[\\/]load-crypto\.js$/ }, (args) => ({
+      path: path.resolve(path.dirname(args.importer), args.path).replace(/load-crypto\.js$/, 'load-crypto-static.ts'),
+    }));
+  },
+};
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);

@@ -40,16 +40,8 @@ let checker: Promise<Checker> | undefined;
 
 function loadChecker(): Promise<Checker> {
   checker ??= (async () => {
-    const [{ ZxcvbnFactory }, common, en] = await Promise.all([
-      import('@zxcvbn-ts/core'),
-      import('@zxcvbn-ts/language-common'),
-      import('@zxcvbn-ts/language-en'),
-    ]);
-    const factory = new ZxcvbnFactory({
-      dictionary: { ...common.dictionary, ...en.dictionary },
-      graphs: common.adjacencyGraphs,
-      translations: en.translations,
-    });
+    const { createZxcvbn } = await import('./zxcvbn-checker.js');
+    const factory = createZxcvbn();
     return (passphrase, userInputs) => factory.check(passphrase, userInputs);
   })();
   return checker;

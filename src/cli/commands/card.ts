@@ -4,6 +4,7 @@
  * string), to give to others. It runs here, without the service, with the
  * identity loader the service uses; the secret is never printed.
  */
+import { loadCrypto } from '../load-crypto.js';
 import { Command } from 'commander';
 import { CloudlockerError } from '../../errors.js';
 import { addJsonOption, defaultContext, type CommandContext } from '../client-command.js';
@@ -26,7 +27,7 @@ export function cardCommand(context: CommandContext = defaultContext()): Command
     try {
       const passphrase = await readPassphrase({ fromStdin: flags.passphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Passphrase: ' });
       // Loaded here, not at the top: every other command would pay for the crypto graph (age, ML-KEM) at start.
-      const { loadKeyFile } = await import('../../crypto/index.js');
+      const { loadKeyFile } = await loadCrypto();
       const key = await loadKeyFile(keyFile, passphrase === undefined ? {} : { passphrase });
       if (key.format !== 'age') {
         throw new CloudlockerError('KEY_INVALID', 'The key file could not be used: it is a v1 key file, which has no public card; create an age identity with "cloudlocker keygen".');

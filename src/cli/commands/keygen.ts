@@ -4,6 +4,7 @@
  * default, or post-quantum hybrid), or a v1 key file with --type v1. It runs
  * here, without the service, with the same code the service's createKey uses.
  */
+import { loadCrypto } from '../load-crypto.js';
 import { Command, Option } from 'commander';
 import type { NewKeyType } from '../../crypto/index.js';
 import { addJsonOption, defaultContext, type CommandContext } from '../client-command.js';
@@ -28,7 +29,7 @@ export function keygenCommand(context: CommandContext = defaultContext()): Comma
     try {
       const passphrase = await readPassphrase({ fromStdin: flags.passphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'New passphrase: ' });
       // Loaded here, not at the top: every other command would pay for the crypto graph (age, ML-KEM) at start.
-      const { createNewKeyFile, publicFacts } = await import('../../crypto/index.js');
+      const { createNewKeyFile, publicFacts } = await loadCrypto();
       const created = await createNewKeyFile(target, { type: flags.type, ...(passphrase === undefined ? {} : { passphrase }) });
       const facts = publicFacts(created.key);
       output.result({ path: created.path, ...facts, passphraseProtected: passphrase !== undefined }, () => [
