@@ -6,6 +6,7 @@
 import type { DownloadResult } from '../../protocol/index.js';
 import { authorKeyOf, type AuthorKey } from '../crypto/age/index.js';
 import type { LoadedKey } from '../crypto/index.js';
+import { CloudlockerError } from '../errors.js';
 import type { ContactBook } from '../users/contacts.js';
 import type { IdentitySession } from '../users/identity-session.js';
 
@@ -29,20 +30,40 @@ export interface TrustedAuthors {
   readonly authors: AuthorKey[] | undefined;
   /** How the result names a verified author. */
   readonly describe: (cardId: string) => NonNullable<DownloadResult['author']>;
+  /** Why no contact is trusted although there is a contact book (its file could not be read); undefined when it was read. */
+  readonly contactsUnreadable?: CloudlockerError;
 }
 
+/**
+ * One read of the contacts feeds both the trusted authors and their names. A
+ * contacts file that cannot be read (damaged: CONTACTS_INVALID, or unreadable)
+ * leaves only the user's own card trusted: the user's own files still
+ * download, anyone else's are refused (AUTHOR_UNKNOWN) until it is repaired.
+ */
 export async function trustedAuthors(key: LoadedKey, contacts: ContactBook | undefined): Promise<TrustedAuthors> {
   if (key.format !== 'age') return { authors: undefined, describe: (cardId) => ({ kind: 'self', cardId }) };
   const own = key.card.cardId;
-  const known = contacts === undefined ? [] : await contacts.list();
-  const contactAuthors = contacts === undefined ? [] : await contacts.authorKeys();
-  const names = new Map(known.map((contact) => [contact.cardId, contact.name]));
+  let known: Awaited<ReturnType<ContactBook['trustedContacts']>> = [];
+  let contactsUnreadable: CloudlockerError | undefined;
+  if (contacts !== undefined) {
+    try {
+      known = await contacts.trustedContacts();
+    } catch (err) {
+      if (!(err instanceof CloudlockerError)) throw err;
+      contactsUnreadable = err;
+    }
+  }
+  const others = known.filter((contact) => contact.cardId !== own);
+  const names = new Map(others.map((contact) => [contact.cardId, contact.name]));
   return {
-    authors: [authorKeyOf(key.card), ...contactAuthors.filter((author) => author.cardId !== own)],
+    authors: [authorKeyOf(key.card), ...others.map((contact) => contact.author)],
     describe: (cardId) => {
+      if (cardId === own) return { kind: 'self', cardId };
+      // Only a trusted author is ever described, and `names` holds every one
+      // but the user: without a name it is still never "self".
       const name = names.get(cardId);
-      if (cardId === own || name === undefined) return { kind: 'self', cardId };
-      return { kind: 'contact', cardId, name };
+      return name === undefined ? { kind: 'contact', cardId } : { kind: 'contact', cardId, name };
     },
+    ...(contactsUnreadable === undefined ? {} : { contactsUnreadable }),
   };
 }

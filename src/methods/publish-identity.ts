@@ -10,13 +10,16 @@ export function createPublishIdentityHandler(context: UsersContext): MethodHandl
     const { userName, passphrase } = params;
     // The cheap checks first: the strength rule, then the identity, then scrypt.
     if (context.skipPassphraseStrength !== true) await requireStrongPassphrase(passphrase, [userName], 'passphrase');
-    const identity =
-      params.keyPath === undefined
-        ? context.session.use('to publish').identity
-        : (await readAgeIdentity(params.keyPath, params.keyPassphrase)).identity;
-    const logN = context.identityCopyLogN ?? DEFAULT_SCRYPT_LOG_N;
-    const text = await sealIdentityCopy(identity, userName, passphrase, { logN });
-    await storeIdentityCopy(context.rawStorage, userName, text, params.overwrite === true);
-    return { userName, cardId: identity.card.cardId, scryptLogN: logN };
+    // One read from keyPath is this call's alone: wiped once done (the unlocked identity stays the session's).
+    const fromFile = params.keyPath === undefined ? undefined : (await readAgeIdentity(params.keyPath, params.keyPassphrase)).identity;
+    const identity = fromFile ?? context.session.use('to publish').identity;
+    try {
+      const logN = context.identityCopyLogN ?? DEFAULT_SCRYPT_LOG_N;
+      const text = await sealIdentityCopy(identity, userName, passphrase, { logN });
+      await storeIdentityCopy(context.rawStorage, userName, text, params.overwrite === true);
+      return { userName, cardId: identity.card.cardId, scryptLogN: logN };
+    } finally {
+      fromFile?.wipe();
+    }
   };
 }

@@ -19,7 +19,7 @@ export function checkRewriteArguments(expectedVersion: string, oldHeaderLength: 
 export function sourceChanged(name: string): CloudlockerError {
   return new CloudlockerError(
     'SOURCE_CHANGED',
-    `The remote file "${name}" was changed by another writer while its header was being rewritten; nothing was changed: read it again and retry.`,
+    `The remote file "${name}" was changed by another writer while it was being rewritten; nothing was changed: read it again and retry.`,
     { details: { conflict: 'version' } },
   );
 }

@@ -128,6 +128,12 @@ export interface WriteOptions {
  * at least `minPartSize` bytes. Parts may be written in any order and
  * concurrently.
  */
+export interface CompleteOptions {
+  readonly overwrite: boolean;
+  /** Publish only over the object of this version (implies overwrite); see ObjectWriter.complete. */
+  readonly ifVersion?: string;
+}
+
 export interface ObjectWriter {
   /** Smallest size every part except the last must have (S3: 5 MiB; local: 1). */
   readonly minPartSize: number;
@@ -142,9 +148,14 @@ export interface ObjectWriter {
   /**
    * Publish the object atomically. With overwrite false and an object of that
    * name already present: ALREADY_EXISTS (and the write is aborted).
-   * Rejects: ALREADY_EXISTS, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
+   * With `ifVersion`, replace only the object whose ObjectInfo.version is
+   * `ifVersion` (a read-modify-write such as unshareFile): any other object
+   * or none at the name gives SOURCE_CHANGED and the write is aborted. It
+   * holds as rewriteHeader's publish does (local: under the name's lock;
+   * S3: If-Match where honoured, else the name's claim around a check).
+   * Rejects: ALREADY_EXISTS, SOURCE_CHANGED, NO_SPACE, STORAGE_UNAVAILABLE, CANCELLED.
    */
-  complete(options: { overwrite: boolean }): Promise<ObjectInfo>;
+  complete(options: CompleteOptions): Promise<ObjectInfo>;
   /** Discard everything written. Never rejects; safe to call twice or after a failure. */
   abort(): Promise<void>;
 

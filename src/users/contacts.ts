@@ -111,9 +111,12 @@ export class ContactBook {
     return (await this.load()).find((contact) => contactNameKey(contact.name) === key);
   }
 
-  /** The authors a download trusts besides the user: every contact's signing key. */
-  async authorKeys(): Promise<AuthorKey[]> {
-    return (await this.load()).map((contact) => authorKeyOf(contact.parsed));
+  /**
+   * Every contact's name, card id and signing key from one read of the file,
+   * so whom a download trusts and how it names them always agree.
+   */
+  async trustedContacts(): Promise<Array<{ name: string; cardId: string; author: AuthorKey }>> {
+    return (await this.load()).map((contact) => ({ name: contact.name, cardId: contact.cardId, author: authorKeyOf(contact.parsed) }));
   }
 
   add(name: string, card: string): Promise<Contact> {

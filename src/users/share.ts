@@ -156,11 +156,10 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
       if (pendingBytes >= REENCRYPT_PART_BYTES) await flush();
     }
     if (pendingBytes > 0 || partIndex === 0) await flush();
-    // The narrowest check the contract offers: the object must still be the one read.
-    if ((await storage.stat(name)).version !== version) {
-      throw new CloudlockerError('SOURCE_CHANGED', 'The file was replaced while it was being re-encrypted; nothing was changed. Try again.');
-    }
-    return await writer.complete({ overwrite: true });
+    // Published only over the version read, atomically with the check (as
+    // rewriteHeader): a write by another device meanwhile is kept, never
+    // replaced with the re-encrypted old content (SOURCE_CHANGED).
+    return await writer.complete({ overwrite: true, ifVersion: version });
   } catch (err) {
     await writer.abort();
     throw err;

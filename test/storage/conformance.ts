@@ -387,6 +387,33 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         expect((await storage.stat('versioned')).version).toBe(second.version);
       });
 
+      it('complete({ ifVersion }) replaces only that version: SOURCE_CHANGED over another version or none, which is kept', async () => {
+        const first = await putObject(storage, 'conditional', testBytes(300, 54));
+        const replacement = testBytes(120, 55);
+        const writer = await storage.beginWrite('conditional');
+        await writer.writePart(0, 0, replacement);
+        const replaced = await writer.complete({ overwrite: true, ifVersion: first.version });
+        expect(replaced.version).not.toBe(first.version);
+        expectSameBytes(await readWhole(storage, 'conditional'), replacement);
+
+        // Another writer replaced the object after `replaced` was read: theirs stays.
+        const theirs = testBytes(77, 56);
+        const late = await storage.beginWrite('conditional');
+        await late.writePart(0, 0, testBytes(90, 57));
+        await putObject(storage, 'conditional', theirs, { overwrite: true });
+        await expectReason(late.complete({ overwrite: true, ifVersion: replaced.version }), 'SOURCE_CHANGED');
+        await late.abort();
+        expectSameBytes(await readWhole(storage, 'conditional'), theirs);
+
+        // Deleted meanwhile: the name stays free.
+        const gone = await storage.beginWrite('conditional-gone');
+        await gone.writePart(0, 0, testBytes(10, 58));
+        await expectReason(gone.complete({ overwrite: true, ifVersion: first.version }), 'SOURCE_CHANGED');
+        await gone.abort();
+        await expectReason(storage.stat('conditional-gone'), 'NOT_FOUND');
+        await expectNoLeftoversIfDeclared();
+      });
+
       it('overwrite: true also creates a new name', async () => {
         await putObject(storage, 'fresh', testBytes(9, 18), { overwrite: true });
         expectSameBytes(await readWhole(storage, 'fresh'), testBytes(9, 18));

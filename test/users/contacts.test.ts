@@ -34,7 +34,7 @@ describe('ContactBook', () => {
     expect(added).toEqual({ name: 'Zoë', card: alice, cardId: expect.stringMatching(/^[0-9a-f]{32}$/), addedAt: '2026-12-05T08:00:00.000Z' });
     expect((await book.list()).map((c) => c.name)).toEqual(['bob', 'Quantum Carol', 'Zoë']);
     expect((await book.findByCardId(added.cardId))?.name).toBe('Zoë');
-    expect((await book.authorKeys()).map((a) => a.cardId).sort()).toEqual((await book.list()).map((c) => c.cardId).sort());
+    expect((await book.trustedContacts()).map((a) => a.author.cardId).sort()).toEqual((await book.list()).map((c) => c.cardId).sort());
     expect((await book.remove('ZOË')).name).toBe('Zoë');
     expect((await book.list()).map((c) => c.name)).toEqual(['bob', 'Quantum Carol']);
     // A fresh book reads the same file.

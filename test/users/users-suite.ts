@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { createIdentityFile, AgeIdentity, describeAgePrefix, encryptIdentityText, identityFileText, sealAgeBuffer } from '../../src/crypto/age/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { identityCopyName, sealIdentityCopy, storeIdentityCopy } from '../../src/users/identity-copy.js';
+import { hookedStorage } from '../helpers/storage-wrappers.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { startTestService } from '../helpers/service.js';
 
@@ -46,8 +47,15 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
     const servers: TestServer[] = [];
     const clients: TestClient[] = [];
 
-    async function device(options: { identityCopyLogN?: number } = {}): Promise<{ server: TestServer; client: TestClient }> {
-      const server = await startTestService({ storageBackend: backend.storage(), identityCopyLogN: options.identityCopyLogN ?? LOG_N });
+    async function device(
+      options: { identityCopyLogN?: number; wrapStorage?: (inner: Storage) => Storage; dataDir?: string } = {},
+    ): Promise<{ server: TestServer; client: TestClient }> {
+      const own = backend.storage();
+      const server = await startTestService({
+        ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        storageBackend: options.wrapStorage === undefined ? own : options.wrapStorage(own),
+        identityCopyLogN: options.identityCopyLogN ?? LOG_N,
+      });
       const client = await openClient(server);
       servers.push(server);
       clients.push(client);
@@ -254,6 +262,65 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         const onA = path.join(dir, 'a2.bin');
         await a.client.request('download', { name: 'plan.bin', destination: onA });
         expect((await readFile(onA)).equals(content)).toBe(true);
+      });
+
+      it('unshareFile never overwrites a write by another device that lands before it publishes (SOURCE_CHANGED, theirs kept)', async () => {
+        let replaceBeforePublish = false;
+        const theirs = Buffer.from('written by another device while unshareFile was re-encrypting');
+        const a = await device({
+          wrapStorage: (inner) =>
+            hookedStorage(inner, {
+              beforeComplete: async () => {
+                if (!replaceBeforePublish) return;
+                replaceBeforePublish = false;
+                // Another device (its own store instance) replaces the object right before unshare's publish.
+                const writer = await storage.beginWrite('race.bin');
+                await writer.writePart(0, 0, theirs);
+                await writer.complete({ overwrite: true });
+              },
+            }),
+        });
+        const keyA = await newIdentityFile('a.age');
+        const keyB = await newIdentityFile('b.age');
+        await a.client.request('unlock', { keyPath: keyA.keyPath });
+        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
+        const source = path.join(dir, 'race.bin');
+        await writeFile(source, Buffer.alloc(70_000, 3));
+        await a.client.request('upload', { path: source });
+        await a.client.request('shareFile', { name: 'race.bin', with: ['bob'] });
+
+        replaceBeforePublish = true;
+        expect((await rpcError(a.client.request('unshareFile', { name: 'race.bin' }))).reason).toBe('SOURCE_CHANGED');
+        expect(replaceBeforePublish).toBe(false);
+        expect((await storedBytes('race.bin')).equals(theirs)).toBe(true);
+      });
+
+      it("a damaged contacts file still lets the user download their own files, and refuses everyone else's", async () => {
+        const dataDir = path.join(dir, 'data-a');
+        await mkdir(dataDir);
+        const a = await device({ dataDir });
+        const b = await device();
+        const keyA = await newIdentityFile('a.age');
+        const keyB = await newIdentityFile('b.age');
+        await a.client.request('unlock', { keyPath: keyA.keyPath });
+        await b.client.request('unlock', { keyPath: keyB.keyPath });
+        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
+        const mine = path.join(dir, 'mine.txt');
+        await writeFile(mine, 'my own notes');
+        await a.client.request('upload', { path: mine });
+        const theirs = path.join(dir, 'from-bob.txt');
+        await writeFile(theirs, 'from bob');
+        await b.client.request('upload', { path: theirs, recipients: [keyA.card] });
+        expect(await a.client.request('download', { name: 'from-bob.txt', destination: path.join(dir, 'ok.txt') })).toMatchObject({ author: { kind: 'contact', name: 'Bob' } });
+
+        await writeFile(path.join(dataDir, 'contacts.json'), '{"version": 1, "contacts": [ cut short');
+        expect((await rpcError(a.client.request('listContacts', {}))).reason).toBe('CONTACTS_INVALID');
+        const back = path.join(dir, 'mine-back.txt');
+        expect(await a.client.request('download', { name: 'mine.txt', destination: back })).toMatchObject({ author: { kind: 'self', cardId: keyA.cardId } });
+        expect(await readFile(back, 'utf8')).toBe('my own notes');
+        // Fail safe: nobody but the user is trusted while the contacts cannot be read.
+        expect((await rpcError(a.client.request('download', { name: 'from-bob.txt', destination: path.join(dir, 'refused.txt') }))).reason).toBe('AUTHOR_UNKNOWN');
+        expect(await readdir(dir)).not.toContain('refused.txt');
       });
 
       it('exportFile writes a standalone age file for one recipient that age -d opens, and never over a file', async () => {

@@ -8,14 +8,15 @@
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
+import type { CompleteOptions, ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
 /** Reads and writes go in slices this large, so an aborted signal is noticed between them. */
 export const IO_SLICE_BYTES = 4 * 1024 * 1024;
 
 /** Publishes the finished temporary file; provided by LocalStorage. */
-export type PublishObject = (tempPath: string, overwrite: boolean) => Promise<ObjectInfo>;
+/** With `ifVersion`: only over the object of that version (SOURCE_CHANGED otherwise). */
+export type PublishObject = (tempPath: string, overwrite: boolean, ifVersion?: string) => Promise<ObjectInfo>;
 
 export interface LocalObjectWriterOptions {
   readonly handle: FileHandle;
@@ -89,11 +90,11 @@ export class LocalObjectWriter implements ObjectWriter {
     this.parts.set(partIndex, { offset, length: data.byteLength });
   }
 
-  complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+  complete(options: CompleteOptions): Promise<ObjectInfo> {
     if (this.state === 'discarded' || this.state === 'suspended') return Promise.reject(cancelled(this.options.signal));
     if (this.state !== 'writing') return Promise.reject(new Error('complete() was already called on this writer.'));
     this.state = 'completing';
-    this.completion = this.completeOnce(options.overwrite);
+    this.completion = this.completeOnce(options);
     return this.completion;
   }
 
@@ -108,7 +109,7 @@ export class LocalObjectWriter implements ObjectWriter {
     await this.discard();
   }
 
-  private async completeOnce(overwrite: boolean): Promise<ObjectInfo> {
+  private async completeOnce(options: CompleteOptions): Promise<ObjectInfo> {
     try {
       throwIfAborted(this.options.signal);
       await Promise.allSettled(this.writesInFlight);
@@ -116,7 +117,7 @@ export class LocalObjectWriter implements ObjectWriter {
       await this.options.handle.sync();
       await this.closeHandle();
       throwIfAborted(this.options.signal);
-      const info = await this.options.publish(this.options.tempPath, overwrite);
+      const info = await this.options.publish(this.options.tempPath, options.overwrite || options.ifVersion !== undefined, options.ifVersion);
       this.state = 'completed';
       this.options.onFinished();
       return info;

@@ -162,7 +162,7 @@ export class LocalStorage implements Storage {
       signal: options.signal,
       expectedSize: options.expectedSize,
       writtenParts,
-      publish: (from, overwrite) => this.publish(name, entries, from, overwrite, options.metadata),
+      publish: (from, overwrite, ifVersion) => this.publish(name, entries, from, overwrite, options.metadata, ifVersion),
       onFinished: () => this.openWriters.delete(writer),
     });
     this.openWriters.add(writer);
@@ -425,10 +425,13 @@ export class LocalStorage implements Storage {
     tempPath: string,
     overwrite: boolean,
     metadata: ObjectMetadata | undefined,
+    ifVersion?: string,
   ): Promise<ObjectInfo> {
     const file = this.pathOf(entries);
     const parent = path.dirname(file);
     return this.nameLock.run(name, async () => {
+      // Under the name's lock, as rewriteHeader: no publish of this store can land between the check and the rename.
+      if (ifVersion !== undefined && (await this.versionAt(name, file)) !== ifVersion) throw sourceChanged(name);
       // The sidecar first, bound to the version the object will have (a
       // rename or link keeps inode, size and time): a crash in between
       // leaves a sidecar of no object, which init() removes.

@@ -28,7 +28,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
-import type { ObjectInfo, ObjectMetadata, ObjectWriter, ResumedPart } from '../storage.js';
+import type { CompleteOptions, ObjectInfo, ObjectMetadata, ObjectWriter, ResumedPart } from '../storage.js';
 import {
   isConditionalConflict,
   isNoSuchUpload,
@@ -344,7 +344,8 @@ export class S3ObjectWriter implements ObjectWriter {
     return this.uploadId;
   }
 
-  async complete(options: { overwrite: boolean }): Promise<ObjectInfo> {
+  async complete(options: CompleteOptions): Promise<ObjectInfo> {
+    if (options.ifVersion !== undefined) return this.completeIfVersion(options.ifVersion);
     return this.completeWith(options.overwrite ? { kind: 'any' } : { kind: 'absent' });
   }
 
