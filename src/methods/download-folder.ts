@@ -8,6 +8,7 @@ import type { TransferEngine } from '../transfer/transfer-engine.js';
 import { runTransferGroup } from '../transfer/transfer-group.js';
 import { lstat, mkdir, stat } from 'node:fs/promises';
 import type { MethodHandler } from './handler.js';
+import { trustedAuthors, type KeySources } from './key-sources.js';
 import { refusePlaintextInsideStore } from './local-store-paths.js';
 
 /** One stored file of the folder and where it goes. */
@@ -19,7 +20,8 @@ interface FolderObject {
   readonly marker: boolean;
 }
 
-export function createDownloadFolderHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof DownloadFolder> {
+/** `sources`: the contacts, whose files a folder download trusts as a single download does (key-sources.ts). */
+export function createDownloadFolderHandler(engine: TransferEngine, storage: Storage, sources?: KeySources): MethodHandler<typeof DownloadFolder> {
   return async (params) =>
     engine.reserving('download', params.transferId, params.name, async (reservation) => {
       await refusePlaintextInsideStore(storage, params.destination, 'destination');
@@ -52,6 +54,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
       } while (cursor !== undefined);
       if (objects.length === 0) throw new CloudlockerError('NOT_FOUND', 'No stored file lies in that folder: check the name and try again.');
       const key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+      const trusted = await trustedAuthors(key, sources?.contacts);
       reservation.abortController.signal.throwIfAborted();
       try {
         await mkdir(root, { recursive: true });
@@ -78,7 +81,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
             destination: object.target,
             overwrite: params.overwrite ?? false,
             createDirectories: true,
-            credentials: keyFileCredentials(key, { name: object.name }),
+            credentials: keyFileCredentials(key, { name: object.name, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
             groupId,
           });
           return result.size;

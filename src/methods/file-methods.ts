@@ -38,7 +38,7 @@ export function createFileMethodHandlers(
     upload: createUploadHandler(engine, storage, sources),
     download: createDownloadHandler(engine, storage, sources),
     uploadFolder: createUploadFolderHandler(engine, storage),
-    downloadFolder: createDownloadFolderHandler(engine, storage),
+    downloadFolder: createDownloadFolderHandler(engine, storage, sources),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
     deleteFile: createDeleteFileHandler(storage),

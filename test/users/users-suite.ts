@@ -199,6 +199,17 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
           author: { kind: 'contact', name: 'Alice', cardId: keyA.cardId },
         });
         expect(await readFile(path.join(dir, 'c2.txt'), 'utf8')).toBe('for carol');
+        // A folder download trusts the same contacts as a single download. (C's second device: a local
+        // store's listing index is per service, built at start, so it sees A's folder.)
+        await a.client.request('upload', { path: shared, name: 'for-carol/shared.txt', recipients: [keyC.card] });
+        const cFolders = await device();
+        const folderOnC = () =>
+          cFolders.client.request('downloadFolder', { name: 'for-carol', keyPath: keyC.keyPath, destination: path.join(dir, 'c-folder'), createDirectories: true });
+        expect((await folderOnC()).failed.map((failure) => failure.error.data?.['reason'])).toEqual(['AUTHOR_UNKNOWN']);
+        await cFolders.client.request('addContact', { name: 'Alice', card: keyA.card });
+        const saved = await folderOnC();
+        expect(saved).toMatchObject({ filesSaved: 1, failed: [] });
+        expect(await readFile(path.join(saved.path, 'shared.txt'), 'utf8')).toBe('for carol');
         // Removing the contact makes A unknown again.
         await c.client.request('removeContact', { name: 'alice' });
         expect((await rpcError(c.client.request('download', { name: 'shared.txt', destination: path.join(dir, 'c3.txt') }))).reason).toBe('AUTHOR_UNKNOWN');
