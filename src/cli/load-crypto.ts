@@ -6,6 +6,16 @@
  * anyway (serve needs it), and a dynamic import would only split it into
  * extra chunks.
  */
-export function loadCrypto(): Promise<typeof import('../crypto/index.js')> {
-  return import('../crypto/index.js');
+import type { createNewKeyFile, loadKeyFile, publicFacts } from '../crypto/index.js';
+
+/** What the CLI's key commands use of the crypto layer. */
+export interface CliCrypto {
+  readonly createNewKeyFile: typeof createNewKeyFile;
+  readonly loadKeyFile: typeof loadKeyFile;
+  readonly publicFacts: typeof publicFacts;
+}
+
+export async function loadCrypto(): Promise<CliCrypto> {
+  const { createNewKeyFile, loadKeyFile, publicFacts } = await import('../crypto/index.js');
+  return { createNewKeyFile, loadKeyFile, publicFacts };
 }

@@ -59,6 +59,13 @@ for (const command of [
 }
 program.exitOverride();
 
+// `cloudlocker ls | head`: a reader that stops early closes the pipe; the rest
+// of the output has nowhere to go, which is no failure worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.OK);
+  throw err;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -435,6 +435,14 @@ function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
 }
 
 describe('what a new user hit (issue 17)', () => {
+  it('a reader that stops early (cloudlocker card KEY | head) is no failure and prints no stack trace', async () => {
+    const keyPath = path.join(fixture.filesDir, 'piped.key.txt');
+    expect((await cli(['keygen', keyPath])).code).toBe(0);
+    // The reading end closed before the command writes: its output meets EPIPE.
+    const run = await cli(['card', keyPath], { started: (child) => child.stdout?.destroy() });
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   it('a mistyped --key creates no key file and stores nothing', async () => {
     await fixture.file('typo.bin', 1000);
     const run = await cl(['upload', 'typo.bin', '--key', 'typo.kye.json']);
