@@ -15,15 +15,13 @@
  * (SOURCE_CHANGED): nothing is changed then.
  */
 import { CloudlockerError, InvalidParamsError } from '../errors.js';
-import { AUTHOR_STANZA_TYPE, AgeSealer, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, sealAgeStream, type AgeRecipientKey, type AuthorKey, type AgeIdentity, type Stanza } from '../crypto/age/index.js';
+import { AUTHOR_STANZA_TYPE, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, sealAgeStream, type AgeRecipientKey, type AuthorKey, type AgeIdentity, type Stanza } from '../crypto/age/index.js';
 import { verifyAuthor } from '../crypto/age/author.js';
-import { unlockAgeHeader } from '../crypto/age/file.js';
-import { encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
+import { resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
+import { AGE_MAGIC, encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
 import { wrapTo } from '../crypto/age/identity.js';
 import { systemRandom } from '../crypto/random.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
-
-const AGE_MAGIC_TEXT = 'age-encryption.org/v1\n';
 
 export interface ShareRequest {
   readonly storage: Storage;
@@ -52,7 +50,7 @@ async function readHeader(storage: Storage, name: string, signal?: AbortSignal):
   let length = Math.min(info.storedSize, 4096);
   for (;;) {
     const bytes = Buffer.from(await storage.readRange(name, 0, length, signal));
-    if (!bytes.subarray(0, AGE_MAGIC_TEXT.length).equals(Buffer.from(AGE_MAGIC_TEXT))) {
+    if (!bytes.subarray(0, AGE_MAGIC.length).equals(AGE_MAGIC)) {
       throw new InvalidParamsError(
         'That file is not an age (format v2) file: a v1 file has one key and cannot be shared. Upload it again with an age identity.',
         'name',
@@ -130,7 +128,7 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
     throw new InvalidParamsError('Only the author of a file can unshare it (it is re-encrypted and signed anew): ask its author.', 'name');
   }
   // Checks the recipients (and the classical/post-quantum rule) before any byte is read.
-  AgeSealer.create({ identity, name, recipients: request.keep });
+  resolveRecipients(identity, request.keep);
   async function* stored(): AsyncGenerator<Uint8Array> {
     for (let at = 0; at < storedSize; at += REENCRYPT_READ_BYTES) {
       yield await storage.readRange(name, at, Math.min(REENCRYPT_READ_BYTES, storedSize - at), signal);
