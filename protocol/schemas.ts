@@ -581,10 +581,17 @@ export const resumeTransferParamsSchema = {
 /** The upload or the download result: the fields of both, those of the other direction absent. */
 export const resumeTransferResultSchema = {
   type: 'object',
-  description: "The result the transfer's upload or download request would have answered with.",
+  description: "The result the transfer's upload, download, uploadFolder or downloadFolder request would have answered with.",
   properties: {
     ...uploadResultSchema.properties,
     ...downloadResultSchema.properties,
+    // A transfer group's result (uploadFolder, downloadFolder) adds these.
+    filesTotal: uploadFolderResultSchema.properties.filesTotal,
+    filesStored: uploadFolderResultSchema.properties.filesStored,
+    filesSaved: downloadFolderResultSchema.properties.filesSaved,
+    emptyFolders: uploadFolderResultSchema.properties.emptyFolders,
+    failed: uploadFolderResultSchema.properties.failed,
+    skipped: uploadFolderResultSchema.properties.skipped,
   },
   required: ['transferId', 'name', 'size'],
   additionalProperties: false,
