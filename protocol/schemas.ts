@@ -469,6 +469,10 @@ export const deleteFileParamsSchema = {
       default: false,
       description: 'Delete the folder "<name>/": every file whose name starts with it, at any depth.',
     },
+    operationId: {
+      ...transferIdSchema,
+      description: 'With recursive: your id for the deletion, carried by its deleteProgress notifications (default: a random UUID).',
+    },
   },
   required: ['name'],
   additionalProperties: false,
@@ -482,6 +486,20 @@ export const deleteFileResultSchema = {
     deletedCount: { ...byteCount, description: 'With recursive: how many files were deleted.' },
   },
   required: ['name', 'deleted'],
+  additionalProperties: false,
+} as const;
+
+/** Progress of a folder deletion (deleteFile with recursive). */
+export const deleteProgressParamsSchema = {
+  type: 'object',
+  properties: {
+    operationId: { ...transferIdSchema, description: "The deletion's operationId (the request's, or a random UUID)." },
+    name: { ...remoteNameSchema, description: 'The folder being deleted (without the trailing "/").' },
+    deletedCount: { ...byteCount, description: 'Files deleted so far.' },
+    totalCount: { ...byteCount, description: 'Files listed in the folder when the deletion began.' },
+    done: { type: 'boolean', description: 'The last notification of this deletion (the request answers next).' },
+  },
+  required: ['operationId', 'name', 'deletedCount', 'totalCount', 'done'],
   additionalProperties: false,
 } as const;
 

@@ -44,7 +44,7 @@ export function createFileMethodHandlers(
     downloadFolder: createDownloadFolderHandler(engine, storage, sources),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
-    deleteFile: createDeleteFileHandler(storage),
+    deleteFile: createDeleteFileHandler(storage, engine.registry),
     createKey: createCreateKeyHandler(storage),
     getIdentity: createGetIdentityHandler(sources?.session),
     cancelTransfer: createCancelTransferHandler(engine, resumable),

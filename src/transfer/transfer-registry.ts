@@ -18,12 +18,15 @@ import type {
   DownloadResult,
   UploadFolderResult,
   DownloadFolderResult,
+  DeleteProgressParams,
 } from '../../protocol/index.js';
 import { RateMeter } from './rate-meter.js';
 
 export interface TransferEvents {
   transferProgress: (params: TransferProgressParams) => void;
   transferFinished: (params: TransferFinishedParams) => void;
+  /** A folder deletion's progress (deleteFile recursive: delete-file.ts); not a transfer, so no seq. */
+  deleteProgress: (params: DeleteProgressParams) => void;
 }
 
 export interface TransferRegistryOptions {
@@ -134,7 +137,8 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   readonly instanceId: string;
   private readonly transfers = new Map<string, TransferRecord>();
   private seq = 0;
-  private readonly progressIntervalMs: number;
+  /** Least time between two progress notifications of one transfer (or folder deletion). */
+  readonly progressIntervalMs: number;
   private readonly retentionMs: number;
   private readonly maxFinishedKept: number;
   private readonly now: () => number;
