@@ -41,7 +41,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { appendFile, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type {
   DownloadFolderResult,
@@ -196,6 +196,14 @@ export class JournalEntry {
   }
 
   private logging: Promise<void> = Promise.resolve();
+  private logHandle: Promise<FileHandle> | undefined;
+
+  private async closeLog(): Promise<void> {
+    await this.logging;
+    const handle = this.logHandle;
+    this.logHandle = undefined;
+    await handle?.then((opened) => opened.close()).catch(() => undefined);
+  }
 
   /**
    * Append one line to a group's log (in call order). Not fsynced, as the
@@ -203,8 +211,14 @@ export class JournalEntry {
    * line claims is checked again before a resume skips the member.
    */
   appendLog(line: GroupLogLine): Promise<void> {
-    const text = `${JSON.stringify(line)}\n`;
-    const write = this.logging.then(() => appendFile(this.logPath, text, { mode: FILE_MODE }));
+    const text = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+    const write = this.logging.then(async () => {
+      // Kept open (append mode) while the group runs: an open and a close per line cost as much as the write.
+      this.logHandle ??= open(this.logPath, 'a', FILE_MODE);
+      const handle = await this.logHandle;
+      let written = 0;
+      while (written < text.length) written += (await handle.write(text, written, text.length - written)).bytesWritten;
+    });
     this.logging = write.catch(() => undefined);
     return write;
   }
@@ -273,6 +287,7 @@ export class JournalEntry {
     const handle = this.partsHandle;
     this.partsHandle = undefined;
     await handle?.then((opened) => opened.close()).catch(() => undefined);
+    await this.closeLog();
   }
 
   /** Record the outcome; the parts are no longer needed. */
@@ -282,7 +297,7 @@ export class JournalEntry {
   ): Promise<void> {
     await this.clearParts();
     // A group's log is of no use once its outcome is recorded (the result lists its failures).
-    await this.logging;
+    await this.closeLog();
     await rm(this.logPath, { force: true });
     await this.update({
       state: 'finished',
@@ -297,7 +312,7 @@ export class JournalEntry {
   async remove(): Promise<void> {
     await this.clearParts();
     await this.writing;
-    await this.logging;
+    await this.closeLog();
     await rm(this.logPath, { force: true });
     await rm(this.jsonPath, { force: true });
   }
