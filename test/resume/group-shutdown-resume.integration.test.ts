@@ -128,4 +128,39 @@ describe('folder group: clean shutdown, restart, resumeTransfer', () => {
     }
     await client.close();
   }, 120_000);
+
+  it('cancelTransfer of an interrupted download group discards its journal and temporaries, keeps the files it saved', async () => {
+    const tree = path.join(dir, 'docs');
+    await mkdir(tree, { recursive: true });
+    for (let index = 0; index < 30; index++) await writeFile(path.join(tree, `doc-${index}.txt`), randomBytes(700 + index));
+    const keyPath = path.join(dir, 'docs.key.json');
+    await createKeyFile(keyPath);
+    server = await start([]);
+    let client = await openClient(server);
+    await client.request('uploadFolder', { path: tree, keyPath, transferId: 'docs-up' });
+    const restore = path.join(dir, 'restore');
+    await mkdir(restore);
+    const answer = client.call('downloadFolder', { name: 'docs', keyPath, destination: restore, transferId: 'docs-down' });
+    await client.waitForNotification(
+      (n) => n.method === 'transferProgress' && n.params['transferId'] === 'docs-down' && ((n.params['group'] as { filesDone: number }).filesDone ?? 0) >= 10,
+    );
+    await server.close();
+    server = undefined;
+    expect((await answer).error?.data).toMatchObject({ reason: 'CANCELLED', interrupted: true });
+    const savedBefore = (await readdir(path.join(restore, 'docs'))).filter((entry) => entry.endsWith('.txt'));
+    expect(savedBefore.length).toBeGreaterThanOrEqual(10);
+
+    // Restarted without resuming by itself: it waits, interrupted, and is cancelled.
+    server = await startTestService({ dataDir, resumeOnStart: false, storageBackend: new LocalStorage({ directory: path.join(dataDir, 'store') }) });
+    client = await openClient(server);
+    expect((await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'docs-down')?.state).toBe('interrupted');
+    expect(await client.request('cancelTransfer', { transferId: 'docs-down' })).toEqual({ transferId: 'docs-down', cancelled: true });
+    const journal = await readdir(path.join(dataDir, 'transfers'));
+    expect(journal.filter((file) => file.startsWith('docs-down'))).toEqual([]);
+    const left = await readdir(path.join(restore, 'docs'));
+    expect(left.filter((entry) => entry.endsWith('.cloudlocker-part'))).toEqual([]);
+    expect(left.filter((entry) => entry.endsWith('.txt')).sort()).toEqual([...savedBefore].sort());
+    expect((await client.request('listTransfers', {})).transfers.find((t) => t.transferId === 'docs-down')?.state).toBe('cancelled');
+    await client.close();
+  }, 120_000);
 });
