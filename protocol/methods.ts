@@ -116,7 +116,7 @@ export const GetFileInfo = defineMethod<T.GetFileInfoParams, T.GetFileInfoResult
 
 export const DeleteFile = defineMethod<T.DeleteFileParams, T.DeleteFileResult>()({
   method: 'deleteFile',
-  summary: 'Delete a stored file.',
+  summary: 'Delete a stored file, or with recursive a folder (with deleteProgress notifications and the count).',
   paramsSchema: S.deleteFileParamsSchema,
   resultSchema: S.deleteFileResultSchema,
   errors: ['NOT_FOUND', 'STORAGE_UNAVAILABLE'],
@@ -202,6 +202,12 @@ export const TransferFinished = defineNotification<T.TransferFinishedParams>()({
   method: 'transferFinished',
   summary: 'A transfer has completed, failed or been cancelled. Exactly one per transfer; never dropped.',
   paramsSchema: S.transferFinishedParamsSchema,
+});
+
+export const DeleteProgress = defineNotification<T.DeleteProgressParams>()({
+  method: 'deleteProgress',
+  summary: 'Progress of a folder deletion (deleteFile with recursive): files deleted of those listed, at most one per progressIntervalMs, and a last one with done: true.',
+  paramsSchema: S.deleteProgressParamsSchema,
 });
 
 // -- Users, identities and contacts (issue 14) --------------------------------
@@ -374,7 +380,7 @@ export const METHODS = [
   ...USER_METHODS,
 ] as const;
 
-export const NOTIFICATIONS = [TransferProgress, TransferFinished, IdentityChanged] as const;
+export const NOTIFICATIONS = [TransferProgress, TransferFinished, DeleteProgress, IdentityChanged] as const;
 
 export type AnyMethod = (typeof METHODS)[number];
 export type MethodName = AnyMethod['method'];

@@ -469,6 +469,10 @@ export const deleteFileParamsSchema = {
       default: false,
       description: 'Delete the folder "<name>/": every file whose name starts with it, at any depth.',
     },
+    operationId: {
+      ...transferIdSchema,
+      description: 'With recursive: your id for the deletion, carried by its deleteProgress notifications (default: a random UUID).',
+    },
   },
   required: ['name'],
   additionalProperties: false,
@@ -482,6 +486,20 @@ export const deleteFileResultSchema = {
     deletedCount: { ...byteCount, description: 'With recursive: how many files were deleted.' },
   },
   required: ['name', 'deleted'],
+  additionalProperties: false,
+} as const;
+
+/** Progress of a folder deletion (deleteFile with recursive). */
+export const deleteProgressParamsSchema = {
+  type: 'object',
+  properties: {
+    operationId: { ...transferIdSchema, description: "The deletion's operationId (the request's, or a random UUID)." },
+    name: { ...remoteNameSchema, description: 'The folder being deleted (without the trailing "/").' },
+    deletedCount: { ...byteCount, description: 'Files deleted so far.' },
+    totalCount: { ...byteCount, description: 'Files listed in the folder when the deletion began.' },
+    done: { type: 'boolean', description: 'The last notification of this deletion (the request answers next).' },
+  },
+  required: ['operationId', 'name', 'deletedCount', 'totalCount', 'done'],
   additionalProperties: false,
 } as const;
 
@@ -581,10 +599,17 @@ export const resumeTransferParamsSchema = {
 /** The upload or the download result: the fields of both, those of the other direction absent. */
 export const resumeTransferResultSchema = {
   type: 'object',
-  description: "The result the transfer's upload or download request would have answered with.",
+  description: "The result the transfer's upload, download, uploadFolder or downloadFolder request would have answered with.",
   properties: {
     ...uploadResultSchema.properties,
     ...downloadResultSchema.properties,
+    // A transfer group's result (uploadFolder, downloadFolder) adds these.
+    filesTotal: uploadFolderResultSchema.properties.filesTotal,
+    filesStored: uploadFolderResultSchema.properties.filesStored,
+    filesSaved: downloadFolderResultSchema.properties.filesSaved,
+    emptyFolders: uploadFolderResultSchema.properties.emptyFolders,
+    failed: uploadFolderResultSchema.properties.failed,
+    skipped: uploadFolderResultSchema.properties.skipped,
   },
   required: ['transferId', 'name', 'size'],
   additionalProperties: false,

@@ -71,6 +71,7 @@ export type ListContactsParams = FromSchema<typeof U.listContactsParamsSchema>;
 export type ListContactsResult = FromSchema<typeof U.listContactsResultSchema>;
 export type RemoveContactParams = FromSchema<typeof U.removeContactParamsSchema>;
 export type RemoveContactResult = FromSchema<typeof U.removeContactResultSchema>;
+export type DeleteProgressParams = FromSchema<typeof S.deleteProgressParamsSchema>;
 export type IdentityChangedParams = FromSchema<typeof U.identityChangedParamsSchema>;
 export type ShareFileParams = FromSchema<typeof U.shareFileParamsSchema>;
 export type ShareFileResult = FromSchema<typeof U.shareFileResultSchema>;

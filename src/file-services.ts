@@ -62,6 +62,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
   registry.on('transferFinished', (params) =>
     notifications.publish({ method: 'transferFinished', params }, { coalesceKey: params.transferId }),
   );
+  registry.on('deleteProgress', (params) => notifications.publish({ method: 'deleteProgress', params }, { coalesceKey: `delete:${params.operationId}` }));
   const resumable = new ResumableTransfers({
     journal,
     storage,

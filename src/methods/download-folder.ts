@@ -1,9 +1,14 @@
 import path from 'node:path';
-import { EMPTY_FOLDER_MARKER, lastSegment, MAX_LIST_LIMIT, type DownloadFolder } from '../../protocol/index.js';
-import { keyFileCredentials, loadKeyFile, storedFormats } from '../crypto/index.js';
+import { EMPTY_FOLDER_MARKER, lastSegment, MAX_LIST_LIMIT, type DownloadFolder, type DownloadFolderResult } from '../../protocol/index.js';
+import { keyFileCredentials, loadKeyFile, storedFormats, type Credentials } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError, InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { isInsideDirectory } from '../transfer/local-files.js';
+import { resumedGroup, type GroupResumer } from '../transfer/group-resume.js';
+import { isInsideDirectory, removeQuietly, temporaryPathFor } from '../transfer/local-files.js';
+import type { GroupCheckpoints, ResumedGroup } from '../transfer/transfer-group.js';
+import type { GroupParameters } from '../transfer/transfer-journal.js';
+import type { TransferReservation } from '../transfer/transfer-requests.js';
+import { listedPlaintextSize } from './list-files.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
 import { runTransferGroup } from '../transfer/transfer-group.js';
 import { lstat, mkdir, stat } from 'node:fs/promises';
@@ -29,29 +34,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
       if (params.overwrite === true && (await isInsideDirectory(params.keyPath, root))) {
         throw new InvalidParamsError('The key file lies in the folder being replaced: downloading with overwrite could destroy it.', 'destination');
       }
-      const prefix = `${params.name}/`;
-      const objects: FolderObject[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await storage.list({ prefix, limit: MAX_LIST_LIMIT, ...(cursor === undefined ? {} : { cursor }) });
-        for (const object of page.objects) {
-          const segments = object.name.slice(prefix.length).split('/');
-          const marker = lastSegment(object.name) === EMPTY_FOLDER_MARKER;
-          const relativePath = path.join(...(marker ? segments.slice(0, -1) : segments));
-          const target = path.join(root, relativePath);
-          // Names are checked by the backends, but the store is not trusted: nothing lands outside the folder.
-          const inside = path.relative(root, target);
-          if (inside.startsWith('..') || path.isAbsolute(inside)) throw new CloudlockerError('INTEGRITY', 'The store listed a name that would leave the destination folder.');
-          objects.push({
-            name: object.name,
-            relativePath,
-            target,
-            plaintextSize: storedFormats.plaintextSizeFromStoredSize(object.storedSize) ?? 0,
-            marker,
-          });
-        }
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor !== undefined);
+      const objects = await listFolderObjects(storage, params.name, root);
       if (objects.length === 0) throw new CloudlockerError('NOT_FOUND', 'No stored file lies in that folder: check the name and try again.');
       const key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
       const trusted = await trustedAuthors(key, sources?.contacts);
@@ -61,43 +44,178 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
       } catch (err) {
         throw fromSystemError(err, 'the destination folder');
       }
-      const emptyFolders = objects.filter((object) => object.marker).length;
-      return runTransferGroup(engine, {
+      const overwrite = params.overwrite ?? false;
+      // Journaled by the key file's path (never the key or its passphrase): resumable after a restart.
+      const checkpoints = await engine.journalGroup(reservation.transferId, {
+        direction: 'download',
+        name: params.name,
+        totalBytes: totalOf(objects),
+        parameters: { kind: 'downloadFolder', root, keyPath: path.resolve(params.keyPath), overwrite, filesTotal: objects.length },
+      });
+      return runFolderDownload(engine, {
         reservation,
-        totalBytes: objects.reduce((sum, object) => sum + object.plaintextSize, 0),
-        items: objects,
-        runItem: async (object, member, groupId) => {
-          if (object.marker) {
-            try {
-              await mkdir(object.target, { recursive: true });
-            } catch (err) {
-              throw fromSystemError(err, 'a folder of the destination');
-            }
-            return 0;
-          }
-          const result = await engine.download({
-            reservation: member,
-            name: object.name,
-            destination: object.target,
-            overwrite: params.overwrite ?? false,
-            createDirectories: true,
-            credentials: keyFileCredentials(key, { name: object.name, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
-            groupId,
-          });
-          return result.size;
-        },
-        result: ({ filesDone, size, failed }) => ({
-          transferId: reservation.transferId,
-          name: params.name,
-          path: root,
-          filesTotal: objects.length,
-          filesSaved: filesDone,
-          size,
-          emptyFolders,
-          failed,
-        }),
+        name: params.name,
+        root,
+        objects,
+        overwrite,
+        credentialsFor: (name) => keyFileCredentials(key, { name, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
+        ...(checkpoints === undefined ? {} : { checkpoints }),
       });
     });
+}
+
+/** Header reads run at once to learn the plaintext sizes (age: the header's length varies), as listFiles does. */
+const SIZE_READ_CONCURRENCY = 8;
+
+/**
+ * Every stored file under `<name>/` and where it goes under root. The store
+ * is not trusted: a listed name that would leave root is INTEGRITY. Sizes
+ * are plaintext sizes (from the stored size where the formats allow; age:
+ * from each header), so the group's bytes done/total are right for every format.
+ */
+async function listFolderObjects(storage: Storage, name: string, root: string): Promise<FolderObject[]> {
+  const prefix = `${name}/`;
+  const listed: Array<{ name: string; storedSize: number }> = [];
+  let cursor: string | undefined;
+  do {
+    const page = await storage.list({ prefix, limit: MAX_LIST_LIMIT, ...(cursor === undefined ? {} : { cursor }) });
+    for (const object of page.objects) listed.push({ name: object.name, storedSize: object.storedSize });
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  const objects: FolderObject[] = [];
+  for (let start = 0; start < listed.length; start += SIZE_READ_CONCURRENCY) {
+    const batch = listed.slice(start, start + SIZE_READ_CONCURRENCY);
+    const sizes = await Promise.all(batch.map((object) => listedPlaintextSize(storage, storedFormats, object.name, object.storedSize)));
+    batch.forEach((object, index) => {
+      const segments = object.name.slice(prefix.length).split('/');
+      const marker = lastSegment(object.name) === EMPTY_FOLDER_MARKER;
+      const relativePath = path.join(...(marker ? segments.slice(0, -1) : segments));
+      const target = path.join(root, relativePath);
+      // Names are checked by the backends, but the store is not trusted: nothing lands outside the folder.
+      const inside = path.relative(root, target);
+      if (inside.startsWith('..') || path.isAbsolute(inside)) throw new CloudlockerError('INTEGRITY', 'The store listed a name that would leave the destination folder.');
+      objects.push({ name: object.name, relativePath, target, plaintextSize: marker ? 0 : (sizes[index] ?? 0), marker });
+    });
+  }
+  return objects;
+}
+
+function totalOf(objects: readonly FolderObject[]): number {
+  return objects.reduce((sum, object) => sum + object.plaintextSize, 0);
+}
+
+interface FolderDownloadRequest {
+  readonly reservation: TransferReservation;
+  readonly name: string;
+  readonly root: string;
+  /** Every file of the folder (filesTotal). */
+  readonly objects: readonly FolderObject[];
+  readonly overwrite: boolean;
+  readonly credentialsFor: (name: string) => Credentials;
+  readonly checkpoints?: GroupCheckpoints;
+  /** Resumed: the earlier runs' counts, the files still to save, and those a member saved just before the crash (saved again over). */
+  readonly resume?: { readonly resumed: ResumedGroup; readonly pending: readonly FolderObject[]; readonly replaceOwn: ReadonlySet<string> };
+}
+
+function runFolderDownload(engine: TransferEngine, request: FolderDownloadRequest): Promise<DownloadFolderResult> {
+  const { objects, resume, checkpoints } = request;
+  const emptyFolders = objects.filter((object) => object.marker).length;
+  const overwriteFor = (name: string) => request.overwrite || (resume?.replaceOwn.has(name) ?? false);
+  return runTransferGroup(engine, {
+    reservation: request.reservation,
+    totalBytes: totalOf(objects),
+    filesTotal: objects.length,
+    items: resume?.pending ?? objects,
+    ...(checkpoints === undefined ? {} : { checkpoints }),
+    ...(resume === undefined ? {} : { resumed: resume.resumed }),
+    // Whether the local file was there before: a resume then knows a file there now is this member's own.
+    beforeItem: async (object) => (object.marker ? undefined : (await lstat(object.target).then(() => true, () => false))),
+    runItem: async (object, member, groupId) => {
+      if (object.marker) {
+        try {
+          await mkdir(object.target, { recursive: true });
+        } catch (err) {
+          throw fromSystemError(err, 'a folder of the destination');
+        }
+        return 0;
+      }
+      const result = await engine.download({
+        reservation: member,
+        name: object.name,
+        destination: object.target,
+        overwrite: overwriteFor(object.name),
+        createDirectories: true,
+        credentials: request.credentialsFor(object.name),
+        groupId,
+      });
+      return result.size;
+    },
+    result: ({ filesDone, size, failed }) => ({
+      transferId: request.reservation.transferId,
+      name: request.name,
+      path: request.root,
+      filesTotal: objects.length,
+      filesSaved: filesDone,
+      size,
+      emptyFolders,
+      failed,
+    }),
+  });
+}
+
+/**
+ * Resume an interrupted downloadFolder (group-resume.ts has the rules): list
+ * the folder again, keep the files logged done whose local file still has
+ * the logged size, remove the temporaries of members in flight at the
+ * crash, and save the rest under the same group id.
+ */
+export function createDownloadFolderResumer(
+  engine: TransferEngine,
+  storage: Storage,
+  sources?: KeySources,
+): GroupResumer<Extract<GroupParameters, { kind: 'downloadFolder' }>> {
+  return async (context, keyPassphrase) => {
+    const { parameters, summary, name } = context;
+    const key = await loadKeyFile(parameters.keyPath, keyPassphrase === undefined ? {} : { passphrase: keyPassphrase });
+    const trusted = await trustedAuthors(key, sources?.contacts);
+    const objects = await listFolderObjects(storage, name, parameters.root);
+    const kept: Array<{ size: number }> = [];
+    const pending: FolderObject[] = [];
+    const replaceOwn = new Set<string>();
+    for (const object of objects) {
+      if (summary.failed.has(object.name)) continue;
+      const done = summary.done.get(object.name);
+      if (done !== undefined) {
+        const saved = await lstat(object.target).catch(() => undefined);
+        const intact = object.marker ? saved?.isDirectory() === true : saved?.isFile() === true && saved.size === done.size;
+        if (intact) kept.push({ size: done.size });
+        else pending.push(object);
+        continue;
+      }
+      const started = summary.inFlight.get(object.name);
+      if (started !== undefined && !object.marker) {
+        await removeQuietly(temporaryPathFor(object.target, started.memberId));
+        // There now and not before its member started: renamed into place just before the crash.
+        if (started.prior === false && (await lstat(object.target).then((stats) => stats.isFile(), () => false))) replaceOwn.add(object.name);
+      }
+      pending.push(object);
+    }
+    try {
+      await mkdir(parameters.root, { recursive: true });
+    } catch (err) {
+      throw fromSystemError(err, 'the destination folder');
+    }
+    return runFolderDownload(engine, {
+      reservation: context.reservation,
+      name,
+      root: parameters.root,
+      objects,
+      overwrite: parameters.overwrite,
+      credentialsFor: (fileName) => keyFileCredentials(key, { name: fileName, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
+      checkpoints: context.checkpoints,
+      resume: { resumed: resumedGroup(context, kept), pending, replaceOwn },
+    });
+  };
 }
 
 /**

@@ -19,8 +19,8 @@ import { createResumeTransferHandler } from './resume-transfer.js';
 import { createUploadHandler } from './upload.js';
 import type { UserMethodName } from './user-methods.js';
 import type { KeySources } from './key-sources.js';
-import { createUploadFolderHandler } from './upload-folder.js';
-import { createDownloadFolderHandler } from './download-folder.js';
+import { createUploadFolderHandler, createUploadFolderResumer } from './upload-folder.js';
+import { createDownloadFolderHandler, createDownloadFolderResumer } from './download-folder.js';
 
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover' | UserMethodName>;
 
@@ -34,6 +34,9 @@ export function createFileMethodHandlers(
   resumable?: ResumableTransfers,
   sources?: KeySources,
 ): FileMethodHandlers {
+  // Interrupted folder groups are resumed by the methods that know how to walk the folder or list the store again.
+  resumable?.registerGroupResumer('uploadFolder', createUploadFolderResumer(engine, storage));
+  resumable?.registerGroupResumer('downloadFolder', createDownloadFolderResumer(engine, storage, sources));
   return {
     upload: createUploadHandler(engine, storage, sources),
     download: createDownloadHandler(engine, storage, sources),
@@ -41,7 +44,7 @@ export function createFileMethodHandlers(
     downloadFolder: createDownloadFolderHandler(engine, storage, sources),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),
-    deleteFile: createDeleteFileHandler(storage),
+    deleteFile: createDeleteFileHandler(storage, engine.registry),
     createKey: createCreateKeyHandler(storage),
     getIdentity: createGetIdentityHandler(sources?.session),
     cancelTransfer: createCancelTransferHandler(engine, resumable),

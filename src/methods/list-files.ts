@@ -55,7 +55,7 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
  * length: one small ranged read per listed object (two for a header over
  * 4 KiB), at most LIST_HEADER_READ_CONCURRENCY at a time.
  */
-async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<number> {
+export async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<number> {
   try {
     const fromSize = formats.plaintextSizeFromStoredSize(storedSize);
     if (fromSize !== undefined) return fromSize;

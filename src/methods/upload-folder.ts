@@ -1,13 +1,16 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { remoteNameProblem, type UploadFolder } from '../../protocol/index.js';
-import { keyFileEncryption, storedFormats } from '../crypto/index.js';
-import { fromSystemError, InvalidParamsError } from '../errors.js';
+import { keyFileEncryption, loadKeyFile, storedFormats } from '../crypto/index.js';
+import { CloudlockerError, fromSystemError, InvalidParamsError, toErrorObject } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { walkFolder } from '../transfer/folder-walk.js';
+import { walkFolder, type FolderFile } from '../transfer/folder-walk.js';
+import { resumedGroup, type GroupResumer } from '../transfer/group-resume.js';
+import type { ResumedGroup } from '../transfer/transfer-group.js';
+import type { GroupParameters } from '../transfer/transfer-journal.js';
 import { isInsideDirectory, refuseSpecialFile } from '../transfer/local-files.js';
 import type { TransferEngine } from '../transfer/transfer-engine.js';
-import { runFolderUpload } from '../transfer/upload-group.js';
+import { objectVersion, runFolderUpload, statOrNothing } from '../transfer/upload-group.js';
 import type { MethodHandler } from './handler.js';
 import { refuseKeyInsideStore } from './local-store-paths.js';
 import { resolveUploadKey } from './resolve-upload-key.js';
@@ -38,14 +41,87 @@ export function createUploadFolderHandler(engine: TransferEngine, storage: Stora
       const contents = await walkFolder(root, name);
       reservation.abortController.signal.throwIfAborted();
       const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
+      const overwrite = params.overwrite ?? false;
+      // Journaled by the key file's path (never the key or its passphrase): resumable after a restart.
+      const checkpoints = await engine.journalGroup(reservation.transferId, {
+        direction: 'upload',
+        name,
+        totalBytes: contents.totalBytes,
+        parameters: { kind: 'uploadFolder', path: root, keyPath: key.path, keyCreated: key.created, overwrite, filesTotal: contents.files.length },
+      });
       return runFolderUpload(engine, storage, storedFormats, {
         reservation,
         name,
         contents,
-        overwrite: params.overwrite ?? false,
+        overwrite,
         encryptionFor: (fileName) => keyFileEncryption(key.key, { name: fileName }),
         keyPath: key.path,
         keyCreated: key.created,
+        ...(checkpoints === undefined ? {} : { checkpoints }),
       });
     });
 }
+
+/** Stats run at once when a resume checks the files logged as done. */
+const CHECK_CONCURRENCY = 8;
+
+/**
+ * Resume an interrupted uploadFolder (group-resume.ts has the rules): walk
+ * the folder again, keep the files logged done whose object still has its
+ * logged version (a source changed since: SOURCE_CHANGED in `failed`), and
+ * store the rest under the same group id.
+ */
+export function createUploadFolderResumer(engine: TransferEngine, storage: Storage): GroupResumer<Extract<GroupParameters, { kind: 'uploadFolder' }>> {
+  return async (context, keyPassphrase) => {
+    const { parameters, summary, name } = context;
+    // A key that needs a passphrase: KEY_INVALID before anything starts, so the group stays interrupted.
+    const key = await loadKeyFile(parameters.keyPath, keyPassphrase === undefined ? {} : { passphrase: keyPassphrase });
+    const contents = await walkFolder(parameters.path, name);
+    const kept: Array<{ size: number }> = [];
+    const pending: FolderFile[] = [];
+    const replaceOwn = new Set<string>();
+    const changed: ResumedGroup['failed'] = [];
+    const check = async (file: FolderFile): Promise<void> => {
+      if (summary.failed.has(file.name)) return;
+      const done = summary.done.get(file.name);
+      if (done !== undefined) {
+        const info = await statOrNothing(storage, file.name);
+        if (info !== undefined && (done.version === undefined || objectVersion(info) === done.version)) {
+          const unchanged = file.source === undefined || (file.source.size === done.sourceSize && file.source.mtimeMs === done.sourceMtimeMs);
+          if (unchanged) kept.push({ size: done.size });
+          else changed.push({ path: file.relativePath, name: file.name, error: toErrorObject(new CloudlockerError('SOURCE_CHANGED', SOURCE_CHANGED_SINCE)) });
+          return;
+        }
+        pending.push(file);
+        return;
+      }
+      const started = summary.inFlight.get(file.name);
+      if (started !== undefined && !parameters.overwrite) {
+        // There now and not before this group's member started: stored by it just before the crash.
+        const info = await statOrNothing(storage, file.name);
+        if (info !== undefined && objectVersion(info) !== started.prior) replaceOwn.add(file.name);
+      }
+      pending.push(file);
+    };
+    for (let start = 0; start < contents.files.length; start += CHECK_CONCURRENCY) {
+      await Promise.all(contents.files.slice(start, start + CHECK_CONCURRENCY).map(check));
+    }
+    // The walk's order, as a first run goes.
+    const order = new Map(contents.files.map((file, index) => [file.name, index]));
+    pending.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    return runFolderUpload(engine, storage, storedFormats, {
+      reservation: context.reservation,
+      name,
+      contents,
+      overwrite: parameters.overwrite,
+      encryptionFor: (fileName) => keyFileEncryption(key, { name: fileName }),
+      keyPath: parameters.keyPath,
+      keyCreated: parameters.keyCreated,
+      checkpoints: context.checkpoints,
+      resume: { resumed: resumedGroup(context, kept, changed), pending, replaceOwn },
+    });
+  };
+}
+
+const SOURCE_CHANGED_SINCE =
+  'The file changed after it was stored, before the server restarted: the stored copy is the earlier one; upload it again.';

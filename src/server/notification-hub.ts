@@ -18,11 +18,12 @@
  * The hub does not number notifications: the caller (the transfer engine)
  * owns the server-wide `seq` and puts it in params.
  */
-import type { IdentityChangedParams, NotificationName, TransferFinishedParams, TransferProgressParams } from '../../protocol/index.js';
+import type { DeleteProgressParams, IdentityChangedParams, NotificationName, TransferFinishedParams, TransferProgressParams } from '../../protocol/index.js';
 
 export type HubNotification =
   | { readonly method: 'transferProgress'; readonly params: TransferProgressParams }
   | { readonly method: 'transferFinished'; readonly params: TransferFinishedParams }
+  | { readonly method: 'deleteProgress'; readonly params: DeleteProgressParams }
   | { readonly method: 'identityChanged'; readonly params: IdentityChangedParams };
 
 export interface PublishOptions {
@@ -180,5 +181,5 @@ export class NotificationHub {
 }
 
 function isCoalescable(method: NotificationName): boolean {
-  return method === 'transferProgress';
+  return method === 'transferProgress' || method === 'deleteProgress';
 }

@@ -1096,7 +1096,7 @@ return errors === 0;
 }
 
 const params_deleteFile = validate16;
-const schema17 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recursive":{"type":"boolean","default":false,"description":"Delete the folder \"<name>/\": every file whose name starts with it, at any depth."}},"required":["name"],"additionalProperties":false};
+const schema17 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recursive":{"type":"boolean","default":false,"description":"Delete the folder \"<name>/\": every file whose name starts with it, at any depth."},"operationId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"With recursive: your id for the deletion, carried by its deleteProgress notifications (default: a random UUID)."}},"required":["name"],"additionalProperties":false};
 
 function validate16(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1111,7 +1111,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((key0 === "name") || (key0 === "recursive"))){
+if(!(((key0 === "name") || (key0 === "recursive")) || (key0 === "operationId"))){
 validate16.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -1161,6 +1161,28 @@ var valid0 = _errs4 === errors;
 }
 else {
 var valid0 = true;
+}
+if(valid0){
+if(data.operationId !== undefined){
+let data2 = data.operationId;
+const _errs6 = errors;
+if(errors === _errs6){
+if(typeof data2 === "string"){
+if(!pattern3.test(data2)){
+validate16.errors = [{instancePath:instancePath+"/operationId",schemaPath:"#/properties/operationId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate16.errors = [{instancePath:instancePath+"/operationId",schemaPath:"#/properties/operationId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs6 === errors;
+}
+else {
+var valid0 = true;
+}
 }
 }
 }
@@ -1806,7 +1828,7 @@ return errors === 0;
 
 const params_publishIdentity = validate26;
 const schema27 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity file to publish; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"overwrite":{"type":"boolean","default":false,"description":"Replace a copy already kept under this user name."}},"required":["userName","passphrase"],"additionalProperties":false};
-const pattern25 = new RegExp("^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$", "u");
+const pattern26 = new RegExp("^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$", "u");
 
 function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1843,7 +1865,7 @@ validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/proper
 return false;
 }
 else {
-if(!pattern25.test(data0)){
+if(!pattern26.test(data0)){
 validate26.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
@@ -1977,7 +1999,7 @@ return errors === 0;
 
 const params_signIn = validate27;
 const schema28 = {"type":"object","properties":{"userName":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$","description":"User name of an identity copy in the store: 1-64 of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit."},"passphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the identity copy in the store. Never logged, never stored, never echoed."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"Where to write the identity file (0600); must not exist."},"protectKeyFile":{"type":"boolean","default":false,"description":"Write the identity file protected by the same passphrase (age scrypt, armored) instead of plain."},"cardId":{"type":"string","pattern":"^[0-9a-f]{32}$","description":"When given, sign-in succeeds only if the copy holds the identity of this card."}},"required":["userName","passphrase","keyPath"],"additionalProperties":false};
-const pattern29 = new RegExp("^[0-9a-f]{32}$", "u");
+const pattern30 = new RegExp("^[0-9a-f]{32}$", "u");
 
 function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2014,7 +2036,7 @@ validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/proper
 return false;
 }
 else {
-if(!pattern25.test(data0)){
+if(!pattern26.test(data0)){
 validate27.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
@@ -2109,7 +2131,7 @@ let data4 = data.cardId;
 const _errs10 = errors;
 if(errors === _errs10){
 if(typeof data4 === "string"){
-if(!pattern29.test(data4)){
+if(!pattern30.test(data4)){
 validate27.errors = [{instancePath:instancePath+"/cardId",schemaPath:"#/properties/cardId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{32}$"},message:"must match pattern \""+"^[0-9a-f]{32}$"+"\""}];
 return false;
 }
@@ -2178,7 +2200,7 @@ validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/proper
 return false;
 }
 else {
-if(!pattern25.test(data0)){
+if(!pattern26.test(data0)){
 validate28.errors = [{instancePath:instancePath+"/userName",schemaPath:"#/properties/userName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"+"\""}];
 return false;
 }
@@ -2265,8 +2287,8 @@ return errors === 0;
 
 const params_addContact = validate29;
 const schema30 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$","description":"Contact name: 1-64 letters, digits, spaces (not first or last), '.', '_', \"'\" and '-'. Unique without regard to case."},"card":{"type":"string","minLength":20,"maxLength":2100,"pattern":"^cloudlockercard1[02-9ac-hj-np-z]+$","description":"A public card (cloudlockercard1…): an age recipient and a signing key with a checksum. Shows no secret."}},"required":["name","card"],"additionalProperties":false};
-const pattern31 = new RegExp("^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$", "u");
-const pattern32 = new RegExp("^cloudlockercard1[02-9ac-hj-np-z]+$", "u");
+const pattern32 = new RegExp("^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$", "u");
+const pattern33 = new RegExp("^cloudlockercard1[02-9ac-hj-np-z]+$", "u");
 
 function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2303,7 +2325,7 @@ validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties
 return false;
 }
 else {
-if(!pattern31.test(data0)){
+if(!pattern32.test(data0)){
 validate29.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
 return false;
 }
@@ -2336,7 +2358,7 @@ validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties
 return false;
 }
 else {
-if(!pattern32.test(data1)){
+if(!pattern33.test(data1)){
 validate29.errors = [{instancePath:instancePath+"/card",schemaPath:"#/properties/card/pattern",keyword:"pattern",params:{pattern: "^cloudlockercard1[02-9ac-hj-np-z]+$"},message:"must match pattern \""+"^cloudlockercard1[02-9ac-hj-np-z]+$"+"\""}];
 return false;
 }
@@ -2404,7 +2426,7 @@ validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties
 return false;
 }
 else {
-if(!pattern31.test(data0)){
+if(!pattern32.test(data0)){
 validate30.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"},message:"must match pattern \""+"^[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N} ._'-]{0,62}[\\p{L}\\p{M}\\p{N}._'-])?$"+"\""}];
 return false;
 }

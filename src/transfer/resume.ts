@@ -21,22 +21,31 @@
  * - A resumed download keeps its temporary file beside the target when the
  *   stored object still has the same header (a replaced object has a new
  *   random salt, hence a new header); otherwise it starts over.
+ * - A transfer group (uploadFolder, downloadFolder) is journaled as one
+ *   entry with a log of its members (group-resume.ts): restored as
+ *   'interrupted' with its file counters, resumed like a transfer (by
+ *   itself, or with resumeTransfer when its key needs a passphrase), and
+ *   its members logged done are not transferred again.
  * - Finished outcomes stay in the journal until acknowledgeTransfers or for
  *   24 hours, and come back in listTransfers after a restart.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DownloadResult, UploadResult } from '../../protocol/index.js';
+import type { DownloadFolderResult, DownloadResult, UploadFolderResult, UploadResult } from '../../protocol/index.js';
 import type { AuthorKey } from '../crypto/age/index.js';
 import { keyFileCredentials, keyFileEncryption, loadKeyFile, storedFormats, type LoadedKey, type StoredHeader } from '../crypto/index.js';
-import { CloudlockerError, InvalidParamsError, isCloudlockerError } from '../errors.js';
+import { CloudlockerError, InvalidParamsError, isCloudlockerError, toErrorObject } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
 import { DownloadJournalCheckpoints, UploadJournalCheckpoints } from './journal-checkpoints.js';
 import { removeQuietly, temporaryPathFor } from './local-files.js';
 import { PartLayout } from './part-layout.js';
 import type { TransferEngine } from './transfer-engine.js';
-import type { CheckpointFactory, DownloadRequest, StoredSizes, UploadRequest } from './transfer-requests.js';
+import type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, UploadRequest } from './transfer-requests.js';
+import { groupProgress, journalGroupCheckpoints, summarizeGroupLog, type GroupResumer } from './group-resume.js';
+import type { GroupCheckpoints } from './transfer-group.js';
+import type { GroupParameters } from './transfer-journal.js';
 import { PartState, type JournalEntry, type PartSlot, type TransferJournal } from './transfer-journal.js';
 import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
 
@@ -125,6 +134,27 @@ export class ResumableTransfers implements CheckpointFactory {
     return new DownloadJournalCheckpoints(entry, undefined);
   }
 
+  /** A transfer group: its request journaled (never a key or passphrase); its members are logged by the group as they go. */
+  async group(transferId: string, request: GroupJournalRequest): Promise<GroupCheckpoints> {
+    await this.journal.pruneFinished();
+    const entry = await this.journal.create({
+      transferId,
+      direction: request.direction,
+      name: request.name,
+      totalBytes: request.totalBytes,
+      startedAt: new Date().toISOString(),
+      group: request.parameters,
+    });
+    return journalGroupCheckpoints(entry);
+  }
+
+  private readonly groupResumers = new Map<GroupParameters['kind'], GroupResumer>();
+
+  /** The methods that run groups resume them (they walk the folder or list the store again: upload-folder.ts, download-folder.ts). */
+  registerGroupResumer<K extends GroupParameters['kind']>(kind: K, resumer: GroupResumer<Extract<GroupParameters, { kind: K }>>): void {
+    this.groupResumers.set(kind, resumer as GroupResumer);
+  }
+
   // -- After a restart --------------------------------------------------------
 
   /** Put the journal's transfers into the registry: unfinished ones as 'interrupted', finished ones with their outcome. */
@@ -145,8 +175,22 @@ export class ResumableTransfers implements CheckpointFactory {
       });
     }
     for (const entry of this.journal.active()) {
-      const { doneBytes } = await progressOf(entry);
       const record = entry.record;
+      if (record.group !== undefined) {
+        const { doneBytes, ...group } = groupProgress(summarizeGroupLog(await entry.readLog()), record.group.filesTotal);
+        this.registry.restore({
+          transferId: record.transferId,
+          direction: record.direction,
+          name: record.name,
+          totalBytes: record.totalBytes,
+          doneBytes,
+          startedAt: Date.parse(record.startedAt),
+          state: 'interrupted',
+          group,
+        });
+        continue;
+      }
+      const { doneBytes } = await progressOf(entry);
       this.registry.restore({
         transferId: record.transferId,
         direction: record.direction,
@@ -176,7 +220,7 @@ export class ResumableTransfers implements CheckpointFactory {
    * finished. NOT_FOUND for an unknown id; -32602 for one that is not
    * interrupted. A key that cannot be read leaves it interrupted.
    */
-  async resume(transferId: string, keyPassphrase?: string): Promise<UploadResult | DownloadResult> {
+  async resume(transferId: string, keyPassphrase?: string): Promise<UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult> {
     const engine = this.engine;
     if (engine === undefined) throw new Error('ResumableTransfers.attach() must be called first.');
     const entry = this.journal.get(transferId);
@@ -194,6 +238,36 @@ export class ResumableTransfers implements CheckpointFactory {
       const options = keyPassphrase === undefined ? {} : { passphrase: keyPassphrase };
       const upload = entry.record.upload;
       const download = entry.record.download;
+      const group = entry.record.group;
+      if (group !== undefined) {
+        const resumer = this.groupResumers.get(group.kind);
+        if (resumer === undefined) throw new CloudlockerError('NOT_FOUND', 'The journal entry of this transfer is incomplete.');
+        const pending = resumer(
+          {
+            transferId,
+            name: entry.record.name,
+            startedAt: record.startedAt,
+            parameters: group,
+            summary: summarizeGroupLog(await entry.readLog()),
+            checkpoints: journalGroupCheckpoints(entry),
+            reservation: { transferId, direction: entry.record.direction, name: entry.record.name, abortController: new AbortController() },
+          },
+          keyPassphrase,
+        );
+        try {
+          return await pending;
+        } catch (err) {
+          // Failed before the group started again (its record is still the interrupted one): a key that
+          // needs its passphrase leaves it waiting; anything else (the folder gone...) is its outcome.
+          const current = this.registry.get(transferId);
+          if (current === record && !isCloudlockerError(err, 'KEY_INVALID')) {
+            const error = toErrorObject(err);
+            await entry.finish('failed', { error });
+            this.registry.finish(record, 'failed', { error });
+          }
+          throw err;
+        }
+      }
       if (upload !== undefined) {
         const published = await this.publishedBeforeCrash(entry);
         if (published !== undefined) return await this.completedBeforeCrash(entry, record, published);
@@ -282,7 +356,9 @@ export class ResumableTransfers implements CheckpointFactory {
     const entry = this.journal.get(transferId);
     if (record?.state !== 'interrupted' || this.starting.has(transferId)) return undefined;
     if (entry !== undefined) {
-      const { upload, download, resumeToken } = entry.record;
+      const { upload, download, resumeToken, group } = entry.record;
+      // A group's members stored or saved so far stay, as a cancel of a running group leaves them; its in-flight downloads' temporaries go.
+      if (group?.kind === 'downloadFolder') await removeGroupTemporaries(entry, group.root);
       if (upload !== undefined && resumeToken !== undefined) await this.storage.discardWrite(entry.record.name, resumeToken);
       if (download?.target !== undefined) await removeQuietly(temporaryPathFor(download.target, transferId));
       await this.journal.remove(transferId);
@@ -303,6 +379,24 @@ export class ResumableTransfers implements CheckpointFactory {
     }
     return { acknowledged };
   }
+}
+
+/** The temporaries a download group's members in flight at the crash left beside their targets. */
+async function removeGroupTemporaries(entry: JournalEntry, root: string): Promise<void> {
+  const { inFlight } = summarizeGroupLog(await entry.readLog());
+  const prefix = `${entry.record.name}/`;
+  for (const [name, started] of inFlight) {
+    if (!name.startsWith(prefix)) continue;
+    const target = groupTarget(root, name.slice(prefix.length));
+    if (target !== undefined) await removeQuietly(temporaryPathFor(target, started.memberId));
+  }
+}
+
+/** Where a download group saves the member at `relative` (its remote name's part under the folder); undefined if that would leave the folder. */
+export function groupTarget(root: string, relative: string): string | undefined {
+  const target = path.join(root, ...relative.split('/'));
+  const inside = path.relative(root, target);
+  return inside === '' || inside.startsWith('..') || path.isAbsolute(inside) ? undefined : target;
 }
 
 /**

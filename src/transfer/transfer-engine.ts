@@ -26,11 +26,12 @@ import { isInterruption, TransferInterruption, type ResumedTransfer, type Transf
 import { DownloadPipeline } from './download-pipeline.js';
 import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartScheduler, type PipelineContext } from './part-scheduler.js';
-import type { CheckpointFactory, DownloadRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
+import type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
+import type { GroupCheckpoints } from './transfer-group.js';
 import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
 import { UploadPipeline } from './upload-pipeline.js';
 
-export type { CheckpointFactory, DownloadRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
+export type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -71,6 +72,9 @@ export class TransferEngine {
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
+  /** Groups started and not yet settled; close() waits for them (they write their journal's last lines). */
+  private readonly runningGroups = new Set<string>();
+  private groupsIdle: (() => void) | undefined;
   /** Ids of requests still being checked, not yet transfers (see reserving()). */
   private readonly reservations = new Map<string, TransferReservation>();
 
@@ -165,14 +169,47 @@ export class TransferEngine {
    * listed at once, and cancelled through its record's signal, which the
    * group hands on to its files. The caller runs the files and finishes it.
    */
-  startGroup(reservation: TransferReservation, totalBytes: number, filesTotal: number): TransferRecord {
+  startGroup(
+    reservation: TransferReservation,
+    totalBytes: number,
+    filesTotal: number,
+    options: {
+      /** A group resumed after a restart: it replaces its 'interrupted' record, its counters go on from its earlier runs'. */
+      resumed?: { startedAt: number; doneBytes: number; filesDone: number; filesFailed: number };
+      /** Journaled: a shutdown interrupts it (to resume) instead of cancelling it. */
+      resumable?: boolean;
+    } = {},
+  ): TransferRecord {
     if (this.closed) throw new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.');
     if (this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
-    const record = this.registry.create(reservation.transferId, reservation.direction, reservation.name, totalBytes, undefined, { group: { filesTotal } });
+    const { resumed } = options;
+    if (resumed === undefined) this.refuseIdInUse(reservation.transferId, undefined, reservation);
+    const record = this.registry.create(reservation.transferId, reservation.direction, reservation.name, totalBytes, resumed, {
+      group: { filesTotal, ...(resumed === undefined ? {} : { filesDone: resumed.filesDone, filesFailed: resumed.filesFailed }) },
+    });
     record.abortController = reservation.abortController;
+    record.resumable = options.resumable === true;
     this.reservations.delete(reservation.transferId);
+    this.runningGroups.add(reservation.transferId);
     this.registry.setRunning(record);
     return record;
+  }
+
+  /**
+   * Journal a group about to start (uploadFolder, downloadFolder), so that it
+   * resumes after a restart; undefined when there is no journal or it cannot
+   * be written (the group then runs, only not resumably, as a transfer does).
+   */
+  async journalGroup(transferId: string, request: GroupJournalRequest): Promise<GroupCheckpoints | undefined> {
+    const log = this.logger?.child({ transferId, direction: request.direction });
+    const make = this.checkpointFactory?.group?.bind(this.checkpointFactory);
+    return make === undefined ? undefined : journalOrNothing((id) => make(id, request), transferId, log);
+  }
+
+  /** A group has settled (finished or interrupted): close() no longer waits for it. */
+  groupSettled(transferId: string): void {
+    this.runningGroups.delete(transferId);
+    if (this.runningGroups.size === 0) this.groupsIdle?.();
   }
 
   /** Cancel a queued or running transfer, or one whose request is still being checked. `cancelled` is false when it had already finished. */
@@ -200,16 +237,23 @@ export class TransferEngine {
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const { transferId, state } of this.registry.list().transfers) {
-      if (state !== 'queued' && state !== 'running') continue;
-      const record = this.registry.get(transferId);
-      if (record?.resumable === true && !this.committing.has(transferId)) {
-        record.abortController.abort(new TransferInterruption());
-      } else {
-        this.cancel(transferId);
-      }
+    const active = this.registry
+      .list()
+      .transfers.filter(({ state }) => state === 'queued' || state === 'running')
+      .map(({ transferId }) => this.registry.get(transferId))
+      .filter((record): record is TransferRecord => record !== undefined);
+    // Journaled ones first: a journaled group hands its interruption on to its
+    // members, which must not be cancelled before (the group would log them failed).
+    for (const record of active) {
+      if (record.resumable && !this.committing.has(record.transferId)) record.abortController.abort(new TransferInterruption());
     }
+    for (const record of active) {
+      if (!record.signal.aborted) this.cancel(record.transferId);
+    }
+    const groupsSettled =
+      this.runningGroups.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.groupsIdle = resolve));
     await this.transferQueue.onIdle();
+    await groupsSettled;
   }
 
   private async run<R extends UploadResult | DownloadResult, C extends TransferCheckpoints>(

@@ -9,14 +9,18 @@
  * error and the others go on. Every file has settled before the group
  * answers, so nothing is still being written when it does.
  *
- * Not (yet) journaled: a group stopped by a crash or shutdown does not
- * resume; its files finished so far stay, the rest must be sent again.
+ * Journaled groups (`checkpoints`, see group-resume.ts) log each member as
+ * it starts and ends, and a shutdown interrupts them instead of cancelling
+ * them: at the next start the group resumes under its id (`resumed`), and
+ * only the members not logged as done (and still verified) run again.
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject, TransferProgressParams, UploadFolderResult, DownloadFolderResult } from '../../protocol/index.js';
 import { CloudlockerError, toErrorObject } from '../errors.js';
+import { isInterruption } from './checkpoints.js';
 import type { TransferEngine } from './transfer-engine.js';
 import type { TransferReservation } from './transfer-requests.js';
+import type { GroupLogLine } from './transfer-journal.js';
 
 export interface GroupItem {
   /** The remote name (shown as the group's current file). */
@@ -31,16 +35,43 @@ export interface GroupSummary {
   readonly failed: Array<{ path: string; name: string; error: ErrorObject }>;
 }
 
+/** A member's outcome: its plaintext size, and what its log line keeps to verify it at a resume. */
+export interface ItemDone {
+  readonly size: number;
+  readonly proof?: Omit<Extract<GroupLogLine, { done: string }>, 'done' | 'size'>;
+}
+
+/** Where a journaled group logs its members (resume.ts hands it out). */
+export interface GroupCheckpoints {
+  log(line: GroupLogLine): Promise<void>;
+  finish(outcome: 'completed' | 'failed' | 'cancelled', detail: { result?: UploadFolderResult | DownloadFolderResult; error?: ErrorObject }): Promise<void>;
+}
+
+/** What the earlier runs of a resumed group finished: their counts go on from there. */
+export interface ResumedGroup {
+  readonly startedAt: number;
+  readonly filesDone: number;
+  readonly size: number;
+  readonly failed: GroupSummary['failed'];
+}
+
 export interface GroupRun<I extends GroupItem, R extends UploadFolderResult | DownloadFolderResult> {
   readonly reservation: TransferReservation;
   readonly totalBytes: number;
+  /** Every file of the group (those done in an earlier run included: filesTotal counts them). */
+  readonly filesTotal?: number;
+  /** The files still to transfer. */
   readonly items: readonly I[];
   /**
    * Transfer one item as a member of the group (`member`: its reservation,
    * cancelled with the group; `groupId` for its request). Resolves with its
    * plaintext size.
    */
-  runItem(item: I, member: TransferReservation, groupId: string, signal: AbortSignal): Promise<number>;
+  runItem(item: I, member: TransferReservation, groupId: string, signal: AbortSignal): Promise<number | ItemDone>;
+  /** Journaled: what the log's "started" line records before the member runs (the prior object's version...). */
+  beforeItem?(item: I): Promise<string | boolean | null | undefined>;
+  readonly checkpoints?: GroupCheckpoints;
+  readonly resumed?: ResumedGroup;
   result(summary: GroupSummary): R;
 }
 
@@ -48,13 +79,27 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
   engine: TransferEngine,
   run: GroupRun<I, R>,
 ): Promise<R> {
-  const { reservation, items } = run;
+  const { reservation, items, checkpoints, resumed } = run;
   const registry = engine.registry;
-  const group = engine.startGroup(reservation, run.totalBytes, items.length);
+  const filesTotal = run.filesTotal ?? items.length;
+  const group = engine.startGroup(reservation, run.totalBytes, filesTotal, {
+    ...(resumed === undefined
+      ? {}
+      : {
+          resumed: {
+            startedAt: resumed.startedAt,
+            doneBytes: resumed.size,
+            // filesDone counts files finished either way, as updateGroup does.
+            filesDone: resumed.filesDone + resumed.failed.length,
+            filesFailed: resumed.failed.length,
+          },
+        }),
+    resumable: checkpoints !== undefined,
+  });
   const signal = group.signal;
-  const failed: GroupSummary['failed'] = [];
-  let filesDone = 0;
-  let size = 0;
+  const failed: GroupSummary['failed'] = [...(resumed?.failed ?? [])];
+  let filesDone = resumed?.filesDone ?? 0;
+  let size = resumed?.size ?? 0;
 
   // The group's bytes are its files' bytes: follow their progress.
   const seen = new Map<string, { cryptoBytes: number; transferredBytes: number }>();
@@ -79,14 +124,23 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
     signal.addEventListener('abort', forward, { once: true });
     try {
       const member: TransferReservation = { transferId: randomUUID(), direction: reservation.direction, name: item.name, abortController };
+      if (checkpoints !== undefined) {
+        const prior = await run.beforeItem?.(item);
+        await checkpoints.log({ started: item.name, memberId: member.transferId, ...(prior === undefined ? {} : { prior }) });
+      }
       // Awaited before adding: `size += await …` would read size before the await and lose the other workers' sums.
-      const itemSize = await run.runItem(item, member, group.transferId, abortController.signal);
-      size += itemSize;
+      const outcome = await run.runItem(item, member, group.transferId, abortController.signal);
+      const done: ItemDone = typeof outcome === 'number' ? { size: outcome } : outcome;
+      // Logged before it counts: a crash between the two redoes (or re-checks) the member, never skips an unfinished one.
+      await checkpoints?.log({ done: item.name, size: done.size, ...done.proof });
+      size += done.size;
       filesDone += 1;
       registry.updateGroup(group, { fileDone: true });
     } catch (err) {
       if (signal.aborted) throw err;
-      failed.push({ path: item.relativePath, name: item.name, error: toErrorObject(err) });
+      const error = toErrorObject(err);
+      await checkpoints?.log({ failed: item.name, path: item.relativePath, error });
+      failed.push({ path: item.relativePath, name: item.name, error });
       registry.updateGroup(group, { fileDone: true, fileFailed: true });
     } finally {
       signal.removeEventListener('abort', forward);
@@ -108,13 +162,25 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
     const rejected = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (rejected !== undefined) throw rejected.reason;
     const result = run.result({ filesDone, size, failed });
+    // A journal that cannot be written leaves the group to be re-checked at the next start, never a wrong answer now.
+    await checkpoints?.finish('completed', { result }).catch(() => undefined);
     registry.finish(group, 'completed', { result });
     return result;
   } catch (err) {
+    if (checkpoints !== undefined && isInterruption(signal)) {
+      // Shutdown: kept, log and all, to resume at the next start.
+      registry.interrupt(group);
+      throw new CloudlockerError('CANCELLED', 'The server is shutting down: the folder transfer resumes when it starts again.', {
+        details: { interrupted: true },
+      });
+    }
     const error = signal.aborted ? new CloudlockerError('CANCELLED', 'The folder transfer was cancelled: the files finished before stay, none is partly written.') : err;
-    registry.finish(group, signal.aborted ? 'cancelled' : 'failed', { error: toErrorObject(error) });
+    const outcome = signal.aborted ? 'cancelled' : 'failed';
+    await checkpoints?.finish(outcome, { error: toErrorObject(error) }).catch(() => undefined);
+    registry.finish(group, outcome, { error: toErrorObject(error) });
     throw error;
   } finally {
     registry.off('transferProgress', onProgress);
+    engine.groupSettled(group.transferId);
   }
 }

@@ -23,6 +23,15 @@
  * (kill -9); after a power cut a done slot may describe a part the disk lost,
  * which the format's authentication then reports as INTEGRITY on download.
  *
+ * A transfer group (uploadFolder, downloadFolder) has a record of its own,
+ * `<groupId>.json`, holding its request (folder, destination, options, the
+ * key FILE's path: never a key or passphrase), written at its start and its
+ * finish only, and an append-only log `<groupId>.done`: one JSON line per
+ * member started, done (with what proves it: the stored object's version,
+ * the saved file's size) or failed. A member costs one or two appended
+ * lines, never a rewrite, so a group of n files writes O(n) bytes. A line
+ * torn by a kill -9 is ignored (its member is then redone or re-checked).
+ *
  * Never in the journal: keys, passphrases, plaintext. The stored object's
  * header is kept (whatever its format and length; it holds no secret — v1:
  * salt, key id, MAC; age: recipient stanzas, author stanza, MAC, payload
@@ -34,7 +43,15 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { DownloadResult, ErrorObject, TransferDirection, TransferOutcome, UploadResult } from '../../protocol/index.js';
+import type {
+  DownloadFolderResult,
+  DownloadResult,
+  ErrorObject,
+  TransferDirection,
+  TransferOutcome,
+  UploadFolderResult,
+  UploadResult,
+} from '../../protocol/index.js';
 import { ensurePrivateDirectory, writeFileAtomic } from '../fs/atomic-file.js';
 
 export const JOURNAL_FOLDER = 'transfers';
@@ -82,6 +99,42 @@ export interface DownloadParameters {
   readonly acceptUnauthored?: boolean;
 }
 
+/** A transfer group's request, as its resume needs it (the key by its file's path only). */
+export type GroupParameters =
+  | {
+      readonly kind: 'uploadFolder';
+      /** The local folder (absolute). */
+      readonly path: string;
+      readonly keyPath: string;
+      readonly keyCreated: boolean;
+      readonly overwrite: boolean;
+      readonly filesTotal: number;
+    }
+  | {
+      readonly kind: 'downloadFolder';
+      /** The folder the tree is recreated in (absolute: destination/<last segment of name>). */
+      readonly root: string;
+      readonly keyPath: string;
+      readonly overwrite: boolean;
+      readonly filesTotal: number;
+    };
+
+/** One line of a group's log (`<groupId>.done`). */
+export type GroupLogLine =
+  /** A member is about to be transferred (`memberId`: its transfer id; `prior`: the stored object's version or the local file's existence before it). */
+  | { readonly started: string; readonly memberId: string; readonly prior?: string | boolean | null }
+  /** A member finished: its plaintext size and what a resume checks before skipping it. */
+  | {
+      readonly done: string;
+      readonly size: number;
+      /** Upload: the stored object's version right after it was stored. */
+      readonly version?: string;
+      /** Upload: the source file as it was read. */
+      readonly sourceSize?: number;
+      readonly sourceMtimeMs?: number;
+    }
+  | { readonly failed: string; readonly path: string; readonly error: ErrorObject };
+
 /** What the .json file holds. */
 export interface JournalRecord {
   readonly version: 1;
@@ -93,6 +146,8 @@ export interface JournalRecord {
   readonly state: 'active' | 'finished';
   readonly upload?: UploadParameters;
   readonly download?: DownloadParameters;
+  /** A transfer group: its request; its members are in the log (`<transferId>.done`). */
+  readonly group?: GroupParameters;
   /** Format chunks per part: fixed at the first start, so a resume cuts the file the same way. */
   readonly chunksPerPart?: number;
   readonly partCount?: number;
@@ -105,7 +160,7 @@ export interface JournalRecord {
   /** How many times this transfer has been resumed, and the parts it found done each time (for diagnostics). */
   readonly resumes?: ReadonlyArray<{ readonly at: string; readonly doneParts: number; readonly partCount: number }>;
   readonly outcome?: TransferOutcome;
-  readonly result?: UploadResult | DownloadResult;
+  readonly result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult;
   readonly error?: ErrorObject;
   readonly finishedAt?: string;
 }
@@ -134,6 +189,60 @@ export class JournalEntry {
 
   private get partsPath(): string {
     return path.join(this.directory, `${this.transferId}.parts`);
+  }
+
+  private get logPath(): string {
+    return path.join(this.directory, `${this.transferId}.done`);
+  }
+
+  private logging: Promise<void> = Promise.resolve();
+  private logHandle: Promise<FileHandle> | undefined;
+
+  private async closeLog(): Promise<void> {
+    await this.logging;
+    const handle = this.logHandle;
+    this.logHandle = undefined;
+    await handle?.then((opened) => opened.close()).catch(() => undefined);
+  }
+
+  /**
+   * Append one line to a group's log (in call order). Not fsynced, as the
+   * part slots are not: the page cache outlives a kill -9, and what a done
+   * line claims is checked again before a resume skips the member.
+   */
+  appendLog(line: GroupLogLine): Promise<void> {
+    const text = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+    const write = this.logging.then(async () => {
+      // Kept open (append mode) while the group runs: an open and a close per line cost as much as the write.
+      this.logHandle ??= open(this.logPath, 'a', FILE_MODE);
+      const handle = await this.logHandle;
+      let written = 0;
+      while (written < text.length) written += (await handle.write(text, written, text.length - written)).bytesWritten;
+    });
+    this.logging = write.catch(() => undefined);
+    return write;
+  }
+
+  /** The group's log, line by line; a torn or foreign line is skipped. */
+  async readLog(): Promise<GroupLogLine[]> {
+    await this.logging;
+    let text: string;
+    try {
+      text = await readFile(this.logPath, 'utf8');
+    } catch {
+      return [];
+    }
+    const lines: GroupLogLine[] = [];
+    for (const raw of text.split('\n')) {
+      if (raw === '') continue;
+      try {
+        const value: unknown = JSON.parse(raw);
+        if (isGroupLogLine(value)) lines.push(value);
+      } catch {
+        // Torn by a crash mid-write: as if never written.
+      }
+    }
+    return lines;
   }
 
   /** Change the record and write it out atomically; changes are applied in call order. */
@@ -178,11 +287,18 @@ export class JournalEntry {
     const handle = this.partsHandle;
     this.partsHandle = undefined;
     await handle?.then((opened) => opened.close()).catch(() => undefined);
+    await this.closeLog();
   }
 
   /** Record the outcome; the parts are no longer needed. */
-  async finish(outcome: TransferOutcome, detail: { result?: UploadResult | DownloadResult; error?: ErrorObject }): Promise<void> {
+  async finish(
+    outcome: TransferOutcome,
+    detail: { result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult; error?: ErrorObject },
+  ): Promise<void> {
     await this.clearParts();
+    // A group's log is of no use once its outcome is recorded (the result lists its failures).
+    await this.closeLog();
+    await rm(this.logPath, { force: true });
     await this.update({
       state: 'finished',
       outcome,
@@ -192,10 +308,12 @@ export class JournalEntry {
     });
   }
 
-  /** Delete both files. */
+  /** Delete its files. */
   async remove(): Promise<void> {
     await this.clearParts();
     await this.writing;
+    await this.closeLog();
+    await rm(this.logPath, { force: true });
     await rm(this.jsonPath, { force: true });
   }
 
@@ -265,7 +383,7 @@ export class TransferJournal {
     }
     // Leftovers: temporaries of an interrupted atomic write, parts of an entry that is gone.
     for (const name of names) {
-      const partsOf = /^([A-Za-z0-9_-]{1,64})\.parts$/.exec(name)?.[1];
+      const partsOf = /^([A-Za-z0-9_-]{1,64})\.(?:parts|done)$/.exec(name)?.[1];
       if (name.startsWith('.') || (partsOf !== undefined && !known.has(partsOf))) {
         await rm(path.join(this.directory, name), { force: true });
       }
@@ -369,9 +487,22 @@ async function readRecord(file: string): Promise<JournalRecord | undefined> {
       typeof record.totalBytes === 'number' &&
       typeof record.startedAt === 'string' &&
       (record.state === 'active' || record.state === 'finished') &&
-      (record.direction === 'upload' ? typeof record.upload === 'object' : typeof record.download === 'object');
+      (record.group !== undefined
+        ? typeof record.group === 'object' && record.group !== null && (record.group.kind === 'uploadFolder' || record.group.kind === 'downloadFolder')
+        : record.direction === 'upload'
+          ? typeof record.upload === 'object'
+          : typeof record.download === 'object');
     return valid ? (record as JournalRecord) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isGroupLogLine(value: unknown): value is GroupLogLine {
+  if (typeof value !== 'object' || value === null) return false;
+  const line = value as Record<string, unknown>;
+  if (typeof line['started'] === 'string') return typeof line['memberId'] === 'string';
+  if (typeof line['done'] === 'string') return typeof line['size'] === 'number';
+  if (typeof line['failed'] === 'string') return typeof line['path'] === 'string' && typeof line['error'] === 'object' && line['error'] !== null;
+  return false;
 }

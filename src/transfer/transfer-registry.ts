@@ -17,12 +17,16 @@ import type {
   UploadResult,
   DownloadResult,
   UploadFolderResult,
+  DownloadFolderResult,
+  DeleteProgressParams,
 } from '../../protocol/index.js';
 import { RateMeter } from './rate-meter.js';
 
 export interface TransferEvents {
   transferProgress: (params: TransferProgressParams) => void;
   transferFinished: (params: TransferFinishedParams) => void;
+  /** A folder deletion's progress (deleteFile recursive: delete-file.ts); not a transfer, so no seq. */
+  deleteProgress: (params: DeleteProgressParams) => void;
 }
 
 export interface TransferRegistryOptions {
@@ -50,7 +54,7 @@ export class TransferRecord {
   transferredBytes = 0;
   error: ErrorObject | undefined;
   /** A completed transfer's result (stored name, size, key path...), listed so that a client that was away learns it. */
-  result: UploadResult | DownloadResult | UploadFolderResult | undefined;
+  result: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult | undefined;
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
@@ -133,7 +137,8 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   readonly instanceId: string;
   private readonly transfers = new Map<string, TransferRecord>();
   private seq = 0;
-  private readonly progressIntervalMs: number;
+  /** Least time between two progress notifications of one transfer (or folder deletion). */
+  readonly progressIntervalMs: number;
   private readonly retentionMs: number;
   private readonly maxFinishedKept: number;
   private readonly now: () => number;
@@ -172,12 +177,15 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     name: string,
     totalBytes: number,
     resumed?: { startedAt: number; doneBytes: number },
-    membership?: { groupId?: string; group?: { filesTotal: number } },
+    membership?: { groupId?: string; group?: { filesTotal: number; filesDone?: number; filesFailed?: number } },
   ): TransferRecord {
     this.prune();
     const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
     record.groupId = membership?.groupId;
-    if (membership?.group !== undefined) record.group = { filesTotal: membership.group.filesTotal, filesDone: 0, filesFailed: 0 };
+    if (membership?.group !== undefined) {
+      const { filesTotal, filesDone, filesFailed } = membership.group;
+      record.group = { filesTotal, filesDone: filesDone ?? 0, filesFailed: filesFailed ?? 0 };
+    }
     if (resumed !== undefined) {
       record.cryptoBytes = Math.min(totalBytes, resumed.doneBytes);
       record.transferredBytes = record.cryptoBytes;
@@ -202,7 +210,9 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     state: 'interrupted' | TransferOutcome;
     finishedAt?: number;
     error?: ErrorObject;
-    result?: UploadResult | DownloadResult;
+    result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult;
+    /** A transfer group's file counters (from its log). */
+    group?: { filesTotal: number; filesDone: number; filesFailed: number };
   }): TransferRecord {
     const record = new TransferRecord(status.transferId, status.direction, status.name, status.totalBytes, status.startedAt, this.now);
     record.state = status.state;
@@ -212,6 +222,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     record.error = status.error;
     record.result = status.state === 'completed' ? status.result : undefined;
     record.resumable = status.state === 'interrupted';
+    if (status.group !== undefined) record.group = { ...status.group };
     // Listed to any sinceSeq, including 0: it changed before every seq of this run.
     record.lastSeq = Math.max(1, this.seq);
     this.transfers.set(status.transferId, record);
@@ -273,7 +284,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   finish(
     record: TransferRecord,
     outcome: TransferOutcome,
-    detail: { result?: UploadResult | DownloadResult | UploadFolderResult; error?: ErrorObject } = {},
+    detail: { result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult; error?: ErrorObject } = {},
   ): void {
     if (record.finished) return;
     if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);

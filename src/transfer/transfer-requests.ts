@@ -7,11 +7,23 @@ import type { DownloadResult, TransferDirection } from '../../protocol/index.js'
 import type { Credentials, EncryptionSpec, StoredHeader } from '../crypto/index.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
 import type { SourceFile } from './local-files.js';
+import type { GroupCheckpoints } from './transfer-group.js';
+import type { GroupParameters } from './transfer-journal.js';
 
 /** Makes the checkpoints of a new transfer; undefined when it cannot be journaled (it then runs without). */
 export interface CheckpointFactory {
   upload(transferId: string, request: UploadRequest): Promise<UploadCheckpoints | undefined>;
   download(transferId: string, request: DownloadRequest, sizes: StoredSizes): Promise<DownloadCheckpoints | undefined>;
+  /** A transfer group (uploadFolder, downloadFolder): its request journaled, its members logged as they go. */
+  group?(transferId: string, request: GroupJournalRequest): Promise<GroupCheckpoints | undefined>;
+}
+
+/** What a group's journal record holds (the key by its file's path only). */
+export interface GroupJournalRequest {
+  readonly direction: TransferDirection;
+  readonly name: string;
+  readonly totalBytes: number;
+  readonly parameters: GroupParameters;
 }
 
 /** A stored object's size as the store lists it, and its plaintext size. */

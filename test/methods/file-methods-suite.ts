@@ -503,7 +503,15 @@ export function runFileMethodsSuite(
       // Without a delimiter the answer is as before: no folders member.
       expect(Object.keys(await client.request('listFiles', { prefix: 'g/' }))).toEqual(['files', 'nextCursor']);
 
-      expect(await client.request('deleteFile', { name: 'f', recursive: true })).toEqual({ name: 'f', deleted: true, deletedCount: 6 });
+      expect(await client.request('deleteFile', { name: 'f', recursive: true, operationId: 'rm-f' })).toEqual({ name: 'f', deleted: true, deletedCount: 6 });
+      // deleteProgress: counts towards the total listed, never down, the last one done with every file deleted.
+      const progress = client.notifications.filter((n) => n.method === 'deleteProgress').map((n) => n.params);
+      expect(progress.length).toBeGreaterThanOrEqual(2);
+      for (const params of progress) expect(params).toMatchObject({ operationId: 'rm-f', name: 'f', totalCount: 6 });
+      const counts = progress.map((params) => params['deletedCount'] as number);
+      expect(counts).toEqual([...counts].sort((a, b) => a - b));
+      expect(progress.at(-1)).toEqual({ operationId: 'rm-f', name: 'f', deletedCount: 6, totalCount: 6, done: true });
+      expect(progress.slice(0, -1).every((params) => params['done'] === false)).toBe(true);
       const left: Page = await client.request('listFiles', {});
       expect(left.files.map((f) => f.name)).toEqual(['f-sibling', 'g/1']);
       expect(await rpcError(client.request('deleteFile', { name: 'f', recursive: true }))).toMatchObject({ code: -32001, reason: 'NOT_FOUND' });

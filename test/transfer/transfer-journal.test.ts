@@ -1,10 +1,11 @@
 /** The transfer journal on its own, and FileEncryptor.fromHeader that a resumed upload relies on. */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHUNK_SIZE, FileDecryptor, FileEncryptor, HEADER_SIZE, generateMasterKey } from '../../src/crypto/index.js';
 import { isCloudlockerError } from '../../src/errors.js';
 import { PartState, SLOT_SIZE, TransferJournal, sha256Of } from '../../src/transfer/transfer-journal.js';
+import { summarizeGroupLog } from '../../src/transfer/group-resume.js';
 import { makeTempDir } from '../helpers/server.js';
 
 const uploadRecord = (transferId: string) => ({
@@ -98,6 +99,53 @@ describe('TransferJournal', () => {
       ['direction', 'name', 'startedAt', 'state', 'totalBytes', 'transferId', 'upload', 'version'].sort(),
     );
   });
+
+  it('journals a 10 000-member group by appending: the record is written twice (start, finish), the log grows by its lines only', async () => {
+    const journal = await TransferJournal.open(dataDir);
+    const entry = await journal.create({
+      transferId: 'big-group',
+      direction: 'upload',
+      name: 'many',
+      totalBytes: 10_000 * 4096,
+      startedAt: new Date().toISOString(),
+      group: { kind: 'uploadFolder', path: '/somewhere/many', keyPath: '/somewhere/key.txt', keyCreated: false, overwrite: false, filesTotal: 10_000 },
+    });
+    const recordFile = path.join(dataDir, 'transfers', 'big-group.json');
+    const logFile = path.join(dataDir, 'transfers', 'big-group.done');
+    const recordBefore = await readFile(recordFile, 'utf8');
+    let expectedBytes = 0;
+    const started = Date.now();
+    for (let index = 0; index < 10_000; index++) {
+      const name = `many/f${index}.bin`;
+      const lines = [
+        { started: name, memberId: `m-${index}`, prior: null },
+        { done: name, size: 4096, version: `v${index}`, sourceSize: 4096, sourceMtimeMs: 1 },
+      ];
+      for (const line of lines) {
+        expectedBytes += Buffer.byteLength(`${JSON.stringify(line)}\n`);
+        void entry.appendLog(line);
+      }
+    }
+    const lines = await entry.readLog();
+    const elapsedMs = Date.now() - started;
+    // Appended once each, in order: the log is exactly its lines (no rewrite), the record untouched.
+    expect((await stat(logFile)).size).toBe(expectedBytes);
+    expect(await readFile(recordFile, 'utf8')).toBe(recordBefore);
+    const summary = summarizeGroupLog(lines);
+    expect(summary.done.size).toBe(10_000);
+    expect(summary.inFlight.size).toBe(0);
+    process.stdout.write(`group journal: 20 000 lines (${expectedBytes} bytes) appended and read back in ${elapsedMs} ms\n`);
+    // A torn last line (kill -9 mid-write) is skipped, the lines before it are kept.
+    await writeFile(logFile, `${await readFile(logFile, 'utf8')}{"done":"many/torn`);
+    expect(summarizeGroupLog(await entry.readLog()).done.size).toBe(10_000);
+    await entry.finish('completed', {});
+    // Finished: the log goes, the record holds the outcome.
+    expect((await readdir(path.join(dataDir, 'transfers'))).sort()).toEqual(['big-group.json']);
+    await journal.close();
+    const reopened = await TransferJournal.open(dataDir);
+    expect(reopened.finished().map((e) => e.record.group?.kind)).toEqual(['uploadFolder']);
+    await reopened.close();
+  }, 60_000);
 });
 
 describe('FileEncryptor.fromHeader', () => {
