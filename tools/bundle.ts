@@ -11,7 +11,7 @@
  * is what keeps the AWS SDK out of a local-only start.
  */
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,7 +62,7 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
     minifySyntax: minify,
     minifyWhitespace: minify,
     legalComments: 'none',
-    plugins: [staticCryptoForCli],
+    plugins: [staticCryptoForCli, lazyBuiltinsForDependencies],
     metafile: true,
     logLevel: 'warning',
   });
@@ -81,6 +81,80 @@ const staticCryptoForCli: Plugin = {
     pluginBuild.onResolve({ filter: /[\\/]load-crypto\.js$/ }, (args) => ({
       path: path.resolve(path.dirname(args.importer), args.path).replace(/load-crypto\.js$/, 'load-crypto-static.ts'),
     }));
+  },
+};
+
+/**
+ * Built-ins that dependencies load at their top level but that a server never
+ * uses: ws's `zlib` (for permessage-deflate, which both ends turn off) and
+ * pino's `worker_threads` (for transports, which cloudlocker does not use: its
+ * log destinations are synchronous streams in this thread). Node compiles its
+ * internal modules for each at load. In the bundle each such require gets a
+ * stand-in that loads the real module on first use, so the behaviour is
+ * unchanged if one is ever used. (commander's `child_process` is not worth
+ * it: net.Server.listen loads it anyway, through `cluster`.)
+ *
+ * Only the (package, built-in) pairs listed are replaced: another dependency
+ * (the AWS SDK, say) gets the real module as before. Where a dependency
+ * destructures the module at its top level, a stand-in cannot be lazy, so two
+ * lines are patched, and the build fails if they are no longer found as
+ * written (a dependency update must then be looked at, not silently undone).
+ */
+const LAZY_BUILTINS: ReadonlyArray<{ readonly packageDirectory: string; readonly builtin: string }> = [
+  { packageDirectory: 'node_modules/ws/', builtin: 'zlib' },
+  { packageDirectory: 'node_modules/pino/', builtin: 'worker_threads' },
+  { packageDirectory: 'node_modules/thread-stream/', builtin: 'worker_threads' },
+];
+
+/** Source patches: [file (from the repository root), the text as the dependency has it, what replaces it]. */
+const LAZY_BUILTIN_PATCHES: ReadonlyArray<readonly [string, string, string]> = [
+  ['node_modules/pino/lib/tools.js', "const { isMainThread } = require('worker_threads')", "const lazyWorkerThreads = require('worker_threads')"],
+  ['node_modules/pino/lib/tools.js', 'if (!opts.sync && isMainThread) {', 'if (!opts.sync && lazyWorkerThreads.isMainThread) {'],
+  ['node_modules/thread-stream/index.js', "const { Worker } = require('worker_threads')", "const lazyWorkerThreads = require('worker_threads')"],
+  ['node_modules/thread-stream/index.js', 'const worker = new Worker(toExecute, {', 'const worker = new lazyWorkerThreads.Worker(toExecute, {'],
+];
+
+const LAZY_NAMESPACE = 'cloudlocker-lazy-builtin';
+
+const lazyBuiltinsForDependencies: Plugin = {
+  name: 'lazy-builtins-for-dependencies',
+  setup(pluginBuild) {
+    const root = pluginBuild.initialOptions.absWorkingDir ?? process.cwd();
+    const relative = (file: string): string => path.relative(root, file).split(path.sep).join('/');
+    pluginBuild.onResolve({ filter: /^(node:)?(zlib|worker_threads)$/ }, (args) => {
+      if (args.namespace !== 'file') return undefined;
+      const builtin = args.path.replace(/^node:/, '');
+      const importer = relative(args.importer);
+      if (!LAZY_BUILTINS.some((entry) => entry.builtin === builtin && importer.startsWith(entry.packageDirectory))) return undefined;
+      return { path: builtin, namespace: LAZY_NAMESPACE };
+    });
+    pluginBuild.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({
+      // A CommonJS module whose properties are the real module's, read when first asked for.
+      contents:
+        `let real;\nconst load = () => (real ??= require(${JSON.stringify(`node:${args.path}`)}));\n` +
+        'module.exports = new Proxy({}, {\n' +
+        '  get: (_target, key) => load()[key],\n' +
+        '  has: (_target, key) => key in load(),\n' +
+        '  ownKeys: () => Reflect.ownKeys(load()),\n' +
+        '  getOwnPropertyDescriptor: (_target, key) => { const descriptor = Reflect.getOwnPropertyDescriptor(load(), key); return descriptor && { ...descriptor, configurable: true }; },\n' +
+        '});\n',
+      loader: 'js',
+    }));
+    const patchedFiles = [...new Set(LAZY_BUILTIN_PATCHES.map(([file]) => file))];
+    for (const file of patchedFiles) {
+      const absolute = path.join(root, file);
+      pluginBuild.onLoad({ filter: new RegExp(`${absolute.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }, async (args) => {
+        let contents = await readFile(args.path, 'utf8');
+        for (const [patchFile, from, to] of LAZY_BUILTIN_PATCHES) {
+          if (patchFile !== file) continue;
+          if (contents.split(from).length !== 2) {
+            throw new Error(`${file} no longer holds "${from}" exactly once: look at tools/bundle.ts's lazy built-ins again`);
+          }
+          contents = contents.replace(from, to);
+        }
+        return { contents, loader: 'js' };
+      });
+    }
   },
 };
 

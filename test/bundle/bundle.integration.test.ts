@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connect } from '../../src/client/node.js';
 import { readDiscoveryFile } from '../../src/server/index.js';
 import { bundle, type BundleResult } from '../../tools/bundle.js';
@@ -109,6 +110,38 @@ it("holds no Ajv compiler anywhere: schemas were compiled at build time (tools/g
   const ajvFiles = inputs.filter((file) => file.includes('node_modules/ajv'));
   expect(ajvFiles.length).toBeGreaterThan(0);
   for (const file of ajvFiles) expect(file).toMatch(/node_modules\/ajv(-formats)?\/dist\/(runtime\/|formats\.js$)/);
+});
+
+it('a local serve reaches "listening" without loading zlib or worker_threads (tools/bundle.ts: lazy built-ins for ws and pino)', async () => {
+  // A preload that, once the server says it listens, reports which of Node's built-in modules were loaded.
+  const preload = path.join(work, 'report-builtins.mjs');
+  await writeFile(
+    preload,
+    "const write = process.stdout.write.bind(process.stdout);\n" +
+      "process.stdout.write = (chunk, ...rest) => { const result = write(chunk, ...rest); if (String(chunk).includes('listening on')) process.stderr.write('BUILTINS ' + JSON.stringify(process.moduleLoadList) + '\\n'); return result; };\n",
+  );
+  const dataDir = path.join(work, 'data-builtins');
+  const child = spawn(process.execPath, ['--import', pathToFileURL(preload).href, built.entry, 'serve', '--port', '0', '--data-dir', dataDir], { cwd: work, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!stderr.includes('BUILTINS ')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start.\nstderr:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const loaded = JSON.parse(/BUILTINS (.*)/.exec(stderr)![1]!) as string[];
+  expect(loaded).toContain('NativeModule https');
+  expect(loaded.filter((name) => name === 'NativeModule zlib' || name === 'NativeModule worker_threads')).toEqual([]);
+  // Because of the stand-ins, not because the dependencies stopped asking for them.
+  const entryText = await readFile(built.entry, 'utf8');
+  expect(entryText).toContain('cloudlocker-lazy-builtin:zlib');
+  expect(entryText).toContain('cloudlocker-lazy-builtin:worker_threads');
 });
 
 it('serves from an empty directory with plain node, and the CLI from the same file round-trips a file', async () => {

@@ -132,6 +132,16 @@ describe('bench scripts on tiny sizes', () => {
     await expectOnlyJsonLeft();
   }, 90_000);
 
+  it('header-rewrite times writing an object and rewriting its header on the local store', async () => {
+    const rewrite = await bench('header-rewrite', ['--store', 'local', '--size', '1MiB', '--rounds', '2']);
+    expect(series(rewrite.report, 'write')).toHaveLength(2);
+    expect(series(rewrite.report, 'rewriteHeader')).toHaveLength(2);
+    expect(series(rewrite.report, 'rewriteHeader').every((seconds) => seconds > 0)).toBe(true);
+    expect(rewrite.report.checks.map((c) => c.figure)).toEqual(['rewriteHeader ÷ write, median of the rounds']);
+    expect(rewrite.report.notes).toEqual(['header rewrite: local-copy']);
+    await expectOnlyJsonLeft();
+  }, 90_000);
+
   it('s3-throughput runs against its own s3rver without rclone installed; engine-tuning and profile-summary run', async () => {
     const s3 = await bench('s3-throughput', ['--size', '1MiB', '--rounds', '1'], await environmentWithoutPeers());
     expect(series(s3.report, 'cloudlocker upload (S3)')).toHaveLength(1);

@@ -5,28 +5,33 @@
  * Storage level only: no encryption, no RPC (the sharing figures of issue 14
  * measure the whole method).
  *
- *   npm run build && node dist/tools/bench/header-rewrite.js [--store local|rgw] [--size 256MiB] [--rounds 3]
+ *   npm run build && node dist/tools/bench/header-rewrite.js [--store local|rgw] [--size 256MiB] [--rounds 3] [--json FILE] [--work-dir DIR]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Args, formatSize } from './lib/cli-args.js';
+import { removePath } from './lib/files.js';
 import { run } from './lib/peers.js';
+import { Recorder } from './lib/report.js';
+import { makeWorkDir } from './lib/session.js';
+import { median } from './lib/stats.js';
 import { repoRoot } from './lib/server-process.js';
 import { createStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 const args = new Args();
+const common = args.common(3);
 const size = args.size('size', 256 * 1024 ** 2);
-const rounds = Number(args.string('rounds', '3'));
+const rounds = common.rounds;
 const storeKind = args.string('store', 'rgw');
 if (storeKind !== 'local' && storeKind !== 'rgw') throw new Error('--store is local or rgw');
 const PART = 16 * 1024 * 1024;
 const BUCKET = 'cloudlocker-bench';
 
-const workDir = await mkdtemp(path.join(os.tmpdir(), 'cloudlocker-bench-rewrite-'));
+const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-rewrite-');
+const recorder = new Recorder(`Storage.rewriteHeader against writing the object (${storeKind})`, workDir, { store: storeKind, size, rounds });
 const script = path.join(repoRoot(), 'tools', 'ceph-s3.sh');
 const cephEnv = { ...process.env, CEPH_S3_MEMSTORE_BYTES: String(Math.max(2 * 1024 ** 3, size * 6)), CEPH_S3_GC_SECONDS: '5' };
 let stopStore = async (): Promise<void> => {};
@@ -64,23 +69,27 @@ try {
     }
     const info = await writer.complete({ overwrite: true });
     writeTimes.push((performance.now() - started) / 1000);
+    recorder.add('write', 's', writeTimes[round]!, size);
     started = performance.now();
     await storage.rewriteHeader(name, info.version!, 200, randomBytes(500));
     rewriteTimes.push((performance.now() - started) / 1000);
+    recorder.add('rewriteHeader', 's', rewriteTimes[round]!, size);
     await storage.delete(name);
     console.log(
       `round ${round}: write ${writeTimes[round]!.toFixed(2)} s, rewriteHeader ${rewriteTimes[round]!.toFixed(2)} s ` +
         `(${((100 * rewriteTimes[round]!) / writeTimes[round]!).toFixed(1)} %), load ${os.loadavg()[0]!.toFixed(1)}`,
     );
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const ratios = writeTimes.map((write, i) => rewriteTimes[i]! / write);
   console.log(
     `${storeKind} (${storage.capabilities.headerRewrite}), ${formatSize(size)}: write ${median(writeTimes).toFixed(2)} s, ` +
       `rewriteHeader ${median(rewriteTimes).toFixed(2)} s, median ratio ${(100 * median(ratios)).toFixed(1)} %`,
   );
+  recorder.figure('rewriteHeader ÷ write, median of the rounds', median(ratios));
+  recorder.note(`header rewrite: ${storage.capabilities.headerRewrite}`);
 } finally {
   await storage.close();
   await stopStore();
-  await rm(workDir, { recursive: true, force: true });
+  await removePath(workDir);
 }
+await recorder.finish(common.jsonFile);
