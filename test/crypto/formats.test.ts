@@ -224,7 +224,14 @@ describe('listFiles over the seam', () => {
     expect(await sizes()).toEqual([['fake', 500], ['junk', 0]]);
     expect(reads.filter((name) => name === 'fake').length).toBe(firstReads);
     expect(reads.filter((name) => name === 'junk').length).toBeGreaterThan(1);
-    // Replaced: a new time, another plaintext size in its header.
+    // Replaced by an object of the same stored size (a longer header, less plaintext) at a new time.
+    const storedSize = objects['fake'].bytes.length;
+    const lines = Array.from({ length: 60 }, (_, i) => i + 4).find((n) => Array.from({ length: 500 }, (_, p) => p).some((p) => fakeObject(n, p).length === storedSize))!;
+    const plaintext = Array.from({ length: 500 }, (_, p) => p).find((p) => fakeObject(lines, p).length === storedSize)!;
+    expect(plaintext).toBeLessThan(500);
+    objects['fake'] = { bytes: fakeObject(lines, plaintext), modifiedAt: new Date(2000) };
+    expect(await sizes()).toEqual([['fake', plaintext], ['junk', 0]]);
+    // A different stored size alone is enough too.
     objects['fake'] = { bytes: fakeObject(5, 200), modifiedAt: new Date(2000) };
     expect(await sizes()).toEqual([['fake', 200], ['junk', 0]]);
   });
