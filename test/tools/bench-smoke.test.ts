@@ -118,13 +118,14 @@ describe('bench scripts on tiny sizes', () => {
       expectMeasuredOrExplained(report, `rclone copy to crypt (${tree})`);
       expectMeasuredOrExplained(report, `rclone copy from crypt (${tree})`);
     }
-    expect(series(report, 'listFiles folder view: top of a 12-file tree')).toHaveLength(5);
+    expect(series(report, 'cloudlocker age listFiles folder view: top of a 12-file tree')).toHaveLength(5);
+    expect(series(report, 'cloudlocker age listFiles folder view: top of a 12-file tree, first call')).toHaveLength(1);
     expect(report.checks.map((c) => c.figure)).toEqual(
       expect.arrayContaining([
         'small (12 × 4 KiB): uploadFolder ÷ rclone copy to crypt (+fsync)',
         'large (2 × 64 KiB): downloadFolder ÷ rclone copy from crypt (+fsync)',
         'large (2 × 64 KiB): server peak RSS, uploadFolder',
-        'listFiles folder view: top of a 12-file tree p50',
+        'cloudlocker age listFiles folder view: top of a 12-file tree p50',
       ]),
     );
     await expectOnlyJsonLeft();

@@ -185,7 +185,7 @@ function contendersFor(tree: TreeName): { uploads: Contender[]; downloads: Conte
           // downloadFolder recreates the tree as <destination>/<last segment of the name>/...
           await verifyTree(named(`${label} downloadFolder`), tree, path.join(local(label, round), stored(label, round)), round);
           await removePath(local(label, round));
-          if (tree === 'small' && round === 0 && label.startsWith('cloudlocker')) await runner.use((s) => measureListing(s, stored(label, round)));
+          if (tree === 'small' && round === 0) await runner.use((s) => measureListing(s, label, stored(label, round)));
           await runner.use((s) => s.client.call('deleteFile', { name: stored(label, round), recursive: true }));
         },
       }),
@@ -206,14 +206,20 @@ function contendersFor(tree: TreeName): { uploads: Contender[]; downloads: Conte
   return { uploads, downloads };
 }
 
-/** listFiles in folder view over the stored small tree: its top level, and one folder's first page. */
-async function measureListing(session: Session, folder: string): Promise<void> {
+/**
+ * listFiles in folder view over the stored small tree: its top level, and one folder's first page.
+ * The first call of each is recorded on its own (nothing read before: a folder opened for the first
+ * time); then `listCalls` more (a folder view listed again, as a UI does).
+ */
+async function measureListing(session: Session, label: string, folder: string): Promise<void> {
   const views = [
-    { series: `listFiles folder view: top of a ${shapes.small.files}-file tree`, params: { prefix: `${folder}/`, delimiter: '/' } },
-    { series: `listFiles folder view: first page of one folder (${Math.min(shapes.small.perFolder, shapes.small.files)} files)`, params: { prefix: `${folder}/d00/`, delimiter: '/' } },
+    { series: `${label} listFiles folder view: top of a ${shapes.small.files}-file tree`, params: { prefix: `${folder}/`, delimiter: '/' } },
+    { series: `${label} listFiles folder view: first page of one folder (${Math.min(shapes.small.perFolder, shapes.small.files)} files)`, params: { prefix: `${folder}/d00/`, delimiter: '/' } },
   ];
   for (const view of views) {
-    for (let i = 0; i < 3; i++) await session.client.call('listFiles', view.params); // warm-up
+    const first = performance.now();
+    await session.client.call('listFiles', view.params);
+    recorder.add(`${view.series}, first call`, 'ms', performance.now() - first);
     const times: number[] = [];
     for (let i = 0; i < listCalls; i++) {
       const start = performance.now();
@@ -263,8 +269,9 @@ for (const tree of trees as TreeName[]) {
   }
 }
 if (trees.includes('small')) {
-  for (const series of recorder.report.series.filter((s) => s.name.startsWith('listFiles folder view'))) {
-    recorder.check(`${series.name} p50`, percentile(series.values, 50), '<=', 50, ' ms');
+  for (const series of recorder.report.series.filter((s) => s.name.includes('listFiles folder view') && !s.name.endsWith('first call'))) {
+    if (series.name.startsWith('cloudlocker')) recorder.check(`${series.name} p50`, percentile(series.values, 50), '<=', 50, ' ms');
+    else recorder.figure(`${series.name} p50`, percentile(series.values, 50), ' ms');
   }
 }
 if (baselineBuild !== undefined) recorder.note(`baseline build: ${baselineBuild}`);
