@@ -43,9 +43,10 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
   const listedSize = async (name: string, storedSize: number, modifiedMs: number): Promise<number> => {
     const known = sizes.get(name, storedSize, modifiedMs);
     if (known !== undefined) return known;
-    const read = await listedPlaintextSize(storage, formats, name, storedSize);
-    if (read.fromHeader) sizes.set(name, storedSize, modifiedMs, read.size);
-    return read.size;
+    const size = await listedPlaintextSize(storage, formats, name, storedSize);
+    // 0 is also what a damaged or vanished object shows: not kept, so it is read again next time.
+    if (size !== 0) sizes.set(name, storedSize, modifiedMs, size);
+    return size;
   };
   return async (params) => {
     const headerReads = new PQueue({ concurrency: LIST_HEADER_READ_CONCURRENCY });
@@ -89,15 +90,15 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
  * length: one small ranged read per listed object (two for a header over
  * 4 KiB), at most LIST_HEADER_READ_CONCURRENCY at a time.
  */
-async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<{ size: number; fromHeader: boolean }> {
+async function listedPlaintextSize(storage: Storage, formats: FormatRegistry, name: string, storedSize: number): Promise<number> {
   try {
     const fromSize = formats.plaintextSizeFromStoredSize(storedSize);
-    if (fromSize !== undefined) return { size: fromSize, fromHeader: false };
+    if (fromSize !== undefined) return fromSize;
     const { layout } = await formats.readHeader((position, length) => storage.readRange(name, position, length));
-    return { size: layout.plaintextSizeFor(storedSize), fromHeader: true };
+    return layout.plaintextSizeFor(storedSize);
   } catch (err) {
-    // Gone since it was listed, like a damaged one, shows as 0 rather than failing the page (and is read again next time).
-    if (isCloudlockerError(err, 'INTEGRITY') || isCloudlockerError(err, 'NOT_FOUND')) return { size: 0, fromHeader: false };
+    // Gone since it was listed, like a damaged one, shows as 0 rather than failing the page.
+    if (isCloudlockerError(err, 'INTEGRITY') || isCloudlockerError(err, 'NOT_FOUND')) return 0;
     throw err;
   }
 }
