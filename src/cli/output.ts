@@ -34,15 +34,20 @@ export class CommandOutput {
     if (!this.json) this.streams.stderr.write(`${line}\n`);
   }
 
-  /** Report a failure on stderr and return the exit code it maps to. */
-  failure(error: unknown): ExitCode {
+  /**
+   * Report a failure on stderr and return the exit code it maps to. `about`
+   * names what failed when a command handles several (`{ path }` or
+   * `{ name }`): a prefix of the human line, fields of the JSON line.
+   */
+  failure(error: unknown, about: Readonly<Record<string, string>> = {}): ExitCode {
     const exitCode = exitCodeFor(error);
     const message = error instanceof Error ? error.message : String(error);
     if (this.json) {
       const rpc = error instanceof RpcError ? { code: error.code, ...(error.reason === undefined ? {} : { reason: error.reason }), ...(error.data === undefined ? {} : { data: error.data }) } : {};
-      this.streams.stderr.write(`${JSON.stringify({ type: 'error', exitCode, ...rpc, message })}\n`);
+      this.streams.stderr.write(`${JSON.stringify({ type: 'error', exitCode, ...about, ...rpc, message })}\n`);
     } else {
-      this.streams.stderr.write(`cloudlocker: ${cliWording(message)}${hint(error)}\n`);
+      const prefix = Object.values(about).map((value) => `${value}: `).join('');
+      this.streams.stderr.write(`cloudlocker: ${prefix}${cliWording(message)}${hint(error)}\n`);
     }
     return exitCode;
   }

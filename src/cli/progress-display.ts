@@ -29,7 +29,7 @@ export function percentDone(progress: Pick<TransferProgressParams, 'cryptoBytes'
   return Math.floor((doneBytes(progress) / progress.totalBytes) * 100);
 }
 
-/** "upload report.pdf: 42% (13.4 MiB of 32.0 MiB, 85.3 MiB/s, 1s left)" */
+/** "upload report.pdf: 42% (13.4 MiB of 32.0 MiB, 85.3 MiB/s, 1s left)"; a group adds "12 of 300 files" before the sizes. */
 export function formatProgressLine(progress: TransferProgressParams): string {
   return lineOf(progressParts(progress), { direction: true, sizes: true, speed: true });
 }
@@ -41,6 +41,8 @@ interface ProgressParts {
   readonly state: string;
   readonly percent: number;
   readonly sizes: string;
+  /** A transfer group: "12 of 300 files" (absent for a single file). */
+  readonly files: string | undefined;
   readonly speed: string | undefined;
   readonly eta: string | undefined;
 }
@@ -53,13 +55,14 @@ function progressParts(progress: TransferProgressParams): ProgressParts {
     state: progress.state === 'running' || progress.state === 'completed' ? '' : ` ${progress.state}`,
     percent: percentDone(progress),
     sizes: `${formatBytes(doneBytes(progress))} of ${formatBytes(progress.totalBytes)}`,
+    files: progress.group === undefined ? undefined : `${progress.group.filesDone} of ${progress.group.filesTotal} files`,
     speed: running ? `${formatBytes(progress.bytesPerSecond)}/s` : undefined,
     eta: running ? `${formatDuration(progress.etaSeconds)} left` : undefined,
   };
 }
 
 function lineOf(parts: ProgressParts, keep: { direction: boolean; sizes: boolean; speed: boolean }, name = parts.name): string {
-  const details = [keep.sizes ? parts.sizes : undefined, keep.speed ? parts.speed : undefined, parts.eta].filter((part) => part !== undefined);
+  const details = [keep.sizes ? parts.files : undefined, keep.sizes ? parts.sizes : undefined, keep.speed ? parts.speed : undefined, parts.eta].filter((part) => part !== undefined);
   const head = keep.direction ? `${parts.direction} ${name}` : name;
   return `${head}:${parts.state} ${parts.percent}%${details.length === 0 ? '' : ` (${details.join(', ')})`}`;
 }

@@ -12,7 +12,42 @@ import type { MethodHandler } from './handler.js';
  */
 export const LIST_HEADER_READ_CONCURRENCY = 8;
 
+/**
+ * Listed sizes already read from headers, by name, kept while the object's
+ * stored size and modification time stay the same (a replaced object has a
+ * new time, and is read again). A folder view is listed again and again by
+ * a UI; without this each listing of a 1 000-file folder of age objects
+ * re-read 1 000 headers. At most LISTED_SIZE_CACHE_ENTRIES (oldest out
+ * first: ~100 bytes each). A listed size is for display only, as before:
+ * download and getFileInfo read and check the header themselves.
+ */
+export const LISTED_SIZE_CACHE_ENTRIES = 50_000;
+
+class ListedSizeCache {
+  private readonly entries = new Map<string, { storedSize: number; modifiedMs: number; size: number }>();
+
+  get(name: string, storedSize: number, modifiedMs: number): number | undefined {
+    const entry = this.entries.get(name);
+    return entry !== undefined && entry.storedSize === storedSize && entry.modifiedMs === modifiedMs ? entry.size : undefined;
+  }
+
+  set(name: string, storedSize: number, modifiedMs: number, size: number): void {
+    this.entries.delete(name);
+    this.entries.set(name, { storedSize, modifiedMs, size });
+    if (this.entries.size > LISTED_SIZE_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+  }
+}
+
 export function createListFilesHandler(storage: Storage, formats: FormatRegistry = storedFormats): MethodHandler<typeof ListFiles> {
+  const sizes = new ListedSizeCache();
+  const listedSize = async (name: string, storedSize: number, modifiedMs: number): Promise<number> => {
+    const known = sizes.get(name, storedSize, modifiedMs);
+    if (known !== undefined) return known;
+    const size = await listedPlaintextSize(storage, formats, name, storedSize);
+    // 0 is also what a damaged or vanished object shows: not kept, so it is read again next time.
+    if (size !== 0) sizes.set(name, storedSize, modifiedMs, size);
+    return size;
+  };
   return async (params) => {
     const headerReads = new PQueue({ concurrency: LIST_HEADER_READ_CONCURRENCY });
     const page = await storage.list({
@@ -25,7 +60,7 @@ export function createListFilesHandler(storage: Storage, formats: FormatRegistry
       files: await Promise.all(
         page.objects.map(async (object) => ({
           name: object.name,
-          size: await headerReads.add(() => listedPlaintextSize(storage, formats, object.name, object.storedSize)),
+          size: await headerReads.add(() => listedSize(object.name, object.storedSize, object.modifiedAt.getTime())),
           storedSize: object.storedSize,
           modifiedAt: object.modifiedAt.toISOString(),
         })),

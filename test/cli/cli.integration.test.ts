@@ -231,6 +231,86 @@ describe('folders', () => {
   }, 90_000);
 });
 
+describe('several paths and names, folder names, tree view', () => {
+  it('upload A B FOLDER: each stored, one key made by the first; a missing path is reported by name and the rest still go (exit 3)', async () => {
+    const local = path.join(fixture.filesDir, 'many');
+    await mkdir(path.join(local, 'album', 'inner'), { recursive: true });
+    await writeFile(path.join(local, 'a.txt'), 'alpha');
+    await writeFile(path.join(local, 'b.txt'), 'bravo!');
+    await writeFile(path.join(local, 'album', 'one.txt'), 'one');
+    await writeFile(path.join(local, 'album', 'inner', 'two.txt'), 'two');
+    await mkdir(path.join(fixture.filesDir, 'many-keys'));
+    const up = await cl(['upload', 'many/a.txt', 'many/b.txt', 'many/album', '--new-key', 'many-keys', '--no-progress', '--json']);
+    expect(up).toMatchObject({ code: 0, stderr: '' });
+    const results = jsonLines(up.stdout);
+    expect(results.map((r) => r['name'])).toEqual(['a.txt', 'b.txt', 'album']);
+    // One key for all three: created by the first (named after it), used by the rest.
+    const key = path.join(fixture.filesDir, 'many-keys', 'a.txt.key.txt');
+    expect(results.map((r) => [r['keyPath'], r['keyCreated']])).toEqual([[key, true], [key, false], [key, false]]);
+    expect(results[2]).toMatchObject({ filesTotal: 2, filesStored: 2, failed: [] });
+    expect(await readdir(path.join(fixture.filesDir, 'many-keys'))).toEqual(['a.txt.key.txt']);
+
+    const partly = await cl(['upload', 'many/nothing-here.txt', 'many/b.txt', '--key', key, '--name', 'x', '--no-progress']);
+    expect(partly).toMatchObject({ code: 2 }); // --name with several paths: usage, nothing stored
+    const missing = await cl(['upload', 'many/nothing-here.txt', 'many/b.txt', '--key', key, '--overwrite', '--no-progress']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/^cloudlocker: .*nothing-here\.txt: /m);
+    expect(missing.stdout).toMatch(/^Uploaded .*b\.txt as b\.txt: 6 B/m);
+    const missingJson = await cl(['upload', 'many/nothing-here.txt', 'many/b.txt', '--key', key, '--overwrite', '--no-progress', '--json']);
+    expect(missingJson.code).toBe(3);
+    expect(jsonLines(missingJson.stderr)[0]).toMatchObject({ type: 'error', exitCode: 3, path: path.join(local, 'nothing-here.txt'), reason: 'NOT_FOUND' });
+    expect(jsonLines(missingJson.stdout).map((r) => r['name'])).toEqual(['b.txt']);
+  }, 90_000);
+
+  it('download NAME... --to DIR: files and folders (with or without the "/") into one folder; a missing one reported by name (exit 3); --to must be a folder', async () => {
+    const key = path.join(fixture.filesDir, 'dl-many.key.txt');
+    const local = path.join(fixture.filesDir, 'dl-many');
+    await mkdir(path.join(local, 'pics', 'old'), { recursive: true });
+    await writeFile(path.join(local, 'note.txt'), 'note');
+    await writeFile(path.join(local, 'pics', 'p1.bin'), 'p1');
+    await writeFile(path.join(local, 'pics', 'old', 'p0.bin'), 'p0');
+    expect((await cl(['upload', 'dl-many/note.txt', 'dl-many/pics', '--new-key', key, '--no-progress'])).code).toBe(0);
+
+    const notFolder = await cl(['download', 'note.txt', 'pics/', '--to', 'dl-out-file.bin', '--key', key, '--no-progress']);
+    expect(notFolder.code).toBe(2);
+    expect(notFolder.stderr).toMatch(/several names, --to is the folder/);
+    expect(await readdir(fixture.filesDir)).not.toContain('dl-out-file.bin');
+
+    const down = await cl(['download', 'note.txt', 'nope.txt', 'pics', '--to', 'dl-out/', '--create-dirs', '--key', key, '--no-progress']);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/^cloudlocker: nope\.txt: /m);
+    const out = path.join(fixture.filesDir, 'dl-out');
+    expect(await readFile(path.join(out, 'note.txt'), 'utf8')).toBe('note');
+    // "pics" has no file of its own but files under pics/: downloaded as the folder.
+    expect(down.stdout).toContain(`Downloaded pics/ to ${path.join(out, 'pics')}: 2 of 2 files, 4 B.`);
+    expect(await readFile(path.join(out, 'pics', 'old', 'p0.bin'), 'utf8')).toBe('p0');
+    expect(await readFile(path.join(out, 'pics', 'p1.bin'), 'utf8')).toBe('p1');
+
+    const json = await cl(['download', 'note.txt', 'pics/', '--to', 'dl-out', '--overwrite', '--key', key, '--no-progress', '--json']);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    expect(jsonLines(json.stdout).map((r) => [r['name'], r['path']])).toEqual([
+      ['note.txt', path.join(out, 'note.txt')],
+      ['pics', path.join(out, 'pics')],
+    ]);
+  }, 90_000);
+
+  it('ls --tree: every level, folders with file counts and sizes before their content; --json one entry per line in the same order', async () => {
+    const key = path.join(fixture.filesDir, 'tree-view.key.txt');
+    await fixture.file('tv.bin', 10);
+    expect((await cl(['upload', 'tv.bin', '--new-key', key, '--name', 'tv/b.bin', '--no-progress'])).code).toBe(0);
+    for (const name of ['tv/a/x.bin', 'tv/a/deep/y.bin', 'tv/c.bin']) expect((await cl(['upload', 'tv.bin', '--key', key, '--name', name, '--no-progress'])).code).toBe(0);
+    const tree = await cl(['ls', 'tv/', '--tree']);
+    expect(tree).toMatchObject({ code: 0, stderr: '' });
+    expect(tree.stdout.split('\n').filter(Boolean).map((line) => line.replace(/^.{34}/, ''))).toEqual(['a/', '  deep/', '    y.bin', '  x.bin', 'b.bin', 'c.bin']);
+    expect(tree.stdout).toMatch(/ 20 B {2}2 files\s+a\/\n/);
+    const json = jsonLines((await cl(['ls', 'tv/', '--tree', '--json'])).stdout);
+    expect(json.map((entry) => entry['folder'] ?? entry['name'])).toEqual(['tv/a/', 'tv/a/deep/', 'tv/a/deep/y.bin', 'tv/a/x.bin', 'tv/b.bin', 'tv/c.bin']);
+    expect(json[0]).toEqual({ folder: 'tv/a/', fileCount: 2, size: 20 });
+    expect(json[2]).toMatchObject({ name: 'tv/a/deep/y.bin', size: 10 });
+    expect((await cl(['ls', '--tree', '--folders'])).code).toBe(2);
+  }, 90_000);
+});
+
 describe('exit codes', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],

@@ -38,6 +38,14 @@ describe('formatProgressLine', () => {
     expect(formatProgressLine(progress(8 * MiB))).toBe('upload reports/q3.pdf: 25% (8.00 MiB of 32.0 MiB, 8.00 MiB/s, 3s left)');
   });
 
+  it('a transfer group also says how many of its files are done (one bar for the whole folder)', () => {
+    const group = progress(8 * MiB, { group: { filesTotal: 300, filesDone: 12, filesFailed: 0, currentFile: 'reports/q3.pdf' } });
+    expect(formatProgressLine(group)).toBe('upload reports/q3.pdf: 25% (12 of 300 files, 8.00 MiB of 32.0 MiB, 8.00 MiB/s, 3s left)');
+    // Narrow: the file count goes with the byte counts; the percent and the time left stay.
+    expect(fitProgressLine(group, 40)).not.toContain('files');
+    expect(fitProgressLine(group, 40)).toContain('25%');
+  });
+
   it('names states other than running and completed, and leaves speed out when not running', () => {
     expect(formatProgressLine(progress(0, { state: 'queued', cryptoBytes: 0, bytesPerSecond: 0, etaSeconds: null }))).toBe(
       'upload reports/q3.pdf: queued 0% (0 B of 32.0 MiB)',

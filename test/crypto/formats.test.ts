@@ -200,4 +200,39 @@ describe('listFiles over the seam', () => {
     ]);
     expect(new Set(reads)).toEqual(new Set(['v1', 'fake', 'junk']));
   });
+
+  it('reads a header once while the object stays the same; a replaced object (new time or stored size) and a damaged one are read again', async () => {
+    const objects: Record<string, { bytes: Buffer; modifiedAt: Date }> = {
+      fake: { bytes: fakeObject(3, 500), modifiedAt: new Date(1000) },
+      junk: { bytes: Buffer.alloc(300, 9), modifiedAt: new Date(1000) },
+    };
+    const reads: string[] = [];
+    const storage = {
+      list: async () => ({
+        objects: Object.entries(objects).map(([name, { bytes, modifiedAt }]) => ({ name, storedSize: bytes.length, modifiedAt })),
+        nextCursor: null,
+      }),
+      readRange: async (name: string, offset: number, length: number) => {
+        reads.push(name);
+        return objects[name]!.bytes.subarray(offset, offset + length);
+      },
+    } as unknown as Storage;
+    const handler = createListFilesHandler(storage, new FormatRegistry([formatV1, fakeFormat]));
+    const sizes = async () => (await handler({}, undefined as never)).files.map((file) => [file.name, file.size]);
+    expect(await sizes()).toEqual([['fake', 500], ['junk', 0]]);
+    const firstReads = reads.filter((name) => name === 'fake').length;
+    expect(await sizes()).toEqual([['fake', 500], ['junk', 0]]);
+    expect(reads.filter((name) => name === 'fake').length).toBe(firstReads);
+    expect(reads.filter((name) => name === 'junk').length).toBeGreaterThan(1);
+    // Replaced by an object of the same stored size (a longer header, less plaintext) at a new time.
+    const storedSize = objects['fake'].bytes.length;
+    const lines = Array.from({ length: 60 }, (_, i) => i + 4).find((n) => Array.from({ length: 500 }, (_, p) => p).some((p) => fakeObject(n, p).length === storedSize))!;
+    const plaintext = Array.from({ length: 500 }, (_, p) => p).find((p) => fakeObject(lines, p).length === storedSize)!;
+    expect(plaintext).toBeLessThan(500);
+    objects['fake'] = { bytes: fakeObject(lines, plaintext), modifiedAt: new Date(2000) };
+    expect(await sizes()).toEqual([['fake', plaintext], ['junk', 0]]);
+    // A different stored size alone is enough too.
+    objects['fake'] = { bytes: fakeObject(5, 200), modifiedAt: new Date(2000) };
+    expect(await sizes()).toEqual([['fake', 200], ['junk', 0]]);
+  });
 });

@@ -109,6 +109,28 @@ describe('bench scripts on tiny sizes', () => {
     await expectOnlyJsonLeft();
   }, 180_000);
 
+  it('folder-throughput: uploadFolder/downloadFolder of both trees timed against rclone (or reported missing), RSS and folder-view listing checked', async () => {
+    const { report } = await bench('folder-throughput', ['--small-files', '12', '--large-files', '2', '--large-size', '64KiB', '--rounds', '1', '--list-calls', '5', '--keep-server']);
+    for (const tree of ['small', 'large']) {
+      expect(series(report, `cloudlocker age uploadFolder (${tree})`)).toHaveLength(1);
+      expect(series(report, `cloudlocker age downloadFolder (${tree})`)).toHaveLength(1);
+      expect(series(report, `cloudlocker age uploadFolder (${tree}): server peak RSS`)[0]).toBeGreaterThan(10);
+      expectMeasuredOrExplained(report, `rclone copy to crypt (${tree})`);
+      expectMeasuredOrExplained(report, `rclone copy from crypt (${tree})`);
+    }
+    expect(series(report, 'cloudlocker age listFiles folder view: top of a 12-file tree')).toHaveLength(5);
+    expect(series(report, 'cloudlocker age listFiles folder view: top of a 12-file tree, first call')).toHaveLength(1);
+    expect(report.checks.map((c) => c.figure)).toEqual(
+      expect.arrayContaining([
+        'small (12 × 4 KiB): uploadFolder ÷ rclone copy to crypt (+fsync)',
+        'large (2 × 64 KiB): downloadFolder ÷ rclone copy from crypt (+fsync)',
+        'large (2 × 64 KiB): server peak RSS, uploadFolder',
+        'cloudlocker age listFiles folder view: top of a 12-file tree p50',
+      ]),
+    );
+    await expectOnlyJsonLeft();
+  }, 180_000);
+
   it('server-memory, rpc-latency, concurrent-uploads, list-files and progress-overhead report their figures', async () => {
     const memory = await bench('server-memory', ['--sizes', '1MiB']);
     expect(memory.report.checks.map((c) => c.figure)).toEqual(['server peak RSS, upload of 1 MiB', 'server peak RSS, download of 1 MiB']);

@@ -123,24 +123,37 @@ export function chachaOpen(key: KeyObject | Uint8Array, nonce: Uint8Array, seale
   return buffer.subarray(offset, offset + length);
 }
 
-// Fixed DER prefixes that turn raw 32-byte keys into the PKCS#8 / SPKI forms
-// Node's KeyObjects are made from (RFC 8410).
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+// Raw 32-byte keys go in and out of Node's KeyObjects as JWK (RFC 8037 OKP):
+// Node builds those straight from the raw bytes (EVP_PKEY_new_raw_*), while the
+// PKCS#8 / SPKI DER forms go through OpenSSL 3's generic decoders and encoders,
+// about ten times slower (~1 ms per private key on the bench machine). With one
+// key import and one export per stored or opened file, that was the largest
+// single CPU cost of a folder of small files (see docs/benchmarks.md).
+type OkpCurve = 'X25519' | 'Ed25519';
 
-function rawPublic(key: KeyObject, prefix: Buffer): Buffer {
-  return Buffer.from(key.export({ format: 'der', type: 'spki' }).subarray(prefix.length));
+function okpPrivateKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  // For a private key Node reads only d (x must be a string, and is not used).
+  return createPrivateKey({ key: { kty: 'OKP', crv: curve, d: Buffer.from(raw).toString('base64url'), x: '' }, format: 'jwk' });
+}
+
+function okpPublicKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: curve, x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+}
+
+/** The raw public key of a private (or public) OKP KeyObject. */
+function rawPublic(key: KeyObject): Buffer {
+  const { x } = key.export({ format: 'jwk' });
+  if (typeof x !== 'string') throw new Error('the key has no public part');
+  return Buffer.from(x, 'base64url');
 }
 
 export function x25519PrivateKey(scalar: Uint8Array): KeyObject {
   if (scalar.length !== 32) throw new RangeError('an X25519 scalar is 32 bytes');
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
+  return okpPrivateKey('X25519', scalar);
 }
 
-export function x25519PublicKeyOf(scalar: Uint8Array): Buffer {
-  return rawPublic(createPublicKey(x25519PrivateKey(scalar)), X25519_SPKI_PREFIX);
+export function x25519PublicKeyOf(scalar: Uint8Array | KeyObject): Buffer {
+  return rawPublic(scalar instanceof Uint8Array ? x25519PrivateKey(scalar) : scalar);
 }
 
 /**
@@ -150,7 +163,7 @@ export function x25519PublicKeyOf(scalar: Uint8Array): Buffer {
 export function x25519(scalar: Uint8Array | KeyObject, point: Uint8Array): Buffer {
   if (point.length !== 32) throw new RangeError('an X25519 point is 32 bytes');
   const privateKey = scalar instanceof Uint8Array ? x25519PrivateKey(scalar) : scalar;
-  const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, point]), format: 'der', type: 'spki' });
+  const publicKey = okpPublicKey('X25519', point);
   let shared: Buffer;
   try {
     shared = diffieHellman({ privateKey, publicKey });
@@ -163,11 +176,11 @@ export function x25519(scalar: Uint8Array | KeyObject, point: Uint8Array): Buffe
 
 export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
-  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  return okpPrivateKey('Ed25519', seed);
 }
 
 export function ed25519PublicKeyOf(privateKey: KeyObject): Buffer {
-  return rawPublic(createPublicKey(privateKey), ED25519_SPKI_PREFIX);
+  return rawPublic(privateKey);
 }
 
 export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer {
@@ -177,8 +190,7 @@ export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer 
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-    return verify(null, message, key, signature);
+    return verify(null, message, okpPublicKey('Ed25519', publicKey), signature);
   } catch {
     return false;
   }

@@ -21,6 +21,7 @@ import {
   hkdfExpand,
   hkdfExtract,
   x25519,
+  x25519PrivateKey,
   x25519PublicKeyOf,
 } from './primitives.js';
 import { takeRandom, type RandomSource } from '../random.js';
@@ -78,9 +79,11 @@ function checkFileKey(fileKey: Uint8Array): void {
 export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array, random: RandomSource): Stanza {
   checkFileKey(fileKey);
   const ephemeral = takeRandom(random, 32);
-  const share = x25519PublicKeyOf(ephemeral);
-  const shared = x25519(ephemeral, recipient);
+  // One KeyObject for both uses (each import of a key costs more than the X25519 itself).
+  const ephemeralKey = x25519PrivateKey(ephemeral);
   ephemeral.fill(0);
+  const share = x25519PublicKeyOf(ephemeralKey);
+  const shared = x25519(ephemeralKey, recipient);
   const key = hkdf(shared, Buffer.concat([share, recipient]), X25519_LABEL);
   shared.fill(0);
   const body = wrapFileKey(key, fileKey);
@@ -89,7 +92,8 @@ export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array, random: R
 }
 
 export function unwrapX25519(secret: Uint8Array, stanzas: readonly Stanza[]): Buffer | null {
-  const ownPublic = x25519PublicKeyOf(secret);
+  const secretKey = x25519PrivateKey(secret);
+  const ownPublic = x25519PublicKeyOf(secretKey);
   for (const stanza of stanzas) {
     if (stanza.args[0] !== X25519_STANZA_TYPE) continue;
     if (stanza.args.length !== 2) throw malformed(X25519_STANZA_TYPE);
@@ -99,7 +103,7 @@ export function unwrapX25519(secret: Uint8Array, stanzas: readonly Stanza[]): Bu
     }
     let shared: Buffer;
     try {
-      shared = x25519(secret, share);
+      shared = x25519(secretKey, share);
     } catch {
       throw malformed(X25519_STANZA_TYPE);
     }
