@@ -131,18 +131,31 @@ export function chachaOpen(key: KeyObject | Uint8Array, nonce: Uint8Array, seale
 // single CPU cost of a folder of small files (see docs/benchmarks.md).
 type OkpCurve = 'X25519' | 'Ed25519';
 
+/** The bytes of `raw` as base64url, without first copying them into another Buffer. */
+function base64urlOf(raw: Uint8Array): string {
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
+}
+
 function okpPrivateKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
   // For a private key Node reads only d (x must be a string, and is not used).
-  return createPrivateKey({ key: { kty: 'OKP', crv: curve, d: Buffer.from(raw).toString('base64url'), x: '' }, format: 'jwk' });
+  // The JWK string is one more copy of the secret that cannot be wiped, as the
+  // PKCS#8 Buffer it replaces was (nothing zeroed that either).
+  return createPrivateKey({ key: { kty: 'OKP', crv: curve, d: base64urlOf(raw), x: '' }, format: 'jwk' });
 }
 
 function okpPublicKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: curve, x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({ key: { kty: 'OKP', crv: curve, x: base64urlOf(raw) }, format: 'jwk' });
 }
 
-/** The raw public key of a private (or public) OKP KeyObject. */
+/**
+ * The raw public key of a private (or public) OKP KeyObject. A private key is
+ * first reduced to its public half: its own JWK export would carry the
+ * secret (d) along, a copy of the identity's secret in a string per file.
+ */
 function rawPublic(key: KeyObject): Buffer {
-  const { x } = key.export({ format: 'jwk' });
+  const publicKey = key.type === 'private' ? createPublicKey(key) : key;
+  const { x, d } = publicKey.export({ format: 'jwk' });
+  if (d !== undefined) throw new Error('a public key export carried a private part');
   if (typeof x !== 'string') throw new Error('the key has no public part');
   return Buffer.from(x, 'base64url');
 }
