@@ -97,9 +97,11 @@ export function createUploadFolderResumer(engine: TransferEngine, storage: Stora
       }
       const started = summary.inFlight.get(file.name);
       if (started !== undefined && !parameters.overwrite) {
-        // There now and not before this group's member started: stored by it just before the crash.
+        // There now and absent when this group's member started: taken as stored by it just before the
+        // crash (docs/protocol.md says so: another writer in that window cannot be told apart). An object
+        // that was there before the member started is never ours, whatever its version now.
         const info = await statOrNothing(storage, file.name);
-        if (info !== undefined && objectVersion(info) !== started.prior) replaceOwn.add(file.name);
+        if (info !== undefined && started.prior === null) replaceOwn.add(file.name);
       }
       pending.push(file);
     };
