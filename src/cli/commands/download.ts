@@ -1,4 +1,4 @@
-/** `cloudlocker download NAME --to DEST --key K [--overwrite]`: fetch, authenticate and decrypt a stored file. */
+/** `cloudlocker download NAME --to DEST [--key K] [--overwrite]`: fetch, authenticate and decrypt a stored file (no --key: the unlocked identity). */
 import path from 'node:path';
 import { Command } from 'commander';
 import { addClientOptions, defaultContext, runWithClient, type ClientFlags, type CommandContext } from '../client-command.js';
@@ -9,6 +9,7 @@ import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
 import { resolveKeepingFolderMark } from '../../transfer/local-files.js';
 import { withCurrentFile } from './upload.js';
+import { refusePassphraseWithoutKey } from '../upload-key.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
   to?: string;
@@ -32,19 +33,22 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
         'where to save (required): an existing folder, or a path ending in "/" (or the platform\'s separator), saves into that folder; any other path is the file to write. A missing folder is an error unless --create-dirs',
       )
       .option('--create-dirs', "create the destination's missing folders")
-      .option('--key <path>', 'the key file it was encrypted with (required)')
+      .option('--key <path>', 'the key file it was encrypted with (default: the identity unlocked in the service: cloudlocker unlock)')
       .option('--overwrite', 'replace an existing local file')
       .option('--accept-unauthored', 'accept an age file without an author signature (importing one made elsewhere, e.g. with age -r)')
       .option('--key-passphrase-from-stdin', `read the key's passphrase as one line from standard input (else ${PASSPHRASE_ENV})`)
       .option('--transfer-id <id>', 'your id for the transfer (default: a random UUID)')
       .option('--no-progress', 'show no progress'),
   ).action(async (name: string, flags: DownloadFlags, command: Command) => {
-    requireOptions(command, flags, { to: '--to <path>', key: '--key <path>' });
+    requireOptions(command, flags, { to: '--to <path>' });
     await runWithClient(flags, context, async (client, output) => {
-      const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      // No --key: the identity unlocked in the service (LOCKED when none is).
+      const keyPath = flags.key === undefined ? undefined : path.resolve(flags.key);
+      refusePassphraseWithoutKey(keyPath, flags.keyPassphraseFromStdin);
+      const keyPassphrase = keyPath === undefined ? undefined : await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
       const paramsWith = (passphrase: string | undefined) => ({
         name,
-        keyPath: path.resolve(flags.key!),
+        ...(keyPath === undefined ? {} : { keyPath }),
         // A trailing separator means "into this folder": path.resolve alone would drop it.
         destination: resolveKeepingFolderMark(flags.to!),
         ...(flags.overwrite === true ? { overwrite: true } : {}),

@@ -1,4 +1,4 @@
-/** `cloudlocker upload FILE (--key K | --new-key K) [--name N] [--overwrite]`: encrypt a local file and store it. */
+/** `cloudlocker upload FILE [--key K | --new-key K] [--name N] [--overwrite]`: encrypt a local file and store it (no key flag: the unlocked identity). */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -9,7 +9,7 @@ import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
 import type { TransferOptions } from '../../client/node.js';
-import { uploadKeyPath, type UploadKeyFlags } from '../upload-key.js';
+import { refusePassphraseWithoutKey, uploadKeyPath, type UploadKeyFlags } from '../upload-key.js';
 
 interface UploadFlags extends ClientFlags, TransferFlags, UploadKeyFlags {
   name?: string;
@@ -25,9 +25,9 @@ const KEY_TYPES = ['X25519', 'mlkem768x25519', 'v1'] as const;
 export function uploadCommand(context: CommandContext = defaultContext()): Command {
   return addClientOptions(
     new Command('upload')
-      .description('Encrypt a local file with a key file and store it; a folder is stored whole, as <name>/<relative path> (links not followed).')
+      .description('Encrypt a local file with a key file (or the unlocked identity) and store it; a folder is stored whole, as <name>/<relative path> (links not followed).')
       .argument('<file>', 'the local file or folder')
-      .option('--key <path>', 'the key file to encrypt with (it must exist)')
+      .option('--key <path>', 'the key file to encrypt with (it must exist); without --key or --new-key: the identity unlocked in the service (cloudlocker unlock)')
       .option('--new-key <path>', 'create a new key: at this path (which must not exist yet), or as <name>.key.txt (v1: .key.json) in this folder')
       .addOption(new Option('--key-type <type>', 'the kind of key --new-key creates: an age identity (X25519, or mlkem768x25519: post-quantum), or v1').choices(KEY_TYPES).default('X25519'))
       .option('--recipient <recipient>', 'also encrypt to this age recipient (age1…) or public card (cloudlockercard1…); repeat for more', (value: string, previous: string[] = []) => [...previous, value])
@@ -39,11 +39,13 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
   ).action(async (file: string, flags: UploadFlags) => {
     await runWithClient(flags, context, async (client, output) => {
       // The service resolves relative paths against its own working directory, not ours.
+      // Neither --key nor --new-key: undefined, the identity unlocked in the service (LOCKED when none is).
       const keyPath = await uploadKeyPath(flags, flags.name ?? path.basename(file));
-      const keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      refusePassphraseWithoutKey(keyPath, flags.keyPassphraseFromStdin);
+      const keyPassphrase = keyPath === undefined ? undefined : await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
       const paramsWith = (passphrase: string | undefined) => ({
         path: path.resolve(file),
-        keyPath,
+        ...(keyPath === undefined ? {} : { keyPath }),
         ...(flags.name === undefined ? {} : { name: flags.name }),
         ...(flags.overwrite === true ? { overwrite: true } : {}),
         ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),
