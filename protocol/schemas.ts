@@ -590,7 +590,7 @@ export const resumeTransferParamsSchema = {
     keyPassphrase: {
       ...passphraseSchema,
       description:
-        'Passphrase of the transfer\'s key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed.',
+        'Passphrase of the transfer\'s key file, if it is protected (a protected key cannot resume by itself at start). Not needed while the identity the transfer started with is unlocked. Never logged, never stored, never echoed.',
     },
   },
   required: ['transferId'],

@@ -6,7 +6,7 @@
 import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
 import { createUserMethodHandlers } from './methods/user-methods.js';
-import { trustedAuthors } from './methods/key-sources.js';
+import { trustedAuthors, unlockedKeyIfSame } from './methods/key-sources.js';
 import { guardReservedNames } from './storage/reserved-names.js';
 import { ContactBook } from './users/contacts.js';
 import { IdentitySession } from './users/identity-session.js';
@@ -70,6 +70,8 @@ export async function createFileServices(context: ServerContext, options: FileSe
     logger: logger.child({ component: 'transfer' }),
     // A resumed download trusts the contacts as the first run did.
     trustedAuthors: async (key) => (await trustedAuthors(key, contacts)).authors,
+    // A resume without a passphrase uses the unlocked identity when it is the one the transfer started with.
+    unlockedKey: (cardId) => unlockedKeyIfSame(session, cardId),
   });
   const engine = new TransferEngine({
     storage,

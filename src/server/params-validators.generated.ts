@@ -1450,7 +1450,7 @@ return errors === 0;
 }
 
 const params_resumeTransfer = validate20;
-const schema21 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
+const schema21 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Not needed while the identity the transfer started with is unlocked. Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
