@@ -95,7 +95,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         const unlocked = await client.request('unlock', { keyPath: key.keyPath, keyPassphrase: STRONG });
         expect(unlocked).toEqual({ unlocked: true, card: key.card, cardId: key.cardId, recipient: expect.stringMatching(/^age1/), keyPath: key.keyPath });
         const note = await other.waitForNotification((n) => n.method === 'identityChanged');
-        expect(note.params).toEqual({ unlocked: true, cause: 'unlock', card: key.card, cardId: key.cardId });
+        expect(note.params).toEqual({ unlocked: true, cause: 'unlock', card: key.card, cardId: key.cardId, seq: expect.any(Number) });
         expect(await other.request('getIdentity', {})).toMatchObject({ unlocked: true, cardId: key.cardId, keyPath: key.keyPath });
 
         expect(await other.request('lock', {})).toEqual({ wasUnlocked: true });
@@ -104,6 +104,26 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         expect(await client.request('lock', {})).toEqual({ wasUnlocked: false });
         // The passphrase never reached the log.
         expect(server.logs.text()).not.toContain(STRONG);
+      });
+
+      it('identityChanged carries a seq from the sequence the transfer notifications use (listTransfers agrees)', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('me.age');
+        const plain = path.join(dir, 'seq.txt');
+        await writeFile(plain, 'ordered');
+        await client.request('upload', { path: plain, keyPath: key.keyPath });
+        const finished = await client.waitForNotification((n) => n.method === 'transferFinished');
+        const before = finished.params['seq'] as number;
+        await client.request('unlock', { keyPath: key.keyPath });
+        const unlocked = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === true);
+        await client.request('lock', {});
+        const locked = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === false);
+        expect(unlocked.params['seq']).toBeGreaterThan(before);
+        expect(locked.params['seq']).toBe((unlocked.params['seq'] as number) + 1);
+        // The listing's seq counts them too: a client that saw the lock misses nothing after it.
+        const listed = await client.request('listTransfers', { sinceSeq: locked.params['seq'] as number });
+        expect(listed.seq).toBe(locked.params['seq']);
+        expect(listed.transfers).toEqual([]);
       });
 
       it('refuses a wrong passphrase, a missing one, a v1 key file and a missing file, each with its reason', async () => {
@@ -127,7 +147,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         await client.request('unlock', { keyPath: key.keyPath, idleTimeoutMs: 300 });
         expect(await client.request('getIdentity', {})).toMatchObject({ unlocked: true, idleTimeoutMs: 300 });
         const note = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === false, 5000);
-        expect(note.params).toEqual({ unlocked: false, cause: 'idle' });
+        expect(note.params).toEqual({ unlocked: false, cause: 'idle', seq: expect.any(Number) });
         expect((await rpcError(client.request('getIdentity', {}))).reason).toBe('LOCKED');
       });
 
