@@ -576,7 +576,7 @@ async function start(): Promise<void> {
     showState(change);
     if (change.state === 'open') {
       refreshFiles().catch(() => undefined);
-      // identityChanged carries no seq: after a reconnect, ask for the state instead.
+      // A change made while disconnected is in no listing: after a reconnect, ask for the state.
       refreshIdentity().catch(() => undefined);
     }
   });
