@@ -57,7 +57,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
         direction: 'download',
         name: params.name,
         totalBytes: totalOf(objects),
-        parameters: { kind: 'downloadFolder', root, keyPath: path.resolve(params.keyPath), overwrite, filesTotal: objects.length },
+        parameters: { kind: 'downloadFolder', root, keyPath, overwrite, filesTotal: objects.length },
       });
       return runFolderDownload(engine, {
         reservation,
