@@ -86,7 +86,7 @@ export const UploadFolder = defineMethod<T.UploadFolderParams, T.UploadFolderRes
     'Encrypt and store every regular file under a local folder as <name>/<relative path>, as one transfer group; answers when every file has been tried.',
   paramsSchema: S.uploadFolderParamsSchema,
   resultSchema: S.uploadFolderResultSchema,
-  errors: [...TRANSFER_ERRORS],
+  errors: [...TRANSFER_ERRORS, 'LOCKED'],
 });
 
 export const DownloadFolder = defineMethod<T.DownloadFolderParams, T.DownloadFolderResult>()({
@@ -95,7 +95,7 @@ export const DownloadFolder = defineMethod<T.DownloadFolderParams, T.DownloadFol
     'Fetch, authenticate and decrypt every stored file under <name>/ into a local folder, recreating the tree, as one transfer group; answers when every file has been tried.',
   paramsSchema: S.downloadFolderParamsSchema,
   resultSchema: S.downloadFolderResultSchema,
-  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY'],
+  errors: [...TRANSFER_ERRORS, 'KEY_MISMATCH', 'INTEGRITY', 'LOCKED'],
 });
 
 export const ListFiles = defineMethod<T.ListFilesParams, T.ListFilesResult>()({

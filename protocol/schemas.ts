@@ -168,14 +168,15 @@ export const uploadFolderParamsSchema = {
     path: { ...localPathSchema, description: 'The local folder to upload: every regular file under it, at any depth.' },
     keyPath: {
       ...localPathSchema,
-      description: 'As for upload: one key for every file of the folder (a directory: "<last segment of name>.key.json" in it).',
+      description:
+        'As for upload: one key for every file of the folder (a directory: "<last segment of name>.key.txt" in it). Default: the unlocked identity (see unlock); LOCKED when none is. It must not lie inside the folder uploaded.',
     },
     name: { ...remoteNameSchema, description: "The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name." },
     overwrite: { type: 'boolean', default: false },
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
   },
-  required: ['path', 'keyPath'],
+  required: ['path'],
   additionalProperties: false,
 } as const;
 
@@ -223,7 +224,7 @@ export const downloadFolderParamsSchema = {
   type: 'object',
   properties: {
     name: { ...remoteNameSchema, description: 'The stored folder (without the trailing "/"): every file whose name starts with "<name>/".' },
-    keyPath: { ...localPathSchema, description: 'The key file its files were encrypted with.' },
+    keyPath: { ...localPathSchema, description: 'The key file (or identity) its files were encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is.' },
     destination: {
       ...localPathSchema,
       description: 'The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true.',
@@ -233,7 +234,7 @@ export const downloadFolderParamsSchema = {
     transferId: transferIdSchema,
     keyPassphrase: passphraseSchema,
   },
-  required: ['name', 'keyPath', 'destination'],
+  required: ['name', 'destination'],
   additionalProperties: false,
 } as const;
 
@@ -589,7 +590,7 @@ export const resumeTransferParamsSchema = {
     keyPassphrase: {
       ...passphraseSchema,
       description:
-        'Passphrase of the transfer\'s key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed.',
+        'Passphrase of the transfer\'s key file, if it is protected (a protected key cannot resume by itself at start). Not needed while the identity the transfer started with is unlocked. Never logged, never stored, never echoed.',
     },
   },
   required: ['transferId'],

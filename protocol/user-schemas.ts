@@ -214,6 +214,12 @@ export const identityChangedParamsSchema = {
     cause: { type: 'string', enum: ['unlock', 'signIn', 'lock', 'idle', 'shutdown'] },
     card: cardSchema,
     cardId: cardIdSchema,
+    seq: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'Server-wide notification sequence number, the one transferProgress and transferFinished carry (listTransfers sinceSeq). Always sent by this server; optional so that a client also reads servers from before it was added.',
+    },
   },
   required: ['unlocked', 'cause'],
   additionalProperties: false,

@@ -6,7 +6,7 @@
 import type { ServerConfig } from './config/index.js';
 import { createFileMethodHandlers } from './methods/file-methods.js';
 import { createUserMethodHandlers } from './methods/user-methods.js';
-import { trustedAuthors } from './methods/key-sources.js';
+import { trustedAuthors, unlockedKeyIfSame } from './methods/key-sources.js';
 import { guardReservedNames } from './storage/reserved-names.js';
 import { ContactBook } from './users/contacts.js';
 import { IdentitySession } from './users/identity-session.js';
@@ -44,17 +44,18 @@ export async function createFileServices(context: ServerContext, options: FileSe
     (await createStorage(storageConfigOf(config), { onWarning: (message) => logger.warn({ component: 'storage' }, message) }));
   // Everything but the identity-copy methods sees the store without its reserved names (.cloudlocker/).
   const storage = guardReservedNames(rawStorage);
-  const session = new IdentitySession({
-    onChange: (params) => {
-      logger.info({ unlocked: params.unlocked, cause: params.cause, cardId: params.cardId }, 'identity state changed');
-      notifications.publish({ method: 'identityChanged', params });
-    },
-  });
   const contacts = new ContactBook(config.dataDir);
   // The journal first: the store must keep the unfinished writes it will resume.
   const journal = await TransferJournal.open(config.dataDir, { finishedRetentionMs: FINISHED_RETENTION_MS });
   await storage.init({ keepWrites: ResumableTransfers.keepWrites(journal) });
   const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs, retentionMs: FINISHED_RETENTION_MS });
+  const session = new IdentitySession({
+    onChange: (params) => {
+      logger.info({ unlocked: params.unlocked, cause: params.cause, cardId: params.cardId }, 'identity state changed');
+      // The transfers' seq sequence: one order for all notifications, replayed alike after a reconnect.
+      notifications.publish({ method: 'identityChanged', params: { ...params, seq: registry.takeSeq() } });
+    },
+  });
   // Progress may be coalesced per transfer for a slow reader; a finish is never dropped.
   registry.on('transferProgress', (params) =>
     notifications.publish({ method: 'transferProgress', params }, { coalesceKey: params.transferId }),
@@ -70,6 +71,8 @@ export async function createFileServices(context: ServerContext, options: FileSe
     logger: logger.child({ component: 'transfer' }),
     // A resumed download trusts the contacts as the first run did.
     trustedAuthors: async (key) => (await trustedAuthors(key, contacts)).authors,
+    // A resume without a passphrase uses the unlocked identity when it is the one the transfer started with.
+    unlockedKey: (cardId) => unlockedKeyIfSame(session, cardId),
   });
   const engine = new TransferEngine({
     storage,

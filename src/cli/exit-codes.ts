@@ -14,7 +14,7 @@ export const ExitCode = {
   USAGE: 2,
   /** NOT_FOUND: the local file, key file, remote file or transfer does not exist. */
   NOT_FOUND: 3,
-  /** KEY_INVALID, KEY_MISMATCH or NOT_A_RECIPIENT: wrong, damaged or locked key file, wrong passphrase. */
+  /** KEY_INVALID, KEY_MISMATCH, NOT_A_RECIPIENT or LOCKED: wrong, damaged or locked key file, wrong passphrase, no key given and no identity unlocked. */
   KEY: 4,
   /** The service is not running, cannot be reached, refused the token, failed the certificate pin, or the connection was lost. */
   CONNECTION: 5,
@@ -50,6 +50,7 @@ function codeForReason(reason: string | undefined): ExitCode | undefined {
     case 'KEY_INVALID':
     case 'KEY_MISMATCH':
     case 'NOT_A_RECIPIENT':
+    case 'LOCKED':
       return ExitCode.KEY;
     case 'ALREADY_EXISTS':
       return ExitCode.EXISTS;

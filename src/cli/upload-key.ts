@@ -4,6 +4,7 @@
  * a key wherever keyPath does not exist yet, so with a single flag a typo in
  * the path silently made a new key (and the file could then be decrypted
  * only with that unnoticed key). Checked here, where the path was typed.
+ * Neither flag: the unlocked identity.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,12 +17,15 @@ export interface UploadKeyFlags {
   newKey?: string;
 }
 
-/** The absolute keyPath to send, after checking the flags against the file system. */
-export async function uploadKeyPath(flags: UploadKeyFlags, remoteName: string): Promise<string> {
+/**
+ * The absolute keyPath to send, after checking the flags against the file
+ * system; undefined when neither flag is given: the service then uses the
+ * identity unlocked in it (`cloudlocker unlock`), or answers LOCKED. Leaving
+ * both out never creates a key.
+ */
+export async function uploadKeyPath(flags: UploadKeyFlags, remoteName: string): Promise<string | undefined> {
   if (flags.key !== undefined && flags.newKey !== undefined) throw new UsageError('Give either --key (an existing key file) or --new-key (create one), not both.');
-  if (flags.key === undefined && flags.newKey === undefined) {
-    throw new UsageError('upload needs --key <path> (an existing key file) or --new-key <path> (create a new key there).');
-  }
+  if (flags.key === undefined && flags.newKey === undefined) return undefined;
   if (flags.key !== undefined) {
     const keyPath = path.resolve(flags.key);
     const found = await stat(keyPath).catch(() => undefined);
@@ -39,4 +43,11 @@ export async function uploadKeyPath(flags: UploadKeyFlags, remoteName: string): 
     throw new CloudlockerError('ALREADY_EXISTS', `${keyPath} already exists: to encrypt with that key, use --key instead of --new-key.`);
   }
   return keyPath;
+}
+
+/** A passphrase flag with no key flag has nothing to open: the unlocked identity needs none. */
+export function refusePassphraseWithoutKey(keyPath: string | undefined, passphraseFromStdin: boolean | undefined): void {
+  if (keyPath === undefined && passphraseFromStdin === true) {
+    throw new UsageError('--key-passphrase-from-stdin goes with --key (or --new-key): the identity unlocked in the service needs no passphrase.');
+  }
 }

@@ -13,7 +13,7 @@ import type { TransferEngine } from '../transfer/transfer-engine.js';
 import { runTransferGroup } from '../transfer/transfer-group.js';
 import { lstat, mkdir, stat } from 'node:fs/promises';
 import type { MethodHandler } from './handler.js';
-import { trustedAuthors, type KeySources } from './key-sources.js';
+import { trustedAuthors, unlockedKey, type KeySources } from './key-sources.js';
 import { refusePlaintextInsideStore } from './local-store-paths.js';
 
 /** One stored file of the folder and where it goes. */
@@ -25,18 +25,25 @@ interface FolderObject {
   readonly marker: boolean;
 }
 
-/** `sources`: the contacts, whose files a folder download trusts as a single download does (key-sources.ts). */
+/**
+ * `sources`: the unlocked identity (used when keyPath is left out, as download
+ * does) and the contacts, whose files a folder download trusts as a single
+ * download does (key-sources.ts).
+ */
 export function createDownloadFolderHandler(engine: TransferEngine, storage: Storage, sources?: KeySources): MethodHandler<typeof DownloadFolder> {
   return async (params) =>
     engine.reserving('download', params.transferId, params.name, async (reservation) => {
       await refusePlaintextInsideStore(storage, params.destination, 'destination');
+      // Without keyPath: the unlocked identity (LOCKED when none, before any folder is created); an explicit keyPath wins.
+      const unlocked = params.keyPath === undefined ? unlockedKey(sources, 'to download a folder') : undefined;
+      const keyPath = unlocked?.path ?? path.resolve(params.keyPath!);
       const root = await folderRoot(params.destination, params.name, params.createDirectories === true);
-      if (params.overwrite === true && (await isInsideDirectory(params.keyPath, root))) {
+      if (params.overwrite === true && (await isInsideDirectory(keyPath, root))) {
         throw new InvalidParamsError('The key file lies in the folder being replaced: downloading with overwrite could destroy it.', 'destination');
       }
       const objects = await listFolderObjects(storage, params.name, root);
       if (objects.length === 0) throw new CloudlockerError('NOT_FOUND', 'No stored file lies in that folder: check the name and try again.');
-      const key = await loadKeyFile(params.keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase });
+      const key = unlocked?.key ?? (await loadKeyFile(keyPath, params.keyPassphrase === undefined ? {} : { passphrase: params.keyPassphrase }));
       const trusted = await trustedAuthors(key, sources?.contacts);
       reservation.abortController.signal.throwIfAborted();
       try {
@@ -50,7 +57,7 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
         direction: 'download',
         name: params.name,
         totalBytes: totalOf(objects),
-        parameters: { kind: 'downloadFolder', root, keyPath: path.resolve(params.keyPath), overwrite, filesTotal: objects.length },
+        parameters: { kind: 'downloadFolder', root, keyPath, overwrite, filesTotal: objects.length },
       });
       return runFolderDownload(engine, {
         reservation,

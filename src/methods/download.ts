@@ -36,8 +36,9 @@ export function createDownloadHandler(engine: TransferEngine, storage: Storage, 
         createDirectories: params.createDirectories ?? false,
         credentials: keyFileCredentials(key, { name: params.name, acceptUnauthored, ...(trusted.authors === undefined ? {} : { authors: trusted.authors }) }),
         describeAuthor: trusted.describe,
-        // Journaled so that the download can resume after a restart.
+        // Journaled so that the download can resume after a restart (the card id: with the unlocked identity, if it is this one).
         keyPath,
+        ...(key.format === 'age' ? { keyCardId: key.keyId } : {}),
         ...(acceptUnauthored ? { acceptUnauthored } : {}),
       });
     });

@@ -25,8 +25,8 @@ import { createDownloadFolderHandler, createDownloadFolderResumer } from './down
 export type FileMethodHandlers = Omit<MethodHandlers, 'getServerInfo' | 'rpc.discover' | UserMethodName>;
 
 /**
- * `sources`: the unlocked identity (upload, download and getIdentity without
- * keyPath) and the contacts (a download's trusted authors).
+ * `sources`: the unlocked identity (upload, download, their folder forms and
+ * getIdentity without keyPath) and the contacts (a download's trusted authors).
  * `resumable`: the transfer journal's side (resumeTransfer, acknowledgeTransfers, cancelling interrupted transfers). */
 export function createFileMethodHandlers(
   storage: Storage,
@@ -40,7 +40,7 @@ export function createFileMethodHandlers(
   return {
     upload: createUploadHandler(engine, storage, sources),
     download: createDownloadHandler(engine, storage, sources),
-    uploadFolder: createUploadFolderHandler(engine, storage),
+    uploadFolder: createUploadFolderHandler(engine, storage, sources),
     downloadFolder: createDownloadFolderHandler(engine, storage, sources),
     listFiles: createListFilesHandler(storage),
     getFileInfo: createGetFileInfoHandler(storage),

@@ -25,6 +25,18 @@ export function unlockedKey(sources: KeySources | undefined, why: string): { key
   return { key: { format: 'age', keyId: identity.card.cardId, identity, card: identity.card }, path: keyPath };
 }
 
+/**
+ * The unlocked identity as a loaded key when it is the identity with card id
+ * `cardId` (then it counts as a use, for the idle timer); undefined when none
+ * is unlocked or another one is. For a resumed transfer (resume.ts).
+ */
+export function unlockedKeyIfSame(session: IdentitySession | undefined, cardId: string): LoadedKey | undefined {
+  const held = session?.peek();
+  if (session === undefined || held === undefined || held.identity.card.cardId !== cardId) return undefined;
+  const { identity } = session.use('to resume a transfer');
+  return { format: 'age', keyId: identity.card.cardId, identity, card: identity.card };
+}
+
 export interface TrustedAuthors {
   /** The authors a download accepts: the key's own card first, then the contacts'. Undefined for a v1 key. */
   readonly authors: AuthorKey[] | undefined;

@@ -13,9 +13,11 @@ import type { TransferEngine } from '../transfer/transfer-engine.js';
 import { objectVersion, runFolderUpload, statOrNothing } from '../transfer/upload-group.js';
 import type { MethodHandler } from './handler.js';
 import { refuseKeyInsideStore } from './local-store-paths.js';
-import { resolveUploadKey } from './resolve-upload-key.js';
+import { unlockedKey, type KeySources } from './key-sources.js';
+import { resolveUploadKey, type ResolvedKey } from './resolve-upload-key.js';
 
-export function createUploadFolderHandler(engine: TransferEngine, storage: Storage): MethodHandler<typeof UploadFolder> {
+/** `sources.session`: the unlocked identity, used when keyPath is left out (as upload does). */
+export function createUploadFolderHandler(engine: TransferEngine, storage: Storage, sources?: KeySources): MethodHandler<typeof UploadFolder> {
   return async (params) =>
     // The id is reserved before the first await: a cancelTransfer right after this request must find it.
     engine.reserving('upload', params.transferId, params.name ?? path.basename(path.resolve(params.path)), async (reservation) => {
@@ -29,10 +31,17 @@ export function createUploadFolderHandler(engine: TransferEngine, storage: Stora
       if (!rootStats.isDirectory()) throw new InvalidParamsError('path is not a folder: use upload for a single file.', 'path');
       const name = params.name ?? path.basename(root);
       if (remoteNameProblem(name) !== undefined) throw new InvalidParamsError("The folder's name is not a valid remote name: pass name.", 'name');
-      await refuseSpecialFile(params.keyPath, 'keyPath');
-      await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
-      // The key file must not travel with the files it protects.
-      if (await isInsideDirectory(params.keyPath, root)) {
+      // Without keyPath: the unlocked identity (LOCKED when none); an explicit keyPath wins.
+      const unlocked = params.keyPath === undefined ? unlockedKey(sources, 'to upload a folder') : undefined;
+      if (params.keyPath !== undefined) {
+        await refuseSpecialFile(params.keyPath, 'keyPath');
+        await refuseKeyInsideStore(storage, params.keyPath, 'keyPath');
+      }
+      // The key file must not travel with the files it protects (the unlocked identity's file neither).
+      if (unlocked !== undefined && (await isInsideDirectory(unlocked.path, root))) {
+        throw new InvalidParamsError('The identity file that is unlocked lies inside the folder to upload: a key must not be stored with the files it protects.', 'path');
+      }
+      if (params.keyPath !== undefined && (await isInsideDirectory(params.keyPath, root))) {
         throw new InvalidParamsError('keyPath lies inside the folder to upload: a key must not be stored with the files it protects.', 'keyPath');
       }
       if (storage.kind === 'local' && (await isInsideDirectory(storage.location, root))) {
@@ -40,7 +49,10 @@ export function createUploadFolderHandler(engine: TransferEngine, storage: Stora
       }
       const contents = await walkFolder(root, name);
       reservation.abortController.signal.throwIfAborted();
-      const key = await resolveUploadKey(params.keyPath, name, params.keyPassphrase);
+      const key: ResolvedKey =
+        unlocked !== undefined
+          ? { key: unlocked.key, path: unlocked.path, created: false }
+          : await resolveUploadKey(params.keyPath!, name, params.keyPassphrase);
       const overwrite = params.overwrite ?? false;
       // Journaled by the key file's path (never the key or its passphrase): resumable after a restart.
       const checkpoints = await engine.journalGroup(reservation.transferId, {

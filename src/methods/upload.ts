@@ -52,6 +52,8 @@ export function createUploadHandler(engine: TransferEngine, storage: Storage, so
         encryption,
         keyPath: key.path,
         keyCreated: key.created,
+        // Public; journaled so that a resume may use the unlocked identity if it is this one.
+        ...(key.key.format === 'age' ? { keyCardId: key.key.keyId } : {}),
         ...(params.recipients === undefined || params.recipients.length === 0 ? {} : { recipients: params.recipients }),
       });
     });

@@ -500,7 +500,7 @@ return errors === 0;
 }
 
 const params_uploadFolder = validate12;
-const schema13 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to upload: every regular file under it, at any depth."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"As for upload: one key for every file of the folder (a directory: \"<last segment of name>.key.json\" in it)."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path","keyPath"],"additionalProperties":false};
+const schema13 = {"type":"object","properties":{"path":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to upload: every regular file under it, at any depth."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"As for upload: one key for every file of the folder (a directory: \"<last segment of name>.key.txt\" in it). Default: the unlocked identity (see unlock); LOCKED when none is. It must not lie inside the folder uploaded."},"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder's name; files are stored as <name>/<relative path>. Default: the folder's base name."},"overwrite":{"type":"boolean","default":false},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["path"],"additionalProperties":false};
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -508,7 +508,7 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if(((data.path === undefined) && (missing0 = "path")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))){
+if((data.path === undefined) && (missing0 = "path")){
 validate12.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
@@ -698,7 +698,7 @@ return errors === 0;
 }
 
 const params_downloadFolder = validate13;
-const schema14 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder (without the trailing \"/\"): every file whose name starts with \"<name>/\"."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file its files were encrypted with."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true."},"overwrite":{"type":"boolean","default":false},"createDirectories":{"type":"boolean","default":false,"description":"Create the destination folder if it is missing."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","keyPath","destination"],"additionalProperties":false};
+const schema14 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"The stored folder (without the trailing \"/\"): every file whose name starts with \"<name>/\"."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The key file (or identity) its files were encrypted to. Default: the unlocked identity (see unlock); LOCKED when none is."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The local folder to recreate the tree in, as <destination>/<last segment of name>/<relative path>. A missing folder is NOT_FOUND unless createDirectories is true."},"overwrite":{"type":"boolean","default":false},"createDirectories":{"type":"boolean","default":false,"description":"Create the destination folder if it is missing."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","destination"],"additionalProperties":false};
 
 function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -706,7 +706,7 @@ let errors = 0;
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
-if((((data.name === undefined) && (missing0 = "name")) || ((data.keyPath === undefined) && (missing0 = "keyPath"))) || ((data.destination === undefined) && (missing0 = "destination"))){
+if(((data.name === undefined) && (missing0 = "name")) || ((data.destination === undefined) && (missing0 = "destination"))){
 validate13.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
 return false;
 }
@@ -1450,7 +1450,7 @@ return errors === 0;
 }
 
 const params_resumeTransfer = validate20;
-const schema21 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
+const schema21 = {"type":"object","properties":{"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Transfer id: 1-64 characters of A-Z, a-z, 0-9, \"_\" and \"-\". Chosen by the client or else by the server."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of the transfer's key file, if it is protected (a protected key cannot resume by itself at start). Not needed while the identity the transfer started with is unlocked. Never logged, never stored, never echoed."}},"required":["transferId"],"additionalProperties":false};
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;

@@ -56,6 +56,12 @@ export interface ResumableTransfersOptions {
   readonly logger?: Logger;
   /** The authors a resumed download trusts besides the key's own card (the contacts); default: none. */
   readonly trustedAuthors?: (key: LoadedKey) => Promise<readonly AuthorKey[] | undefined>;
+  /**
+   * The identity unlocked in the service when its card id is `cardId`, else
+   * undefined: a resume asked for without a passphrase uses it instead of
+   * reading a (maybe passphrase-protected) key file. Default: none.
+   */
+  readonly unlockedKey?: (cardId: string) => LoadedKey | undefined;
 }
 
 export class ResumableTransfers implements CheckpointFactory {
@@ -73,9 +79,11 @@ export class ResumableTransfers implements CheckpointFactory {
     this.registry = options.registry;
     this.logger = options.logger;
     this.trustedAuthors = options.trustedAuthors;
+    this.unlockedKey = options.unlockedKey;
   }
 
   private readonly trustedAuthors: ResumableTransfersOptions['trustedAuthors'];
+  private readonly unlockedKey: ResumableTransfersOptions['unlockedKey'];
 
   /** The writes the store must keep at init(): those of unfinished uploads. */
   static keepWrites(journal: TransferJournal): string[] {
@@ -106,6 +114,7 @@ export class ResumableTransfers implements CheckpointFactory {
         sourceMtimeMs: request.source.mtimeMs,
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
+        ...(request.keyCardId === undefined ? {} : { keyCardId: request.keyCardId }),
         overwrite: request.overwrite,
         ...(request.recipients === undefined ? {} : { recipients: request.recipients }),
       },
@@ -126,6 +135,7 @@ export class ResumableTransfers implements CheckpointFactory {
         destination: request.destination,
         ...(request.createDirectories === true ? { createDirectories: true } : {}),
         keyPath: request.keyPath,
+        ...(request.keyCardId === undefined ? {} : { keyCardId: request.keyCardId }),
         overwrite: request.overwrite,
         storedSize: sizes.storedSize,
         ...(request.acceptUnauthored === true ? { acceptUnauthored: true } : {}),
@@ -235,7 +245,6 @@ export class ResumableTransfers implements CheckpointFactory {
     try {
       const { slots, doneBytes } = await progressOf(entry);
       const resumed: ResumedTransfer = { startedAt: record.startedAt, doneBytes };
-      const options = keyPassphrase === undefined ? {} : { passphrase: keyPassphrase };
       const upload = entry.record.upload;
       const download = entry.record.download;
       const group = entry.record.group;
@@ -271,7 +280,7 @@ export class ResumableTransfers implements CheckpointFactory {
       if (upload !== undefined) {
         const published = await this.publishedBeforeCrash(entry);
         if (published !== undefined) return await this.completedBeforeCrash(entry, record, published);
-        const key = await loadKeyFile(upload.keyPath, options);
+        const key = await this.keyFor(upload, keyPassphrase);
         const pending = engine.upload({
           transferId,
           source: { path: upload.sourcePath, size: upload.sourceSize, mtimeMs: upload.sourceMtimeMs },
@@ -280,6 +289,7 @@ export class ResumableTransfers implements CheckpointFactory {
           encryption: keyFileEncryption(key, { name: entry.record.name, recipients: upload.recipients ?? [] }),
           keyPath: upload.keyPath,
           keyCreated: upload.keyCreated,
+          ...(upload.keyCardId === undefined ? {} : { keyCardId: upload.keyCardId }),
           ...(upload.recipients === undefined ? {} : { recipients: upload.recipients }),
           resume: { checkpoints: new UploadJournalCheckpoints(entry, this.storage, slots), resumed },
         });
@@ -289,7 +299,7 @@ export class ResumableTransfers implements CheckpointFactory {
       if (download !== undefined) {
         const saved = await savedBeforeCrash(entry);
         if (saved !== undefined) return await this.completedBeforeCrash(entry, record, saved);
-        const key = await loadKeyFile(download.keyPath, options);
+        const key = await this.keyFor(download, keyPassphrase);
         const authors = await this.trustedAuthors?.(key);
         const acceptUnauthored = download.acceptUnauthored === true;
         const pending = engine.download({
@@ -300,6 +310,7 @@ export class ResumableTransfers implements CheckpointFactory {
           createDirectories: download.createDirectories === true,
           credentials: keyFileCredentials(key, { name: entry.record.name, acceptUnauthored, ...(authors === undefined ? {} : { authors }) }),
           keyPath: download.keyPath,
+          ...(download.keyCardId === undefined ? {} : { keyCardId: download.keyCardId }),
           ...(acceptUnauthored ? { acceptUnauthored } : {}),
           resume: { checkpoints: new DownloadJournalCheckpoints(entry, slots), resumed },
         });
@@ -310,6 +321,21 @@ export class ResumableTransfers implements CheckpointFactory {
     } finally {
       this.starting.delete(transferId);
     }
+  }
+
+  /**
+   * The key a resume opens or seals with. Without a passphrase, the identity
+   * unlocked in the service when it is the very identity the transfer started
+   * with (same card id, journaled): its key file, maybe passphrase-protected,
+   * is then not read. Otherwise the key file, with the passphrase if given (a
+   * protected one without it: KEY_INVALID, and the transfer stays interrupted).
+   */
+  private async keyFor(parameters: { keyPath: string; keyCardId?: string }, keyPassphrase: string | undefined): Promise<LoadedKey> {
+    if (keyPassphrase === undefined && parameters.keyCardId !== undefined) {
+      const unlocked = this.unlockedKey?.(parameters.keyCardId);
+      if (unlocked !== undefined) return unlocked;
+    }
+    return loadKeyFile(parameters.keyPath, keyPassphrase === undefined ? {} : { passphrase: keyPassphrase });
   }
 
   /** Record as completed a transfer whose crash came after its result was in place. */

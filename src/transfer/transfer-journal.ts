@@ -80,6 +80,8 @@ export interface UploadParameters {
   readonly sourceMtimeMs: number;
   readonly keyPath: string;
   readonly keyCreated: boolean;
+  /** The age identity's card id (public): a resume may use the unlocked identity when it is this one. */
+  readonly keyCardId?: string;
   readonly overwrite: boolean;
   /** Extra recipients (age recipients or public cards: public keys), when the upload named any. */
   readonly recipients?: readonly string[];
@@ -93,6 +95,8 @@ export interface DownloadParameters {
   /** The request asked for missing folders to be created. */
   readonly createDirectories?: boolean;
   readonly keyPath: string;
+  /** The age identity's card id (public), as for an upload. */
+  readonly keyCardId?: string;
   readonly overwrite: boolean;
   readonly storedSize: number;
   /** The download accepted an age file without an author stanza. */

@@ -351,6 +351,16 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     this.emit('transferProgress', { ...status, seq: this.nextSeq(record) });
   }
 
+  /**
+   * A seq for a notification that is not about a transfer (identityChanged):
+   * one sequence for every notification, so a client orders them all, and
+   * one that reconnects replays those above its listing's seq.
+   */
+  takeSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
   private nextSeq(record: TransferRecord): number {
     this.seq += 1;
     record.lastSeq = this.seq;

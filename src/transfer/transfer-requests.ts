@@ -49,6 +49,11 @@ export interface UploadRequest {
   readonly keyPath: string;
   readonly keyCreated: boolean;
   /**
+   * The card id of the age identity it encrypts with (public): journaled, so
+   * that a resume can use the unlocked identity when it is this one.
+   */
+  readonly keyCardId?: string;
+  /**
    * The extra recipients the request named (age), journaled with the key
    * path so that a resumed upload that must start its write over seals to
    * the same recipients. Public keys only.
@@ -77,6 +82,8 @@ export interface DownloadRequest {
   readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */
   readonly keyPath?: string;
+  /** The card id of the age identity that opens it (public), journaled as for an upload. */
+  readonly keyCardId?: string;
   /** The request accepted an age file without an author stanza: journaled, so a resume opens it the same way. */
   readonly acceptUnauthored?: boolean;
   /** Names the author the opener verified (age), for the result; without it the result names none. */

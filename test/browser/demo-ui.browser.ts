@@ -4,17 +4,22 @@
  * trusting the service's self-signed certificate only through its SPKI hash,
  * as an Electron app pins it. It uploads a 32 MiB file with a live progress
  * bar, lists it, downloads it, and the bytes are compared; a page from an
- * origin not on the allowlist cannot connect. Leaves a screenshot in
- * artifacts/browser/.
+ * origin not on the allowlist cannot connect. Then the users and folders
+ * parts (issues 14 and 16): unlock with a passphrase (gone from the page at
+ * once), upload a folder with the unlocked identity, browse it by folder
+ * with breadcrumbs, download it whole, add a contact, share a file with
+ * them and unshare it, lock. Leaves screenshots in artifacts/browser/.
  *
  * Not part of `npm test` (it needs Chromium): `npm run test:browser`, which
  * builds first, since the page loads the compiled modules from dist/.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { createIdentityFile } from '../../src/crypto/age/index.js';
 import { startDemoServer, type DemoServer } from '../../tools/demo-ui/demo-server.js';
+import { openClient } from '../helpers/server.js';
 import { serviceFixture, type ServiceFixture } from '../client/fixtures.js';
 
 const root = process.cwd();
@@ -134,3 +139,92 @@ it('cannot connect from an origin the service does not allow, even with the righ
   expect(refusals).toEqual([expect.objectContaining({ status: 403 })]);
   expect(fixture.server.logs.text()).not.toContain(fixture.server.token);
 });
+
+it('unlock, upload a folder, browse it, download it, add a contact, share and unshare a file, lock', async () => {
+  const passphrase = 'violet tractor mango harbour 47 quietly';
+  const keyPath = path.join(fixture.filesDir, 'me.age');
+  const me = await createIdentityFile(keyPath, { passphrase, scryptLogN: 10 });
+  const friend = await createIdentityFile(path.join(fixture.filesDir, 'friend.age'));
+  const album = path.join(fixture.filesDir, 'album');
+  await mkdir(path.join(album, 'inner'), { recursive: true });
+  await writeFile(path.join(album, 'one.txt'), 'one');
+  await writeFile(path.join(album, 'inner', 'two.txt'), 'two, nested');
+  const restored = path.join(fixture.filesDir, 'restored');
+  await mkdir(restored);
+  const logged = (text: string) =>
+    tab.waitForFunction((wanted) => document.getElementById('log')?.textContent?.includes(wanted) === true, text, { timeout: 20_000 });
+
+  const tab = await openDemo(page);
+  await tab.waitForSelector('#status[data-state="open"]', { timeout: 10_000 });
+  await tab.waitForSelector('#identity-card[data-unlocked="false"]');
+  expect(await tab.isDisabled('#lock-button')).toBe(true);
+
+  // Unlock: the passphrase field is emptied at once and the passphrase is nowhere in the page or the log.
+  await tab.fill('#unlock-key', keyPath);
+  await tab.fill('#unlock-passphrase', passphrase);
+  await tab.click('#unlock-button');
+  expect(await tab.inputValue('#unlock-passphrase')).toBe('');
+  await tab.waitForSelector('#identity-card[data-unlocked="true"]', { timeout: 10_000 });
+  expect(await tab.textContent('#identity-card-id')).toBe(me.cardId);
+  expect(await tab.textContent('#identity-card')).toContain(me.card);
+  expect(await tab.content()).not.toContain(passphrase);
+  expect(fixture.server.logs.text()).not.toContain(passphrase);
+
+  // A folder, uploaded with no key file given: the unlocked identity.
+  await tab.fill('#upload-folder-path', album);
+  await tab.click('#upload-folder-button');
+  await logged('uploaded folder album/: 2 of 2 files');
+
+  // Browse: the top shows the folder; open it, then its sub-folder; breadcrumbs lead back.
+  await tab.click('#refresh-button');
+  await tab.click('#files tr[data-folder="album/"] button:has-text("Open")');
+  await tab.waitForSelector('#files tr[data-name="album/one.txt"]');
+  await tab.waitForSelector('#files tr[data-folder="album/inner/"]');
+  expect(await tab.locator('#files tr[data-name="big.bin"]').count()).toBe(0);
+  await tab.click('#files tr[data-folder="album/inner/"] button:has-text("Open")');
+  await tab.waitForSelector('#files tr[data-name="album/inner/two.txt"]');
+  expect(await tab.textContent('#breadcrumbs')).toBe('All files / album / inner');
+  await tab.click('#breadcrumbs button[data-prefix="album/"]');
+  await tab.waitForSelector('#files tr[data-name="album/one.txt"]');
+
+  // Download the folder whole (picked from its row), again with the unlocked identity.
+  await tab.click('#breadcrumbs button[data-prefix=""]');
+  await tab.click('#files tr[data-folder="album/"] button:has-text("Download folder")');
+  expect(await tab.inputValue('#download-folder-name')).toBe('album');
+  await tab.fill('#download-folder-dest', restored);
+  await tab.click('#download-folder-button');
+  await logged('downloaded folder album/: 2 of 2 files');
+  expect(await readFile(path.join(restored, 'album', 'one.txt'), 'utf8')).toBe('one');
+  expect(await readFile(path.join(restored, 'album', 'inner', 'two.txt'), 'utf8')).toBe('two, nested');
+
+  // A contact, then share a file with them (one more stanza in its header) and take it back.
+  await tab.fill('#contact-name', 'Friend');
+  await tab.fill('#contact-card', friend.card);
+  await tab.click('#contact-button');
+  await tab.waitForSelector('#contacts li[data-name="Friend"]');
+  expect(await tab.textContent('#contacts li[data-name="Friend"]')).toContain(friend.cardId);
+  const observer = await openClient(fixture.server);
+  try {
+    expect(await observer.request('getFileInfo', { name: 'album/one.txt' })).toMatchObject({ stanzaCount: 2 });
+    // Still at the top, where the folder download was picked.
+    expect(await tab.isDisabled('#breadcrumbs button[data-prefix=""]')).toBe(true);
+    await tab.click('#files tr[data-folder="album/"] button:has-text("Open")');
+    await tab.click('#files tr[data-name="album/one.txt"] button:has-text("Share")');
+    expect(await tab.inputValue('#share-name')).toBe('album/one.txt');
+    expect(await tab.inputValue('#share-with')).toBe('Friend');
+    await tab.click('#share-button');
+    await logged('shared album/one.txt with Friend (2 recipients)');
+    expect(await observer.request('getFileInfo', { name: 'album/one.txt' })).toMatchObject({ stanzaCount: 3 });
+    await tab.click('#unshare-button');
+    await logged('unshared album/one.txt: 1 recipient(s) left');
+    expect(await observer.request('getFileInfo', { name: 'album/one.txt' })).toMatchObject({ stanzaCount: 2 });
+  } finally {
+    await observer.close();
+  }
+
+  await tab.screenshot({ path: path.join(path.dirname(SCREENSHOT), 'users-folders.png'), fullPage: true });
+  await tab.click('#lock-button');
+  await tab.waitForSelector('#identity-card[data-unlocked="false"]', { timeout: 10_000 });
+  await logged('identity locked (lock)');
+  await tab.close();
+}, 60_000);

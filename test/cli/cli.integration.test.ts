@@ -314,7 +314,9 @@ describe('several paths and names, folder names, tree view', () => {
 describe('exit codes', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['usage: unknown flag', ['ls', '--bogus'], 2, /unknown option '--bogus'/],
-    ['usage: missing --key', ['upload', 'e.bin'], 2, /needs --key <path> \(an existing key file\) or --new-key <path>/],
+    ['key: no --key and no identity unlocked (upload): LOCKED, naming cloudlocker unlock', ['upload', 'e.bin', '--name', 'locked.bin'], 4, /No identity is unlocked to upload: unlock one first \(cloudlocker unlock\), or give --key\./],
+    ['key: no --key and no identity unlocked (download): LOCKED', ['download', 'e.bin', '--to', 'locked.out'], 4, /No identity is unlocked to download: unlock one first \(cloudlocker unlock\)/],
+    ['usage: a passphrase flag without a key flag', ['upload', 'e.bin', '--name', 'locked.bin', '--key-passphrase-from-stdin'], 2, /--key-passphrase-from-stdin goes with --key/],
     ['usage: a mistyped flag is named as unknown, not as a missing --key (upload)', ['upload', 'e.bin', '--kye', 'e.key.json'], 2, /unknown option '--kye'[\s\S]*Did you mean --key\?/],
     ['usage: a mistyped flag is named as unknown, not as a missing --key (download)', ['download', 'e.bin', '--to', 'x.bin', '--kye', 'e.key.json'], 2, /unknown option '--kye'/],
     ['usage: download without --to', ['download', 'e.bin', '--key', 'e.key.json'], 2, /required option '--to <path>' not specified/],

@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { createIdentityFile, AgeIdentity, describeAgePrefix, encryptIdentityText, identityFileText, sealAgeBuffer } from '../../src/crypto/age/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { identityCopyName, sealIdentityCopy, storeIdentityCopy } from '../../src/users/identity-copy.js';
+import { filesUnder } from '../helpers/age-secrets.js';
 import { hookedStorage } from '../helpers/storage-wrappers.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { startTestService } from '../helpers/service.js';
@@ -94,7 +95,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         const unlocked = await client.request('unlock', { keyPath: key.keyPath, keyPassphrase: STRONG });
         expect(unlocked).toEqual({ unlocked: true, card: key.card, cardId: key.cardId, recipient: expect.stringMatching(/^age1/), keyPath: key.keyPath });
         const note = await other.waitForNotification((n) => n.method === 'identityChanged');
-        expect(note.params).toEqual({ unlocked: true, cause: 'unlock', card: key.card, cardId: key.cardId });
+        expect(note.params).toEqual({ unlocked: true, cause: 'unlock', card: key.card, cardId: key.cardId, seq: expect.any(Number) });
         expect(await other.request('getIdentity', {})).toMatchObject({ unlocked: true, cardId: key.cardId, keyPath: key.keyPath });
 
         expect(await other.request('lock', {})).toEqual({ wasUnlocked: true });
@@ -103,6 +104,26 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         expect(await client.request('lock', {})).toEqual({ wasUnlocked: false });
         // The passphrase never reached the log.
         expect(server.logs.text()).not.toContain(STRONG);
+      });
+
+      it('identityChanged carries a seq from the sequence the transfer notifications use (listTransfers agrees)', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('me.age');
+        const plain = path.join(dir, 'seq.txt');
+        await writeFile(plain, 'ordered');
+        await client.request('upload', { path: plain, keyPath: key.keyPath });
+        const finished = await client.waitForNotification((n) => n.method === 'transferFinished');
+        const before = finished.params['seq'] as number;
+        await client.request('unlock', { keyPath: key.keyPath });
+        const unlocked = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === true);
+        await client.request('lock', {});
+        const locked = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === false);
+        expect(unlocked.params['seq']).toBeGreaterThan(before);
+        expect(locked.params['seq']).toBe((unlocked.params['seq'] as number) + 1);
+        // The listing's seq counts them too: a client that saw the lock misses nothing after it.
+        const listed = await client.request('listTransfers', { sinceSeq: locked.params['seq'] as number });
+        expect(listed.seq).toBe(locked.params['seq']);
+        expect(listed.transfers).toEqual([]);
       });
 
       it('refuses a wrong passphrase, a missing one, a v1 key file and a missing file, each with its reason', async () => {
@@ -126,7 +147,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         await client.request('unlock', { keyPath: key.keyPath, idleTimeoutMs: 300 });
         expect(await client.request('getIdentity', {})).toMatchObject({ unlocked: true, idleTimeoutMs: 300 });
         const note = await client.waitForNotification((n) => n.method === 'identityChanged' && n.params['unlocked'] === false, 5000);
-        expect(note.params).toEqual({ unlocked: false, cause: 'idle' });
+        expect(note.params).toEqual({ unlocked: false, cause: 'idle', seq: expect.any(Number) });
         expect((await rpcError(client.request('getIdentity', {}))).reason).toBe('LOCKED');
       });
 
@@ -163,6 +184,51 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         await client.request('lock', {});
         expect((await rpcError(client.request('download', { name: 'note.txt', destination: path.join(dir, 'y') }))).reason).toBe('LOCKED');
         expect(await readdir(dir)).not.toContain('y');
+      });
+
+      it('uploadFolder and downloadFolder need no keyPath while unlocked; an explicit keyPath still wins; locked: LOCKED, nothing stored or written', async () => {
+        const { client } = await device();
+        const key = await newIdentityFile('me.age');
+        const tree = path.join(dir, 'tree');
+        await mkdir(path.join(tree, 'sub'), { recursive: true });
+        await writeFile(path.join(tree, 'a.txt'), 'first');
+        await writeFile(path.join(tree, 'sub', 'b.txt'), 'second');
+        const restore = path.join(dir, 'restore');
+        await mkdir(restore);
+
+        const lockedUpload = await rpcError(client.request('uploadFolder', { path: tree }));
+        expect(lockedUpload).toMatchObject({ code: -32030, reason: 'LOCKED' });
+        expect(lockedUpload.message).toMatch(/unlock/);
+        expect((await client.request('listFiles', {})).files).toEqual([]);
+
+        await client.request('unlock', { keyPath: key.keyPath });
+        const uploaded = await client.request('uploadFolder', { path: tree });
+        expect(uploaded).toMatchObject({ name: 'tree', filesStored: 2, failed: [], keyId: key.cardId, keyPath: key.keyPath, keyCreated: false });
+        const downloaded = await client.request('downloadFolder', { name: 'tree', destination: restore });
+        expect(downloaded).toMatchObject({ filesSaved: 2, failed: [] });
+        expect(await readFile(path.join(restore, 'tree', 'sub', 'b.txt'), 'utf8')).toBe('second');
+
+        // An explicit keyPath wins: a folder stored for another identity is not readable with the unlocked one.
+        const other = await newIdentityFile('other.age');
+        expect(await client.request('uploadFolder', { path: tree, name: 'theirs', keyPath: other.keyPath })).toMatchObject({ keyId: other.cardId, filesStored: 2 });
+        const wrongKey = await client.request('downloadFolder', { name: 'theirs', destination: restore });
+        expect(wrongKey.filesSaved).toBe(0);
+        expect(wrongKey.failed.map((failure) => failure.error.data?.['reason'])).toEqual(['NOT_A_RECIPIENT', 'NOT_A_RECIPIENT']);
+        expect(await filesUnder(path.join(restore, 'theirs'))).toEqual([]);
+        expect(await client.request('downloadFolder', { name: 'theirs', destination: restore, keyPath: other.keyPath })).toMatchObject({ filesSaved: 2 });
+
+        // The unlocked identity's own file must not travel inside the folder it encrypts.
+        const inside = path.join(dir, 'with-key');
+        await mkdir(inside);
+        await writeFile(path.join(inside, 'c.txt'), 'third');
+        await createIdentityFile(path.join(inside, 'me.age'), {});
+        await client.request('unlock', { keyPath: path.join(inside, 'me.age') });
+        expect(await rpcError(client.request('uploadFolder', { path: inside }))).toMatchObject({ code: -32602 });
+        expect((await client.request('listFiles', { prefix: 'with-key/' })).files).toEqual([]);
+
+        await client.request('lock', {});
+        expect((await rpcError(client.request('downloadFolder', { name: 'tree', destination: path.join(dir, 'later'), createDirectories: true }))).reason).toBe('LOCKED');
+        expect(await readdir(dir)).not.toContain('later');
       });
     });
 

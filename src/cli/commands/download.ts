@@ -1,4 +1,4 @@
-/** `cloudlocker download NAME... --to DEST --key K [--overwrite]`: fetch, authenticate and decrypt stored files and folders. */
+/** `cloudlocker download NAME... --to DEST [--key K] [--overwrite]`: fetch, authenticate and decrypt stored files and folders (no --key: the unlocked identity). */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -13,6 +13,7 @@ import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags, type TransferRun } from '../transfer-runner.js';
 import { endsWithSeparator, resolveKeepingFolderMark } from '../../transfer/local-files.js';
 import { withCurrentFile } from './upload.js';
+import { refusePassphraseWithoutKey } from '../upload-key.js';
 
 interface DownloadFlags extends ClientFlags, TransferFlags {
   to?: string;
@@ -36,14 +37,14 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
         'where to save (required): an existing folder, or a path ending in "/" (or the platform\'s separator), saves into that folder; any other path is the file to write (one name only). A missing folder is an error unless --create-dirs',
       )
       .option('--create-dirs', "create the destination's missing folders")
-      .option('--key <path>', 'the key file it was encrypted with (required)')
+      .option('--key <path>', 'the key file it was encrypted with (default: the identity unlocked in the service: cloudlocker unlock)')
       .option('--overwrite', 'replace an existing local file')
       .option('--accept-unauthored', 'accept an age file without an author signature (importing one made elsewhere, e.g. with age -r)')
       .option('--key-passphrase-from-stdin', `read the key's passphrase as one line from standard input (else ${PASSPHRASE_ENV})`)
       .option('--transfer-id <id>', 'your id for the transfer (default: a random UUID); only with one name')
       .option('--no-progress', 'show no progress'),
   ).action(async (names: string[], flags: DownloadFlags, command: Command) => {
-    requireOptions(command, flags, { to: '--to <path>', key: '--key <path>' });
+    requireOptions(command, flags, { to: '--to <path>' });
     await runWithClient(flags, context, async (client, output) => {
       if (names.length > 1 && flags.transferId !== undefined) throw new UsageError('--transfer-id names one transfer: give one name with it.');
       // A trailing separator means "into this folder": path.resolve alone would drop it.
@@ -56,7 +57,10 @@ export function downloadCommand(context: CommandContext = defaultContext()): Com
         }
         destination += path.sep;
       }
-      let keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      // No --key: the identity unlocked in the service (LOCKED when none is).
+      const keyPath = flags.key === undefined ? undefined : path.resolve(flags.key);
+      refusePassphraseWithoutKey(keyPath, flags.keyPassphraseFromStdin);
+      let keyPassphrase = keyPath === undefined ? undefined : await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
       const failures = new SeveralFailures(output, names.length > 1 ? 'name' : undefined);
       for (const name of names) {
         let outcome: DownloadOutcome;
@@ -95,7 +99,7 @@ async function downloadOne(
   const prompt = { stdin: context.stdin, stderr: context.streams.stderr };
   const paramsWith = (passphrase: string | undefined) => ({
     name,
-    keyPath: path.resolve(flags.key!),
+    ...(flags.key === undefined ? {} : { keyPath: path.resolve(flags.key) }),
     destination,
     ...(flags.overwrite === true ? { overwrite: true } : {}),
     ...(flags.acceptUnauthored === true ? { acceptUnauthored: true } : {}),

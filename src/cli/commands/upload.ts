@@ -1,4 +1,4 @@
-/** `cloudlocker upload PATH... (--key K | --new-key K) [--name N] [--overwrite]`: encrypt local files and folders and store them. */
+/** `cloudlocker upload PATH... [--key K | --new-key K] [--name N] [--overwrite]`: encrypt local files and folders and store them (no key flag: the unlocked identity). */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -11,7 +11,7 @@ import { PASSPHRASE_ENV, readPassphrase } from '../secrets.js';
 import { withPassphrasePrompt } from '../passphrase-prompt.js';
 import { runTransfer, type TransferFlags } from '../transfer-runner.js';
 import type { CloudlockerClient, TransferOptions } from '../../client/node.js';
-import { uploadKeyPath, type UploadKeyFlags } from '../upload-key.js';
+import { refusePassphraseWithoutKey, uploadKeyPath, type UploadKeyFlags } from '../upload-key.js';
 
 interface UploadFlags extends ClientFlags, TransferFlags, UploadKeyFlags {
   name?: string;
@@ -28,10 +28,10 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
   return addClientOptions(
     new Command('upload')
       .description(
-        'Encrypt local files with a key file and store them; a folder is stored whole, as <name>/<relative path> (links not followed). Several paths: one after the other; a failure is reported and the rest still go.',
+        'Encrypt local files with a key file (or the unlocked identity) and store them; a folder is stored whole, as <name>/<relative path> (links not followed). Several paths: one after the other; a failure is reported and the rest still go.',
       )
       .argument('<paths...>', 'the local files and/or folders')
-      .option('--key <path>', 'the key file to encrypt with (it must exist)')
+      .option('--key <path>', 'the key file to encrypt with (it must exist); without --key or --new-key: the identity unlocked in the service (cloudlocker unlock)')
       .option('--new-key <path>', 'create a new key: at this path (which must not exist yet), or as <name>.key.txt (v1: .key.json) in this folder; with several paths, the first upload creates it and the others use it')
       .addOption(new Option('--key-type <type>', 'the kind of key --new-key creates: an age identity (X25519, or mlkem768x25519: post-quantum), or v1').choices(KEY_TYPES).default('X25519'))
       .option('--recipient <recipient>', 'also encrypt to this age recipient (age1…) or public card (cloudlockercard1…); repeat for more', (value: string, previous: string[] = []) => [...previous, value])
@@ -45,8 +45,10 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
       if (files.length > 1 && flags.name !== undefined) throw new UsageError('--name names one stored file or folder: give one path with it (several paths keep their base names).');
       if (files.length > 1 && flags.transferId !== undefined) throw new UsageError('--transfer-id names one transfer: give one path with it.');
       // The service resolves relative paths against its own working directory, not ours.
+      // Neither --key nor --new-key: undefined, the identity unlocked in the service (LOCKED when none is).
       let keyPath = await uploadKeyPath(flags, flags.name ?? path.basename(path.resolve(files[0]!)));
-      let keyPassphrase = await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
+      refusePassphraseWithoutKey(keyPath, flags.keyPassphraseFromStdin);
+      let keyPassphrase = keyPath === undefined ? undefined : await readPassphrase({ fromStdin: flags.keyPassphraseFromStdin === true, env: context.env, stdin: context.stdin, stderr: context.streams.stderr, prompt: 'Key passphrase: ' });
       const failures = new SeveralFailures(output, files.length > 1 ? 'path' : undefined);
       for (const file of files) {
         const localPath = path.resolve(file);
@@ -59,7 +61,8 @@ export function uploadCommand(context: CommandContext = defaultContext()): Comma
         }
         if (outcome.interrupted) return ExitCode.INTERRUPTED;
         // A key created by the first upload is the key of the rest; a passphrase asked for once is not asked again.
-        if (outcome.keyPath !== undefined) keyPath = outcome.keyPath;
+        // (Only a created key: with the unlocked identity the rest keep using it, never its file and a passphrase.)
+        if (flags.newKey !== undefined && outcome.keyPath !== undefined) keyPath = outcome.keyPath;
         keyPassphrase = outcome.passphrase;
         if (outcome.failedFiles) failures.addExitCode(ExitCode.FAILURE);
       }
@@ -83,13 +86,13 @@ async function uploadOne(
   context: CommandContext,
   flags: UploadFlags,
   localPath: string,
-  keyPath: string,
+  keyPath: string | undefined,
   keyPassphrase: string | undefined,
 ): Promise<UploadOutcome> {
   let usedPassphrase = keyPassphrase;
   const paramsWith = (passphrase: string | undefined) => ({
     path: localPath,
-    keyPath,
+    ...(keyPath === undefined ? {} : { keyPath }),
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.overwrite === true ? { overwrite: true } : {}),
     ...(flags.transferId === undefined ? {} : { transferId: flags.transferId }),

@@ -1,0 +1,157 @@
+/**
+ * A transfer whose key file is passphrase-protected, resumed after kill -9
+ * with the unlocked identity (issue 14): the built server runs as a child on
+ * a slowed local store (fixtures/slow-server.mjs, as crash-resume uses), an
+ * upload and a download started with the unlocked identity are killed
+ * mid-way, and after the restart they wait (the server never has the
+ * passphrase). Unlocking *another* identity does not resume them without the
+ * passphrase (KEY_INVALID, still interrupted); unlocking the same identity
+ * does: resumeTransfer without a passphrase finishes both, byte-exact.
+ */
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createIdentityFile } from '../../src/crypto/age/index.js';
+import { ensureBuilt } from '../faults/built-server.js';
+import { makeTempDir, openClient, type TestClient, type TestServer } from '../helpers/server.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
+const TOKEN = 'unlocked-resume-token-0123456789abcdef';
+const MiB = 1024 * 1024;
+const PASSPHRASE = 'a passphrase the server never keeps';
+
+beforeAll(() => ensureBuilt(), 120_000);
+
+const children = new Set<ChildProcess>();
+let dir: string;
+beforeAll(async () => {
+  dir = await makeTempDir('cloudlocker-unlocked-resume-');
+});
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+interface Child {
+  readonly client: TestClient;
+  kill9(): Promise<void>;
+}
+
+async function startChild(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, [LAUNCHER], {
+    cwd: ROOT,
+    env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '30', STORAGE: 'local', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<{ url: string; certificatePath: string }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const event = JSON.parse(line) as { event: string; url?: string; certificatePath?: string };
+      if (event.event === 'ready') resolve({ url: event.url!, certificatePath: event.certificatePath! });
+    });
+    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
+  });
+  const { url, certificatePath } = await ready;
+  const client = await openClient({ url, token: TOKEN, caPem: await readFile(certificatePath, 'utf8') } as unknown as TestServer);
+  return {
+    client,
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+      await client.closed;
+    },
+  };
+}
+
+async function progressed(client: TestClient, transferId: string, counter: 'transferredBytes' | 'cryptoBytes'): Promise<void> {
+  await client.waitForNotification(
+    (n) => n.method === 'transferProgress' && n.params['transferId'] === transferId && (n.params[counter] as number) > 0,
+    20_000,
+  );
+}
+
+async function stateOf(client: TestClient, transferId: string): Promise<string | undefined> {
+  const { transfers } = await client.request('listTransfers', {});
+  return transfers.find((t) => t.transferId === transferId)?.state;
+}
+
+const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+
+it('a resume without a passphrase uses the unlocked identity when it is the one the transfer started with, and only then', async () => {
+  const dataDir = path.join(dir, 'data');
+  const port = await freePort();
+  const keyPath = path.join(dir, 'me.age');
+  const me = await createIdentityFile(keyPath, { passphrase: PASSPHRASE, scryptLogN: 10 });
+  const otherPath = path.join(dir, 'other.age');
+  await createIdentityFile(otherPath);
+  const upSource = path.join(dir, 'up.bin');
+  const downSource = path.join(dir, 'down.bin');
+  await writeFile(upSource, randomBytes(6 * MiB));
+  await writeFile(downSource, randomBytes(6 * MiB));
+  const target = path.join(dir, 'down.out');
+
+  // Run 1: unlock, store down.bin whole, then start an upload (held from its third part on) and a
+  // download (held from 3 MiB on), both with the unlocked identity; kill -9 once each has moved.
+  let child = await startChild(dataDir, port, { HOLD_NAMES: 'up.bin', HOLD_FROM_PART: '2', HOLD_READS: 'down.bin', HOLD_READS_FROM: String(3 * MiB) });
+  await child.client.request('unlock', { keyPath, keyPassphrase: PASSPHRASE });
+  await child.client.request('upload', { path: downSource });
+  void child.client.call('upload', { path: upSource, transferId: 'up-unlocked' });
+  void child.client.call('download', { name: 'down.bin', destination: target, transferId: 'down-unlocked' });
+  await progressed(child.client, 'up-unlocked', 'transferredBytes');
+  await progressed(child.client, 'down-unlocked', 'cryptoBytes');
+  await child.kill9();
+  // The journal names the identity by its public card id (and never holds the passphrase).
+  for (const id of ['up-unlocked', 'down-unlocked']) {
+    const text = await readFile(path.join(dataDir, 'transfers', `${id}.json`), 'utf8');
+    expect(JSON.parse(text) as Record<string, { keyCardId?: string; keyPath?: string }>).toMatchObject({
+      [id === 'up-unlocked' ? 'upload' : 'download']: { keyCardId: me.cardId, keyPath },
+    });
+    expect(text).not.toContain(PASSPHRASE);
+  }
+
+  // Run 2: locked after the restart, so both wait: the key file needs its passphrase.
+  child = await startChild(dataDir, port);
+  const { client } = child;
+  expect(await stateOf(client, 'up-unlocked')).toBe('interrupted');
+  expect(await stateOf(client, 'down-unlocked')).toBe('interrupted');
+
+  // Another identity unlocked: a resume without the passphrase still asks for it, as before.
+  await client.request('unlock', { keyPath: otherPath });
+  const refused = await client.call('resumeTransfer', { transferId: 'up-unlocked' });
+  expect(refused.error).toMatchObject({ code: -32003, data: { reason: 'KEY_INVALID', passphraseRequired: true } });
+  expect((await client.call('resumeTransfer', { transferId: 'down-unlocked' })).error?.data?.['reason']).toBe('KEY_INVALID');
+  expect(await stateOf(client, 'up-unlocked')).toBe('interrupted');
+  expect(await stateOf(client, 'down-unlocked')).toBe('interrupted');
+
+  // The same identity unlocked: no passphrase needed to resume; both finish byte-exact.
+  await client.request('unlock', { keyPath, keyPassphrase: PASSPHRASE });
+  const uploaded = await client.request('resumeTransfer', { transferId: 'up-unlocked' });
+  expect(uploaded).toMatchObject({ transferId: 'up-unlocked', name: 'up.bin', size: 6 * MiB, keyId: me.cardId, keyPath });
+  const downloaded = await client.request('resumeTransfer', { transferId: 'down-unlocked' });
+  expect(downloaded).toMatchObject({ transferId: 'down-unlocked', name: 'down.bin', size: 6 * MiB });
+  expect(await sha256(target)).toBe(await sha256(downSource));
+  const check = path.join(dir, 'up.out');
+  await client.request('download', { name: 'up.bin', destination: check });
+  expect(await sha256(check)).toBe(await sha256(upSource));
+  await child.kill9();
+}, 90_000);
+
