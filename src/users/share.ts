@@ -104,6 +104,10 @@ export interface UnshareRequest {
   /** Who keeps access besides the identity: age1… or cloudlockercard1… strings. */
   readonly keep: readonly string[];
   readonly signal?: AbortSignal;
+  /** Stored bytes read (and authenticated, up to one read) so far, of the stored size. */
+  readonly onProgress?: (doneBytes: number, storedSize: number) => void;
+  /** Called right before the new object is published (the last point where a cancel counts); may throw to stop. */
+  readonly beforePublish?: () => void;
 }
 
 /**
@@ -132,6 +136,7 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
   async function* stored(): AsyncGenerator<Uint8Array> {
     for (let at = 0; at < storedSize; at += REENCRYPT_READ_BYTES) {
       yield await storage.readRange(name, at, Math.min(REENCRYPT_READ_BYTES, storedSize - at), signal);
+      request.onProgress?.(Math.min(storedSize, at + REENCRYPT_READ_BYTES), storedSize);
     }
   }
   const plaintext = openAgeStream(stored(), { identity, name, authors: request.authors });
@@ -154,6 +159,7 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
       if (pendingBytes >= REENCRYPT_PART_BYTES) await flush();
     }
     if (pendingBytes > 0 || partIndex === 0) await flush();
+    request.beforePublish?.();
     // Published only over the version read, atomically with the check (as
     // rewriteHeader): a write by another device meanwhile is kept, never
     // replaced with the re-encrypted old content (SOURCE_CHANGED).
