@@ -97,6 +97,7 @@ export function createShareFileHandler(context: UsersContext, storage: Storage, 
           recipientCount: outcome.recipientCount,
           storedSize: outcome.info.storedSize,
           headerRewrite: storage.capabilities.headerRewrite,
+          ...(outcome.alreadyRecipients === 0 ? {} : { alreadyRecipients: outcome.alreadyRecipients }),
         };
       });
     });

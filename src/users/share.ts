@@ -36,9 +36,31 @@ export interface ShareRequest {
 
 export interface ShareOutcome {
   readonly info: ObjectInfo;
+  /** Recipient stanzas the file has now (recipient tags and the author stanza not counted). */
   readonly recipientCount: number;
+  /** Of `add`, how many the file already had by this identity's recipient tags (left out; none added twice). */
+  readonly alreadyRecipients: number;
   readonly oldHeaderLength: number;
   readonly newHeaderLength: number;
+}
+
+/**
+ * The stanza type of a recipient tag (docs/format.md, "Recipient tags"):
+ * `-> cloudlocker.dev/recipient-tag <16 bytes, base64>` with an empty body,
+ * one per recipient shareFile added. Only the sharer's identity computes the
+ * tag (AgeIdentity.recipientTag), so the store and the other recipients learn
+ * nothing from it but its presence; the header MAC covers it. age ignores
+ * stanzas of a type it does not know.
+ */
+export const RECIPIENT_TAG_STANZA_TYPE = 'cloudlocker.dev/recipient-tag';
+
+function tagStanza(tag: Buffer): Stanza {
+  return { args: [RECIPIENT_TAG_STANZA_TYPE, tag.toString('base64').replace(/=+$/, '')], body: Buffer.alloc(0) };
+}
+
+/** The tags a header carries (as base64 without padding, as in the stanza). */
+function tagsOf(stanzas: readonly Stanza[]): Set<string> {
+  return new Set(stanzas.filter((s) => s.args[0] === RECIPIENT_TAG_STANZA_TYPE && s.args.length === 2).map((s) => s.args[1]!));
 }
 
 /** The age header of `name` as stored now, with the version it was read from. */
@@ -65,6 +87,14 @@ async function readHeader(storage: Storage, name: string, signal?: AbortSignal):
   }
 }
 
+/**
+ * Adds `add` as recipients. A recipient this identity already shared the
+ * file with (its recipient tag is in the header) is left out, and so is a
+ * second mention in `add`: sharing twice never adds a second stanza. If no
+ * one is left, nothing is rewritten. Recipients the file got at upload, or
+ * from another sharer, carry no tag of this identity and cannot be
+ * recognised (an X25519 stanza does not say whom it is for).
+ */
 export async function shareStoredFile(request: ShareRequest): Promise<ShareOutcome> {
   const { storage, name, identity } = request;
   const { bytes, version } = await readHeader(storage, name, request.signal);
@@ -72,21 +102,39 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
   try {
     // Only a file whose author is trusted (and made for this name) is passed on.
     verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
-    const recipients = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
+    const kept = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
     const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
-    if (recipients.length + request.add.length > MAX_RECIPIENTS) {
+    const recipientCount = kept.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length;
+    const known = tagsOf(header.stanzas);
+    const added: Stanza[] = [];
+    const tags: Stanza[] = [];
+    for (const recipient of request.add) {
+      const tag = tagStanza(identity.recipientTag(fileKey, recipient));
+      if (known.has(tag.args[1]!)) continue;
+      known.add(tag.args[1]!);
+      added.push(wrapTo(recipient, fileKey, systemRandom));
+      tags.push(tag);
+    }
+    const alreadyRecipients = request.add.length - added.length;
+    if (added.length === 0) {
+      // Everyone named already has access through this identity: nothing to write.
+      const info = await storage.stat(name);
+      if (info.version !== version) throw new CloudlockerError('SOURCE_CHANGED', 'The file was replaced while it was being shared; nothing changed. Try again.');
+      await request.onProgress?.(0, 0);
+      return { info, recipientCount, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: header.length };
+    }
+    if (recipientCount + added.length > MAX_RECIPIENTS) {
       throw new InvalidParamsError(
-        `An age file cloudlocker writes has at most ${MAX_RECIPIENTS} recipients; this one has ${recipients.length}.`,
+        `An age file cloudlocker writes has at most ${MAX_RECIPIENTS} recipients; this one has ${recipientCount}.`,
         'with',
       );
     }
-    const added: Stanza[] = request.add.map((recipient) => wrapTo(recipient, fileKey, systemRandom));
-    const newHeader = encodeHeader([...recipients, ...added, ...author], fileKey);
+    const newHeader = encodeHeader([...kept, ...added, ...tags, ...author], fileKey);
     const info = await storage.rewriteHeader(name, version, header.length, newHeader, {
       ...(request.signal === undefined ? {} : { signal: request.signal }),
       ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
     });
-    return { info, recipientCount: recipients.length + added.length, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
+    return { info, recipientCount: recipientCount + added.length, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
   } finally {
     fileKey.fill(0);
   }

@@ -6,6 +6,7 @@
  * the store or beside the export's destination, and no open write.
  */
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { createIdentityFile } from '../../src/crypto/age/index.js';
 import type { RewriteHeaderOptions, Storage } from '../../src/storage/storage.js';
@@ -166,6 +167,38 @@ export function runShareTransfersSuite(backendName: string, makeBackend: () => P
       await client.request('cancelTransfer', { transferId: 'running' });
       expect(await running).toBe('CANCELLED');
       expect(await queued).toBe('CANCELLED');
+    });
+
+    it('sharing again with someone it already shared with adds no second stanza (recipient tags); age -d still opens the file', async () => {
+      const carol = await createIdentityFile(path.join(dir, 'c.age'));
+      const first = await client.request('shareFile', { name: 'plan.bin', with: ['Bob'] });
+      expect(first).toMatchObject({ recipientCount: 2 });
+      expect(first.alreadyRecipients).toBeUndefined();
+      const once = await storedBytes();
+      // Bob again (by name, then by card): nothing is rewritten.
+      const bobCard = (await client.request('listContacts', {})).contacts.find((c) => c.name === 'Bob')!.card;
+      expect(await client.request('shareFile', { name: 'plan.bin', with: ['Bob'] })).toMatchObject({ recipientCount: 2, alreadyRecipients: 1 });
+      expect(await client.request('shareFile', { name: 'plan.bin', with: [bobCard] })).toMatchObject({ recipientCount: 2, alreadyRecipients: 1 });
+      expect((await storedBytes()).equals(once)).toBe(true);
+      // Bob, Carol and Carol again: only Carol is added, once (Bob counted as already there; a repeat within `with` is simply merged).
+      expect(await client.request('shareFile', { name: 'plan.bin', with: ['Bob', carol.card, carol.card] })).toMatchObject({
+        recipientCount: 3,
+        alreadyRecipients: 1,
+      });
+      const header = (await storedBytes()).subarray(0, 4096).toString('latin1');
+      expect(header.match(/^-> X25519 /gm)).toHaveLength(3);
+      // The tags name no one: no card id, recipient or public key of Bob's or Carol's appears in the header.
+      expect(header.match(/^-> cloudlocker\.dev\/recipient-tag [A-Za-z0-9+/]{22}$/gm)).toHaveLength(2);
+      for (const who of [carol, { card: bobCard }]) expect(header.includes(who.card.slice(20, 60))).toBe(false);
+      // Interop: Debian's age skips the tag stanzas and opens the file with Carol's identity.
+      const storedFile = path.join(dir, 'stored.age');
+      await writeFile(storedFile, await storedBytes());
+      expect(execFileSync('age', ['-d', '-i', path.join(dir, 'c.age'), storedFile], { maxBuffer: 2 * content.length }).equals(content)).toBe(true);
+      // After unshareFile (a new file key, no tags), sharing with Bob adds him again, once.
+      await client.request('unshareFile', { name: 'plan.bin' });
+      const again = await client.request('shareFile', { name: 'plan.bin', with: ['Bob', 'Bob'] });
+      expect(again).toMatchObject({ recipientCount: 2 });
+      expect(again.alreadyRecipients).toBeUndefined();
     });
 
     for (const [operation, holding] of [
