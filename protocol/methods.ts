@@ -300,6 +300,7 @@ export const ShareFile = defineMethod<T.ShareFileParams, T.ShareFileResult>()({
     'STORAGE_UNAVAILABLE',
     'NO_SPACE',
     'CANCELLED',
+    'BUSY',
   ],
 });
 
@@ -323,6 +324,8 @@ export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult
     'CONTACTS_INVALID',
     'STORAGE_UNAVAILABLE',
     'NO_SPACE',
+    'CANCELLED',
+    'BUSY',
   ],
 });
 
@@ -348,6 +351,8 @@ export const ExportFile = defineMethod<T.ExportFileParams, T.ExportFileResult>()
     'STORAGE_UNAVAILABLE',
     'PERMISSION_DENIED',
     'NO_SPACE',
+    'CANCELLED',
+    'BUSY',
   ],
 });
 
