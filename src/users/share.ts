@@ -19,7 +19,7 @@ import { AUTHOR_STANZA_TYPE, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, s
 import { verifyAuthor } from '../crypto/age/author.js';
 import { resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
 import { AGE_MAGIC, encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
-import { wrapTo } from '../crypto/age/identity.js';
+import { RECIPIENT_TAG_STANZA_TYPE, wrapTo } from '../crypto/age/identity.js';
 import { systemRandom } from '../crypto/random.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 
@@ -45,15 +45,13 @@ export interface ShareOutcome {
 }
 
 /**
- * The stanza type of a recipient tag (docs/format.md, "Recipient tags"):
+ * A recipient tag stanza (docs/format.md, "Recipient tags"):
  * `-> cloudlocker.dev/recipient-tag <16 bytes, base64>` with an empty body,
  * one per recipient shareFile added. Only the sharer's identity computes the
  * tag (AgeIdentity.recipientTag), so the store and the other recipients learn
  * nothing from it but its presence; the header MAC covers it. age ignores
  * stanzas of a type it does not know.
  */
-export const RECIPIENT_TAG_STANZA_TYPE = 'cloudlocker.dev/recipient-tag';
-
 function tagStanza(tag: Buffer): Stanza {
   return { args: [RECIPIENT_TAG_STANZA_TYPE, tag.toString('base64').replace(/=+$/, '')], body: Buffer.alloc(0) };
 }

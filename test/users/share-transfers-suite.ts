@@ -187,6 +187,8 @@ export function runShareTransfersSuite(backendName: string, makeBackend: () => P
       });
       const header = (await storedBytes()).subarray(0, 4096).toString('latin1');
       expect(header.match(/^-> X25519 /gm)).toHaveLength(3);
+      // getFileInfo counts recipients and author, not the tags.
+      expect(await client.request('getFileInfo', { name: 'plan.bin' })).toMatchObject({ stanzaCount: 4 });
       // The tags name no one: no card id, recipient or public key of Bob's or Carol's appears in the header.
       expect(header.match(/^-> cloudlocker\.dev\/recipient-tag [A-Za-z0-9+/]{22}$/gm)).toHaveLength(2);
       for (const who of [carol, { card: bobCard }]) expect(header.includes(who.card.slice(20, 60))).toBe(false);

@@ -31,6 +31,8 @@ const CARD_TYPE_BYTE: Record<RecipientType, number> = { X25519: 0x01, mlkem768x2
 const CARD_ID_DOMAIN = 'cloudlocker.dev/v2/card-id\n';
 const SIGNING_KEY_INFO = 'cloudlocker.dev/v2/signing-key/';
 const RECIPIENT_TAG_INFO = 'cloudlocker.dev/v2/recipient-tag';
+/** The stanza type of a recipient tag (docs/format.md 14.2); readers skip it and never count it as a recipient. */
+export const RECIPIENT_TAG_STANZA_TYPE = 'cloudlocker.dev/recipient-tag';
 /** Bytes of a recipient tag (128 bits: no two recipients of one file collide in practice). */
 export const RECIPIENT_TAG_BYTES = 16;
 export const CARD_ID_SIZE = 16;
