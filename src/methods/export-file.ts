@@ -91,5 +91,5 @@ export function createExportFileHandler(context: UsersContext, storage: Storage,
           await pending?.forget(reservation.transferId).catch(() => undefined);
         }
       });
-    });
+    }, 'export');
 }

@@ -100,7 +100,7 @@ export function createShareFileHandler(context: UsersContext, storage: Storage, 
           ...(outcome.alreadyRecipients === 0 ? {} : { alreadyRecipients: outcome.alreadyRecipients }),
         };
       });
-    });
+    }, 'share');
 }
 
 export function createUnshareFileHandler(context: UsersContext, storage: Storage, engine: TransferEngine): MethodHandler<typeof UnshareFile> {
@@ -123,5 +123,5 @@ export function createUnshareFileHandler(context: UsersContext, storage: Storage
         });
         return { transferId: reservation.transferId, name: params.name, recipientCount: resolved.length, storedSize: info.storedSize };
       });
-    });
+    }, 'unshare');
 }

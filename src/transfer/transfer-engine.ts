@@ -197,6 +197,8 @@ export class TransferEngine {
     requestedId: string | undefined,
     name: string,
     prepare: (reservation: TransferReservation) => Promise<R>,
+    /** shareFile, unshareFile or exportFile: listed with it even when cancelled before it started. */
+    operation?: TransferOperation,
   ): Promise<R> {
     const transferId = requestedId ?? randomUUID();
     this.refuseIdInUse(transferId, undefined, undefined);
@@ -208,7 +210,7 @@ export class TransferEngine {
       // A transfer that started answers for itself; this request failed before (its checks, or refused).
       const started = this.reservations.get(transferId) !== reservation;
       if (started || !reservation.abortController.signal.aborted) throw err;
-      const record = this.registry.create(transferId, direction, name, 0);
+      const record = this.registry.create(transferId, direction, name, 0, undefined, operation === undefined ? undefined : { operation });
       this.registry.finish(record, 'cancelled', { error: toErrorObject(new CloudlockerError('CANCELLED')) });
       this.logger?.child({ transferId, direction }).info('transfer cancelled before it started');
       throw new CloudlockerError('CANCELLED');
