@@ -284,7 +284,7 @@ export const ShareFile = defineMethod<T.ShareFileParams, T.ShareFileResult>()({
   summary:
     "Give contacts (or any card or age recipient) access to a stored age file by rewriting only its header: the payload is kept byte for byte (copied inside the store where it can).",
   paramsSchema: U.shareFileParamsSchema,
-  resultSchema: U.shareFileResultSchema,
+  resultSchema: S.shareFileResultSchema,
   errors: [
     'NOT_FOUND',
     'LOCKED',
@@ -300,6 +300,7 @@ export const ShareFile = defineMethod<T.ShareFileParams, T.ShareFileResult>()({
     'STORAGE_UNAVAILABLE',
     'NO_SPACE',
     'CANCELLED',
+    'BUSY',
   ],
 });
 
@@ -308,7 +309,7 @@ export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult
   summary:
     'Take access away: re-encrypt a stored age file you wrote under a new file key to you and `keep` only (a full rewrite: a former recipient may have kept the old file key).',
   paramsSchema: U.unshareFileParamsSchema,
-  resultSchema: U.unshareFileResultSchema,
+  resultSchema: S.unshareFileResultSchema,
   errors: [
     'NOT_FOUND',
     'LOCKED',
@@ -323,6 +324,8 @@ export const UnshareFile = defineMethod<T.UnshareFileParams, T.UnshareFileResult
     'CONTACTS_INVALID',
     'STORAGE_UNAVAILABLE',
     'NO_SPACE',
+    'CANCELLED',
+    'BUSY',
   ],
 });
 
@@ -331,7 +334,7 @@ export const ExportFile = defineMethod<T.ExportFileParams, T.ExportFileResult>()
   summary:
     'Write a standalone age file of a stored file for one recipient (header rewrapped for them alone, payload copied unchanged) that `age -d` opens.',
   paramsSchema: U.exportFileParamsSchema,
-  resultSchema: U.exportFileResultSchema,
+  resultSchema: S.exportFileResultSchema,
   errors: [
     'NOT_FOUND',
     'ALREADY_EXISTS',
@@ -348,6 +351,8 @@ export const ExportFile = defineMethod<T.ExportFileParams, T.ExportFileResult>()
     'STORAGE_UNAVAILABLE',
     'PERMISSION_DENIED',
     'NO_SPACE',
+    'CANCELLED',
+    'BUSY',
   ],
 });
 

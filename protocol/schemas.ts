@@ -111,6 +111,12 @@ export const errorObjectSchema = {
 } as const;
 
 export const transferDirectionSchema = { type: 'string', enum: ['upload', 'download'] } as const;
+/** Which sharing method a transfer is (absent for upload and download): share and unshare write the store ('upload'), export a local file ('download'). */
+export const transferOperationSchema = {
+  type: 'string',
+  enum: ['share', 'unshare', 'export'],
+  description: "The sharing method this transfer runs: shareFile, unshareFile (direction 'upload': they write the store) or exportFile ('download': it writes a local file). Absent for upload and download.",
+} as const;
 export const transferStateSchema = {
   type: 'string',
   enum: ['queued', 'running', 'interrupted', 'completed', 'failed', 'cancelled'],
@@ -267,6 +273,55 @@ export const transferGroupSchema = {
   additionalProperties: false,
 } as const;
 
+/** shareFile's result (also a completed share transfer's result). */
+export const shareFileResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    recipientCount: { type: 'integer', minimum: 1, description: 'Recipient stanzas the file now has.' },
+    storedSize: { type: 'integer', minimum: 0 },
+    headerRewrite: {
+      type: 'string',
+      enum: ['local-copy', 'server-side-copy', 'streamed'],
+      description: "How the store kept the payload (getServerInfo's storage.headerRewrite).",
+    },
+    alreadyRecipients: {
+      type: 'integer',
+      minimum: 0,
+      description: 'How many of `with` were left out because this file already names them as recipients (shared earlier by you).',
+    },
+  },
+  required: ['name', 'recipientCount', 'storedSize', 'headerRewrite'],
+  additionalProperties: false,
+} as const;
+
+/** unshareFile's result (also a completed unshare transfer's result). */
+export const unshareFileResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    recipientCount: { type: 'integer', minimum: 1 },
+    storedSize: { type: 'integer', minimum: 0 },
+  },
+  required: ['name', 'recipientCount', 'storedSize'],
+  additionalProperties: false,
+} as const;
+
+/** exportFile's result (also a completed export transfer's result). */
+export const exportFileResultSchema = {
+  type: 'object',
+  properties: {
+    transferId: transferIdSchema,
+    name: remoteNameSchema,
+    path: { type: 'string', description: 'Absolute path of the age file written.' },
+    size: { type: 'integer', minimum: 0, description: 'Its size in bytes.' },
+  },
+  required: ['name', 'path', 'size'],
+  additionalProperties: false,
+} as const;
+
 const transferStatusProperties = {
   transferId: transferIdSchema,
   direction: transferDirectionSchema,
@@ -279,11 +334,12 @@ const transferStatusProperties = {
   etaSeconds: { type: ['number', 'null'], minimum: 0, description: 'null while unknown.' },
   error: errorObjectSchema,
   result: {
-    description: "With state 'completed': the upload, download or uploadFolder result (stored name, sizes, key path or saved path), so a client that was away learns it.",
-    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
+    description: "With state 'completed': the upload, download, uploadFolder, shareFile, unshareFile or exportFile result (stored name, sizes, key path or saved path), so a client that was away learns it.",
+    anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema, shareFileResultSchema, unshareFileResultSchema, exportFileResultSchema],
   },
   group: { ...transferGroupSchema, description: 'A transfer group (uploadFolder): its files done, total and current.' },
   groupId: { ...transferIdSchema, description: 'The group this transfer is one file of.' },
+  operation: transferOperationSchema,
   startedAt: timestampSchema,
   finishedAt: timestampSchema,
 } as const;
@@ -747,10 +803,11 @@ export const transferFinishedParamsSchema = {
     transferId: transferIdSchema,
     direction: transferDirectionSchema,
     name: remoteNameSchema,
+    operation: transferOperationSchema,
     outcome: { type: 'string', enum: ['completed', 'failed', 'cancelled'] },
     result: {
-      description: "The upload, download or uploadFolder result, when outcome is 'completed'.",
-      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema],
+      description: "The upload, download, uploadFolder, shareFile, unshareFile or exportFile result, when outcome is 'completed'.",
+      anyOf: [uploadResultSchema, downloadResultSchema, uploadFolderResultSchema, downloadFolderResultSchema, shareFileResultSchema, unshareFileResultSchema, exportFileResultSchema],
     },
     error: errorObjectSchema,
   },

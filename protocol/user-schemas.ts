@@ -4,7 +4,7 @@
  * contacts. Kept apart from schemas.ts so that the file methods and these
  * can change without touching each other; same rules (plain `as const` data).
  */
-import { localPathSchema, passphraseSchema, remoteNameSchema } from './schemas.js';
+import { localPathSchema, passphraseSchema, remoteNameSchema, transferIdSchema } from './schemas.js';
 
 /** Longest card: a post-quantum card is 2 021 characters. */
 export const MAX_CARD_LENGTH = 2100;
@@ -225,6 +225,9 @@ export const identityChangedParamsSchema = {
   additionalProperties: false,
 } as const;
 
+// The results of shareFile, unshareFile and exportFile are in schemas.ts: a
+// transfer's status and transferFinished carry them (they run as transfers).
+
 const shareTargetSchema = {
   type: 'string',
   minLength: 1,
@@ -235,6 +238,7 @@ const shareTargetSchema = {
 const identityChoice = {
   keyPath: { ...localPathSchema, description: 'The identity to act as; default: the unlocked identity.' },
   keyPassphrase: passphraseSchema,
+  transferId: { ...transferIdSchema, description: 'Id of the transfer this runs as (progress, cancelTransfer, listTransfers); chosen by the server if left out.' },
 } as const;
 
 export const shareFileParamsSchema = {
@@ -245,22 +249,6 @@ export const shareFileParamsSchema = {
     ...identityChoice,
   },
   required: ['name', 'with'],
-  additionalProperties: false,
-} as const;
-
-export const shareFileResultSchema = {
-  type: 'object',
-  properties: {
-    name: remoteNameSchema,
-    recipientCount: { type: 'integer', minimum: 1, description: 'Recipient stanzas the file now has.' },
-    storedSize: { type: 'integer', minimum: 0 },
-    headerRewrite: {
-      type: 'string',
-      enum: ['local-copy', 'server-side-copy', 'streamed'],
-      description: "How the store kept the payload (getServerInfo's storage.headerRewrite).",
-    },
-  },
-  required: ['name', 'recipientCount', 'storedSize', 'headerRewrite'],
   additionalProperties: false,
 } as const;
 
@@ -281,17 +269,6 @@ export const unshareFileParamsSchema = {
   additionalProperties: false,
 } as const;
 
-export const unshareFileResultSchema = {
-  type: 'object',
-  properties: {
-    name: remoteNameSchema,
-    recipientCount: { type: 'integer', minimum: 1 },
-    storedSize: { type: 'integer', minimum: 0 },
-  },
-  required: ['name', 'recipientCount', 'storedSize'],
-  additionalProperties: false,
-} as const;
-
 export const exportFileParamsSchema = {
   type: 'object',
   properties: {
@@ -305,13 +282,3 @@ export const exportFileParamsSchema = {
   additionalProperties: false,
 } as const;
 
-export const exportFileResultSchema = {
-  type: 'object',
-  properties: {
-    name: remoteNameSchema,
-    path: { type: 'string', description: 'Absolute path of the age file written.' },
-    size: { type: 'integer', minimum: 0, description: 'Its size in bytes.' },
-  },
-  required: ['name', 'path', 'size'],
-  additionalProperties: false,
-} as const;

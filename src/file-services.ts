@@ -14,6 +14,7 @@ import type { MethodSet, ServerContext } from './server/start-server.js';
 import { createStorage, type Storage, type StorageConfig } from './storage/index.js';
 import { ResumableTransfers } from './transfer/resume.js';
 import { TransferEngine } from './transfer/transfer-engine.js';
+import { PendingTemporaries } from './transfer/pending-temporaries.js';
 import { TransferJournal } from './transfer/transfer-journal.js';
 import { TransferRegistry } from './transfer/transfer-registry.js';
 
@@ -48,6 +49,8 @@ export async function createFileServices(context: ServerContext, options: FileSe
   // The journal first: the store must keep the unfinished writes it will resume.
   const journal = await TransferJournal.open(config.dataDir, { finishedRetentionMs: FINISHED_RETENTION_MS });
   await storage.init({ keepWrites: ResumableTransfers.keepWrites(journal) });
+  // exportFile's temporaries a crashed run left beside their destinations go now (share and unshare leave theirs in the store, whose init() empties them).
+  const pendingTemporaries = await PendingTemporaries.open(config.dataDir);
   const registry = new TransferRegistry({ progressIntervalMs: config.progressIntervalMs, retentionMs: FINISHED_RETENTION_MS });
   const session = new IdentitySession({
     onChange: (params) => {
@@ -89,7 +92,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
   logger.info({ storage: storage.kind, location: storage.location }, 'storage ready');
   return {
     ...createFileMethodHandlers(storage, engine, resumable, { session, contacts }),
-    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN }, storage),
+    ...createUserMethodHandlers({ session, contacts, rawStorage, identityCopyLogN: options.identityCopyLogN, pendingTemporaries }, storage, engine),
     storageInfo: {
       kind: storage.kind === 's3' ? 's3' : 'local',
       location: storage.location,

@@ -11,6 +11,7 @@ import { keyInvalidError } from '../crypto/crypto-errors.js';
 import { loadKeyFile, type LoadedKey } from '../crypto/index.js';
 import { InvalidParamsError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
+import type { TransferEngine } from '../transfer/transfer-engine.js';
 import { shareStoredFile, unshareStoredFile } from '../users/share.js';
 import type { MethodHandler } from './handler.js';
 import { trustedAuthors, unlockedKey, type KeySources } from './key-sources.js';
@@ -64,26 +65,63 @@ function checkedRecipients(identity: AgeIdentity, targets: string[], param: stri
   }
 }
 
-export function createShareFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof ShareFile> {
-  return async (params) => {
-    const { identity, authors } = await actingIdentity(context, params, 'to share');
-    const resolved = checkedRecipients(identity, await targetsOf(context, params.with, 'with'), 'with');
-    const outcome = await shareStoredFile({ storage, name: params.name, identity, authors, add: resolved.slice(1) });
-    return {
-      name: params.name,
-      recipientCount: outcome.recipientCount,
-      storedSize: outcome.info.storedSize,
-      headerRewrite: storage.capabilities.headerRewrite,
-    };
-  };
+/**
+ * Both run as transfers (TransferEngine.operation): the transferId is
+ * reserved before the first await, so a cancelTransfer right after the
+ * request finds it; progress counts the stored bytes copied (share) or read
+ * and re-encrypted (unshare).
+ */
+export function createShareFileHandler(context: UsersContext, storage: Storage, engine: TransferEngine): MethodHandler<typeof ShareFile> {
+  return async (params) =>
+    engine.reserving('upload', params.transferId, params.name, async (reservation) => {
+      const { identity, authors } = await actingIdentity(context, params, 'to share');
+      const resolved = checkedRecipients(identity, await targetsOf(context, params.with, 'with'), 'with');
+      const { storedSize } = await storage.stat(params.name);
+      return engine.operation({ operation: 'share', name: params.name, totalBytes: storedSize, reservation }, async (control) => {
+        const outcome = await shareStoredFile({
+          storage,
+          name: params.name,
+          identity,
+          authors,
+          add: resolved.slice(1),
+          signal: control.signal,
+          onProgress: async (done, total) => {
+            control.progress(total === 0 ? storedSize : Math.floor((done / total) * storedSize));
+            // rewriteHeader reports `total` last, right before it publishes: from here a cancel no longer counts.
+            if (done >= total) control.beginCommit();
+          },
+        });
+        return {
+          transferId: reservation.transferId,
+          name: params.name,
+          recipientCount: outcome.recipientCount,
+          storedSize: outcome.info.storedSize,
+          headerRewrite: storage.capabilities.headerRewrite,
+          ...(outcome.alreadyRecipients === 0 ? {} : { alreadyRecipients: outcome.alreadyRecipients }),
+        };
+      });
+    }, 'share');
 }
 
-export function createUnshareFileHandler(context: UsersContext, storage: Storage): MethodHandler<typeof UnshareFile> {
-  return async (params) => {
-    const { identity, authors } = await actingIdentity(context, params, 'to unshare');
-    const keep = await targetsOf(context, params.keep ?? [], 'keep');
-    const resolved = checkedRecipients(identity, keep, 'keep');
-    const info = await unshareStoredFile({ storage, name: params.name, identity, authors, keep });
-    return { name: params.name, recipientCount: resolved.length, storedSize: info.storedSize };
-  };
+export function createUnshareFileHandler(context: UsersContext, storage: Storage, engine: TransferEngine): MethodHandler<typeof UnshareFile> {
+  return async (params) =>
+    engine.reserving('upload', params.transferId, params.name, async (reservation) => {
+      const { identity, authors } = await actingIdentity(context, params, 'to unshare');
+      const keep = await targetsOf(context, params.keep ?? [], 'keep');
+      const resolved = checkedRecipients(identity, keep, 'keep');
+      const { storedSize } = await storage.stat(params.name);
+      return engine.operation({ operation: 'unshare', name: params.name, totalBytes: storedSize, reservation }, async (control) => {
+        const info = await unshareStoredFile({
+          storage,
+          name: params.name,
+          identity,
+          authors,
+          keep,
+          signal: control.signal,
+          onProgress: (done) => control.progress(done),
+          beforePublish: () => control.beginCommit(),
+        });
+        return { transferId: reservation.transferId, name: params.name, recipientCount: resolved.length, storedSize: info.storedSize };
+      });
+    }, 'unshare');
 }

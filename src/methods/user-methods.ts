@@ -12,13 +12,14 @@ import { createUnlockHandler } from './unlock.js';
 import { createShareFileHandler, createUnshareFileHandler } from './share-file.js';
 import { createExportFileHandler } from './export-file.js';
 import type { Storage } from '../storage/storage.js';
+import type { TransferEngine } from '../transfer/transfer-engine.js';
 import type { UsersContext } from './users-context.js';
 
 export type UserMethodName = (typeof USER_METHODS)[number]['method'];
 export type UserMethodHandlers = Pick<MethodHandlers, UserMethodName>;
 
-/** `storage`: the store as the file methods see it (reserved names guarded), for sharing. */
-export function createUserMethodHandlers(context: UsersContext, storage: Storage): UserMethodHandlers {
+/** `storage`: the store as the file methods see it (reserved names guarded), for sharing; `engine` runs share, unshare and export as transfers. */
+export function createUserMethodHandlers(context: UsersContext, storage: Storage, engine: TransferEngine): UserMethodHandlers {
   return {
     unlock: createUnlockHandler(context),
     lock: createLockHandler(context),
@@ -28,8 +29,8 @@ export function createUserMethodHandlers(context: UsersContext, storage: Storage
     addContact: createAddContactHandler(context),
     listContacts: createListContactsHandler(context),
     removeContact: createRemoveContactHandler(context),
-    shareFile: createShareFileHandler(context, storage),
-    unshareFile: createUnshareFileHandler(context, storage),
-    exportFile: createExportFileHandler(context, storage),
+    shareFile: createShareFileHandler(context, storage, engine),
+    unshareFile: createUnshareFileHandler(context, storage, engine),
+    exportFile: createExportFileHandler(context, storage, engine),
   };
 }

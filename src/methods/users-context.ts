@@ -8,6 +8,7 @@ import path from 'node:path';
 import { readAnyKeyFile, type AgeIdentity } from '../crypto/age/index.js';
 import { keyInvalidError } from '../crypto/crypto-errors.js';
 import type { Storage } from '../storage/storage.js';
+import type { PendingTemporaries } from '../transfer/pending-temporaries.js';
 import type { ContactBook } from '../users/contacts.js';
 import type { IdentitySession } from '../users/identity-session.js';
 
@@ -20,6 +21,8 @@ export interface UsersContext {
   readonly identityCopyLogN?: number;
   /** Skip the passphrase strength rule (tests of other behaviour only). */
   readonly skipPassphraseStrength?: boolean;
+  /** Where exportFile records its temporary, so a start after a crash removes it. */
+  readonly pendingTemporaries?: PendingTemporaries;
 }
 
 /** Reads an age identity file (a v1 key file cannot be unlocked or published). */

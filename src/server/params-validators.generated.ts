@@ -2452,7 +2452,7 @@ return errors === 0;
 }
 
 const params_shareFile = validate31;
-const schema32 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"with":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"minItems":1,"maxItems":31,"description":"Who to add as recipients."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","with"],"additionalProperties":false};
+const schema32 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"with":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"minItems":1,"maxItems":31,"description":"Who to add as recipients."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Id of the transfer this runs as (progress, cancelTransfer, listTransfers); chosen by the server if left out."}},"required":["name","with"],"additionalProperties":false};
 
 function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2467,7 +2467,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((key0 === "name") || (key0 === "with")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+if(!(((((key0 === "name") || (key0 === "with")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "transferId"))){
 validate31.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -2623,6 +2623,28 @@ var valid0 = _errs10 === errors;
 else {
 var valid0 = true;
 }
+if(valid0){
+if(data.transferId !== undefined){
+let data5 = data.transferId;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(!pattern3.test(data5)){
+validate31.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate31.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs12 === errors;
+}
+else {
+var valid0 = true;
+}
+}
 }
 }
 }
@@ -2639,7 +2661,7 @@ return errors === 0;
 }
 
 const params_unshareFile = validate32;
-const schema33 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keep":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"maxItems":31,"default":[],"description":"Who keeps access besides you; everyone else loses it."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name"],"additionalProperties":false};
+const schema33 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"keep":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2100,"description":"A contact name, a public card (cloudlockercard1…) or an age recipient (age1…, age1pq1…)."},"maxItems":31,"default":[],"description":"Who keeps access besides you; everyone else loses it."},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Id of the transfer this runs as (progress, cancelTransfer, listTransfers); chosen by the server if left out."}},"required":["name"],"additionalProperties":false};
 
 function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2654,7 +2676,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((key0 === "name") || (key0 === "keep")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+if(!(((((key0 === "name") || (key0 === "keep")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "transferId"))){
 validate32.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -2804,6 +2826,28 @@ var valid0 = _errs10 === errors;
 else {
 var valid0 = true;
 }
+if(valid0){
+if(data.transferId !== undefined){
+let data5 = data.transferId;
+const _errs12 = errors;
+if(errors === _errs12){
+if(typeof data5 === "string"){
+if(!pattern3.test(data5)){
+validate32.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate32.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs12 === errors;
+}
+else {
+var valid0 = true;
+}
+}
 }
 }
 }
@@ -2820,7 +2864,7 @@ return errors === 0;
 }
 
 const params_exportFile = validate33;
-const schema34 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recipient":{"type":"string","minLength":1,"maxLength":2100,"description":"Who the standalone file is for: a contact name, a card or an age recipient."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path."},"overwrite":{"type":"boolean","default":false},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."}},"required":["name","recipient","destination"],"additionalProperties":false};
+const schema34 = {"type":"object","properties":{"name":{"type":"string","minLength":1,"maxLength":1024,"pattern":"^(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+(?:/(?!\\.\\.?(?:/|$))[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)*$","description":"Remote file name: 1-1024 bytes of UTF-8, \"/\"-separated segments, no empty, \".\" or \"..\" segment, no leading \"/\", no backslash, no control characters."},"recipient":{"type":"string","minLength":1,"maxLength":2100,"description":"Who the standalone file is for: a contact name, a card or an age recipient."},"destination":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"An existing directory to save into under the name's last segment, or the target file path."},"overwrite":{"type":"boolean","default":false},"keyPath":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000]+$","description":"The identity to act as; default: the unlocked identity."},"keyPassphrase":{"type":"string","minLength":1,"maxLength":1024,"writeOnly":true,"description":"Passphrase of a protected key file. Never logged, never stored, never echoed."},"transferId":{"type":"string","pattern":"^[A-Za-z0-9_-]{1,64}$","description":"Id of the transfer this runs as (progress, cancelTransfer, listTransfers); chosen by the server if left out."}},"required":["name","recipient","destination"],"additionalProperties":false};
 
 function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -2835,7 +2879,7 @@ return false;
 else {
 const _errs1 = errors;
 for(const key0 in data){
-if(!((((((key0 === "name") || (key0 === "recipient")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "keyPath")) || (key0 === "keyPassphrase"))){
+if(!(((((((key0 === "name") || (key0 === "recipient")) || (key0 === "destination")) || (key0 === "overwrite")) || (key0 === "keyPath")) || (key0 === "keyPassphrase")) || (key0 === "transferId"))){
 validate33.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -3005,6 +3049,28 @@ var valid0 = _errs12 === errors;
 }
 else {
 var valid0 = true;
+}
+if(valid0){
+if(data.transferId !== undefined){
+let data6 = data.transferId;
+const _errs14 = errors;
+if(errors === _errs14){
+if(typeof data6 === "string"){
+if(!pattern3.test(data6)){
+validate33.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]{1,64}$"},message:"must match pattern \""+"^[A-Za-z0-9_-]{1,64}$"+"\""}];
+return false;
+}
+}
+else {
+validate33.errors = [{instancePath:instancePath+"/transferId",schemaPath:"#/properties/transferId/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid0 = _errs14 === errors;
+}
+else {
+var valid0 = true;
+}
 }
 }
 }

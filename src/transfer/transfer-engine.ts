@@ -18,7 +18,7 @@
 import PQueue from 'p-queue';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DownloadResult, ErrorObject, TransferDirection, UploadResult } from '../../protocol/index.js';
+import type { DownloadResult, ErrorObject, TransferDirection, TransferOperation, UploadResult } from '../../protocol/index.js';
 import { storedFormats, type FormatRegistry } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError, toErrorObject } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
@@ -28,10 +28,42 @@ import { keepYoungGenerationSmall } from './gc-tuning.js';
 import { PartScheduler, type PipelineContext } from './part-scheduler.js';
 import type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 import type { GroupCheckpoints } from './transfer-group.js';
-import { TransferRegistry, type TransferRecord } from './transfer-registry.js';
+import { TransferRegistry, type TransferRecord, type TransferResult } from './transfer-registry.js';
 import { UploadPipeline } from './upload-pipeline.js';
 
 export type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
+
+/** shareFile, unshareFile or exportFile as a transfer (see TransferEngine.operation). */
+export interface OperationRequest {
+  readonly operation: TransferOperation;
+  readonly name: string;
+  /** What progress counts up to (the bytes the operation copies or re-encrypts). */
+  readonly totalBytes: number;
+  readonly reservation: TransferReservation;
+}
+
+/** What an operation's work gets: its record (signal) and how to report bytes and its commit point. */
+export interface OperationControl {
+  readonly signal: AbortSignal;
+  /** Bytes done so far, of totalBytes (never going down; larger values are capped). */
+  progress(doneBytes: number): void;
+  /** The last point where a cancel counts: call it right before publishing. Throws CANCELLED if cancelled already. */
+  beginCommit(): void;
+}
+
+/** Which way a sharing method moves data: share and unshare write the store, export writes a local file. */
+export function directionOf(operation: TransferOperation): TransferDirection {
+  return operation === 'export' ? 'download' : 'upload';
+}
+
+/** The fields of a request run() reads. */
+interface RunRequest {
+  readonly name: string;
+  readonly transferId?: string;
+  readonly reservation?: TransferReservation;
+  readonly groupId?: string;
+  readonly resume?: { readonly resumed: ResumedTransfer };
+}
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -124,6 +156,33 @@ export class TransferEngine {
   }
 
   /**
+   * Run shareFile, unshareFile or exportFile as a transfer under its
+   * request's reservation: listed and notified (with `operation`), admitted
+   * by the same cap and concurrency as uploads and downloads, cancellable
+   * until `beginCommit()`. Never journaled: each is safe to redo after a
+   * crash (the store or the destination keeps the old object or gets the
+   * new one whole; temporaries are swept at the next start), so a restart
+   * forgets it rather than resuming it (docs/protocol.md).
+   */
+  async operation<R extends TransferResult>(request: OperationRequest, work: (control: OperationControl) => Promise<R>): Promise<R> {
+    const direction = directionOf(request.operation);
+    return this.run(direction, request, request.totalBytes, undefined, async (record) => {
+      let done = 0;
+      const control: OperationControl = {
+        signal: record.signal,
+        progress: (doneBytes) => {
+          const next = Math.min(record.totalBytes, doneBytes);
+          if (next <= done) return;
+          this.registry.addProgress(record, { cryptoBytes: next - done, transferredBytes: next - done });
+          done = next;
+        },
+        beginCommit: () => this.beginCommit(record),
+      };
+      return work(control);
+    }, request.operation);
+  }
+
+  /**
    * Reserve a request's transferId (a random one if it has none) and run
    * `prepare`: the request's checks, ending with upload() or download()
    * given the reservation. The id is held before anything is awaited, so a
@@ -138,6 +197,8 @@ export class TransferEngine {
     requestedId: string | undefined,
     name: string,
     prepare: (reservation: TransferReservation) => Promise<R>,
+    /** shareFile, unshareFile or exportFile: listed with it even when cancelled before it started. */
+    operation?: TransferOperation,
   ): Promise<R> {
     const transferId = requestedId ?? randomUUID();
     this.refuseIdInUse(transferId, undefined, undefined);
@@ -149,7 +210,7 @@ export class TransferEngine {
       // A transfer that started answers for itself; this request failed before (its checks, or refused).
       const started = this.reservations.get(transferId) !== reservation;
       if (started || !reservation.abortController.signal.aborted) throw err;
-      const record = this.registry.create(transferId, direction, name, 0);
+      const record = this.registry.create(transferId, direction, name, 0, undefined, operation === undefined ? undefined : { operation });
       this.registry.finish(record, 'cancelled', { error: toErrorObject(new CloudlockerError('CANCELLED')) });
       this.logger?.child({ transferId, direction }).info('transfer cancelled before it started');
       throw new CloudlockerError('CANCELLED');
@@ -256,12 +317,13 @@ export class TransferEngine {
     await groupsSettled;
   }
 
-  private async run<R extends UploadResult | DownloadResult, C extends TransferCheckpoints>(
+  private async run<R extends TransferResult, C extends TransferCheckpoints>(
     direction: TransferDirection,
-    request: UploadRequest | DownloadRequest,
+    request: RunRequest,
     totalBytes: number,
-    checkpointsOf: C | ((transferId: string) => Promise<C | undefined> | undefined),
+    checkpointsOf: C | undefined | ((transferId: string) => Promise<C | undefined> | undefined),
     work: (record: TransferRecord, checkpoints: C | undefined) => Promise<R>,
+    operation?: TransferOperation,
   ): Promise<R> {
     const { name, reservation } = request;
     const resumed = request.resume?.resumed;
@@ -272,7 +334,14 @@ export class TransferEngine {
     // A group's files do not count: the group admitted itself once and feeds them a few at a time.
     if (groupId === undefined && this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 
-    const record = this.registry.create(transferId, direction, name, totalBytes, resumed, groupId === undefined ? undefined : { groupId });
+    const record = this.registry.create(
+      transferId,
+      direction,
+      name,
+      totalBytes,
+      resumed,
+      groupId !== undefined ? { groupId } : operation !== undefined ? { operation } : undefined,
+    );
     if (reservation !== undefined) {
       // The transfer takes over its reservation, and with it a cancel that came while its request was checked.
       record.abortController = reservation.abortController;
@@ -290,7 +359,8 @@ export class TransferEngine {
         this.registry.setRunning(record);
         return work(record, checkpoints);
       });
-      await checkpoints?.finish('completed', { result }).catch((err: unknown) => log?.warn({ err: errorForLog(err) }, 'journal not updated'));
+      // Only uploads and downloads are journaled (operations pass no checkpoints).
+      await checkpoints?.finish('completed', { result: result as UploadResult | DownloadResult }).catch((err: unknown) => log?.warn({ err: errorForLog(err) }, 'journal not updated'));
       this.registry.finish(record, 'completed', { result });
       log?.info('transfer completed');
       return result;

@@ -10,6 +10,7 @@ import type {
   ErrorObject,
   TransferDirection,
   TransferFinishedParams,
+  TransferOperation,
   TransferOutcome,
   TransferProgressParams,
   TransferState,
@@ -19,8 +20,21 @@ import type {
   UploadFolderResult,
   DownloadFolderResult,
   DeleteProgressParams,
+  ShareFileResult,
+  UnshareFileResult,
+  ExportFileResult,
 } from '../../protocol/index.js';
 import { RateMeter } from './rate-meter.js';
+
+/** What a completed transfer answered (and lists as its result). */
+export type TransferResult =
+  | UploadResult
+  | DownloadResult
+  | UploadFolderResult
+  | DownloadFolderResult
+  | ShareFileResult
+  | UnshareFileResult
+  | ExportFileResult;
 
 export interface TransferEvents {
   transferProgress: (params: TransferProgressParams) => void;
@@ -54,7 +68,7 @@ export class TransferRecord {
   transferredBytes = 0;
   error: ErrorObject | undefined;
   /** A completed transfer's result (stored name, size, key path...), listed so that a client that was away learns it. */
-  result: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult | undefined;
+  result: TransferResult | undefined;
   finishedAt: number | undefined;
   /** seq of the last notification about this transfer. */
   lastSeq = 0;
@@ -74,6 +88,8 @@ export class TransferRecord {
   group: { filesTotal: number; filesDone: number; filesFailed: number; currentFile?: string } | undefined;
   /** The group this transfer is one file of. */
   groupId: string | undefined;
+  /** shareFile, unshareFile or exportFile running as a transfer; undefined for upload and download. */
+  operation: TransferOperation | undefined;
 
   constructor(
     readonly transferId: string,
@@ -123,6 +139,7 @@ export class TransferRecord {
       ...(this.result === undefined ? {} : { result: this.result }),
       ...(this.group === undefined ? {} : { group: { ...this.group } }),
       ...(this.groupId === undefined ? {} : { groupId: this.groupId }),
+      ...(this.operation === undefined ? {} : { operation: this.operation }),
       startedAt: new Date(this.startedAt).toISOString(),
       ...(this.finishedAt === undefined ? {} : { finishedAt: new Date(this.finishedAt).toISOString() }),
     };
@@ -185,11 +202,12 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     name: string,
     totalBytes: number,
     resumed?: { startedAt: number; doneBytes: number },
-    membership?: { groupId?: string; group?: { filesTotal: number; filesDone?: number; filesFailed?: number } },
+    membership?: { groupId?: string; group?: { filesTotal: number; filesDone?: number; filesFailed?: number }; operation?: TransferOperation },
   ): TransferRecord {
     this.prune();
     const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
     record.groupId = membership?.groupId;
+    record.operation = membership?.operation;
     if (membership?.group !== undefined) {
       const { filesTotal, filesDone, filesFailed } = membership.group;
       record.group = { filesTotal, filesDone: filesDone ?? 0, filesFailed: filesFailed ?? 0 };
@@ -218,7 +236,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     state: 'interrupted' | TransferOutcome;
     finishedAt?: number;
     error?: ErrorObject;
-    result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult;
+    result?: TransferResult;
     /** A transfer group's file counters (from its log). */
     group?: { filesTotal: number; filesDone: number; filesFailed: number };
   }): TransferRecord {
@@ -293,7 +311,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
   finish(
     record: TransferRecord,
     outcome: TransferOutcome,
-    detail: { result?: UploadResult | DownloadResult | UploadFolderResult | DownloadFolderResult; error?: ErrorObject } = {},
+    detail: { result?: TransferResult; error?: ErrorObject } = {},
   ): void {
     if (record.finished) return;
     if (record.progressTimer !== undefined) clearTimeout(record.progressTimer);
@@ -315,6 +333,7 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
       transferId: record.transferId,
       direction: record.direction,
       name: record.name,
+      ...(record.operation === undefined ? {} : { operation: record.operation }),
       outcome,
       ...(detail.result === undefined ? {} : { result: detail.result }),
       ...(detail.error === undefined ? {} : { error: detail.error }),

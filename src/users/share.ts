@@ -19,7 +19,7 @@ import { AUTHOR_STANZA_TYPE, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, s
 import { verifyAuthor } from '../crypto/age/author.js';
 import { resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
 import { AGE_MAGIC, encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
-import { wrapTo } from '../crypto/age/identity.js';
+import { RECIPIENT_TAG_STANZA_TYPE, wrapTo } from '../crypto/age/identity.js';
 import { systemRandom } from '../crypto/random.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 
@@ -36,9 +36,29 @@ export interface ShareRequest {
 
 export interface ShareOutcome {
   readonly info: ObjectInfo;
+  /** Recipient stanzas the file has now (recipient tags and the author stanza not counted). */
   readonly recipientCount: number;
+  /** Of `add`, how many the file already had by this identity's recipient tags (left out; none added twice). */
+  readonly alreadyRecipients: number;
   readonly oldHeaderLength: number;
   readonly newHeaderLength: number;
+}
+
+/**
+ * A recipient tag stanza (docs/format.md, "Recipient tags"):
+ * `-> cloudlocker.dev/recipient-tag <16 bytes, base64>` with an empty body,
+ * one per recipient shareFile added. Only the sharer's identity computes the
+ * tag (AgeIdentity.recipientTag), so the store and the other recipients learn
+ * nothing from it but its presence; the header MAC covers it. age ignores
+ * stanzas of a type it does not know.
+ */
+function tagStanza(tag: Buffer): Stanza {
+  return { args: [RECIPIENT_TAG_STANZA_TYPE, tag.toString('base64').replace(/=+$/, '')], body: Buffer.alloc(0) };
+}
+
+/** The tags a header carries (as base64 without padding, as in the stanza). */
+function tagsOf(stanzas: readonly Stanza[]): Set<string> {
+  return new Set(stanzas.filter((s) => s.args[0] === RECIPIENT_TAG_STANZA_TYPE && s.args.length === 2).map((s) => s.args[1]!));
 }
 
 /** The age header of `name` as stored now, with the version it was read from. */
@@ -65,6 +85,14 @@ async function readHeader(storage: Storage, name: string, signal?: AbortSignal):
   }
 }
 
+/**
+ * Adds `add` as recipients. A recipient this identity already shared the
+ * file with (its recipient tag is in the header) is left out, and so is a
+ * second mention in `add`: sharing twice never adds a second stanza. If no
+ * one is left, nothing is rewritten. Recipients the file got at upload, or
+ * from another sharer, carry no tag of this identity and cannot be
+ * recognised (an X25519 stanza does not say whom it is for).
+ */
 export async function shareStoredFile(request: ShareRequest): Promise<ShareOutcome> {
   const { storage, name, identity } = request;
   const { bytes, version } = await readHeader(storage, name, request.signal);
@@ -72,21 +100,39 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
   try {
     // Only a file whose author is trusted (and made for this name) is passed on.
     verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
-    const recipients = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
+    const kept = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
     const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
-    if (recipients.length + request.add.length > MAX_RECIPIENTS) {
+    const recipientCount = kept.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length;
+    const known = tagsOf(header.stanzas);
+    const added: Stanza[] = [];
+    const tags: Stanza[] = [];
+    for (const recipient of request.add) {
+      const tag = tagStanza(identity.recipientTag(fileKey, recipient));
+      if (known.has(tag.args[1]!)) continue;
+      known.add(tag.args[1]!);
+      added.push(wrapTo(recipient, fileKey, systemRandom));
+      tags.push(tag);
+    }
+    const alreadyRecipients = request.add.length - added.length;
+    if (added.length === 0) {
+      // Everyone named already has access through this identity: nothing to write.
+      const info = await storage.stat(name);
+      if (info.version !== version) throw new CloudlockerError('SOURCE_CHANGED', 'The file was replaced while it was being shared; nothing changed. Try again.');
+      await request.onProgress?.(0, 0);
+      return { info, recipientCount, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: header.length };
+    }
+    if (recipientCount + added.length > MAX_RECIPIENTS) {
       throw new InvalidParamsError(
-        `An age file cloudlocker writes has at most ${MAX_RECIPIENTS} recipients; this one has ${recipients.length}.`,
+        `An age file cloudlocker writes has at most ${MAX_RECIPIENTS} recipients; this one has ${recipientCount}.`,
         'with',
       );
     }
-    const added: Stanza[] = request.add.map((recipient) => wrapTo(recipient, fileKey, systemRandom));
-    const newHeader = encodeHeader([...recipients, ...added, ...author], fileKey);
+    const newHeader = encodeHeader([...kept, ...added, ...tags, ...author], fileKey);
     const info = await storage.rewriteHeader(name, version, header.length, newHeader, {
       ...(request.signal === undefined ? {} : { signal: request.signal }),
       ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
     });
-    return { info, recipientCount: recipients.length + added.length, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
+    return { info, recipientCount: recipientCount + added.length, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
   } finally {
     fileKey.fill(0);
   }
@@ -104,6 +150,10 @@ export interface UnshareRequest {
   /** Who keeps access besides the identity: age1… or cloudlockercard1… strings. */
   readonly keep: readonly string[];
   readonly signal?: AbortSignal;
+  /** Stored bytes read (and authenticated, up to one read) so far, of the stored size. */
+  readonly onProgress?: (doneBytes: number, storedSize: number) => void;
+  /** Called right before the new object is published (the last point where a cancel counts); may throw to stop. */
+  readonly beforePublish?: () => void;
 }
 
 /**
@@ -132,6 +182,7 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
   async function* stored(): AsyncGenerator<Uint8Array> {
     for (let at = 0; at < storedSize; at += REENCRYPT_READ_BYTES) {
       yield await storage.readRange(name, at, Math.min(REENCRYPT_READ_BYTES, storedSize - at), signal);
+      request.onProgress?.(Math.min(storedSize, at + REENCRYPT_READ_BYTES), storedSize);
     }
   }
   const plaintext = openAgeStream(stored(), { identity, name, authors: request.authors });
@@ -154,6 +205,7 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
       if (pendingBytes >= REENCRYPT_PART_BYTES) await flush();
     }
     if (pendingBytes > 0 || partIndex === 0) await flush();
+    request.beforePublish?.();
     // Published only over the version read, atomically with the check (as
     // rewriteHeader): a write by another device meanwhile is kept, never
     // replaced with the re-encrypted old content (SOURCE_CHANGED).

@@ -164,6 +164,19 @@ describe('bench scripts on tiny sizes', () => {
     await expectOnlyJsonLeft();
   }, 90_000);
 
+  it('sharing: share vs upload on the local store, RSS with the identity unlocked, unlock and signIn with their transient memory', async () => {
+    const { report } = await bench('sharing', ['--size', '1MiB', '--rounds', '1', '--stores', 'local', '--kdf-rounds', '1']);
+    expect(series(report, 'shareFile (local)')).toHaveLength(1);
+    expect(series(report, 'share ÷ upload (local)')[0]).toBeGreaterThan(0);
+    expect(series(report, 'upload, unlocked identity (local): server peak RSS')[0]).toBeGreaterThan(0);
+    expect(series(report, 'upload, keyPath, locked (local): server peak RSS')[0]).toBeGreaterThan(0);
+    expect(series(report, 'unlock (scrypt 2^18)')[0]).toBeGreaterThan(0);
+    expect(series(report, 'signIn (scrypt 2^18)')[0]).toBeGreaterThan(0);
+    expect(series(report, 'two unlocks at once ÷ one unlock')).toHaveLength(1);
+    expect(report.checks.map((c) => c.figure)).toEqual(['share ÷ upload, median, local']);
+    await expectOnlyJsonLeft();
+  }, 180_000);
+
   it('s3-throughput runs against its own s3rver without rclone installed; engine-tuning and profile-summary run', async () => {
     const s3 = await bench('s3-throughput', ['--size', '1MiB', '--rounds', '1'], await environmentWithoutPeers());
     expect(series(s3.report, 'cloudlocker upload (S3)')).toHaveLength(1);

@@ -11,7 +11,11 @@ export function shareCommand(context: CommandContext = defaultContext()): Comman
   ).action(async (name: string, who: string[], flags: ClientFlags) => {
     await runWithClient(flags, context, async (client, output) => {
       const result = await client.request('shareFile', { name, with: who });
-      output.result(result, () => `Shared ${result.name}: ${result.recipientCount} recipients (${result.headerRewrite}).`);
+      output.result(result, () =>
+        result.alreadyRecipients === undefined
+          ? `Shared ${result.name}: ${result.recipientCount} recipients (${result.headerRewrite}).`
+          : `Shared ${result.name}: ${result.recipientCount} recipients (${result.headerRewrite}); ${result.alreadyRecipients} already had access and ${result.alreadyRecipients === 1 ? 'was' : 'were'} not added again.`,
+      );
     });
   });
 }

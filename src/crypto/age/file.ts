@@ -11,7 +11,7 @@ import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 import { AUTHOR_STANZA_TYPE, authorCardIdOf, authorKeyOf, makeAuthorStanza, verifyAuthor, type AuthorKey } from './author.js';
 import { AgeError } from './errors.js';
 import { encodeHeader, headerMac, parseHeader, parseHeaderPrefix, type ParsedHeader, type Stanza } from './header.js';
-import { AgeKeyFormatError, parseRecipientOrCard, wrapTo, type AgeIdentity } from './identity.js';
+import { AgeKeyFormatError, parseRecipientOrCard, RECIPIENT_TAG_STANZA_TYPE, wrapTo, type AgeIdentity } from './identity.js';
 import { AgePayloadOpener, AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
 import { bytesEqual } from './primitives.js';
 import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey, type RecipientType } from './stanzas.js';
@@ -133,7 +133,8 @@ export function describeAgePrefix(bytes: Uint8Array): AgeHeaderInfo | undefined 
   if (header === undefined || bytes.length < header.length + PAYLOAD_NONCE_SIZE) return undefined;
   return {
     prefixLength: header.length + PAYLOAD_NONCE_SIZE,
-    stanzaCount: header.stanzas.length,
+    // Recipients and author: recipient tags (format 14.2) are no recipient.
+    stanzaCount: header.stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length,
     stanzaTypes: header.stanzas.map((s) => s.args[0]),
     authorCardId: authorCardIdOf(header.stanzas),
   };

@@ -11,7 +11,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { bech32, bech32m } from '@scure/base';
 import { identityToRecipient } from 'age-encryption';
-import { hkdf, ed25519PrivateKey, ed25519PublicKeyOf, x25519PublicKeyOf } from './primitives.js';
+import { hkdf, hmacSha256, ed25519PrivateKey, ed25519PublicKeyOf, x25519PublicKeyOf } from './primitives.js';
 import {
   HYBRID_PUBLIC_KEY_SIZE,
   hybridPublicKeyOf,
@@ -30,6 +30,11 @@ export const CARD_HRP = 'cloudlockercard';
 const CARD_TYPE_BYTE: Record<RecipientType, number> = { X25519: 0x01, mlkem768x25519: 0x02 };
 const CARD_ID_DOMAIN = 'cloudlocker.dev/v2/card-id\n';
 const SIGNING_KEY_INFO = 'cloudlocker.dev/v2/signing-key/';
+const RECIPIENT_TAG_INFO = 'cloudlocker.dev/v2/recipient-tag';
+/** The stanza type of a recipient tag (docs/format.md 14.2); readers skip it and never count it as a recipient. */
+export const RECIPIENT_TAG_STANZA_TYPE = 'cloudlocker.dev/recipient-tag';
+/** Bytes of a recipient tag (128 bits: no two recipients of one file collide in practice). */
+export const RECIPIENT_TAG_BYTES = 16;
 export const CARD_ID_SIZE = 16;
 
 const IDENTITY_HRP: Record<RecipientType, string> = { X25519: 'AGE-SECRET-KEY-', mlkem768x25519: 'AGE-SECRET-KEY-PQ-' };
@@ -190,6 +195,25 @@ export class AgeIdentity {
   unwrap(stanzas: readonly Stanza[]): Buffer | null {
     this.#assertUsable();
     return this.type === 'X25519' ? unwrapX25519(this.#secret, stanzas) : unwrapHybrid(this.#secret, stanzas);
+  }
+
+  /**
+   * A tag saying "this identity shared this file with `recipient`" that only
+   * this identity can compute: HMAC-SHA-256 under a key derived from the
+   * secret (HKDF, its own info string), over the file key and the
+   * recipient's type and public key, cut to 16 bytes. Without the secret it
+   * is indistinguishable from random (the store, other recipients); with
+   * the file key mixed in, the tags of one recipient in two files are
+   * unrelated. docs/format.md, "Recipient tags".
+   */
+  recipientTag(fileKey: Uint8Array, recipient: AgeRecipientKey): Buffer {
+    this.#assertUsable();
+    const key = hkdf(this.#secret, Buffer.alloc(0), RECIPIENT_TAG_INFO);
+    try {
+      return hmacSha256(key, fileKey, Buffer.from(recipient.type, 'utf8'), Buffer.from([0]), recipient.publicKey).subarray(0, RECIPIENT_TAG_BYTES);
+    } finally {
+      key.fill(0);
+    }
   }
 
   /** Cross-checks the recipient with age-encryption's own derivation (the reference). */

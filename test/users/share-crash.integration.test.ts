@@ -1,0 +1,192 @@
+/**
+ * kill -9 of the service in the middle of shareFile, unshareFile and
+ * exportFile (issue 14), on the local store: the built server runs as a
+ * child (test/resume/fixtures/slow-server.mjs) whose store holds each
+ * operation forever once its new object (or export) is being written; the
+ * test checks the temporaries exist, kills the server with SIGKILL, starts
+ * it again on the same data dir, and checks: every stored object is whole
+ * (byte for byte the old version: none was published), no temporary is left
+ * in the store or beside the export's destination, nothing is listed as
+ * interrupted (the operations are not journaled: they are safe to redo), and
+ * each operation then succeeds when asked again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createIdentityFile } from '../../src/crypto/age/index.js';
+import { ensureBuilt } from '../faults/built-server.js';
+import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
+const TOKEN = 'share-crash-test-token-0123456789abcdef';
+const MiB = 1024 * 1024;
+
+beforeAll(() => ensureBuilt(), 180_000);
+
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+interface Child {
+  readonly events: Array<{ event: string; name?: string }>;
+  readonly client: TestClient;
+  kill9(): Promise<void>;
+}
+
+async function startChild(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, [LAUNCHER], {
+    cwd: ROOT,
+    env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const events: Array<{ event: string; name?: string; url?: string; certificatePath?: string }> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<{ url?: string; certificatePath?: string }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const event = JSON.parse(line) as (typeof events)[number];
+      events.push(event);
+      if (event.event === 'ready') resolve(event);
+    });
+    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
+  });
+  const { url, certificatePath } = await ready;
+  const caPem = await readFile(certificatePath!, 'utf8');
+  const client = await openClient({ url, token: TOKEN, caPem } as unknown as TestServer);
+  return {
+    events,
+    client,
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+      await client.closed;
+    },
+  };
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Files of the store directory (encoded object files), with their bytes. */
+async function storeObjects(storeDir: string): Promise<Map<string, Buffer>> {
+  const objects = new Map<string, Buffer>();
+  for (const entry of await readdir(storeDir)) {
+    if (entry.startsWith('.')) continue;
+    objects.set(entry, await readFile(path.join(storeDir, entry)));
+  }
+  return objects;
+}
+
+describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local store)', () => {
+  it(
+    'leaves every object whole (the old version), no temporary anywhere after the restart, nothing to resume; each succeeds when asked again',
+    async () => {
+      const dir = await makeTempDir('cloudlocker-share-crash-');
+      const dataDir = path.join(dir, 'data');
+      const storeDir = path.join(dataDir, 'store');
+      const outbox = path.join(dir, 'outbox');
+      await mkdir(outbox);
+      const port = await freePort();
+      const keyA = path.join(dir, 'a.age');
+      await createIdentityFile(keyA);
+      const bob = await createIdentityFile(path.join(dir, 'b.age'));
+      const content = Buffer.alloc(6 * MiB + 777, 0x5a);
+      await writeFile(path.join(dir, 'share.bin'), content);
+      await writeFile(path.join(dir, 'unshare.bin'), content);
+      await writeFile(path.join(dir, 'export.bin'), content);
+      try {
+        // First run: three files, one of them already shared (so that there is something to unshare).
+        let child = await startChild(dataDir, port);
+        await child.client.request('unlock', { keyPath: keyA });
+        await child.client.request('addContact', { name: 'Bob', card: bob.card });
+        for (const name of ['share.bin', 'unshare.bin', 'export.bin']) await child.client.request('upload', { path: path.join(dir, name) });
+        await child.client.request('shareFile', { name: 'unshare.bin', with: ['Bob'] });
+        await child.kill9();
+        const before = await storeObjects(storeDir);
+        expect(before.size).toBe(3);
+
+        // Second run: each operation is held once its new object (or the export) is being written, then the server is killed.
+        child = await startChild(dataDir, port, {
+          HOLD_REWRITE: 'share.bin',
+          HOLD_NAMES: 'unshare.bin',
+          HOLD_FROM_PART: '0',
+          HOLD_READS: 'export.bin',
+          HOLD_READS_FROM: '1',
+        });
+        await child.client.request('unlock', { keyPath: keyA });
+        const calls = [
+          child.client.request('shareFile', { name: 'share.bin', with: ['Bob'], transferId: 'crash-share' }),
+          child.client.request('unshareFile', { name: 'unshare.bin', transferId: 'crash-unshare' }),
+          child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age'), transferId: 'crash-export' }),
+        ];
+        for (const call of calls) call.catch(() => undefined);
+        await waitFor(
+          () =>
+            child.events.some((e) => e.event === 'rewriteHeader' && e.name === 'share.bin') &&
+            child.events.some((e) => e.event === 'writePart' && e.name === 'unshare.bin') &&
+            child.events.some((e) => e.event === 'readRange' && e.name === 'export.bin'),
+          'all three operations to be held mid-way',
+        );
+        // The control: mid-way there are temporaries to leave behind (two in the store's .tmp, one beside the export).
+        expect((await readdir(path.join(storeDir, '.tmp'))).length).toBe(2);
+        expect((await readdir(outbox)).length).toBe(1);
+        const listed = (await child.client.request('listTransfers', {})).transfers;
+        expect(listed.filter((t) => t.transferId.startsWith('crash-')).map((t) => t.state)).toEqual(['running', 'running', 'running']);
+        await child.kill9();
+        for (const call of calls) await expect(call).rejects.toBeDefined();
+
+        // Third run: nothing lost, nothing left over, nothing to resume.
+        child = await startChild(dataDir, port);
+        const after = await storeObjects(storeDir);
+        expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+        for (const [entry, bytes] of before) expect(after.get(entry)!.equals(bytes)).toBe(true);
+        expect(await readdir(path.join(storeDir, '.tmp'))).toEqual([]);
+        expect(await readdir(outbox)).toEqual([]);
+        expect(await readdir(path.join(dataDir, 'pending-temporaries'))).toEqual([]);
+        const relisted = (await child.client.request('listTransfers', {})).transfers;
+        expect(relisted.filter((t) => t.transferId.startsWith('crash-'))).toEqual([]);
+
+        // Safe to redo: each succeeds now, and the files still open.
+        await child.client.request('unlock', { keyPath: keyA });
+        await child.client.request('shareFile', { name: 'share.bin', with: ['Bob'] });
+        await child.client.request('unshareFile', { name: 'unshare.bin' });
+        await child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age') });
+        for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {
+          const out = path.join(dir, `back-${name}`);
+          await child.client.request('download', { name, destination: out });
+          expect((await readFile(out)).equals(content)).toBe(true);
+        }
+        await child.kill9();
+      } catch (err) {
+        if (err instanceof RpcCallError) throw new Error(`${err.error.code} ${err.error.message}`);
+        throw err;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
+});
