@@ -240,7 +240,7 @@ describe('format v1 behind the seam', () => {
   });
 
   it('opens only with master-key credentials; anything else is KEY_MISMATCH saying a key file is needed', () => {
-    expect(formatV1.createOpener(masterKeyCredentials(key), header).keyId).toBe(key.keyId);
+    expect(formatV1.createOpener(masterKeyCredentials(key), header).decryptChunk(0, stored.subarray(96), true)).toEqual(Buffer.from('hello'));
     for (const credentials of [{ kind: 'age-identity', key }, { kind: 'master-key', key: { keyId: key.keyId } }, { kind: 'master-key' }]) {
       const error = catchReason(() => formatV1.createOpener(credentials, header), 'KEY_MISMATCH');
       expect(error.message).toBe('This file is in format v1, which opens only with a cloudlocker key file.');
