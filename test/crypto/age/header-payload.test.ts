@@ -291,6 +291,15 @@ describe('payload chunks', () => {
     expect(opener.decryptChunk(0x04030201, referenceSeal(0x04030201, full, false), false)).toEqual(full);
   });
 
+  test('a sealer given an output buffer seals into it at the offset and returns that view', () => {
+    const sealer = new AgePayloadSealer(FILE_KEY, NONCE);
+    const out = Buffer.alloc(40, 0xee);
+    const sealed = sealer.encryptChunk(0, Buffer.from('hello'), true, out, 7);
+    expect(sealed.buffer).toBe(out.buffer);
+    expect(out.subarray(7, 7 + 21)).toEqual(referenceSeal(0, Buffer.from('hello'), true));
+    expect(out.subarray(0, 7).every((byte) => byte === 0xee) && out.subarray(28).every((byte) => byte === 0xee)).toBe(true);
+  });
+
   test('indices outside 0..2^32-1 are refused, saying the range', () => {
     const sealer = new AgePayloadSealer(FILE_KEY, NONCE);
     const opener = new AgePayloadOpener(FILE_KEY, NONCE);
