@@ -20,6 +20,7 @@ import {
   type StoredFormat,
 } from '../../src/crypto/index.js';
 import { WRITTEN_FORMAT_VERSION } from '../../src/crypto/written-format.js';
+import { catchReason } from './helpers.js';
 import { LIST_HEADER_READ_CONCURRENCY, createListFilesHandler } from '../../src/methods/list-files.js';
 import type { Storage } from '../../src/storage/storage.js';
 
@@ -234,5 +235,50 @@ describe('listFiles over the seam', () => {
     // A different stored size alone is enough too.
     objects['fake'] = { bytes: fakeObject(5, 200), modifiedAt: new Date(2000) };
     expect(await sizes()).toEqual([['fake', 200], ['junk', 0]]);
+  });
+});
+
+describe('format v1 behind the seam', () => {
+  const key = generateMasterKey();
+  const stored = encryptBuffer(key, Buffer.from('hello'));
+  const header = stored.subarray(0, 96);
+
+  it('claims exactly the objects that start with its magic, even when only the magic has been read', () => {
+    expect(formatV1.magicLength).toBe(8);
+    expect(formatV1.detect(header.subarray(0, 8))).toBe(true);
+    expect(formatV1.detect(stored)).toBe(true);
+    expect(formatV1.detect(header.subarray(0, 7))).toBe(false);
+    expect(formatV1.detect(Buffer.from('age-encryption.org/v1\n'))).toBe(false);
+  });
+
+  it('its header is 96 bytes: no length before 96 bytes are read, no layout for another length', () => {
+    expect(formatV1.headerLength(header.subarray(0, 95))).toBeUndefined();
+    expect(formatV1.headerLength(header)).toBe(96);
+    expect(formatV1.headerLength(stored)).toBe(96);
+    expect(formatV1.layoutFor(96).plaintextSizeFor(stored.length)).toBe(5);
+    expect(() => formatV1.layoutFor(95)).toThrow(new RangeError('a v1 header is 96 bytes, not 95'));
+    expect(() => formatV1.layoutFor(200)).toThrow(new RangeError('a v1 header is 96 bytes, not 200'));
+  });
+
+  it('describes a header without a key: format, version and the key id', () => {
+    expect(formatV1.describe(header)).toEqual({ format: 'v1', formatVersion: 1, keyId: key.keyId });
+  });
+
+  it('seals only with a v1 encryption spec holding a master key', () => {
+    expect(formatV1.createSealer(v1Encryption(key)).header.length).toBe(96);
+    expect(formatV1.resumeSealer(v1Encryption(key), header).header.equals(header)).toBe(true);
+    const message = 'format v1 seals with a v1 encryption spec (v1Encryption(masterKey))';
+    for (const spec of [{ format: 'age', key }, { format: 'v1', key: { keyId: key.keyId } }, { format: 'v1' }]) {
+      expect(() => formatV1.createSealer(spec)).toThrow(new TypeError(message));
+      expect(() => formatV1.resumeSealer(spec, header)).toThrow(new TypeError(message));
+    }
+  });
+
+  it('opens only with master-key credentials; anything else is KEY_MISMATCH saying a key file is needed', () => {
+    expect(formatV1.createOpener(masterKeyCredentials(key), header).decryptChunk(0, stored.subarray(96), true)).toEqual(Buffer.from('hello'));
+    for (const credentials of [{ kind: 'age-identity', key }, { kind: 'master-key', key: { keyId: key.keyId } }, { kind: 'master-key' }]) {
+      const error = catchReason(() => formatV1.createOpener(credentials, header), 'KEY_MISMATCH');
+      expect(error.message).toBe('This file is in format v1, which opens only with a cloudlocker key file.');
+    }
   });
 });

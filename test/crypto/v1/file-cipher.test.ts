@@ -100,6 +100,35 @@ describe('header', () => {
     }
     expect(FileDecryptor.open(key, header).keyId).toBe(key.keyId);
   });
+
+  test('a header whose MAC does not verify is refused as a header that failed authentication', () => {
+    const damaged = Buffer.from(FileEncryptor.create(key).header);
+    damaged[HEADER_SIZE - 1] ^= 0x01;
+    const error = catchReason(() => FileDecryptor.open(key, damaged), 'INTEGRITY');
+    expect(error.message).toMatch(/: its header failed authentication;/);
+  });
+
+  test('an encryptor re-created from its header (a resumed upload) continues the same object under the same key only', () => {
+    const length = CHUNK_SIZE + 10;
+    const plaintext = pattern(length, 9);
+    const first = FileEncryptor.create(key);
+    const stored = Buffer.alloc(storedSizeFor(length));
+    first.header.copy(stored);
+    first.encryptChunk(0, plaintext.subarray(0, CHUNK_SIZE), false, stored, storedChunkOffset(0));
+    // The journal keeps the header (maybe with bytes after it); the resumed encryptor seals the rest.
+    const resumed = FileEncryptor.fromHeader(key, Buffer.concat([first.header, Buffer.alloc(7, 1)]));
+    expect(resumed.header.equals(first.header)).toBe(true);
+    expect(resumed.keyId).toBe(key.keyId);
+    resumed.encryptChunk(1, plaintext.subarray(CHUNK_SIZE), true, stored, storedChunkOffset(1));
+    expect(decryptBuffer(key, stored).equals(plaintext)).toBe(true);
+    // Sealing chunk 0 again gives the same bytes: same payload key, same nonce.
+    expect(resumed.encryptChunk(0, plaintext.subarray(0, CHUNK_SIZE), false).equals(stored.subarray(storedChunkOffset(0), storedChunkOffset(1)))).toBe(true);
+
+    catchReason(() => FileEncryptor.fromHeader(otherKey, first.header), 'KEY_MISMATCH');
+    const damaged = Buffer.from(first.header);
+    damaged[HEADER_SIZE - 1] ^= 0x01;
+    catchReason(() => FileEncryptor.fromHeader(key, damaged), 'INTEGRITY');
+  });
 });
 
 describe('chunk API', () => {
@@ -144,6 +173,22 @@ describe('chunk API', () => {
     expect(encryptor.encryptChunk(0, Buffer.alloc(0), true).length).toBe(TAG_SIZE);
   });
 
+  test('each refused length or index says what the chunk must hold', () => {
+    const encryptor = FileEncryptor.create(key);
+    expect(() => encryptor.encryptChunk(0, Buffer.alloc(CHUNK_SIZE - 1), false)).toThrow(
+      'chunk 0 is not final and must hold 65536 bytes, got 65535',
+    );
+    expect(() => encryptor.encryptChunk(2, Buffer.alloc(CHUNK_SIZE + 1), true)).toThrow('final chunk 2 must hold 1..65536 bytes, got 65537');
+    expect(() => encryptor.encryptChunk(1, Buffer.alloc(0), true)).toThrow('final chunk 1 must hold 1..65536 bytes, got 0');
+    expect(() => encryptor.encryptChunk(-1, Buffer.alloc(CHUNK_SIZE), false)).toThrow(
+      'chunk index must be an integer from 0 to 4294967295, got -1',
+    );
+    const decryptor = FileDecryptor.open(key, encryptor.header);
+    expect(() => decryptor.decryptChunk(2 ** 32, Buffer.alloc(TAG_SIZE + 1), true)).toThrow(
+      'chunk index must be an integer from 0 to 4294967295, got 4294967296',
+    );
+  });
+
   test('an output buffer that is too small is refused', () => {
     const encryptor = FileEncryptor.create(key);
     expect(() => encryptor.encryptChunk(0, Buffer.alloc(10), true, Buffer.alloc(25))).toThrow(RangeError);
@@ -169,31 +214,50 @@ describe('chunk API', () => {
     const full = stored.subarray(storedChunkOffset(0), storedChunkOffset(1));
     const final = stored.subarray(storedChunkOffset(3));
 
-    const cases: Array<[string, () => [number, Uint8Array, boolean]]> = [
-      ['shorter than a tag', () => [3, final.subarray(0, TAG_SIZE - 1), true]],
-      ['empty', () => [0, Buffer.alloc(0), true]],
-      ['a non-final chunk of the wrong length', () => [0, full.subarray(0, STORED_CHUNK_SIZE - 1), false]],
-      ['a final chunk longer than a full one', () => [3, Buffer.concat([full, Buffer.alloc(1)]), true]],
-      ['an empty final chunk after others', () => [3, final.subarray(0, TAG_SIZE), true]],
-      ['a non-final chunk read as final', () => [0, full, true]],
-      ['the final chunk read as non-final', () => [3, Buffer.concat([final, Buffer.alloc(STORED_CHUNK_SIZE - final.length)]), false]],
-      ['a chunk at the wrong index', () => [1, full, false]],
+    // Each refusal says why, in the user's INTEGRITY message, and names the chunk (details.chunkIndex).
+    const cases: Array<[string, () => [number, Uint8Array, boolean], RegExp]> = [
+      ['shorter than a tag', () => [3, final.subarray(0, TAG_SIZE - 1), true], /: chunk 3 is 15 bytes long, shorter than its 16-byte tag;/],
+      ['empty', () => [0, Buffer.alloc(0), true], /: chunk 0 is 0 bytes long, shorter than its 16-byte tag;/],
+      ['a non-final chunk of the wrong length', () => [0, full.subarray(0, STORED_CHUNK_SIZE - 1), false], /: chunk 0 is 65551 bytes long; every chunk but the last is 65552;/],
+      // Longer than the caller's output room: refused as a bad file, never taken for the caller's mistake.
+      ['a non-final chunk longer than a full one', () => [0, Buffer.concat([full, Buffer.alloc(1)]), false], /: chunk 0 is 65553 bytes long; every chunk but the last is 65552;/],
+      ['a final chunk longer than a full one', () => [3, Buffer.concat([full, Buffer.alloc(1)]), true], /: its final chunk \(3\) has an impossible length of 65553 bytes;/],
+      ['an empty final chunk after others', () => [3, final.subarray(0, TAG_SIZE), true], /: its final chunk \(3\) has an impossible length of 16 bytes;/],
+      ['a non-final chunk read as final', () => [0, full, true], /: chunk 0 failed authentication as the final chunk \(the file may be cut short or have bytes added\);/],
+      ['the final chunk read as non-final', () => [3, Buffer.concat([final, Buffer.alloc(STORED_CHUNK_SIZE - final.length)]), false], /: chunk 3 failed authentication;/],
+      ['a chunk at the wrong index', () => [1, full, false], /: chunk 1 failed authentication;/],
       ['a flipped ciphertext byte', () => {
         const damaged = Buffer.from(full);
         damaged[5] ^= 0x01;
         return [0, damaged, false];
-      }],
+      }, /: chunk 0 failed authentication;/],
       ['a flipped tag byte', () => {
         const damaged = Buffer.from(full);
         damaged[STORED_CHUNK_SIZE - 1] ^= 0x80;
         return [0, damaged, false];
-      }],
+      }, /: chunk 0 failed authentication;/],
     ];
-    test.each(cases)('%s', (_name, make) => {
+    test.each(cases)('%s', (_name, make, message) => {
       const [index, chunk, isFinal] = make();
       const out = Buffer.alloc(CHUNK_SIZE, 0x5a);
-      catchReason(() => decryptor.decryptChunk(index, chunk, isFinal, out), 'INTEGRITY');
+      const error = catchReason(() => decryptor.decryptChunk(index, chunk, isFinal, out), 'INTEGRITY');
+      expect(error.message).toMatch(message);
+      expect(error.message).toMatch(/^The stored file was altered or is incomplete: .+; it cannot be trusted/);
+      expect(error.details).toEqual({ chunkIndex: index });
       expect(out.every((byte) => byte === 0x5a)).toBe(true);
+    });
+
+    test('an output buffer too small for an intact chunk is the caller\'s mistake (RangeError), not a damaged file', () => {
+      let caught: unknown;
+      try {
+        decryptor.decryptChunk(0, full, false, Buffer.alloc(CHUNK_SIZE - 1));
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(RangeError);
+      expect((caught as Error).message).toMatch(/output buffer too small/);
+      // The same chunk opens with room for it.
+      expect(decryptor.decryptChunk(0, full, false, Buffer.alloc(CHUNK_SIZE)).equals(plaintext.subarray(0, CHUNK_SIZE))).toBe(true);
     });
   });
 
@@ -219,6 +283,19 @@ describe('decryptBuffer failure modes', () => {
   ])('%s: INTEGRITY', (_name, damaged) => {
     const error = catchReason(() => decryptBuffer(key, damaged), 'INTEGRITY');
     expect(error.message).toMatch(/^The stored file was altered or is incomplete: .+; it cannot be trusted/);
+  });
+
+  test('shorter than a header, or only a header: INTEGRITY, saying which', () => {
+    expect(catchReason(() => decryptBuffer(key, stored.subarray(0, 10)), 'INTEGRITY').message).toMatch(
+      /: it is 10 bytes long, shorter than an encrypted file's header;/,
+    );
+    expect(catchReason(() => decryptBuffer(key, stored.subarray(0, HEADER_SIZE - 1)), 'INTEGRITY').message).toMatch(
+      /: it is 95 bytes long, shorter than an encrypted file's header;/,
+    );
+    // A whole header and nothing after it gets past the header check and is refused for its size.
+    expect(catchReason(() => decryptBuffer(key, stored.subarray(0, HEADER_SIZE)), 'INTEGRITY').message).toMatch(
+      /: it is 96 bytes long, shorter than the smallest possible encrypted file;/,
+    );
   });
 
   test('the wrong key: KEY_MISMATCH', () => {

@@ -112,11 +112,26 @@ describe('encryptStream and decryptStream', () => {
     await catchReasonAsync(() => collect(decryptStream(otherKey, [stored])), 'KEY_MISMATCH');
   });
 
-  test('a stream that ends inside or right after the header is INTEGRITY', async () => {
+  test('a stream that ends inside or right after the header is INTEGRITY, saying where it ended', async () => {
     const stored = encryptBuffer(key, pattern(100));
-    for (const length of [0, 1, HEADER_SIZE - 1, HEADER_SIZE]) {
-      await catchReasonAsync(() => collect(decryptStream(key, [stored.subarray(0, length)])), 'INTEGRITY');
+    for (const length of [0, 1, HEADER_SIZE - 1]) {
+      const error = await catchReasonAsync(() => collect(decryptStream(key, [stored.subarray(0, length)])), 'INTEGRITY');
+      expect(error.message).toMatch(new RegExp(`: it ends inside its header \\(${length} of ${HEADER_SIZE} bytes\\);`));
     }
+    // The header in pieces, then nothing more.
+    const error = await catchReasonAsync(
+      () => collect(decryptStream(key, piecesOf([stored.subarray(0, 10), stored.subarray(10, HEADER_SIZE)]))),
+      'INTEGRITY',
+    );
+    expect(error.message).toMatch(/: it ends right after its header, without any chunk;/);
+  });
+
+  test('the header and the first chunk in one piece, or the header byte by byte, decrypt the same', async () => {
+    const plaintext = pattern(CHUNK_SIZE + 3, 5);
+    const stored = encryptBuffer(key, plaintext);
+    const bytewise = [...stored.subarray(0, HEADER_SIZE)].map((byte) => Buffer.from([byte]));
+    expect((await collect(decryptStream(key, piecesOf([...bytewise, stored.subarray(HEADER_SIZE)])))).equals(plaintext)).toBe(true);
+    expect((await collect(decryptStream(key, piecesOf([stored.subarray(0, HEADER_SIZE + 5), stored.subarray(HEADER_SIZE + 5)])))).equals(plaintext)).toBe(true);
   });
 
   test('yielded pieces are independent buffers', async () => {
@@ -183,6 +198,62 @@ describe('decryptRange', () => {
   test('a reader that returns fewer bytes than the listed size is INTEGRITY', async () => {
     const short: PositionedReader = async (position, length) => stored.subarray(position, Math.min(position + length, stored.length - 5));
     await catchReasonAsync(() => collect(decryptRange(key, short, stored.length)), 'INTEGRITY');
+  });
+
+  test('an empty file read whole still authenticates its one (empty) chunk; an empty range reads no chunk', async () => {
+    const empty = encryptBuffer(key, Buffer.alloc(0));
+    const emptyLog: Array<[number, number]> = [];
+    const pieces: Buffer[] = [];
+    for await (const piece of decryptRange(key, readerOver(empty, emptyLog), empty.length)) pieces.push(piece);
+    expect(pieces).toEqual([]); // no empty piece either
+    expect(emptyLog).toEqual([[0, HEADER_SIZE], [HEADER_SIZE, 16]]);
+    const damaged = Buffer.from(empty);
+    damaged[damaged.length - 1] ^= 1;
+    const error = await catchReasonAsync(() => collect(decryptRange(key, readerOver(damaged), damaged.length)), 'INTEGRITY');
+    expect(error.details).toEqual({ chunkIndex: 0 });
+    // An explicit empty range asks for no plaintext: only the header is read (and checked).
+    const log: Array<[number, number]> = [];
+    expect((await collect(decryptRange(key, readerOver(damaged, log), damaged.length, { start: 0, end: 0 }))).length).toBe(0);
+    expect(log).toEqual([[0, HEADER_SIZE]]);
+  });
+
+  test('a short read says what was short', async () => {
+    const shortHeader: PositionedReader = async (position, length) => stored.subarray(position, position + length - 1);
+    const header = await catchReasonAsync(() => collect(decryptRange(key, shortHeader, stored.length)), 'INTEGRITY');
+    expect(header.message).toMatch(/: its header is shorter than the file's listed size implies \(95 of 96 bytes\);/);
+    const shortLast: PositionedReader = async (position, length) =>
+      stored.subarray(position, Math.min(position + length, stored.length - 5));
+    const chunk = await catchReasonAsync(() => collect(decryptRange(key, shortLast, stored.length)), 'INTEGRITY');
+    expect(chunk.message).toMatch(/: chunk 3 is shorter than the file's listed size implies \(511 of 516 bytes\);/);
+  });
+
+  test('each way a range can fall outside the file is a RangeError naming it', async () => {
+    const size = plaintext.length;
+    for (const [start, end] of [
+      [-1, 10],
+      [10, 5],
+      [0, size + 1],
+      [1.5, 10],
+      [0, 2.5],
+      [Number.NaN, 10],
+      [0, Number.POSITIVE_INFINITY],
+    ]) {
+      await expect(collect(decryptRange(key, readerOver(stored), stored.length, { start, end }))).rejects.toThrow(
+        new RangeError(`range [${start}, ${end}) is not within the file's ${size} bytes`),
+      );
+    }
+    // The edges inside the file are fine; an empty range at the end reads no chunk.
+    const log: Array<[number, number]> = [];
+    expect((await collect(decryptRange(key, readerOver(stored, log), stored.length, { start: size, end: size }))).length).toBe(0);
+    expect(log).toEqual([[0, HEADER_SIZE]]);
+    // Half a range given is not a whole-file read: an empty range by either half reads no chunk.
+    for (const range of [{ start: size }, { end: 0 }]) {
+      const halfLog: Array<[number, number]> = [];
+      expect((await collect(decryptRange(key, readerOver(stored, halfLog), stored.length, range))).length).toBe(0);
+      expect(halfLog).toEqual([[0, HEADER_SIZE]]);
+    }
+    expect((await collect(decryptRange(key, readerOver(stored), stored.length, { start: size - 1 }))).equals(plaintext.subarray(size - 1))).toBe(true);
+    expect((await collect(decryptRange(key, readerOver(stored), stored.length, { end: 1 }))).equals(plaintext.subarray(0, 1))).toBe(true);
   });
 
   test('an impossible stored size is INTEGRITY before any read; a range outside the file is a RangeError', async () => {

@@ -38,6 +38,9 @@ describe('ObjectIndex', () => {
           for (let pages = 0; ; pages++) {
             if (pages > model.size + 1) throw new Error(`paging did not end: ${JSON.stringify(seen)}`);
             const page = index.page({ prefix, after, limit });
+            // A page never holds more than the client asked for, and only a full page says more follow.
+            expect(page.objects.length).toBeLessThanOrEqual(limit);
+            if (page.hasMore) expect(page.objects.length).toBe(limit);
             seen.push(...page.objects.map((o) => o.name));
             for (const o of page.objects) expect(o.storedSize).toBe(model.get(o.name));
             if (!page.hasMore) break;
@@ -49,6 +52,35 @@ describe('ObjectIndex', () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('a cursor anywhere (before the prefix, inside its run, past it) gives the names with the prefix strictly after it (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(name, { maxLength: 16 }),
+        fc.constantFrom('', 'a', 'a/', 'b', 'z', 'é'),
+        fc.oneof(name, fc.constantFrom('', '0', 'Z', '`', 'a.', 'y', '\u{10FFFF}')),
+        fc.integer({ min: 1, max: 20 }),
+        (names, prefix, after, limit) => {
+          const index = new ObjectIndex();
+          index.reset(names.map((n) => ({ name: n, storedSize: 0, modifiedAt: new Date(0) })));
+          const following = names.filter((n) => n.startsWith(prefix) && byteOrder(n, after) > 0).sort(byteOrder);
+          const page = index.page({ prefix, after, limit });
+          expect(page.objects.map((o) => o.name)).toEqual(following.slice(0, limit));
+          expect(page.hasMore).toBe(following.length > limit);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a cursor before the prefix does not end the listing at the names between the two', () => {
+    const index = new ObjectIndex();
+    index.reset(['a', 'aa', 'ab', 'b1', 'b2'].map((n) => ({ name: n, storedSize: 0, modifiedAt: new Date(0) })));
+    expect(index.page({ prefix: 'b', after: 'a', limit: 10 })).toEqual({
+      objects: ['b1', 'b2'].map((n) => ({ name: n, storedSize: 0, modifiedAt: new Date(0) })),
+      hasMore: false,
+    });
   });
 
   it('reset() sorts non-ASCII names in UTF-8 byte order, as set() does (property)', () => {
