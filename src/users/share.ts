@@ -87,7 +87,8 @@ async function readHeader(storage: Storage, name: string, signal?: AbortSignal):
 
 /**
  * Adds `add` as recipients. A recipient this identity already shared the
- * file with (its recipient tag is in the header) is left out, and so is a
+ * file with (its recipient tag and the stanza the tag names are in the
+ * header) is left out, and so is a
  * second mention in `add`: sharing twice never adds a second stanza. If no
  * one is left, nothing is rewritten. Recipients the file got at upload, or
  * from another sharer, carry no tag of this identity and cannot be
@@ -106,11 +107,16 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
     const known = tagsOf(header.stanzas);
     const added: Stanza[] = [];
     const tags: Stanza[] = [];
+    // A recipient is present only if a stanza in the header now is the one a tag of ours names: a tag
+    // alone proves nothing (anyone with the file key can drop the stanza, keep the tag and re-MAC).
+    const present = kept.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE);
     for (const recipient of request.add) {
-      const tag = tagStanza(identity.recipientTag(fileKey, recipient));
-      if (known.has(tag.args[1]!)) continue;
+      if (present.some((s) => known.has(tagStanza(identity.recipientTag(fileKey, recipient, s)).args[1]!))) continue;
+      const stanza = wrapTo(recipient, fileKey, systemRandom);
+      const tag = tagStanza(identity.recipientTag(fileKey, recipient, stanza));
+      present.push(stanza);
       known.add(tag.args[1]!);
-      added.push(wrapTo(recipient, fileKey, systemRandom));
+      added.push(stanza);
       tags.push(tag);
     }
     const alreadyRecipients = request.add.length - added.length;

@@ -8,7 +8,10 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { createIdentityFile } from '../../src/crypto/age/index.js';
+import { createIdentityFile, readIdentityFile } from '../../src/crypto/age/index.js';
+import { unlockAgeHeader } from '../../src/crypto/age/file.js';
+import { encodeHeader } from '../../src/crypto/age/header.js';
+import { RECIPIENT_TAG_STANZA_TYPE } from '../../src/crypto/age/identity.js';
 import type { RewriteHeaderOptions, Storage } from '../../src/storage/storage.js';
 import { hookedStorage } from '../helpers/storage-wrappers.js';
 import { makeTempDir, openClient, RpcCallError, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
@@ -201,6 +204,49 @@ export function runShareTransfersSuite(backendName: string, makeBackend: () => P
       const again = await client.request('shareFile', { name: 'plan.bin', with: ['Bob', 'Bob'] });
       expect(again).toMatchObject({ recipientCount: 2 });
       expect(again.alreadyRecipients).toBeUndefined();
+    });
+
+    it('a recipient with the file key drops Bob\'s stanza, keeps his tag and re-MACs: sharing with Bob again adds him back, and Bob can download', async () => {
+      const alice = await readIdentityFile(path.join(dir, 'a.age'));
+      const bob = await readIdentityFile(path.join(dir, 'b.age'));
+      const carol = await createIdentityFile(path.join(dir, 'c.age'));
+      await client.request('shareFile', { name: 'plan.bin', with: [carol.card, 'Bob'] });
+      // Bob downloads with his own identity (Alice, the author, is his contact here).
+      await client.request('addContact', { name: 'Alice', card: alice.card.card });
+      let downloads = 0;
+      const bobDownloads = async (): Promise<unknown> => {
+        const destination = path.join(dir, `bob-${++downloads}.bin`);
+        try {
+          await client.request('download', { name: 'plan.bin', destination, keyPath: path.join(dir, 'b.age') });
+        } catch (err) {
+          if (err instanceof RpcCallError) return err.error.data?.reason;
+          throw err;
+        }
+        return (await readFile(destination)).equals(content) ? 'ok' : 'wrong content';
+      };
+      expect(await bobDownloads()).toBe('ok');
+
+      // Carol (a recipient: she holds the file key) removes the stanza Bob opens, keeps every tag, and writes a valid header.
+      const shared = await storedBytes();
+      const { fileKey, header } = await unlockAgeHeader(shared, (stanzas) => carol.identity.unwrap(stanzas));
+      const bobsStanza = header.stanzas.findIndex((s) => bob.unwrap([s]) !== null);
+      expect(bobsStanza).toBeGreaterThan(0);
+      const stripped = header.stanzas.filter((_, i) => i !== bobsStanza);
+      expect(stripped.filter((s) => s.args[0] === RECIPIENT_TAG_STANZA_TYPE)).toHaveLength(2);
+      const strippedHeader = encodeHeader(stripped, fileKey);
+      fileKey.fill(0);
+      await storage.rewriteHeader('plan.bin', (await storage.stat('plan.bin')).version!, header.length, strippedHeader);
+      expect(await bobDownloads()).toBe('NOT_A_RECIPIENT');
+
+      // Alice shares with Bob again: his tag is still there, but not the stanza it names, so he is added back.
+      const repaired = await client.request('shareFile', { name: 'plan.bin', with: ['Bob'] });
+      expect(repaired).toMatchObject({ recipientCount: 3 });
+      expect(repaired.alreadyRecipients).toBeUndefined();
+      expect(await bobDownloads()).toBe('ok');
+      // Deduplication still holds after the repair: Bob and Carol are both recognised, nothing is rewritten.
+      const once = await storedBytes();
+      expect(await client.request('shareFile', { name: 'plan.bin', with: ['Bob', carol.card] })).toMatchObject({ recipientCount: 3, alreadyRecipients: 2 });
+      expect((await storedBytes()).equals(once)).toBe(true);
     });
 
     for (const [operation, holding] of [

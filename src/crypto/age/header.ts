@@ -61,18 +61,19 @@ function checkArguments(args: readonly string[]): void {
   for (const arg of args) if (!ARGUMENT.test(arg)) throw new RangeError('stanza arguments are non-empty runs of VCHARs');
 }
 
+/** One stanza as it stands in a header: its "-> " line and body lines, each ending in a newline. */
+export function encodeStanza(stanza: Stanza): Buffer {
+  checkArguments(stanza.args);
+  const lines: string[] = [`-> ${stanza.args.join(' ')}`];
+  const body = encodeBase64NoPad(stanza.body);
+  for (let i = 0; i < body.length; i += BODY_COLUMNS) lines.push(body.slice(i, i + BODY_COLUMNS));
+  if (stanza.body.length % BODY_LINE_BYTES === 0) lines.push('');
+  return Buffer.from(`${lines.join('\n')}\n`, 'latin1');
+}
+
 /** The header through "---" (what the MAC covers). */
 export function encodeHeaderWithoutMac(stanzas: readonly Stanza[]): Buffer {
-  const lines: string[] = [AGE_VERSION_LINE];
-  for (const stanza of stanzas) {
-    checkArguments(stanza.args);
-    lines.push(`-> ${stanza.args.join(' ')}`);
-    const body = encodeBase64NoPad(stanza.body);
-    for (let i = 0; i < body.length; i += BODY_COLUMNS) lines.push(body.slice(i, i + BODY_COLUMNS));
-    if (stanza.body.length % BODY_LINE_BYTES === 0) lines.push('');
-  }
-  lines.push('---');
-  return Buffer.from(lines.join('\n'), 'latin1');
+  return Buffer.concat([Buffer.from(`${AGE_VERSION_LINE}\n`, 'latin1'), ...stanzas.map(encodeStanza), Buffer.from('---', 'latin1')]);
 }
 
 /** HMAC key of the header: HKDF-SHA-256(ikm = file key, salt = empty, info = "header"). */

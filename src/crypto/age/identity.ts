@@ -22,7 +22,7 @@ import {
   type AgeRecipientKey,
   type RecipientType,
 } from './stanzas.js';
-import type { Stanza } from './header.js';
+import { encodeStanza, type Stanza } from './header.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 import { CloudlockerError } from '../../errors.js';
 
@@ -198,19 +198,23 @@ export class AgeIdentity {
   }
 
   /**
-   * A tag saying "this identity shared this file with `recipient`" that only
-   * this identity can compute: HMAC-SHA-256 under a key derived from the
-   * secret (HKDF, its own info string), over the file key and the
-   * recipient's type and public key, cut to 16 bytes. Without the secret it
-   * is indistinguishable from random (the store, other recipients); with
-   * the file key mixed in, the tags of one recipient in two files are
-   * unrelated. docs/format.md, "Recipient tags".
+   * A tag saying "this identity shared this file with `recipient` through
+   * `stanza`" that only this identity can compute: HMAC-SHA-256 under a key
+   * derived from the secret (HKDF, its own info string), over the file key,
+   * the recipient's type and public key and the SHA-256 of the stanza's
+   * encoded bytes, cut to 16 bytes. Without the secret it is
+   * indistinguishable from random (the store, other recipients); with the
+   * file key mixed in, the tags of one recipient in two files are
+   * unrelated. The stanza is in the input because a tag alone proves
+   * nothing: anyone with the file key can drop the stanza, keep the tag and
+   * re-MAC the header. docs/format.md, "Recipient tags".
    */
-  recipientTag(fileKey: Uint8Array, recipient: AgeRecipientKey): Buffer {
+  recipientTag(fileKey: Uint8Array, recipient: AgeRecipientKey, stanza: Stanza): Buffer {
     this.#assertUsable();
     const key = hkdf(this.#secret, Buffer.alloc(0), RECIPIENT_TAG_INFO);
     try {
-      return hmacSha256(key, fileKey, Buffer.from(recipient.type, 'utf8'), Buffer.from([0]), recipient.publicKey).subarray(0, RECIPIENT_TAG_BYTES);
+      const stanzaHash = createHash('sha256').update(encodeStanza(stanza)).digest();
+      return hmacSha256(key, fileKey, Buffer.from(recipient.type, 'utf8'), Buffer.from([0]), recipient.publicKey, stanzaHash).subarray(0, RECIPIENT_TAG_BYTES);
     } finally {
       key.fill(0);
     }
