@@ -283,8 +283,8 @@ export const shareFileResultSchema = {
     storedSize: { type: 'integer', minimum: 0 },
     headerRewrite: {
       type: 'string',
-      enum: ['local-copy', 'server-side-copy', 'streamed'],
-      description: "How the store kept the payload (getServerInfo's storage.headerRewrite).",
+      enum: ['local-copy', 'server-side-copy', 'streamed', 'in-place'],
+      description: 'How the store kept the payload this time: "in-place" (the local store wrote a same-length header over the old one) or a copy (getServerInfo\'s storage.headerRewrite).',
     },
     alreadyRecipients: {
       type: 'integer',
@@ -764,7 +764,7 @@ export const getServerInfoResultSchema = {
         kind: { type: 'string', enum: ['local', 's3'] },
         location: { type: 'string' },
         atomicNoOverwrite: { type: 'boolean' },
-        headerRewrite: { type: 'string', enum: ['local-copy', 'server-side-copy', 'streamed'] },
+        headerRewrite: { type: 'string', enum: ['local-copy', 'server-side-copy', 'streamed', 'in-place'] },
         warnings: { type: 'array', items: { type: 'string' } },
       },
       required: ['kind', 'location'],

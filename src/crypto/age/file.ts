@@ -14,6 +14,7 @@ import { encodeHeader, headerMac, parseHeader, parseHeaderPrefix, type ParsedHea
 import { AgeKeyFormatError, parseRecipientOrCard, RECIPIENT_TAG_STANZA_TYPE, wrapTo, type AgeIdentity } from './identity.js';
 import { AgePayloadOpener, AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
 import { bytesEqual } from './primitives.js';
+import { newSlotFor } from './slot.js';
 import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey, type RecipientType } from './stanzas.js';
 
 /** Most recipients one object is written to (the uploader included). */
@@ -27,6 +28,12 @@ export interface AgeSealOptions {
   /** Extra recipients: age1…, age1pq1… or cloudlockercard1… strings, in order. */
   readonly recipients?: readonly string[];
   readonly random?: RandomSource;
+  /**
+   * The plaintext size when known: objects of at least SLOT_MIN_PLAINTEXT
+   * bytes get a header slot (slot.ts) so that sharing can keep the header's
+   * length. Undefined: no slot.
+   */
+  readonly plaintextSize?: number;
 }
 
 /**
@@ -86,6 +93,8 @@ export class AgeSealer extends AgePayloadSealer {
     const fileKey = takeRandom(random, FILE_KEY_SIZE);
     try {
       const stanzas: Stanza[] = recipients.map((recipient) => wrapTo(recipient, fileKey, random));
+      const slot = newSlotFor(options.identity.type, options.plaintextSize);
+      if (slot !== undefined) stanzas.push(slot);
       stanzas.push(makeAuthorStanza(options.identity, fileKey, options.name));
       const nonce = takeRandom(random, PAYLOAD_NONCE_SIZE);
       return new AgeSealer(Buffer.concat([encodeHeader(stanzas, fileKey), nonce]), fileKey, nonce);

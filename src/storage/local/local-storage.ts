@@ -30,6 +30,7 @@ import type {
   ObjectWriter,
   ResumeWriteOptions,
   RewriteHeaderOptions,
+  RewrittenObjectInfo,
   Storage,
   StorageCapabilities,
   WriteOptions,
@@ -44,10 +45,21 @@ import { syncDirectory, syncDirectoryChain } from '../../fs/durable-fs.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
 import { checkMetadataToWrite, checkStoredMetadata, malformedMetadata, type ObjectMetadata } from '../metadata.js';
 import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
+import {
+  IN_PLACE_MAX_HEADER,
+  recoverRedoRecord,
+  redoFileOf,
+  REDO_SUFFIX,
+  RegionLock,
+  writeHeaderInPlace,
+  type InPlaceStepHook,
+} from './in-place-header.js';
 
 export interface LocalStorageOptions {
   /** The store directory; created by init() if missing. */
   readonly directory: string;
+  /** Tests only: called at each step of an in-place header write (fault injection: a hook that never returns is a crash). */
+  readonly inPlaceStepHook?: InPlaceStepHook;
 }
 
 /** Name of the store's folder for writes in progress; no encoded name starts with '.'. */
@@ -76,6 +88,9 @@ export class LocalStorage implements Storage {
   private readonly metaDirectory: string;
   private readonly index = new ObjectIndex();
   private readonly nameLock = new KeyedLock();
+  /** Reads of the header region (shared) against in-place header writes (exclusive), per name. */
+  private readonly regionLock = new RegionLock();
+  private readonly inPlaceStepHook: InPlaceStepHook | undefined;
   private readonly openWriters = new Set<LocalObjectWriter>();
   private hardLinks = true;
   private state: 'new' | 'ready' | 'closed' = 'new';
@@ -85,11 +100,16 @@ export class LocalStorage implements Storage {
     this.tempDirectory = path.join(this.root, TEMP_FOLDER);
     this.metaDirectory = path.join(this.root, META_FOLDER);
     this.location = this.root;
+    this.inPlaceStepHook = options.inPlaceStepHook;
   }
 
-  /** abortCleansUp always; atomicNoOverwrite when the file system has hard links (known after init()). */
+  /**
+   * abortCleansUp always; atomicNoOverwrite when the file system has hard
+   * links (known after init()); headers of the same length are rewritten in
+   * place, others by a local copy.
+   */
   get capabilities(): StorageCapabilities {
-    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks, headerRewrite: 'local-copy' };
+    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks, headerRewrite: 'in-place' };
   }
 
   /** Creates the store, empties .tmp and indexes the objects. A second call does nothing (it must not delete live writes). */
@@ -99,6 +119,8 @@ export class LocalStorage implements Storage {
     try {
       await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
+      // Before anything else: an in-place header write a crash interrupted is completed (or dropped) first.
+      await this.recoverInPlaceWrites();
       await this.removeTemporaries(new Set(options.keepWrites ?? []));
       this.hardLinks = await this.probeHardLinks();
       const objects = await this.walkStore();
@@ -207,6 +229,17 @@ export class LocalStorage implements Storage {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
     const file = this.pathOf(this.entriesOf(name));
     throwIfAborted(signal);
+    // A read that starts inside the header region excludes an in-place header write of this name: never a torn header.
+    if (offset < IN_PLACE_MAX_HEADER) return this.regionLock.shared(name, () => this.readOpen(file, offset, signal, bufferFor));
+    return this.readOpen(file, offset, signal, bufferFor);
+  }
+
+  private async readOpen(
+    file: string,
+    offset: number,
+    signal: AbortSignal | undefined,
+    bufferFor: (objectSize: number) => Uint8Array,
+  ): Promise<number> {
     let handle;
     try {
       handle = await fs.open(file, 'r');
@@ -309,13 +342,17 @@ export class LocalStorage implements Storage {
     oldHeaderLength: number,
     newHeader: Uint8Array,
     options: RewriteHeaderOptions = {},
-  ): Promise<ObjectInfo> {
+  ): Promise<RewrittenObjectInfo> {
     this.assertReady();
     checkRewriteArguments(expectedVersion, oldHeaderLength, newHeader);
     const entries = this.entriesOf(name);
     const file = this.pathOf(entries);
     const { signal } = options;
     throwIfAborted(signal);
+    if (newHeader.byteLength === oldHeaderLength && oldHeaderLength > 0 && oldHeaderLength <= IN_PLACE_MAX_HEADER) {
+      const inPlace = await this.rewriteHeaderInPlace(name, file, expectedVersion, newHeader, options);
+      if (inPlace !== undefined) return inPlace;
+    }
     let source;
     try {
       source = await fs.open(file, 'r');
@@ -360,13 +397,85 @@ export class LocalStorage implements Storage {
         this.index.set(described);
         return metadata === undefined ? described : { ...described, metadata };
       });
-      return { ...info, modifiedAt: new Date(info.modifiedAt) };
+      return { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'local-copy' };
     } catch (err) {
       if (err instanceof RangeError) throw err;
       throw toStorageError(err, ['NO_SPACE']);
     } finally {
       await source.close().catch(() => undefined);
       if (!published) await fs.rm(tempPath, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The in-place path of rewriteHeader (in-place-header.ts): under the name's
+   * lock (no publish, delete or other rewrite of the name meanwhile), the
+   * version checked on the open file, then the header written through a redo
+   * record while reads of the header region wait. Undefined when the object
+   * must be copied instead (it has user metadata, whose sidecar is bound to
+   * the version).
+   */
+  private async rewriteHeaderInPlace(
+    name: string,
+    file: string,
+    expectedVersion: string,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions,
+  ): Promise<RewrittenObjectInfo | undefined> {
+    const { signal, onProgress } = options;
+    let before;
+    try {
+      before = await fs.stat(file);
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+    if (!before.isFile()) throw notFound();
+    if (describeFile(name, before).version !== expectedVersion) throw sourceChanged(name);
+    if (newHeader.byteLength > before.size) {
+      throw new RangeError(`oldHeaderLength ${newHeader.byteLength} is beyond the object's ${before.size} bytes.`);
+    }
+    if ((await this.readMetadata(name, expectedVersion)) !== undefined) return undefined;
+    // Progress as the copy reports it (0 once the version is checked, all just before publishing): no payload moves.
+    const payload = before.size - newHeader.byteLength;
+    await onProgress?.(0, payload);
+    await onProgress?.(payload, payload);
+    try {
+      const info = await this.nameLock.run(name, async () => {
+        throwIfAborted(signal);
+        const recordFile = redoFileOf(this.tempDirectory, name);
+        // A record an earlier failed write of this name left is completed (or dropped) first.
+        if (await fileExists(recordFile)) await recoverRedoRecord(recordFile, () => file);
+        let handle;
+        try {
+          handle = await fs.open(file, 'r+');
+        } catch (err) {
+          // Deleted meanwhile: nothing to rewrite any more.
+          throw isMissingFileError(err) ? sourceChanged(name) : err;
+        }
+        try {
+          const stats = await handle.stat();
+          if (!stats.isFile() || describeFile(name, stats).version !== expectedVersion) throw sourceChanged(name);
+          await this.regionLock.exclusive(name, () =>
+            writeHeaderInPlace({ handle, name, stats, newHeader, recordFile, ...(this.inPlaceStepHook === undefined ? {} : { hook: this.inPlaceStepHook }) }),
+          );
+          const described = describeFile(name, await handle.stat());
+          this.index.set(described);
+          return described;
+        } finally {
+          await handle.close().catch(() => undefined);
+        }
+      });
+      return { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'in-place' };
+    } catch (err) {
+      throw toStorageError(err, ['NO_SPACE', 'PERMISSION_DENIED']);
+    }
+  }
+
+  /** Completes or drops every redo record in .tmp (in-place-header.ts); before .tmp is emptied. */
+  private async recoverInPlaceWrites(): Promise<void> {
+    const records = (await fs.readdir(this.tempDirectory)).filter((entry) => entry.endsWith(REDO_SUFFIX));
+    for (const entry of records) {
+      await recoverRedoRecord(path.join(this.tempDirectory, entry), (name) => this.pathOf(this.entriesOf(name)));
     }
   }
 
@@ -683,4 +792,13 @@ function closedError(): CloudlockerError {
 function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo & { version: string } {
   const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
   return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
