@@ -1,0 +1,191 @@
+/**
+ * The local store's in-place header rewrite (src/storage/local/in-place-header.ts):
+ * no copy (same inode), the metadata fallback, crash safety by fault
+ * injection at every step (a hook that never returns is the crash; a second
+ * LocalStorage on the same directory is the restart), a redo record for an
+ * object replaced since is dropped, and readers never see a torn header
+ * while shares rewrite it (a slow, two-piece write widens the window).
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { LocalStorage, TEMP_FOLDER } from '../../../src/storage/local/local-storage.js';
+import type { InPlaceStep } from '../../../src/storage/local/in-place-header.js';
+import { encodeObjectPath } from '../../../src/storage/local/name-encoding.js';
+import { AgeIdentity, authorKeyOf, openAgeBuffer, parseHeader, sealAgeBuffer } from '../../../src/crypto/age/index.js';
+import { SLOT_MIN_PLAINTEXT } from '../../../src/crypto/age/slot.js';
+import { shareStoredFile } from '../../../src/users/share.js';
+import type { Storage } from '../../../src/storage/storage.js';
+
+let directory: string;
+let store: string;
+
+beforeEach(async () => {
+  directory = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudlocker-inplace-'));
+  store = path.join(directory, 'store');
+});
+afterEach(async () => {
+  await fs.rm(directory, { recursive: true, force: true });
+});
+
+async function put(storage: Storage, name: string, bytes: Uint8Array) {
+  const writer = await storage.beginWrite(name, { expectedSize: bytes.byteLength });
+  await writer.writePart(0, 0, bytes);
+  return writer.complete({ overwrite: true });
+}
+
+const fileOf = (name: string) => path.join(store, ...encodeObjectPath(name));
+const tmpEntries = () => fs.readdir(path.join(store, TEMP_FOLDER));
+
+describe('local store: rewriting a same-length header in place', () => {
+  it('writes into the same file (no copy), changes the version and leaves nothing in .tmp', async () => {
+    const storage = new LocalStorage({ directory: store });
+    await storage.init();
+    expect(storage.capabilities.headerRewrite).toBe('in-place');
+    const payload = randomBytes(5 * 1024 * 1024);
+    const info = await put(storage, 'big', Buffer.concat([Buffer.alloc(1000, 1), payload]));
+    const inode = (await fs.stat(fileOf('big'))).ino;
+    const result = await storage.rewriteHeader('big', info.version!, 1000, Buffer.alloc(1000, 2));
+    expect(result.headerRewrite).toBe('in-place');
+    expect((await fs.stat(fileOf('big'))).ino).toBe(inode);
+    expect(result.version).not.toBe(info.version);
+    const bytes = await fs.readFile(fileOf('big'));
+    expect(bytes.subarray(0, 1000).equals(Buffer.alloc(1000, 2))).toBe(true);
+    expect(bytes.subarray(1000).equals(payload)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    // Another length: the copy path (a new file).
+    const copied = await storage.rewriteHeader('big', result.version!, 1000, Buffer.alloc(900, 3));
+    expect(copied.headerRewrite).toBe('local-copy');
+    expect((await fs.stat(fileOf('big'))).ino).not.toBe(inode);
+    await storage.close();
+  });
+
+  it('an object with user metadata is copied (its sidecar is bound to the version), metadata kept', async () => {
+    const storage = new LocalStorage({ directory: store });
+    await storage.init();
+    const writer = await storage.beginWrite('meta', { metadata: { purpose: 'test' } });
+    await writer.writePart(0, 0, Buffer.alloc(3000, 1));
+    const info = await writer.complete({ overwrite: true });
+    const result = await storage.rewriteHeader('meta', info.version!, 100, Buffer.alloc(100, 2));
+    expect(result.headerRewrite).toBe('local-copy');
+    expect((await storage.stat('meta')).metadata).toEqual({ purpose: 'test' });
+    await storage.close();
+  });
+
+  const crashes: { step: InPlaceStep; torn?: boolean; expected: 'old' | 'new' }[] = [
+    { step: 'before-record', expected: 'old' },
+    { step: 'record-written', expected: 'new' },
+    { step: 'record-written', torn: true, expected: 'new' },
+    { step: 'header-written', expected: 'new' },
+    { step: 'synced', expected: 'new' },
+  ];
+  for (const { step, torn, expected } of crashes) {
+    it(`a crash ${torn === true ? 'in the middle of the header write (torn: half written)' : `at "${step}"`}: after restart the object has the ${expected} header, payload intact`, async () => {
+      const oldHeader = randomBytes(2048);
+      const newHeader = randomBytes(2048);
+      const payload = randomBytes(1024 * 1024);
+      let reached!: (handle: FileHandle) => void;
+      const crashed = new Promise<FileHandle>((resolve) => (reached = resolve));
+      const first = new LocalStorage({
+        directory: store,
+        inPlaceStepHook: async (at, handle, header) => {
+          if (at !== step) return;
+          if (torn === true) await handle.write(header, 0, header.length / 2, 0);
+          reached(handle);
+          await new Promise<never>(() => undefined); // the process "dies" here
+        },
+      });
+      await first.init();
+      const info = await put(first, 'victim', Buffer.concat([oldHeader, payload]));
+      void first.rewriteHeader('victim', info.version!, oldHeader.length, newHeader).catch(() => undefined);
+      const handle = await crashed;
+      if (torn === true) {
+        const now = (await fs.readFile(fileOf('victim'))).subarray(0, 2048);
+        expect(now.equals(oldHeader) || now.equals(newHeader)).toBe(false); // really torn
+      }
+      await handle.close(); // nothing of the dead process touches the file again
+
+      const restarted = new LocalStorage({ directory: store });
+      await restarted.init();
+      const bytes = await fs.readFile(fileOf('victim'));
+      expect(bytes.subarray(0, 2048).equals(expected === 'old' ? oldHeader : newHeader)).toBe(true);
+      expect(bytes.subarray(2048).equals(payload)).toBe(true);
+      expect(await tmpEntries()).toEqual([]);
+      if (expected === 'new') expect((await restarted.stat('victim')).version).not.toBe(info.version);
+      await restarted.close();
+    });
+  }
+
+  it('a redo record whose object was replaced since is dropped without touching the new object', async () => {
+    const oldHeader = randomBytes(1024);
+    let reached!: (handle: FileHandle) => void;
+    const crashed = new Promise<FileHandle>((resolve) => (reached = resolve));
+    const first = new LocalStorage({
+      directory: store,
+      inPlaceStepHook: async (at, handle) => {
+        if (at !== 'record-written') return;
+        reached(handle);
+        await new Promise<never>(() => undefined);
+      },
+    });
+    await first.init();
+    const info = await put(first, 'replaced', Buffer.concat([oldHeader, randomBytes(500_000)]));
+    void first.rewriteHeader('replaced', info.version!, 1024, randomBytes(1024)).catch(() => undefined);
+    await (await crashed).close();
+    // Another program (or a later write) put a different file of the same size at the name.
+    const replacement = randomBytes(1024 + 500_000);
+    const other = path.join(directory, 'other');
+    await fs.writeFile(other, replacement);
+    await fs.rename(other, fileOf('replaced'));
+    const restarted = new LocalStorage({ directory: store });
+    await restarted.init();
+    expect((await fs.readFile(fileOf('replaced'))).equals(replacement)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    await restarted.close();
+  });
+
+  it('readers of the header region never see a torn header while shares rewrite it (slow two-piece writes)', async () => {
+    const owner = AgeIdentity.generate();
+    const authors = [authorKeyOf(owner.card)];
+    const storage = new LocalStorage({
+      directory: store,
+      // Each in-place write puts half the header down, then pauses: a reader let in now would see a torn header.
+      inPlaceStepHook: async (at, handle, header) => {
+        if (at !== 'record-written') return;
+        await handle.write(header, 0, Math.floor(header.length / 2), 0);
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      },
+    });
+    await storage.init();
+    const plain = randomBytes(2 * 65536 + 100);
+    const object = sealAgeBuffer(plain, { identity: owner, name: 'shared', plaintextSize: SLOT_MIN_PLAINTEXT });
+    const headerLength = parseHeader(object).length;
+    await put(storage, 'shared', object);
+
+    let sharing = true;
+    let reads = 0;
+    const reader = (async () => {
+      while (sharing) {
+        // As a download does: the header region first, then the rest (the payload never moves).
+        const head = Buffer.from(await storage.readRange('shared', 0, 4096));
+        const rest = Buffer.from(await storage.readRange('shared', 4096, object.length - 4096));
+        const opened = openAgeBuffer(Buffer.concat([head, rest]), { identity: owner, name: 'shared', authors });
+        expect(opened.equals(plain)).toBe(true);
+        reads += 1;
+      }
+    })();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const outcome = await shareStoredFile({ storage, name: 'shared', identity: owner, authors, add: [AgeIdentity.generate().card.recipient] });
+      outcomes.push(outcome.headerRewrite);
+      expect(outcome.newHeaderLength).toBe(headerLength);
+    }
+    sharing = false;
+    await reader;
+    expect(outcomes).toEqual(Array(8).fill('in-place'));
+    expect(reads).toBeGreaterThan(8);
+    await storage.close();
+  }, 60_000);
+});
