@@ -511,7 +511,7 @@ export const getFileInfoResultSchema = {
       pattern: '^[0-9a-f]{32}$',
       description: "age: the card id its author stanza names (read without a key, so not verified: download verifies it).",
     },
-    stanzaCount: { type: 'integer', minimum: 1, description: 'age: how many stanzas its header holds (recipients and author).' },
+    stanzaCount: { type: 'integer', minimum: 1, description: 'age: how many stanzas its header holds (recipients and author; the header slot is not counted).' },
   },
   required: ['name', 'size', 'storedSize', 'modifiedAt', 'formatVersion', 'format'],
   additionalProperties: false,

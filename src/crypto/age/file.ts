@@ -14,7 +14,7 @@ import { encodeHeader, headerMac, parseHeader, parseHeaderPrefix, type ParsedHea
 import { AgeKeyFormatError, parseRecipientOrCard, RECIPIENT_TAG_STANZA_TYPE, wrapTo, type AgeIdentity } from './identity.js';
 import { AgePayloadOpener, AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
 import { bytesEqual } from './primitives.js';
-import { newSlotFor } from './slot.js';
+import { isSlotStanza, newSlotFor } from './slot.js';
 import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey, type RecipientType } from './stanzas.js';
 
 /** Most recipients one object is written to (the uploader included). */
@@ -126,6 +126,7 @@ export class AgeSealer extends AgePayloadSealer {
 export interface AgeHeaderInfo {
   /** Age header plus payload nonce: where chunk 0 starts. */
   readonly prefixLength: number;
+  /** Recipient stanzas and the author stanza (the header slot is not counted). */
   readonly stanzaCount: number;
   /** First argument of each stanza, in order (X25519, mlkem768x25519, scrypt, cloudlocker.dev/author, …). */
   readonly stanzaTypes: readonly string[];
@@ -142,8 +143,8 @@ export function describeAgePrefix(bytes: Uint8Array): AgeHeaderInfo | undefined 
   if (header === undefined || bytes.length < header.length + PAYLOAD_NONCE_SIZE) return undefined;
   return {
     prefixLength: header.length + PAYLOAD_NONCE_SIZE,
-    // Recipients and author: recipient tags (format 14.2) are no recipient.
-    stanzaCount: header.stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length,
+    // Recipients and author: recipient tags (format 14.2) and the header slot (14.1, padding) are not counted.
+    stanzaCount: header.stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE && !isSlotStanza(s)).length,
     stanzaTypes: header.stanzas.map((s) => s.args[0]),
     authorCardId: authorCardIdOf(header.stanzas),
   };
