@@ -50,6 +50,8 @@ export interface RedoRecord {
   readonly newHeader: Buffer;
   /** The modification time set with the new header (milliseconds). */
   readonly mtimeMs: number;
+  /** The file's modification time before (milliseconds): the new one must differ from it in the version. */
+  readonly oldMtimeMs: number;
 }
 
 export function redoFileOf(tempDirectory: string, name: string): string {
@@ -66,6 +68,7 @@ function recordBody(record: RedoRecord): Record<string, unknown> {
     oldHeader: record.oldHeader.toString('base64'),
     newHeader: record.newHeader.toString('base64'),
     mtimeMs: record.mtimeMs,
+    oldMtimeMs: record.oldMtimeMs,
   };
 }
 
@@ -104,9 +107,9 @@ export async function readRedoRecord(file: string): Promise<RedoRecord | undefin
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const { check, ...body } = parsed;
   if (check !== checksum(body) || body.v !== RECORD_VERSION) return undefined;
-  const { name, dev, ino, size, oldHeader, newHeader, mtimeMs } = body;
+  const { name, dev, ino, size, oldHeader, newHeader, mtimeMs, oldMtimeMs } = body;
   if (typeof name !== 'string' || typeof oldHeader !== 'string' || typeof newHeader !== 'string') return undefined;
-  if (![dev, ino, size, mtimeMs].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
+  if (![dev, ino, size, mtimeMs, oldMtimeMs].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
   const record: RedoRecord = {
     name,
     dev: dev as number,
@@ -115,6 +118,7 @@ export async function readRedoRecord(file: string): Promise<RedoRecord | undefin
     oldHeader: Buffer.from(oldHeader, 'base64'),
     newHeader: Buffer.from(newHeader, 'base64'),
     mtimeMs: mtimeMs as number,
+    oldMtimeMs: oldMtimeMs as number,
   };
   if (record.oldHeader.length !== record.newHeader.length || record.newHeader.length === 0 || record.newHeader.length > record.size) return undefined;
   return record;
@@ -153,12 +157,25 @@ function isOldNewOrTorn(current: Buffer, record: RedoRecord): boolean {
   return true;
 }
 
-/** Writes the new header and the planned mtime, then fsyncs: the write the record stands for. */
+/** The modification time as the version counts it (local-storage.ts describeFile: microseconds, rounded). */
+const versionTime = (mtimeMs: number) => Math.round(mtimeMs * 1000);
+
+/**
+ * Writes the new header and the planned mtime, then fsyncs: the write the
+ * record stands for. A file system with coarse times (FAT: 2 s) may round
+ * the planned time back to the old one; the time is then pushed on by whole
+ * seconds until the version differs.
+ */
 async function applyRecord(handle: fs.FileHandle, record: RedoRecord, hook?: InPlaceStepHook): Promise<void> {
   await writeFully(handle, record.newHeader, 0);
   await hook?.('header-written', handle, record.newHeader);
-  const mtime = record.mtimeMs / 1000;
-  await handle.utimes(mtime, mtime);
+  let mtimeMs = record.mtimeMs;
+  for (let attempt = 0; ; attempt++) {
+    await handle.utimes(mtimeMs / 1000, mtimeMs / 1000);
+    const { mtimeMs: now } = await handle.stat();
+    if (versionTime(now) !== versionTime(record.oldMtimeMs) || attempt === 3) break;
+    mtimeMs += 2000;
+  }
   await handle.sync();
 }
 
@@ -219,9 +236,18 @@ export async function writeHeaderInPlace(write: InPlaceWrite): Promise<void> {
   const newHeader = Buffer.from(write.newHeader.buffer, write.newHeader.byteOffset, write.newHeader.byteLength);
   const oldHeader = await readFully(handle, newHeader.length);
   if (oldHeader.length !== newHeader.length) throw new Error('the object is shorter than its header');
-  // Strictly later than the old mtime, so the version (inode.size.mtime) changes.
-  const mtimeMs = Math.max(Date.now(), Math.floor(stats.mtimeMs) + 1);
-  const record: RedoRecord = { name: write.name, dev: stats.dev, ino: stats.ino, size: stats.size, oldHeader, newHeader, mtimeMs };
+  // At least 1 ms later than the old mtime whatever the rounding, so the version (inode.size.mtime) changes.
+  const mtimeMs = Math.max(Date.now(), Math.floor(stats.mtimeMs) + 2);
+  const record: RedoRecord = {
+    name: write.name,
+    dev: stats.dev,
+    ino: stats.ino,
+    size: stats.size,
+    oldHeader,
+    newHeader,
+    mtimeMs,
+    oldMtimeMs: stats.mtimeMs,
+  };
   await hook?.('before-record', handle, newHeader);
   await writeRedoRecord(write.recordFile, record);
   await hook?.('record-written', handle, newHeader);

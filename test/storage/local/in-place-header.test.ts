@@ -62,6 +62,23 @@ describe('local store: rewriting a same-length header in place', () => {
     await storage.close();
   });
 
+  it('every in-place rewrite gives a new version, even many in one millisecond or an old time just below a whole millisecond', async () => {
+    const storage = new LocalStorage({ directory: store });
+    await storage.init();
+    let info = await put(storage, 'versions', Buffer.concat([Buffer.alloc(500, 0), randomBytes(100_000)]));
+    // A modification time whose microseconds round up to the next millisecond.
+    await fs.utimes(fileOf('versions'), 1_800_000_000.0009996, 1_800_000_000.0009996);
+    info = await storage.stat('versions');
+    const versions = new Set([info.version]);
+    for (let i = 1; i <= 20; i++) {
+      info = await storage.rewriteHeader('versions', info.version!, 500, Buffer.alloc(500, i));
+      expect(info.headerRewrite).toBe('in-place');
+      versions.add(info.version);
+    }
+    expect(versions.size).toBe(21);
+    await storage.close();
+  });
+
   it('an object with user metadata is copied (its sidecar is bound to the version), metadata kept', async () => {
     const storage = new LocalStorage({ directory: store });
     await storage.init();
