@@ -6,9 +6,9 @@
  * each share's headerRewrite ("in-place" when the header slot absorbed the
  * new stanza) and the load average around each round.
  *
- *   npm run build && flock /work/notes/bench.lock node dist/tools/bench/share.js [--size 1GiB] [--rounds 3] [--work-dir DIR]
+ *   npm run build && flock /work/notes/bench.lock node dist/tools/bench/share.js [--size 1GiB] [--rounds 3] [--work-dir DIR (a directory of its own is made inside)]
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,9 +20,10 @@ import { startServerProcess } from './lib/server-process.js';
 const args = new Args();
 const size = args.size('size', 1024 ** 3);
 const rounds = Number(args.string('rounds', '3'));
-const workDir = path.resolve(args.string('work-dir', path.join(os.tmpdir(), `cloudlocker-bench-share-${process.pid}`)));
-
-await mkdir(workDir, { recursive: true });
+const base = path.resolve(args.string('work-dir', os.tmpdir()));
+await mkdir(base, { recursive: true });
+// Its own directory under --work-dir: removed at the end, and nothing else.
+const workDir = await mkdtemp(path.join(base, 'cloudlocker-bench-share-'));
 const dataDir = path.join(workDir, 'data');
 await mkdir(dataDir, { recursive: true });
 const source = path.join(workDir, 'source.bin');

@@ -71,8 +71,9 @@ describe('local store: rewriting a same-length header in place', () => {
     info = await storage.stat('versions');
     const versions = new Set([info.version]);
     for (let i = 1; i <= 20; i++) {
-      info = await storage.rewriteHeader('versions', info.version!, 500, Buffer.alloc(500, i));
-      expect(info.headerRewrite).toBe('in-place');
+      const rewritten = await storage.rewriteHeader('versions', info.version!, 500, Buffer.alloc(500, i));
+      expect(rewritten.headerRewrite).toBe('in-place');
+      info = rewritten;
       versions.add(info.version);
     }
     expect(versions.size).toBe(21);
