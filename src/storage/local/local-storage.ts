@@ -21,7 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CloudlockerError, InvalidParamsError } from '../../errors.js';
+import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
 import type {
   InitOptions,
   ListOptions,
@@ -450,7 +450,10 @@ export class LocalStorage implements Storage {
           handle = await fs.open(file, 'r+');
         } catch (err) {
           // Deleted meanwhile: nothing to rewrite any more.
-          throw isMissingFileError(err) ? sourceChanged(name) : err;
+          if (isMissingFileError(err)) throw sourceChanged(name);
+          // A read-only file can still be replaced by a copy (the directory is writable).
+          if (['EACCES', 'EPERM'].includes(systemErrorCode(err) ?? '')) return undefined;
+          throw err;
         }
         try {
           const stats = await handle.stat();
@@ -465,7 +468,7 @@ export class LocalStorage implements Storage {
           await handle.close().catch(() => undefined);
         }
       });
-      return { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'in-place' };
+      return info === undefined ? undefined : { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'in-place' };
     } catch (err) {
       throw toStorageError(err, ['NO_SPACE', 'PERMISSION_DENIED']);
     }
