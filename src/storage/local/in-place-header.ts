@@ -10,7 +10,7 @@
  *      fsynced: from here on a crash is completed at the next init();
  *   2. the new header is written over the old at offset 0, the mtime set
  *      (so the version changes), the file fsynced;
- *   3. the record is removed (and the directory fsynced).
+ *   3. the record is removed (see removeRedoRecord for why without a directory fsync).
  * Recovery (init(), before serving; and before another in-place write of
  * the same name) completes a record only when the file at the name is
  * still that file (dev, ino, size) and each of its first bytes is the old
@@ -28,7 +28,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../fs/atomic-file.js';
-import { syncDirectory } from '../../fs/durable-fs.js';
 import { isMissingFileError } from './errors.js';
 
 /** Longest header rewritten in place; reads starting below it take the region lock. */
@@ -124,9 +123,13 @@ export async function readRedoRecord(file: string): Promise<RedoRecord | undefin
   return record;
 }
 
+/**
+ * Removes a record. Without a directory fsync: a removal a crash undoes
+ * brings back a record whose write is already done, and recovery then finds
+ * the new header (rewritten, idempotent) or another file (dropped).
+ */
 export async function removeRedoRecord(file: string): Promise<void> {
   await fs.rm(file, { force: true });
-  await syncDirectory(path.dirname(file));
 }
 
 async function writeFully(handle: fs.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
