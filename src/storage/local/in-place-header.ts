@@ -5,26 +5,38 @@
  * produce one), so the payload never moves and is never copied.
  *
  * A write into a file is not atomic, so it is made redoable:
- *   1. a redo record (name, the file's dev/ino/size, old and new header, the
- *      mtime to set) is written to .tmp/<sha256(name)>.redo atomically and
+ *   1. a redo record (name, the file's size, old and new header, the bytes
+ *      right after the header (the payload's random nonce and first bytes),
+ *      the mtime to set) is written to .tmp/<sha256(name)>.redo atomically and
  *      fsynced: from here on a crash is completed at the next init();
  *   2. the new header is written over the old at offset 0, the mtime set
  *      (so the version changes), the file fsynced;
  *   3. the record is removed (see removeRedoRecord for why without a directory fsync).
  * Recovery (init(), before serving; and before another in-place write of
  * the same name) completes a record only when the file at the name is
- * still that file (dev, ino, size) and each of its first bytes is the old
- * header's or the new header's byte at that place (old, new, or a torn mix
- * of the two): then the new header is valid for the unchanged payload, and
- * writing it again is idempotent. Otherwise the object was replaced since,
- * and the record is dropped without touching it.
+ * still that object: same size, the same bytes after the header (a fresh
+ * object has a fresh random payload nonce there), and each of its first
+ * bytes the old header's or the new header's byte at that place (old, new,
+ * or a torn mix of the two): then the new header is valid for the unchanged
+ * payload, and writing it again is idempotent. Otherwise the object was
+ * replaced since, and the record is dropped without touching it. dev/ino do
+ * not decide (review s5 finding 1): FAT/exFAT make inode numbers up at each
+ * mount and a re-enumerated disk gets another st_dev, so a torn header must
+ * still be completed after such a remount.
+ *
+ * The version (ino.size.mtime) must change with the header (review s5
+ * finding 2): the store probes at init() that a set mtime takes effect
+ * (probeSettableTimes) and uses in place only then; and if after the write
+ * the version is still the old one, the old header is written back and the
+ * write fails (VersionUnchangedError): never a changed header under an
+ * unchanged version.
  *
  * Readers never see a torn header: reads that start inside the header
  * region hold the name's region lock shared, the in-place write holds it
  * exclusive (in this process; the data directory's instance lock keeps a
  * second service out).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../fs/atomic-file.js';
@@ -33,19 +45,32 @@ import { isMissingFileError } from './errors.js';
 /** Longest header rewritten in place; reads starting below it take the region lock. */
 export const IN_PLACE_MAX_HEADER = 64 * 1024;
 export const REDO_SUFFIX = '.redo';
-const RECORD_VERSION = 1;
+const RECORD_VERSION = 2;
+/** Bytes after the header recorded to identify the object: the payload's 16-byte nonce and the start of its first chunk. */
+export const TAIL_BYTES = 48;
 const MAX_RECORD_BYTES = 4 * IN_PLACE_MAX_HEADER;
 
 /** Where a test may stop the sequence (it simulates a crash by never returning). */
 export type InPlaceStep = 'before-record' | 'record-written' | 'header-written' | 'synced';
 export type InPlaceStepHook = (step: InPlaceStep, handle: fs.FileHandle, newHeader: Uint8Array) => void | Promise<void>;
+/** Sets a file's access and modification time (seconds); injectable so tests can play a file system that ignores or rounds times. */
+export type SetFileTimes = (handle: fs.FileHandle, seconds: number) => Promise<void>;
+export const defaultSetFileTimes: SetFileTimes = (handle, seconds) => handle.utimes(seconds, seconds);
+
+/** The write left the version unchanged (times not honoured): the old header was put back, nothing changed. */
+export class VersionUnchangedError extends Error {
+  constructor() {
+    super('the file system did not take the new modification time, so the version would not change');
+    this.name = 'VersionUnchangedError';
+  }
+}
 
 export interface RedoRecord {
   readonly name: string;
-  readonly dev: number;
-  readonly ino: number;
   readonly size: number;
   readonly oldHeader: Buffer;
+  /** The bytes right after the header (payload nonce and first payload bytes), unchanged by the write. */
+  readonly tail: Buffer;
   readonly newHeader: Buffer;
   /** The modification time set with the new header (milliseconds). */
   readonly mtimeMs: number;
@@ -61,10 +86,9 @@ function recordBody(record: RedoRecord): Record<string, unknown> {
   return {
     v: RECORD_VERSION,
     name: record.name,
-    dev: record.dev,
-    ino: record.ino,
     size: record.size,
     oldHeader: record.oldHeader.toString('base64'),
+    tail: record.tail.toString('base64'),
     newHeader: record.newHeader.toString('base64'),
     mtimeMs: record.mtimeMs,
     oldMtimeMs: record.oldMtimeMs,
@@ -106,20 +130,20 @@ export async function readRedoRecord(file: string): Promise<RedoRecord | undefin
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const { check, ...body } = parsed;
   if (check !== checksum(body) || body.v !== RECORD_VERSION) return undefined;
-  const { name, dev, ino, size, oldHeader, newHeader, mtimeMs, oldMtimeMs } = body;
-  if (typeof name !== 'string' || typeof oldHeader !== 'string' || typeof newHeader !== 'string') return undefined;
-  if (![dev, ino, size, mtimeMs, oldMtimeMs].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
+  const { name, size, oldHeader, newHeader, tail, mtimeMs, oldMtimeMs } = body;
+  if (typeof name !== 'string' || typeof oldHeader !== 'string' || typeof newHeader !== 'string' || typeof tail !== 'string') return undefined;
+  if (![size, mtimeMs, oldMtimeMs].every((n) => typeof n === 'number' && Number.isFinite(n))) return undefined;
   const record: RedoRecord = {
     name,
-    dev: dev as number,
-    ino: ino as number,
     size: size as number,
     oldHeader: Buffer.from(oldHeader, 'base64'),
+    tail: Buffer.from(tail, 'base64'),
     newHeader: Buffer.from(newHeader, 'base64'),
     mtimeMs: mtimeMs as number,
     oldMtimeMs: oldMtimeMs as number,
   };
   if (record.oldHeader.length !== record.newHeader.length || record.newHeader.length === 0 || record.newHeader.length > record.size) return undefined;
+  if (record.tail.length !== Math.min(TAIL_BYTES, record.size - record.newHeader.length)) return undefined;
   return record;
 }
 
@@ -140,11 +164,11 @@ async function writeFully(handle: fs.FileHandle, bytes: Uint8Array, position: nu
   }
 }
 
-async function readFully(handle: fs.FileHandle, length: number): Promise<Buffer> {
+async function readFully(handle: fs.FileHandle, length: number, position = 0): Promise<Buffer> {
   const buffer = Buffer.alloc(length);
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, filled);
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
@@ -169,27 +193,66 @@ const versionTime = (mtimeMs: number) => Math.round(mtimeMs * 1000);
  * the planned time back to the old one; the time is then pushed on by whole
  * seconds until the version differs.
  */
-async function applyRecord(handle: fs.FileHandle, record: RedoRecord, hook?: InPlaceStepHook): Promise<void> {
+async function applyRecord(handle: fs.FileHandle, record: RedoRecord, setTimes: SetFileTimes, hook?: InPlaceStepHook): Promise<void> {
   await writeFully(handle, record.newHeader, 0);
   await hook?.('header-written', handle, record.newHeader);
-  let mtimeMs = record.mtimeMs;
-  for (let attempt = 0; ; attempt++) {
-    await handle.utimes(mtimeMs / 1000, mtimeMs / 1000);
-    const { mtimeMs: now } = await handle.stat();
-    if (versionTime(now) !== versionTime(record.oldMtimeMs) || attempt === 3) break;
-    mtimeMs += 2000;
+  if (!(await setLaterMtime(handle, record.oldMtimeMs, record.mtimeMs, setTimes))) {
+    // Never a new header under the old version (readers holding it would miss the change): put the old one back.
+    await writeFully(handle, record.oldHeader, 0);
+    await handle.sync();
+    throw new VersionUnchangedError();
   }
   await handle.sync();
 }
 
-export type RecoveryOutcome = 'completed' | 'dropped';
+/** Sets the mtime to `plannedMs` (pushed on by 2 s up to 3 times where the FS rounds it back); whether the version time now differs from `oldMtimeMs`'s. */
+async function setLaterMtime(handle: fs.FileHandle, oldMtimeMs: number, plannedMs: number, setTimes: SetFileTimes): Promise<boolean> {
+  let mtimeMs = plannedMs;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await setTimes(handle, mtimeMs / 1000);
+    const { mtimeMs: now } = await handle.stat();
+    if (versionTime(now) !== versionTime(oldMtimeMs)) return true;
+    mtimeMs += 2000;
+  }
+  return false;
+}
+
+/**
+ * Whether setting a file's mtime takes effect here with the precision the
+ * version uses, the way an in-place write sets it: a probe file in `directory`
+ * gets an old time, then a time 2 ms later (pushed on like a write does).
+ */
+export async function probeSettableTimes(directory: string, setTimes: SetFileTimes = defaultSetFileTimes): Promise<boolean> {
+  const probe = path.join(directory, randomBytes(8).toString('hex') + '.times-probe');
+  const handle = await fs.open(probe, 'wx', 0o600);
+  try {
+    const base = Math.floor(Date.now() / 1000) * 1000 - 10_000;
+    await setTimes(handle, base / 1000);
+    const { mtimeMs: before } = await handle.stat();
+    if (!(await setLaterMtime(handle, before, Math.floor(before) + 2, setTimes))) return false;
+    // And once more from there: the time really follows what is set, not just "now".
+    const { mtimeMs: second } = await handle.stat();
+    return await setLaterMtime(handle, second, Math.floor(second) + 2, setTimes);
+  } catch {
+    return false;
+  } finally {
+    await handle.close().catch(() => undefined);
+    await fs.rm(probe, { force: true }).catch(() => undefined);
+  }
+}
+
+export type RecoveryOutcome = 'completed' | 'rolled-back' | 'dropped';
 
 /**
  * Completes or drops the record in `recordFile` for the object at `objectFile`
  * (see the file comment), then removes the record. Rejects on an I/O error,
  * keeping the record for the next attempt.
  */
-export async function recoverRedoRecord(recordFile: string, objectFileOf: (name: string) => string): Promise<RecoveryOutcome> {
+export async function recoverRedoRecord(
+  recordFile: string,
+  objectFileOf: (name: string) => string,
+  setTimes: SetFileTimes = defaultSetFileTimes,
+): Promise<RecoveryOutcome> {
   const record = await readRedoRecord(recordFile);
   if (record === undefined) {
     // Not a whole record: writeFileAtomic renames only finished records, so this is not ours to act on.
@@ -206,11 +269,18 @@ export async function recoverRedoRecord(recordFile: string, objectFileOf: (name:
   if (handle !== undefined) {
     try {
       const stats = await handle.stat();
-      if (stats.isFile() && stats.dev === record.dev && stats.ino === record.ino && stats.size === record.size) {
+      // Identified by size + the bytes after the header + the old/new/torn header bytes; never by dev/ino (see the file comment).
+      if (stats.isFile() && stats.size === record.size) {
         const current = await readFully(handle, record.newHeader.length);
-        if (isOldNewOrTorn(current, record)) {
-          await applyRecord(handle, record);
-          outcome = 'completed';
+        const tail = await readFully(handle, record.tail.length, record.newHeader.length);
+        if (tail.equals(record.tail) && isOldNewOrTorn(current, record)) {
+          try {
+            await applyRecord(handle, record, setTimes);
+            outcome = 'completed';
+          } catch (err) {
+            if (!(err instanceof VersionUnchangedError)) throw err;
+            outcome = 'rolled-back';
+          }
         }
       }
     } finally {
@@ -224,10 +294,19 @@ export async function recoverRedoRecord(recordFile: string, objectFileOf: (name:
 export interface InPlaceWrite {
   readonly handle: fs.FileHandle;
   readonly name: string;
-  readonly stats: { dev: number; ino: number; size: number; mtimeMs: number };
+  readonly stats: { size: number; mtimeMs: number };
   readonly newHeader: Uint8Array;
   readonly recordFile: string;
+  readonly setTimes?: SetFileTimes;
   readonly hook?: InPlaceStepHook;
+}
+
+/** Both the write and its immediate redo failed: the record stays and the header may be torn until it is recovered. */
+export class RecordPendingError extends Error {
+  constructor(cause: unknown) {
+    super('an in-place header write failed and could not be redone at once', { cause });
+    this.name = 'RecordPendingError';
+  }
 }
 
 /**
@@ -236,17 +315,18 @@ export interface InPlaceWrite {
  */
 export async function writeHeaderInPlace(write: InPlaceWrite): Promise<void> {
   const { handle, stats, hook } = write;
+  const setTimes = write.setTimes ?? defaultSetFileTimes;
   const newHeader = Buffer.from(write.newHeader.buffer, write.newHeader.byteOffset, write.newHeader.byteLength);
   const oldHeader = await readFully(handle, newHeader.length);
   if (oldHeader.length !== newHeader.length) throw new Error('the object is shorter than its header');
+  const tail = await readFully(handle, Math.min(TAIL_BYTES, stats.size - newHeader.length), newHeader.length);
   // At least 1 ms later than the old mtime whatever the rounding, so the version (inode.size.mtime) changes.
   const mtimeMs = Math.max(Date.now(), Math.floor(stats.mtimeMs) + 2);
   const record: RedoRecord = {
     name: write.name,
-    dev: stats.dev,
-    ino: stats.ino,
     size: stats.size,
     oldHeader,
+    tail,
     newHeader,
     mtimeMs,
     oldMtimeMs: stats.mtimeMs,
@@ -255,12 +335,25 @@ export async function writeHeaderInPlace(write: InPlaceWrite): Promise<void> {
   await writeRedoRecord(write.recordFile, record);
   await hook?.('record-written', handle, newHeader);
   try {
-    await applyRecord(handle, record, hook);
+    await applyRecord(handle, record, setTimes, hook);
   } catch (err) {
-    // The header may be torn: redo it at once from the record; if that fails
-    // too, the record stays for the next init() (or the next write of this name).
-    await applyRecord(handle, record);
-    throw err;
+    if (err instanceof VersionUnchangedError) {
+      // The old header is back (applyRecord): nothing changed, nothing to redo.
+      await removeRedoRecord(write.recordFile);
+      throw err;
+    }
+    // The header may be torn: redo it at once from the record. If that
+    // succeeds the write has happened (success, review s5 finding 9); if it
+    // fails too, the record stays and the caller keeps the name pending.
+    try {
+      await applyRecord(handle, record, setTimes);
+    } catch (second) {
+      if (second instanceof VersionUnchangedError) {
+        await removeRedoRecord(write.recordFile);
+        throw second;
+      }
+      throw new RecordPendingError(err);
+    }
   }
   await hook?.('synced', handle, newHeader);
   await removeRedoRecord(write.recordFile);

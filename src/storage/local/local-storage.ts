@@ -47,8 +47,13 @@ import { checkMetadataToWrite, checkStoredMetadata, malformedMetadata, type Obje
 import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
 import {
   IN_PLACE_MAX_HEADER,
+  probeSettableTimes,
+  readRedoRecord,
   recoverRedoRecord,
+  RecordPendingError,
   redoFileOf,
+  VersionUnchangedError,
+  type SetFileTimes,
   REDO_SUFFIX,
   RegionLock,
   writeHeaderInPlace,
@@ -60,6 +65,10 @@ export interface LocalStorageOptions {
   readonly directory: string;
   /** Tests only: called at each step of an in-place header write (fault injection: a hook that never returns is a crash). */
   readonly inPlaceStepHook?: InPlaceStepHook;
+  /** Tests only: how file times are set (plays a file system that ignores or rounds them). */
+  readonly setFileTimes?: SetFileTimes;
+  /** Something the operator should know that does not stop the store (a redo record it could not recover). No secrets. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Name of the store's folder for writes in progress; no encoded name starts with '.'. */
@@ -91,6 +100,17 @@ export class LocalStorage implements Storage {
   /** Reads of the header region (shared) against in-place header writes (exclusive), per name. */
   private readonly regionLock = new RegionLock();
   private readonly inPlaceStepHook: InPlaceStepHook | undefined;
+  private readonly setFileTimes: SetFileTimes | undefined;
+  private readonly onWarning: (message: string) => void;
+  /** Whether a set mtime takes effect here (probed by init()); in place only then, else the copy path. */
+  private timesSettable = false;
+  /**
+   * Names whose redo record could not be completed yet (both write attempts
+   * or the recovery at init() failed): their header may be torn, so a read of
+   * the header region first retries the recovery and fails with
+   * STORAGE_UNAVAILABLE if it still fails (review s5 finding 8b/c).
+   */
+  private readonly pendingRecords = new Set<string>();
   private readonly openWriters = new Set<LocalObjectWriter>();
   private hardLinks = true;
   private state: 'new' | 'ready' | 'closed' = 'new';
@@ -101,6 +121,8 @@ export class LocalStorage implements Storage {
     this.metaDirectory = path.join(this.root, META_FOLDER);
     this.location = this.root;
     this.inPlaceStepHook = options.inPlaceStepHook;
+    this.setFileTimes = options.setFileTimes;
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CloudlockerStorageWarning'));
   }
 
   /**
@@ -120,9 +142,10 @@ export class LocalStorage implements Storage {
       await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
       // Before anything else: an in-place header write a crash interrupted is completed (or dropped) first.
-      await this.recoverInPlaceWrites();
-      await this.removeTemporaries(new Set(options.keepWrites ?? []));
+      const keptRecords = await this.recoverInPlaceWrites();
+      await this.removeTemporaries(new Set([...(options.keepWrites ?? []), ...keptRecords]));
       this.hardLinks = await this.probeHardLinks();
+      this.timesSettable = await probeSettableTimes(this.tempDirectory, this.setFileTimes);
       const objects = await this.walkStore();
       this.index.reset(objects);
       await this.removeOrphanedMetadata(objects);
@@ -230,7 +253,10 @@ export class LocalStorage implements Storage {
     const file = this.pathOf(this.entriesOf(name));
     throwIfAborted(signal);
     // A read that starts inside the header region excludes an in-place header write of this name: never a torn header.
-    if (offset < IN_PLACE_MAX_HEADER) return this.regionLock.shared(name, () => this.readOpen(file, offset, signal, bufferFor));
+    if (offset < IN_PLACE_MAX_HEADER) {
+      if (this.pendingRecords.has(name)) await this.recoverPending(name, file);
+      return this.regionLock.shared(name, () => this.readOpen(file, offset, signal, bufferFor));
+    }
     return this.readOpen(file, offset, signal, bufferFor);
   }
 
@@ -349,7 +375,7 @@ export class LocalStorage implements Storage {
     const file = this.pathOf(entries);
     const { signal } = options;
     throwIfAborted(signal);
-    if (newHeader.byteLength === oldHeaderLength && oldHeaderLength > 0 && oldHeaderLength <= IN_PLACE_MAX_HEADER) {
+    if (this.timesSettable && newHeader.byteLength === oldHeaderLength && oldHeaderLength > 0 && oldHeaderLength <= IN_PLACE_MAX_HEADER) {
       const inPlace = await this.rewriteHeaderInPlace(name, file, expectedVersion, newHeader, options);
       if (inPlace !== undefined) return inPlace;
     }
@@ -443,24 +469,42 @@ export class LocalStorage implements Storage {
       const info = await this.nameLock.run(name, async () => {
         throwIfAborted(signal);
         const recordFile = redoFileOf(this.tempDirectory, name);
-        // A record an earlier failed write of this name left is completed (or dropped) first.
-        if (await fileExists(recordFile)) await recoverRedoRecord(recordFile, () => file);
+        // A record an earlier failed write of this name left is completed (or dropped) first, readers held off.
+        if (await fileExists(recordFile)) await this.regionLock.exclusive(name, () => this.recoverRecord(name, recordFile, file));
         let handle;
         try {
           handle = await fs.open(file, 'r+');
         } catch (err) {
           // Deleted meanwhile: nothing to rewrite any more.
           if (isMissingFileError(err)) throw sourceChanged(name);
-          // A read-only file can still be replaced by a copy (the directory is writable).
-          if (['EACCES', 'EPERM'].includes(systemErrorCode(err) ?? '')) return undefined;
+          // A read-only file (or one another program holds, EBUSY on Windows) can still be replaced by a copy.
+          if (['EACCES', 'EPERM', 'EBUSY'].includes(systemErrorCode(err) ?? '')) return undefined;
           throw err;
         }
         try {
           const stats = await handle.stat();
           if (!stats.isFile() || describeFile(name, stats).version !== expectedVersion) throw sourceChanged(name);
-          await this.regionLock.exclusive(name, () =>
-            writeHeaderInPlace({ handle, name, stats, newHeader, recordFile, ...(this.inPlaceStepHook === undefined ? {} : { hook: this.inPlaceStepHook }) }),
-          );
+          // Another link to the inode (a hard-link backup: rsync --link-dest, cp -al) must keep its bytes: copy instead.
+          if (stats.nlink !== 1) return undefined;
+          try {
+            await this.regionLock.exclusive(name, () =>
+              writeHeaderInPlace({
+                handle,
+                name,
+                stats,
+                newHeader,
+                recordFile,
+                ...(this.setFileTimes === undefined ? {} : { setTimes: this.setFileTimes }),
+                ...(this.inPlaceStepHook === undefined ? {} : { hook: this.inPlaceStepHook }),
+              }),
+            );
+          } catch (err) {
+            if (err instanceof RecordPendingError) this.pendingRecords.add(name);
+            if (err instanceof VersionUnchangedError) {
+              throw new CloudlockerError('STORAGE_UNAVAILABLE', 'The local store did not take a new modification time for the file, so its header was left as it was.', { cause: err });
+            }
+            throw err;
+          }
           const described = describeFile(name, await handle.stat());
           this.index.set(described);
           return described;
@@ -474,12 +518,68 @@ export class LocalStorage implements Storage {
     }
   }
 
-  /** Completes or drops every redo record in .tmp (in-place-header.ts); before .tmp is emptied. */
-  private async recoverInPlaceWrites(): Promise<void> {
+  /**
+   * Completes or drops every redo record in .tmp (in-place-header.ts); before
+   * .tmp is emptied. A record that cannot be recovered now (EACCES, EBUSY, …)
+   * does not stop the store: it is kept (returned, so .tmp keeps it), its
+   * name marked pending, and a warning logged (no secrets: no name, no bytes).
+   */
+  private async recoverInPlaceWrites(): Promise<string[]> {
     const records = (await fs.readdir(this.tempDirectory)).filter((entry) => entry.endsWith(REDO_SUFFIX));
+    const kept: string[] = [];
     for (const entry of records) {
-      await recoverRedoRecord(path.join(this.tempDirectory, entry), (name) => this.pathOf(this.entriesOf(name)));
+      const recordFile = path.join(this.tempDirectory, entry);
+      try {
+        await recoverRedoRecord(recordFile, (name) => this.pathOf(this.entriesOf(name)), this.setFileTimes);
+      } catch (err) {
+        kept.push(entry);
+        const record = await readRedoRecord(recordFile).catch(() => undefined);
+        if (record !== undefined) this.pendingRecords.add(record.name);
+        const code = systemErrorCode(err);
+        this.onWarning(
+          `The local store could not complete an interrupted header rewrite (${code ?? 'error'}); ` +
+            `that file stays unreadable until it can, the rest of the store is served. Record kept: .tmp/${entry}`,
+        );
+      }
     }
+    return kept;
+  }
+
+  /** Recovers a name's redo record (the caller holds the name's region lock exclusively); the name stops being pending once it is done. */
+  private async recoverRecord(name: string, recordFile: string, file: string): Promise<void> {
+    try {
+      const outcome = await recoverRedoRecord(recordFile, () => file, this.setFileTimes);
+      this.pendingRecords.delete(name);
+      if (outcome === 'completed') {
+        try {
+          this.index.set(describeFile(name, await fs.stat(file)));
+        } catch (err) {
+          if (!isMissingFileError(err)) throw err;
+        }
+      }
+    } catch (err) {
+      this.pendingRecords.add(name);
+      throw new CloudlockerError(
+        'STORAGE_UNAVAILABLE',
+        'An interrupted header rewrite of this file could not be completed yet: check that the local store is writable and has free space, then retry.',
+        { cause: err },
+      );
+    }
+  }
+
+  /** A read of a pending name's header region: recover first (writes wait, readers of the name are held off). */
+  private async recoverPending(name: string, file: string): Promise<void> {
+    await this.nameLock.run(name, () =>
+      this.regionLock.exclusive(name, async () => {
+        if (!this.pendingRecords.has(name)) return;
+        const recordFile = redoFileOf(this.tempDirectory, name);
+        if (!(await fileExists(recordFile))) {
+          this.pendingRecords.delete(name);
+          return;
+        }
+        await this.recoverRecord(name, recordFile, file);
+      }),
+    );
   }
 
   /** Writes `newHeader` then the source's bytes after `oldHeaderLength` into a new temporary, fsynced, with the source's mode. */

@@ -207,3 +207,183 @@ describe('local store: rewriting a same-length header in place', () => {
     await storage.close();
   }, 60_000);
 });
+
+/** The version the index lists for `name` (listFiles' view). */
+async function listedVersion(storage: Storage, name: string) {
+  const page = await storage.list({ prefix: name, limit: 10 });
+  return page.objects.find((o) => o.name === name)?.version;
+}
+
+/** Crashes the first store at `step` (optionally tearing the header), closes its handle; returns what was written. */
+async function crashAt(step: InPlaceStep, name: string, tear: boolean) {
+  const oldHeader = randomBytes(2048);
+  const newHeader = randomBytes(2048);
+  const payload = randomBytes(300_000);
+  let reached!: (handle: FileHandle) => void;
+  const crashed = new Promise<FileHandle>((resolve) => (reached = resolve));
+  const first = new LocalStorage({
+    directory: store,
+    inPlaceStepHook: async (at, handle, header) => {
+      if (at !== step) return;
+      if (tear) await handle.write(header, 0, header.length / 2, 0);
+      reached(handle);
+      await new Promise<never>(() => undefined);
+    },
+  });
+  await first.init();
+  const info = await put(first, name, Buffer.concat([oldHeader, payload]));
+  void first.rewriteHeader(name, info.version!, oldHeader.length, newHeader).catch(() => undefined);
+  await (await crashed).close();
+  return { oldHeader, newHeader, payload, info };
+}
+
+describe('local store in place: review s5 findings 1, 2, 8, 9', () => {
+  it('finding 1: a torn header whose file came back under another inode (FAT remount) is completed, not dropped', async () => {
+    const { newHeader, payload } = await crashAt('record-written', 'remounted', true);
+    const before = await fs.stat(fileOf('remounted'));
+    // The same bytes under a new inode number, as a vfat/exFAT remount makes up.
+    const copy = path.join(directory, 'copy');
+    await fs.copyFile(fileOf('remounted'), copy);
+    await fs.rename(copy, fileOf('remounted'));
+    expect((await fs.stat(fileOf('remounted'))).ino).not.toBe(before.ino);
+    const restarted = new LocalStorage({ directory: store });
+    await restarted.init();
+    const bytes = await fs.readFile(fileOf('remounted'));
+    expect(bytes.subarray(0, 2048).equals(newHeader)).toBe(true);
+    expect(bytes.subarray(2048).equals(payload)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    await restarted.close();
+  });
+
+  it('finding 1: a record is dropped when the object has the old header but another payload (a new object of the same size)', async () => {
+    const { oldHeader, payload } = await crashAt('record-written', 'other-payload', false);
+    const other = Buffer.concat([oldHeader, randomBytes(payload.length)]);
+    await fs.writeFile(fileOf('other-payload'), other);
+    const restarted = new LocalStorage({ directory: store });
+    await restarted.init();
+    expect((await fs.readFile(fileOf('other-payload'))).equals(other)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    await restarted.close();
+  });
+
+  it('finding 2: where a set mtime does not take effect, a same-length header is copied, never written in place', async () => {
+    const pinned = 1_700_000_000;
+    const storage = new LocalStorage({ directory: store, setFileTimes: (handle) => handle.utimes(pinned, pinned) });
+    await storage.init();
+    const info = await put(storage, 'no-times', Buffer.concat([Buffer.alloc(1000, 1), randomBytes(200_000)]));
+    const result = await storage.rewriteHeader('no-times', info.version!, 1000, Buffer.alloc(1000, 2));
+    expect(result.headerRewrite).toBe('local-copy');
+    expect(result.version).not.toBe(info.version);
+    await storage.close();
+  });
+
+  it('finding 2: if the version did not change after the write, the old header is put back and the rewrite fails', async () => {
+    const pinned = 1_700_000_000;
+    let pin = false;
+    const storage = new LocalStorage({
+      directory: store,
+      setFileTimes: (handle, seconds) => (pin ? handle.utimes(pinned, pinned) : handle.utimes(seconds, seconds)),
+    });
+    await storage.init();
+    const oldHeader = Buffer.alloc(1000, 1);
+    await put(storage, 'pinned', Buffer.concat([oldHeader, randomBytes(200_000)]));
+    await fs.utimes(fileOf('pinned'), pinned, pinned);
+    const info = await storage.stat('pinned');
+    pin = true;
+    await expect(storage.rewriteHeader('pinned', info.version!, 1000, Buffer.alloc(1000, 2))).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    expect((await fs.readFile(fileOf('pinned'))).subarray(0, 1000).equals(oldHeader)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    await storage.close();
+  });
+
+  it('finding 8b: when the write and its redo both fail, reads of the header fail until recovery succeeds; then the new header and version are served', async () => {
+    let failTimes = false;
+    const storage = new LocalStorage({
+      directory: store,
+      setFileTimes: async (handle, seconds) => {
+        if (failTimes) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+        await handle.utimes(seconds, seconds);
+      },
+    });
+    await storage.init();
+    const newHeader = randomBytes(1000);
+    const info = await put(storage, 'stuck', Buffer.concat([randomBytes(1000), randomBytes(200_000)]));
+    failTimes = true;
+    await expect(storage.rewriteHeader('stuck', info.version!, 1000, newHeader)).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    expect((await tmpEntries()).some((e) => e.endsWith('.redo'))).toBe(true);
+    await expect(storage.readRange('stuck', 0, 1000)).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    failTimes = false;
+    const header = await storage.readRange('stuck', 0, 1000);
+    expect(Buffer.from(header).equals(newHeader)).toBe(true);
+    const now = await storage.stat('stuck');
+    expect(now.version).not.toBe(info.version);
+    expect(await listedVersion(storage, 'stuck')).toBe(now.version);
+    expect(await tmpEntries()).toEqual([]);
+    await storage.close();
+  });
+
+  it('finding 8c: a record that cannot be recovered at init() does not stop the store: kept, warned without secrets, its name unreadable, others served', async () => {
+    const { info } = await crashAt('record-written', 'unrecoverable', true);
+    const fine = new LocalStorage({ directory: store });
+    await fine.init();
+    await fs.rm(path.join(store, TEMP_FOLDER), { recursive: true, force: true }).catch(() => undefined);
+    await fine.close();
+    // Recreate the crash: the record exists again and recovery fails with EBUSY.
+    const again = await crashAt('record-written', 'unrecoverable2', true);
+    const warnings: string[] = [];
+    const restarted = new LocalStorage({
+      directory: store,
+      onWarning: (m) => warnings.push(m),
+      setFileTimes: async () => {
+        throw Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' });
+      },
+    });
+    await restarted.init();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('EBUSY');
+    expect(warnings[0]).not.toContain('unrecoverable2');
+    expect(warnings[0]).not.toContain(again.newHeader.toString('base64').slice(0, 16));
+    expect((await tmpEntries()).filter((e) => e.endsWith('.redo'))).toHaveLength(1);
+    await expect(restarted.readRange('unrecoverable2', 0, 100)).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    expect((await restarted.readRange('unrecoverable', 0, 10)).byteLength).toBe(10);
+    expect(info.version).toBeDefined();
+    await restarted.close();
+  });
+
+  it('finding 9: an object with another hard link (a backup snapshot) is copied; the other link keeps its bytes', async () => {
+    const storage = new LocalStorage({ directory: store });
+    await storage.init();
+    const original = Buffer.concat([Buffer.alloc(1000, 1), randomBytes(200_000)]);
+    const info = await put(storage, 'linked', original);
+    const backup = path.join(directory, 'backup');
+    await fs.link(fileOf('linked'), backup);
+    const result = await storage.rewriteHeader('linked', info.version!, 1000, Buffer.alloc(1000, 2));
+    expect(result.headerRewrite).toBe('local-copy');
+    expect((await fs.readFile(backup)).equals(original)).toBe(true);
+    expect((await fs.readFile(fileOf('linked'))).subarray(0, 1000).equals(Buffer.alloc(1000, 2))).toBe(true);
+    await storage.close();
+  });
+
+  it('finding 9: a first attempt that fails but whose redo succeeds is a success, with the index updated and no record left', async () => {
+    let failOnce = true;
+    const storage = new LocalStorage({
+      directory: store,
+      inPlaceStepHook: (at) => {
+        if (at === 'header-written' && failOnce) {
+          failOnce = false;
+          throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+        }
+      },
+    });
+    await storage.init();
+    const newHeader = randomBytes(1000);
+    const info = await put(storage, 'retried', Buffer.concat([randomBytes(1000), randomBytes(200_000)]));
+    const result = await storage.rewriteHeader('retried', info.version!, 1000, newHeader);
+    expect(result.headerRewrite).toBe('in-place');
+    expect(result.version).not.toBe(info.version);
+    expect(await listedVersion(storage, 'retried')).toBe(result.version);
+    expect((await fs.readFile(fileOf('retried'))).subarray(0, 1000).equals(newHeader)).toBe(true);
+    expect(await tmpEntries()).toEqual([]);
+    await storage.close();
+  });
+});
