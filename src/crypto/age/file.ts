@@ -138,13 +138,18 @@ export interface AgeHeaderInfo {
  * Parses the prefix at the start of `bytes` without any key. Undefined when
  * more bytes are needed; HEADER_INVALID when it cannot be an age header.
  */
+/** Recipients and author: recipient tags (format 14.2) and the header slot (14.1, padding) are not counted; the same count everywhere. */
+function countedStanzas(stanzas: readonly Stanza[]): number {
+  return stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE && !isSlotStanza(s)).length;
+}
+
 export function describeAgePrefix(bytes: Uint8Array): AgeHeaderInfo | undefined {
   const header = parseHeaderPrefix(bytes);
   if (header === undefined || bytes.length < header.length + PAYLOAD_NONCE_SIZE) return undefined;
   return {
     prefixLength: header.length + PAYLOAD_NONCE_SIZE,
     // Recipients and author: recipient tags (format 14.2) and the header slot (14.1, padding) are not counted.
-    stanzaCount: header.stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE && !isSlotStanza(s)).length,
+    stanzaCount: countedStanzas(header.stanzas),
     stanzaTypes: header.stanzas.map((s) => s.args[0]),
     authorCardId: authorCardIdOf(header.stanzas),
   };
@@ -236,7 +241,7 @@ export class AgeOpener extends AgePayloadOpener {
         acceptUnauthored: options.acceptUnauthored,
       });
       const nonce = payloadNonceOf(prefix, header);
-      return new AgeOpener(fileKey, nonce, header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, authorCardId);
+      return new AgeOpener(fileKey, nonce, header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), authorCardId);
     } finally {
       fileKey.fill(0);
     }
@@ -250,7 +255,7 @@ export class AgeOpener extends AgePayloadOpener {
   static async openWithPassphrase(prefix: Uint8Array, passphrase: string): Promise<AgeOpener> {
     const { fileKey, header } = await unlockAgeHeader(prefix, (stanzas) => unwrapScrypt(passphrase, stanzas));
     try {
-      return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, undefined);
+      return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), undefined);
     } finally {
       fileKey.fill(0);
     }
@@ -258,7 +263,7 @@ export class AgeOpener extends AgePayloadOpener {
 
   /** Opens with a file key recovered elsewhere (the header is already authenticated by the caller). */
   static fromFileKey(fileKey: Uint8Array, prefix: Uint8Array, header: ParsedHeader): AgeOpener {
-    return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, undefined);
+    return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), undefined);
   }
 }
 
