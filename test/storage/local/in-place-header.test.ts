@@ -386,4 +386,46 @@ describe('local store in place: review s5 findings 1, 2, 8, 9', () => {
     expect(await tmpEntries()).toEqual([]);
     await storage.close();
   });
+
+  it('finding 8a: the leftover-record recovery before a new in-place write holds readers of the header off', async () => {
+    await crashAt('record-written', 'leftover', true);
+    const [recordName] = (await tmpEntries()).filter((e) => e.endsWith('.redo'));
+    const record = await fs.readFile(path.join(store, TEMP_FOLDER, recordName!));
+    const torn = await fs.readFile(fileOf('leftover'));
+    let gate: Promise<void> | undefined;
+    let entered!: () => void;
+    const inRecovery = new Promise<void>((resolve) => (entered = resolve));
+    const storage = new LocalStorage({
+      directory: store,
+      setFileTimes: async (handle, seconds) => {
+        if (gate !== undefined) {
+          entered();
+          await gate;
+        }
+        await handle.utimes(seconds, seconds);
+      },
+    });
+    await storage.init();
+    // A record left behind without the name being pending (as after an earlier failed write), torn header back.
+    await fs.writeFile(fileOf('leftover'), torn);
+    await fs.writeFile(path.join(store, TEMP_FOLDER, recordName!), record);
+    const version = (await storage.stat('leftover')).version!;
+    let release!: () => void;
+    gate = new Promise<void>((resolve) => (release = resolve));
+    const rewrite = storage.rewriteHeader('leftover', version, 2048, randomBytes(2048)).catch((err: unknown) => err);
+    await inRecovery; // the recovery has written the header and is setting the time
+    let readDone = false;
+    const read = storage.readRange('leftover', 0, 2048).then((bytes) => {
+      readDone = true;
+      return bytes;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readDone).toBe(false); // held off while the recovery writes
+    gate = undefined;
+    release();
+    await rewrite;
+    await read;
+    expect(readDone).toBe(true);
+    await storage.close();
+  });
 });
