@@ -283,8 +283,8 @@ export const shareFileResultSchema = {
     storedSize: { type: 'integer', minimum: 0 },
     headerRewrite: {
       type: 'string',
-      enum: ['local-copy', 'server-side-copy', 'streamed'],
-      description: "How the store kept the payload (getServerInfo's storage.headerRewrite).",
+      enum: ['local-copy', 'server-side-copy', 'streamed', 'in-place'],
+      description: 'How the store kept the payload this time: "in-place" (the local store wrote a same-length header over the old one) or a copy (getServerInfo\'s storage.headerRewrite).',
     },
     alreadyRecipients: {
       type: 'integer',
@@ -511,7 +511,7 @@ export const getFileInfoResultSchema = {
       pattern: '^[0-9a-f]{32}$',
       description: "age: the card id its author stanza names (read without a key, so not verified: download verifies it).",
     },
-    stanzaCount: { type: 'integer', minimum: 1, description: 'age: how many stanzas its header holds (recipients and author).' },
+    stanzaCount: { type: 'integer', minimum: 1, description: 'age: how many stanzas its header holds (recipients and author; the header slot is not counted).' },
   },
   required: ['name', 'size', 'storedSize', 'modifiedAt', 'formatVersion', 'format'],
   additionalProperties: false,
@@ -764,7 +764,7 @@ export const getServerInfoResultSchema = {
         kind: { type: 'string', enum: ['local', 's3'] },
         location: { type: 'string' },
         atomicNoOverwrite: { type: 'boolean' },
-        headerRewrite: { type: 'string', enum: ['local-copy', 'server-side-copy', 'streamed'] },
+        headerRewrite: { type: 'string', enum: ['local-copy', 'server-side-copy', 'streamed', 'in-place'] },
         warnings: { type: 'array', items: { type: 'string' } },
       },
       required: ['kind', 'location'],

@@ -43,8 +43,8 @@ export class FormatRegistry {
     return this.formats.find((format) => firstBytes.length >= format.magicLength && format.detect(firstBytes));
   }
 
-  createSealer(spec: EncryptionSpec): ChunkSealer {
-    return this.forSpec(spec).createSealer(spec);
+  createSealer(spec: EncryptionSpec, plaintextSize?: number): ChunkSealer {
+    return this.forSpec(spec).createSealer(spec, plaintextSize);
   }
 
   /** The sealer of an interrupted upload, from the header it journaled. */

@@ -108,8 +108,12 @@ export interface StoredFormat {
   layoutFor(headerLength: number): ChunkedLayout;
   /** The header's non-secret facts, checking what can be checked without a key. */
   describe(header: Uint8Array): HeaderSummary;
-  /** A sealer for a new object (a fresh header and payload key). */
-  createSealer(spec: EncryptionSpec): ChunkSealer;
+  /**
+   * A sealer for a new object (a fresh header and payload key). With the
+   * plaintext size known, a format may shape its header for it (age: a
+   * header slot for large objects, so that sharing can rewrite the header in place).
+   */
+  createSealer(spec: EncryptionSpec, plaintextSize?: number): ChunkSealer;
   /** The sealer of an interrupted upload, from the header it wrote and the same spec (KEY_MISMATCH, INTEGRITY). */
   resumeSealer(spec: EncryptionSpec, header: Uint8Array): ChunkSealer;
   /** Authenticates `header` with the credentials and returns the opener (KEY_MISMATCH, INTEGRITY). */

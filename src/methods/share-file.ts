@@ -96,7 +96,7 @@ export function createShareFileHandler(context: UsersContext, storage: Storage, 
           name: params.name,
           recipientCount: outcome.recipientCount,
           storedSize: outcome.info.storedSize,
-          headerRewrite: storage.capabilities.headerRewrite,
+          headerRewrite: outcome.headerRewrite,
           ...(outcome.alreadyRecipients === 0 ? {} : { alreadyRecipients: outcome.alreadyRecipients }),
         };
       });

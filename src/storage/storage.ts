@@ -34,12 +34,20 @@ export interface StorageCapabilities {
    *   about what the header costs plus one 5 MiB first part;
    * - "streamed": read from the store and written back through this process
    *   (a store without UploadPartCopy, such as s3rver): costs a download and
-   *   an upload of the object.
+   *   an upload of the object;
+   * - "in-place": the local store writes a new header of the old one's
+   *   length over it in place (crash-safe through a redo record), and falls
+   *   back to "local-copy" for a header of another length.
    */
   readonly headerRewrite: HeaderRewriteMethod;
 }
 
-export type HeaderRewriteMethod = 'local-copy' | 'server-side-copy' | 'streamed';
+export type HeaderRewriteMethod = 'local-copy' | 'server-side-copy' | 'streamed' | 'in-place';
+
+/** rewriteHeader's answer: the new object's info, and how this rewrite kept the payload when the backend says. */
+export interface RewrittenObjectInfo extends ObjectInfo {
+  readonly headerRewrite?: HeaderRewriteMethod;
+}
 
 export interface RewriteHeaderOptions {
   readonly signal?: AbortSignal;
@@ -325,7 +333,7 @@ export interface Storage {
     oldHeaderLength: number,
     newHeader: Uint8Array,
     options?: RewriteHeaderOptions,
-  ): Promise<ObjectInfo>;
+  ): Promise<RewrittenObjectInfo>;
 
   /** Release sockets and handles. */
   close(): Promise<void>;

@@ -54,7 +54,7 @@ export class UploadJournalCheckpoints implements UploadCheckpoints {
     this.done.clear();
     await this.entry.clearParts();
     // A new header and payload key: nothing encrypted before a restart is ever re-encrypted under it.
-    const encryptor = context.formats.createSealer(context.encryption);
+    const encryptor = context.formats.createSealer(context.encryption, context.plaintextSize);
     const writer = await context.storage.beginWrite(this.entry.record.name, {
       signal: context.signal,
       expectedSize: encryptor.layout.storedSizeFor(context.plaintextSize),

@@ -38,7 +38,7 @@ export class UploadPipeline {
       let encryptor: ChunkSealer;
       let chunksPerPart: number;
       if (checkpoints === undefined) {
-        encryptor = this.context.formats.createSealer(request.encryption);
+        encryptor = this.context.formats.createSealer(request.encryption, request.source.size);
         writer = await this.context.storage.beginWrite(request.name, {
           signal,
           expectedSize: encryptor.layout.storedSizeFor(request.source.size),

@@ -21,7 +21,8 @@ import { resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
 import { AGE_MAGIC, encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
 import { RECIPIENT_TAG_STANZA_TYPE, wrapTo } from '../crypto/age/identity.js';
 import { systemRandom } from '../crypto/random.js';
-import type { ObjectInfo, Storage } from '../storage/storage.js';
+import type { HeaderRewriteMethod, ObjectInfo, Storage } from '../storage/storage.js';
+import { composeSharedHeader, isSlotStanza } from '../crypto/age/slot.js';
 
 export interface ShareRequest {
   readonly storage: Storage;
@@ -42,6 +43,8 @@ export interface ShareOutcome {
   readonly alreadyRecipients: number;
   readonly oldHeaderLength: number;
   readonly newHeaderLength: number;
+  /** How the store kept the payload this time ("in-place" or a copy). */
+  readonly headerRewrite: HeaderRewriteMethod;
 }
 
 /**
@@ -101,7 +104,8 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
   try {
     // Only a file whose author is trusted (and made for this name) is passed on.
     verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
-    const kept = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE);
+    // Kept: recipients and recipient tags. The header slot (docs/format.md "Header slot") is neither: it is resized to keep the header's length.
+    const kept = header.stanzas.filter((s) => s.args[0] !== AUTHOR_STANZA_TYPE && !isSlotStanza(s));
     const author = header.stanzas.filter((s) => s.args[0] === AUTHOR_STANZA_TYPE);
     const recipientCount = kept.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length;
     const known = tagsOf(header.stanzas);
@@ -125,7 +129,8 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
       const info = await storage.stat(name);
       if (info.version !== version) throw new CloudlockerError('SOURCE_CHANGED', 'The file was replaced while it was being shared; nothing changed. Try again.');
       await request.onProgress?.(0, 0);
-      return { info, recipientCount, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: header.length };
+      // Nothing written: the store's usual method is reported (the payload stayed where it was).
+      return { info, recipientCount, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: header.length, headerRewrite: storage.capabilities.headerRewrite };
     }
     if (recipientCount + added.length > MAX_RECIPIENTS) {
       throw new InvalidParamsError(
@@ -133,12 +138,20 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
         'with',
       );
     }
-    const newHeader = encodeHeader([...kept, ...added, ...tags, ...author], fileKey);
+    const slotType = header.stanzas.some(isSlotStanza) ? identity.type : undefined;
+    const newHeader = composeSharedHeader([...kept, ...added, ...tags], author, fileKey, header.length, slotType);
     const info = await storage.rewriteHeader(name, version, header.length, newHeader, {
       ...(request.signal === undefined ? {} : { signal: request.signal }),
       ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
     });
-    return { info, recipientCount: recipientCount + added.length, alreadyRecipients, oldHeaderLength: header.length, newHeaderLength: newHeader.length };
+    return {
+      info,
+      recipientCount: recipientCount + added.length,
+      alreadyRecipients,
+      oldHeaderLength: header.length,
+      newHeaderLength: newHeader.length,
+      headerRewrite: info.headerRewrite ?? storage.capabilities.headerRewrite,
+    };
   } finally {
     fileKey.fill(0);
   }

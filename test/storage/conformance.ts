@@ -550,8 +550,61 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
       }
 
       it('declares how it moves the payload', () => {
-        expect(['local-copy', 'server-side-copy', 'streamed']).toContain(storage.capabilities.headerRewrite);
+        expect(['local-copy', 'server-side-copy', 'streamed', 'in-place']).toContain(storage.capabilities.headerRewrite);
       });
+
+      it('a header of the same length (sharing a slotted file): payload byte-exact, a new version, in place where declared', async () => {
+        const payload = testBytes(3 * 1024 * 1024 + 7, 90);
+        const first = await putWithHeader('h/same', testBytes(2000, 91), payload);
+        const header = testBytes(2000, 92);
+        const progress: number[] = [];
+        const rewritten = await storage.rewriteHeader('h/same', first.version!, 2000, header, { onProgress: (done) => void progress.push(done) });
+        expect(rewritten.storedSize).toBe(first.storedSize);
+        expect(rewritten.version).not.toBe(first.version);
+        expect((await storage.stat('h/same')).version).toBe(rewritten.version);
+        expectSameBytes(await readWhole(storage, 'h/same'), Buffer.concat([header, payload]));
+        expect(progress[0]).toBe(0);
+        expect(progress[progress.length - 1]).toBe(payload.byteLength);
+        if (storage.capabilities.headerRewrite === 'in-place') expect(rewritten.headerRewrite).toBe('in-place');
+        expect(await listInfos(storage, 'h/same')).toEqual([expect.objectContaining({ name: 'h/same', version: rewritten.version })]);
+        // The old version is stale now, in place or not.
+        await expectReason(storage.rewriteHeader('h/same', first.version!, 2000, testBytes(2000, 93)), 'SOURCE_CHANGED');
+        expectSameBytes(await readWhole(storage, 'h/same'), Buffer.concat([header, payload]));
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
+
+      for (const moment of ['as it starts', 'just before publishing'] as const) {
+        it(`same-length header, object replaced ${moment}: SOURCE_CHANGED, the other writer's object kept`, async () => {
+          const info = await putWithHeader('h/same-contested', testBytes(500, 94), testBytes(2 * 1024 * 1024, 95));
+          const replacement = testBytes(3000, 96);
+          let replaced = false;
+          const rewrite = storage.rewriteHeader('h/same-contested', info.version!, 500, testBytes(500, 97), {
+            onProgress: async (done, total) => {
+              const now = moment === 'as it starts' ? done === 0 : done === total;
+              if (now && !replaced) {
+                replaced = true;
+                await putObject(storage, 'h/same-contested', replacement, { overwrite: true });
+              }
+            },
+          });
+          await expectReason(rewrite, 'SOURCE_CHANGED');
+          expect(replaced).toBe(true);
+          expectSameBytes(await readWhole(storage, 'h/same-contested'), replacement);
+          await expectNoLeftoversIfDeclared();
+        }, 60_000);
+      }
+
+      it('same-length header, object deleted before publishing: SOURCE_CHANGED, the name stays free', async () => {
+        const info = await putWithHeader('h/same-deleted', testBytes(500, 98), testBytes(1024 * 1024, 99));
+        const rewrite = storage.rewriteHeader('h/same-deleted', info.version!, 500, testBytes(500, 100), {
+          onProgress: async (done, total) => {
+            if (done === total) await storage.delete('h/same-deleted');
+          },
+        });
+        await expectReason(rewrite, 'SOURCE_CHANGED');
+        await expectReason(storage.stat('h/same-deleted'), 'NOT_FOUND');
+        await expectNoLeftoversIfDeclared();
+      }, 60_000);
 
       it('replaces the header with a longer, a shorter and an empty one, keeps the payload, and gives a new version', async () => {
         const payload = testBytes(1000, 60);

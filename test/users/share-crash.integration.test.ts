@@ -5,7 +5,10 @@
  * operation forever once its new object (or export) is being written; the
  * test checks the temporaries exist, kills the server with SIGKILL, starts
  * it again on the same data dir, and checks: every stored object is whole
- * (byte for byte the old version: none was published), no temporary is left
+ * (unshare's: byte for byte the old version, none was published; share's,
+ * rewritten in place through a redo record and held right after that record
+ * was written: completed at the restart, the new header over the same
+ * payload bytes, Bob a recipient), no temporary is left
  * in the store or beside the export's destination, nothing is listed as
  * interrupted (the operations are not journaled: they are safe to redo), and
  * each operation then succeeds when asked again.
@@ -43,7 +46,7 @@ async function freePort(): Promise<number> {
 }
 
 interface Child {
-  readonly events: Array<{ event: string; name?: string }>;
+  readonly events: Array<{ event: string; name?: string; step?: string }>;
   readonly client: TestClient;
   kill9(): Promise<void>;
 }
@@ -56,7 +59,7 @@ async function startChild(dataDir: string, port: number, env: Record<string, str
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
-  const events: Array<{ event: string; name?: string; url?: string; certificatePath?: string }> = [];
+  const events: Array<{ event: string; name?: string; step?: string; url?: string; certificatePath?: string }> = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -131,6 +134,8 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
         // Second run: each operation is held once its new object (or the export) is being written, then the server is killed.
         child = await startChild(dataDir, port, {
           HOLD_REWRITE: 'share.bin',
+          // share.bin (6 MiB, header slot) is shared in place: held after its redo record is written.
+          HOLD_REWRITE_AT: 'record-written',
           HOLD_NAMES: 'unshare.bin',
           HOLD_FROM_PART: '0',
           HOLD_READS: 'export.bin',
@@ -150,8 +155,12 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
             child.events.some((e) => e.event === 'readRange' && e.name === 'export.bin'),
           'all three operations to be held mid-way',
         );
-        // The control: mid-way there are temporaries to leave behind (two in the store's .tmp, one beside the export).
-        expect((await readdir(path.join(storeDir, '.tmp'))).length).toBe(2);
+        expect(child.events.find((e) => e.event === 'rewriteHeader' && e.name === 'share.bin')?.step).toBe('record-written');
+        // The control: mid-way there is something to leave behind: in the store's .tmp unshare's temporary and
+        // share's redo record (an in-place share has no temporary), one beside the export.
+        const midway = await readdir(path.join(storeDir, '.tmp'));
+        expect(midway.filter((e) => e.endsWith('.redo'))).toHaveLength(1);
+        expect(midway.filter((e) => e.endsWith('.part'))).toHaveLength(1);
         expect((await readdir(outbox)).length).toBe(1);
         const listed = (await child.client.request('listTransfers', {})).transfers;
         expect(listed.filter((t) => t.transferId.startsWith('crash-')).map((t) => t.state)).toEqual(['running', 'running', 'running']);
@@ -162,7 +171,19 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
         child = await startChild(dataDir, port);
         const after = await storeObjects(storeDir);
         expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
-        for (const [entry, bytes] of before) expect(after.get(entry)!.equals(bytes)).toBe(true);
+        const shareEntry = [...before.keys()].find((entry) => entry.startsWith('share.bin'))!;
+        for (const [entry, bytes] of before) {
+          if (entry === shareEntry) continue;
+          expect(after.get(entry)!.equals(bytes)).toBe(true);
+        }
+        // share.bin: the interrupted in-place share was completed (redo record), same length, same payload bytes, a new header.
+        const shared = after.get(shareEntry)!;
+        const old = before.get(shareEntry)!;
+        expect(shared.length).toBe(old.length);
+        expect(shared.equals(old)).toBe(false);
+        const headerLength = old.indexOf('\n', old.indexOf('\n---') + 1) + 1;
+        expect(headerLength).toBeGreaterThan(0);
+        expect(shared.subarray(headerLength).equals(old.subarray(headerLength))).toBe(true);
         expect(await readdir(path.join(storeDir, '.tmp'))).toEqual([]);
         expect(await readdir(outbox)).toEqual([]);
         expect(await readdir(path.join(dataDir, 'pending-temporaries'))).toEqual([]);
@@ -171,7 +192,8 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
 
         // Safe to redo: each succeeds now, and the files still open.
         await child.client.request('unlock', { keyPath: keyA });
-        await child.client.request('shareFile', { name: 'share.bin', with: ['Bob'] });
+        // The share the crash interrupted has taken effect: Bob is already a recipient.
+        expect((await child.client.request('shareFile', { name: 'share.bin', with: ['Bob'] })).alreadyRecipients).toBe(1);
         await child.client.request('unshareFile', { name: 'unshare.bin' });
         await child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age') });
         for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {

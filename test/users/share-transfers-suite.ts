@@ -271,7 +271,13 @@ export function runShareTransfersSuite(backendName: string, makeBackend: () => P
         await held;
         // Mid-way: the new object's (or the export's) temporary exists now.
         if (operation === 'export') expect((await readdir(outbox)).length).toBe(1);
-        else if (backendName.startsWith('local')) expect(await backend.leftovers()).toBeGreaterThan(0);
+        // On the local store the share goes in place (a 3 MiB file has a header slot): no temporary; it is held
+        // at its first progress report, before its redo record, so nothing is in .tmp yet (test/users/share-crash
+        // covers a kill after the record). unshare writes a new object: its temporary exists.
+        else if (backendName.startsWith('local')) {
+          if (operation === 'share') expect(await backend.leftovers()).toBe(0);
+          else expect(await backend.leftovers()).toBeGreaterThan(0);
+        }
         expect(await client.request('cancelTransfer', { transferId })).toEqual({ transferId, cancelled: true });
         expect(await reasonOf(call)).toBe('CANCELLED');
         const finished = await client.waitForNotification((n) => n.method === 'transferFinished' && n.params['transferId'] === transferId);

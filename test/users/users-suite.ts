@@ -10,6 +10,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createIdentityFile, AgeIdentity, describeAgePrefix, encryptIdentityText, identityFileText, sealAgeBuffer } from '../../src/crypto/age/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { identityCopyName, sealIdentityCopy, storeIdentityCopy } from '../../src/users/identity-copy.js';
@@ -308,7 +309,9 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         const before = await storedBytes('plan.bin');
         const oldHeader = describeAgePrefix(before)!.prefixLength - 16;
         const shared = await a.client.request('shareFile', { name: 'plan.bin', with: ['bob'] });
-        expect(shared).toMatchObject({ name: 'plan.bin', recipientCount: 2, headerRewrite: storage.capabilities.headerRewrite });
+        // A file under 1 MiB has no header slot: its longer header is copied, also on the local store ("in-place" for same-length headers).
+        const copyMethod = storage.capabilities.headerRewrite === 'in-place' ? 'local-copy' : storage.capabilities.headerRewrite;
+        expect(shared).toMatchObject({ name: 'plan.bin', recipientCount: 2, headerRewrite: copyMethod });
         const after = await storedBytes('plan.bin');
         const newHeader = describeAgePrefix(after)!.prefixLength - 16;
         expect(newHeader).toBeGreaterThan(oldHeader);
@@ -340,6 +343,45 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
         await a.client.request('download', { name: 'plan.bin', destination: onA });
         expect((await readFile(onA)).equals(content)).toBe(true);
       });
+
+      it('a file of 1 MiB and more keeps its header length when shared (header slot: in place on the local store); downloads during shares complete; B and age -d read it', async () => {
+        const a = await device();
+        const b = await device();
+        const keyA = await newIdentityFile('a.age');
+        const keyB = await newIdentityFile('b.age');
+        await a.client.request('unlock', { keyPath: keyA.keyPath });
+        await b.client.request('unlock', { keyPath: keyB.keyPath });
+        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
+        await b.client.request('addContact', { name: 'Alice', card: keyA.card });
+        const content = randomBytes(3 * 1024 * 1024 + 5);
+        const source = path.join(dir, 'big-plan.bin');
+        await writeFile(source, content);
+        await a.client.request('upload', { path: source });
+        const before = await storedBytes('big-plan.bin');
+        const others = await Promise.all([0, 1, 2].map((i) => newIdentityFile(`other-${i}.age`)));
+        // In place (local store): A's own downloads run while the header is rewritten four times, and each
+        // completes byte-exact (the payload never moves). A store that replaces the object is not asked this.
+        const inPlace = storage.capabilities.headerRewrite === 'in-place';
+        const download = (i: number) => a.client.request('download', { name: 'big-plan.bin', destination: path.join(dir, `during-${i}.bin`) });
+        const downloads = inPlace ? [0, 1, 2].map(download) : [];
+        const shares = [];
+        for (const other of others) shares.push(await a.client.request('shareFile', { name: 'big-plan.bin', with: [other.card] }));
+        const shared = await a.client.request('shareFile', { name: 'big-plan.bin', with: ['bob'] });
+        await Promise.all(inPlace ? downloads : [0, 1, 2].map(download));
+        for (const i of [0, 1, 2]) expect((await readFile(path.join(dir, `during-${i}.bin`))).equals(content)).toBe(true);
+        expect([...shares, shared].map((result) => result.headerRewrite)).toEqual(Array(4).fill(storage.capabilities.headerRewrite));
+        expect(shared).toMatchObject({ recipientCount: 5, storedSize: before.length });
+        const after = await storedBytes('big-plan.bin');
+        const prefix = describeAgePrefix(before)!.prefixLength;
+        expect(describeAgePrefix(after)!.prefixLength).toBe(prefix);
+        expect(after.subarray(prefix).equals(before.subarray(prefix))).toBe(true);
+        const onB = path.join(dir, 'big-b.bin');
+        expect(await b.client.request('download', { name: 'big-plan.bin', destination: onB })).toMatchObject({ author: { kind: 'contact', name: 'Alice' } });
+        expect((await readFile(onB)).equals(content)).toBe(true);
+        const storedFile = path.join(dir, 'big-stored.age');
+        await writeFile(storedFile, after);
+        expect(execFileSync('age', ['-d', '-i', keyB.keyPath, storedFile], { maxBuffer: 8 << 20 }).equals(content)).toBe(true);
+      }, 60_000);
 
       it('unshareFile never overwrites a write by another device that lands before it publishes (SOURCE_CHANGED, theirs kept)', async () => {
         let replaceBeforePublish = false;

@@ -122,9 +122,9 @@ export const formatAge: StoredFormat = {
       stanzaCount: info.stanzaCount,
     };
   },
-  createSealer: (spec): ChunkSealer => {
+  createSealer: (spec, plaintextSize): ChunkSealer => {
     const { identity, name, recipients } = specOf(spec);
-    return asChunkSealer(AgeSealer.create({ identity, name, recipients }), identity.card.cardId);
+    return asChunkSealer(AgeSealer.create({ identity, name, recipients, plaintextSize }), identity.card.cardId);
   },
   resumeSealer: (spec, header): ChunkSealer => {
     const { identity, name } = specOf(spec);

@@ -14,6 +14,7 @@ import { encodeHeader, headerMac, parseHeader, parseHeaderPrefix, type ParsedHea
 import { AgeKeyFormatError, parseRecipientOrCard, RECIPIENT_TAG_STANZA_TYPE, wrapTo, type AgeIdentity } from './identity.js';
 import { AgePayloadOpener, AgePayloadSealer, PAYLOAD_NONCE_SIZE } from './payload.js';
 import { bytesEqual } from './primitives.js';
+import { isSlotStanza, newSlotFor } from './slot.js';
 import { FILE_KEY_SIZE, SCRYPT_STANZA_TYPE, unwrapScrypt, type AgeRecipientKey, type RecipientType } from './stanzas.js';
 
 /** Most recipients one object is written to (the uploader included). */
@@ -27,6 +28,12 @@ export interface AgeSealOptions {
   /** Extra recipients: age1…, age1pq1… or cloudlockercard1… strings, in order. */
   readonly recipients?: readonly string[];
   readonly random?: RandomSource;
+  /**
+   * The plaintext size when known: objects of at least SLOT_MIN_PLAINTEXT
+   * bytes get a header slot (slot.ts) so that sharing can keep the header's
+   * length. Undefined: no slot.
+   */
+  readonly plaintextSize?: number;
 }
 
 /**
@@ -86,6 +93,8 @@ export class AgeSealer extends AgePayloadSealer {
     const fileKey = takeRandom(random, FILE_KEY_SIZE);
     try {
       const stanzas: Stanza[] = recipients.map((recipient) => wrapTo(recipient, fileKey, random));
+      const slot = newSlotFor(options.identity.type, options.plaintextSize);
+      if (slot !== undefined) stanzas.push(slot);
       stanzas.push(makeAuthorStanza(options.identity, fileKey, options.name));
       const nonce = takeRandom(random, PAYLOAD_NONCE_SIZE);
       return new AgeSealer(Buffer.concat([encodeHeader(stanzas, fileKey), nonce]), fileKey, nonce);
@@ -117,6 +126,7 @@ export class AgeSealer extends AgePayloadSealer {
 export interface AgeHeaderInfo {
   /** Age header plus payload nonce: where chunk 0 starts. */
   readonly prefixLength: number;
+  /** Recipient stanzas and the author stanza (the header slot is not counted). */
   readonly stanzaCount: number;
   /** First argument of each stanza, in order (X25519, mlkem768x25519, scrypt, cloudlocker.dev/author, …). */
   readonly stanzaTypes: readonly string[];
@@ -128,13 +138,18 @@ export interface AgeHeaderInfo {
  * Parses the prefix at the start of `bytes` without any key. Undefined when
  * more bytes are needed; HEADER_INVALID when it cannot be an age header.
  */
+/** Recipients and author: recipient tags (format 14.2) and the header slot (14.1, padding) are not counted; the same count everywhere. */
+function countedStanzas(stanzas: readonly Stanza[]): number {
+  return stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE && !isSlotStanza(s)).length;
+}
+
 export function describeAgePrefix(bytes: Uint8Array): AgeHeaderInfo | undefined {
   const header = parseHeaderPrefix(bytes);
   if (header === undefined || bytes.length < header.length + PAYLOAD_NONCE_SIZE) return undefined;
   return {
     prefixLength: header.length + PAYLOAD_NONCE_SIZE,
-    // Recipients and author: recipient tags (format 14.2) are no recipient.
-    stanzaCount: header.stanzas.filter((s) => s.args[0] !== RECIPIENT_TAG_STANZA_TYPE).length,
+    // Recipients and author: recipient tags (format 14.2) and the header slot (14.1, padding) are not counted.
+    stanzaCount: countedStanzas(header.stanzas),
     stanzaTypes: header.stanzas.map((s) => s.args[0]),
     authorCardId: authorCardIdOf(header.stanzas),
   };
@@ -226,7 +241,7 @@ export class AgeOpener extends AgePayloadOpener {
         acceptUnauthored: options.acceptUnauthored,
       });
       const nonce = payloadNonceOf(prefix, header);
-      return new AgeOpener(fileKey, nonce, header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, authorCardId);
+      return new AgeOpener(fileKey, nonce, header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), authorCardId);
     } finally {
       fileKey.fill(0);
     }
@@ -240,7 +255,7 @@ export class AgeOpener extends AgePayloadOpener {
   static async openWithPassphrase(prefix: Uint8Array, passphrase: string): Promise<AgeOpener> {
     const { fileKey, header } = await unlockAgeHeader(prefix, (stanzas) => unwrapScrypt(passphrase, stanzas));
     try {
-      return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, undefined);
+      return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), undefined);
     } finally {
       fileKey.fill(0);
     }
@@ -248,7 +263,7 @@ export class AgeOpener extends AgePayloadOpener {
 
   /** Opens with a file key recovered elsewhere (the header is already authenticated by the caller). */
   static fromFileKey(fileKey: Uint8Array, prefix: Uint8Array, header: ParsedHeader): AgeOpener {
-    return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, header.stanzas.length, undefined);
+    return new AgeOpener(fileKey, payloadNonceOf(prefix, header), header.length + PAYLOAD_NONCE_SIZE, countedStanzas(header.stanzas), undefined);
   }
 }
 

@@ -21,7 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CloudlockerError, InvalidParamsError } from '../../errors.js';
+import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
 import type {
   InitOptions,
   ListOptions,
@@ -30,6 +30,7 @@ import type {
   ObjectWriter,
   ResumeWriteOptions,
   RewriteHeaderOptions,
+  RewrittenObjectInfo,
   Storage,
   StorageCapabilities,
   WriteOptions,
@@ -44,10 +45,30 @@ import { syncDirectory, syncDirectoryChain } from '../../fs/durable-fs.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
 import { checkMetadataToWrite, checkStoredMetadata, malformedMetadata, type ObjectMetadata } from '../metadata.js';
 import { isAlreadyExists, isNoHardLinkError, publishWithoutReplace } from '../../fs/publish.js';
+import {
+  IN_PLACE_MAX_HEADER,
+  probeSettableTimes,
+  readRedoRecord,
+  recoverRedoRecord,
+  RecordPendingError,
+  redoFileOf,
+  VersionUnchangedError,
+  type SetFileTimes,
+  REDO_SUFFIX,
+  RegionLock,
+  writeHeaderInPlace,
+  type InPlaceStepHook,
+} from './in-place-header.js';
 
 export interface LocalStorageOptions {
   /** The store directory; created by init() if missing. */
   readonly directory: string;
+  /** Tests only: called at each step of an in-place header write (fault injection: a hook that never returns is a crash). */
+  readonly inPlaceStepHook?: InPlaceStepHook;
+  /** Tests only: how file times are set (plays a file system that ignores or rounds them). */
+  readonly setFileTimes?: SetFileTimes;
+  /** Something the operator should know that does not stop the store (a redo record it could not recover). No secrets. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Name of the store's folder for writes in progress; no encoded name starts with '.'. */
@@ -76,6 +97,20 @@ export class LocalStorage implements Storage {
   private readonly metaDirectory: string;
   private readonly index = new ObjectIndex();
   private readonly nameLock = new KeyedLock();
+  /** Reads of the header region (shared) against in-place header writes (exclusive), per name. */
+  private readonly regionLock = new RegionLock();
+  private readonly inPlaceStepHook: InPlaceStepHook | undefined;
+  private readonly setFileTimes: SetFileTimes | undefined;
+  private readonly onWarning: (message: string) => void;
+  /** Whether a set mtime takes effect here (probed by init()); in place only then, else the copy path. */
+  private timesSettable = false;
+  /**
+   * Names whose redo record could not be completed yet (both write attempts
+   * or the recovery at init() failed): their header may be torn, so a read of
+   * the header region first retries the recovery and fails with
+   * STORAGE_UNAVAILABLE if it still fails (review s5 finding 8b/c).
+   */
+  private readonly pendingRecords = new Set<string>();
   private readonly openWriters = new Set<LocalObjectWriter>();
   private hardLinks = true;
   private state: 'new' | 'ready' | 'closed' = 'new';
@@ -85,11 +120,18 @@ export class LocalStorage implements Storage {
     this.tempDirectory = path.join(this.root, TEMP_FOLDER);
     this.metaDirectory = path.join(this.root, META_FOLDER);
     this.location = this.root;
+    this.inPlaceStepHook = options.inPlaceStepHook;
+    this.setFileTimes = options.setFileTimes;
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CloudlockerStorageWarning'));
   }
 
-  /** abortCleansUp always; atomicNoOverwrite when the file system has hard links (known after init()). */
+  /**
+   * abortCleansUp always; atomicNoOverwrite when the file system has hard
+   * links (known after init()); headers of the same length are rewritten in
+   * place, others by a local copy.
+   */
   get capabilities(): StorageCapabilities {
-    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks, headerRewrite: 'local-copy' };
+    return { abortCleansUp: true, atomicNoOverwrite: this.hardLinks, headerRewrite: 'in-place' };
   }
 
   /** Creates the store, empties .tmp and indexes the objects. A second call does nothing (it must not delete live writes). */
@@ -99,8 +141,11 @@ export class LocalStorage implements Storage {
     try {
       await fs.mkdir(this.root, { recursive: true, mode: DIRECTORY_MODE });
       await fs.mkdir(this.tempDirectory, { recursive: true, mode: DIRECTORY_MODE });
-      await this.removeTemporaries(new Set(options.keepWrites ?? []));
+      // Before anything else: an in-place header write a crash interrupted is completed (or dropped) first.
+      const keptRecords = await this.recoverInPlaceWrites();
+      await this.removeTemporaries(new Set([...(options.keepWrites ?? []), ...keptRecords]));
       this.hardLinks = await this.probeHardLinks();
+      this.timesSettable = await probeSettableTimes(this.tempDirectory, this.setFileTimes);
       const objects = await this.walkStore();
       this.index.reset(objects);
       await this.removeOrphanedMetadata(objects);
@@ -207,6 +252,20 @@ export class LocalStorage implements Storage {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
     const file = this.pathOf(this.entriesOf(name));
     throwIfAborted(signal);
+    // A read that starts inside the header region excludes an in-place header write of this name: never a torn header.
+    if (offset < IN_PLACE_MAX_HEADER) {
+      if (this.pendingRecords.has(name)) await this.recoverPending(name, file);
+      return this.regionLock.shared(name, () => this.readOpen(file, offset, signal, bufferFor));
+    }
+    return this.readOpen(file, offset, signal, bufferFor);
+  }
+
+  private async readOpen(
+    file: string,
+    offset: number,
+    signal: AbortSignal | undefined,
+    bufferFor: (objectSize: number) => Uint8Array,
+  ): Promise<number> {
     let handle;
     try {
       handle = await fs.open(file, 'r');
@@ -309,13 +368,17 @@ export class LocalStorage implements Storage {
     oldHeaderLength: number,
     newHeader: Uint8Array,
     options: RewriteHeaderOptions = {},
-  ): Promise<ObjectInfo> {
+  ): Promise<RewrittenObjectInfo> {
     this.assertReady();
     checkRewriteArguments(expectedVersion, oldHeaderLength, newHeader);
     const entries = this.entriesOf(name);
     const file = this.pathOf(entries);
     const { signal } = options;
     throwIfAborted(signal);
+    if (this.timesSettable && newHeader.byteLength === oldHeaderLength && oldHeaderLength > 0 && oldHeaderLength <= IN_PLACE_MAX_HEADER) {
+      const inPlace = await this.rewriteHeaderInPlace(name, file, expectedVersion, newHeader, options);
+      if (inPlace !== undefined) return inPlace;
+    }
     let source;
     try {
       source = await fs.open(file, 'r');
@@ -360,7 +423,7 @@ export class LocalStorage implements Storage {
         this.index.set(described);
         return metadata === undefined ? described : { ...described, metadata };
       });
-      return { ...info, modifiedAt: new Date(info.modifiedAt) };
+      return { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'local-copy' };
     } catch (err) {
       if (err instanceof RangeError) throw err;
       throw toStorageError(err, ['NO_SPACE']);
@@ -368,6 +431,155 @@ export class LocalStorage implements Storage {
       await source.close().catch(() => undefined);
       if (!published) await fs.rm(tempPath, { force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * The in-place path of rewriteHeader (in-place-header.ts): under the name's
+   * lock (no publish, delete or other rewrite of the name meanwhile), the
+   * version checked on the open file, then the header written through a redo
+   * record while reads of the header region wait. Undefined when the object
+   * must be copied instead (it has user metadata, whose sidecar is bound to
+   * the version).
+   */
+  private async rewriteHeaderInPlace(
+    name: string,
+    file: string,
+    expectedVersion: string,
+    newHeader: Uint8Array,
+    options: RewriteHeaderOptions,
+  ): Promise<RewrittenObjectInfo | undefined> {
+    const { signal, onProgress } = options;
+    let before;
+    try {
+      before = await fs.stat(file);
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+    if (!before.isFile()) throw notFound();
+    if (describeFile(name, before).version !== expectedVersion) throw sourceChanged(name);
+    if (newHeader.byteLength > before.size) {
+      throw new RangeError(`oldHeaderLength ${newHeader.byteLength} is beyond the object's ${before.size} bytes.`);
+    }
+    if ((await this.readMetadata(name, expectedVersion)) !== undefined) return undefined;
+    // Progress as the copy reports it (0 once the version is checked, all just before publishing): no payload moves.
+    const payload = before.size - newHeader.byteLength;
+    await onProgress?.(0, payload);
+    await onProgress?.(payload, payload);
+    try {
+      const info = await this.nameLock.run(name, async () => {
+        throwIfAborted(signal);
+        const recordFile = redoFileOf(this.tempDirectory, name);
+        // A record an earlier failed write of this name left is completed (or dropped) first, readers held off.
+        if (await fileExists(recordFile)) await this.regionLock.exclusive(name, () => this.recoverRecord(name, recordFile, file));
+        let handle;
+        try {
+          handle = await fs.open(file, 'r+');
+        } catch (err) {
+          // Deleted meanwhile: nothing to rewrite any more.
+          if (isMissingFileError(err)) throw sourceChanged(name);
+          // A read-only file (or one another program holds, EBUSY on Windows) can still be replaced by a copy.
+          if (['EACCES', 'EPERM', 'EBUSY'].includes(systemErrorCode(err) ?? '')) return undefined;
+          throw err;
+        }
+        try {
+          const stats = await handle.stat();
+          if (!stats.isFile() || describeFile(name, stats).version !== expectedVersion) throw sourceChanged(name);
+          // Another link to the inode (a hard-link backup: rsync --link-dest, cp -al) must keep its bytes: copy instead.
+          if (stats.nlink !== 1) return undefined;
+          try {
+            await this.regionLock.exclusive(name, () =>
+              writeHeaderInPlace({
+                handle,
+                name,
+                stats,
+                newHeader,
+                recordFile,
+                ...(this.setFileTimes === undefined ? {} : { setTimes: this.setFileTimes }),
+                ...(this.inPlaceStepHook === undefined ? {} : { hook: this.inPlaceStepHook }),
+              }),
+            );
+          } catch (err) {
+            if (err instanceof RecordPendingError) this.pendingRecords.add(name);
+            if (err instanceof VersionUnchangedError) {
+              throw new CloudlockerError('STORAGE_UNAVAILABLE', 'The local store did not take a new modification time for the file, so its header was left as it was.', { cause: err });
+            }
+            throw err;
+          }
+          const described = describeFile(name, await handle.stat());
+          this.index.set(described);
+          return described;
+        } finally {
+          await handle.close().catch(() => undefined);
+        }
+      });
+      return info === undefined ? undefined : { ...info, modifiedAt: new Date(info.modifiedAt), headerRewrite: 'in-place' };
+    } catch (err) {
+      throw toStorageError(err, ['NO_SPACE', 'PERMISSION_DENIED']);
+    }
+  }
+
+  /**
+   * Completes or drops every redo record in .tmp (in-place-header.ts); before
+   * .tmp is emptied. A record that cannot be recovered now (EACCES, EBUSY, …)
+   * does not stop the store: it is kept (returned, so .tmp keeps it), its
+   * name marked pending, and a warning logged (no secrets: no name, no bytes).
+   */
+  private async recoverInPlaceWrites(): Promise<string[]> {
+    const records = (await fs.readdir(this.tempDirectory)).filter((entry) => entry.endsWith(REDO_SUFFIX));
+    const kept: string[] = [];
+    for (const entry of records) {
+      const recordFile = path.join(this.tempDirectory, entry);
+      try {
+        await recoverRedoRecord(recordFile, (name) => this.pathOf(this.entriesOf(name)), this.setFileTimes);
+      } catch (err) {
+        kept.push(entry);
+        const record = await readRedoRecord(recordFile).catch(() => undefined);
+        if (record !== undefined) this.pendingRecords.add(record.name);
+        const code = systemErrorCode(err);
+        this.onWarning(
+          `The local store could not complete an interrupted header rewrite (${code ?? 'error'}); ` +
+            `that file stays unreadable until it can, the rest of the store is served. Record kept: .tmp/${entry}`,
+        );
+      }
+    }
+    return kept;
+  }
+
+  /** Recovers a name's redo record (the caller holds the name's region lock exclusively); the name stops being pending once it is done. */
+  private async recoverRecord(name: string, recordFile: string, file: string): Promise<void> {
+    try {
+      const outcome = await recoverRedoRecord(recordFile, () => file, this.setFileTimes);
+      this.pendingRecords.delete(name);
+      if (outcome === 'completed') {
+        try {
+          this.index.set(describeFile(name, await fs.stat(file)));
+        } catch (err) {
+          if (!isMissingFileError(err)) throw err;
+        }
+      }
+    } catch (err) {
+      this.pendingRecords.add(name);
+      throw new CloudlockerError(
+        'STORAGE_UNAVAILABLE',
+        'An interrupted header rewrite of this file could not be completed yet: check that the local store is writable and has free space, then retry.',
+        { cause: err },
+      );
+    }
+  }
+
+  /** A read of a pending name's header region: recover first (writes wait, readers of the name are held off). */
+  private async recoverPending(name: string, file: string): Promise<void> {
+    await this.nameLock.run(name, () =>
+      this.regionLock.exclusive(name, async () => {
+        if (!this.pendingRecords.has(name)) return;
+        const recordFile = redoFileOf(this.tempDirectory, name);
+        if (!(await fileExists(recordFile))) {
+          this.pendingRecords.delete(name);
+          return;
+        }
+        await this.recoverRecord(name, recordFile, file);
+      }),
+    );
   }
 
   /** Writes `newHeader` then the source's bytes after `oldHeaderLength` into a new temporary, fsynced, with the source's mode. */
@@ -683,4 +895,13 @@ function closedError(): CloudlockerError {
 function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo & { version: string } {
   const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
   return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

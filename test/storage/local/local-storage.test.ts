@@ -321,7 +321,7 @@ describe('LocalStorage: operating-system errors', () => {
 describe('LocalStorage: publishing', () => {
   it('declares atomic no-overwrite when the file system has hard links', async () => {
     const storage = await openStore();
-    expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true, headerRewrite: 'local-copy' });
+    expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true, headerRewrite: 'in-place' });
   });
 
   it('without hard links, falls back to check-then-rename and declares atomicNoOverwrite false', async () => {
