@@ -151,6 +151,12 @@ export const MODULES = {
     tests: ['test/crypto/age/primitives.test.ts', 'test/crypto/age/primitives-secrets.test.ts'],
     onlyWhenNamed: true,
   },
+  // The author stanza with the whole-file tests alone (they seal and open with authors; no vectors).
+  'crypto-age-author-unit': {
+    mutate: ['src/crypto/age/author.ts'],
+    tests: ['test/crypto/age/age-format.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],
