@@ -126,6 +126,7 @@ export const MODULES = {
       // primitives.ts one by one, and its JWK import (no private key is ever exported).
       'test/crypto/age/primitives.test.ts',
       'test/crypto/age/primitives-secrets.test.ts',
+      'test/crypto/age/author.test.ts',
     ],
     onlyWhenNamed: true,
   },
@@ -154,7 +155,7 @@ export const MODULES = {
   // The author stanza with the whole-file tests alone (they seal and open with authors; no vectors).
   'crypto-age-author-unit': {
     mutate: ['src/crypto/age/author.ts'],
-    tests: ['test/crypto/age/age-format.test.ts'],
+    tests: ['test/crypto/age/author.test.ts', 'test/crypto/age/age-format.test.ts'],
     onlyWhenNamed: true,
   },
   'crypto-age-identity-file': {
