@@ -158,6 +158,12 @@ export const MODULES = {
     tests: ['test/crypto/age/author.test.ts', 'test/crypto/age/age-format.test.ts'],
     onlyWhenNamed: true,
   },
+  // A screen of crypto-age-file's files with the whole-file tests alone (no vectors, no CCTV).
+  'crypto-age-file-unit': {
+    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts'],
+    tests: ['test/crypto/age/age-format.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],

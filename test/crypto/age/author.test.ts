@@ -93,7 +93,10 @@ describe('the author stanza', () => {
       expect(error.ageReason).toBe('AUTHOR_INVALID');
       expect(error.message).toMatch(/: its author stanza is malformed$/);
     }
+    // getFileInfo shows the card id of a stanza only when it is well-formed.
     expect(authorCardIdOf([{ args: [AUTHOR_STANZA_TYPE, 'xyz'], body: good.body }])).toBeUndefined();
+    expect(authorCardIdOf([{ args: [...good.args, 'extra'], body: good.body }])).toBeUndefined();
+    expect(authorCardIdOf([{ args: [AUTHOR_STANZA_TYPE], body: good.body }])).toBeUndefined();
   });
 
   it('AUTHOR_UNKNOWN names the card that signed', () => {
