@@ -132,8 +132,9 @@ export const MODULES = {
   },
   // Whole files: sizes, the reader's checks in order, the seam, the error class.
   'crypto-age-file': {
-    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts'],
-    tests: ['test/crypto/age/age-format.test.ts', 'test/crypto/age/vectors.test.ts', 'test/crypto/age/cctv.test.ts'],
+    // slot.ts: the header slot (merged from header-slot after the fourth pass; not measured yet).
+    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts', 'src/crypto/age/slot.ts'],
+    tests: ['test/crypto/age/age-format.test.ts', 'test/crypto/age/slot.test.ts', 'test/crypto/age/vectors.test.ts', 'test/crypto/age/cctv.test.ts'],
     onlyWhenNamed: true,
   },
   // A fast first screen of the two files above with their unit tests alone (light imports: a mutant
