@@ -57,7 +57,15 @@ export function createDownloadFolderHandler(engine: TransferEngine, storage: Sto
         direction: 'download',
         name: params.name,
         totalBytes: totalOf(objects),
-        parameters: { kind: 'downloadFolder', root, keyPath, overwrite, filesTotal: objects.length },
+        parameters: {
+          kind: 'downloadFolder',
+          root,
+          keyPath,
+          // Public; journaled so that a resume may use the unlocked identity if it is this one.
+          ...(key.format === 'age' ? { keyCardId: key.keyId } : {}),
+          overwrite,
+          filesTotal: objects.length,
+        },
       });
       return runFolderDownload(engine, {
         reservation,
@@ -181,9 +189,9 @@ export function createDownloadFolderResumer(
   storage: Storage,
   sources?: KeySources,
 ): GroupResumer<Extract<GroupParameters, { kind: 'downloadFolder' }>> {
-  return async (context, keyPassphrase) => {
+  return async (context, loadKey) => {
     const { parameters, summary, name } = context;
-    const key = await loadKeyFile(parameters.keyPath, keyPassphrase === undefined ? {} : { passphrase: keyPassphrase });
+    const key = await loadKey();
     const trusted = await trustedAuthors(key, sources?.contacts);
     const objects = await listFolderObjects(storage, name, parameters.root);
     const kept: Array<{ size: number }> = [];

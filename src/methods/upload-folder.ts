@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { remoteNameProblem, type UploadFolder } from '../../protocol/index.js';
-import { keyFileEncryption, loadKeyFile, storedFormats } from '../crypto/index.js';
+import { keyFileEncryption, storedFormats } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError, InvalidParamsError, toErrorObject } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { walkFolder, type FolderFile } from '../transfer/folder-walk.js';
@@ -59,7 +59,16 @@ export function createUploadFolderHandler(engine: TransferEngine, storage: Stora
         direction: 'upload',
         name,
         totalBytes: contents.totalBytes,
-        parameters: { kind: 'uploadFolder', path: root, keyPath: key.path, keyCreated: key.created, overwrite, filesTotal: contents.files.length },
+        parameters: {
+          kind: 'uploadFolder',
+          path: root,
+          keyPath: key.path,
+          // Public; journaled so that a resume may use the unlocked identity if it is this one.
+          ...(key.key.format === 'age' ? { keyCardId: key.key.keyId } : {}),
+          keyCreated: key.created,
+          overwrite,
+          filesTotal: contents.files.length,
+        },
       });
       return runFolderUpload(engine, storage, storedFormats, {
         reservation,
@@ -84,10 +93,10 @@ const CHECK_CONCURRENCY = 8;
  * store the rest under the same group id.
  */
 export function createUploadFolderResumer(engine: TransferEngine, storage: Storage): GroupResumer<Extract<GroupParameters, { kind: 'uploadFolder' }>> {
-  return async (context, keyPassphrase) => {
+  return async (context, loadKey) => {
     const { parameters, summary, name } = context;
     // A key that needs a passphrase: KEY_INVALID before anything starts, so the group stays interrupted.
-    const key = await loadKeyFile(parameters.keyPath, keyPassphrase === undefined ? {} : { passphrase: keyPassphrase });
+    const key = await loadKey();
     const contents = await walkFolder(parameters.path, name);
     const kept: Array<{ size: number }> = [];
     const pending: FolderFile[] = [];

@@ -22,6 +22,7 @@
  * the store again and register a GroupResumer per kind with ResumableTransfers.
  */
 import type { DownloadFolderResult, ErrorObject, UploadFolderResult } from '../../protocol/index.js';
+import type { LoadedKey } from '../crypto/index.js';
 import type { GroupCheckpoints, ResumedGroup } from './transfer-group.js';
 import type { GroupLogLine, GroupParameters, JournalEntry } from './transfer-journal.js';
 import type { TransferReservation } from './transfer-requests.js';
@@ -76,9 +77,15 @@ export interface GroupResumeContext<P extends GroupParameters = GroupParameters>
   readonly reservation: TransferReservation;
 }
 
+/**
+ * `loadKey`: the group's key, as a single transfer's resume finds it: the
+ * identity unlocked in the service when its card id is the journaled
+ * `keyCardId` and no passphrase was given, else the key file (a protected one
+ * without its passphrase: KEY_INVALID, and the group stays interrupted).
+ */
 export type GroupResumer<P extends GroupParameters = GroupParameters> = (
   context: GroupResumeContext<P>,
-  keyPassphrase: string | undefined,
+  loadKey: () => Promise<LoadedKey>,
 ) => Promise<UploadFolderResult | DownloadFolderResult>;
 
 /** The counters a resumed group starts from, given the members it keeps as done (checked) and the failures logged. */

@@ -261,7 +261,7 @@ export class ResumableTransfers implements CheckpointFactory {
             checkpoints: journalGroupCheckpoints(entry),
             reservation: { transferId, direction: entry.record.direction, name: entry.record.name, abortController: new AbortController() },
           },
-          keyPassphrase,
+          () => this.keyFor(group, keyPassphrase),
         );
         try {
           return await pending;

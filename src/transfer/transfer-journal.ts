@@ -110,6 +110,8 @@ export type GroupParameters =
       /** The local folder (absolute). */
       readonly path: string;
       readonly keyPath: string;
+      /** The age identity's card id (public): a resume may use the unlocked identity when it is this one. */
+      readonly keyCardId?: string;
       readonly keyCreated: boolean;
       readonly overwrite: boolean;
       readonly filesTotal: number;
@@ -119,6 +121,8 @@ export type GroupParameters =
       /** The folder the tree is recreated in (absolute: destination/<last segment of name>). */
       readonly root: string;
       readonly keyPath: string;
+      /** The age identity's card id (public), as for uploadFolder. */
+      readonly keyCardId?: string;
       readonly overwrite: boolean;
       readonly filesTotal: number;
     };

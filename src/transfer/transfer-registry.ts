@@ -323,7 +323,8 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     }
     record.state = outcome;
     record.finishedAt = this.now();
-    this.noteFinished(record.finishedAt);
+    // A group's member is forgotten once finished (below): it never counts among the finished kept.
+    if (record.groupId === undefined) this.noteFinished(record.finishedAt);
     record.error = detail.error;
     record.result = outcome === 'completed' ? detail.result : undefined;
     if (record.group !== undefined) delete record.group.currentFile;
@@ -340,6 +341,9 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     };
     this.emit('transferFinished', params);
     record.release();
+    // A group's member is not kept once finished: its group holds what it came to (the counters,
+    // the bytes, `failed`), and a 10 000-file group would otherwise keep 10 000 records listed.
+    if (record.groupId !== undefined && this.transfers.get(record.transferId) === record) this.transfers.delete(record.transferId);
   }
 
   private scheduleProgress(record: TransferRecord): void {

@@ -161,13 +161,22 @@ describe.each(backends)('uploadFolder (%s)', (_backendName, makeStorage, smallFi
     expect(again.failed).toHaveLength(expected.size);
     expect(again.failed.every((f) => f.error.data?.['reason'] === 'ALREADY_EXISTS')).toBe(true);
 
-    // One group: listed with its result and file counters, its files listed as its members.
+    // One group: listed with its result and file counters. Its files were notified as its members, each
+    // with its own transferFinished, and are not kept once finished (the group holds what they came to).
     const { transfers } = await client.request('listTransfers', {});
     const group = transfers.find((t) => t.transferId === 'photos-1');
     expect(group).toMatchObject({ state: 'completed', group: { filesTotal: expected.size + 1, filesDone: expected.size + 1, filesFailed: 0 }, result });
-    const members = transfers.filter((t) => t.groupId === 'photos-1');
-    expect(members).toHaveLength(expected.size);
-    expect(members.every((t) => t.state === 'completed')).toBe(true);
+    expect(transfers.filter((t) => t.groupId !== undefined)).toEqual([]);
+    const memberIds = new Set(
+      client.notifications.filter((n) => n.method === 'transferProgress' && n.params['groupId'] === 'photos-1').map((n) => n.params['transferId'] as string),
+    );
+    expect(memberIds.size).toBe(expected.size);
+    const finishedMembers = client.notifications.filter((n) => n.method === 'transferFinished' && memberIds.has(n.params['transferId'] as string));
+    expect(finishedMembers).toHaveLength(memberIds.size);
+    expect(finishedMembers.every((n) => n.params['outcome'] === 'completed')).toBe(true);
+    // A finished member's id is then unknown: acknowledging it acknowledges nothing.
+    const someMember = [...memberIds][0]!;
+    expect(await client.request('acknowledgeTransfers', { transferIds: [someMember] })).toEqual({ acknowledged: [] });
     const groupProgress = client.notifications.filter((n) => n.method === 'transferProgress' && n.params['transferId'] === 'photos-1');
     expect(groupProgress.some((n) => typeof (n.params['group'] as { currentFile?: string } | undefined)?.currentFile === 'string')).toBe(true);
     const transferred = groupProgress.map((n) => n.params['transferredBytes'] as number);

@@ -7,11 +7,13 @@
  * passphrase). Unlocking *another* identity does not resume them without the
  * passphrase (KEY_INVALID, still interrupted); unlocking the same identity
  * does: resumeTransfer without a passphrase finishes both, byte-exact.
+ * The same for transfer groups (uploadFolder, downloadFolder): the group's
+ * journal record carries the card id too.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -155,3 +157,83 @@ it('a resume without a passphrase uses the unlocked identity when it is the one 
   await child.kill9();
 }, 90_000);
 
+
+async function hashTree(root: string): Promise<Record<string, string>> {
+  const hashes: Record<string, string> = {};
+  for (const entry of (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
+    const file = path.join(entry.parentPath, entry.name);
+    hashes[path.relative(root, file)] = await sha256(file);
+  }
+  return hashes;
+}
+
+async function filesDone(client: TestClient, transferId: string, count: number): Promise<void> {
+  await client.waitForNotification(
+    (n) =>
+      n.method === 'transferProgress' &&
+      n.params['transferId'] === transferId &&
+      ((n.params['group'] as { filesDone: number } | undefined)?.filesDone ?? 0) >= count,
+    30_000,
+  );
+}
+
+it('a folder group resumes with the unlocked identity when it is the one the group started with, and only then', async () => {
+  const dataDir = path.join(dir, 'group-data');
+  const port = await freePort();
+  const keyPath = path.join(dir, 'group-me.age');
+  const me = await createIdentityFile(keyPath, { passphrase: PASSPHRASE, scryptLogN: 10 });
+  const otherPath = path.join(dir, 'group-other.age');
+  await createIdentityFile(otherPath);
+  const FILES = 10;
+  const upTree = path.join(dir, 'uptree');
+  const downTree = path.join(dir, 'downtree');
+  for (const tree of [upTree, downTree]) {
+    await mkdir(path.join(tree, 'sub'), { recursive: true });
+    for (let index = 0; index < FILES; index++) await writeFile(path.join(tree, 'sub', `f${index}.bin`), randomBytes(3000 + index));
+  }
+  const restore = path.join(dir, 'group-restore');
+  await mkdir(restore);
+
+  // Run 1: unlock, store downtree whole, then a folder upload (its last member's writes held) and a
+  // folder download (its last member's reads held), both with the unlocked identity; kill -9 part-way.
+  let child = await startChild(dataDir, port, { HOLD_NAMES: 'uptree/sub/f9.bin', HOLD_FROM_PART: '0', HOLD_READS: 'downtree/sub/f9.bin', HOLD_READS_FROM: '1' });
+  await child.client.request('unlock', { keyPath, keyPassphrase: PASSPHRASE });
+  await child.client.request('uploadFolder', { path: downTree });
+  void child.client.call('uploadFolder', { path: upTree, transferId: 'group-up-unlocked' });
+  void child.client.call('downloadFolder', { name: 'downtree', destination: restore, transferId: 'group-down-unlocked' });
+  await filesDone(child.client, 'group-up-unlocked', 3);
+  await filesDone(child.client, 'group-down-unlocked', 3);
+  await child.kill9();
+  for (const id of ['group-up-unlocked', 'group-down-unlocked']) {
+    const text = await readFile(path.join(dataDir, 'transfers', `${id}.json`), 'utf8');
+    expect(JSON.parse(text) as Record<string, unknown>).toMatchObject({ group: { keyCardId: me.cardId, keyPath } });
+    expect(text).not.toContain(PASSPHRASE);
+  }
+
+  // Run 2: locked after the restart, so both wait for the passphrase.
+  child = await startChild(dataDir, port);
+  const { client } = child;
+  expect(await stateOf(client, 'group-up-unlocked')).toBe('interrupted');
+  expect(await stateOf(client, 'group-down-unlocked')).toBe('interrupted');
+
+  // Another identity unlocked: still KEY_INVALID without the passphrase, and still interrupted.
+  await client.request('unlock', { keyPath: otherPath });
+  const refused = await client.call('resumeTransfer', { transferId: 'group-up-unlocked' });
+  expect(refused.error).toMatchObject({ code: -32003, data: { reason: 'KEY_INVALID', passphraseRequired: true } });
+  expect((await client.call('resumeTransfer', { transferId: 'group-down-unlocked' })).error?.data?.['reason']).toBe('KEY_INVALID');
+  expect(await stateOf(client, 'group-up-unlocked')).toBe('interrupted');
+  expect(await stateOf(client, 'group-down-unlocked')).toBe('interrupted');
+
+  // The same identity unlocked: both resume without the passphrase and finish, byte-exact.
+  await client.request('unlock', { keyPath, keyPassphrase: PASSPHRASE });
+  const uploaded = await client.request('resumeTransfer', { transferId: 'group-up-unlocked' });
+  expect(uploaded).toMatchObject({ transferId: 'group-up-unlocked', filesTotal: FILES, filesStored: FILES, failed: [] });
+  const downloaded = await client.request('resumeTransfer', { transferId: 'group-down-unlocked' });
+  expect(downloaded).toMatchObject({ transferId: 'group-down-unlocked', filesTotal: FILES, filesSaved: FILES, failed: [] });
+  expect(await hashTree(path.join(restore, 'downtree'))).toEqual(await hashTree(downTree));
+  const check = path.join(dir, 'group-check');
+  await mkdir(check);
+  await client.request('downloadFolder', { name: 'uptree', destination: check });
+  expect(await hashTree(path.join(check, 'uptree'))).toEqual(await hashTree(upTree));
+  await child.kill9();
+}, 120_000);

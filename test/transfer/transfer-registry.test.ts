@@ -109,6 +109,36 @@ describe('TransferRegistry', () => {
     expect(running.finished).toBe(false);
   });
 
+  it('does not keep a group member once it finished: a 2 000-member group leaves its group record and the members in flight only', () => {
+    const { registry, finished } = recordingRegistry();
+    const group = registry.create('folder-1', 'upload', 'photos', 2000 * 4096, undefined, { group: { filesTotal: 2000 } });
+    registry.setRunning(group);
+    const inFlight: string[] = [];
+    for (let index = 0; index < 2000; index++) {
+      const member = registry.create(`member-${index}`, 'upload', `photos/${index}.bin`, 4096, undefined, { groupId: 'folder-1' });
+      registry.setRunning(member);
+      registry.addProgress(member, { cryptoBytes: 4096, transferredBytes: 4096 });
+      // Four stay running; one in ten fails; the others complete.
+      if (index >= 1996) {
+        inFlight.push(member.transferId);
+        continue;
+      }
+      if (index % 10 === 0) registry.finish(member, 'failed', { error: { code: -32010, message: 'changed', data: { reason: 'SOURCE_CHANGED' } } });
+      else registry.finish(member, 'completed');
+      expect(registry.has(member.transferId)).toBe(false);
+    }
+    // Each member was still told of once, with its outcome.
+    expect(finished).toHaveLength(1996);
+    expect(finished.filter((f) => f.outcome === 'failed')).toHaveLength(200);
+    // Listed: the group and the members still running, nothing else.
+    const listed = registry.list(0).transfers.map((t) => t.transferId);
+    expect(listed.sort()).toEqual(['folder-1', ...inFlight].sort());
+    // A transfer that is in no group is kept once finished, as before.
+    const single = registry.create('single', 'upload', 'one.bin', 10);
+    registry.finish(single, 'completed');
+    expect(registry.get('single')?.state).toBe('completed');
+  });
+
   it('lists transfers changed since a seq, and forgets finished ones after the retention time', () => {
     const { registry, advance } = recordingRegistry({ retentionMs: 60_000 });
     const a = registry.create('a', 'upload', 'a', 1);
