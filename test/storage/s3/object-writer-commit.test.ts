@@ -12,6 +12,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   ListPartsCommand,
   PutObjectCommand,
@@ -42,14 +43,22 @@ interface Sent {
 
 type Answer = (command: object) => unknown;
 
+/** The key the writers under test publish to; any other key is a name claim (claims.ts). */
+const OBJECT_KEY = 'prefix/obj';
+
 /**
  * Records every command with the signal it was sent with; answers from
  * `script` (by command name, consumed in order) or else like a plain S3
- * with no object at the key.
+ * with no object at the key. Requests for other keys (name claims) are
+ * recorded as "claim:<command>" and answered from `claimScript`, or else by
+ * a small conditional store of claim objects (`claims`: key -> ETag).
  */
 class ScriptedS3 {
   readonly sent: Sent[] = [];
   private readonly script = new Map<string, Answer[]>();
+  private readonly claimScript = new Map<string, Answer[]>();
+  readonly claims = new Map<string, string>();
+  private claimPuts = 0;
   /** HeadObject's answer once nothing is scripted: undefined = 404. */
   head: { ContentLength: number; ETag?: string; Metadata?: Record<string, string> } | undefined;
 
@@ -65,6 +74,14 @@ class ScriptedS3 {
     return this;
   }
 
+  /** The next claim `name` command is answered by `answer`. */
+  onClaim(name: string, answer: Answer): this {
+    const queue = this.claimScript.get(name) ?? [];
+    queue.push(answer);
+    this.claimScript.set(name, queue);
+    return this;
+  }
+
   named(name: string): Sent[] {
     return this.sent.filter((entry) => entry.name === name);
   }
@@ -74,6 +91,8 @@ class ScriptedS3 {
   }
 
   async send(command: object, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+    const key = (command as { input?: { Key?: string } }).input?.Key;
+    if (key !== undefined && key !== OBJECT_KEY) return this.sendClaim(key, command, options);
     const name = command.constructor.name;
     this.sent.push({ command, name, signal: options?.abortSignal });
     const scripted = this.script.get(name)?.shift();
@@ -94,11 +113,47 @@ class ScriptedS3 {
     if (command instanceof ListPartsCommand) return { Parts: [] };
     throw new Error(`unexpected command ${name}`);
   }
+
+  private async sendClaim(key: string, command: object, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+    const name = command.constructor.name;
+    this.sent.push({ command, name: `claim:${name}`, signal: options?.abortSignal });
+    const scripted = this.claimScript.get(name)?.shift();
+    if (scripted !== undefined) {
+      const answer = await scripted(command);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    }
+    const current = this.claims.get(key);
+    if (command instanceof PutObjectCommand) {
+      const { IfNoneMatch, IfMatch } = command.input;
+      if ((IfNoneMatch === '*' && current !== undefined) || (IfMatch !== undefined && IfMatch !== current)) {
+        throw s3Error('PreconditionFailed', 412);
+      }
+      const etag = `"claim-${++this.claimPuts}"`;
+      this.claims.set(key, etag);
+      return { ETag: etag };
+    }
+    if (command instanceof HeadObjectCommand) {
+      if (current === undefined) throw s3Error('NotFound', 404);
+      return { ContentLength: 1, ETag: current };
+    }
+    if (command instanceof DeleteObjectCommand) {
+      this.claims.delete(key);
+      return {};
+    }
+    throw new Error(`unexpected claim command ${name}`);
+  }
 }
 
 interface WriterOptions {
   expectedSize?: number | undefined;
   commitMode?: CommitMode;
+  replaceMode?: CommitMode;
+  ifMatchComplete?: 'quoted' | 'bare';
+  /** claims.ifMatch: the If-Match form PutObject honours (undefined: none). */
+  putIfMatch?: 'quoted' | 'bare' | undefined;
+  /** How long a claim held by another writer is waited for (claims.ts's waitMs). */
+  claimWaitMs?: number;
   signal?: AbortSignal;
   resume?: { uploadId: string; marker: string | undefined; parts: ResumedPart[] };
 }
@@ -113,8 +168,17 @@ function writerFor(fake: ScriptedS3, options: WriterOptions = {}): S3ObjectWrite
     expectedSize: 'expectedSize' in options ? options.expectedSize : undefined,
     signal: options.signal,
     commitMode: options.commitMode ?? 'conditional',
-    replaceMode: 'check',
-    claims: { client: fake.asClient(), bucket: 'bucket', keyPrefix: 'prefix/', leaseMs: 60_000, ifMatch: 'quoted' },
+    replaceMode: options.replaceMode ?? 'check',
+    ...(options.ifMatchComplete === undefined ? {} : { ifMatchComplete: options.ifMatchComplete }),
+    claims: {
+      client: fake.asClient(),
+      bucket: 'bucket',
+      keyPrefix: 'prefix/',
+      leaseMs: 60_000,
+      ifMatch: 'putIfMatch' in options ? options.putIfMatch : 'quoted',
+      pollMs: 1,
+      ...(options.claimWaitMs === undefined ? {} : { waitMs: options.claimWaitMs }),
+    },
     singleAttemptClient: fake.asClient(),
     ...(options.resume === undefined ? {} : { resume: options.resume }),
   });
@@ -685,5 +749,257 @@ describe('a resumed writer', () => {
     expect(parseResumeToken(`id ${'b'.repeat(32)}x`)).toEqual({ uploadId: `id ${'b'.repeat(32)}x`, marker: undefined });
     expect(parseResumeToken(`id x${'b'.repeat(32)}`)).toEqual({ uploadId: `id x${'b'.repeat(32)}`, marker: undefined });
     expect(parseResumeToken(` ${'b'.repeat(32)}`)).toEqual({ uploadId: ` ${'b'.repeat(32)}`, marker: undefined });
+  });
+});
+
+/** What reached the object's key (claims left out), without the part uploads. */
+function publishSteps(fake: ScriptedS3): string[] {
+  return fake.names().filter((name) => name !== 'CreateMultipartUploadCommand' && name !== 'UploadPartCommand');
+}
+
+function publishRequest(fake: ScriptedS3, multipart: boolean): { IfMatch?: string; IfNoneMatch?: string } {
+  const name = multipart ? 'CompleteMultipartUploadCommand' : 'PutObjectCommand';
+  const sent = fake.named(name);
+  expect(sent).toHaveLength(1);
+  return (sent[0]!.command as PutObjectCommand | CompleteMultipartUploadCommand).input;
+}
+
+async function writeSmall(writer: S3ObjectWriter): Promise<void> {
+  await writer.writePart(0, 0, TAIL);
+}
+
+describe('replace only if still this version (complete with ifVersion)', () => {
+  const VERSION = '"v1"';
+  const current = (size: number) => ({ ContentLength: size, ETag: VERSION });
+
+  // commitMode is set to another mode than replaceMode throughout: a rewrite follows replaceMode alone.
+  it.each([
+    // replaceMode, ifMatchComplete, PutObject's If-Match form, multipart, steps on the object's key, If-Match sent
+    ['conditional', 'bare', 'quoted', false, ['HeadObjectCommand', 'PutObjectCommand'], '"v1"'],
+    ['conditional', 'bare', 'bare', false, ['HeadObjectCommand', 'PutObjectCommand'], 'v1'],
+    ['conditional', 'bare', undefined, false, ['HeadObjectCommand', 'PutObjectCommand'], undefined],
+    ['conditional', 'bare', 'quoted', true, ['HeadObjectCommand', 'CompleteMultipartUploadCommand'], 'v1'],
+    ['conditional', 'quoted', undefined, true, ['HeadObjectCommand', 'CompleteMultipartUploadCommand'], '"v1"'],
+    ['conditional', undefined, 'quoted', true, ['HeadObjectCommand', 'CompleteMultipartUploadCommand'], undefined],
+    ['check', 'bare', 'quoted', false, ['HeadObjectCommand', 'PutObjectCommand'], undefined],
+    ['check', 'bare', 'quoted', true, ['HeadObjectCommand', 'CompleteMultipartUploadCommand'], undefined],
+    // A store whose Complete ignores If-Match: the claim is held around the HEAD check and the publish.
+    [
+      'claim',
+      'bare',
+      'quoted',
+      false,
+      ['claim:PutObjectCommand', 'HeadObjectCommand', 'claim:HeadObjectCommand', 'PutObjectCommand', 'claim:HeadObjectCommand', 'claim:DeleteObjectCommand'],
+      '"v1"',
+    ],
+    [
+      'claim',
+      'bare',
+      'quoted',
+      true,
+      [
+        'claim:PutObjectCommand',
+        'HeadObjectCommand',
+        'claim:HeadObjectCommand',
+        'CompleteMultipartUploadCommand',
+        'claim:HeadObjectCommand',
+        'claim:DeleteObjectCommand',
+      ],
+      undefined,
+    ],
+  ] as const)(
+    'replaceMode %s (Complete honours If-Match %s, PutObject %s), multipart %s: the version is checked, then published',
+    async (replaceMode, ifMatchComplete, putIfMatch, multipart, steps, ifMatch) => {
+      const fake = new ScriptedS3();
+      const size = multipart ? MIN_PART_SIZE + TAIL.length : TAIL.length;
+      fake.head = current(size);
+      const writer = writerFor(fake, {
+        expectedSize: multipart ? undefined : TAIL.length,
+        commitMode: replaceMode === 'conditional' ? 'check' : 'conditional',
+        replaceMode,
+        ...(ifMatchComplete === undefined ? {} : { ifMatchComplete }),
+        putIfMatch,
+      });
+      if (multipart) await writeMultipart(writer);
+      else await writeSmall(writer);
+      const info = await writer.complete({ overwrite: false, ifVersion: VERSION });
+      expect(info).toMatchObject({ storedSize: size, version: multipart ? '"complete-etag"' : '"put-etag"' });
+      expect(publishSteps(fake)).toEqual(steps);
+      const request = publishRequest(fake, multipart);
+      expect(request.IfMatch).toBe(ifMatch);
+      expect(request.IfNoneMatch).toBeUndefined();
+      expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(0);
+      expect(fake.claims.size).toBe(0); // a claim taken is released
+    },
+  );
+
+  it.each([
+    ['conditional', false],
+    ['conditional', true],
+    ['check', false],
+    ['check', true],
+    ['claim', false],
+    ['claim', true],
+  ] as const)(
+    'replaceMode %s, multipart %s: another version at the key (or none) is SOURCE_CHANGED; nothing is published and the upload is aborted',
+    async (replaceMode, multipart) => {
+      for (const head of [{ ContentLength: 3, ETag: '"v2"' }, undefined]) {
+        const fake = new ScriptedS3();
+        fake.head = head;
+        const writer = writerFor(fake, {
+          expectedSize: multipart ? undefined : TAIL.length,
+          replaceMode,
+          commitMode: 'conditional',
+          ifMatchComplete: 'quoted',
+        });
+        if (multipart) await writeMultipart(writer);
+        else await writeSmall(writer);
+        const err = await failure(writer.complete({ overwrite: true, ifVersion: VERSION }));
+        expect(err).toBeInstanceOf(CloudlockerError);
+        expect(err).toMatchObject({ reason: 'SOURCE_CHANGED', details: { conflict: 'version' } });
+        expect((err as Error).message).toContain('"obj" was changed by another writer');
+        expect(fake.named('PutObjectCommand')).toHaveLength(0);
+        expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(0);
+        expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(multipart ? 1 : 0);
+        expect(fake.claims.size).toBe(0);
+        // The writer is finished: a second complete() publishes nothing either.
+        await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'CANCELLED' });
+        expect(fake.named('PutObjectCommand')).toHaveLength(0);
+      }
+    },
+  );
+
+  it('claim mode: the version is checked only once the claim is held (no HEAD of the object before the claim)', async () => {
+    const fake = new ScriptedS3();
+    fake.head = { ContentLength: 3, ETag: '"v2"' };
+    const writer = writerFor(fake, { expectedSize: TAIL.length, replaceMode: 'claim', commitMode: 'claim' });
+    await writeSmall(writer);
+    await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'SOURCE_CHANGED' });
+    expect(fake.names()).toEqual(['claim:PutObjectCommand', 'HeadObjectCommand', 'claim:HeadObjectCommand', 'claim:DeleteObjectCommand']);
+  });
+
+  it.each([
+    ['PutObjectCommand', false],
+    ['CompleteMultipartUploadCommand', true],
+  ] as const)('If-Match refused by the store on %s (the version changed after the check): SOURCE_CHANGED, upload aborted', async (command, multipart) => {
+    for (const refusal of [s3Error('PreconditionFailed', 412), s3Error('ConditionalRequestConflict', 409)]) {
+      const fake = new ScriptedS3().on(command, () => refusal);
+      fake.head = current(multipart ? MIN_PART_SIZE + TAIL.length : TAIL.length);
+      const writer = writerFor(fake, { expectedSize: multipart ? undefined : TAIL.length, replaceMode: 'conditional', ifMatchComplete: 'quoted' });
+      if (multipart) await writeMultipart(writer);
+      else await writeSmall(writer);
+      // The object now at the key is the other writer's: same ETag check fails (not ours).
+      fake.head = { ContentLength: 1, ETag: '"v3"' };
+      await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'SOURCE_CHANGED' });
+      expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(multipart ? 1 : 0);
+      await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'CANCELLED' });
+    }
+  });
+
+  it('a HEAD check that fails (not "not found") is a storage error, not SOURCE_CHANGED; the upload is kept and complete() may be retried', async () => {
+    const fake = new ScriptedS3().on('HeadObjectCommand', () => s3Error('InternalError', 500));
+    fake.head = current(MIN_PART_SIZE + TAIL.length);
+    const writer = writerFor(fake, { replaceMode: 'check' });
+    await writeMultipart(writer);
+    const err = await failure(writer.complete({ overwrite: true, ifVersion: VERSION }));
+    expect(err).toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    expect((err as Error).message).toContain('while publishing an object');
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(0);
+    await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).resolves.toMatchObject({ version: '"complete-etag"' });
+  });
+
+  it('claim mode: the claim taken over by another writer meanwhile: STORAGE_UNAVAILABLE, nothing published, the upload kept for a retry', async () => {
+    const fake = new ScriptedS3().onClaim('HeadObjectCommand', () => ({ ContentLength: 1, ETag: '"someone-else"' }));
+    fake.head = current(MIN_PART_SIZE + TAIL.length);
+    const writer = writerFor(fake, { replaceMode: 'claim' });
+    await writeMultipart(writer);
+    const err = await failure(writer.complete({ overwrite: true, ifVersion: VERSION }));
+    expect(err).toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
+    expect((err as Error).message).toBe('Another writer took over the claim on "obj" while this one was publishing it; try again.');
+    expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(0);
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(0);
+    await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).resolves.toMatchObject({ version: '"complete-etag"' });
+    expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(1);
+  });
+
+  it('claim mode: a rewriter waits for a claim another writer holds (the name existing is no refusal), then publishes', async () => {
+    const fake = new ScriptedS3()
+      .onClaim('PutObjectCommand', () => s3Error('PreconditionFailed', 412))
+      .onClaim('HeadObjectCommand', () => ({ ContentLength: 1, ETag: '"someone-else"' }));
+    fake.head = current(TAIL.length);
+    const writer = writerFor(fake, { expectedSize: TAIL.length, replaceMode: 'claim', claimWaitMs: 5_000 });
+    await writeSmall(writer);
+    await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).resolves.toMatchObject({ version: '"put-etag"' });
+    expect(fake.named('claim:PutObjectCommand')).toHaveLength(2);
+    expect(fake.named('PutObjectCommand')).toHaveLength(1);
+  });
+
+  it('claim mode: the claim\'s owner is this upload\'s marker (multipart), or a fresh 32-hex-digit one (single PUT)', async () => {
+    const multipartFake = new ScriptedS3();
+    multipartFake.head = current(MIN_PART_SIZE + TAIL.length);
+    const multipartWriter = writerFor(multipartFake, { replaceMode: 'claim' });
+    await writeMultipart(multipartWriter);
+    await multipartWriter.complete({ overwrite: true, ifVersion: VERSION });
+    const marker = (multipartFake.named('CreateMultipartUploadCommand')[0]!.command as CreateMultipartUploadCommand).input.Metadata?.[UPLOAD_MARKER_KEY];
+    const claimOf = (fake: ScriptedS3) =>
+      JSON.parse(String((fake.named('claim:PutObjectCommand')[0]!.command as PutObjectCommand).input.Body)) as { owner?: string };
+    expect(marker).toMatch(/^[0-9a-f]{32}$/);
+    expect(claimOf(multipartFake).owner).toBe(marker);
+
+    const putFake = new ScriptedS3();
+    putFake.head = current(TAIL.length);
+    const putWriter = writerFor(putFake, { expectedSize: TAIL.length, replaceMode: 'claim' });
+    await writeSmall(putWriter);
+    await putWriter.complete({ overwrite: true, ifVersion: VERSION });
+    expect(claimOf(putFake).owner).toMatch(/^[0-9a-f]{32}$/);
+  });
+});
+
+describe('complete() without a version', () => {
+  it('overwrite: no claim, no HEAD, no condition, whatever the modes (the new object replaces any)', async () => {
+    for (const multipart of [false, true]) {
+      const fake = new ScriptedS3();
+      fake.head = { ContentLength: 1, ETag: '"old"' };
+      const writer = writerFor(fake, { expectedSize: multipart ? undefined : TAIL.length, commitMode: 'claim', replaceMode: 'claim' });
+      if (multipart) await writeMultipart(writer);
+      else await writeSmall(writer);
+      await writer.complete({ overwrite: true });
+      expect(publishSteps(fake)).toEqual([multipart ? 'CompleteMultipartUploadCommand' : 'PutObjectCommand']);
+      const request = publishRequest(fake, multipart);
+      expect(request.IfMatch).toBeUndefined();
+      expect(request.IfNoneMatch).toBeUndefined();
+    }
+  });
+
+  it('claim mode, the claim held by another writer and the name taken meanwhile: ALREADY_EXISTS at once, the upload aborted', async () => {
+    const fake = new ScriptedS3()
+      .onClaim('PutObjectCommand', () => s3Error('PreconditionFailed', 412))
+      .onClaim('HeadObjectCommand', () => ({ ContentLength: 1, ETag: '"someone-else"' }));
+    fake.head = { ContentLength: 1, ETag: '"theirs"' };
+    const writer = writerFor(fake, { commitMode: 'claim', claimWaitMs: 300 });
+    await writeMultipart(writer);
+    await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'ALREADY_EXISTS' });
+    expect(fake.named('claim:PutObjectCommand')).toHaveLength(1);
+    expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(0);
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(1);
+  });
+
+  it('complete() twice: the second is a caller error and publishes nothing; so is one while the first is publishing', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, { expectedSize: TAIL.length });
+    await writeSmall(writer);
+    const first = writer.complete({ overwrite: true });
+    await expect(writer.complete({ overwrite: true })).rejects.toThrow('complete() on a writer that is completing.');
+    await first;
+    await expect(writer.complete({ overwrite: true })).rejects.toThrow('complete() on a writer that is completed.');
+    await expect(writer.complete({ overwrite: true, ifVersion: '"put-etag"' })).rejects.toThrow('complete() on a writer that is completed.');
+    expect(fake.named('PutObjectCommand')).toHaveLength(1);
+  });
+
+  it('a multipart upload with no part written (resumed with none) is refused, not published empty', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, { resume: { uploadId: 'upload-9', marker: 'd'.repeat(32), parts: [] } });
+    await expect(writer.complete({ overwrite: true })).rejects.toThrow('Part 0 was never written.');
+    expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(0);
   });
 });
