@@ -186,21 +186,11 @@ export class ResumableTransfers implements CheckpointFactory {
     }
     for (const entry of this.journal.active()) {
       const record = entry.record;
-      if (record.group !== undefined) {
-        const { doneBytes, ...group } = groupProgress(summarizeGroupLog(await entry.readLog()), record.group.filesTotal);
-        this.registry.restore({
-          transferId: record.transferId,
-          direction: record.direction,
-          name: record.name,
-          totalBytes: record.totalBytes,
-          doneBytes,
-          startedAt: Date.parse(record.startedAt),
-          state: 'interrupted',
-          group,
-        });
-        continue;
-      }
-      const { doneBytes } = await progressOf(entry);
+      // A group's progress comes from its member log; a single transfer's from its parts.
+      let doneBytes: number;
+      let group: Omit<ReturnType<typeof groupProgress>, 'doneBytes'> | undefined;
+      if (record.group === undefined) ({ doneBytes } = await progressOf(entry));
+      else ({ doneBytes, ...group } = groupProgress(summarizeGroupLog(await entry.readLog()), record.group.filesTotal));
       this.registry.restore({
         transferId: record.transferId,
         direction: record.direction,
@@ -209,6 +199,7 @@ export class ResumableTransfers implements CheckpointFactory {
         doneBytes,
         startedAt: Date.parse(record.startedAt),
         state: 'interrupted',
+        ...(group === undefined ? {} : { group }),
       });
     }
   }
