@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm, writeFile, open } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { ensureBuilt } from '../faults/built-server.js';
 import { ageSecretsOf, filesUnder, passphraseSecrets, secretsInFilesUnder, type NamedSecret } from '../helpers/age-secrets.js';
 import { makeTempDir, openClient, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
+import { freePort } from '../helpers/free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
@@ -66,15 +66,6 @@ interface Backend {
 
 // The same build the fault tests use: skipped when dist/ is newer than every source.
 beforeAll(() => ensureBuilt(), 120_000);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Every child started, so none outlives a failed test. */
 const children = new Set<ChildProcess>();

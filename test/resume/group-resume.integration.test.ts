@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { ensureBuilt } from '../faults/built-server.js';
 import { ageSecretsOf, filesUnder, secretsInFilesUnder } from '../helpers/age-secrets.js';
 import { makeTempDir, openClient, type TestClient, type TestServer } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
+import { freePort } from '../helpers/free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
@@ -49,15 +49,6 @@ const children = new Set<ChildProcess>();
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function startChild(env: Record<string, string>): Promise<Child> {
   const child = spawn(process.execPath, [LAUNCHER], { cwd: ROOT, env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

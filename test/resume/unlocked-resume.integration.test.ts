@@ -14,13 +14,13 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createIdentityFile } from '../../src/crypto/age/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
 import { makeTempDir, openClient, type TestClient, type TestServer } from '../helpers/server.js';
+import { freePort } from '../helpers/free-port.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
@@ -39,15 +39,6 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   await rm(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 interface Child {
   readonly client: TestClient;
