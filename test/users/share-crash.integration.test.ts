@@ -14,66 +14,25 @@
  * each operation then succeeds when asked again.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createIdentityFile } from '../../src/crypto/age/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
-import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
+import { makeTempDir, RpcCallError } from '../helpers/server.js';
 import { freePort } from '../helpers/free-port.js';
+import { killChildServers, startChildServer, type ChildServer } from '../helpers/child-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
 const TOKEN = 'share-crash-test-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 
 beforeAll(() => ensureBuilt(), 180_000);
 
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(() => killChildServers());
 
-interface Child {
-  readonly events: Array<{ event: string; name?: string; step?: string }>;
-  readonly client: TestClient;
-  kill9(): Promise<void>;
-}
+type Child = ChildServer;
 
 async function startChild(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, [LAUNCHER], {
-    cwd: ROOT,
-    env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const events: Array<{ event: string; name?: string; step?: string; url?: string; certificatePath?: string }> = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = new Promise<{ url?: string; certificatePath?: string }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as (typeof events)[number];
-      events.push(event);
-      if (event.event === 'ready') resolve(event);
-    });
-    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
-  });
-  const { url, certificatePath } = await ready;
-  const caPem = await readFile(certificatePath!, 'utf8');
-  const client = await openClient({ url, token: TOKEN, caPem } as unknown as TestServer);
-  return {
-    events,
-    client,
-    kill9: async () => {
-      child.kill('SIGKILL');
-      await exited;
-      await client.closed;
-    },
-  };
+  return startChildServer(TOKEN, { DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '0', ...env });
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
