@@ -77,8 +77,9 @@ function checkStored(entry: unknown, index: number): Contact & { parsed: AgeCard
   let parsed: AgeCard;
   try {
     parsed = parseCard(typeof card === 'string' ? card : '');
-  } catch {
-    throw damaged(`the card of entry ${index} is not a valid card`);
+  } catch (err) {
+    const why = err instanceof AgeKeyFormatError ? `: ${err.message}` : '';
+    throw damaged(`the card of entry ${index} is not a valid card${why}`);
   }
   if (parsed.card !== card) throw damaged(`the card of entry ${index} is not in its canonical form`);
   if (typeof addedAt !== 'string' || Number.isNaN(Date.parse(addedAt))) throw damaged(`entry ${index} has no valid addedAt time`);

@@ -15,6 +15,7 @@ import { AgeIdentity, createIdentityFile, describeAgePrefix, sealAgeBuffer } fro
 import type { Storage } from '../../src/storage/storage.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { startTestService } from '../helpers/service.js';
+import { cardWithSigningKey, ED25519_Y_EQUALS_P, forgeZeroSignatureObject } from '../helpers/weak-keys.js';
 
 export interface HostileBackend {
   readonly storage: () => Storage;
@@ -31,7 +32,7 @@ async function rpcError(promise: Promise<unknown>): Promise<{ reason: unknown; d
     if (err instanceof RpcCallError) return { reason: err.error.data?.reason, data: (err.error.data ?? {}) as Record<string, unknown>, message: err.error.message };
     throw err;
   }
-  throw new Error('expected the download to be refused');
+  throw new Error('expected the call to be refused');
 }
 
 export function runHostileStoreSuite(backendName: string, makeBackend: () => Promise<HostileBackend>): void {
@@ -41,6 +42,7 @@ export function runHostileStoreSuite(backendName: string, makeBackend: () => Pro
     let server: TestServer;
     let client: TestClient;
     let dir: string;
+    let dataDir: string;
     let downloads: string;
     let me: AgeIdentity;
     const contentA = randomBytes(2 * CHUNK + 1000);
@@ -80,7 +82,9 @@ export function runHostileStoreSuite(backendName: string, makeBackend: () => Pro
       dir = await makeTempDir('cloudlocker-hostile-');
       downloads = path.join(dir, 'downloads');
       await mkdir(downloads);
-      server = await startTestService({ storageBackend: backend.storage() });
+      dataDir = path.join(dir, 'data');
+      await mkdir(dataDir);
+      server = await startTestService({ storageBackend: backend.storage(), dataDir });
       client = await openClient(server);
       const keyPath = path.join(dir, 'me.age');
       me = (await createIdentityFile(keyPath)).identity;
@@ -100,6 +104,52 @@ export function runHostileStoreSuite(backendName: string, makeBackend: () => Pro
       await store.close();
       await backend.teardown();
       await rm(dir, { recursive: true, force: true });
+    });
+
+    it('a card with a small-order signing key: refused as a contact, share or upload recipient; a forged all-zero-signature object "by" it is never credited to it', async () => {
+      // The attacker's card: a real recipient, and y = p (order 4) as the signing key.
+      const mallory = cardWithSigningKey(AgeIdentity.generate().card.recipient, ED25519_Y_EQUALS_P);
+      const forged = forgeZeroSignatureObject(me.card.recipient, mallory, 'contract.pdf', Buffer.from('I, the user, owe Mallory everything'));
+      // The forgery is real: forgeZeroSignatureObject keeps only a file key whose
+      // author message Node's own verify accepts with the all-zero signature.
+      const header = forged.subarray(0, describeAgePrefix(forged)!.prefixLength).toString('latin1');
+      expect(header).toContain(`-> cloudlocker.dev/author ${mallory.cardId}`);
+      await plant('contract.pdf', forged);
+
+      const asContact = await rpcError(client.request('addContact', { name: 'Mallory', card: mallory.card }));
+      expect({ param: asContact.data['param'], message: asContact.message }).toEqual({
+        param: 'card',
+        message: expect.stringMatching(/signing key is refused: it is not the canonical encoding/),
+      });
+      // A card whose X25519 key is low order (every shared secret all zeros) is refused too.
+      const lowOrder = cardWithSigningKey({ type: 'X25519', publicKey: Buffer.alloc(32) }, AgeIdentity.generate().card.signingPublicKey);
+      const lowOrderContact = await rpcError(client.request('addContact', { name: 'Zero', card: lowOrder.card }));
+      expect({ param: lowOrderContact.data['param'], message: lowOrderContact.message }).toEqual({
+        param: 'card',
+        message: expect.stringMatching(/X25519 key is refused: it is a low-order point/),
+      });
+      expect(await client.request('listContacts', {})).toMatchObject({ contacts: [] });
+      const asShare = await rpcError(client.request('shareFile', { name: 'a.bin', with: [mallory.card] }));
+      expect(asShare.data['param']).toBe('with[0]');
+      const source = path.join(dir, 'to-mallory.txt');
+      await writeFile(source, 'for Mallory');
+      const asUpload = await rpcError(client.request('upload', { path: source, name: 'to-mallory.txt', recipients: [mallory.card] }));
+      expect(asUpload.data['param']).toBe('recipients[0]');
+
+      // Not a contact, so the forged author is unknown.
+      await refused('contract.pdf', 'AUTHOR_UNKNOWN');
+      // A contact book that holds the card anyway (written before this check, or by hand) is
+      // refused as damaged (CONTACTS_INVALID), so no contact is trusted: still unknown.
+      await writeFile(
+        path.join(dataDir, 'contacts.json'),
+        JSON.stringify({ version: 1, contacts: [{ name: 'Mallory', card: mallory.card, addedAt: new Date().toISOString() }] }),
+      );
+      const listed = await rpcError(client.request('listContacts', {}));
+      expect({ reason: listed.reason, message: listed.message }).toEqual({
+        reason: 'CONTACTS_INVALID',
+        message: expect.stringMatching(/entry 0 is not a valid card: its signing key is refused/),
+      });
+      await refused('contract.pdf', 'AUTHOR_UNKNOWN');
     });
 
     it('plants a file encrypted to the user\'s recipient with plain age (age -r): AUTHOR_MISSING', async () => {

@@ -2,23 +2,24 @@
  * A resumed upload re-encrypts parts under the nonces it used before the
  * restart, so it must refuse a source whose content changed even when its
  * size and mtime did not (a tool that restores mtimes, a same-size rewrite
- * within the clock's resolution): the parts it checks must seal to the GCM
- * tags journaled for them.
+ * within the clock's resolution): the parts it checks must seal to the
+ * tags journaled for them (AES-GCM for a v1 key, ChaCha20-Poly1305 for an age
+ * identity: the suite runs for both key formats).
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createKeyFile } from '../../src/crypto/index.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { makeTempDir, openClient, type TestServer } from '../helpers/server.js';
 import { slowStorage, startTestService } from '../helpers/service.js';
+import { KEY_FORMATS } from '../helpers/key-formats.js';
 
 const MiB = 1024 * 1024;
 /** Large enough, with the slowed store, that a shutdown always catches the upload before its end. */
 const SIZE = 32 * MiB;
 
-describe('resuming an upload whose source changed behind an unchanged size and mtime', () => {
+describe.each(KEY_FORMATS)('resuming an upload whose source changed behind an unchanged size and mtime ($title)', (keyFormat) => {
   let dir: string;
   let dataDir: string;
   let server: TestServer | undefined;
@@ -53,8 +54,8 @@ describe('resuming an upload whose source changed behind an unchanged size and m
   }
 
   it('refuses with SOURCE_CHANGED when a part stored before the restart changed, and resumes an untouched source', async () => {
-    const keyPath = path.join(dir, 'key.json');
-    await createKeyFile(keyPath);
+    const keyPath = path.join(dir, keyFormat.fileName);
+    await keyFormat.create(keyPath);
     const source = path.join(dir, 'file.bin');
     await writeFile(source, randomBytes(SIZE));
     // A whole second, so that putting it back after the change restores it exactly.
@@ -87,5 +88,6 @@ describe('resuming an upload whose source changed behind an unchanged size and m
     await client.request('download', { name: 'untouched.bin', keyPath, destination: target });
     const digest = (data: Buffer) => createHash('sha256').update(data).digest('hex');
     expect(digest(await readFile(target))).toBe(digest(untouchedContent));
+    expect(await client.request('getFileInfo', { name: 'untouched.bin' })).toMatchObject({ format: keyFormat.stored });
   }, 60_000);
 });

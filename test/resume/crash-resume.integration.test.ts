@@ -12,21 +12,17 @@
  * the crash may have been sent before.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createNewKeyFile } from '../../src/crypto/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
 import { ageSecretsOf, filesUnder, passphraseSecrets, secretsInFilesUnder, type NamedSecret } from '../helpers/age-secrets.js';
-import { makeTempDir, openClient, type NotificationMessage, type TestClient, type TestServer } from '../helpers/server.js';
+import { makeTempDir, type NotificationMessage, type TestClient } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
 import { freePort } from '../helpers/free-port.js';
+import { killChildServers, startChildServer, type ChildEvent, type ChildServer } from '../helpers/child-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
 const TOKEN = 'resume-test-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
@@ -34,21 +30,7 @@ const SLOT_SIZE = 128;
 /** The engine's part concurrency: at most this many parts are in flight at a crash. */
 const PARTS_IN_FLIGHT = 4;
 
-interface ChildEvent {
-  event: 'ready' | 'writePart' | 'readRange';
-  name?: string;
-  partIndex?: number;
-  offset?: number;
-  url?: string;
-  certificatePath?: string;
-}
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly events: ChildEvent[];
-  readonly client: TestClient;
-  kill9(): Promise<void>;
-}
+type Child = ChildServer;
 
 interface Backend {
   readonly name: 'local' | 's3';
@@ -67,53 +49,10 @@ interface Backend {
 // The same build the fault tests use: skipped when dist/ is newer than every source.
 beforeAll(() => ensureBuilt(), 120_000);
 
-/** Every child started, so none outlives a failed test. */
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(() => killChildServers());
 
 async function startChild(backend: Backend, dataDir: string, port: number, extraEnv: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, [LAUNCHER], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      CLOUDLOCKER_TOKEN: TOKEN,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      PART_DELAY_MS: String(backend.delayMs),
-      ...backend.env,
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const events: ChildEvent[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = new Promise<ChildEvent>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as ChildEvent;
-      events.push(event);
-      if (event.event === 'ready') resolve(event);
-    });
-    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
-  });
-  const { url, certificatePath } = await ready;
-  const caPem = await readFile(certificatePath!, 'utf8');
-  const client = await openClient({ url, token: TOKEN, caPem } as unknown as TestServer);
-  return {
-    process: child,
-    events,
-    client,
-    kill9: async () => {
-      child.kill('SIGKILL');
-      await exited;
-      await client.closed;
-    },
-  };
+  return startChildServer(TOKEN, { DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: String(backend.delayMs), ...backend.env, ...extraEnv });
 }
 
 function progressOf(client: TestClient, transferId: string): NotificationMessage[] {

@@ -12,71 +12,28 @@
  * written; the journal holds no secret of the identity.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createNewKeyFile } from '../../src/crypto/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
 import { ageSecretsOf, filesUnder, secretsInFilesUnder } from '../helpers/age-secrets.js';
-import { makeTempDir, openClient, type TestClient, type TestServer } from '../helpers/server.js';
+import { makeTempDir, type TestClient } from '../helpers/server.js';
 import { startS3rver, TEST_BUCKET, type RunningS3rver } from '../helpers/s3rver.js';
 import { freePort } from '../helpers/free-port.js';
+import { killChildServers, startChildServer, type ChildServer } from '../helpers/child-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
 const TOKEN = 'group-resume-test-token-0123456789';
 const FILES = 90;
 
 beforeAll(() => ensureBuilt(), 180_000);
 
-interface ChildEvent {
-  event: 'ready' | 'writePart' | 'readRange';
-  name?: string;
-  url?: string;
-  certificatePath?: string;
-}
+type Child = ChildServer;
 
-interface Child {
-  readonly events: ChildEvent[];
-  readonly client: TestClient;
-  kill9(): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(() => killChildServers());
 
 async function startChild(env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, [LAUNCHER], { cwd: ROOT, env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const events: ChildEvent[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = new Promise<ChildEvent>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as ChildEvent;
-      events.push(event);
-      if (event.event === 'ready') resolve(event);
-    });
-    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
-  });
-  const { url, certificatePath } = await ready;
-  const client = await openClient({ url, token: TOKEN, caPem: await readFile(certificatePath!, 'utf8') } as unknown as TestServer);
-  return {
-    events,
-    client,
-    kill9: async () => {
-      child.kill('SIGKILL');
-      await exited;
-      await client.closed;
-    },
-  };
+  return startChildServer(TOKEN, env);
 }
 
 /** Waits for a progress notification of the group whose filesDone reached `count`. */

@@ -11,68 +11,34 @@
  * journal record carries the card id too.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createIdentityFile } from '../../src/crypto/age/index.js';
 import { ensureBuilt } from '../faults/built-server.js';
-import { makeTempDir, openClient, type TestClient, type TestServer } from '../helpers/server.js';
+import { makeTempDir, type TestClient } from '../helpers/server.js';
 import { freePort } from '../helpers/free-port.js';
+import { killChildServers, startChildServer, type ChildServer } from '../helpers/child-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LAUNCHER = path.join(ROOT, 'test/resume/fixtures/slow-server.mjs');
 const TOKEN = 'unlocked-resume-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 const PASSPHRASE = 'a passphrase the server never keeps';
 
 beforeAll(() => ensureBuilt(), 120_000);
 
-const children = new Set<ChildProcess>();
 let dir: string;
 beforeAll(async () => {
   dir = await makeTempDir('cloudlocker-unlocked-resume-');
 });
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  killChildServers();
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Child {
-  readonly client: TestClient;
-  kill9(): Promise<void>;
-}
+type Child = ChildServer;
 
 async function startChild(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, [LAUNCHER], {
-    cwd: ROOT,
-    env: { ...process.env, CLOUDLOCKER_TOKEN: TOKEN, DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '30', STORAGE: 'local', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const ready = new Promise<{ url: string; certificatePath: string }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as { event: string; url?: string; certificatePath?: string };
-      if (event.event === 'ready') resolve({ url: event.url!, certificatePath: event.certificatePath! });
-    });
-    void exited.then(() => reject(new Error(`server exited before it was ready: ${stderr}`)));
-  });
-  const { url, certificatePath } = await ready;
-  const client = await openClient({ url, token: TOKEN, caPem: await readFile(certificatePath, 'utf8') } as unknown as TestServer);
-  return {
-    client,
-    kill9: async () => {
-      child.kill('SIGKILL');
-      await exited;
-      await client.closed;
-    },
-  };
+  return startChildServer(TOKEN, { DATA_DIR: dataDir, PORT: String(port), PART_DELAY_MS: '30', STORAGE: 'local', ...env });
 }
 
 async function progressed(client: TestClient, transferId: string, counter: 'transferredBytes' | 'cryptoBytes'): Promise<void> {

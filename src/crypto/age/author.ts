@@ -19,6 +19,7 @@ import { AgeError } from './errors.js';
 import type { Stanza } from './header.js';
 import { bytesEqual, ed25519Sign, ed25519Verify, hkdf, hmacSha256 } from './primitives.js';
 import { CARD_ID_SIZE, type AgeCard, type AgeIdentity } from './identity.js';
+import { ed25519PublicKeyProblem } from './public-key-checks.js';
 
 export const AUTHOR_STANZA_TYPE = 'cloudlocker.dev/author';
 const COMMITMENT_INFO = 'cloudlocker.dev/v2/author/commitment';
@@ -106,6 +107,12 @@ export function verifyAuthor(stanzas: readonly Stanza[], fileKey: Uint8Array, ch
   const author = check.authors.find((a) => a.cardId === cardId);
   if (author === undefined) {
     throw new AgeError('AUTHOR_UNKNOWN', `it was signed by card ${cardId}`, { authorCardId: cardId });
+  }
+  // parseCard already refuses such keys; this keeps a weak key that reached
+  // the trusted list by another way from vouching for anything.
+  const keyProblem = ed25519PublicKeyProblem(author.signingPublicKey);
+  if (keyProblem !== undefined) {
+    throw new AgeError('AUTHOR_INVALID', `the signing key of card ${cardId} cannot be trusted: ${keyProblem}`, { authorCardId: cardId });
   }
   const storedTag = stanza.body.subarray(0, NAME_TAG_SIZE);
   const signature = stanza.body.subarray(NAME_TAG_SIZE);

@@ -23,6 +23,7 @@ import {
   type RecipientType,
 } from './stanzas.js';
 import { encodeStanza, type Stanza } from './header.js';
+import { ed25519PublicKeyProblem, x25519PublicKeyProblem } from './public-key-checks.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 import { CloudlockerError } from '../../errors.js';
 
@@ -92,7 +93,20 @@ export function parseRecipient(text: string): AgeRecipientKey {
   const publicKey = decodeBech32(text, RECIPIENT_HRP[type], bech32, false);
   const size = type === 'X25519' ? 32 : HYBRID_PUBLIC_KEY_SIZE;
   if (publicKey.length !== size) throw new AgeKeyFormatError(`a ${type} recipient holds ${size} bytes, this one ${publicKey.length}`);
-  return { type, publicKey };
+  const recipient = { type, publicKey };
+  checkRecipientKey(recipient);
+  return recipient;
+}
+
+/**
+ * Refuses a recipient whose X25519 key (the whole key, or the X25519 half of
+ * a hybrid key) is a low-order point: wrapping a file key to it would use an
+ * all-zero shared secret (docs/format.md, "Public card", key checks).
+ */
+function checkRecipientKey(recipient: AgeRecipientKey): void {
+  const x25519Key = recipient.type === 'X25519' ? recipient.publicKey : recipient.publicKey.subarray(HYBRID_PUBLIC_KEY_SIZE - 32);
+  const problem = x25519PublicKeyProblem(x25519Key);
+  if (problem !== undefined) throw new AgeKeyFormatError(`its X25519 key is refused: ${problem}`);
 }
 
 export function cardPayload(recipient: AgeRecipientKey, signingPublicKey: Uint8Array): Buffer {
@@ -114,14 +128,25 @@ export function makeCard(recipient: AgeRecipientKey, signingPublicKey: Buffer): 
   };
 }
 
-/** Parses a cloudlockercard1… string. */
+/**
+ * Parses a cloudlockercard1… string. Every card from outside comes through
+ * here (contacts, share and upload recipients, the contact book read back),
+ * so this is where its keys are checked: a signing key that is not a
+ * canonical, prime-order Ed25519 point and an X25519 key of low order are
+ * refused (public-key-checks.ts says why).
+ */
 export function parseCard(text: string): AgeCard {
   const payload = decodeBech32(text, CARD_HRP, bech32m, false);
   const type = (Object.keys(CARD_TYPE_BYTE) as RecipientType[]).find((t) => CARD_TYPE_BYTE[t] === payload[0]);
   if (type === undefined) throw new AgeKeyFormatError('its recipient type is unknown');
   const keySize = type === 'X25519' ? 32 : HYBRID_PUBLIC_KEY_SIZE;
   if (payload.length !== 1 + keySize + 32) throw new AgeKeyFormatError(`a ${type} card holds ${1 + keySize + 32} bytes, this one ${payload.length}`);
-  return makeCard({ type, publicKey: payload.subarray(1, 1 + keySize) }, payload.subarray(1 + keySize));
+  const recipient = { type, publicKey: payload.subarray(1, 1 + keySize) };
+  checkRecipientKey(recipient);
+  const signingPublicKey = payload.subarray(1 + keySize);
+  const problem = ed25519PublicKeyProblem(signingPublicKey);
+  if (problem !== undefined) throw new AgeKeyFormatError(`its signing key is refused: ${problem}`);
+  return makeCard(recipient, signingPublicKey);
 }
 
 /** An extra recipient given as age1…, age1pq1… or cloudlockercard1…. */
