@@ -165,6 +165,14 @@ export const MODULES = {
     tests: ['test/crypto/age/age-format.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass (branch mut-file): the whole-file screen with the seam's tests too (test/crypto/formats.test.ts
+  // reaches age-format.ts through the registry; age-format.test.ts never does) and the fifth pass's
+  // test/crypto/age/file-seam.test.ts (the seam, the reader's checks in order, whole.ts's edges).
+  'crypto-age-file-screen': {
+    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts'],
+    tests: ['test/crypto/age/age-format.test.ts', 'test/crypto/formats.test.ts', 'test/crypto/age/file-seam.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],
