@@ -361,6 +361,9 @@ describe('file.ts: recipients', () => {
     const resolved = resolveRecipients(alice, [bob.recipient, bob.card.card, alice.recipient, bob.recipient]);
     expect(resolved.map((r) => r.publicKey.toString('hex'))).toEqual([alice.card.recipient.publicKey, bob.card.recipient.publicKey].map((k) => k.toString('hex')));
     expect(resolveRecipients(alice).length).toBe(1);
+    // Upload checks the recipients before a key file exists, with none given as often as not.
+    expect(parseExtraRecipients('X25519')).toEqual([]);
+    expect(parseExtraRecipients('mlkem768x25519', undefined)).toEqual([]);
   });
 
   test(`at most ${MAX_RECIPIENTS - 1} extra recipients`, () => {
