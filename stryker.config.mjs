@@ -165,6 +165,22 @@ export const MODULES = {
     tests: ['test/crypto/age/age-format.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass (branch mut-file): the whole-file screen with the seam's tests too (test/crypto/formats.test.ts
+  // reaches age-format.ts through the registry; age-format.test.ts never does) and the fifth pass's
+  // test/crypto/age/file-seam.test.ts (the seam, the reader's checks in order, whole.ts's edges).
+  'crypto-age-file-screen': {
+    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts'],
+    tests: ['test/crypto/age/age-format.test.ts', 'test/crypto/formats.test.ts', 'test/crypto/age/file-seam.test.ts'],
+    onlyWhenNamed: true,
+  },
+  // The re-run screen for crypto-age-file-screen's survivors: a mutant that survived that module's
+  // first list (age-format.test.ts, formats.test.ts) is killed on re-run only by the new file, so the
+  // new file alone gives the same answer for it, at a fraction of the cost.
+  'crypto-age-file-seam-unit': {
+    mutate: ['src/crypto/age/file.ts', 'src/crypto/age/whole.ts', 'src/crypto/age/age-format.ts', 'src/crypto/age/errors.ts'],
+    tests: ['test/crypto/age/file-seam.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],
