@@ -76,27 +76,11 @@ export class Connections {
         setTimeout(() => ws.terminate(), closeGraceMs).unref();
       },
     });
-    // Notifications sent in one turn of the event loop leave in one socket write (one TLS record) instead
-    // of one each: a folder of small files sends several per file. Each is still its own WebSocket message,
-    // in order; the socket is uncorked before the next turn, so none waits longer than that.
-    const socket = request.socket;
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      socket.uncork();
-    };
     const sink: NotificationSink = {
       get bufferedAmount() {
         return ws.bufferedAmount;
       },
-      send: (text) => {
-        if (!corked && ws.readyState === WebSocket.OPEN) {
-          corked = true;
-          socket.cork();
-          setImmediate(uncork);
-        }
-        ws.send(text, afterSend);
-      },
+      send: (text) => ws.send(text, afterSend),
     };
     const leaveHub = hub.add(sink);
     logger.debug({ connectionId: call.connectionId, origin: request.headers.origin }, 'connection opened');
