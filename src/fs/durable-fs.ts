@@ -7,8 +7,61 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function syncDirectory(directory: string): Promise<void> {
-  if (process.platform === 'win32') return;
+export function syncDirectory(directory: string): Promise<void> {
+  if (process.platform === 'win32') return Promise.resolve();
+  return sharedSync(directory);
+}
+
+/**
+ * Group commit per directory: a caller is answered by an fsync that began
+ * after it called (so after its rename or link), never by one already under
+ * way. While one fsync of a directory runs, every caller that comes for it
+ * waits for the single next one, which then covers them all: a folder of
+ * small files published four at a time costs about one directory fsync per
+ * round instead of one per file, with the same guarantee for each.
+ * `fsyncOne` must never reject. Exported for its test.
+ */
+export function groupCommit(fsyncOne: (directory: string) => Promise<void>): (directory: string) => Promise<void> {
+  interface DirectorySyncs {
+    /** The fsync that starts when the one under way ends, shared by every caller that came while it ran. */
+    next: Promise<void> | undefined;
+    /** Starts `next`. */
+    startNext: (() => void) | undefined;
+  }
+  const syncsByDirectory = new Map<string, DirectorySyncs>();
+
+  /** An fsync ended: start the one callers are waiting for, or forget the directory. */
+  const afterSync = (directory: string, syncs: DirectorySyncs): void => {
+    const { next, startNext } = syncs;
+    if (next === undefined || startNext === undefined) {
+      syncsByDirectory.delete(directory);
+      return;
+    }
+    syncs.next = undefined;
+    syncs.startNext = undefined;
+    void next.then(() => afterSync(directory, syncs));
+    startNext();
+  };
+
+  return (directory) => {
+    const syncs = syncsByDirectory.get(directory);
+    if (syncs === undefined) {
+      const started: DirectorySyncs = { next: undefined, startNext: undefined };
+      syncsByDirectory.set(directory, started);
+      const running = fsyncOne(directory);
+      void running.then(() => afterSync(directory, started));
+      return running;
+    }
+    if (syncs.next === undefined) {
+      const go = new Promise<void>((resolve) => (syncs.startNext = resolve));
+      syncs.next = go.then(() => fsyncOne(directory));
+    }
+    return syncs.next;
+  };
+}
+
+/** One open + fsync + close of a directory; never rejects (best effort, see above). */
+async function fsyncOnce(directory: string): Promise<void> {
   try {
     const handle = await open(directory, 'r');
     try {
@@ -20,6 +73,8 @@ export async function syncDirectory(directory: string): Promise<void> {
     // best effort, see above
   }
 }
+
+const sharedSync = groupCommit(fsyncOnce);
 
 /**
  * syncDirectory for `to` and each directory above it up to `from`, so that a

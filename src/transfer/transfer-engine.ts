@@ -347,7 +347,9 @@ export class TransferEngine {
       record.abortController = reservation.abortController;
       this.reservations.delete(transferId);
     }
-    const log = this.logger?.child({ transferId, direction });
+    // A folder group's files log at debug level, with their groupId: the group itself is the transfer the
+    // user asked for, and two info lines per file (a child logger each) cost a 10 000-file folder ~5 % of its time.
+    const log = groupId === undefined ? this.logger?.child({ transferId, direction }) : this.memberLogger(transferId, direction, groupId);
     log?.info({ totalBytes, resumedFrom: resumed?.doneBytes }, resumed === undefined ? 'transfer queued' : 'transfer resumed');
     let checkpoints: C | undefined;
     try {
@@ -440,13 +442,30 @@ export class TransferEngine {
     this.committing.add(record.transferId);
   }
 
+  /** A group member's log: its info lines at debug level (its warnings stay warnings); no child logger unless one is written. */
+  private memberLogger(transferId: string, direction: TransferDirection, groupId: string): TransferLog | undefined {
+    const logger = this.logger;
+    if (logger === undefined) return undefined;
+    let child: Logger | undefined;
+    const log = () => (child ??= logger.child({ transferId, direction, groupId }));
+    return {
+      info: (...args: Parameters<Logger['info']>) => {
+        if (logger.isLevelEnabled('debug')) log().debug(...args);
+      },
+      warn: (...args: Parameters<Logger['warn']>) => log().warn(...args),
+    };
+  }
+
 }
+
+/** What a transfer logs through. */
+type TransferLog = Pick<Logger, 'info' | 'warn'>;
 
 /** A transfer whose journal entry cannot be written still runs, only not resumably. */
 async function journalOrNothing<C>(
   make: (transferId: string) => Promise<C | undefined> | undefined,
   transferId: string,
-  log: Logger | undefined,
+  log: TransferLog | undefined,
 ): Promise<C | undefined> {
   try {
     return await make(transferId);

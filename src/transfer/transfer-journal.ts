@@ -219,17 +219,34 @@ export class JournalEntry {
    * line claims is checked again before a resume skips the member.
    */
   appendLog(line: GroupLogLine): Promise<void> {
-    const text = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+    // Lines that come while a write is under way go out together in the next one (one write for the
+    // group's workers instead of one per line); each call still resolves once its own line is written.
+    const text = `${JSON.stringify(line)}\n`;
+    if (this.pendingLines !== undefined) {
+      this.pendingLines.push(text);
+      return this.pendingWrite!;
+    }
+    const lines = [text];
+    this.pendingLines = lines;
     const write = this.logging.then(async () => {
+      // From here on, new lines wait for the next write.
+      this.pendingLines = undefined;
+      this.pendingWrite = undefined;
+      const bytes = Buffer.from(lines.join(''), 'utf8');
       // Kept open (append mode) while the group runs: an open and a close per line cost as much as the write.
       this.logHandle ??= open(this.logPath, 'a', FILE_MODE);
       const handle = await this.logHandle;
       let written = 0;
-      while (written < text.length) written += (await handle.write(text, written, text.length - written)).bytesWritten;
+      while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten;
     });
+    this.pendingWrite = write;
     this.logging = write.catch(() => undefined);
     return write;
   }
+
+  /** Lines waiting for the next log write, and that write (see appendLog). */
+  private pendingLines: string[] | undefined;
+  private pendingWrite: Promise<void> | undefined;
 
   /** The group's log, line by line; a torn or foreign line is skipped. */
   async readLog(): Promise<GroupLogLine[]> {

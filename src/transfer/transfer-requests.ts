@@ -3,6 +3,7 @@
  * download, the reservation a request holds while it is checked, and the
  * factory of checkpoints that journals a transfer (resume.ts).
  */
+import type { ObjectInfo } from '../storage/storage.js';
 import type { DownloadResult, TransferDirection } from '../../protocol/index.js';
 import type { Credentials, EncryptionSpec, StoredHeader } from '../crypto/index.js';
 import type { DownloadCheckpoints, ResumedTransfer, UploadCheckpoints } from './checkpoints.js';
@@ -69,6 +70,8 @@ export interface UploadRequest {
    * queue a few at a time), and not journaled on its own.
    */
   readonly groupId?: string;
+  /** Told what the store answered when the object was published (a group logs its version as the member's proof). */
+  readonly onStored?: (stored: ObjectInfo) => void;
 }
 
 export interface DownloadRequest {

@@ -54,9 +54,12 @@ export async function runFolderUpload(
   const { checkpoints, resume } = request;
   const overwriteFor = (name: string) => request.overwrite || (resume?.replaceOwn.has(name) ?? false);
   // What proves a member done at a resume: the version the store gave it, and the source as it was read.
-  const proven = async (file: FolderFile, size: number) => {
+  // The local store's publish answers with the object's version (under the name's lock, right after the
+  // rename): that is the proof, without a stat and a sidecar read per file. Elsewhere (S3: an ETag from a
+  // HEAD may differ from what the publish reports), the proof is a stat of the stored object, as before.
+  const proven = async (file: FolderFile, size: number, stored?: ObjectInfo) => {
     if (checkpoints === undefined) return size;
-    const info = await statOrNothing(storage, file.name);
+    const info = storage.kind === 'local' && stored?.version !== undefined ? stored : await statOrNothing(storage, file.name);
     return {
       size,
       proof: {
@@ -79,6 +82,7 @@ export async function runFolderUpload(
         await writeEmptyMarker(storage, formats, request, file.name, overwriteFor(file.name), signal);
         return proven(file, 0);
       }
+      let stored: ObjectInfo | undefined;
       const result = await engine.upload({
         reservation: member,
         source: file.source,
@@ -88,8 +92,9 @@ export async function runFolderUpload(
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
         groupId,
+        onStored: (info) => (stored = info),
       });
-      return proven(file, result.size);
+      return proven(file, result.size, stored);
     },
     result: ({ filesDone, size, failed }) => ({
       transferId: request.reservation.transferId,

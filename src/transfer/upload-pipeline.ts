@@ -69,6 +69,7 @@ export class UploadPipeline {
       await checkpoints?.committing?.();
       const stored = await writer.complete({ overwrite: request.overwrite });
       writer = undefined;
+      request.onStored?.(stored);
       return {
         transferId: record.transferId,
         name: request.name,

@@ -148,6 +148,25 @@ function okpPublicKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
 }
 
 /**
+ * Public keys that come back file after file (the recipient every file of a
+ * folder is sealed to, the author whose signature every file carries), kept
+ * as KeyObjects: importing one is dearer than the X25519 or the verify
+ * itself. Public values only; at most PUBLIC_KEYS_KEPT, the oldest out first.
+ */
+const PUBLIC_KEYS_KEPT = 32;
+const publicKeys = new Map<string, KeyObject>();
+
+function reusedPublicKey(curve: OkpCurve, raw: Uint8Array): KeyObject {
+  const id = `${curve}:${base64urlOf(raw)}`;
+  const kept = publicKeys.get(id);
+  if (kept !== undefined) return kept;
+  const key = okpPublicKey(curve, raw);
+  if (publicKeys.size >= PUBLIC_KEYS_KEPT) publicKeys.delete(publicKeys.keys().next().value as string);
+  publicKeys.set(id, key);
+  return key;
+}
+
+/**
  * The raw public key of a private (or public) OKP KeyObject. A private key is
  * first reduced to its public half: its own JWK export would carry the
  * secret (d) along, a copy of the identity's secret in a string per file.
@@ -173,10 +192,11 @@ export function x25519PublicKeyOf(scalar: Uint8Array | KeyObject): Buffer {
  * X25519(scalar, point). Throws when the result is all zeros (a low-order
  * point), as age requires; Node itself refuses such a point in most builds.
  */
-export function x25519(scalar: Uint8Array | KeyObject, point: Uint8Array): Buffer {
+export function x25519(scalar: Uint8Array | KeyObject, point: Uint8Array, pointRecurs = false): Buffer {
   if (point.length !== 32) throw new RangeError('an X25519 point is 32 bytes');
   const privateKey = scalar instanceof Uint8Array ? x25519PrivateKey(scalar) : scalar;
-  const publicKey = okpPublicKey('X25519', point);
+  // pointRecurs: a recipient's key (kept); a one-time share is not worth keeping.
+  const publicKey = pointRecurs ? reusedPublicKey('X25519', point) : okpPublicKey('X25519', point);
   let shared: Buffer;
   try {
     shared = diffieHellman({ privateKey, publicKey });
@@ -203,7 +223,7 @@ export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer 
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    return verify(null, message, okpPublicKey('Ed25519', publicKey), signature);
+    return verify(null, message, reusedPublicKey('Ed25519', publicKey), signature);
   } catch {
     return false;
   }

@@ -9,7 +9,7 @@
  * stanza of the identity's type that is malformed is a header failure, and
  * one that does not decrypt is "not for this identity" (try the next).
  */
-import { scrypt as scryptCallback } from 'node:crypto';
+import { scrypt as scryptCallback, type KeyObject } from 'node:crypto';
 import { MLKEM768X25519 } from '@noble/post-quantum/hybrid.js';
 import { AgeError } from './errors.js';
 import { decodeBase64NoPad, encodeBase64NoPad, type Stanza } from './header.js';
@@ -83,7 +83,7 @@ export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array, random: R
   const ephemeralKey = x25519PrivateKey(ephemeral);
   ephemeral.fill(0);
   const share = x25519PublicKeyOf(ephemeralKey);
-  const shared = x25519(ephemeralKey, recipient);
+  const shared = x25519(ephemeralKey, recipient, true);
   const key = hkdf(shared, Buffer.concat([share, recipient]), X25519_LABEL);
   shared.fill(0);
   const body = wrapFileKey(key, fileKey);
@@ -91,9 +91,19 @@ export function wrapX25519(recipient: Uint8Array, fileKey: Uint8Array, random: R
   return { args: [X25519_STANZA_TYPE, encodeBase64NoPad(share)], body };
 }
 
-export function unwrapX25519(secret: Uint8Array, stanzas: readonly Stanza[]): Buffer | null {
+/** An X25519 identity's secret as a KeyObject, with its public key: made once per identity, not once per file. */
+export interface PreparedX25519 {
+  readonly secretKey: KeyObject;
+  readonly ownPublic: Buffer;
+}
+
+export function prepareX25519(secret: Uint8Array): PreparedX25519 {
   const secretKey = x25519PrivateKey(secret);
-  const ownPublic = x25519PublicKeyOf(secretKey);
+  return { secretKey, ownPublic: x25519PublicKeyOf(secretKey) };
+}
+
+export function unwrapX25519(secret: Uint8Array | PreparedX25519, stanzas: readonly Stanza[]): Buffer | null {
+  const { secretKey, ownPublic } = secret instanceof Uint8Array ? prepareX25519(secret) : secret;
   for (const stanza of stanzas) {
     if (stanza.args[0] !== X25519_STANZA_TYPE) continue;
     if (stanza.args.length !== 2) throw malformed(X25519_STANZA_TYPE);
