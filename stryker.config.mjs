@@ -181,6 +181,14 @@ export const MODULES = {
     tests: ['test/crypto/age/file-seam.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass, branch mut-file2: crypto-age-file-seam-unit's list plus the ESM-mock test of
+  // openWithPassphrase's file-key wipe (test/crypto/age/passphrase-zeroing.test.ts), for the
+  // re-run of file.ts's two mutants left after branch mut-file (lines 66 and 259).
+  'crypto-age-file-zeroing-unit': {
+    mutate: ['src/crypto/age/file.ts'],
+    tests: ['test/crypto/age/file-seam.test.ts', 'test/crypto/age/passphrase-zeroing.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],
