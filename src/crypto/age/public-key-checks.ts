@@ -63,8 +63,10 @@ export function x25519PublicKeyProblem(publicKey: Uint8Array): string | undefine
   if (publicKey.length !== X25519_PUBLIC_KEY_SIZE) return `it is ${publicKey.length} bytes, not ${X25519_PUBLIC_KEY_SIZE}`;
   try {
     x25519(PROBE_SCALAR, publicKey);
-  } catch {
-    return 'it is a low-order point (every shared secret with it would be all zeros)';
+  } catch (err) {
+    // x25519 answers a low-order point (an all-zero or refused result) with a RangeError; anything else is not this key's fault.
+    if (err instanceof RangeError) return 'it is a low-order point (every shared secret with it would be all zeros)';
+    throw err;
   }
   return undefined;
 }

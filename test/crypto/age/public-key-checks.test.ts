@@ -128,6 +128,27 @@ describe('Ed25519 signing keys', () => {
     }
   });
 
+  test('a remembered good key vouches for those exact 32 bytes only: a key differing from it in one late byte is checked afresh', () => {
+    const good = Buffer.from(AgeIdentity.generate().card.signingPublicKey);
+    expect(ed25519PublicKeyProblem(good)).toBeUndefined();
+    // Bytes 16-31 changed one at a time until the encoding is no curve point (about half of all values are not).
+    const offCurve = Buffer.from(good);
+    for (let value = 0; value < 256; value++) {
+      offCurve[30] = value;
+      try {
+        ed25519.Point.fromBytes(offCurve, false);
+      } catch {
+        break;
+      }
+    }
+    expect(() => ed25519.Point.fromBytes(offCurve, false)).toThrow();
+    expect(ed25519PublicKeyProblem(offCurve)).toMatch(/not the canonical encoding of a curve point/);
+    // And the same with a small-order key that shares nothing but its position in a pooled buffer.
+    const pooled = Buffer.concat([good, ED25519_Y_EQUALS_P]);
+    expect(ed25519PublicKeyProblem(pooled.subarray(0, 32))).toBeUndefined();
+    expect(ed25519PublicKeyProblem(pooled.subarray(32))).toMatch(/not the canonical encoding/);
+  });
+
   test('verifyAuthor refuses a small-order key that reached the trusted list without parseCard (AUTHOR_INVALID), with an all-zero signature Node accepts', () => {
     const cardId = 'ab'.repeat(16);
     const weak = { cardId, signingPublicKey: ED25519_Y_EQUALS_P };
@@ -172,6 +193,23 @@ describe('X25519 recipient keys', () => {
     expect(parseCard(cardText(pqAlice.card.recipient, pqAlice.card.signingPublicKey)).cardId).toBe(pqAlice.card.cardId);
     X25519_LOW_ORDER_KEYS[0].copy(publicKey, HYBRID_PUBLIC_KEY_SIZE - 32);
     expect(refusal(() => parseCard(cardText({ type: 'mlkem768x25519', publicKey }, pqAlice.card.signingPublicKey)))).toMatch(/X25519 key is refused/);
+  });
+
+  test('an age1pq1 recipient whose X25519 half is low order is refused as a recipient string too, naming its place in the list', () => {
+    const publicKey = Buffer.from(pqAlice.card.recipient.publicKey);
+    X25519_LOW_ORDER_KEYS[1].copy(publicKey, HYBRID_PUBLIC_KEY_SIZE - 32);
+    const text = encodeRecipient({ type: 'mlkem768x25519', publicKey });
+    expect(refusal(() => parseRecipient(text))).toMatch(/^its X25519 key is refused: it is a low-order point/);
+    let error: unknown;
+    try {
+      resolveRecipients(pqAlice, [AgeIdentity.generate('mlkem768x25519').recipient, text]);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidParamsError);
+    expect((error as InvalidParamsError).param).toBe('recipients[1]');
+    // The real hybrid recipient still passes.
+    expect(parseRecipient(pqAlice.recipient).type).toBe('mlkem768x25519');
   });
 
   test('an upload or share naming a low-order recipient gets invalid params for that recipient, before anything is encrypted', () => {
