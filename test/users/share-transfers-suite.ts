@@ -38,7 +38,7 @@ async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
 
 /** Holds the operation named `holding` at its first store call after it started copying, until its signal aborts. */
 interface Hold {
-  /** rewrite-part: a rewrite held once some of its payload parts are in the new object and others are not. */
+  /** rewrite-part: a rewrite held once some of its payload parts are in the new object (held before it reports them). */
   holding: 'rewrite' | 'rewrite-part' | 'write' | 'read' | undefined;
   held: (() => void) | undefined;
 }
@@ -71,10 +71,15 @@ function holdingStorage(inner: Storage, hold: Hold): Storage {
       inner.rewriteHeader(name, version, oldHeaderLength, newHeader, {
         ...options,
         onProgress: async (done, total) => {
+          // Held once a payload part is in (parts run concurrently: every later report is held too, before the
+          // method sees it, so that no other part's report reaches `total`, the share's commit point, first).
+          if (hold.holding === 'rewrite-part' && done > 0) {
+            await holdUntilAborted(hold, options.signal);
+            if (options.signal?.aborted) return;
+          }
           await options.onProgress?.(done, total);
           // Held once the copy has begun (reported with 0 after the version check: the new object's temporary exists).
           if (hold.holding === 'rewrite' && done < total) await holdUntilAborted(hold, options.signal);
-          if (hold.holding === 'rewrite-part' && done > 0 && done < total) await holdUntilAborted(hold, options.signal);
         },
       }),
   };
