@@ -44,6 +44,12 @@ export interface StorageUnderTest {
    * only sub-folders ("v/f/" of "v/f/g/h") is not rolled up at all.
    */
   readonly serverGaps?: { readonly delimiterMissesFoldersWithoutDirectFiles?: boolean };
+  /**
+   * How this target must move a rewritten header's payload (the capability
+   * its probe should find), so that each way is known to be covered: local
+   * in place, RGW server-side copy, s3rver streamed.
+   */
+  readonly headerRewrite?: Storage['capabilities']['headerRewrite'];
 }
 
 /** Upper bound of a case that writes a few thousand tiny objects (loopback S3 included). */
@@ -549,8 +555,9 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         return putObject(storage, name, Buffer.concat([header, payload]), { overwrite: true });
       }
 
-      it('declares how it moves the payload', () => {
+      it('declares how it moves the payload (and where the target says which, that one)', () => {
         expect(['local-copy', 'server-side-copy', 'streamed', 'in-place']).toContain(storage.capabilities.headerRewrite);
+        if (underTest.headerRewrite !== undefined) expect(storage.capabilities.headerRewrite).toBe(underTest.headerRewrite);
       });
 
       it('a header of the same length (sharing a slotted file): payload byte-exact, a new version, in place where declared', async () => {

@@ -10,6 +10,7 @@ runStorageConformance('local', async () => {
   const store = path.join(directory, 'store');
   const storage = new LocalStorage({ directory: store });
   return {
+    headerRewrite: 'in-place',
     storage,
     teardown: () => fs.rm(directory, { recursive: true, force: true }),
     countLeftovers: async () => (await fs.readdir(path.join(store, TEMP_FOLDER))).length,

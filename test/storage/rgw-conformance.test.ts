@@ -28,6 +28,7 @@ afterAll(async () => {
 runStorageConformance('s3 (Ceph RGW)', async () => {
   const prefix = `case-${++cases}/`;
   return {
+    headerRewrite: 'server-side-copy',
     storage: createTestRgwStorage(rgw, { prefix }),
     teardown: async () => {},
     countLeftovers: async () =>

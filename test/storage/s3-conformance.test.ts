@@ -24,6 +24,7 @@ afterAll(async () => {
 runStorageConformance('s3 (s3rver)', async () => {
   const prefix = `case-${++cases}`;
   return {
+    headerRewrite: 'streamed',
     storage: createTestS3Storage(server.endpoint, { prefix }),
     teardown: async () => {},
     reopen: () => createTestS3Storage(server.endpoint, { prefix }),

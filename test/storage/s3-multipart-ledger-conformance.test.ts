@@ -33,6 +33,7 @@ runStorageConformance('s3 (s3rver behind the multipart ledger)', async () => {
   const prefix = `ledger-${++cases}/`;
   const storage = () => createTestS3Storage(ledger.endpoint, { prefix, serverGaps: { noConditionalWrites: true } });
   return {
+    headerRewrite: 'streamed',
     storage: storage(),
     teardown: async () => {},
     reopen: storage,

@@ -164,16 +164,23 @@ describe('bench scripts on tiny sizes', () => {
     await expectOnlyJsonLeft();
   }, 90_000);
 
-  it('sharing: share vs upload on the local store, RSS with the identity unlocked, unlock and signIn with their transient memory', async () => {
-    const { report } = await bench('sharing', ['--size', '1MiB', '--rounds', '1', '--stores', 'local', '--kdf-rounds', '1']);
+  it('sharing: share and unshare vs upload on the local store, RSS with the identity unlocked, unlock and signIn with their transient memory', async () => {
+    const { report } = await bench('sharing', ['--size', '1MiB', '--rounds', '1', '--store', 'local', '--locked-upload', '--kdf-rounds', '1']);
     expect(series(report, 'shareFile (local)')).toHaveLength(1);
     expect(series(report, 'share ÷ upload (local)')[0]).toBeGreaterThan(0);
+    expect(series(report, 'unshare ÷ upload (local)')[0]).toBeGreaterThan(0);
+    expect(series(report, 'shareFile (local): server peak RSS')[0]).toBeGreaterThan(0);
     expect(series(report, 'upload, unlocked identity (local): server peak RSS')[0]).toBeGreaterThan(0);
     expect(series(report, 'upload, keyPath, locked (local): server peak RSS')[0]).toBeGreaterThan(0);
     expect(series(report, 'unlock (scrypt 2^18)')[0]).toBeGreaterThan(0);
     expect(series(report, 'signIn (scrypt 2^18)')[0]).toBeGreaterThan(0);
     expect(series(report, 'two unlocks at once ÷ one unlock')).toHaveLength(1);
-    expect(report.checks.map((c) => c.figure)).toEqual(['share ÷ upload, median, local']);
+    expect(report.checks.map((c) => c.figure)).toEqual([
+      'share ÷ upload, median, local',
+      'unshare ÷ upload, median, local',
+      'shareFile: server peak RSS, highest round, local',
+    ]);
+    expect(report.notes).toContain('local round 1: headerRewrite in-place');
     await expectOnlyJsonLeft();
   }, 180_000);
 

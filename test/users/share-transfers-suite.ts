@@ -22,6 +22,8 @@ export interface ShareTransfersBackend {
   /** Temporaries and open writes the store holds now (local: files in .tmp; S3: open multipart uploads), or undefined where it cannot tell. */
   readonly leftovers: () => Promise<number | undefined>;
   readonly teardown: () => Promise<void>;
+  /** How the store moves a share's payload (its storage capability), checked where given: each S3 way is covered. */
+  readonly headerRewrite?: 'server-side-copy' | 'streamed';
 }
 
 async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
@@ -36,7 +38,8 @@ async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
 
 /** Holds the operation named `holding` at its first store call after it started copying, until its signal aborts. */
 interface Hold {
-  holding: 'rewrite' | 'write' | 'read' | undefined;
+  /** rewrite-part: a rewrite held once some of its payload parts are in the new object (held before it reports them). */
+  holding: 'rewrite' | 'rewrite-part' | 'write' | 'read' | undefined;
   held: (() => void) | undefined;
 }
 
@@ -68,6 +71,12 @@ function holdingStorage(inner: Storage, hold: Hold): Storage {
       inner.rewriteHeader(name, version, oldHeaderLength, newHeader, {
         ...options,
         onProgress: async (done, total) => {
+          // Held once a payload part is in (parts run concurrently: every later report is held too, before the
+          // method sees it, so that no other part's report reaches `total`, the share's commit point, first).
+          if (hold.holding === 'rewrite-part' && done > 0) {
+            await holdUntilAborted(hold, options.signal);
+            if (options.signal?.aborted) return;
+          }
           await options.onProgress?.(done, total);
           // Held once the copy has begun (reported with 0 after the version check: the new object's temporary exists).
           if (hold.holding === 'rewrite' && done < total) await holdUntilAborted(hold, options.signal);
@@ -293,6 +302,40 @@ export function runShareTransfersSuite(backendName: string, makeBackend: () => P
         await client.request('download', { name: 'plan.bin', destination: out });
         expect((await readFile(out)).equals(content)).toBe(true);
       });
+    }
+
+    // S3 only: there a share is a new multipart upload of the object (server-side-copy: UploadPartCopy of the
+    // payload; streamed: parts read and written again), and a cancel must abort it with parts already in it.
+    // The local store rewrites a slotted file's header in place (no parts: see share-crash for its crash cases).
+    if (!backendName.startsWith('local')) {
+      it('cancelTransfer while a share of a 14 MiB file is copying its payload parts: CANCELLED, the old object intact and readable, the upload aborted', async () => {
+        const big = Buffer.alloc(14 * 1024 * 1024 + 777);
+        for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 253;
+        await writeFile(path.join(dir, 'big.bin'), big);
+        await client.request('upload', { path: path.join(dir, 'big.bin') });
+        const size = (await storage.stat('big.bin')).storedSize;
+        const before = Buffer.from(await storage.readRange('big.bin', 0, size));
+        hold.holding = 'rewrite-part';
+        const held = new Promise<void>((resolve) => (hold.held = resolve));
+        const call = client.request('shareFile', { name: 'big.bin', with: ['Bob'], transferId: 'cancel-share-parts' });
+        await held;
+        // Mid-way: the new object is an open multipart upload with parts in it (where the store can list them).
+        const midway = await backend.leftovers();
+        if (midway !== undefined) expect(midway).toBe(1);
+        expect(await client.request('cancelTransfer', { transferId: 'cancel-share-parts' })).toEqual({ transferId: 'cancel-share-parts', cancelled: true });
+        expect(await reasonOf(call)).toBe('CANCELLED');
+        hold.holding = undefined;
+        expect(Buffer.from(await storage.readRange('big.bin', 0, size)).equals(before)).toBe(true);
+        const leftovers = await backend.leftovers();
+        if (leftovers !== undefined) expect(leftovers).toBe(0);
+        const out = path.join(dir, 'big-after.bin');
+        await client.request('download', { name: 'big.bin', destination: out });
+        expect((await readFile(out)).equals(big)).toBe(true);
+        // And the share then completes.
+        const shared = await client.request('shareFile', { name: 'big.bin', with: ['Bob'] });
+        expect(shared).toMatchObject({ recipientCount: 2, headerRewrite: storage.capabilities.headerRewrite });
+        if (backend.headerRewrite !== undefined) expect(storage.capabilities.headerRewrite).toBe(backend.headerRewrite);
+      }, 120_000);
     }
   });
 }

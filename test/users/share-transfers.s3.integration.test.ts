@@ -27,5 +27,6 @@ runShareTransfersSuite('s3 (s3rver + multipart ledger)', async () => {
     storage: () => createTestS3Storage(ledger.endpoint, { prefix, serverGaps: { noConditionalWrites: true } }),
     leftovers: async () => (await listOpenUploads(ledger.endpoint, prefix)).length,
     teardown: async () => {},
+    headerRewrite: 'streamed',
   };
 });

@@ -61,7 +61,7 @@ try {
   const writeTimes: number[] = [];
   const rewriteTimes: number[] = [];
   // What the calls did (not the store's capability): a 200 → 500 byte header is another length, so even the
-  // local store copies (its in-place path takes same-length headers only; tools/bench/share.ts times that one).
+  // local store copies (its in-place path takes same-length headers only; tools/bench/sharing.ts times that one).
   const methods = new Set<string>();
   for (let round = 0; round < rounds; round++) {
     const name = `rewrite-${round}.bin`;

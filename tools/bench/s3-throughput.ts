@@ -17,18 +17,16 @@
  * Each cloudlocker run gets a new server process, as each rclone run is a new
  * process (see ServerRunner in lib/session.ts); --keep-server keeps one.
  */
-import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Args, formatSize } from './lib/cli-args.js';
-import { killOnExit } from './lib/children.js';
 import { type Contender, runGroup } from './lib/alternating.js';
 import { createRandomFile, fsyncPath, removePath, sameContent } from './lib/files.js';
 import { cpuBetween, cpuSeconds } from './lib/cpu-time.js';
+import { startRgw, startS3Server } from './lib/bench-stores.js';
 import { PageCache } from './lib/page-cache.js';
 import { isInstalled, rcloneCryptOverS3, run, versionOf } from './lib/peers.js';
 import { Recorder } from './lib/report.js';
-import { repoRoot } from './lib/server-process.js';
 import { makeWorkDir, measure, measureLocal, ServerRunner } from './lib/session.js';
 import { medianPairRatio } from './lib/stats.js';
 
@@ -50,7 +48,8 @@ await mkdir(out);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 
-const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw')) : await startS3Server(path.join(workDir, 's3rver'));
+// RGW: room for two objects of this size in flight plus the garbage collector's lag, at RGW's ~2.5x.
+const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw'), BUCKET, Math.max(2 * 1024 ** 3, size * 5)) : await startS3Server(path.join(workDir, 's3rver'), BUCKET);
 const CREDENTIALS = s3.credentials;
 const cloudlocker = new ServerRunner(
   workDir,
@@ -137,75 +136,6 @@ recorder.check(`server peak RSS, S3 download of ${formatSize(size)}`, peak('clou
 recorder.note(`${storeName} runs on the same 2 cores as the server and rclone: its own CPU time is part of every figure`);
 await recorder.finish(common.jsonFile);
 await removePath(workDir);
-
-interface BenchStore {
-  readonly endpoint: string;
-  /** The process whose CPU time is recorded (s3rver; radosgw). */
-  readonly pid: number;
-  readonly credentials: { readonly AWS_ACCESS_KEY_ID: string; readonly AWS_SECRET_ACCESS_KEY: string };
-  stop(): Promise<void>;
-}
-
-async function startRgw(directory: string): Promise<BenchStore> {
-  const script = path.join(repoRoot(), 'tools', 'ceph-s3.sh');
-  // Room for two objects of this size in flight plus the garbage collector's lag, at RGW's ~2.5x.
-  const memstore = Math.max(2 * 1024 ** 3, Math.ceil(size * 5));
-  const env = { ...process.env, CEPH_S3_MEMSTORE_BYTES: String(memstore), CEPH_S3_GC_SECONDS: '5' };
-  const settings = Object.fromEntries(
-    (await run('bash', [script, 'start', directory], env))
-      .trim()
-      .split('\n')
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  ) as Record<string, string>;
-  const credentials = { AWS_ACCESS_KEY_ID: settings['access_key']!, AWS_SECRET_ACCESS_KEY: settings['secret_key']! };
-  const endpoint = settings['endpoint']!;
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: credentials.AWS_ACCESS_KEY_ID, secretAccessKey: credentials.AWS_SECRET_ACCESS_KEY },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  client.destroy();
-  const { readFile } = await import('node:fs/promises');
-  const pid = Number((await readFile(path.join(directory, 'pids', 'rgw.pid'), 'utf8')).trim());
-  return {
-    endpoint,
-    pid,
-    credentials,
-    async stop() {
-      await run('bash', [script, 'stop', directory, '--purge'], env);
-    },
-  };
-}
-
-async function startS3Server(directory: string): Promise<BenchStore> {
-  await mkdir(directory, { recursive: true });
-  const script = path.join(repoRoot(), 'dist', 'tools', 's3-server.js');
-  const child = killOnExit(
-    spawn(process.execPath, [script, '0', '--bucket', BUCKET, '--directory', directory], { stdio: ['ignore', 'pipe', 'inherit'] }),
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const match = /listening on (http:\/\/[^\s]+)/.exec(text);
-      if (match !== null) resolve(match[1] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`s3-server exited with ${code}`)));
-  });
-  return {
-    endpoint,
-    pid: child.pid as number,
-    credentials: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
-    async stop() {
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
-}
 
 /** The contender, also recording the CPU seconds s3rver spent serving it (s3rver shares the two cores). */
 function withS3rverCpu(contender: Contender): Contender {

@@ -82,15 +82,23 @@ export async function rewriteS3Header(
   const payloadLength = size - oldHeaderLength;
   const newSize = headerLength + payloadLength;
   const version = head.ETag;
-  /** Bytes [start, end) of the new object, read from the version read where they are payload. */
-  const newBytes = async (start: number, end: number): Promise<Uint8Array> => {
-    const fromHeader = newHeader.subarray(Math.min(start, headerLength), Math.min(end, headerLength));
+  /**
+   * Bytes [start, end) of the new object into `target` (end - start bytes),
+   * read from the version read where they are payload.
+   */
+  const newBytesInto = async (target: Uint8Array, start: number, end: number): Promise<void> => {
+    if (start < headerLength) target.set(newHeader.subarray(start, Math.min(end, headerLength)), 0);
     const payloadStart = Math.max(start, headerLength) - headerLength;
     const payloadEnd = end - headerLength;
-    if (payloadEnd <= payloadStart) return fromHeader;
-    const payload = await readVersion(context, name, key, version, oldHeaderLength + payloadStart, payloadEnd - payloadStart, signal);
-    return fromHeader.byteLength === 0 ? payload : Buffer.concat([fromHeader, payload]);
+    if (payloadEnd <= payloadStart) return;
+    const into = target.subarray(Math.max(start, headerLength) - start, end - start);
+    await readVersionInto(context, name, key, version, oldHeaderLength + payloadStart, into, signal);
   };
+  // Streamed parts reuse at most STREAM_CONCURRENCY part buffers (as an
+  // upload's parts do), rather than a new one per part: a 1 GiB rewrite would
+  // otherwise leave ~128 part-sized buffers for the GC to sweep, and the
+  // process's RSS grows by what it has not swept yet.
+  const spareBuffers: Uint8Array[] = [];
 
   // The user metadata stays as it was (checked: it comes from the store).
   const metadata = checkStoredMetadata(name, fromS3Metadata(head.Metadata));
@@ -103,6 +111,8 @@ export async function rewriteS3Header(
   try {
     await onProgress?.(0, payloadLength);
     const parts = planParts(newSize, headerLength, context.copyIfMatch !== undefined);
+    /** The largest part that passes through here (with server-side copy: part 0 only). */
+    const largestPart = Math.max(...parts.filter((part) => !part.copy).map((part) => part.end - part.start));
     await forEachConcurrently(parts, parts.some((part) => part.copy) ? COPY_CONCURRENCY : STREAM_CONCURRENCY, async (part) => {
       if (part.copy && context.copyIfMatch !== undefined) {
         await writer.copyPart(part.index, part.start, {
@@ -114,7 +124,12 @@ export async function rewriteS3Header(
           length: part.end - part.start,
         });
       } else {
-        await writer.writePart(part.index, part.start, await newBytes(part.start, part.end));
+        const buffer = spareBuffers.pop() ?? new Uint8Array(largestPart);
+        const bytes = buffer.subarray(0, part.end - part.start);
+        await newBytesInto(bytes, part.start, part.end);
+        await writer.writePart(part.index, part.start, bytes);
+        // Only once the part is written (writePart holds it until then); a failed part's buffer is left to the GC.
+        spareBuffers.push(buffer);
       }
       await progressed(part.start, part.end);
     });
@@ -162,19 +177,21 @@ export function planParts(newSize: number, headerLength: number, serverSideCopy:
 }
 
 /**
- * `length` bytes from `offset` of the object, which must still be `version`:
- * the answer's ETag is checked (any store sends it; not every store honours
- * If-Match on GET in the same form), and so are where it starts and its length.
+ * `into.length` bytes from `offset` of the object, which must still be
+ * `version`, into `into`: the answer's ETag is checked (any store sends it;
+ * not every store honours If-Match on GET in the same form), and so are
+ * where it starts and its length.
  */
-async function readVersion(
+async function readVersionInto(
   context: S3RewriteContext,
   name: string,
   key: string,
   version: string,
   offset: number,
-  length: number,
+  into: Uint8Array,
   signal: AbortSignal | undefined,
-): Promise<Uint8Array> {
+): Promise<void> {
+  const length = into.byteLength;
   const errorContext: S3ErrorContext = { location: context.location, doing: 'reading the payload to rewrite', stage: 'read', signal };
   let result;
   try {
@@ -197,19 +214,17 @@ async function readVersion(
     body?.destroy?.();
     throw toStorageError(new Error(`asked for bytes from ${offset}, the store answered ${result.ContentRange ?? 'no range'}`), errorContext);
   }
-  const bytes = new Uint8Array(length);
   let filled = 0;
   try {
     for await (const chunk of body ?? []) {
       if (filled + chunk.byteLength > length) throw new Error('the store sent more bytes than asked for');
-      bytes.set(chunk, filled);
+      into.set(chunk, filled);
       filled += chunk.byteLength;
     }
   } catch (err) {
     throw toStorageError(err, errorContext);
   }
   if (filled !== length) throw toStorageError(new Error(`the store sent ${filled} of ${length} bytes`), errorContext);
-  return bytes;
 }
 
 /**

@@ -10,7 +10,9 @@ import { inspect } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CloudlockerError, InvalidParamsError } from '../../../src/errors.js';
 import { compareUtf8 } from '../../../src/storage/names.js';
+import { STREAM_PART_SIZE } from '../../../src/storage/s3/header-rewrite.js';
 import { createS3Storage, MIN_PART_SIZE, S3ConfigError } from '../../../src/storage/s3/index.js';
+import { S3ObjectWriter } from '../../../src/storage/s3/object-writer.js';
 import type { ObjectWriter, Storage } from '../../../src/storage/storage.js';
 import {
   createTestS3Storage,
@@ -199,6 +201,39 @@ describe('writes', () => {
     await expect(writer.writePart(10_000, 0, Buffer.alloc(1))).rejects.toThrow(RangeError);
     await writer.abort();
   });
+});
+
+describe('header rewrite, streamed (s3rver has no UploadPartCopy)', () => {
+  it('a streamed rewrite passes its parts through at most 3 part buffers (reused), not one per part, and is byte-exact', async () => {
+    const storage = storageUnder('streamed-buffers');
+    await storage.init();
+    expect(storage.capabilities.headerRewrite).toBe('streamed');
+    const header = randomBytes(700);
+    const payload = randomBytes(5 * STREAM_PART_SIZE + 12345);
+    const writer = await storage.beginWrite('big', { expectedSize: header.length + payload.length });
+    await writeInParts(writer, Buffer.concat([header, payload]), STREAM_PART_SIZE);
+    const info = await writer.complete({ overwrite: false });
+
+    // Every buffer the rewrite hands to writePart, by the ArrayBuffer under it.
+    const buffers = new Set<ArrayBufferLike>();
+    let parts = 0;
+    const writePart = S3ObjectWriter.prototype.writePart;
+    S3ObjectWriter.prototype.writePart = function (this: S3ObjectWriter, partIndex: number, offset: number, data: Uint8Array) {
+      buffers.add(data.buffer);
+      parts++;
+      return writePart.call(this, partIndex, offset, data);
+    };
+    const newHeader = randomBytes(900);
+    try {
+      await storage.rewriteHeader('big', info.version!, header.length, newHeader);
+    } finally {
+      S3ObjectWriter.prototype.writePart = writePart;
+    }
+    expect(parts).toBe(Math.ceil((newHeader.length + payload.length) / STREAM_PART_SIZE));
+    // STREAM_CONCURRENCY (3) buffers at most, whatever the object's size: memory is bounded by the concurrency.
+    expect(buffers.size).toBeLessThanOrEqual(3);
+    expect((await rawGet('streamed-buffers/big')).equals(Buffer.concat([newHeader, payload]))).toBe(true);
+  }, 60_000);
 });
 
 describe('overwrite: false on a server that enforces If-None-Match (S3 stub)', () => {
