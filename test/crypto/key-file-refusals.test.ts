@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createKeyFile, inspectKeyFile, MAX_KEY_FILE_SIZE, readKeyFile } from '../../src/crypto/index.js';
+import { createKeyFile, describeKeyFile, inspectKeyFile, MAX_KEY_FILE_SIZE, parseKeyFile, readKeyFile } from '../../src/crypto/index.js';
 import { InvalidParamsError } from '../../src/errors.js';
 import { catchReasonAsync } from './helpers.js';
 
@@ -125,6 +125,14 @@ describe('a malformed key file: KEY_INVALID saying what is wrong', () => {
     const text = JSON.stringify(valid);
     expect((await readKeyFile(await written(`\uFEFF${text}`))).keyId).toBe(valid.keyId);
     expect((await readKeyFile(await written(text))).keyId).toBe(valid.keyId);
+  });
+
+  it('the text functions (parseKeyFile, describeKeyFile) skip a leading byte-order mark themselves', async () => {
+    // Reading a file, the UTF-8 decoder already drops it; text handed over by a caller keeps it.
+    const text = `\uFEFF${JSON.stringify(valid)}`;
+    expect((await parseKeyFile(text)).keyId).toBe(valid.keyId);
+    expect(describeKeyFile(text)).toEqual({ keyId: valid.keyId, createdAt: valid.createdAt, passphraseProtected: false });
+    expect(() => describeKeyFile(`${JSON.stringify(valid)}\uFEFF`)).toThrow(PREFIX + NOT_JSON);
   });
 
   it('bytes that are not UTF-8', async () => {
@@ -373,6 +381,16 @@ describe('createKeyFile: how the file reaches the disk', () => {
       await catchReasonAsync(() => readKeyFile(dir), 'KEY_INVALID');
     }
     expect(await openFds()).toBe(before);
+  });
+
+  it('with a passphrase, the file holds the wrapped key and not the key: it opens only with the passphrase', async () => {
+    // Inside the test, not a beforeAll: the mutation run attributes coverage to the test that runs it.
+    const target = fresh('wrapped');
+    const created = await createKeyFile(target, { passphrase: 'open sesame' });
+    const json = JSON.parse(await fs.readFile(target, 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(['type', 'version', 'keyId', 'createdAt', 'wrappedKey']);
+    expect(await keyInvalidMessage(target)).toBe('it is protected by a passphrase: provide the passphrase.');
+    expect((await readKeyFile(target, { passphrase: 'open sesame' })).keyId).toBe(created.keyId);
   });
 
   it('without a clock given, createdAt is now', async () => {
