@@ -92,7 +92,7 @@ export const MODULES = {
   // Key files: their fields, strict base64, never overwriting, the mode, the messages.
   'crypto-key-file': {
     mutate: ['src/crypto/key-file.ts'],
-    tests: ['test/crypto/key-file.test.ts'],
+    tests: ['test/crypto/key-file.test.ts', 'test/crypto/key-file-refusals.test.ts'],
   },
   // The age format: header and its MAC, STREAM payload, stanzas, identities, author stanza, whole files.
   // identity-file.ts is its own module: its test file includes a 2^18 scrypt case (~25 s under load)
@@ -203,6 +203,21 @@ export const MODULES = {
       'test/storage/s3/object-writer.test.ts',
       'test/storage/s3/claims.test.ts',
     ],
+  },
+  // mut-s3w (fifth pass): fast screens. The S3 writer against its call-by-call test file alone
+  // (object-writer.test.ts loads s3rver and the whole S3 storage for every mutant: ~9 s a mutant at
+  // load 20 with it); survivors are then re-run with s3-writer's list (MUTATION_MUTATE).
+  's3-writer-commit-unit': {
+    mutate: ['src/storage/s3/object-writer.ts'],
+    tests: ['test/storage/s3/object-writer-commit.test.ts'],
+    onlyWhenNamed: true,
+  },
+  // Key files against the refusals/limits/durability file alone: key-file.test.ts runs scrypt (N = 2^15)
+  // in many of its tests, ~11 s a mutant at load 20 under crypto-key-file's list.
+  'crypto-key-file-unit': {
+    mutate: ['src/crypto/key-file.ts'],
+    tests: ['test/crypto/key-file-refusals.test.ts'],
+    onlyWhenNamed: true,
   },
 };
 

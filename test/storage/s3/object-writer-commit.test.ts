@@ -17,6 +17,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { describe, expect, it } from '@jest/globals';
@@ -28,6 +29,7 @@ import {
   S3ObjectWriter,
   UPLOAD_MARKER_KEY,
   type CommitMode,
+  type CopySource,
 } from '../../../src/storage/s3/object-writer.js';
 import type { ResumedPart } from '../../../src/storage/storage.js';
 
@@ -103,6 +105,7 @@ class ScriptedS3 {
     }
     if (command instanceof CreateMultipartUploadCommand) return { UploadId: 'upload-1' };
     if (command instanceof UploadPartCommand) return { ETag: `"etag-${command.input.PartNumber}"` };
+    if (command instanceof UploadPartCopyCommand) return { CopyPartResult: { ETag: `"copy-${command.input.PartNumber}"` } };
     if (command instanceof PutObjectCommand) return { ETag: '"put-etag"' };
     if (command instanceof CompleteMultipartUploadCommand) return { ETag: '"complete-etag"' };
     if (command instanceof HeadObjectCommand) {
@@ -156,6 +159,8 @@ interface WriterOptions {
   claimWaitMs?: number;
   signal?: AbortSignal;
   resume?: { uploadId: string; marker: string | undefined; parts: ResumedPart[] };
+  /** The caller's object metadata (S3WriteTarget.metadata). */
+  metadata?: Record<string, string>;
 }
 
 function writerFor(fake: ScriptedS3, options: WriterOptions = {}): S3ObjectWriter {
@@ -181,6 +186,7 @@ function writerFor(fake: ScriptedS3, options: WriterOptions = {}): S3ObjectWrite
     },
     singleAttemptClient: fake.asClient(),
     ...(options.resume === undefined ? {} : { resume: options.resume }),
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
   });
 }
 
@@ -883,14 +889,17 @@ describe('replace only if still this version (complete with ifVersion)', () => {
     ['CompleteMultipartUploadCommand', true],
   ] as const)('If-Match refused by the store on %s (the version changed after the check): SOURCE_CHANGED, upload aborted', async (command, multipart) => {
     for (const refusal of [s3Error('PreconditionFailed', 412), s3Error('ConditionalRequestConflict', 409)]) {
-      const fake = new ScriptedS3().on(command, () => refusal);
-      fake.head = current(multipart ? MIN_PART_SIZE + TAIL.length : TAIL.length);
+      // The check before publishing still sees the version; the store then refuses the publish's
+      // If-Match, and the object now at the key is the other writer's (not ours either).
+      const fake = new ScriptedS3()
+        .on('HeadObjectCommand', () => current(multipart ? MIN_PART_SIZE + TAIL.length : TAIL.length))
+        .on(command, () => refusal);
+      fake.head = { ContentLength: 1, ETag: '"v3"' };
       const writer = writerFor(fake, { expectedSize: multipart ? undefined : TAIL.length, replaceMode: 'conditional', ifMatchComplete: 'quoted' });
       if (multipart) await writeMultipart(writer);
       else await writeSmall(writer);
-      // The object now at the key is the other writer's: same ETag check fails (not ours).
-      fake.head = { ContentLength: 1, ETag: '"v3"' };
       await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'SOURCE_CHANGED' });
+      expect(fake.named(command)).toHaveLength(1);
       expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(multipart ? 1 : 0);
       await expect(writer.complete({ overwrite: true, ifVersion: VERSION })).rejects.toMatchObject({ reason: 'CANCELLED' });
     }
@@ -953,6 +962,27 @@ describe('replace only if still this version (complete with ifVersion)', () => {
     await putWriter.complete({ overwrite: true, ifVersion: VERSION });
     expect(claimOf(putFake).owner).toMatch(/^[0-9a-f]{32}$/);
   });
+
+  it('claim mode: a writer resumed from a token without a marker claims with a fresh 32-hex-digit owner, and publishes', async () => {
+    const owners: string[] = [];
+    for (const ifVersion of [VERSION, undefined]) {
+      const fake = new ScriptedS3();
+      fake.head = ifVersion === undefined ? undefined : current(MIN_PART_SIZE);
+      const writer = writerFor(fake, {
+        commitMode: 'claim',
+        replaceMode: 'claim',
+        resume: { uploadId: 'legacy', marker: undefined, parts: [{ partIndex: 0, offset: 0, length: MIN_PART_SIZE, receipt: '"p1"' }] },
+      });
+      const info = await writer.complete({ overwrite: false, ...(ifVersion === undefined ? {} : { ifVersion }) });
+      expect(info).toMatchObject({ storedSize: MIN_PART_SIZE, version: '"complete-etag"' });
+      expect(writer.resumeToken).toBe('legacy');
+      const claim = JSON.parse(String((fake.named('claim:PutObjectCommand')[0]!.command as PutObjectCommand).input.Body)) as { owner?: string };
+      expect(claim.owner).toMatch(/^[0-9a-f]{32}$/);
+      owners.push(claim.owner!);
+      expect(fake.named('claim:DeleteObjectCommand')).toHaveLength(1);
+    }
+    expect(owners[0]).not.toBe(owners[1]);
+  });
 });
 
 describe('complete() without a version', () => {
@@ -1001,5 +1031,400 @@ describe('complete() without a version', () => {
     const writer = writerFor(fake, { resume: { uploadId: 'upload-9', marker: 'd'.repeat(32), parts: [] } });
     await expect(writer.complete({ overwrite: true })).rejects.toThrow('Part 0 was never written.');
     expect(fake.named('CompleteMultipartUploadCommand')).toHaveLength(0);
+  });
+});
+
+describe('copyPart: a range of another object copied inside the store (header rewrites)', () => {
+  // The object whose bytes are copied: another key (only the copy request names it), a quoted ETag.
+  const source = (change: Partial<CopySource> = {}): CopySource => ({
+    name: 'dir/old name',
+    key: 'prefix/dir/old name',
+    etag: '"abc"',
+    ifMatchForm: 'quoted',
+    start: 10,
+    length: MIN_PART_SIZE,
+    ...change,
+  });
+
+  it('is UploadPartCopy of exactly the range, only from that version of the source, as part i + 1, and completes with its ETag', async () => {
+    for (const [form, ifMatch] of [['quoted', '"abc"'], ['bare', 'abc']] as const) {
+      const fake = new ScriptedS3();
+      const writer = writerFor(fake);
+      await writer.copyPart(0, 0, source({ ifMatchForm: form }));
+      expect(fake.names()).toEqual(['CreateMultipartUploadCommand', 'UploadPartCopyCommand']);
+      const sent = fake.named('UploadPartCopyCommand')[0]!;
+      expect((sent.command as UploadPartCopyCommand).input).toEqual({
+        Bucket: 'bucket',
+        Key: 'prefix/obj',
+        UploadId: 'upload-1',
+        PartNumber: 1,
+        CopySource: 'bucket/prefix/dir/old%20name',
+        CopySourceRange: `bytes=10-${10 + MIN_PART_SIZE - 1}`,
+        CopySourceIfMatch: ifMatch,
+      });
+      expect(sent.signal).toBeInstanceOf(AbortSignal);
+      expect(writer.partReceipt(0)).toBe('"copy-1"');
+      await writer.writePart(1, MIN_PART_SIZE, TAIL);
+      const info = await writer.complete({ overwrite: true });
+      expect(info.storedSize).toBe(MIN_PART_SIZE + TAIL.length);
+      expect((fake.named('CompleteMultipartUploadCommand')[0]!.command as CompleteMultipartUploadCommand).input.MultipartUpload?.Parts).toEqual([
+        { PartNumber: 1, ETag: '"copy-1"' },
+        { PartNumber: 2, ETag: '"etag-2"' },
+      ]);
+    }
+  });
+
+  it('a copied last part sets the object\'s size; a copied part before the end does not shrink it', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake);
+    await writer.writePart(0, 0, BIG);
+    await writer.copyPart(2, 2 * MIN_PART_SIZE, source({ length: 100 }));
+    await writer.copyPart(1, MIN_PART_SIZE, source({ start: 0 }));
+    const info = await writer.complete({ overwrite: true });
+    expect(info.storedSize).toBe(2 * MIN_PART_SIZE + 100);
+    expect((fake.named('UploadPartCopyCommand')[0]!.command as UploadPartCopyCommand).input.CopySourceRange).toBe(`bytes=10-109`);
+    expect((fake.named('UploadPartCopyCommand')[1]!.command as UploadPartCopyCommand).input.CopySourceRange).toBe(
+      `bytes=0-${MIN_PART_SIZE - 1}`,
+    );
+  });
+
+  it.each([
+    ['a negative start', { start: -1 }],
+    ['a fractional start', { start: 0.5 }],
+    ['a start past 2^53', { start: 2 ** 53 }],
+    ['a NaN start', { start: Number.NaN }],
+    ['an empty range', { length: 0 }],
+    ['a negative length', { length: -5 }],
+    ['a fractional length', { length: 1.5 }],
+    ['a length past 2^53', { length: 2 ** 53 }],
+  ])('%s is a RangeError naming the range, and nothing is sent', async (_label, change) => {
+    const fake = new ScriptedS3();
+    const bad = source(change);
+    await expect(writerFor(fake).copyPart(0, 0, bad)).rejects.toThrow(new RangeError(`Invalid copy range ${bad.start}+${bad.length}.`));
+    expect(fake.sent).toEqual([]);
+  });
+
+  it('the smallest range (one byte at offset 0) is taken', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake);
+    await writer.copyPart(0, 0, source({ start: 0, length: 1 }));
+    expect((fake.named('UploadPartCopyCommand')[0]!.command as UploadPartCopyCommand).input.CopySourceRange).toBe('bytes=0-0');
+  });
+
+  it.each([
+    ['412: the source is another version now', () => s3Error('PreconditionFailed', 412)],
+    ['404: the source is gone', () => s3Error('NoSuchKey', 404)],
+  ])('%s: SOURCE_CHANGED naming the file', async (_label, answer) => {
+    const fake = new ScriptedS3().on('UploadPartCopyCommand', answer);
+    const error = await failure(writerFor(fake).copyPart(0, 0, source()));
+    expect(error).toBeInstanceOf(CloudlockerError);
+    expect(error).toMatchObject({
+      reason: 'SOURCE_CHANGED',
+      message: 'The remote file "dir/old name" was changed by another writer while it was being rewritten; nothing was changed: read it again and retry.',
+      details: { conflict: 'version' },
+    });
+  });
+
+  it('a 412 after the caller cancelled is the cancel, not SOURCE_CHANGED', async () => {
+    const controller = new AbortController();
+    const fake = new ScriptedS3().on('UploadPartCopyCommand', () => {
+      controller.abort();
+      return s3Error('PreconditionFailed', 412);
+    });
+    await expect(writerFor(fake, { signal: controller.signal }).copyPart(0, 0, source())).rejects.toMatchObject({ reason: 'CANCELLED' });
+  });
+
+  it('another failure is a storage error saying it was copying; an answer without an ETag fails the part', async () => {
+    const denied = new ScriptedS3().on('UploadPartCopyCommand', () => s3Error('AccessDenied', 403));
+    await expect(writerFor(denied).copyPart(0, 0, source())).rejects.toMatchObject({
+      reason: 'PERMISSION_DENIED',
+      message: expect.stringContaining('while copying a part inside the store (AccessDenied, HTTP 403)'),
+    });
+    for (const answer of [{}, { CopyPartResult: {} }, { CopyPartResult: { ETag: '' } }]) {
+      const fake = new ScriptedS3().on('UploadPartCopyCommand', () => answer);
+      const writer = writerFor(fake);
+      await expect(writer.copyPart(0, 0, source())).rejects.toMatchObject({
+        reason: 'STORAGE_UNAVAILABLE',
+        message: expect.stringContaining('while copying a part inside the store'),
+      });
+      expect(writer.partReceipt(0)).toBeUndefined();
+    }
+  });
+
+  it('after abort(), after suspend() and once the caller\'s signal is aborted: CANCELLED and nothing sent; after complete() a caller error', async () => {
+    const aborted = new ScriptedS3();
+    const abortedWriter = writerFor(aborted);
+    await abortedWriter.abort();
+    await expect(abortedWriter.copyPart(0, 0, source())).rejects.toMatchObject({ reason: 'CANCELLED' });
+    expect(aborted.sent).toEqual([]);
+
+    const suspended = new ScriptedS3();
+    const suspendedWriter = writerFor(suspended);
+    await suspendedWriter.writePart(0, 0, BIG);
+    await suspendedWriter.suspend();
+    await expect(suspendedWriter.copyPart(1, MIN_PART_SIZE, source())).rejects.toMatchObject({ reason: 'CANCELLED' });
+    expect(suspended.named('UploadPartCopyCommand')).toEqual([]);
+
+    const controller = new AbortController();
+    const cancelled = new ScriptedS3();
+    controller.abort();
+    await expect(writerFor(cancelled, { signal: controller.signal }).copyPart(0, 0, source())).rejects.toMatchObject({ reason: 'CANCELLED' });
+    expect(cancelled.sent).toEqual([]);
+
+    const completed = writerFor(new ScriptedS3());
+    await writeMultipart(completed);
+    await completed.complete({ overwrite: true });
+    await expect(completed.copyPart(2, 2 * MIN_PART_SIZE, source())).rejects.toThrow('copyPart() on a writer that is completed.');
+  });
+
+  it('abort() waits for a copy in flight (cut off by the writer\'s signal) before aborting the upload', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fake = new ScriptedS3().on('UploadPartCopyCommand', async () => {
+      await held;
+      return { CopyPartResult: { ETag: '"late"' } };
+    });
+    const writer = writerFor(fake);
+    const copying = writer.copyPart(0, 0, source()).catch((err: unknown) => err);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const aborting = writer.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fake.named('UploadPartCopyCommand')[0]!.signal?.aborted).toBe(true);
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(0);
+    release();
+    await aborting;
+    await copying;
+    expect(fake.names().slice(-1)).toEqual(['AbortMultipartUploadCommand']);
+  });
+});
+
+describe('which stage a failure is reported at (PERMISSION_DENIED while writing, not STORAGE_UNAVAILABLE)', () => {
+  it.each([
+    ['CreateMultipartUploadCommand', 'starting a multipart upload'],
+    ['UploadPartCommand', 'uploading a part'],
+  ])('a 403 on %s names what was being done', async (command, doing) => {
+    const fake = new ScriptedS3().on(command, () => s3Error('AccessDenied', 403));
+    const error = await failure(writerFor(fake).writePart(0, 0, BIG));
+    expect(error).toMatchObject({
+      reason: 'PERMISSION_DENIED',
+      message: `The S3 store s3://bucket/prefix refused access while ${doing} (AccessDenied, HTTP 403): check the permissions of the credentials (see docs/storage.md).`,
+    });
+  });
+
+  it('a 403 on publishing is STORAGE_UNAVAILABLE saying it was publishing (the parts are stored; complete() may be retried)', async () => {
+    const fake = new ScriptedS3().on('PutObjectCommand', () => s3Error('AccessDenied', 403));
+    const writer = writerFor(fake, { expectedSize: TAIL.length });
+    await writeSmall(writer);
+    await expect(writer.complete({ overwrite: true })).rejects.toMatchObject({
+      reason: 'STORAGE_UNAVAILABLE',
+      message: expect.stringContaining('refused access while publishing an object (AccessDenied, HTTP 403)'),
+    });
+    await expect(writer.complete({ overwrite: true })).resolves.toMatchObject({ version: '"put-etag"' });
+  });
+});
+
+describe('the object\'s metadata', () => {
+  it('a single PUT carries the caller\'s metadata as cl-<key> (no marker: it is known by its ETag), and complete() returns it', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, { expectedSize: TAIL.length, metadata: { a: '1', tags: 'x y' } });
+    await writeSmall(writer);
+    const info = await writer.complete({ overwrite: true });
+    expect((fake.named('PutObjectCommand')[0]!.command as PutObjectCommand).input.Metadata).toEqual({ 'cl-a': '1', 'cl-tags': 'x y' });
+    expect(info).toMatchObject({ name: 'obj', storedSize: TAIL.length, version: '"put-etag"', metadata: { a: '1', tags: 'x y' } });
+    expect(info.modifiedAt).toBeInstanceOf(Date);
+  });
+
+  it('a multipart upload carries them with the upload\'s marker; without caller metadata only the marker', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, { metadata: { a: '1' } });
+    await writeMultipart(writer);
+    const metadata = (fake.named('CreateMultipartUploadCommand')[0]!.command as CreateMultipartUploadCommand).input.Metadata;
+    expect(Object.keys(metadata ?? {}).sort()).toEqual(['cl-a', UPLOAD_MARKER_KEY]);
+    expect(metadata?.['cl-a']).toBe('1');
+    expect((await writer.complete({ overwrite: true })).metadata).toEqual({ a: '1' });
+
+    const plain = new ScriptedS3();
+    await writeMultipart(writerFor(plain));
+    const plainMetadata = (plain.named('CreateMultipartUploadCommand')[0]!.command as CreateMultipartUploadCommand).input.Metadata;
+    expect(Object.keys(plainMetadata ?? {})).toEqual([UPLOAD_MARKER_KEY]);
+  });
+
+  it('no metadata at all (a single PUT, none given, or none in an empty object): no Metadata member, none in what complete() returns', async () => {
+    for (const metadata of [undefined, {}]) {
+      const fake = new ScriptedS3();
+      const writer = writerFor(fake, { expectedSize: TAIL.length, ...(metadata === undefined ? {} : { metadata }) });
+      await writeSmall(writer);
+      const info = await writer.complete({ overwrite: true });
+      expect('Metadata' in (fake.named('PutObjectCommand')[0]!.command as PutObjectCommand).input).toBe(false);
+      expect('metadata' in info).toBe(false);
+    }
+  });
+
+  it('a writer resumed from a token without a marker continues its upload (no Create, so no new marker) and keeps a token without one', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, {
+      resume: { uploadId: 'legacy', marker: undefined, parts: [{ partIndex: 0, offset: 0, length: MIN_PART_SIZE, receipt: '"p1"' }] },
+    });
+    await writer.writePart(1, MIN_PART_SIZE, TAIL);
+    expect(fake.names()).toEqual(['UploadPartCommand']);
+    expect((fake.named('UploadPartCommand')[0]!.command as UploadPartCommand).input.UploadId).toBe('legacy');
+    expect(writer.resumeToken).toBe('legacy');
+  });
+});
+
+describe('parts in flight when the writer stops', () => {
+  /** A writer whose second UploadPart is held until `release()`. */
+  async function heldSecondPart(options: WriterOptions = {}) {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, options);
+    await writer.writePart(0, 0, BIG);
+    fake.on('UploadPartCommand', async () => {
+      await held;
+      return { ETag: '"late"' };
+    });
+    const inFlight = writer.writePart(1, MIN_PART_SIZE, BIG).then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    return { fake, writer, inFlight, release: () => release() };
+  }
+
+  it('suspend() cuts off a part in flight and returns only once it settled; the upload is kept', async () => {
+    const { fake, writer, inFlight, release } = await heldSecondPart();
+    let suspended = false;
+    const suspending = writer.suspend().then(() => (suspended = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fake.named('UploadPartCommand')[1]!.signal?.aborted).toBe(true);
+    expect(suspended).toBe(false);
+    release();
+    await suspending;
+    await inFlight;
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(0);
+    expect(writer.resumeToken).toMatch(/^upload-1 [0-9a-f]{32}$/);
+  });
+
+  it('the caller\'s signal reaches every request of the write (a cancel cuts off a part in flight)', async () => {
+    const controller = new AbortController();
+    const { fake, inFlight, release } = await heldSecondPart({ signal: controller.signal });
+    const sent = fake.named('UploadPartCommand')[1]!.signal!;
+    expect(sent.aborted).toBe(false);
+    controller.abort();
+    expect(sent.aborted).toBe(true);
+    expect(fake.named('CreateMultipartUploadCommand')[0]!.signal).toBe(fake.named('UploadPartCommand')[0]!.signal);
+    release();
+    await inFlight;
+  });
+});
+
+describe('the check before publishing', () => {
+  it('HeadObject goes with the caller\'s signal (a cancel stops the check); the publish goes without it', async () => {
+    for (const multipart of [false, true]) {
+      const controller = new AbortController();
+      const fake = new ScriptedS3();
+      const writer = writerFor(fake, { expectedSize: multipart ? undefined : TAIL.length, commitMode: 'check', signal: controller.signal });
+      if (multipart) await writeMultipart(writer);
+      else await writeSmall(writer);
+      await writer.complete({ overwrite: false });
+      expect(fake.named('HeadObjectCommand')).toHaveLength(1);
+      expect((fake.named('HeadObjectCommand')[0]!.command as HeadObjectCommand).input).toEqual({ Bucket: 'bucket', Key: 'prefix/obj' });
+      expect(fake.named('HeadObjectCommand')[0]!.signal).toBe(controller.signal);
+      expect(fake.named(multipart ? 'CompleteMultipartUploadCommand' : 'PutObjectCommand')[0]!.signal).toBeUndefined();
+    }
+  });
+});
+
+describe('when the multipart upload starts, and stopping before it exists', () => {
+  it('an object announced larger than MIN_PART_SIZE starts its multipart upload with the first part (nothing held in memory)', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake, { expectedSize: MIN_PART_SIZE + 1 });
+    await writer.writePart(0, 0, BIG);
+    expect(fake.names()).toEqual(['CreateMultipartUploadCommand', 'UploadPartCommand']);
+  });
+
+  it('suspend() while the upload is still being created is an abort: the upload is aborted once it exists, not left behind', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fake = new ScriptedS3().on('CreateMultipartUploadCommand', async () => {
+      await held;
+      return { UploadId: 'upload-late' };
+    });
+    const writer = writerFor(fake);
+    const writing = writer.writePart(0, 0, BIG).catch((err: unknown) => err);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writer.resumeToken).toBeUndefined();
+    const suspending = writer.suspend();
+    release();
+    await suspending;
+    await writing;
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(1);
+    expect((fake.named('AbortMultipartUploadCommand')[0]!.command as AbortMultipartUploadCommand).input.UploadId).toBe('upload-late');
+  });
+
+  it('suspend() after complete() leaves the writer completed (more parts are a caller error, not a cancel)', async () => {
+    const fake = new ScriptedS3();
+    const writer = writerFor(fake);
+    await writeMultipart(writer);
+    await writer.complete({ overwrite: true });
+    await writer.suspend();
+    await expect(writer.writePart(2, 2 * MIN_PART_SIZE, TAIL)).rejects.toThrow('writePart() on a writer that is completed.');
+  });
+});
+
+describe('If-None-Match refusing a retried Complete', () => {
+  /**
+   * Complete: a server fault (the upload still listed), then 412. HEAD: no object at the check before
+   * publishing nor after the fault, then `after`.
+   */
+  async function retried(after: (marker: string) => ScriptedS3['head']) {
+    const fake = new ScriptedS3()
+      .on('CompleteMultipartUploadCommand', () => s3Error('InternalError', 500))
+      .on('CompleteMultipartUploadCommand', () => s3Error('PreconditionFailed', 412))
+      .on('HeadObjectCommand', () => s3Error('NotFound', 404))
+      .on('HeadObjectCommand', () => s3Error('NotFound', 404));
+    const writer = writerFor(fake, { commitMode: 'conditional' });
+    await writeMultipart(writer);
+    const marker = (fake.named('CreateMultipartUploadCommand')[0]!.command as CreateMultipartUploadCommand).input.Metadata![UPLOAD_MARKER_KEY]!;
+    fake.head = after(marker);
+    const outcome = await writer.complete({ overwrite: false }).catch((err: unknown) => err);
+    return { fake, outcome };
+  }
+
+  it('meets our own object (the first attempt landed after all): published', async () => {
+    const { fake, outcome } = await retried((marker) => ({
+      ContentLength: MIN_PART_SIZE + TAIL.length,
+      ETag: '"landed"',
+      Metadata: { [UPLOAD_MARKER_KEY]: marker },
+    }));
+    expect(outcome).toMatchObject({ version: '"landed"', storedSize: MIN_PART_SIZE + TAIL.length });
+    expect(publishSteps(fake)).toEqual([
+      'HeadObjectCommand',
+      'CompleteMultipartUploadCommand',
+      'HeadObjectCommand',
+      'ListPartsCommand',
+      'CompleteMultipartUploadCommand',
+      'HeadObjectCommand',
+    ]);
+  });
+
+  it('meets another writer\'s object of the same size: ALREADY_EXISTS, the upload aborted', async () => {
+    const { fake, outcome } = await retried(() => ({
+      ContentLength: MIN_PART_SIZE + TAIL.length,
+      ETag: '"theirs"',
+      Metadata: { [UPLOAD_MARKER_KEY]: 'e'.repeat(32) },
+    }));
+    expect(outcome).toMatchObject({ reason: 'ALREADY_EXISTS' });
+    expect(fake.named('AbortMultipartUploadCommand')).toHaveLength(1);
+  });
+
+  it('a first attempt refused is another writer\'s object: ALREADY_EXISTS without looking at it', async () => {
+    const fake = new ScriptedS3().on('CompleteMultipartUploadCommand', () => s3Error('PreconditionFailed', 412));
+    const writer = writerFor(fake, { commitMode: 'conditional' });
+    await writeMultipart(writer);
+    await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'ALREADY_EXISTS' });
+    expect(publishSteps(fake)).toEqual(['HeadObjectCommand', 'CompleteMultipartUploadCommand', 'AbortMultipartUploadCommand']);
   });
 });
