@@ -173,8 +173,8 @@ const lazyBuiltinsForDependencies: Plugin = {
  * when first required (`__esm`), so the libraries stay in the entry (no new
  * chunk) but their top-level code runs at the first use, not at start. Each
  * stand-in export forwards to the real export: functions are called through,
- * objects are a Proxy whose property reads (methods bound to the real object)
- * come from the real one. The exports are listed here by kind; the build
+ * objects are a Proxy whose property reads come from the real one (unbound,
+ * so a class such as ed25519.Point keeps its static methods). The exports are listed here by kind; the build
  * checks each against the real module, and esbuild refuses an import of a
  * name not listed. dist/ and the npm package keep the ordinary imports.
  */
@@ -182,6 +182,7 @@ const LAZY_LIBRARIES: ReadonlyArray<{ readonly specifier: string; readonly objec
   { specifier: 'age-encryption', objects: ['armor'], functions: ['identityToRecipient'] },
   { specifier: '@noble/post-quantum/hybrid.js', objects: ['MLKEM768X25519'], functions: [] },
   { specifier: '@scure/base', objects: ['bech32', 'bech32m'], functions: [] },
+  { specifier: '@noble/curves/ed25519.js', objects: ['ed25519'], functions: [] },
 ];
 
 const LAZY_LIBRARY_NAMESPACE = 'cloudlocker-lazy-library';
@@ -204,7 +205,7 @@ const lazyAgeLibraries: Plugin = {
       }
       return undefined;
     });
-    pluginBuild.onResolve({ filter: /^(age-encryption|@noble\/post-quantum\/hybrid\.js|@scure\/base)$/ }, (args) => {
+    pluginBuild.onResolve({ filter: /^(age-encryption|@noble\/post-quantum\/hybrid\.js|@scure\/base|@noble\/curves\/ed25519\.js)$/ }, (args) => {
       // Only cloudlocker's own imports; the libraries' imports of each other (all inside the lazily evaluated part) stay as they are.
       if (args.namespace !== 'file' || args.kind !== 'import-statement' || !args.importer.startsWith(sourceDirectory)) return undefined;
       return { path: args.path, namespace: LAZY_LIBRARY_NAMESPACE, pluginData: { resolveDir: args.resolveDir } };
@@ -263,7 +264,8 @@ function standIn(library: (typeof LAZY_LIBRARIES)[number], resolveDir: string): 
     'let real;',
     `const load = () => (real ??= require(${JSON.stringify(`real:${library.specifier}`)}));`,
     'const lazyObject = (name) => new Proxy({}, {',
-    '  get: (_target, key) => { const object = load()[name]; const value = object[key]; return typeof value === "function" ? value.bind(object) : value; },',
+    // Unbound: a method called on the stand-in reads its properties through it; a class (ed25519.Point) keeps its statics.
+    '  get: (_target, key) => load()[name][key],',
     '  has: (_target, key) => key in load()[name],',
     '  ownKeys: () => Reflect.ownKeys(load()[name]),',
     '  getOwnPropertyDescriptor: (_target, key) => { const descriptor = Reflect.getOwnPropertyDescriptor(load()[name], key); return descriptor && { ...descriptor, configurable: true }; },',
