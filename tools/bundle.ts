@@ -10,7 +10,7 @@
  * ESM/CommonJS mixes and code splitting at dynamic import() boundaries, which
  * is what keeps the AWS SDK out of a local-only start.
  */
-import { build, type Metafile, type Plugin } from 'esbuild';
+import { build, type Metafile, type OnLoadResult, type Plugin } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +62,7 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
     minifySyntax: minify,
     minifyWhitespace: minify,
     legalComments: 'none',
-    plugins: [staticCryptoForCli, lazyBuiltinsForDependencies],
+    plugins: [staticCryptoForCli, lazyBuiltinsForDependencies, lazyAgeLibraries, builtinsByRequire],
     metafile: true,
     logLevel: 'warning',
   });
@@ -157,6 +157,124 @@ const lazyBuiltinsForDependencies: Plugin = {
     }
   },
 };
+
+/**
+ * The age layer's libraries compute tables when their modules are evaluated:
+ * `@noble/curves` builds the ed25519 and NIST curves (field square roots, the
+ * p256/p384/p521 curves that `@noble/post-quantum/hybrid.js` defines next to
+ * the ML-KEM768-X25519 one cloudlocker uses), `@noble/post-quantum` its ML-KEM
+ * zetas, `@scure/base` its alphabets: about a sixth of the bundle's start-up
+ * CPU, for code that no start needs (only the first request that touches an
+ * age header, a card or an identity file does).
+ *
+ * In the bundle, the imports of these packages from src/ get a stand-in
+ * module that `require()`s the real one on first use. esbuild bundles such a
+ * require of an ES module in the same file, wrapped so that it is evaluated
+ * when first required (`__esm`), so the libraries stay in the entry (no new
+ * chunk) but their top-level code runs at the first use, not at start. Each
+ * stand-in export forwards to the real export: functions are called through,
+ * objects are a Proxy whose property reads come from the real one (unbound,
+ * so a class such as ed25519.Point keeps its static methods). The exports are listed here by kind; the build
+ * checks each against the real module, and esbuild refuses an import of a
+ * name not listed. dist/ and the npm package keep the ordinary imports.
+ */
+const LAZY_LIBRARIES: ReadonlyArray<{ readonly specifier: string; readonly objects: readonly string[]; readonly functions: readonly string[] }> = [
+  { specifier: 'age-encryption', objects: ['armor'], functions: ['identityToRecipient'] },
+  { specifier: '@noble/post-quantum/hybrid.js', objects: ['MLKEM768X25519'], functions: [] },
+  { specifier: '@scure/base', objects: ['bech32', 'bech32m'], functions: [] },
+  { specifier: '@noble/curves/ed25519.js', objects: ['ed25519'], functions: [] },
+];
+
+const LAZY_LIBRARY_NAMESPACE = 'cloudlocker-lazy-library';
+
+const lazyAgeLibraries: Plugin = {
+  name: 'lazy-age-libraries',
+  setup(pluginBuild) {
+    const root = pluginBuild.initialOptions.absWorkingDir ?? process.cwd();
+    const sourceDirectory = path.join(root, 'src') + path.sep;
+    const specifiers = new Map(LAZY_LIBRARIES.map((library) => [library.specifier, library]));
+    pluginBuild.onStart(async () => {
+      for (const library of LAZY_LIBRARIES) {
+        const real = (await import(library.specifier)) as Record<string, unknown>;
+        for (const name of library.objects) {
+          if (typeof real[name] !== 'object' || real[name] === null) throw new Error(`${library.specifier}'s ${name} is no longer an object: look at tools/bundle.ts's lazy age libraries again`);
+        }
+        for (const name of library.functions) {
+          if (typeof real[name] !== 'function') throw new Error(`${library.specifier}'s ${name} is no longer a function: look at tools/bundle.ts's lazy age libraries again`);
+        }
+      }
+      return undefined;
+    });
+    pluginBuild.onResolve({ filter: /^(age-encryption|@noble\/post-quantum\/hybrid\.js|@scure\/base|@noble\/curves\/ed25519\.js)$/ }, (args) => {
+      // Only cloudlocker's own imports; the libraries' imports of each other (all inside the lazily evaluated part) stay as they are.
+      if (args.namespace !== 'file' || args.kind !== 'import-statement' || !args.importer.startsWith(sourceDirectory)) return undefined;
+      return { path: args.path, namespace: LAZY_LIBRARY_NAMESPACE, pluginData: { resolveDir: args.resolveDir } };
+    });
+    // The real exports, re-exported by name from an ES module, so that esbuild still leaves out what cloudlocker does not use.
+    pluginBuild.onResolve({ filter: /^real:/, namespace: LAZY_LIBRARY_NAMESPACE }, (args) => ({
+      path: args.path,
+      namespace: LAZY_LIBRARY_NAMESPACE,
+      pluginData: args.pluginData as unknown,
+    }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: LAZY_LIBRARY_NAMESPACE }, (args) => {
+      const resolveDir = (args.pluginData as { resolveDir: string }).resolveDir;
+      if (!args.path.startsWith('real:')) return standIn(specifiers.get(args.path)!, resolveDir);
+      const library = specifiers.get(args.path.slice('real:'.length))!;
+      return {
+        contents: `export { ${[...library.objects, ...library.functions].join(', ')} } from ${JSON.stringify(library.specifier)};\n`,
+        loader: 'js',
+        resolveDir,
+      };
+    });
+  },
+};
+
+/**
+ * cloudlocker's own `import { x } from 'node:crypto'` (any built-in) is, in
+ * the bundle, a require() of it. An ES module import of a built-in makes
+ * Node build the module's namespace, which reads every export, and some
+ * exports are getters that load more of Node: `crypto.webcrypto`/`subtle`
+ * (the whole Web Crypto implementation), `util.parseArgs` and `util.MIMEType`,
+ * `readline.promises`, `tls.rootCertificates` (parsing ~140 CA certificates).
+ * Through require() only what is used is read (esbuild's interop reads
+ * `import_node_crypto.randomBytes` at the call). The same module object,
+ * so behaviour is unchanged; dist/ keeps the ES imports.
+ */
+const BUILTIN_NAMESPACE = 'cloudlocker-builtin';
+
+const builtinsByRequire: Plugin = {
+  name: 'builtins-by-require',
+  setup(pluginBuild) {
+    const root = pluginBuild.initialOptions.absWorkingDir ?? process.cwd();
+    const ownDirectories = ['src', 'protocol'].map((directory) => path.join(root, directory) + path.sep);
+    pluginBuild.onResolve({ filter: /^node:/ }, (args) => {
+      if (args.namespace !== 'file' || args.kind !== 'import-statement' || !ownDirectories.some((directory) => args.importer.startsWith(directory))) return undefined;
+      return { path: args.path, namespace: BUILTIN_NAMESPACE };
+    });
+    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});\n`,
+      loader: 'js',
+    }));
+  },
+};
+
+/** The stand-in of a lazy library: the same exports, each forwarding to the real one, which is required on first use. */
+function standIn(library: (typeof LAZY_LIBRARIES)[number], resolveDir: string): OnLoadResult {
+  const lines = [
+    'let real;',
+    `const load = () => (real ??= require(${JSON.stringify(`real:${library.specifier}`)}));`,
+    'const lazyObject = (name) => new Proxy({}, {',
+    // Unbound: a method called on the stand-in reads its properties through it; a class (ed25519.Point) keeps its statics.
+    '  get: (_target, key) => load()[name][key],',
+    '  has: (_target, key) => key in load()[name],',
+    '  ownKeys: () => Reflect.ownKeys(load()[name]),',
+    '  getOwnPropertyDescriptor: (_target, key) => { const descriptor = Reflect.getOwnPropertyDescriptor(load()[name], key); return descriptor && { ...descriptor, configurable: true }; },',
+    '});',
+    ...library.objects.map((name) => `export const ${name} = lazyObject(${JSON.stringify(name)});`),
+    ...library.functions.map((name) => `export function ${name}(...args) { return load().${name}.apply(this, args); }`),
+  ];
+  return { contents: lines.join('\n') + '\n', loader: 'js', resolveDir, pluginData: { resolveDir } };
+}
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);

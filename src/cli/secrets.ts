@@ -3,7 +3,6 @@
  * those in `ps`): either one line read from standard input, or the
  * CLOUDLOCKER_KEY_PASSPHRASE environment variable.
  */
-import readline from 'node:readline';
 import { Writable } from 'node:stream';
 import { UsageError } from './exit-codes.js';
 
@@ -22,7 +21,9 @@ export interface PassphraseSource {
 /** The passphrase, or undefined when none was given. */
 export async function readPassphrase(source: PassphraseSource): Promise<string | undefined> {
   if (source.fromStdin) {
-    const line = await readOneLine(source.stdin ?? process.stdin, source.stderr ?? process.stderr, source.prompt ?? 'Passphrase: ');
+    // Loaded here, not at the top: every command (serve too) imports this file, few read a line (start-up time, issue 17).
+    const readline = await import('node:readline');
+    const line = await readOneLine(readline, source.stdin ?? process.stdin, source.stderr ?? process.stderr, source.prompt ?? 'Passphrase: ');
     if (line === '') throw new UsageError('The passphrase read from standard input is empty.');
     return line;
   }
@@ -31,7 +32,7 @@ export async function readPassphrase(source: PassphraseSource): Promise<string |
 }
 
 /** One line from `input` (without its line ending); on a terminal, prompted and not echoed. */
-function readOneLine(input: NodeJS.ReadableStream & { isTTY?: boolean }, stderr: NodeJS.WritableStream, prompt: string): Promise<string> {
+function readOneLine(readline: typeof import('node:readline'), input: NodeJS.ReadableStream & { isTTY?: boolean }, stderr: NodeJS.WritableStream, prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const terminal = input.isTTY === true;
     let echo = true;

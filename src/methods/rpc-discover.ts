@@ -7,6 +7,7 @@ import { buildOpenRpcDocument, withServer, type RpcDiscover, type RpcDiscoverRes
 import type { MethodHandler } from './handler.js';
 
 export function createRpcDiscoverHandler(serverUrl: () => string): MethodHandler<typeof RpcDiscover> {
-  const document = buildOpenRpcDocument();
-  return async () => withServer(document, serverUrl()) as unknown as RpcDiscoverResult;
+  // Built at the first call, not at start: few clients ask, and every start would pay for it (issue 17).
+  let document: ReturnType<typeof buildOpenRpcDocument> | undefined;
+  return async () => withServer((document ??= buildOpenRpcDocument()), serverUrl()) as unknown as RpcDiscoverResult;
 }

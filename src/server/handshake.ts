@@ -96,15 +96,26 @@ export function isLoopbackHostHeader(host: string): boolean {
   return hostname.toLowerCase() === 'localhost' || isLoopbackAddress(hostname);
 }
 
-/** ::1, and 127.0.0.0/8 written as IPv4-mapped IPv6. */
-const IPV6_LOOPBACK = new net.BlockList();
-IPV6_LOOPBACK.addAddress('::1', 'ipv6');
-IPV6_LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+/**
+ * ::1, and 127.0.0.0/8 written as IPv4-mapped IPv6. Made at the first IPv6
+ * check, not when the module loads: creating a BlockList loads Node's
+ * blocklist and socket-address modules, which a start need not wait for (issue 17).
+ */
+let ipv6Loopback: InstanceType<typeof net.BlockList> | undefined;
+
+function ipv6LoopbackList(): InstanceType<typeof net.BlockList> {
+  if (ipv6Loopback === undefined) {
+    ipv6Loopback = new net.BlockList();
+    ipv6Loopback.addAddress('::1', 'ipv6');
+    ipv6Loopback.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+  }
+  return ipv6Loopback;
+}
 
 /** An IP literal in 127.0.0.0/8 or ::1. */
 export function isLoopbackAddress(address: string): boolean {
   if (net.isIPv4(address)) return address.startsWith('127.');
-  if (net.isIPv6(address)) return IPV6_LOOPBACK.check(address, 'ipv6');
+  if (net.isIPv6(address)) return ipv6LoopbackList().check(address, 'ipv6');
   return false;
 }
 
