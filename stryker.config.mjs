@@ -193,6 +193,12 @@ export const MODULES = {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts'],
   },
+  // The format seam (branch mut-rest): detecting an object's format from its first bytes and cutting
+  // its header, and the chunk geometry both formats share (where chunk i starts, how long it is).
+  'crypto-seam': {
+    mutate: ['src/crypto/formats.ts', 'src/crypto/chunked-layout.ts'],
+    tests: ['test/crypto/formats.test.ts', 'test/crypto/chunked-layout.test.ts', 'test/crypto/format-seam.test.ts', 'test/crypto/header-refusals.test.ts'],
+  },
   's3-writer': {
     mutate: ['src/storage/s3/object-writer.ts'],
     // Fast unit tests against fake S3 clients (the commit path call by call, lost answers, RGW's

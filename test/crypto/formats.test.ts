@@ -20,7 +20,8 @@ import {
   type StoredFormat,
 } from '../../src/crypto/index.js';
 import { WRITTEN_FORMAT_VERSION } from '../../src/crypto/written-format.js';
-import { catchReason } from './helpers.js';
+import { catchReason, catchReasonAsync } from './helpers.js';
+import { ApplicationErrors } from '../../protocol/errors.js';
 import { LIST_HEADER_READ_CONCURRENCY, createListFilesHandler } from '../../src/methods/list-files.js';
 import type { Storage } from '../../src/storage/storage.js';
 
@@ -132,6 +133,134 @@ describe('FormatRegistry', () => {
     expect(() => storedFormats.createOpener({ kind: 'age-identity' }, object.subarray(0, 96))).toThrow(
       expect.objectContaining({ reason: 'KEY_MISMATCH' }),
     );
+  });
+});
+
+/** The refusal of a registry reading something that is not one of its formats, as a user reads it. */
+const NOT_A_FORMAT = 'The stored file was altered or is incomplete: it does not start like a cloudlocker encrypted file; it cannot be trusted; restore it from another copy or upload it again.';
+
+describe('FormatRegistry, decision by decision (mutation audit, branch mut-rest)', () => {
+  const both = new FormatRegistry([formatV1, fakeFormat]);
+  /** Formats with a fixed header, as v1 has: sizes follow from stored sizes alone. */
+  const fixed = (name: string, headerLength: number): StoredFormat => ({
+    ...fakeFormat,
+    name,
+    fixedHeaderLength: headerLength,
+    layoutFor: (length) => fakeChunks.withHeaderLength(length),
+  });
+
+  it('needs a format, and reads first as many bytes as its greediest format wants', () => {
+    expect(() => new FormatRegistry([])).toThrow(new RangeError('a format registry needs at least one format'));
+    const longMagic: StoredFormat = { ...fakeFormat, name: 'long-magic', headerReadHint: 8, magicLength: 40 };
+    expect(new FormatRegistry([fakeFormat]).headerReadHint).toBe(16);
+    expect(new FormatRegistry([fakeFormat, longMagic]).headerReadHint).toBe(40);
+    expect(new FormatRegistry([longMagic, formatV1]).headerReadHint).toBe(96);
+  });
+
+  it('chooses the writer by the spec\'s format name, and names a format it does not have', () => {
+    expect(both.forSpec({ format: 'fake' })).toBe(fakeFormat);
+    expect(both.forSpec({ format: 'v1' })).toBe(formatV1);
+    expect(() => both.forSpec({ format: 'nope' })).toThrow(new TypeError('no stored format is registered as "nope"'));
+  });
+
+  it('detects a format only once its whole magic has been read', () => {
+    const eager: StoredFormat = { ...fakeFormat, name: 'eager', magicLength: 4, detect: () => true };
+    const registry = new FormatRegistry([eager]);
+    expect(registry.detect(Buffer.from('abc'))).toBeUndefined();
+    expect(registry.detect(Buffer.from('abcd'))).toBe(eager);
+  });
+
+  it('hands a header to the format it starts like, to describe it or resume its sealer', () => {
+    const header = fakeObject(2, 0).subarray(0, FAKE_MAGIC.length + 2 * 12 + FAKE_END.length);
+    const sealer = { header } as unknown as ReturnType<StoredFormat['resumeSealer']>;
+    const seen: Uint8Array[] = [];
+    const spy: StoredFormat = {
+      ...fakeFormat,
+      describe: (bytes) => {
+        seen.push(bytes);
+        return { formatVersion: 99, format: 'fake', keyId: 'd'.repeat(32) };
+      },
+      resumeSealer: (_spec, bytes) => {
+        seen.push(bytes);
+        return sealer;
+      },
+    };
+    const registry = new FormatRegistry([formatV1, spy]);
+    expect(registry.describe(header)).toEqual({ formatVersion: 99, format: 'fake', keyId: 'd'.repeat(32) });
+    expect(registry.resumeSealer({ format: 'fake' }, header)).toBe(sealer);
+    expect(seen).toEqual([header, header]);
+    for (const action of [() => registry.describe(Buffer.alloc(200, 1)), () => registry.resumeSealer({ format: 'fake' }, Buffer.alloc(200, 1))]) {
+      const error = catchReason(action, 'INTEGRITY');
+      expect(error.message).toBe(NOT_A_FORMAT);
+    }
+  });
+
+  it('parses only a whole header, cut to its exact length', () => {
+    const object = fakeObject(3, 10);
+    const headerLength = FAKE_MAGIC.length + 3 * 12 + FAKE_END.length;
+    const parsed = both.parse(object);
+    expect(parsed.format).toBe(fakeFormat);
+    expect(parsed.header.equals(object.subarray(0, headerLength))).toBe(true);
+    expect(parsed.layout.headerLength).toBe(headerLength);
+    const cut = catchReason(() => both.parse(object.subarray(0, headerLength - 1)), 'INTEGRITY');
+    expect(cut.message).toBe(ApplicationErrors.INTEGRITY.message);
+  });
+
+  it('sizes from stored sizes alone only when every format has a fixed header and they agree', () => {
+    const size = fakeChunks.withHeaderLength(10).storedSizeFor(1000);
+    expect(new FormatRegistry([fixed('a', 10), fixed('b', 10)]).plaintextSizeFromStoredSize(size)).toBe(1000);
+    // A format whose header is known only once read, first or alone: nothing follows from the size.
+    expect(new FormatRegistry([fakeFormat]).plaintextSizeFromStoredSize(size)).toBeUndefined();
+    expect(new FormatRegistry([fakeFormat, fixed('a', 10)]).plaintextSizeFromStoredSize(size)).toBeUndefined();
+    // Two fixed headers of different lengths: two possible answers, so none.
+    expect(new FormatRegistry([fixed('a', 10), fixed('c', 12)]).plaintextSizeFromStoredSize(size)).toBeUndefined();
+    // Possible for one format only (14 bytes: an empty file after a 10-byte header, shorter than any with 12): no answer either.
+    expect(new FormatRegistry([fixed('a', 10), fixed('c', 12)]).plaintextSizeFromStoredSize(14)).toBeUndefined();
+    expect(new FormatRegistry([fixed('c', 12), fixed('a', 10)]).plaintextSizeFromStoredSize(14)).toBeUndefined();
+    // Impossible for every format: the first format's refusal.
+    const error = catchReason(() => new FormatRegistry([fixed('a', 10), fixed('c', 12)]).plaintextSizeFromStoredSize(5), 'INTEGRITY');
+    expect(error.message).toContain('it is 5 bytes long, shorter than the smallest possible encrypted file');
+    expect(error.details).toEqual({ storedSize: 5 });
+  });
+
+  it('reads a long header in doubling reads, and no further than it goes', async () => {
+    const object = fakeObject(40, 1000);
+    const reads: Array<[number, number]> = [];
+    const found = await both.readHeader(readerOf(object, reads));
+    expect(found.header.length).toBe(495);
+    expect(reads).toEqual([
+      [0, 96],
+      [0, 192],
+      [0, 384],
+      [0, 768],
+    ]);
+  });
+
+  it('stops at the end of an object that ends inside its header, with one read past what it has', async () => {
+    const reads: Array<[number, number]> = [];
+    const error = await catchReasonAsync(() => both.readHeader(readerOf(fakeObject(40, 10).subarray(0, 100), reads)), 'INTEGRITY');
+    expect(error.message).toBe(ApplicationErrors.INTEGRITY.message);
+    expect(reads).toEqual([
+      [0, 96],
+      [0, 192],
+    ]);
+  });
+
+  it('stops at the format\'s longest header rather than reading on (a hostile store sends an endless header)', async () => {
+    const reads: Array<[number, number]> = [];
+    const endless = fakeObject(400, 10); // 4 815-byte header, longer than the fake format's 4 096
+    const error = await catchReasonAsync(() => both.readHeader(readerOf(endless, reads)), 'INTEGRITY');
+    expect(error.message).toBe(ApplicationErrors.INTEGRITY.message);
+    expect(reads.map(([, length]) => length)).toEqual([96, 192, 384, 768, 1536, 3072, 4096]);
+  });
+
+  it('says an object too short to hold a magic is incomplete, and a longer one starts like no format', async () => {
+    const short = await catchReasonAsync(() => both.readHeader(readerOf(Buffer.alloc(10, 1))), 'INTEGRITY');
+    expect(short.message).toBe(ApplicationErrors.INTEGRITY.message);
+    const exactlyTheHint = await catchReasonAsync(() => both.readHeader(readerOf(Buffer.alloc(96, 1))), 'INTEGRITY');
+    expect(exactlyTheHint.message).toBe(NOT_A_FORMAT);
+    const long = await catchReasonAsync(() => both.readHeader(readerOf(Buffer.alloc(200, 1))), 'INTEGRITY');
+    expect(long.message).toBe(NOT_A_FORMAT);
   });
 });
 
