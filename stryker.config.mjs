@@ -194,7 +194,7 @@ export const MODULES = {
   // runs Debian's age on every vector and a scrypt key file for every mutant it covers).
   'crypto-age-stanzas-unit': {
     mutate: ['src/crypto/age/stanzas.ts'],
-    tests: ['test/crypto/age/stanzas.test.ts', 'test/crypto/age/cctv.test.ts', 'test/crypto/age/age-format.test.ts'],
+    tests: ['test/crypto/age/stanzas.test.ts', 'test/crypto/age/stanzas-zeroing.test.ts', 'test/crypto/age/cctv.test.ts', 'test/crypto/age/age-format.test.ts'],
     onlyWhenNamed: true,
   },
   'crypto-age-slot-unit': {
