@@ -53,9 +53,22 @@ jest.unstable_mockModule('@noble/post-quantum/hybrid.js', () => {
   return { ...realHybrid, MLKEM768X25519 };
 });
 type ScryptCallback = (err: Error | null, key: Buffer) => void;
+interface ScryptOptions {
+  N: number;
+  r: number;
+  p: number;
+  maxmem: number;
+}
+/** When set, scrypt is not run: its options are recorded and a stand-in key is returned. */
+let scryptStandIn: ScryptOptions[] | undefined;
 jest.unstable_mockModule('node:crypto', () => {
   const real = realCrypto;
-  const scrypt = (password: Buffer, salt: Buffer, length: number, options: object, callback: ScryptCallback) => {
+  const scrypt = (password: Buffer, salt: Buffer, length: number, options: ScryptOptions, callback: ScryptCallback) => {
+    if (scryptStandIn !== undefined) {
+      scryptStandIn.push(options);
+      setImmediate(() => callback(null, keep('scrypt key', Buffer.alloc(length, 7))));
+      return;
+    }
     real.scrypt(password, salt, length, options, (err, key) => {
       if (key !== undefined) keep('scrypt key', key);
       callback(err, key);
@@ -132,5 +145,27 @@ describe('recipient stanzas zero what they derived', () => {
       kinds: ['scrypt key'],
       notZero: [],
     });
+  });
+
+  test('work factors up to 2^20 are read and go to scrypt as N = 2^logN, r = 8, p = 1, with the memory they need (not run here: 1 GiB)', async () => {
+    const stanza = await stanzas.wrapScrypt('pass', FILE_KEY, deterministicRandom('high'), 2);
+    scryptStandIn = [];
+    try {
+      for (const logN of [18, 19, 20]) {
+        // The stand-in key does not open the body: "not for this passphrase", after scrypt ran at 2^logN.
+        expect(await stanzas.unwrapScrypt('pass', [{ args: ['scrypt', stanza.args[1], String(logN)], body: stanza.body }])).toBeNull();
+      }
+      await stanzas.wrapScrypt('pass', FILE_KEY, deterministicRandom('high'), 20);
+      expect(scryptStandIn.map(({ N, r, p }) => ({ N, r, p }))).toEqual([
+        { N: 2 ** 18, r: 8, p: 1 },
+        { N: 2 ** 19, r: 8, p: 1 },
+        { N: 2 ** 20, r: 8, p: 1 },
+        { N: 2 ** 20, r: 8, p: 1 },
+      ]);
+      // Node refuses to run when (about) 128 * N * r exceeds maxmem.
+      for (const { N, r, maxmem } of scryptStandIn) expect(maxmem).toBeGreaterThanOrEqual(128 * N * r + 1024 * r);
+    } finally {
+      scryptStandIn = undefined;
+    }
   });
 });
