@@ -97,6 +97,7 @@ describe('parsing an unprotected identity file', () => {
       `# public key: ${identity.recipient}\r\n${secret}\r\n`,
       // Trailing blanks after the public key are allowed, as is a comment that is not the public key line.
       `# public key: ${identity.recipient}  \n#public key: ${other.recipient}\n# public key:${other.recipient}\n${secret}\n`,
+      `## public key: ${other.recipient}\n# # public key: ${other.recipient}\n# public key: ${other.recipient} (old)\n${secret}\n`,
     ]) {
       expect(parseIdentityFileText(text).recipient).toBe(identity.recipient);
     }
@@ -127,6 +128,10 @@ describe('parsing an unprotected identity file', () => {
       ],
       [
         `${secret}\n# public key: ${other.recipient}\n`,
+        'its "# public key:" comment does not match its identity: the file was edited or damaged.',
+      ],
+      [
+        `# public key: ${other.recipient} \t \n${secret}\n`,
         'its "# public key:" comment does not match its identity: the file was edited or damaged.',
       ],
       [
@@ -358,7 +363,14 @@ describe('files on disk', () => {
     expect(lone).toMatchObject({ param: 'passphrase', message: 'The passphrase is not valid Unicode text.' });
     await expect(fs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
     await fs.writeFile(file, 'precious');
-    const taken = await refusal(() => createIdentityFile(file, { passphrase: 'fine' }));
+    // Refused before any key is made (and before a passphrase costs a 2^18 scrypt).
+    let drawn = 0;
+    const counting = (size: number) => {
+      drawn += size;
+      return Buffer.alloc(size, 1);
+    };
+    const taken = await refusal(() => createIdentityFile(file, { passphrase: 'fine', random: counting }));
+    expect(drawn).toBe(0);
     expect(taken).toMatchObject({
       reason: 'ALREADY_EXISTS',
       message: 'A file already exists at the key file path; it was left untouched: choose another path.',
