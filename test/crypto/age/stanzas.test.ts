@@ -51,7 +51,7 @@ function extract(salt: Uint8Array | undefined, ikm: Uint8Array): Buffer {
 /** RFC 5869 expand. */
 function expand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
   const blocks: Buffer[] = [];
-  let previous = Buffer.alloc(0);
+  let previous: Buffer = Buffer.alloc(0);
   for (let i = 1; blocks.length * 32 < length; i++) {
     previous = hmac(prk, previous, info, Buffer.from([i]));
     blocks.push(previous);
