@@ -189,9 +189,35 @@ export const MODULES = {
     tests: ['test/crypto/age/file-seam.test.ts', 'test/crypto/age/passphrase-zeroing.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass (branch mut-keys): fast screens of the recipient stanzas, the header slot and the
+  // identities, each file with the narrowest test files that exercise it (no vectors.test.ts: it
+  // runs Debian's age on every vector and a scrypt key file for every mutant it covers).
+  'crypto-age-stanzas-unit': {
+    mutate: ['src/crypto/age/stanzas.ts'],
+    tests: ['test/crypto/age/stanzas.test.ts', 'test/crypto/age/stanzas-zeroing.test.ts', 'test/crypto/age/cctv.test.ts', 'test/crypto/age/age-format.test.ts'],
+    onlyWhenNamed: true,
+  },
+  'crypto-age-slot-unit': {
+    mutate: ['src/crypto/age/slot.ts'],
+    tests: ['test/crypto/age/slot.test.ts'],
+    onlyWhenNamed: true,
+  },
+  // identity-file.ts without identity-file.test.ts (its 2^18 scrypt and Debian's age through a
+  // terminal run for most mutants): identity-file-strict.test.ts works at scrypt 2^2-2^3.
+  'crypto-age-identity-file-unit': {
+    mutate: ['src/crypto/age/identity-file.ts'],
+    tests: ['test/crypto/age/identity-file-strict.test.ts'],
+    onlyWhenNamed: true,
+  },
+  // identity.ts with its own unit tests alone; survivors are re-run with crypto-age-keys' list.
+  'crypto-age-identity-unit': {
+    mutate: ['src/crypto/age/identity.ts'],
+    tests: ['test/crypto/age/identity.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
-    tests: ['test/crypto/age/identity-file.test.ts'],
+    tests: ['test/crypto/age/identity-file.test.ts', 'test/crypto/age/identity-file-strict.test.ts'],
   },
   // The format seam (branch mut-rest): detecting an object's format from its first bytes and cutting
   // its header, and the chunk geometry both formats share (where chunk i starts, how long it is).

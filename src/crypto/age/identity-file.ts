@@ -149,7 +149,11 @@ export type AnyKey = { readonly format: 'age'; readonly identity: AgeIdentity } 
  * is required for a protected file and ignored for an unprotected one, as in v1.
  */
 export async function parseAnyKeyFile(text: string, options: { passphrase?: string } = {}): Promise<AnyKey> {
-  if ((text.startsWith(BOM) ? text.slice(1) : text).startsWith(BINARY_AGE_START)) return parseAnyKeyFileBytes(Buffer.from(text, 'utf8'), options);
+  const start = text.startsWith(BOM) ? text.slice(1) : text;
+  // Straight to the binary reader, not back through parseAnyKeyFileBytes: text that starts with the
+  // version line but not with the whole magic (cut short, CRLF line ends) would bounce between the two
+  // readers until the stack overflowed. The binary reader refuses it as a damaged header.
+  if (start.startsWith(BINARY_AGE_START)) return parseBinaryKeyFile(Buffer.from(start, 'utf8'), options);
   const info = describeText(text);
   if (info.format === 'v1') return { format: 'v1', key: await parseKeyFile(text, options) };
   if (!info.passphraseProtected) return { format: 'age', identity: parseIdentityFileText(text) };
@@ -181,6 +185,11 @@ function startsWithBinaryAge(bytes: Uint8Array): boolean {
  */
 export async function parseAnyKeyFileBytes(bytes: Uint8Array, options: { passphrase?: string } = {}): Promise<AnyKey> {
   if (!startsWithBinaryAge(bytes)) return parseAnyKeyFile(keyFileBytesToText(bytes), options);
+  return parseBinaryKeyFile(bytes, options);
+}
+
+/** A binary passphrase-protected identity (or bytes that start like one). */
+async function parseBinaryKeyFile(bytes: Uint8Array, options: { passphrase?: string }): Promise<AnyKey> {
   const passphrase = checkedPassphrase(options.passphrase);
   return { format: 'age', identity: parseIdentityFileText(await decryptIdentityFile(bytes, passphrase)) };
 }

@@ -20,8 +20,11 @@ import {
   composeSharedHeader,
   encodedStanzaLength,
   isSlotStanza,
+  newSlotFor,
   slotStanzaOfLength,
+  stanzasOfLength,
 } from '../../../src/crypto/age/slot.js';
+import { encodeHeaderWithoutMac, type Stanza } from '../../../src/crypto/age/header.js';
 import { isAgeError } from '../../../src/crypto/age/errors.js';
 
 const AGE = '/usr/bin/age';
@@ -145,5 +148,68 @@ describe('header slot', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('lengths that are not whole numbers, or not finite, have no slot stanza (and do not loop)', () => {
+    for (const length of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 25.5, 100.25, -1, 0, 2 ** 53]) {
+      expect(slotStanzaOfLength(length)).toBeUndefined();
+    }
+  });
+
+  it("a slot's body is zero bytes and its filler at most three '0' characters; the smallest has neither", () => {
+    for (let length = 25; length <= 400; length++) {
+      const stanza = slotStanzaOfLength(length);
+      if (stanza === undefined) continue;
+      expect(stanza.body.every((byte) => byte === 0)).toBe(true);
+      const filler = stanza.args[1] ?? '';
+      expect(filler).toMatch(/^0{0,3}$/);
+      expect(stanza.args).toHaveLength(filler === '' ? 1 : 2);
+    }
+    expect(slotStanzaOfLength(25)).toEqual({ args: [SLOT_STANZA_TYPE], body: Buffer.alloc(0) });
+  });
+
+  it('a new slot is the reserve for the identity type plus the smallest slot (16 X25519 or 3 hybrid recipients)', () => {
+    const x = newSlotFor('X25519', SLOT_MIN_PLAINTEXT);
+    const pq = newSlotFor('mlkem768x25519', 2 ** 40);
+    expect(encodedStanzaLength(x!)).toBe(16 * 98 + 25);
+    expect(encodedStanzaLength(pq!)).toBe(3 * 1557 + 25);
+    expect(newSlotFor('X25519', SLOT_MIN_PLAINTEXT - 1)).toBeUndefined();
+    expect(newSlotFor('mlkem768x25519', undefined)).toBeUndefined();
+    expect(newSlotFor('X25519', 0)).toBeUndefined();
+  });
+
+  it('sharing an object without a slot adds none (a small object stays small); an exhausted slot is replaced by a full new one', async () => {
+    const owner = AgeIdentity.generate();
+    const friend = AgeIdentity.generate();
+    const small = sealAgeBuffer(randomBytes(100), { identity: owner, name: 's' });
+    const shared = await share(small, owner, [friend]);
+    const header = parseHeader(shared);
+    expect(header.stanzas.some(isSlotStanza)).toBe(false);
+    expect(header.stanzas.map((s) => s.args[0])).toEqual(['X25519', 'X25519', AUTHOR_STANZA_TYPE]);
+    expect(header.length).toBe(parseHeader(small).length + encodedStanzaLength(header.stanzas[1]));
+
+    // 17 new recipients at once do not fit the slot: a longer header, with a full slot again.
+    const large = sealAgeBuffer(randomBytes(100), { identity: owner, name: 'l', plaintextSize: SLOT_MIN_PLAINTEXT });
+    const many = Array.from({ length: 17 }, () => AgeIdentity.generate());
+    const grown = parseHeader(await share(large, owner, many));
+    expect(grown.length).toBeGreaterThan(parseHeader(large).length);
+    const slots = grown.stanzas.filter(isSlotStanza);
+    expect(slots).toHaveLength(1);
+    expect(encodedStanzaLength(slots[0])).toBe(16 * 98 + 25);
+    expect(grown.stanzas.at(-1)?.args[0]).toBe(AUTHOR_STANZA_TYPE);
+    expect(grown.stanzas.at(-2)).toBe(slots[0]);
+  });
+
+  it('stanzasOfLength: recipients, the slot, then the trailer, sized to the target; undefined when it cannot be', () => {
+    const owner = AgeIdentity.generate();
+    const recipients = [owner.wrap(Buffer.alloc(16, 1), systemRandom)];
+    const trailer: Stanza[] = [{ args: ['trailer'], body: Buffer.alloc(5) }];
+    const base = encodeHeaderWithoutMac([...recipients, ...trailer]).length + 45;
+    const stanzas = stanzasOfLength(recipients, trailer, base + 500, 45)!;
+    expect(stanzas.map((s) => s.args[0])).toEqual(['X25519', SLOT_STANZA_TYPE, 'trailer']);
+    expect(encodeHeaderWithoutMac(stanzas).length + 45).toBe(base + 500);
+    expect(stanzasOfLength(recipients, trailer, base + 24, 45)).toBeUndefined();
+    expect(stanzasOfLength(recipients, trailer, base + 26, 45)).toBeUndefined();
+    expect(stanzasOfLength(recipients, trailer, base + 25, 45)).toBeDefined();
   });
 });
