@@ -28,10 +28,13 @@ export interface SyncableFile {
 }
 
 /**
- * New bytes after which a background flush starts. Measured on the bench
- * machine (1 GiB, 1 MiB parts): 16 MiB slowed the pipeline (a flush almost
- * always in flight holds a thread-pool thread), 128 MiB left too much for
- * the end; 32 MiB hid the final flush (about 0.6 s a GiB there) best.
+ * New bytes after which a background flush starts. In a standalone loop on
+ * the bench machine (1 GiB in 1 MiB parts, 4 in flight, ChaCha20-Poly1305,
+ * 4 alternating rounds, load about 6) the medians were: one fsync at the end
+ * 2.8 s (0.6-0.7 s of it the final fsync), every 32 MiB 2.1 s, every 128 MiB
+ * 2.8 s; every 16 MiB (2.5 and 2.8 s in two runs) keeps a flush almost
+ * always in flight, holding one of libuv's four threads. Noisy figures; those
+ * of the product are in docs/benchmarks.md ("Flush-behind").
  */
 export const FLUSH_BEHIND_BYTES = 32 * 1024 * 1024;
 
