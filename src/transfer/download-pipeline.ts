@@ -8,6 +8,7 @@
 import type { DownloadResult } from '../../protocol/index.js';
 import type { ChunkOpener } from '../crypto/index.js';
 import { CloudlockerError, fromSystemError } from '../errors.js';
+import { FlushBehind } from '../fs/flush-behind.js';
 import { isInterruption, type DownloadCheckpoints } from './checkpoints.js';
 import { writevFully, type WritevTarget } from './file-io.js';
 import { createTemporary, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor } from './local-files.js';
@@ -51,16 +52,25 @@ export class DownloadPipeline {
         ? { temp: await createTemporary(tempPath), chunksPerPart: this.context.parts.chunksPerPartForRead(chunks) }
         : await checkpoints.prepare({ header, chunks, target, tempPath, preferredChunksPerPart: this.context.parts.chunksPerPartForRead(chunks) });
     let published = false;
+    // The destination is flushed to the disk as parts land, not all at once at the end.
+    const flush = new FlushBehind(temp);
+    const destination: WritevTarget = {
+      async writev(buffers, position) {
+        const written = await temp.writev(buffers, position);
+        flush.wrote(written.bytesWritten);
+        return written;
+      },
+    };
     try {
       const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
       await this.context.parts.run(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, temp, partSignal);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal);
         await checkpoints?.partDone(partIndex);
         this.context.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
       try {
-        await temp.sync();
+        await flush.finish();
       } catch (err) {
         throw fromSystemError(err, 'the downloaded file');
       }
@@ -72,6 +82,7 @@ export class DownloadPipeline {
       const author = decryptor.authorCardId === undefined ? undefined : request.describeAuthor?.(decryptor.authorCardId);
       return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes, ...(author === undefined ? {} : { author }) };
     } finally {
+      await flush.settle();
       await temp.close().catch(() => undefined);
       const keepToResume = checkpoints !== undefined && isInterruption(signal);
       if (!published && !keepToResume) await removeQuietly(tempPath);

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile, appendFile, stat, type FileHandle } from 'node:fs/promises';
+import { jest } from '@jest/globals';
 import os from 'node:os';
 import path from 'node:path';
 import type { TransferFinishedParams, TransferProgressParams } from '../../protocol/index.js';
 import { CHUNK_SIZE, createKeyFile, masterKeyCredentials, v1Encryption, type MasterKey } from '../../src/crypto/index.js';
 import { CloudlockerError } from '../../src/errors.js';
+import { FLUSH_BEHIND_BYTES } from '../../src/fs/flush-behind.js';
 import { LocalStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { gatedStorage, hookedStorage } from '../helpers/storage-wrappers.js';
@@ -250,6 +252,28 @@ describe('TransferEngine with the local store', () => {
     await expect(uploadBytes(f, 'full.bin', randomBytes(10 * CHUNK_SIZE))).rejects.toMatchObject({ reason: 'NO_SPACE' });
     expect((await f.storage.list({ limit: 10 })).objects).toEqual([]);
     expect(await readdir(path.join(f.dir, 'store', '.tmp'))).toEqual([]);
+  });
+
+  it('a download whose destination fails a background flush fails with that error, leaving no file and no temporary', async () => {
+    f = await fixture();
+    // Large enough for the destination to be flushed behind the writes (FLUSH_BEHIND_BYTES).
+    const bytes = randomBytes(FLUSH_BEHIND_BYTES + 3 * CHUNK_SIZE);
+    await uploadBytes(f, 'big.bin', bytes);
+    const outDir = path.join(f.dir, 'out');
+    await mkdir(outDir);
+    const probe = await open(path.join(f.dir, 'probe'), 'w');
+    await probe.close();
+    const failure = Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC', errno: -28, syscall: 'fdatasync' });
+    const datasync = jest.spyOn(Object.getPrototypeOf(probe) as FileHandle, 'datasync').mockRejectedValueOnce(failure);
+    try {
+      await expect(f.engine.download({ name: 'big.bin', destination: outDir, overwrite: false, credentials: masterKeyCredentials(f.key) })).rejects.toMatchObject({
+        reason: 'NO_SPACE',
+      });
+      expect(datasync).toHaveBeenCalled();
+    } finally {
+      datasync.mockRestore();
+    }
+    expect(await readdir(outDir)).toEqual([]);
   });
 
   it('refuses to replace an existing download target unless overwrite is set', async () => {

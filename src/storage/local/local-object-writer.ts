@@ -1,13 +1,15 @@
 /**
  * One object being written to the local store: a temporary file in the
  * store's `.tmp` folder, filled by positioned writes (parts may arrive in any
- * order and at once), then fsynced and handed to the store to publish under
+ * order and at once), flushed to the disk as they land (src/fs/flush-behind.ts)
+ * and fsynced once more at the end, then handed to the store to publish under
  * its name. Until then the object is invisible; abort() or a failure deletes
  * the temporary, and a crash leaves it for the next init() to remove.
  */
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { FlushBehind } from '../../fs/flush-behind.js';
 import type { CompleteOptions, ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
@@ -47,8 +49,10 @@ export class LocalObjectWriter implements ObjectWriter {
   private handleOpen = true;
   private completion: Promise<ObjectInfo> | undefined;
   private discarding: Promise<void> | undefined;
+  private readonly flush: FlushBehind;
 
   constructor(private readonly options: LocalObjectWriterOptions) {
+    this.flush = new FlushBehind(options.handle);
     for (const part of options.writtenParts ?? []) {
       this.parts.set(part.partIndex, { offset: part.offset, length: part.length });
     }
@@ -88,6 +92,7 @@ export class LocalObjectWriter implements ObjectWriter {
       this.writesInFlight.delete(write);
     }
     this.parts.set(partIndex, { offset, length: data.byteLength });
+    this.flush.wrote(data.byteLength);
   }
 
   complete(options: CompleteOptions): Promise<ObjectInfo> {
@@ -114,7 +119,7 @@ export class LocalObjectWriter implements ObjectWriter {
       throwIfAborted(this.options.signal);
       await Promise.allSettled(this.writesInFlight);
       this.assertContiguous();
-      await this.options.handle.sync();
+      await this.flush.finish();
       await this.closeHandle();
       throwIfAborted(this.options.signal);
       const info = await this.options.publish(this.options.tempPath, options.overwrite || options.ifVersion !== undefined, options.ifVersion);
@@ -174,6 +179,8 @@ export class LocalObjectWriter implements ObjectWriter {
   private async closeHandle(): Promise<void> {
     if (!this.handleOpen) return;
     this.handleOpen = false;
+    // A background flush still runs on the handle: let it end before the descriptor goes.
+    await this.flush.settle();
     await this.options.handle.close();
   }
 

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { InvalidParamsError } from '../../../src/errors.js';
+import { FLUSH_BEHIND_BYTES } from '../../../src/fs/flush-behind.js';
 import { IO_SLICE_BYTES } from '../../../src/storage/local/local-object-writer.js';
 import { LocalStorage, META_FOLDER, TEMP_FOLDER } from '../../../src/storage/local/local-storage.js';
 import { encodeObjectPath, MAX_ENTRY_BYTES } from '../../../src/storage/local/name-encoding.js';
@@ -283,6 +284,24 @@ describe('LocalStorage: operating-system errors', () => {
     }
     expect(await tempEntries()).toEqual([]);
     await expect(storage.stat('full-at-sync')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+  });
+
+  it('a background flush that fails while parts land fails complete, though the final fsync would succeed, and leaves nothing', async () => {
+    const storage = await openStore();
+    const writer = await storage.beginWrite('full-behind');
+    const datasync = jest.spyOn(await fileHandlePrototype(), 'datasync').mockRejectedValueOnce(systemError('ENOSPC'));
+    try {
+      // Enough bytes for the writer to start flushing behind the writes.
+      const part = testBytes(FLUSH_BEHIND_BYTES / 2, 3);
+      await writer.writePart(0, 0, part);
+      await writer.writePart(1, part.length, part);
+      expect(datasync).toHaveBeenCalled();
+      await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'NO_SPACE' });
+    } finally {
+      datasync.mockRestore();
+    }
+    expect(await tempEntries()).toEqual([]);
+    await expect(storage.stat('full-behind')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
   });
 
   it('readRange maps EIO to STORAGE_UNAVAILABLE, naming the code but no path', async () => {
