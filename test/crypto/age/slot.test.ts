@@ -200,6 +200,17 @@ describe('header slot', () => {
     expect(grown.stanzas.at(-2)).toBe(slots[0]);
   });
 
+  it('a header that had no slot gets none, even when fewer stanzas would leave room for one at the old length', () => {
+    const fileKey = randomBytes(16);
+    const stanzas = [AgeIdentity.generate(), AgeIdentity.generate(), AgeIdentity.generate()].map((other) => wrapTo(other.card.recipient, fileKey, systemRandom));
+    const old = composeSharedHeader(stanzas, [], fileKey, 0, undefined);
+    const fewer = composeSharedHeader(stanzas.slice(0, 1), [], fileKey, old.length, undefined);
+    const header = parseHeader(fewer);
+    expect(header.stanzas.some(isSlotStanza)).toBe(false);
+    expect(header.stanzas).toHaveLength(1);
+    expect(fewer.length).toBe(old.length - encodedStanzaLength(stanzas[1]) - encodedStanzaLength(stanzas[2]));
+  });
+
   it('stanzasOfLength: recipients, the slot, then the trailer, sized to the target; undefined when it cannot be', () => {
     const owner = AgeIdentity.generate();
     const recipients = [owner.wrap(Buffer.alloc(16, 1), systemRandom)];
