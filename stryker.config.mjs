@@ -251,6 +251,14 @@ export const MODULES = {
     tests: ['test/crypto/key-file-refusals.test.ts'],
     onlyWhenNamed: true,
   },
+  // mut-s3w2 (fifth pass, part two): object-writer.ts lines 1-165 (parseResumeToken, toS3Metadata,
+  // fromS3Metadata: the journal's resume token and the store's metadata) with the commit screen's file
+  // and the parsers' own test file; run with MUTATION_MUTATE=src/storage/s3/object-writer.ts:1-165.
+  's3-writer-parsers-unit': {
+    mutate: ['src/storage/s3/object-writer.ts'],
+    tests: ['test/storage/s3/object-writer-commit.test.ts', 'test/storage/s3/object-writer-tokens.test.ts'],
+    onlyWhenNamed: true,
+  },
 };
 
 const moduleName = process.env['MUTATION_MODULE'] ?? 'names';
