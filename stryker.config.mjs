@@ -234,6 +234,8 @@ export const MODULES = {
       'test/storage/s3/object-writer-commit.test.ts',
       'test/storage/s3/object-writer.test.ts',
       'test/storage/s3/claims.test.ts',
+      // mut-s3w2: the parsers' own tests (fromS3Metadata survived the three files above).
+      'test/storage/s3/object-writer-tokens.test.ts',
     ],
   },
   // mut-s3w (fifth pass): fast screens. The S3 writer against its call-by-call test file alone
@@ -249,6 +251,14 @@ export const MODULES = {
   'crypto-key-file-unit': {
     mutate: ['src/crypto/key-file.ts'],
     tests: ['test/crypto/key-file-refusals.test.ts'],
+    onlyWhenNamed: true,
+  },
+  // mut-s3w2 (fifth pass, part two): object-writer.ts lines 1-165 (parseResumeToken, toS3Metadata,
+  // fromS3Metadata: the journal's resume token and the store's metadata) with the commit screen's file
+  // and the parsers' own test file; run with MUTATION_MUTATE=src/storage/s3/object-writer.ts:1-165.
+  's3-writer-parsers-unit': {
+    mutate: ['src/storage/s3/object-writer.ts'],
+    tests: ['test/storage/s3/object-writer-commit.test.ts', 'test/storage/s3/object-writer-tokens.test.ts'],
     onlyWhenNamed: true,
   },
 };
