@@ -261,6 +261,14 @@ export const MODULES = {
     tests: ['test/storage/s3/object-writer-commit.test.ts', 'test/storage/s3/object-writer-tokens.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass, part two (branch mut-formats): the src/crypto files no module measured before: which
+  // key file means which format and what a loaded key seals and opens with, the v1 master key handle,
+  // takeRandom's size check. The new function-by-function file (unprotected key files, scrypt 2^2 for
+  // age, one v1 file at 2^15) and the seam's tests (formats.test.ts reaches keyFileEncryption).
+  'crypto-key-file-formats': {
+    mutate: ['src/crypto/key-file-formats.ts', 'src/crypto/master-key.ts', 'src/crypto/random.ts'],
+    tests: ['test/crypto/key-file-formats.test.ts', 'test/crypto/formats.test.ts'],
+  },
 };
 
 const moduleName = process.env['MUTATION_MODULE'] ?? 'names';
