@@ -215,6 +215,19 @@ export const MODULES = {
     tests: ['test/crypto/age/identity.test.ts'],
     onlyWhenNamed: true,
   },
+  // Fifth pass, part two (branch mut-zero): the two screens above plus the ESM-mock zeroing tests
+  // (the decrypted identity text and the key file's bytes; the recipient-tag key), and for identity.ts
+  // also card-keys' public-key-checks.test.ts (low-order X25519 keys, weak Ed25519 signing keys).
+  'crypto-age-identity-file-zeroing-unit': {
+    mutate: ['src/crypto/age/identity-file.ts'],
+    tests: ['test/crypto/age/identity-file-strict.test.ts', 'test/crypto/age/identity-file-zeroing.test.ts'],
+    onlyWhenNamed: true,
+  },
+  'crypto-age-identity-zeroing-unit': {
+    mutate: ['src/crypto/age/identity.ts'],
+    tests: ['test/crypto/age/identity.test.ts', 'test/crypto/age/recipient-tag-zeroing.test.ts', 'test/crypto/age/public-key-checks.test.ts'],
+    onlyWhenNamed: true,
+  },
   'crypto-age-identity-file': {
     mutate: ['src/crypto/age/identity-file.ts'],
     tests: ['test/crypto/age/identity-file.test.ts', 'test/crypto/age/identity-file-strict.test.ts'],
