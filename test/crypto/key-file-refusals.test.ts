@@ -162,6 +162,40 @@ describe('what is at the path is not a key file', () => {
     expect(await keyInvalidMessage(path.join(dir, 'folder'))).toBe('the path names a folder, not a key file.');
   });
 
+  it('a folder that opens but refuses to be read (EISDIR from read) is a folder, not an unreadable file', async () => {
+    const target = await written('{}');
+    const realOpen = fs.open;
+    jest.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+      const handle = await realOpen(...args);
+      jest.spyOn(handle, 'read').mockImplementation(async () => {
+        throw systemError('EISDIR', 'read', target);
+      });
+      return handle;
+    });
+    expect(await keyInvalidMessage(target)).toBe('the path names a folder, not a key file.');
+  });
+
+  // Opened without O_NONBLOCK, a named pipe holds the read until a writer appears: the test opens
+  // one after two seconds to free the blocked thread, and fails.
+  itOnPosix(`a named pipe is refused at once, without waiting for a writer${posix ? '' : ' [skipped: no mkfifo on Windows]'}`, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fifo = path.join(dir, `pipe-${++counter}.json`);
+    execFileSync('mkfifo', [fifo]);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'waited'>((resolve) => {
+      timer = setTimeout(() => resolve('waited'), 2_000);
+    });
+    const reading = keyInvalidMessage(fifo);
+    const first = await Promise.race([reading, waited]);
+    clearTimeout(timer);
+    if (first === 'waited') {
+      const writer = await fs.open(fifo, 'w');
+      await writer.close();
+      await reading.catch(() => undefined);
+    }
+    expect(first).toBe('the path does not name a regular file.');
+  });
+
   itOnPosix(`a loop of symbolic links${posix ? '' : ' [skipped: symbolic links need privileges on Windows]'}`, async () => {
     await fs.symlink(path.join(dir, 'loop-b'), path.join(dir, 'loop-a'));
     await fs.symlink(path.join(dir, 'loop-a'), path.join(dir, 'loop-b'));
