@@ -52,6 +52,45 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
   }
 }
 
+/**
+ * Starts shareFile, unshareFile and exportFile on `child` (a server started with holds on share.bin,
+ * unshare.bin and export.bin) and waits until all three are held mid-way. Returns the calls, whose
+ * rejections (the kill) are already handled.
+ */
+async function startHeldOperations(child: Child, outbox: string): Promise<Array<Promise<unknown>>> {
+  const calls = [
+    child.client.request('shareFile', { name: 'share.bin', with: ['Bob'], transferId: 'crash-share' }),
+    child.client.request('unshareFile', { name: 'unshare.bin', transferId: 'crash-unshare' }),
+    child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age'), transferId: 'crash-export' }),
+  ];
+  for (const call of calls) call.catch(() => undefined);
+  await waitFor(
+    () =>
+      child.events.some((e) => e.event === 'rewriteHeader' && e.name === 'share.bin') &&
+      child.events.some((e) => e.event === 'writePart' && e.name === 'unshare.bin') &&
+      child.events.some((e) => e.event === 'readRange' && e.name === 'export.bin'),
+    'all three operations to be held mid-way',
+  );
+  return calls;
+}
+
+/** After the restart: nothing left beside the export or in pending-temporaries, nothing listed to resume. */
+async function expectNothingLeftToResume(child: Child, dataDir: string, outbox: string): Promise<void> {
+  expect(await readdir(outbox)).toEqual([]);
+  expect(await readdir(path.join(dataDir, 'pending-temporaries'))).toEqual([]);
+  const relisted = (await child.client.request('listTransfers', {})).transfers;
+  expect(relisted.filter((t) => t.transferId.startsWith('crash-'))).toEqual([]);
+}
+
+/** Downloads share.bin, unshare.bin and export.bin to `dir/<prefix><name>` and expects each to be `content`. */
+async function expectAllRead(child: Child, dir: string, prefix: string, content: Buffer): Promise<void> {
+  for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {
+    const out = path.join(dir, `${prefix}${name}`);
+    await child.client.request('download', { name, destination: out });
+    expect((await readFile(out)).equals(content)).toBe(true);
+  }
+}
+
 /** Files of the store directory (encoded object files), with their bytes. */
 async function storeObjects(storeDir: string): Promise<Map<string, Buffer>> {
   const objects = new Map<string, Buffer>();
@@ -101,19 +140,7 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
           HOLD_READS_FROM: '1',
         });
         await child.client.request('unlock', { keyPath: keyA });
-        const calls = [
-          child.client.request('shareFile', { name: 'share.bin', with: ['Bob'], transferId: 'crash-share' }),
-          child.client.request('unshareFile', { name: 'unshare.bin', transferId: 'crash-unshare' }),
-          child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age'), transferId: 'crash-export' }),
-        ];
-        for (const call of calls) call.catch(() => undefined);
-        await waitFor(
-          () =>
-            child.events.some((e) => e.event === 'rewriteHeader' && e.name === 'share.bin') &&
-            child.events.some((e) => e.event === 'writePart' && e.name === 'unshare.bin') &&
-            child.events.some((e) => e.event === 'readRange' && e.name === 'export.bin'),
-          'all three operations to be held mid-way',
-        );
+        const calls = await startHeldOperations(child, outbox);
         expect(child.events.find((e) => e.event === 'rewriteHeader' && e.name === 'share.bin')?.step).toBe('record-written');
         // The control: mid-way there is something to leave behind: in the store's .tmp unshare's temporary and
         // share's redo record (an in-place share has no temporary), one beside the export.
@@ -144,10 +171,7 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
         expect(headerLength).toBeGreaterThan(0);
         expect(shared.subarray(headerLength).equals(old.subarray(headerLength))).toBe(true);
         expect(await readdir(path.join(storeDir, '.tmp'))).toEqual([]);
-        expect(await readdir(outbox)).toEqual([]);
-        expect(await readdir(path.join(dataDir, 'pending-temporaries'))).toEqual([]);
-        const relisted = (await child.client.request('listTransfers', {})).transfers;
-        expect(relisted.filter((t) => t.transferId.startsWith('crash-'))).toEqual([]);
+        await expectNothingLeftToResume(child, dataDir, outbox);
 
         // Safe to redo: each succeeds now, and the files still open.
         await child.client.request('unlock', { keyPath: keyA });
@@ -155,11 +179,7 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (local 
         expect((await child.client.request('shareFile', { name: 'share.bin', with: ['Bob'] })).alreadyRecipients).toBe(1);
         await child.client.request('unshareFile', { name: 'unshare.bin' });
         await child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age') });
-        for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {
-          const out = path.join(dir, `back-${name}`);
-          await child.client.request('download', { name, destination: out });
-          expect((await readFile(out)).equals(content)).toBe(true);
-        }
+        await expectAllRead(child, dir, 'back-', content);
         await child.kill9();
       } catch (err) {
         if (err instanceof RpcCallError) throw new Error(`${err.error.code} ${err.error.message}`);
@@ -230,19 +250,7 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (S3: s3
           HOLD_READS_FROM: '1',
         });
         await child.client.request('unlock', { keyPath: keyA });
-        const calls = [
-          child.client.request('shareFile', { name: 'share.bin', with: ['Bob'], transferId: 'crash-share' }),
-          child.client.request('unshareFile', { name: 'unshare.bin', transferId: 'crash-unshare' }),
-          child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age'), transferId: 'crash-export' }),
-        ];
-        for (const call of calls) call.catch(() => undefined);
-        await waitFor(
-          () =>
-            child.events.some((e) => e.event === 'rewriteHeader' && e.name === 'share.bin') &&
-            child.events.some((e) => e.event === 'writePart' && e.name === 'unshare.bin') &&
-            child.events.some((e) => e.event === 'readRange' && e.name === 'export.bin'),
-          'all three operations to be held mid-way',
-        );
+        const calls = await startHeldOperations(child, outbox);
         // The control: the share's copy has begun (not an in-place rewrite: S3 has none), and all three are running.
         expect(child.events.find((e) => e.event === 'rewriteHeader' && e.name === 'share.bin')?.step).toBeUndefined();
         expect((await readdir(outbox)).length).toBe(1);
@@ -254,18 +262,11 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (S3: s3
         child = await startChild(dataDir, port, s3);
         const after = await bucketObjects();
         for (const [name, bytes] of before) expect({ name, same: after.get(name)!.equals(bytes) }).toEqual({ name, same: true });
-        expect(await readdir(outbox)).toEqual([]);
-        expect(await readdir(path.join(dataDir, 'pending-temporaries'))).toEqual([]);
-        const relisted = (await child.client.request('listTransfers', {})).transfers;
-        expect(relisted.filter((t) => t.transferId.startsWith('crash-'))).toEqual([]);
+        await expectNothingLeftToResume(child, dataDir, outbox);
 
         await child.client.request('unlock', { keyPath: keyA });
         // The old objects are readable as they were.
-        for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {
-          const out = path.join(dir, `old-${name}`);
-          await child.client.request('download', { name, destination: out });
-          expect((await readFile(out)).equals(content)).toBe(true);
-        }
+        await expectAllRead(child, dir, 'old-', content);
         // Safe to redo: the interrupted share had not taken effect, so Bob is added now.
         expect((await child.client.request('getFileInfo', { name: 'share.bin' })).stanzaCount).toBe(2);
         const shared = await child.client.request('shareFile', { name: 'share.bin', with: ['Bob'] });
@@ -273,11 +274,7 @@ describe('kill -9 in the middle of shareFile, unshareFile and exportFile (S3: s3
         expect((await child.client.request('getFileInfo', { name: 'share.bin' })).stanzaCount).toBe(3);
         await child.client.request('unshareFile', { name: 'unshare.bin' });
         await child.client.request('exportFile', { name: 'export.bin', recipient: 'Bob', destination: path.join(outbox, 'export.age') });
-        for (const name of ['share.bin', 'unshare.bin', 'export.bin']) {
-          const out = path.join(dir, `back-${name}`);
-          await child.client.request('download', { name, destination: out });
-          expect((await readFile(out)).equals(content)).toBe(true);
-        }
+        await expectAllRead(child, dir, 'back-', content);
         await child.kill9();
       } catch (err) {
         if (err instanceof RpcCallError) throw new Error(`${err.error.code} ${err.error.message}`);
