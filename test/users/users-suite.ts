@@ -85,6 +85,19 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
       return { keyPath, card: created.card, cardId: created.cardId };
     }
 
+    /** Two devices on the store, A (Alice) and B (Bob), each unlocked with its own identity and holding the other as a contact. */
+    async function aliceAndBob() {
+      const a = await device();
+      const b = await device();
+      const keyA = await newIdentityFile('a.age');
+      const keyB = await newIdentityFile('b.age');
+      await a.client.request('unlock', { keyPath: keyA.keyPath });
+      await b.client.request('unlock', { keyPath: keyB.keyPath });
+      await a.client.request('addContact', { name: 'Bob', card: keyB.card });
+      await b.client.request('addContact', { name: 'Alice', card: keyA.card });
+      return { a, b, keyA, keyB };
+    }
+
     describe('unlock, lock, getIdentity', () => {
       it('holds one identity, tells every connection, and lock forgets it', async () => {
         const { server, client } = await device();
@@ -292,14 +305,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
       }
 
       it('shareFile adds a contact by rewriting only the header; B reads it (and so does age -d); unshareFile takes it back', async () => {
-        const a = await device();
-        const b = await device();
-        const keyA = await newIdentityFile('a.age');
-        const keyB = await newIdentityFile('b.age');
-        await a.client.request('unlock', { keyPath: keyA.keyPath });
-        await b.client.request('unlock', { keyPath: keyB.keyPath });
-        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
-        await b.client.request('addContact', { name: 'Alice', card: keyA.card });
+        const { a, b, keyA, keyB } = await aliceAndBob();
         const content = Buffer.alloc(3 * 65536 + 123, 7);
         const source = path.join(dir, 'plan.bin');
         await writeFile(source, content);
@@ -345,14 +351,7 @@ export function runUsersSuite(backendName: string, makeBackend: () => Promise<Us
       });
 
       it('a file of 1 MiB and more keeps its header length when shared (header slot: in place on the local store); downloads during shares complete; B and age -d read it', async () => {
-        const a = await device();
-        const b = await device();
-        const keyA = await newIdentityFile('a.age');
-        const keyB = await newIdentityFile('b.age');
-        await a.client.request('unlock', { keyPath: keyA.keyPath });
-        await b.client.request('unlock', { keyPath: keyB.keyPath });
-        await a.client.request('addContact', { name: 'Bob', card: keyB.card });
-        await b.client.request('addContact', { name: 'Alice', card: keyA.card });
+        const { a, b, keyA, keyB } = await aliceAndBob();
         const content = randomBytes(3 * 1024 * 1024 + 5);
         const source = path.join(dir, 'big-plan.bin');
         await writeFile(source, content);
