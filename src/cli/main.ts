@@ -24,7 +24,7 @@ import { exportCommand, shareCommand, unshareCommand } from './commands/share.js
 import { ExitCode } from './exit-codes.js';
 
 const program = new Command('cloudlocker')
-  .description('Local encrypted-file service for desktop apps: wss JSON-RPC 2.0, client-side AES-256-GCM.')
+  .description('Local encrypted-file service for desktop apps: wss JSON-RPC 2.0, files encrypted on this machine as standard age files (format v2).')
   .version(packageVersion())
   .addHelpText(
     'after',

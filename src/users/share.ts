@@ -15,9 +15,10 @@
  * (SOURCE_CHANGED): nothing is changed then.
  */
 import { CloudlockerError, InvalidParamsError } from '../errors.js';
-import { AUTHOR_STANZA_TYPE, MAX_RECIPIENTS, openAgeStream, parseHeaderPrefix, sealAgeStream, type AgeRecipientKey, type AuthorKey, type AgeIdentity, type Stanza } from '../crypto/age/index.js';
+import { AgeError, AUTHOR_STANZA_TYPE, MAX_RECIPIENTS, parseHeaderPrefix, type AgeRecipientKey, type AuthorKey, type AgeIdentity, type Stanza } from '../crypto/age/index.js';
 import { verifyAuthor } from '../crypto/age/author.js';
-import { resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
+import { AgeOpener, AgeSealer, resolveRecipients, unlockAgeHeader } from '../crypto/age/file.js';
+import { AGE_CHUNK_SIZE, AGE_STORED_CHUNK_SIZE, ageChunkCountFor, agePlaintextSizeFor, ageStoredChunkOffset, PAYLOAD_NONCE_SIZE } from '../crypto/age/payload.js';
 import { AGE_MAGIC, encodeHeader, MAX_HEADER_SIZE } from '../crypto/age/header.js';
 import { RECIPIENT_TAG_STANZA_TYPE, wrapTo } from '../crypto/age/identity.js';
 import { systemRandom } from '../crypto/random.js';
@@ -157,9 +158,21 @@ export async function shareStoredFile(request: ShareRequest): Promise<ShareOutco
   }
 }
 
-/** Bytes read from the store per request while re-encrypting, and written per part (above S3's 5 MiB minimum). */
-const REENCRYPT_READ_BYTES = 4 * 1024 * 1024;
-const REENCRYPT_PART_BYTES = 8 * 1024 * 1024;
+/**
+ * Chunks per part while re-encrypting: 128 × 64 KiB = 8 MiB of plaintext, above
+ * S3's 5 MiB part minimum; more per part only when the store's part count
+ * limit needs it (S3: 10 000 parts, so files above ~78 GiB).
+ */
+const REENCRYPT_CHUNKS_PER_PART = 128;
+/**
+ * Parts being read, re-encrypted or written at once. Each holds one read
+ * buffer and one part buffer (~8 MiB each), reused from part to part, so
+ * unsharing a file of any size needs about 2 × 16 MiB: transfer memory stays
+ * what an upload or a download needs. Two keep the store's reads and writes
+ * (in the thread pool, or on the network) overlapped with the ciphers (on
+ * the main thread).
+ */
+const REENCRYPT_PARTS_IN_FLIGHT = 2;
 
 export interface UnshareRequest {
   readonly storage: Storage;
@@ -169,7 +182,7 @@ export interface UnshareRequest {
   /** Who keeps access besides the identity: age1… or cloudlockercard1… strings. */
   readonly keep: readonly string[];
   readonly signal?: AbortSignal;
-  /** Stored bytes read (and authenticated, up to one read) so far, of the stored size. */
+  /** Stored bytes read and authenticated so far, of the stored size (never decreasing). */
   readonly onProgress?: (doneBytes: number, storedSize: number) => void;
   /** Called right before the new object is published (the last point where a cancel counts); may throw to stop. */
   readonly beforePublish?: () => void;
@@ -178,10 +191,10 @@ export interface UnshareRequest {
 /**
  * Unsharing: a former recipient may have kept the file key, so removing their
  * stanza would protect nothing. The file is re-encrypted under a new file key
- * to the identity and `keep` only (a full read and write, streamed with
- * bounded memory; the new object is published only once every chunk of the
- * old one authenticated). Only the file's author may do it: the new author
- * stanza is theirs.
+ * to the identity and `keep` only (a full read and write, chunk by chunk in
+ * place, with bounded memory; the new object is published only once every
+ * chunk of the old one authenticated, the last one as the last). Only the
+ * file's author may do it: the new author stanza is theirs.
  */
 export async function unshareStoredFile(request: UnshareRequest): Promise<ObjectInfo> {
   const { storage, name, identity, signal } = request;
@@ -198,32 +211,60 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
   }
   // Checks the recipients (and the classical/post-quantum rule) before any byte is read.
   resolveRecipients(identity, request.keep);
-  async function* stored(): AsyncGenerator<Uint8Array> {
-    for (let at = 0; at < storedSize; at += REENCRYPT_READ_BYTES) {
-      yield await storage.readRange(name, at, Math.min(REENCRYPT_READ_BYTES, storedSize - at), signal);
-      request.onProgress?.(Math.min(storedSize, at + REENCRYPT_READ_BYTES), storedSize);
-    }
-  }
-  const plaintext = openAgeStream(stored(), { identity, name, authors: request.authors });
+  const oldPrefix = Buffer.from(await storage.readRange(name, 0, header.length + PAYLOAD_NONCE_SIZE, signal));
+  // The same checks again on the prefix with its nonce (MAC, author, name): what is decrypted below is what was checked above.
+  const opener = AgeOpener.open(oldPrefix, { identity, name, authors: request.authors });
+  const plaintextSize = agePlaintextSizeFor(opener.prefixLength, storedSize);
+  const chunkCount = ageChunkCountFor(plaintextSize);
+  const sealer = AgeSealer.create({ identity, name, recipients: request.keep, plaintextSize });
   const writer = await storage.beginWrite(name, { ...(signal === undefined ? {} : { signal }) });
   try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let partIndex = 0;
-    let offset = 0;
-    const flush = async (): Promise<void> => {
-      const data = Buffer.concat(pending);
-      await writer.writePart(partIndex++, offset, data);
-      offset += data.length;
-      pending = [];
-      pendingBytes = 0;
+    const partLimit = writer.maxParts ?? Number.POSITIVE_INFINITY;
+    const chunksPerPart = Math.max(REENCRYPT_CHUNKS_PER_PART, Math.ceil(chunkCount / partLimit));
+    const partCount = Math.ceil(chunkCount / chunksPerPart);
+    const buffers = Array.from({ length: Math.min(REENCRYPT_PARTS_IN_FLIGHT, partCount) }, () => ({
+      read: Buffer.allocUnsafe(chunksPerPart * AGE_STORED_CHUNK_SIZE),
+      part: Buffer.allocUnsafe(sealer.prefix.length + chunksPerPart * AGE_STORED_CHUNK_SIZE),
+    }));
+    const plaintext = Buffer.allocUnsafe(AGE_CHUNK_SIZE);
+    let authenticatedBytes = opener.prefixLength;
+    const reencryptPart = async (partIndex: number, own: { read: Buffer; part: Buffer }): Promise<void> => {
+      const firstChunk = partIndex * chunksPerPart;
+      const endChunk = Math.min(chunkCount, firstChunk + chunksPerPart);
+      const readFrom = ageStoredChunkOffset(opener.prefixLength, firstChunk);
+      const readLength = (endChunk < chunkCount ? ageStoredChunkOffset(opener.prefixLength, endChunk) : storedSize) - readFrom;
+      const stored = await readStored(storage, name, readFrom, own.read.subarray(0, readLength), signal);
+      // The new object's offsets: part 0 starts with the new prefix.
+      const writeFrom = partIndex === 0 ? 0 : ageStoredChunkOffset(sealer.prefix.length, firstChunk);
+      let out = 0;
+      if (partIndex === 0) out += sealer.prefix.copy(own.part, 0);
+      for (let index = firstChunk; index < endChunk; index++) {
+        const at = (index - firstChunk) * AGE_STORED_CHUNK_SIZE;
+        const isFinal = index === chunkCount - 1;
+        const storedChunk = stored.subarray(at, isFinal ? stored.length : at + AGE_STORED_CHUNK_SIZE);
+        const opened = opener.decryptChunk(index, storedChunk, isFinal, plaintext, 0);
+        out += sealer.encryptChunk(index, opened, isFinal, own.part, out).length;
+      }
+      plaintext.fill(0);
+      authenticatedBytes += readLength;
+      request.onProgress?.(authenticatedBytes, storedSize);
+      await writer.writePart(partIndex, writeFrom, own.part.subarray(0, out));
     };
-    for await (const piece of sealAgeStream(plaintext, { identity, name, recipients: request.keep })) {
-      pending.push(piece);
-      pendingBytes += piece.length;
-      if (pendingBytes >= REENCRYPT_PART_BYTES) await flush();
-    }
-    if (pendingBytes > 0 || partIndex === 0) await flush();
+    // Each lane takes the next part when its own part is written, reusing its buffers; a failure stops every lane.
+    let nextPart = 0;
+    let stopped = false;
+    const lane = async (own: { read: Buffer; part: Buffer }): Promise<void> => {
+      try {
+        while (nextPart < partCount && !stopped) await reencryptPart(nextPart++, own);
+      } catch (err) {
+        stopped = true;
+        throw err;
+      }
+    };
+    const lanes = buffers.map(lane);
+    const settled = await Promise.allSettled(lanes);
+    const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     request.beforePublish?.();
     // Published only over the version read, atomically with the check (as
     // rewriteHeader): a write by another device meanwhile is kept, never
@@ -233,6 +274,20 @@ export async function unshareStoredFile(request: UnshareRequest): Promise<Object
     await writer.abort();
     throw err;
   }
+}
+
+/** `target.length` stored bytes from `offset`, into `target` where the store can; fewer means the object is not the size it was. */
+async function readStored(storage: Storage, name: string, offset: number, target: Buffer, signal?: AbortSignal): Promise<Buffer> {
+  let got: Uint8Array;
+  if (storage.readRangeInto !== undefined) {
+    got = target.subarray(0, await storage.readRangeInto(name, offset, target, signal));
+  } else {
+    got = await storage.readRange(name, offset, target.length, signal);
+  }
+  if (got.length !== target.length) {
+    throw new AgeError('PAYLOAD_INVALID', `it ended at ${offset + got.length} bytes, before its stated ${offset + target.length}: it was cut short or replaced`);
+  }
+  return Buffer.from(got.buffer, got.byteOffset, got.length);
 }
 
 /**
