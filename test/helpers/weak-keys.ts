@@ -60,6 +60,32 @@ export const X25519_LOW_ORDER_KEYS: readonly Buffer[] = LIBSODIUM_X25519_SMALL_O
 /** The key the issue was found with: y = p, a non-canonical encoding of a point of order 4. */
 export const ED25519_Y_EQUALS_P = Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex');
 
+/** `key` (32 bytes of X25519) with its top bit set: X25519 ignores the bit (RFC 7748 section 5), a real key never has it. */
+export function withX25519TopBit(key: Uint8Array): Buffer {
+  const out = Buffer.from(key);
+  out[31] = (out[31] as number) | 0x80;
+  return out;
+}
+
+/**
+ * An ML-KEM-768 encapsulation key (or a hybrid key starting with one) with
+ * coefficient `index` (0..767) of its vector t-hat set to `value` (0..4095):
+ * bytes 0..1151 hold the coefficients two per 3 bytes, little-endian (FIPS 203,
+ * ByteEncode12). A value of 3329 (q) or more fails FIPS 203's modulus check.
+ */
+export function withMlKemCoefficient(key: Uint8Array, index: number, value: number): Buffer {
+  const out = Buffer.from(key);
+  const at = Math.floor(index / 2) * 3;
+  if (index % 2 === 0) {
+    out[at] = value & 0xff;
+    out[at + 1] = ((out[at + 1] as number) & 0xf0) | (value >> 8);
+  } else {
+    out[at + 1] = ((out[at + 1] as number) & 0x0f) | ((value & 0x0f) << 4);
+    out[at + 2] = value >> 4;
+  }
+  return out;
+}
+
 /** Node's own Ed25519 verify (OpenSSL), as the product used it before the key checks. */
 export function nodeAcceptsSignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   try {

@@ -15,7 +15,7 @@ import { AgeIdentity, createIdentityFile, describeAgePrefix, sealAgeBuffer } fro
 import type { Storage } from '../../src/storage/storage.js';
 import { makeTempDir, openClient, RpcCallError, type TestClient, type TestServer } from '../helpers/server.js';
 import { startTestService } from '../helpers/service.js';
-import { cardWithSigningKey, ED25519_Y_EQUALS_P, forgeZeroSignatureObject } from '../helpers/weak-keys.js';
+import { cardWithSigningKey, ED25519_Y_EQUALS_P, forgeZeroSignatureObject, withMlKemCoefficient, withX25519TopBit } from '../helpers/weak-keys.js';
 
 export interface HostileBackend {
   readonly storage: () => Storage;
@@ -25,11 +25,13 @@ export interface HostileBackend {
 const CHUNK = 65536;
 const STORED_CHUNK = CHUNK + 16;
 
-async function rpcError(promise: Promise<unknown>): Promise<{ reason: unknown; data: Record<string, unknown>; message: string }> {
+async function rpcError(promise: Promise<unknown>): Promise<{ code: number; reason: unknown; data: Record<string, unknown>; message: string }> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof RpcCallError) return { reason: err.error.data?.reason, data: (err.error.data ?? {}) as Record<string, unknown>, message: err.error.message };
+    if (err instanceof RpcCallError) {
+      return { code: err.error.code, reason: err.error.data?.reason, data: (err.error.data ?? {}) as Record<string, unknown>, message: err.error.message };
+    }
     throw err;
   }
   throw new Error('expected the call to be refused');
@@ -150,6 +152,41 @@ export function runHostileStoreSuite(backendName: string, makeBackend: () => Pro
         message: expect.stringMatching(/entry 0 is not a valid card: its signing key is refused/),
       });
       await refused('contract.pdf', 'AUTHOR_UNKNOWN');
+    });
+
+    it('cards whose X25519 key is not canonically encoded or whose ML-KEM-768 key fails FIPS 203\'s modulus check: refused as a contact and as a share recipient; a contact book holding one is CONTACTS_INVALID', async () => {
+      const signingKey = AgeIdentity.generate().card.signingPublicKey;
+      // A real X25519 key with its top bit set: the same point to X25519, but a file for it would not open for its owner.
+      const topBit = cardWithSigningKey({ type: 'X25519', publicKey: withX25519TopBit(AgeIdentity.generate().card.recipient.publicKey) }, signingKey);
+      // A real hybrid key with one coefficient of its ML-KEM-768 vector at 3329 = q.
+      const pq = AgeIdentity.generate('mlkem768x25519').card;
+      const badModulus = cardWithSigningKey({ type: 'mlkem768x25519', publicKey: withMlKemCoefficient(pq.recipient.publicKey, 0, 3329) }, pq.signingPublicKey);
+      for (const [card, why] of [
+        [topBit.card, /X25519 key is refused: it is not the canonical encoding of an X25519 key \(its top bit is set/],
+        [badModulus.card, /ML-KEM-768 key is refused: it fails FIPS 203's modulus check \(section 7\.2\): coefficient 0 of polynomial 0 of its vector t-hat is 3329/],
+      ] as const) {
+        const asContact = await rpcError(client.request('addContact', { name: 'Odd', card }));
+        expect({ code: asContact.code, param: asContact.data['param'], message: asContact.message }).toEqual({
+          code: -32602,
+          param: 'card',
+          message: expect.stringMatching(why),
+        });
+        const asShare = await rpcError(client.request('shareFile', { name: 'a.bin', with: [card] }));
+        expect({ code: asShare.code, param: asShare.data['param'], message: asShare.message }).toEqual({ code: -32602, param: 'with[0]', message: expect.stringMatching(why) });
+        await writeFile(
+          path.join(dataDir, 'contacts.json'),
+          JSON.stringify({ version: 1, contacts: [{ name: 'Odd', card, addedAt: new Date().toISOString() }] }),
+        );
+        const listed = await rpcError(client.request('listContacts', {}));
+        expect({ reason: listed.reason, message: listed.message }).toEqual({
+          reason: 'CONTACTS_INVALID',
+          message: expect.stringMatching(new RegExp(`entry 0 is not a valid card: its ${why.source}`)),
+        });
+        await rm(path.join(dataDir, 'contacts.json'));
+      }
+      expect(await client.request('listContacts', {})).toMatchObject({ contacts: [] });
+      // The object offered for sharing is untouched and still the user's.
+      expect((await downloaded('a.bin')).equals(contentA)).toBe(true);
     });
 
     it('plants a file encrypted to the user\'s recipient with plain age (age -r): AUTHOR_MISSING', async () => {

@@ -25,7 +25,7 @@ import {
   type RecipientType,
 } from './stanzas.js';
 import { encodeStanza, type Stanza } from './header.js';
-import { ed25519PublicKeyProblem, x25519PublicKeyProblem } from './public-key-checks.js';
+import { ed25519PublicKeyProblem, mlKem768EncapsulationKeyProblem, x25519PublicKeyProblem } from './public-key-checks.js';
 import { systemRandom, takeRandom, type RandomSource } from '../random.js';
 import { CloudlockerError } from '../../errors.js';
 
@@ -102,13 +102,19 @@ export function parseRecipient(text: string): AgeRecipientKey {
 
 /**
  * Refuses a recipient whose X25519 key (the whole key, or the X25519 half of
- * a hybrid key) is a low-order point: wrapping a file key to it would use an
- * all-zero shared secret (docs/format.md, "Public card", key checks).
+ * a hybrid key) is a low-order point (wrapping a file key to it would use an
+ * all-zero shared secret) or not canonically encoded (a file for it would not
+ * open with its owner's identity), and a hybrid key whose ML-KEM-768 half
+ * fails FIPS 203's modulus check (docs/format.md, "Public card", key checks).
  */
 function checkRecipientKey(recipient: AgeRecipientKey): void {
   const x25519Key = recipient.type === 'X25519' ? recipient.publicKey : recipient.publicKey.subarray(HYBRID_PUBLIC_KEY_SIZE - 32);
   const problem = x25519PublicKeyProblem(x25519Key);
   if (problem !== undefined) throw new AgeKeyFormatError(`its X25519 key is refused: ${problem}`);
+  if (recipient.type === 'mlkem768x25519') {
+    const mlKemProblem = mlKem768EncapsulationKeyProblem(recipient.publicKey.subarray(0, HYBRID_PUBLIC_KEY_SIZE - 32));
+    if (mlKemProblem !== undefined) throw new AgeKeyFormatError(`its ML-KEM-768 key is refused: ${mlKemProblem}`);
+  }
 }
 
 export function cardPayload(recipient: AgeRecipientKey, signingPublicKey: Uint8Array): Buffer {
@@ -134,8 +140,9 @@ export function makeCard(recipient: AgeRecipientKey, signingPublicKey: Buffer): 
  * Parses a cloudlockercard1… string. Every card from outside comes through
  * here (contacts, share and upload recipients, the contact book read back),
  * so this is where its keys are checked: a signing key that is not a
- * canonical, prime-order Ed25519 point and an X25519 key of low order are
- * refused (public-key-checks.ts says why).
+ * canonical, prime-order Ed25519 point, an X25519 key of low order or not
+ * canonically encoded, and an ML-KEM-768 key failing FIPS 203's modulus
+ * check are refused (public-key-checks.ts says why).
  */
 export function parseCard(text: string): AgeCard {
   const payload = decodeBech32(text, CARD_HRP, bech32m, false);
