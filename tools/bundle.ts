@@ -14,6 +14,7 @@
  */
 import { build, transform, type Metafile, type OnLoadResult, type Plugin } from 'esbuild';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -331,9 +332,17 @@ const lazyAgeLibraries: Plugin = {
  * exports are getters that load more of Node: `crypto.webcrypto`/`subtle`
  * (the whole Web Crypto implementation), `util.parseArgs` and `util.MIMEType`,
  * `readline.promises`, `tls.rootCertificates` (parsing ~140 CA certificates).
- * Through require() only what is used is read (esbuild's interop reads
- * `import_node_crypto.randomBytes` at the call). The same module object,
- * so behaviour is unchanged; dist/ keeps the ES imports.
+ *
+ * The stand-in is an ES module: `export default` the required module, and one
+ * `export const name = real.name` per *data* property the built-in has (listed
+ * by a fresh `node`: builtinDataProperties), never a getter, so no getter runs. (A CommonJS
+ * stand-in made esbuild wrap the module object for each of the ~100 importing
+ * files, `__toESM`, copying every property as a new getter: ~2 500 closures
+ * and property definitions at every start, and the young-generation garbage
+ * that goes with them.) Importing a getter by name fails the build ("No
+ * matching export"), so no lazy getter is ever read by accident. Named imports
+ * take the value the built-in had when the bundle loaded, as an ES import of
+ * a built-in does; dist/ keeps the ES imports.
  */
 const BUILTIN_NAMESPACE = 'cloudlocker-builtin';
 
@@ -347,12 +356,36 @@ const builtinsByRequire: Plugin = {
       if (args.namespace !== 'file' || args.kind !== 'import-statement' || !ownDirectories.some((directory) => args.importer.startsWith(directory))) return undefined;
       return { path: args.path, namespace: BUILTIN_NAMESPACE };
     });
-    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});\n`,
-      loader: 'js',
-    }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => {
+      const names = builtinDataProperties(args.path).filter((name) => name !== 'default' && isBindingName(name));
+      return {
+        contents: [`const real = require(${JSON.stringify(args.path)});`, 'export default real;', ...names.map((name) => `export const ${name} = real.${name};`)].join('\n') + '\n',
+        loader: 'js',
+      };
+    });
   },
 };
+
+/**
+ * The data properties (not getters) of a built-in, as a fresh `node` has them:
+ * not this process's copy, where a lazy getter already read (util.parseArgs,
+ * by a dependency of the build) has turned into a data property.
+ */
+function builtinDataProperties(specifier: string): string[] {
+  const script = `const m = require(${JSON.stringify(specifier)}); process.stdout.write(JSON.stringify(Object.getOwnPropertyNames(m).filter((n) => 'value' in Object.getOwnPropertyDescriptor(m, n))));`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: {} })) as string[];
+}
+
+/** Whether `name` can be declared as a const (an identifier, not a reserved word). */
+function isBindingName(name: string): boolean {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) return false;
+  try {
+    new Function(`'use strict'; const ${name} = 0;`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The stand-in of a lazy library: the same exports, each forwarding to the real one, which is required on first use. */
 function standIn(library: (typeof LAZY_LIBRARIES)[number], resolveDir: string): OnLoadResult {
