@@ -1,27 +1,43 @@
 /**
  * `npm run bundle`: the whole command (`serve` and every client command) as
- * one ESM file that runs with plain `node` and no node_modules, for an
+ * a few files that run with plain `node` and no node_modules, for an
  * Electron app to ship and start with `utilityProcess.fork`:
  *
- *   dist/bundle/cloudlocker.mjs          the command; everything a local-only server needs
- *   dist/bundle/chunks/*.mjs             loaded on demand: the service (by `serve`), the S3 backend and the AWS SDK (only when S3 is configured)
+ *   dist/bundle/cloudlocker.mjs          the entry (an ES module, a few KiB: tools/bundle-entry.ts)
+ *   dist/bundle/cloudlocker-main.js      everything a local-only server needs, compiled by the entry with a V8 code cache
+ *   dist/bundle/chunks/*.mjs             two small chunks shared with the lazy ones, and the lazy ones: the S3 backend
+ *                                        and the AWS SDK (only when S3 is configured), @peculiar/x509, zxcvbn
  *
  * Bundled with esbuild: one fast native tool that understands TypeScript,
  * ESM/CommonJS mixes and code splitting at dynamic import() boundaries, which
  * is what keeps the AWS SDK out of a local-only start.
  */
-import { build, type Metafile, type OnLoadResult, type Plugin } from 'esbuild';
-import { readFile, rm } from 'node:fs/promises';
+import { build, transform, type Metafile, type OnLoadResult, type Plugin } from 'esbuild';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BUNDLE_ENTRY_NAME = 'cloudlocker.mjs';
+/** The main file, next to the entry: the command as one function expression, for vm.Script and its code cache. */
+export const BUNDLE_MAIN_NAME = 'cloudlocker-main.js';
+/** esbuild's ES module output for the main file, before it is turned into BUNDLE_MAIN_NAME (and deleted). */
+const MAIN_MODULE_NAME = 'cloudlocker-main.mjs';
+/** The main file's parameters: what a module has that a classic script compiled with vm.Script does not. */
+const MAIN_PARAMETERS = ['exports', 'require', 'module', '__cloudlockerEntryUrl', '__cloudlockerImport'] as const;
+/** The banner: CommonJS dependencies (commander, ws, pino) call require() for Node's built-ins. */
+const REQUIRE_BANNER = "import { createRequire as __cloudlockerRequire } from 'node:module'; const require = __cloudlockerRequire(import.meta.url);";
 
 export interface BundleResult {
   /** The entry file to run (`node <entry> serve`). */
   readonly entry: string;
+  /** The main file the entry compiles (with the code cache). */
+  readonly main: string;
   readonly outdir: string;
+  /** The build of the main file and its chunks (inputs, chunk imports). */
   readonly metafile: Metafile;
+  /** Every file written, entry and main file included. */
+  readonly files: readonly string[];
 }
 
 /** The repository root, from this file's place in the source tree (tools/) or the build (dist/tools/). */
@@ -42,7 +58,7 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: root,
-    entryPoints: { cloudlocker: path.join(root, 'src', 'cli', 'main.ts') },
+    entryPoints: { 'cloudlocker-main': path.join(root, 'src', 'cli', 'main.ts') },
     outdir,
     bundle: true,
     platform: 'node',
@@ -57,8 +73,7 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
     chunkNames: 'chunks/[name]-[hash]',
     // ws tries these optional native add-ons and does without them.
     external: ['bufferutil', 'utf-8-validate'],
-    // CommonJS dependencies (commander, ws, pino) call require() for Node's built-ins.
-    banner: { js: "import { createRequire as __cloudlockerRequire } from 'node:module'; const require = __cloudlockerRequire(import.meta.url);" },
+    banner: { js: REQUIRE_BANNER },
     minifySyntax: minify,
     minifyWhitespace: minify,
     legalComments: 'none',
@@ -66,7 +81,88 @@ export async function bundle(outdir = path.join(repositoryRoot(), 'dist', 'bundl
     metafile: true,
     logLevel: 'warning',
   });
-  return { entry: path.join(outdir, BUNDLE_ENTRY_NAME), outdir, metafile: result.metafile };
+  const staticChunks = await writeMainFile(outdir, result.metafile, minify);
+  // The entry: a small ES module that loads the shared chunks and runs the main file through the code cache.
+  await build({
+    absWorkingDir: root,
+    entryPoints: { cloudlocker: path.join(root, 'tools', 'bundle-entry.ts') },
+    outdir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outExtension: { '.js': '.mjs' },
+    define: { CLOUDLOCKER_MAIN_FILE: JSON.stringify(`./${BUNDLE_MAIN_NAME}`), CLOUDLOCKER_STATIC_CHUNKS: JSON.stringify(staticChunks) },
+    banner: { js: REQUIRE_BANNER },
+    minifySyntax: minify,
+    minifyWhitespace: minify,
+    legalComments: 'none',
+    plugins: [builtinsByRequire],
+    logLevel: 'warning',
+  });
+  const files = (await readdir(outdir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
+  return { entry: path.join(outdir, BUNDLE_ENTRY_NAME), main: path.join(outdir, BUNDLE_MAIN_NAME), outdir, metafile: result.metafile, files };
+}
+
+/**
+ * esbuild's ES module for the main file → BUNDLE_MAIN_NAME: the same code as
+ * CommonJS (esbuild's transform) inside one function expression whose
+ * parameters stand for what the module had: `require` (the banner's, and the
+ * static imports of the shared chunks, which the entry has loaded),
+ * import.meta.url (the entry's) and import() of the lazy chunks (the entry's,
+ * since a vm.Script has no module loader of its own). Returns the shared
+ * chunks' specifiers, for the entry to load first. Throws if the output is not
+ * shaped as expected (a new dynamic import that is not a chunk, a chunk that
+ * imports the main file, non-ASCII text): the bundle must not half-work.
+ */
+async function writeMainFile(outdir: string, metafile: Metafile, minify: boolean): Promise<string[]> {
+  const modulePath = path.join(outdir, MAIN_MODULE_NAME);
+  const [outputName, output] = Object.entries(metafile.outputs).find(([file]) => path.basename(file) === MAIN_MODULE_NAME) ?? [];
+  if (outputName === undefined || output === undefined) throw new Error(`esbuild wrote no ${MAIN_MODULE_NAME}`);
+  const chunkSpecifier = (file: string) => `./${path.relative(path.dirname(outputName), file).split(path.sep).join('/')}`;
+  const staticChunks = output.imports.filter((entry) => entry.kind === 'import-statement' && !entry.external).map((entry) => chunkSpecifier(entry.path));
+  // Dynamic imports: the lazy chunks, and Node built-ins imported on first use (src/cli/secrets.ts: node:readline).
+  const dynamicImports = output.imports.filter((entry) => entry.kind === 'dynamic-import');
+  for (const entry of dynamicImports) {
+    if (entry.external === true && !entry.path.startsWith('node:')) throw new Error(`the main file imports ${entry.path} dynamically, which is neither a chunk nor a built-in: tools/bundle.ts cannot give it to the main file`);
+  }
+  for (const [file, chunk] of Object.entries(metafile.outputs)) {
+    if (chunk.imports.some((entry) => path.basename(entry.path) === MAIN_MODULE_NAME)) throw new Error(`${file} imports the main file, which is no longer a module in the bundle`);
+  }
+
+  let text = await readFile(modulePath, 'utf8');
+  text = text.replace(/^#!.*\n/, '');
+  if (!text.startsWith(REQUIRE_BANNER)) throw new Error(`${MAIN_MODULE_NAME} does not start with the require banner`);
+  text = text.slice(REQUIRE_BANNER.length);
+  // import("./chunks/…"), import("node:…") → __cloudlockerImport(…): the entry imports them. Exactly the dynamic
+  // imports esbuild reports, or the build fails (one left behind would fail at run time: a vm.Script cannot import()).
+  const replaced = new Set<string>();
+  text = text.replace(/\bimport\((["'])((?:\.\/chunks\/|node:)[^"']+)\1\)/g, (_match, quote: string, specifier: string) => {
+    replaced.add(specifier);
+    return `__cloudlockerImport(${quote}${specifier}${quote})`;
+  });
+  const expected = new Set(dynamicImports.map((entry) => (entry.external === true ? entry.path : chunkSpecifier(entry.path))));
+  if (replaced.size !== expected.size || [...expected].some((specifier) => !replaced.has(specifier)) || /\bimport\(/.test(text.replace(/__cloudlockerImport\(/g, ''))) {
+    throw new Error(`the main file's dynamic imports (${[...replaced].join(', ')}) are not the ones esbuild reports (${[...expected].join(', ')}), or one is left`);
+  }
+  const commonJs = await transform(text, {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    define: { 'import.meta.url': '__cloudlockerEntryUrl' },
+    minifySyntax: minify,
+    minifyWhitespace: minify,
+    charset: 'ascii',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  if (/\bimport\.meta\b/.test(commonJs.code)) throw new Error('the main file still uses import.meta');
+  // Strict, as the module was.
+  const main = `(function (${MAIN_PARAMETERS.join(', ')}) {'use strict';\n${commonJs.code}\n})`;
+  if (!/^[\x00-\x7f]*$/.test(main)) throw new Error('the main file is not ASCII (the entry reads it as latin1)');
+  await writeFile(path.join(outdir, BUNDLE_MAIN_NAME), main);
+  await rm(modulePath);
+  return staticChunks;
 }
 
 /**
@@ -236,9 +332,17 @@ const lazyAgeLibraries: Plugin = {
  * exports are getters that load more of Node: `crypto.webcrypto`/`subtle`
  * (the whole Web Crypto implementation), `util.parseArgs` and `util.MIMEType`,
  * `readline.promises`, `tls.rootCertificates` (parsing ~140 CA certificates).
- * Through require() only what is used is read (esbuild's interop reads
- * `import_node_crypto.randomBytes` at the call). The same module object,
- * so behaviour is unchanged; dist/ keeps the ES imports.
+ *
+ * The stand-in is an ES module: `export default` the required module, and one
+ * `export const name = real.name` per *data* property the built-in has (listed
+ * by a fresh `node`: builtinDataProperties), never a getter, so no getter runs. (A CommonJS
+ * stand-in made esbuild wrap the module object for each of the ~100 importing
+ * files, `__toESM`, copying every property as a new getter: ~2 500 closures
+ * and property definitions at every start, and the young-generation garbage
+ * that goes with them.) Importing a getter by name fails the build ("No
+ * matching export"), so no lazy getter is ever read by accident. Named imports
+ * take the value the built-in had when the bundle loaded, as an ES import of
+ * a built-in does; dist/ keeps the ES imports.
  */
 const BUILTIN_NAMESPACE = 'cloudlocker-builtin';
 
@@ -246,17 +350,42 @@ const builtinsByRequire: Plugin = {
   name: 'builtins-by-require',
   setup(pluginBuild) {
     const root = pluginBuild.initialOptions.absWorkingDir ?? process.cwd();
-    const ownDirectories = ['src', 'protocol'].map((directory) => path.join(root, directory) + path.sep);
+    // tools/: the bundle's entry (tools/bundle-entry.ts).
+    const ownDirectories = ['src', 'protocol', 'tools'].map((directory) => path.join(root, directory) + path.sep);
     pluginBuild.onResolve({ filter: /^node:/ }, (args) => {
       if (args.namespace !== 'file' || args.kind !== 'import-statement' || !ownDirectories.some((directory) => args.importer.startsWith(directory))) return undefined;
       return { path: args.path, namespace: BUILTIN_NAMESPACE };
     });
-    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});\n`,
-      loader: 'js',
-    }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => {
+      const names = builtinDataProperties(args.path).filter((name) => name !== 'default' && isBindingName(name));
+      return {
+        contents: [`const real = require(${JSON.stringify(args.path)});`, 'export default real;', ...names.map((name) => `export const ${name} = real.${name};`)].join('\n') + '\n',
+        loader: 'js',
+      };
+    });
   },
 };
+
+/**
+ * The data properties (not getters) of a built-in, as a fresh `node` has them:
+ * not this process's copy, where a lazy getter already read (util.parseArgs,
+ * by a dependency of the build) has turned into a data property.
+ */
+function builtinDataProperties(specifier: string): string[] {
+  const script = `const m = require(${JSON.stringify(specifier)}); process.stdout.write(JSON.stringify(Object.getOwnPropertyNames(m).filter((n) => 'value' in Object.getOwnPropertyDescriptor(m, n))));`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: {} })) as string[];
+}
+
+/** Whether `name` can be declared as a const (an identifier, not a reserved word). */
+function isBindingName(name: string): boolean {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) return false;
+  try {
+    new Function(`'use strict'; const ${name} = 0;`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The stand-in of a lazy library: the same exports, each forwarding to the real one, which is required on first use. */
 function standIn(library: (typeof LAZY_LIBRARIES)[number], resolveDir: string): OnLoadResult {
@@ -281,7 +410,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const outdirArgument = args.find((arg) => !arg.startsWith('--'));
   const outdir = outdirArgument === undefined ? undefined : path.resolve(outdirArgument);
   const result = await bundle(outdir, { minify: !args.includes('--no-minify') });
-  for (const [file, output] of Object.entries(result.metafile.outputs)) {
-    process.stdout.write(`${file}  ${(output.bytes / 1024).toFixed(0)} KiB\n`);
+  for (const file of result.files) {
+    process.stdout.write(`${path.relative(process.cwd(), file)}  ${((await stat(file)).size / 1024).toFixed(0)} KiB\n`);
   }
 }

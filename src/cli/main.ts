@@ -72,14 +72,21 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // Already printed by commander; help and --version are successes.
-    process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-  } else {
-    process.stderr.write(`cloudlocker: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = ExitCode.FAILURE;
-  }
-}
+/**
+ * Settles once the command has done its work (`serve`: once it listens). A
+ * promise, not a top-level await: the bundle runs this file as a classic
+ * script compiled with a V8 code cache, and its entry writes that cache after
+ * this settles (src/cli/code-cache.ts, tools/bundle-entry.ts).
+ */
+export const finished: Promise<void> = program.parseAsync(process.argv).then(
+  () => undefined,
+  (err: unknown) => {
+    if (err instanceof CommanderError) {
+      // Already printed by commander; help and --version are successes.
+      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    } else {
+      process.stderr.write(`cloudlocker: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = ExitCode.FAILURE;
+    }
+  },
+);

@@ -8,7 +8,10 @@
  * `serve` is refused (exit 7) and leaves the first's server.json alone; after
  * kill -9 the next `serve` takes the stale lock over at once. A local-only
  * start runs with the S3 chunks deleted (it neither loads nor needs the AWS
- * SDK); an S3 start loads them (against s3rver).
+ * SDK); an S3 start loads them (against s3rver). The entry runs the main
+ * file through a V8 code cache kept in the data directory: a start without
+ * one writes it, and no state of that file (corrupt, truncated, another
+ * script's) keeps a start from succeeding.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,8 +19,10 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 import { connect } from '../../src/client/node.js';
 import { readDiscoveryFile } from '../../src/server/index.js';
+import { CODE_CACHE_DIRECTORY, CODE_CACHE_MAGIC, encodeCodeCache } from '../../src/cli/code-cache.js';
 import { bundle, type BundleResult } from '../../tools/bundle.js';
 import { startS3rver, TEST_BUCKET, S3RVER_CREDENTIALS, type RunningS3rver } from '../helpers/s3rver.js';
 
@@ -82,9 +87,8 @@ beforeAll(async () => {
   // The same bundle without the AWS SDK's chunks: what a local-only start must do without.
   localOnly = path.join(work, 'local-only');
   const local = await bundle(localOnly);
-  for (const file of Object.keys(local.metafile.outputs)) {
-    const text = await readFile(path.resolve(file), 'utf8').catch(() => '');
-    if (text.includes('S3Client')) await rm(path.resolve(file));
+  for (const file of local.files) {
+    if ((await readFile(file, 'utf8')).includes('S3Client')) await rm(file);
   }
 });
 
@@ -92,15 +96,19 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-it('is one entry file plus a few chunks; the AWS SDK lives only in chunks the entry loads lazily', async () => {
-  const files = Object.keys(built.metafile.outputs).map((file) => path.resolve(file));
+it('is one entry file, its main file and a few chunks; the AWS SDK lives only in chunks loaded lazily', async () => {
+  const files = built.files;
   expect(files).toContain(built.entry);
+  expect(files).toContain(built.main);
   expect(files.length).toBeLessThanOrEqual(10);
   const entryText = await readFile(built.entry, 'utf8');
   expect(entryText.startsWith('#!/usr/bin/env node')).toBe(true);
-  expect(entryText).not.toContain('S3Client');
-  // What the entry imports statically (loaded at every start) holds no AWS SDK code either.
-  const staticImports = [...entryText.matchAll(/from"(\.\/chunks\/[^"]+)"/g)].map((match) => path.join(built.outdir, match[1]!));
+  const mainText = await readFile(built.main, 'utf8');
+  expect(mainText.startsWith('(function (exports, require, module, __cloudlockerEntryUrl, __cloudlockerImport) {')).toBe(true);
+  for (const text of [entryText, mainText]) expect(text).not.toContain('S3Client');
+  // What the entry loads for the main file at every start (the shared chunks) holds no AWS SDK code either.
+  const staticImports = [...entryText.matchAll(/"(\.\/chunks\/[^"]+)"/g)].map((match) => path.join(built.outdir, match[1]!));
+  expect(staticImports.length).toBeGreaterThan(0);
   for (const chunk of staticImports) expect(await readFile(chunk, 'utf8')).not.toContain('S3Client');
   expect((await readdir(localOnly, { recursive: true })).some((file) => String(file).includes('s3-'))).toBe(false);
 });
@@ -148,9 +156,9 @@ it('a local serve reaches "listening" without loading zlib, worker_threads, Web 
   expect(loaded.filter((name) => notNeeded.includes(name))).toEqual([]);
   expect(loaded).toContain('NativeModule crypto');
   // Because of the stand-ins, not because the dependencies stopped asking for them.
-  const entryText = await readFile(built.entry, 'utf8');
-  expect(entryText).toContain('cloudlocker-lazy-builtin:zlib');
-  expect(entryText).toContain('cloudlocker-lazy-builtin:worker_threads');
+  const mainText = await readFile(built.main, 'utf8');
+  expect(mainText).toContain('cloudlocker-lazy-builtin:zlib');
+  expect(mainText).toContain('cloudlocker-lazy-builtin:worker_threads');
 });
 
 it('a local serve reaches "listening" without evaluating the age libraries (tools/bundle.ts: lazy age libraries); a post-quantum round trip then loads and uses them', async () => {
@@ -271,6 +279,59 @@ it('a second serve on the same data directory is refused (exit 7) and leaves the
       await third.exited;
     }
   }
+});
+
+it('starts through a V8 code cache that a start writes in the data directory; a corrupt, truncated, empty or foreign cache is ignored and replaced, and the start succeeds', async () => {
+  const dataDir = path.join(work, 'data-code-cache');
+  const cacheDirectory = path.join(dataDir, CODE_CACHE_DIRECTORY);
+  /** One serve with NODE_DEBUG=cloudlocker: what the cache did, after a client's call succeeded (and after the new cache was written, if one is written). */
+  const start = async (): Promise<string> => {
+    const server = await serve(built.entry, dataDir, [], { NODE_DEBUG: 'cloudlocker' });
+    try {
+      const client = await connect({ dataDir });
+      expect((await client.request('listFiles', {})).files).toEqual([]);
+      await client.close();
+      const status = /code cache .*\.v8cache: (\w+)/.exec(server.output().stderr)?.[1];
+      if (status !== 'accepted') {
+        const deadline = Date.now() + 30_000;
+        while (!/code cache .*: (written|not written)/.test(server.output().stderr) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(server.output().stderr).toMatch(/code cache .*: written, \d+ bytes/);
+      }
+      return status ?? `no status in:\n${server.output().stderr}`;
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+  };
+  const cacheFile = async (): Promise<string> => {
+    const names = await readdir(cacheDirectory);
+    expect(names).toHaveLength(1); // one runtime, and no temporary file left behind
+    expect(names[0]).toMatch(/^cloudlocker-[0-9a-f]{16}\.v8cache$/);
+    return path.join(cacheDirectory, names[0]!);
+  };
+
+  expect(await start()).toBe('none');
+  const file = await cacheFile();
+  if (process.platform !== 'win32') expect((await stat(file)).mode & 0o777).toBe(0o600);
+  expect(await start()).toBe('accepted');
+
+  const good = await readFile(file);
+  const header = JSON.parse(good.subarray(CODE_CACHE_MAGIC.length, good.indexOf(0x0a, CODE_CACHE_MAGIC.length)).toString('utf8')) as { source: string; runtime: string };
+  const flipped = Buffer.from(good);
+  flipped[Math.floor(good.length / 2)] ^= 0x01;
+  // Whole, and made for this main file and runtime as far as the header says, but V8's data is another script's.
+  const foreign = encodeCodeCache(header, new vm.Script('globalThis.notCloudlocker = true;').createCachedData());
+  for (const [bytes, expected] of [
+    [flipped, 'invalid'],
+    [good.subarray(0, Math.floor(good.length / 3)), 'invalid'],
+    [Buffer.alloc(0), 'invalid'],
+    [foreign, 'rejected'],
+  ] as const) {
+    await writeFile(file, bytes);
+    expect(await start()).toBe(expected);
+    expect((await readFile(await cacheFile())).equals(bytes)).toBe(false);
+  }
+  expect(await start()).toBe('accepted');
 });
 
 it('--log-format pretty writes human lines from the bundle', async () => {

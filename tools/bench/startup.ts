@@ -12,7 +12,10 @@
  * noisy machine a same-run ratio means more than two separate runs.
  *
  * "Cold start" is a new `node` process each time: spawn → the
- * "cloudlocker listening on" line on stdout.
+ * "cloudlocker listening on" line on stdout. The first start (not counted)
+ * makes the certificate and, given time after listening, the bundle's V8 code
+ * cache in the data directory (src/cli/code-cache.ts); "bundle, no code
+ * cache" is the same bundle with CLOUDLOCKER_CODE_CACHE=off, in the same rounds.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -24,6 +27,8 @@ import { startLocalS3Server, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } fr
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const bundleEntry = path.join(root, 'dist', 'bundle', 'cloudlocker.mjs');
+/** The main file the entry compiles with the code cache (tools/bundle.ts); an older bundle has none. */
+const bundleMain = path.join(root, 'dist', 'bundle', 'cloudlocker-main.js');
 const distEntry = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const roundsIndex = process.argv.indexOf('--rounds');
 const rounds = roundsIndex === -1 ? 10 : Number(process.argv[roundsIndex + 1]);
@@ -86,9 +91,11 @@ try {
   let gzipBytes = 0;
   const chunksDir = path.join(path.dirname(bundleEntry), 'chunks');
   const entryText = await readFile(bundleEntry);
-  entryBytes = entryText.length;
-  gzipBytes += gzipSync(entryText).length;
-  const staticChunks = [...entryText.toString('utf8').matchAll(/from"\.\/chunks\/([^"]+)"/g)].map((match) => match[1]!);
+  const mainText = await readFile(bundleMain).catch(() => Buffer.alloc(0));
+  entryBytes = entryText.length + mainText.length;
+  gzipBytes += gzipSync(entryText).length + gzipSync(mainText).length;
+  // The chunks the entry loads at every start: named in the entry as "./chunks/…" strings (static imports, or the list it imports for the main file).
+  const staticChunks = [...entryText.toString('utf8').matchAll(/"\.\/chunks\/([^"]+)"/g)].map((match) => match[1]!);
   let staticBytes = 0;
   const chunks = await readdir(chunksDir);
   for (const chunk of chunks) {
@@ -99,13 +106,15 @@ try {
   }
   const s3Chunk = chunks.find((chunk) => chunk.startsWith('s3-'));
   const s3Bytes = s3Chunk === undefined ? 0 : (await stat(path.join(chunksDir, s3Chunk))).size;
-  console.log(`bundle: entry ${(entryBytes / 1024).toFixed(0)} KiB + statically imported chunks ${(staticBytes / 1024).toFixed(1)} KiB; ${chunks.length} chunks ${(chunkBytes / 1024).toFixed(0)} KiB in all (S3 chunk ${(s3Bytes / 1024).toFixed(0)} KiB); total ${((entryBytes + chunkBytes) / 1024).toFixed(0)} KiB, gzip ${(gzipBytes / 1024).toFixed(0)} KiB`);
+  console.log(`bundle: entry ${(entryText.length / 1024).toFixed(1)} KiB + main file ${(mainText.length / 1024).toFixed(0)} KiB + statically imported chunks ${(staticBytes / 1024).toFixed(1)} KiB; ${chunks.length} chunks ${(chunkBytes / 1024).toFixed(0)} KiB in all (S3 chunk ${(s3Bytes / 1024).toFixed(0)} KiB); total ${((entryBytes + chunkBytes) / 1024).toFixed(0)} KiB, gzip ${(gzipBytes / 1024).toFixed(0)} KiB`);
 
-  // Cold start, alternating bundle and dist (and the baseline's), certificate made beforehand.
+  // Cold start, alternating bundle and dist (and the baseline's), certificate made beforehand, and the code
+  // cache (written a second after listening: src/cli/code-cache.ts WRITE_DELAY_MS).
   const dataDir = path.join(work, 'data');
-  await startOnce(bundleEntry, dataDir, [], {}, 0);
-  const entries: Array<[string, string]> = [
+  await startOnce(bundleEntry, dataDir, [], {}, 3000);
+  const entries: Array<[string, string, Record<string, string>?]> = [
     ['bundle', bundleEntry],
+    ['bundle, no code cache', bundleEntry, { CLOUDLOCKER_CODE_CACHE: 'off' }],
     ['dist', distEntry],
   ];
   // The floor: `node` itself starting an ES module that prints the line at once. What this machine
@@ -122,8 +131,8 @@ try {
   for (let round = 0; round < rounds; round += 1) {
     // Each round starts with a different entry, so none is always first (or always right after another).
     const order = entries.map((_entry, index) => entries[(index + round) % entries.length]!);
-    for (const [label, entry] of order) {
-      const run = await startOnce(entry, dataDir, [], {}, 0);
+    for (const [label, entry, env] of order) {
+      const run = await startOnce(entry, dataDir, [], env ?? {}, 0);
       times.get(label)!.push(run.ms);
       cpu.get(label)!.push(run.cpuMs);
     }
@@ -137,15 +146,17 @@ try {
     `${a}/${b}: wall ${(median(times.get(a)!) / median(times.get(b)!)).toFixed(2)}, CPU ${(median(cpu.get(a)!) / median(cpu.get(b)!)).toFixed(2)}`;
   const aboveFloor = (label: string) => `${label} ${(median(cpu.get(label)!) - median(cpu.get('node floor')!)).toFixed(0)} ms`;
   console.log(`CPU time above the node floor (medians): ${aboveFloor('bundle')}, ${aboveFloor('dist')}${baselineDist === undefined ? '' : `, ${aboveFloor('baseline bundle')}, ${aboveFloor('baseline dist')}`}`);
-  console.log(`same-run ratios (medians): ${ratio('bundle', 'dist')}${baselineDist === undefined ? '' : `; ${ratio('bundle', 'baseline bundle')}; ${ratio('dist', 'baseline dist')}`}`);
+  console.log(`same-run ratios (medians): ${ratio('bundle', 'dist')}; ${ratio('bundle', 'bundle, no code cache')}${baselineDist === undefined ? '' : `; ${ratio('bundle', 'baseline bundle')}; ${ratio('dist', 'baseline dist')}`}`);
   console.log(`load average before: ${load}; after the start-up rounds: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
 
   // Idle RSS, 3 s after listening.
   const local: number[] = [];
   const localDist: number[] = [];
   const localBaseline: number[] = [];
+  const localNoCache: number[] = [];
   for (let round = 0; round < 3; round += 1) {
     local.push((await startOnce(bundleEntry, dataDir, [], {}, 3000)).rssKiB);
+    localNoCache.push((await startOnce(bundleEntry, dataDir, [], { CLOUDLOCKER_CODE_CACHE: 'off' }, 3000)).rssKiB);
     localDist.push((await startOnce(distEntry, dataDir, [], {}, 3000)).rssKiB);
     if (baselineDist !== undefined) localBaseline.push((await startOnce(entries.find(([label]) => label === 'baseline bundle')![1], dataDir, [], {}, 3000)).rssKiB);
   }
@@ -161,7 +172,7 @@ try {
     await s3.stop();
   }
   const mib = (values: number[]) => `${(median(values) / 1024).toFixed(1)} MiB (of ${values.map((value) => (value / 1024).toFixed(1)).join(', ')})`;
-  console.log(`idle RSS 3 s after listening: bundle local ${mib(local)}; dist local ${mib(localDist)}; bundle S3 ${mib(withS3)}${baselineDist === undefined ? '' : `; baseline bundle local ${mib(localBaseline)}`}`);
+  console.log(`idle RSS 3 s after listening: bundle local ${mib(local)}; bundle local, no code cache ${mib(localNoCache)}; dist local ${mib(localDist)}; bundle S3 ${mib(withS3)}${baselineDist === undefined ? '' : `; baseline bundle local ${mib(localBaseline)}`}`);
   console.log(`load average after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
 } finally {
   await rm(work, { recursive: true, force: true });
