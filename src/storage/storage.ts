@@ -60,6 +60,18 @@ export interface RewriteHeaderOptions {
   readonly onProgress?: (done: number, total: number) => void | Promise<void>;
 }
 
+/** A stored object opened for reading (Storage.openReader). */
+export interface ObjectReader {
+  /**
+   * Reads `target.length` bytes of the object starting at `offset` into
+   * `target` and resolves with how many it read: fewer only when the object
+   * ends first. Rejects as readRangeInto does.
+   */
+  readInto(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number>;
+  /** Releases the object; never rejects. Reads after it reject. */
+  close(): Promise<void>;
+}
+
 export interface ObjectInfo {
   readonly name: string;
   /** Stored (encrypted) size in bytes. */
@@ -281,6 +293,15 @@ export interface Storage {
    * read: fewer only when the object ends first. Rejects as readRange does.
    */
   readRangeInto?(name: string, offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number>;
+
+  /**
+   * Optional: open `name` once for many readRangeInto-style reads (a
+   * download's parts), instead of finding, opening and closing the object
+   * for each. The reader reads the object as it was when opened, whatever
+   * happens to the name afterwards. Rejects: NOT_FOUND, STORAGE_UNAVAILABLE,
+   * CANCELLED. The caller closes it.
+   */
+  openReader?(name: string, signal?: AbortSignal): Promise<ObjectReader>;
 
   /**
    * Optional: readRange as the bytes arrive, for a store that sends them

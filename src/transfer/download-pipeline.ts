@@ -15,6 +15,7 @@ import { createTemporary, publishTemporary, removeQuietly, resolveDestination, t
 import { PartLayout, type Part } from './part-layout.js';
 import type { PipelineContext } from './part-scheduler.js';
 import { downloadStreamedPart } from './streamed-part.js';
+import type { ObjectReader } from '../storage/storage.js';
 import type { DownloadRequest, StoredSizes } from './transfer-requests.js';
 import type { TransferRecord } from './transfer-registry.js';
 
@@ -52,6 +53,7 @@ export class DownloadPipeline {
         ? { temp: await createTemporary(tempPath), chunksPerPart: this.context.parts.chunksPerPartForRead(chunks) }
         : await checkpoints.prepare({ header, chunks, target, tempPath, preferredChunksPerPart: this.context.parts.chunksPerPartForRead(chunks) });
     let published = false;
+    let reader: ObjectReader | undefined;
     // The destination is flushed to the disk as parts land, not all at once at the end.
     const flush = new FlushBehind(temp);
     const destination: WritevTarget = {
@@ -63,9 +65,12 @@ export class DownloadPipeline {
     };
     try {
       const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
+      // A store that streams (S3) is read by streamed ranges; one that can, is opened once for all the parts (local).
+      const { storage } = this.context;
+      if (storage.readRangeStream === undefined && storage.openReader !== undefined) reader = await storage.openReader(request.name, signal);
       await this.context.parts.run(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal, reader);
         await checkpoints?.partDone(partIndex);
         this.context.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
@@ -82,6 +87,8 @@ export class DownloadPipeline {
       const author = decryptor.authorCardId === undefined ? undefined : request.describeAuthor?.(decryptor.authorCardId);
       return { transferId: record.transferId, name: request.name, path: target, size: record.totalBytes, ...(author === undefined ? {} : { author }) };
     } finally {
+      // parts.run() resolves only when no part reads any more.
+      await reader?.close();
       await flush.settle();
       await temp.close().catch(() => undefined);
       const keepToResume = checkpoints !== undefined && isInterruption(signal);
@@ -97,6 +104,7 @@ export class DownloadPipeline {
     decryptor: ChunkOpener,
     temp: WritevTarget,
     signal: AbortSignal,
+    reader: ObjectReader | undefined,
   ): Promise<void> {
     if (this.context.storage.readRangeStream !== undefined) {
       const batch = this.context.parts.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
@@ -116,8 +124,9 @@ export class DownloadPipeline {
       }
       return;
     }
-    const into = this.context.storage.readRangeInto === undefined ? undefined : this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout));
-    const stored = await this.readStoredPart(name, part, signal, into);
+    const readsInto = reader !== undefined || this.context.storage.readRangeInto !== undefined;
+    const into = readsInto ? this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout)) : undefined;
+    const stored = await this.readStoredPart(name, part, signal, into, reader);
     this.context.registry.addProgress(record, { transferredBytes: part.plainLength });
     // Decrypted into a pooled buffer, not into one the decipher allocates
     // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
@@ -147,15 +156,19 @@ export class DownloadPipeline {
 
   /**
    * A part's stored bytes: read into the pooled buffer `into` when the
-   * backend can read into one (the local store), so that a download does not
+   * backend can read into one (the local store: through the download's
+   * reader, one open of the object for all the parts), so that a download does not
    * allocate a part-sized buffer per part (half its garbage otherwise);
    * as readRange returns them elsewhere. Exactly chunksLength bytes or
    * INTEGRITY; `into` goes back to the pool here when the read fails.
    */
-  private async readStoredPart(name: string, part: Part, signal: AbortSignal, into: Buffer | undefined): Promise<Uint8Array> {
+  private async readStoredPart(name: string, part: Part, signal: AbortSignal, into: Buffer | undefined, reader: ObjectReader | undefined): Promise<Uint8Array> {
     try {
       let stored: Uint8Array;
-      if (into !== undefined && this.context.storage.readRangeInto !== undefined) {
+      if (into !== undefined && reader !== undefined) {
+        const target = into.subarray(0, part.chunksLength);
+        stored = target.subarray(0, await reader.readInto(part.chunksOffset, target, signal));
+      } else if (into !== undefined && this.context.storage.readRangeInto !== undefined) {
         const target = into.subarray(0, part.chunksLength);
         stored = target.subarray(0, await this.context.storage.readRangeInto(name, part.chunksOffset, target, signal));
       } else {

@@ -168,6 +168,19 @@ describe.each(KEY_FORMATS)('clean shutdown and resumeTransfer ($title)', (keyFor
               return (value as (...args: unknown[]) => unknown).call(inner, name, offset, lengthOrTarget, ...rest);
             };
           }
+          if (property === 'openReader') {
+            // A download's parts are read through one reader of the object: its reads are recorded too.
+            return async (name: string, signal?: AbortSignal) => {
+              const reader = await inner.openReader(name, signal);
+              return {
+                readInto: (offset: number, target: Uint8Array, readSignal?: AbortSignal) => {
+                  readsAfter.push({ offset, length: target.length });
+                  return reader.readInto(offset, target, readSignal);
+                },
+                close: () => reader.close(),
+              };
+            };
+          }
           return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(inner) : value;
         },
       }),

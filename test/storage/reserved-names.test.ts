@@ -51,6 +51,7 @@ describe('reserved names', () => {
       () => guarded.stat(name),
       () => guarded.readRange(name, 0, 10),
       () => guarded.readRangeInto!(name, 0, Buffer.alloc(4)),
+      () => guarded.openReader!(name),
       () => guarded.delete(name),
       () => guarded.beginWrite(name),
       () => guarded.beginWrite('.cloudlocker/new'),

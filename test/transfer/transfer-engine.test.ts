@@ -97,6 +97,57 @@ describe('TransferEngine with the local store', () => {
     },
   );
 
+  it('reads every part of a download through one reader of the object, closed at the end, also when a part fails authentication', async () => {
+    const counts = { openReader: 0, readInto: 0, closed: 0, readRangeInto: 0 };
+    f = await fixture({
+      storage: (local) =>
+        new Proxy(local, {
+          get(target, property) {
+            if (property === 'openReader') {
+              return async (name: string, signal?: AbortSignal) => {
+                counts.openReader += 1;
+                const reader = await target.openReader(name, signal);
+                return {
+                  readInto: (offset: number, into: Uint8Array, readSignal?: AbortSignal) => {
+                    counts.readInto += 1;
+                    return reader.readInto(offset, into, readSignal);
+                  },
+                  close: async () => {
+                    counts.closed += 1;
+                    await reader.close();
+                  },
+                };
+              };
+            }
+            if (property === 'readRangeInto') counts.readRangeInto += 1;
+            const value = Reflect.get(target, property, target) as unknown;
+            return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        }),
+    });
+    const bytes = randomBytes(5 * CHUNK_SIZE + 17);
+    await uploadBytes(f, 'one-open.bin', bytes);
+    const out = path.join(f.dir, 'one-open.out');
+    await f.engine.download({ name: 'one-open.bin', destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) });
+    expect(sha256(await readFile(out))).toBe(sha256(bytes));
+    // Six chunks in parts of two: three parts, one open.
+    expect(counts).toEqual({ openReader: 1, readInto: 3, closed: 1, readRangeInto: 0 });
+
+    // A byte of the stored payload flipped on disk: the part fails authentication, nothing is saved, the reader is closed.
+    const [object] = (await readdir(path.join(f.dir, 'store'), { recursive: true })).filter((entry) => entry.endsWith('@'));
+    const objectPath = path.join(f.dir, 'store', object!);
+    const stored = await readFile(objectPath);
+    stored[stored.length - 40] ^= 0x01;
+    await writeFile(objectPath, stored);
+    const tamperedOut = path.join(f.dir, 'tampered.out');
+    await expect(
+      f.engine.download({ name: 'one-open.bin', destination: tamperedOut, overwrite: false, credentials: masterKeyCredentials(f.key) }),
+    ).rejects.toMatchObject({ reason: 'INTEGRITY' });
+    expect(counts.openReader).toBe(2);
+    expect(counts.closed).toBe(2);
+    expect((await readdir(f.dir)).filter((n) => n.startsWith('tampered') || n.includes('cloudlocker-part'))).toEqual([]);
+  });
+
   it('reports monotonic progress ending at the total, then one finish per transfer', async () => {
     f = await fixture();
     const size = 9 * CHUNK_SIZE + 5;

@@ -27,6 +27,7 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
+  ObjectReader,
   ObjectWriter,
   ResumeWriteOptions,
   RewriteHeaderOptions,
@@ -239,6 +240,47 @@ export class LocalStorage implements Storage {
   }
 
   /**
+   * One open of the object for all of a download's parts: each part read is
+   * then a single positioned read, not an open, fstat, read and close (four
+   * round trips to libuv's thread pool, each waking a pool thread and
+   * resolving a promise on the JavaScript thread; docs/benchmarks.md,
+   * dl-local). The open file is the version read whatever happens to the
+   * name (publishes replace files, they never write into one); reads that
+   * start in the header region still exclude an in-place header write of
+   * this name, as readRange's do.
+   */
+  async openReader(name: string, signal?: AbortSignal): Promise<ObjectReader> {
+    this.assertReady();
+    const file = this.pathOf(this.entriesOf(name));
+    throwIfAborted(signal);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, 'r');
+    } catch (err) {
+      throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      readInto: async (offset, target, readSignal) => {
+        this.assertReady();
+        if (closing !== undefined) throw new Error('readInto() after close() of the reader.');
+        if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
+        throwIfAborted(readSignal);
+        const read = () => fillFrom(handle, target, target.byteLength, offset, readSignal);
+        if (offset < IN_PLACE_MAX_HEADER) {
+          if (this.pendingRecords.has(name)) await this.recoverPending(name, file);
+          return this.regionLock.shared(name, read);
+        }
+        return read();
+      },
+      close: () => {
+        closing ??= handle.close().catch(() => undefined);
+        return closing;
+      },
+    };
+  }
+
+  /**
    * Opens the object, asks `bufferFor` (given the object's size) where to
    * read to, fills it from `offset` and resolves with the bytes read.
    */
@@ -275,18 +317,7 @@ export class LocalStorage implements Storage {
     try {
       const { size } = await handle.stat();
       const buffer = bufferFor(size);
-      const wanted = Math.max(0, Math.min(buffer.byteLength, size - offset));
-      let filled = 0;
-      while (filled < wanted) {
-        throwIfAborted(signal);
-        const slice = Math.min(IO_SLICE_BYTES, wanted - filled);
-        const { bytesRead } = await handle.read(buffer, filled, slice, offset + filled);
-        // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      throwIfAborted(signal);
-      return filled;
+      return await fillFrom(handle, buffer, Math.max(0, Math.min(buffer.byteLength, size - offset)), offset, signal);
     } catch (err) {
       throw toStorageError(err, []);
     } finally {
@@ -903,5 +934,28 @@ async function fileExists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Reads up to `wanted` bytes of the open object from `offset` into `buffer`
+ * (slice by slice, so that an aborted signal is noticed between them) and
+ * resolves with how many it read: fewer only at the end of the file.
+ */
+async function fillFrom(handle: fs.FileHandle, buffer: Uint8Array, wanted: number, offset: number, signal: AbortSignal | undefined): Promise<number> {
+  try {
+    let filled = 0;
+    while (filled < wanted) {
+      throwIfAborted(signal);
+      const slice = Math.min(IO_SLICE_BYTES, wanted - filled);
+      const { bytesRead } = await handle.read(buffer, filled, slice, offset + filled);
+      // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    throwIfAborted(signal);
+    return filled;
+  } catch (err) {
+    throw toStorageError(err, []);
   }
 }

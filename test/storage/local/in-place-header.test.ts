@@ -206,6 +206,47 @@ describe('local store: rewriting a same-length header in place', () => {
     expect(reads).toBeGreaterThan(8);
     await storage.close();
   }, 60_000);
+
+  it('a reader opened once (a download) never sees a torn header either: its reads of the header region wait for the in-place write', async () => {
+    const owner = AgeIdentity.generate();
+    const authors = [authorKeyOf(owner.card)];
+    const storage = new LocalStorage({
+      directory: store,
+      inPlaceStepHook: async (at, handle, header) => {
+        if (at !== 'record-written') return;
+        await handle.write(header, 0, Math.floor(header.length / 2), 0);
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      },
+    });
+    await storage.init();
+    const plain = randomBytes(2 * 65536 + 100);
+    const object = sealAgeBuffer(plain, { identity: owner, name: 'shared', plaintextSize: SLOT_MIN_PLAINTEXT });
+    await put(storage, 'shared', object);
+    // Opened before any rewrite: the in-place writes go into this same file.
+    const opened = await storage.openReader('shared');
+    let sharing = true;
+    let reads = 0;
+    const reader = (async () => {
+      const whole = Buffer.alloc(object.length);
+      while (sharing) {
+        expect(await opened.readInto(0, whole.subarray(0, 4096))).toBe(4096);
+        expect(await opened.readInto(4096, whole.subarray(4096))).toBe(object.length - 4096);
+        expect(openAgeBuffer(whole, { identity: owner, name: 'shared', authors }).equals(plain)).toBe(true);
+        reads += 1;
+      }
+    })();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const outcome = await shareStoredFile({ storage, name: 'shared', identity: owner, authors, add: [AgeIdentity.generate().card.recipient] });
+      outcomes.push(outcome.headerRewrite);
+    }
+    sharing = false;
+    await reader;
+    await opened.close();
+    expect(outcomes).toEqual(Array(8).fill('in-place'));
+    expect(reads).toBeGreaterThan(8);
+    await storage.close();
+  }, 60_000);
 });
 
 /** The version the index lists for `name` (listFiles' view). */

@@ -495,6 +495,62 @@ describe('LocalStorage: readRangeInto (reading into the caller buffer)', () => {
   });
 });
 
+describe('LocalStorage: openReader (one open of an object for many reads)', () => {
+  const size = 1000;
+  const data = testBytes(size, 23);
+
+  it('reads ranges into the caller buffer as readRangeInto does, fewer bytes only at the end', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'opened', data);
+    const reader = await storage.openReader('opened');
+    try {
+      for (const [offset, length] of [[0, 10], [500, 123], [size - 1, 1], [0, size]] as const) {
+        const target = new Uint8Array(length);
+        expect(await reader.readInto(offset, target)).toBe(length);
+        expect(Buffer.from(target)).toEqual(Buffer.from(data.subarray(offset, offset + length)));
+      }
+      const tail = new Uint8Array(100).fill(0xee);
+      expect(await reader.readInto(size - 10, tail)).toBe(10);
+      expect(Buffer.from(tail.subarray(0, 10))).toEqual(Buffer.from(data.subarray(size - 10)));
+      expect(tail.subarray(10).every((byte) => byte === 0xee)).toBe(true);
+      expect(await reader.readInto(size + 5, tail)).toBe(0);
+      await expect(reader.readInto(-1, tail)).rejects.toBeInstanceOf(RangeError);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('keeps reading the version it opened after the name is replaced or deleted', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'opened', data);
+    const reader = await storage.openReader('opened');
+    await putObject(storage, 'opened', testBytes(size, 99), { overwrite: true });
+    const target = new Uint8Array(size);
+    expect(await reader.readInto(0, target)).toBe(size);
+    expect(Buffer.from(target)).toEqual(Buffer.from(data));
+    await storage.delete('opened');
+    expect(await reader.readInto(0, target)).toBe(size);
+    expect(Buffer.from(target)).toEqual(Buffer.from(data));
+    await reader.close();
+  });
+
+  it('rejects a missing name with NOT_FOUND, an aborted signal with CANCELLED and reads after close(), writing nothing', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'opened', data);
+    await expect(storage.openReader('missing')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(storage.openReader('opened', controller.signal)).rejects.toMatchObject({ reason: 'CANCELLED' });
+    const reader = await storage.openReader('opened');
+    const target = new Uint8Array(10).fill(7);
+    await expect(reader.readInto(0, target, controller.signal)).rejects.toMatchObject({ reason: 'CANCELLED' });
+    await reader.close();
+    await reader.close();
+    await expect(reader.readInto(0, target)).rejects.toThrow('after close()');
+    expect(target.every((byte) => byte === 7)).toBe(true);
+  });
+});
+
 describe('LocalStorage: rewriteHeader on disk', () => {
   it('keeps the object file mode, leaves no temporary, and a failure before publishing leaves the old file untouched', async () => {
     const storage = await openStore();
