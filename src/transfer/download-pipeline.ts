@@ -65,7 +65,7 @@ export class DownloadPipeline {
       const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
       await this.context.parts.run(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal, sizes.storedBytes);
         await checkpoints?.partDone(partIndex);
         this.context.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
@@ -97,8 +97,10 @@ export class DownloadPipeline {
     decryptor: ChunkOpener,
     temp: WritevTarget,
     signal: AbortSignal,
+    /** The whole object, already read (a small one): the part is cut from it. */
+    storedBytes: Uint8Array | undefined,
   ): Promise<void> {
-    if (this.context.storage.readRangeStream !== undefined) {
+    if (storedBytes === undefined && this.context.storage.readRangeStream !== undefined) {
       const batch = this.context.parts.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
       try {
         await downloadStreamedPart({
@@ -116,8 +118,11 @@ export class DownloadPipeline {
       }
       return;
     }
-    const into = this.context.storage.readRangeInto === undefined ? undefined : this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout));
-    const stored = await this.readStoredPart(name, part, signal, into);
+    const into =
+      storedBytes !== undefined || this.context.storage.readRangeInto === undefined
+        ? undefined
+        : this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout));
+    const stored = storedBytes === undefined ? await this.readStoredPart(name, part, signal, into) : partOf(storedBytes, part);
     this.context.registry.addProgress(record, { transferredBytes: part.plainLength });
     // Decrypted into a pooled buffer, not into one the decipher allocates
     // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
@@ -169,4 +174,11 @@ export class DownloadPipeline {
       throw err;
     }
   }
+}
+
+/** A part's stored bytes cut from the whole object; exactly chunksLength bytes or INTEGRITY (the object was shorter). */
+function partOf(storedBytes: Uint8Array, part: Part): Uint8Array {
+  const stored = storedBytes.subarray(part.chunksOffset, part.chunksOffset + part.chunksLength);
+  if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+  return stored;
 }
