@@ -20,10 +20,13 @@ import { setMaxListeners } from 'node:events';
 import type { ErrorObject, TransferProgressParams, UploadFolderResult, DownloadFolderResult } from '../../protocol/index.js';
 import { CloudlockerError, toErrorObject } from '../errors.js';
 import { isInterruption } from './checkpoints.js';
+import { collectIfHeapGrew } from './gc-tuning.js';
 import { SMALL_FILE_BYTES, SMALL_FILES_PER_SLOT, type TransferEngine } from './transfer-engine.js';
 
 /** Small files a group runs in one slot before it queues for the slot again (fairness to other transfers). */
 const SMALL_FILES_PER_TENURE = 4 * SMALL_FILES_PER_SLOT;
+/** Members settled between two looks at the heap (gc-tuning.ts collectIfHeapGrew: what many small files in flight leave in the old generation). */
+const MEMBERS_PER_HEAP_CHECK = 32;
 import type { TransferReservation } from './transfer-requests.js';
 import type { GroupLogLine } from './transfer-journal.js';
 
@@ -132,6 +135,7 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
   };
   registry.on('transferProgress', onProgress);
 
+  let settledMembers = 0;
   const runOne = async (item: I, inGroupSlot: boolean): Promise<void> => {
     registry.updateGroup(group, { fileStarted: item.name });
     const abortController = new AbortController();
@@ -159,6 +163,8 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
       registry.updateGroup(group, { fileDone: true, fileFailed: true });
     } finally {
       signal.removeEventListener('abort', forward);
+      settledMembers += 1;
+      if (settledMembers % MEMBERS_PER_HEAP_CHECK === 0) collectIfHeapGrew();
     }
   };
 
