@@ -39,10 +39,21 @@ export const HEAP_GROWTH_BEFORE_COLLECT = 24 * 1024 * 1024;
 let fullCollection: (() => void) | undefined;
 let leastUsedSince: number | undefined;
 
-/** V8's gc(), exposed at run time (the flag is read when gc() is looked up in a new context). */
+/**
+ * V8's gc(), exposed at run time (the flag is read when gc() is looked up in
+ * a new context). A runtime where that does not work (the flag ignored, no
+ * gc in the new context) gets a collection that does nothing: memory is then
+ * left to V8, and a transfer never fails over it.
+ */
 function exposedFullCollection(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    if (typeof gc === 'function') return gc as () => void;
+  } catch {
+    // Falls through to the no-op below.
+  }
+  return () => {};
 }
 
 /**
