@@ -4,7 +4,8 @@
  * commands/ and is added here. Exit codes: see exit-codes.ts (2 for usage
  * errors, which commander reports itself).
  */
-// First, before any other module loads (see early-gc-tuning.ts).
+// First, before any other module loads (see early-gc-tuning.ts). libuv's thread pool size is set
+// before this module is even read: see launcher.cts.
 import './early-gc-tuning.js';
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../server/package-version.js';

@@ -4,8 +4,11 @@
  * directory for syncing and some file systems refuse (EINVAL); by then the
  * file is already in place, so failing the operation would only mislead.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, fsync, openSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
+
+const fsyncFd = promisify(fsync);
 
 export function syncDirectory(directory: string): Promise<void> {
   if (process.platform === 'win32') return Promise.resolve();
@@ -60,17 +63,29 @@ export function groupCommit(fsyncOne: (directory: string) => Promise<void>): (di
   };
 }
 
-/** One open + fsync + close of a directory; never rejects (best effort, see above). */
+/**
+ * One open + fsync + close of a directory; never rejects (best effort, see
+ * above). Opening and closing a directory are metadata-only and take
+ * microseconds: done synchronously, they do not queue in libuv's thread
+ * pool behind the fsyncs in flight. The fsync itself stays asynchronous.
+ */
 async function fsyncOnce(directory: string): Promise<void> {
+  let fd: number;
   try {
-    const handle = await open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    fd = openSync(directory, 'r');
+  } catch {
+    return; // best effort, see above
+  }
+  try {
+    await fsyncFd(fd);
   } catch {
     // best effort, see above
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing to do
+    }
   }
 }
 

@@ -22,6 +22,8 @@ interface FolderObject {
   readonly relativePath: string;
   readonly target: string;
   readonly plaintextSize: number;
+  /** As listed: a small object is read whole, header and body at once (TransferEngine.download). */
+  readonly storedSize: number;
   readonly marker: boolean;
 }
 
@@ -109,7 +111,7 @@ async function listFolderObjects(storage: Storage, name: string, root: string): 
       // Names are checked by the backends, but the store is not trusted: nothing lands outside the folder.
       const inside = path.relative(root, target);
       if (inside.startsWith('..') || path.isAbsolute(inside)) throw new CloudlockerError('INTEGRITY', 'The store listed a name that would leave the destination folder.');
-      objects.push({ name: object.name, relativePath, target, plaintextSize: marker ? 0 : (sizes[index] ?? 0), marker });
+      objects.push({ name: object.name, relativePath, target, plaintextSize: marker ? 0 : (sizes[index] ?? 0), storedSize: object.storedSize, marker });
     });
   }
   return objects;
@@ -145,7 +147,8 @@ function runFolderDownload(engine: TransferEngine, request: FolderDownloadReques
     ...(resume === undefined ? {} : { resumed: resume.resumed }),
     // Whether the local file was there before: a resume then knows a file there now is this member's own.
     beforeItem: async (object) => (object.marker ? undefined : (await lstat(object.target).then(() => true, () => false))),
-    runItem: async (object, member, groupId) => {
+    sizeOf: (object) => object.plaintextSize,
+    runItem: async (object, member, groupId, _signal, inGroupSlot) => {
       if (object.marker) {
         try {
           await mkdir(object.target, { recursive: true });
@@ -162,6 +165,8 @@ function runFolderDownload(engine: TransferEngine, request: FolderDownloadReques
         createDirectories: true,
         credentials: request.credentialsFor(object.name),
         groupId,
+        inGroupSlot,
+        listedStoredSize: object.storedSize,
       });
       return result.size;
     },

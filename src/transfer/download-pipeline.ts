@@ -67,10 +67,12 @@ export class DownloadPipeline {
       const layout = new PartLayout(record.totalBytes, chunksPerPart, chunks);
       // A store that streams (S3) is read by streamed ranges; one that can, is opened once for all the parts (local).
       const { storage } = this.context;
-      if (storage.readRangeStream === undefined && storage.openReader !== undefined) reader = await storage.openReader(request.name, signal);
+      if (sizes.storedBytes === undefined && storage.readRangeStream === undefined && storage.openReader !== undefined) {
+        reader = await storage.openReader(request.name, signal);
+      }
       await this.context.parts.run(layout.partCount, signal, async (partIndex, partSignal) => {
         if (checkpoints?.isDone(partIndex) === true) return;
-        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal, reader);
+        await this.downloadPart(record, layout.part(partIndex), layout, request.name, decryptor, destination, partSignal, reader, sizes.storedBytes);
         await checkpoints?.partDone(partIndex);
         this.context.registry.addProgress(record, { cryptoBytes: layout.part(partIndex).plainLength });
       });
@@ -105,8 +107,10 @@ export class DownloadPipeline {
     temp: WritevTarget,
     signal: AbortSignal,
     reader: ObjectReader | undefined,
+    /** The whole object, already read (a small one): the part is cut from it. */
+    storedBytes: Uint8Array | undefined,
   ): Promise<void> {
-    if (this.context.storage.readRangeStream !== undefined) {
+    if (storedBytes === undefined && this.context.storage.readRangeStream !== undefined) {
       const batch = this.context.parts.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
       try {
         await downloadStreamedPart({
@@ -124,9 +128,9 @@ export class DownloadPipeline {
       }
       return;
     }
-    const readsInto = reader !== undefined || this.context.storage.readRangeInto !== undefined;
+    const readsInto = storedBytes === undefined && (reader !== undefined || this.context.storage.readRangeInto !== undefined);
     const into = readsInto ? this.context.parts.buffers.acquire(this.context.parts.storedPartBytes(layout)) : undefined;
-    const stored = await this.readStoredPart(name, part, signal, into, reader);
+    const stored = storedBytes === undefined ? await this.readStoredPart(name, part, signal, into, reader) : partOf(storedBytes, part);
     this.context.registry.addProgress(record, { transferredBytes: part.plainLength });
     // Decrypted into a pooled buffer, not into one the decipher allocates
     // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
@@ -182,4 +186,11 @@ export class DownloadPipeline {
       throw err;
     }
   }
+}
+
+/** A part's stored bytes cut from the whole object; exactly chunksLength bytes or INTEGRITY (the object was shorter). */
+function partOf(storedBytes: Uint8Array, part: Part): Uint8Array {
+  const stored = storedBytes.subarray(part.chunksOffset, part.chunksOffset + part.chunksLength);
+  if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
+  return stored;
 }

@@ -35,6 +35,9 @@ export interface FolderContents {
   readonly totalBytes: number;
 }
 
+/** Files of one folder whose lstat runs at once. */
+const STAT_CONCURRENCY = 32;
+
 /** Walk `root` (an absolute folder path) without following links; names under `name`. */
 export async function walkFolder(root: string, name: string): Promise<FolderContents> {
   const files: FolderFile[] = [];
@@ -53,6 +56,7 @@ export async function walkFolder(root: string, name: string): Promise<FolderCont
     // Byte order of names, so the group's files go in a stable, listing-like order.
     entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
     const subfolders: string[] = [];
+    const regular: Array<{ relativePath: string; name: string }> = [];
     for (const entry of entries) {
       const relativePath = path.join(relativeDir, entry.name);
       if (entry.isSymbolicLink()) {
@@ -72,15 +76,24 @@ export async function walkFolder(root: string, name: string): Promise<FolderCont
         skipped.push({ path: relativePath, reason: 'unstorable-name' });
         continue;
       }
-      const absolute = path.join(root, relativePath);
-      let stats;
-      try {
-        stats = await lstat(absolute);
-      } catch (err) {
-        throw fromSystemError(err, 'a file of the folder');
-      }
-      files.push({ relativePath, name: remote, source: { path: absolute, size: stats.size, mtimeMs: stats.mtimeMs } });
-      totalBytes += stats.size;
+      regular.push({ relativePath, name: remote });
+    }
+    // Several lstats at once: one after the other, a 10 000-file folder waited for 10 000 thread-pool
+    // round trips in a row before its first file started. The order of the files stays the walk's.
+    for (let start = 0; start < regular.length; start += STAT_CONCURRENCY) {
+      const batch = regular.slice(start, start + STAT_CONCURRENCY);
+      const stats = await Promise.all(
+        batch.map(({ relativePath }) =>
+          lstat(path.join(root, relativePath)).catch((err: unknown) => {
+            throw fromSystemError(err, 'a file of the folder');
+          }),
+        ),
+      );
+      batch.forEach(({ relativePath, name: remote }, index) => {
+        const { size, mtimeMs } = stats[index]!;
+        files.push({ relativePath, name: remote, source: { path: path.join(root, relativePath), size, mtimeMs } });
+        totalBytes += size;
+      });
     }
     if (entries.length === 0) {
       const marker = remoteNameOf(name, path.join(relativeDir, EMPTY_FOLDER_MARKER));

@@ -62,8 +62,24 @@ interface RunRequest {
   readonly transferId?: string;
   readonly reservation?: TransferReservation;
   readonly groupId?: string;
+  readonly inGroupSlot?: boolean;
   readonly resume?: { readonly resumed: ResumedTransfer };
 }
+
+/**
+ * Small files of a group share a slot: a file of at most SMALL_FILE_BYTES
+ * counts as 1/SMALL_FILES_PER_SLOT of one. A 4 KiB file's time is mostly
+ * waits (its fsync, a publish, thread-pool round trips), not work; with only
+ * maxConcurrentTransfers of them in flight, those waits follow each other.
+ * Several in flight per slot overlap the waits (and their fsyncs can share
+ * the file system's journal commits), while a large file still takes a whole
+ * slot (docs/protocol.md, uploadFolder "One queue").
+ */
+export const SMALL_FILE_BYTES = 64 * 1024;
+export const SMALL_FILES_PER_SLOT = 8;
+
+/** A folder download's stored object up to this size is read whole, header and body at once (readSmallObject). */
+const SMALL_OBJECT_READ_BYTES = 128 * 1024;
 
 export interface TransferEngineOptions {
   readonly storage: Storage;
@@ -140,19 +156,41 @@ export class TransferEngine {
 
   /** Fetch, authenticate and decrypt a stored file into a local file. */
   async download(request: DownloadRequest): Promise<DownloadResult> {
-    const info = await this.storage.stat(request.name);
+    const sizes = (await this.readSmallObject(request)) ?? (await this.storedSizes(request.name));
+    const checkpoints =
+      request.resume?.checkpoints ??
+      ((transferId: string) => (request.groupId === undefined ? this.checkpointFactory?.download(transferId, request, sizes) : undefined));
+    return this.run('download', request, sizes.plaintextSize, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));
+  }
+
+  /**
+   * A small object of the local store, as a listing said (a folder's file),
+   * read whole in one read: its header and its body, and its size from what
+   * was read (no stat, no second open for the body). Undefined when it turns
+   * out larger than SMALL_OBJECT_READ_BYTES: the caller then goes the usual way.
+   */
+  private async readSmallObject(request: DownloadRequest): Promise<StoredSizes | undefined> {
+    const listed = request.listedStoredSize;
+    if (listed === undefined || listed > SMALL_OBJECT_READ_BYTES || this.storage.kind !== 'local') return undefined;
+    const storedBytes = await this.storage.readRange(request.name, 0, SMALL_OBJECT_READ_BYTES + 1);
+    if (storedBytes.length > SMALL_OBJECT_READ_BYTES) return undefined;
+    const storedSize = storedBytes.length;
+    const header = await this.formats.readHeader(async (position, length) => storedBytes.subarray(position, position + length));
+    const plaintextSize = this.formats.plaintextSizeFromStoredSize(storedSize) ?? header.layout.plaintextSizeFor(storedSize);
+    return { storedSize, plaintextSize, header, storedBytes };
+  }
+
+  /** A stored object's sizes from a stat (and its header, when the formats need it for the plaintext size). */
+  private async storedSizes(name: string): Promise<StoredSizes> {
+    const info = await this.storage.stat(name);
     // From the stored size alone when the formats allow it (v1: a fixed header); otherwise from the header.
     const fromSize = this.formats.plaintextSizeFromStoredSize(info.storedSize);
     const header =
       fromSize === undefined
-        ? await this.formats.readHeader((position, length) => this.storage.readRange(request.name, position, length))
+        ? await this.formats.readHeader((position, length) => this.storage.readRange(name, position, length))
         : undefined;
     const size = fromSize ?? header!.layout.plaintextSizeFor(info.storedSize);
-    const sizes: StoredSizes = { storedSize: info.storedSize, plaintextSize: size, ...(header === undefined ? {} : { header }) };
-    const checkpoints =
-      request.resume?.checkpoints ??
-      ((transferId: string) => (request.groupId === undefined ? this.checkpointFactory?.download(transferId, request, sizes) : undefined));
-    return this.run('download', request, size, checkpoints, (record, journal) => this.downloads.run(record, request, sizes, journal));
+    return { storedSize: info.storedSize, plaintextSize: size, ...(header === undefined ? {} : { header }) };
   }
 
   /**
@@ -222,6 +260,24 @@ export class TransferEngine {
   /** Transfers that may run at once: how many files a group keeps in the queue. */
   get concurrentTransfers(): number {
     return this.transferQueue.concurrency;
+  }
+
+  /**
+   * Run `work` (a group's small files, up to SMALL_FILES_PER_SLOT at a time,
+   * each started with `inGroupSlot`) in one of the maxConcurrentTransfers slots, queued behind
+   * the transfers that wait for one (so a group cannot starve them), and
+   * holding it until `work` has settled. Cancelled (`signal`) while it
+   * waits: leaves the queue and rejects at once; once started, the slot is
+   * freed only when `work` has settled (its files cleaned up).
+   */
+  inSharedSlot<R>(signal: AbortSignal, work: () => Promise<R>): Promise<R> {
+    if (this.closed) return Promise.reject(new CloudlockerError('BUSY', 'The server is shutting down: try again once it has restarted.'));
+    let started = false;
+    return this.queueForSlot(signal, () => !started, async () => {
+      started = true;
+      signal.throwIfAborted();
+      return work();
+    });
   }
 
   /**
@@ -357,10 +413,12 @@ export class TransferEngine {
       record.signal.throwIfAborted();
       checkpoints = typeof checkpointsOf === 'function' ? await journalOrNothing(checkpointsOf, transferId, log) : checkpointsOf;
       record.resumable = checkpoints !== undefined;
-      const result = await this.whenSlotFree(record, async () => {
+      const start = async (): Promise<R> => {
         this.registry.setRunning(record);
         return work(record, checkpoints);
-      });
+      };
+      // A small file of a group runs in the slot its group holds for it (inSharedSlot).
+      const result = request.groupId !== undefined && request.inGroupSlot === true ? await start() : await this.whenSlotFree(record, start);
       // Only uploads and downloads are journaled (operations pass no checkpoints).
       await checkpoints?.finish('completed', { result: result as UploadResult | DownloadResult }).catch((err: unknown) => log?.warn({ err: errorForLog(err) }, 'journal not updated'));
       this.registry.finish(record, 'completed', { result });
@@ -409,31 +467,37 @@ export class TransferEngine {
    * free the slot while cancelled work still cleans up.)
    */
   private async whenSlotFree<R>(record: TransferRecord, work: () => Promise<R>): Promise<R> {
+    return this.queueForSlot(record.signal, () => record.state === 'queued', async () => {
+      record.signal.throwIfAborted();
+      return work();
+    });
+  }
+
+  /** whenSlotFree for any waiter: `signal` dequeues it while `waiting()` says it has not started. */
+  private async queueForSlot<R>(signal: AbortSignal, waiting: () => boolean, work: () => Promise<R>): Promise<R> {
     // Fires only while the transfer waits, so p-queue drops it from the queue
     // (it no longer counts towards BUSY) but never frees a running slot early.
     const dequeue = new AbortController();
+    let onAbort: (() => void) | undefined;
     const cancelledWhileQueued = new Promise<never>((_, reject) => {
-      record.signal.addEventListener(
-        'abort',
-        () => {
-          if (record.state !== 'queued') return;
-          dequeue.abort(record.signal.reason);
-          reject(record.signal.reason);
-        },
-        { once: true },
-      );
+      onAbort = () => {
+        if (!waiting()) return;
+        dequeue.abort(signal.reason);
+        reject(signal.reason);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
-    const queued = this.transferQueue.add(
-      async () => {
-        record.signal.throwIfAborted();
-        return work();
-      },
-      { signal: dequeue.signal },
-    );
+    const queued = this.transferQueue.add(work, { signal: dequeue.signal });
     // Whichever loses the race must not become an unhandled rejection.
     queued.catch(() => undefined);
     cancelledWhileQueued.catch(() => undefined);
-    return Promise.race([queued, cancelledWhileQueued]);
+    try {
+      return await Promise.race([queued, cancelledWhileQueued]);
+    } finally {
+      // A group's signal sees one waiter per slot it takes: listeners must not pile up on it.
+      signal.removeEventListener('abort', onAbort!);
+    }
   }
 
   /** The last point where a cancel still counts; from here on the transfer publishes its result. */

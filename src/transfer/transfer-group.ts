@@ -1,9 +1,10 @@
 /**
  * A transfer group (uploadFolder, downloadFolder): one listed record with
  * one id, whose files run as ordinary transfers through the engine's queue,
- * a few at a time (as many as may run at once), so a folder of thousands of
- * small files is neither one RPC per file nor thousands of queued transfers
- * (the group counts once against maxQueuedTransfers). Cancelling the group
+ * a few at a time (as many as may run at once; small files several to a
+ * slot, see SMALL_FILES_PER_SLOT), so a folder of thousands of small files is
+ * neither one RPC per file nor thousands of queued transfers (the group
+ * counts once against maxQueuedTransfers). Cancelling the group
  * cancels the files in flight (each leaves nothing behind) and starts no
  * more; files finished before stay. A file that fails is reported with its
  * error and the others go on. Every file has settled before the group
@@ -15,10 +16,17 @@
  * only the members not logged as done (and still verified) run again.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { ErrorObject, TransferProgressParams, UploadFolderResult, DownloadFolderResult } from '../../protocol/index.js';
 import { CloudlockerError, toErrorObject } from '../errors.js';
 import { isInterruption } from './checkpoints.js';
-import type { TransferEngine } from './transfer-engine.js';
+import { collectIfHeapGrew } from './gc-tuning.js';
+import { SMALL_FILE_BYTES, SMALL_FILES_PER_SLOT, type TransferEngine } from './transfer-engine.js';
+
+/** Small files a group runs in one slot before it queues for the slot again (fairness to other transfers). */
+const SMALL_FILES_PER_TENURE = 4 * SMALL_FILES_PER_SLOT;
+/** Members settled between two looks at the heap (gc-tuning.ts collectIfHeapGrew: what many small files in flight leave in the old generation). */
+const MEMBERS_PER_HEAP_CHECK = 32;
 import type { TransferReservation } from './transfer-requests.js';
 import type { GroupLogLine } from './transfer-journal.js';
 
@@ -67,7 +75,14 @@ export interface GroupRun<I extends GroupItem, R extends UploadFolderResult | Do
    * cancelled with the group; `groupId` for its request). Resolves with its
    * plaintext size.
    */
-  runItem(item: I, member: TransferReservation, groupId: string, signal: AbortSignal): Promise<number | ItemDone>;
+  runItem(item: I, member: TransferReservation, groupId: string, signal: AbortSignal, inGroupSlot: boolean): Promise<number | ItemDone>;
+  /**
+   * The item's size in bytes: items of at most SMALL_FILE_BYTES run up to
+   * SMALL_FILES_PER_SLOT at a time in one slot the group holds for them
+   * (`inGroupSlot` true: the item's transfer must not queue for its own).
+   * Without it every item queues for a slot of its own.
+   */
+  sizeOf?(item: I): number;
   /** Journaled: what the log's "started" line records before the member runs (the prior object's version...). */
   beforeItem?(item: I): Promise<string | boolean | null | undefined>;
   readonly checkpoints?: GroupCheckpoints;
@@ -97,6 +112,9 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
     resumable: checkpoints !== undefined,
   });
   const signal = group.signal;
+  // Each file in flight listens to the group's signal (to be cancelled with it), and each slot it waits for:
+  // up to SMALL_FILES_PER_SLOT per slot is what it is for, not a leak.
+  setMaxListeners((SMALL_FILES_PER_SLOT + 1) * engine.concurrentTransfers + 10, signal);
   const failed: GroupSummary['failed'] = [...(resumed?.failed ?? [])];
   let filesDone = resumed?.filesDone ?? 0;
   let size = resumed?.size ?? 0;
@@ -117,7 +135,8 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
   };
   registry.on('transferProgress', onProgress);
 
-  const runOne = async (item: I): Promise<void> => {
+  let settledMembers = 0;
+  const runOne = async (item: I, inGroupSlot: boolean): Promise<void> => {
     registry.updateGroup(group, { fileStarted: item.name });
     const abortController = new AbortController();
     const forward = () => abortController.abort(signal.reason);
@@ -129,7 +148,7 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
         await checkpoints.log({ started: item.name, memberId: member.transferId, ...(prior === undefined ? {} : { prior }) });
       }
       // Awaited before adding: `size += await …` would read size before the await and lose the other workers' sums.
-      const outcome = await run.runItem(item, member, group.transferId, abortController.signal);
+      const outcome = await run.runItem(item, member, group.transferId, abortController.signal, inGroupSlot);
       const done: ItemDone = typeof outcome === 'number' ? { size: outcome } : outcome;
       // Logged before it counts: a crash between the two redoes (or re-checks) the member, never skips an unfinished one.
       await checkpoints?.log({ done: item.name, size: done.size, ...done.proof });
@@ -144,16 +163,47 @@ export async function runTransferGroup<I extends GroupItem, R extends UploadFold
       registry.updateGroup(group, { fileDone: true, fileFailed: true });
     } finally {
       signal.removeEventListener('abort', forward);
+      settledMembers += 1;
+      if (settledMembers % MEMBERS_PER_HEAP_CHECK === 0) collectIfHeapGrew();
     }
   };
 
-  try {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length && !signal.aborted) {
+  let next = 0;
+  const isSmall = (item: I): boolean => run.sizeOf !== undefined && run.sizeOf(item) <= SMALL_FILE_BYTES;
+  const smallAtHead = (): boolean => next < items.length && isSmall(items[next] as I);
+  /**
+   * In a slot the group holds: SMALL_FILES_PER_SLOT lanes, each running the
+   * next small file as soon as its last one has settled, until the head of
+   * the list is no small file or SMALL_FILES_PER_TENURE have started; the
+   * slot is then queued for again, behind the transfers waiting for one.
+   */
+  const runSmallInSlot = async (): Promise<void> => {
+    let started = 0;
+    const lane = async (): Promise<void> => {
+      while (started < SMALL_FILES_PER_TENURE && smallAtHead() && !signal.aborted) {
         const item = items[next] as I;
         next += 1;
-        await runOne(item);
+        started += 1;
+        await runOne(item, true);
+      }
+    };
+    // Every lane settles before the slot is freed: a cancelled file cleans up inside it.
+    const settled = await Promise.allSettled(Array.from({ length: SMALL_FILES_PER_SLOT }, lane));
+    const rejected = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
+  };
+
+  try {
+    const worker = async (): Promise<void> => {
+      while (next < items.length && !signal.aborted) {
+        if (smallAtHead()) {
+          await engine.inSharedSlot(signal, runSmallInSlot);
+          continue;
+        }
+        // A larger file queues for a slot of its own, as any transfer.
+        const item = items[next] as I;
+        next += 1;
+        await runOne(item, false);
       }
     };
     const workers = Math.max(1, Math.min(engine.concurrentTransfers, items.length));

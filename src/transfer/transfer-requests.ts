@@ -37,6 +37,12 @@ export interface StoredSizes {
    * rather than reading it a second time. Not yet authenticated.
    */
   readonly header?: StoredHeader;
+  /**
+   * The whole stored object, when it was small enough to be read at once
+   * with its header (TransferEngine.download): its parts are served from
+   * it, not read again. Not yet authenticated, like the header.
+   */
+  readonly storedBytes?: Uint8Array;
 }
 
 export interface UploadRequest {
@@ -70,6 +76,12 @@ export interface UploadRequest {
    * queue a few at a time), and not journaled on its own.
    */
   readonly groupId?: string;
+  /**
+   * A group member that runs in a slot its group already holds (small files
+   * share one, see TransferEngine.inSharedSlot): it does not queue for a
+   * slot of its own.
+   */
+  readonly inGroupSlot?: boolean;
   /** Told what the store answered when the object was published (a group logs its version as the member's proof). */
   readonly onStored?: (stored: ObjectInfo) => void;
 }
@@ -95,6 +107,14 @@ export interface DownloadRequest {
   readonly reservation?: TransferReservation;
   /** One file of a transfer group (downloadFolder), as for UploadRequest.groupId. */
   readonly groupId?: string;
+  /** As for UploadRequest.inGroupSlot. */
+  readonly inGroupSlot?: boolean;
+  /**
+   * The object's stored size as a listing gave it (a folder download): a
+   * small object of the local store is then read whole, header and body in
+   * one read, without a stat first. Only a hint: the size read is the one used.
+   */
+  readonly listedStoredSize?: number;
 }
 
 /**

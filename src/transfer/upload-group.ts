@@ -77,7 +77,8 @@ export async function runFolderUpload(
     ...(resume === undefined ? {} : { resumed: resume.resumed }),
     // Without overwrite, the version there before (null: none), so that a resume can tell an object this member stored from one that was there.
     beforeItem: async (file) => (overwriteFor(file.name) ? undefined : (await statOrNothing(storage, file.name).then((info) => (info === undefined ? null : objectVersion(info))))),
-    runItem: async (file, member, groupId, signal) => {
+    sizeOf: (file) => file.source?.size ?? 0,
+    runItem: async (file, member, groupId, signal, inGroupSlot) => {
       if (file.source === undefined) {
         await writeEmptyMarker(storage, formats, request, file.name, overwriteFor(file.name), signal);
         return proven(file, 0);
@@ -92,6 +93,7 @@ export async function runFolderUpload(
         keyPath: request.keyPath,
         keyCreated: request.keyCreated,
         groupId,
+        inGroupSlot,
         onStored: (info) => (stored = info),
       });
       return proven(file, result.size, stored);

@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 it('the tarball holds the build, the bundle and the docs; no sources, tests, maps or build tools', () => {
-  expect(packedFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/bundle/cloudlocker.mjs', 'dist/bundle/cloudlocker-main.js', 'docs/electron.md']));
+  expect(packedFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/src/cli/launcher.cjs', 'dist/bundle/cloudlocker.mjs', 'dist/bundle/cloudlocker-main.js', 'docs/electron.md']));
   for (const file of packedFiles) expect(file).not.toMatch(/^(src|test|tools|dist\/tools|dist\/test)\/|\.map$|\.pem$|\.key\.json$/);
 });
 

@@ -132,7 +132,8 @@ describe('folder group: clean shutdown, restart, resumeTransfer', () => {
   it('cancelTransfer of an interrupted download group discards its journal and temporaries, keeps the files it saved', async () => {
     const tree = path.join(dir, 'docs');
     await mkdir(tree, { recursive: true });
-    for (let index = 0; index < 30; index++) await writeFile(path.join(tree, `doc-${index}.txt`), randomBytes(700 + index));
+    // 200 small files: they run up to 8 to a slot, 32 at once, so fewer would all be saved before the shutdown lands.
+    for (let index = 0; index < 200; index++) await writeFile(path.join(tree, `doc-${index}.txt`), randomBytes(700 + index));
     const keyPath = path.join(dir, 'docs.key.json');
     await createKeyFile(keyPath);
     server = await start([]);

@@ -17,9 +17,17 @@
  * init() and kept in step with every publish and delete; the store directory
  * belongs to one server process (changes made behind its back show up in
  * listings after the next start; stat and reads always ask the disk).
+ *
+ * Metadata-only steps on the store's own files (a stat, the open, fstat and
+ * close of an object read, the lookup of a metadata sidecar) are synchronous calls:
+ * each takes microseconds on the inodes the kernel holds, where an awaited
+ * one is a round trip through libuv's thread pool (~120 µs here, queued
+ * behind every fsync in flight). Anything that reads, writes or syncs data
+ * stays asynchronous.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import fsCallbacks, { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CloudlockerError, InvalidParamsError, systemErrorCode } from '../../errors.js';
 import type {
@@ -308,20 +316,37 @@ export class LocalStorage implements Storage {
     signal: AbortSignal | undefined,
     bufferFor: (objectSize: number) => Uint8Array,
   ): Promise<number> {
-    let handle;
+    // Open, fstat and close are metadata-only (see the top of this file): synchronous. The reads are not.
+    let fd: number;
     try {
-      handle = await fs.open(file, 'r');
+      fd = openSync(file, 'r');
     } catch (err) {
       throw isMissingFileError(err) ? notFound(err) : toStorageError(err, []);
     }
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       const buffer = bufferFor(size);
-      return await fillFrom(handle, buffer, Math.max(0, Math.min(buffer.byteLength, size - offset)), offset, signal);
+      const wanted = Math.max(0, Math.min(buffer.byteLength, size - offset));
+      let filled = 0;
+      while (filled < wanted) {
+        throwIfAborted(signal);
+        const slice = Math.min(IO_SLICE_BYTES, wanted - filled);
+        const bytesRead = await readFd(fd, buffer, filled, slice, offset + filled);
+        // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      throwIfAborted(signal);
+      return filled;
     } catch (err) {
       throw toStorageError(err, []);
     } finally {
-      await handle.close().catch(() => undefined);
+      // No read is in flight here: each was awaited.
+      try {
+        closeSync(fd);
+      } catch {
+        // nothing more to do with it
+      }
     }
   }
 
@@ -329,7 +354,7 @@ export class LocalStorage implements Storage {
     this.assertReady();
     const file = this.pathOf(this.entriesOf(name));
     try {
-      const stats = await fs.stat(file);
+      const stats = statSync(file);
       if (!stats.isFile()) throw notFound();
       const info = describeFile(name, stats);
       const metadata = await this.readMetadata(name, info.version);
@@ -687,7 +712,7 @@ export class LocalStorage implements Storage {
         throw err;
       }
       if (oldVersion !== undefined) await this.removeMetadata(name, oldVersion);
-      const stats = await fs.stat(file);
+      const stats = statSync(file);
       const info: ObjectInfo = describeFile(name, stats);
       this.index.set(info);
       return { ...info, modifiedAt: new Date(info.modifiedAt), ...(newVersion === undefined ? {} : { metadata: metadata! }) };
@@ -722,7 +747,7 @@ export class LocalStorage implements Storage {
   /** The version of the object at `file`, or undefined when there is none. */
   private async versionAt(name: string, file: string): Promise<string | undefined> {
     try {
-      return describeFile(name, await fs.stat(file)).version;
+      return describeFile(name, statSync(file)).version;
     } catch (err) {
       if (isMissingFileError(err)) return undefined;
       throw err;
@@ -751,9 +776,12 @@ export class LocalStorage implements Storage {
 
   /** The object's metadata, checked (it comes from the disk, which others can write); undefined when it has none. */
   private async readMetadata(name: string, version: string): Promise<ObjectMetadata | undefined> {
+    const sidecar = this.metadataFileOf(name, version);
+    // Most objects have none: a synchronous lookup answers that in microseconds, without an open in the thread pool.
+    if (!sidecarMayExist(sidecar)) return undefined;
     let text: string;
     try {
-      const handle = await fs.open(this.metadataFileOf(name, version), 'r');
+      const handle = await fs.open(sidecar, 'r');
       try {
         const buffer = Buffer.alloc(MAX_META_FILE_BYTES + 1);
         const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, 0);
@@ -908,6 +936,14 @@ export class LocalStorage implements Storage {
   }
 }
 
+/** A positioned read into `buffer` of an open file descriptor; resolves with the bytes read. */
+function readFd(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  // Looked up on the module object at each call, so a test can make it fail (EIO).
+  return new Promise((resolve, reject) =>
+    fsCallbacks.read(fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+  );
+}
+
 /** A resumeToken of this backend: the name beginWrite gave a temporary (so no path can be smuggled in). */
 function isTemporaryName(token: string): boolean {
   return /^[0-9a-f]{32}\.part$/.test(token);
@@ -926,6 +962,15 @@ function closedError(): CloudlockerError {
 function describeFile(name: string, stats: { size: number; mtimeMs: number; ino: number }): ObjectInfo & { version: string } {
   const version = [stats.ino, stats.size, Math.round(stats.mtimeMs * 1000)].map((n) => n.toString(36)).join('.');
   return { name, storedSize: stats.size, modifiedAt: new Date(stats.mtimeMs), version };
+}
+
+/** False when nothing is at `file` (ENOENT, ENOTDIR); true when something is, or the lookup failed otherwise (the open then says why). */
+function sidecarMayExist(file: string): boolean {
+  try {
+    return statSync(file, { throwIfNoEntry: false }) !== undefined;
+  } catch (err) {
+    return !isMissingFileError(err);
+  }
 }
 
 async function fileExists(file: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  * are injected by spying on one fs call for the length of one test.
  */
 import fs from 'node:fs/promises';
+import fsCallbacks from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -307,7 +308,11 @@ describe('LocalStorage: operating-system errors', () => {
   it('readRange maps EIO to STORAGE_UNAVAILABLE, naming the code but no path', async () => {
     const storage = await openStore();
     await putObject(storage, 'flaky', testBytes(10, 9));
-    const read = jest.spyOn(await fileHandlePrototype(), 'read').mockRejectedValueOnce(systemError('EIO'));
+    // Object reads go through fs.read on a descriptor (local-storage.ts readFd).
+    const read = jest.spyOn(fsCallbacks, 'read').mockImplementationOnce(((...args: unknown[]) => {
+      const callback = args[args.length - 1] as (err: NodeJS.ErrnoException | null, bytesRead: number) => void;
+      callback(systemError('EIO'), 0);
+    }) as unknown as typeof fsCallbacks.read);
     let error: unknown;
     try {
       error = await storage.readRange('flaky', 0, 10).then(

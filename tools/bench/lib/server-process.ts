@@ -1,6 +1,6 @@
 /**
- * cloudlocker as users run it: `node dist/src/cli/main.js serve --port 0
- * --data-dir D` in a process of its own, with the token in CLOUDLOCKER_TOKEN.
+ * cloudlocker as users run it: `node dist/src/cli/launcher.cjs serve --port 0
+ * --data-dir D` (main.js for a build without the launcher) in a process of its own, with the token in CLOUDLOCKER_TOKEN.
  * Where it listens and which certificate it presents come from server.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -64,7 +64,10 @@ interface DiscoveryRecord {
 
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const root = options.build === undefined ? repoRoot() : path.resolve(options.build);
-  const main = path.join(root, 'dist', 'src', 'cli', 'main.js');
+  // The command as package.json's "bin" runs it: the launcher where the build has one (it sets libuv's
+  // thread pool size before any module is read, src/cli/launcher.cts); an older build's main.js otherwise.
+  const launcher = path.join(root, 'dist', 'src', 'cli', 'launcher.cjs');
+  const main = existsSync(launcher) ? launcher : path.join(root, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const token = randomBytes(24).toString('base64url');
   const child = killOnExit(spawn(
