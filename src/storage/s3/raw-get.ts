@@ -320,18 +320,21 @@ export class RawGetHandler {
       await connection.connected;
       connection.served += 1;
       connection.socket.write(requestHead(request));
-      const head = await readHead(connection);
+      let head = await readHead(connection);
+      // An interim answer (100 Continue) comes before the real one.
+      while (head.statusCode < 200) head = await readHead(connection);
       const length = head.headers['content-length'];
       const contentLength = length === undefined || !/^\d+$/.test(length) ? undefined : Number(length);
       const chunked = /chunked/i.test(head.headers['transfer-encoding'] ?? '');
-      const reusable = head.keepAlive && !chunked && contentLength !== undefined;
+      const reusable = head.keepAlive && (chunked || contentLength !== undefined || head.statusCode === 204 || head.statusCode === 304);
       if (head.statusCode >= 200 && head.statusCode < 300) {
         if (contentLength === undefined || chunked) throw new RawGetUnsupported('the store answered without a Content-Length');
         const body = new RawBody(connection, contentLength, (c, ok) => this.release(endpoint, c, ok && reusable), signal);
         return { statusCode: head.statusCode, reason: head.reason, headers: head.headers, body };
       }
       // An error document (or a redirect, a 304): read whole for the SDK to parse.
-      const bytes = chunked ? await readChunked(connection) : await readExactly(connection, contentLength);
+      const bodiless = head.statusCode === 204 || head.statusCode === 304;
+      const bytes = bodiless ? Buffer.alloc(0) : chunked ? await readChunked(connection) : await readExactly(connection, contentLength);
       this.release(endpoint, connection, reusable);
       return { statusCode: head.statusCode, reason: head.reason, headers: head.headers, body: Readable.from([bytes]) };
     } finally {
