@@ -54,8 +54,9 @@ await mkdir(out);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 
-// RGW: room for two objects of this size in flight plus the garbage collector's lag, at RGW's ~2.5x.
-const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw'), BUCKET, Math.max(2 * 1024 ** 3, size * 5)) : await startS3Server(path.join(workDir, 's3rver'), BUCKET);
+// RGW: room for the objects of one round (two, three with a baseline build) plus the garbage collector's lag, at RGW's ~2.5x.
+const memstoreBytes = Math.max(2 * 1024 ** 3, size * (baselineBuild === undefined ? 5 : 8));
+const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw'), BUCKET, memstoreBytes) : await startS3Server(path.join(workDir, 's3rver'), BUCKET);
 const CREDENTIALS = s3.credentials;
 const serveArgs = ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'];
 const cloudlocker = new ServerRunner(
