@@ -300,6 +300,7 @@ export class RawGetHandler {
     const endpoint = `${request.hostname}:${request.port ?? 80}`;
     for (let attempt = 0; ; attempt++) {
       const connection = this.take(endpoint) ?? new Connection(request.hostname, request.port ?? 80, this.options);
+      const reused = connection.served > 0;
       try {
         return { response: await this.exchange(connection, endpoint, request, signal) };
       } catch (err) {
@@ -307,7 +308,7 @@ export class RawGetHandler {
         if (aborted(signal)) throw abortError();
         if (err instanceof RawGetUnsupported) throw err;
         // A kept-alive connection the server had closed meanwhile: once more on a new one.
-        if (connection.served > 0 && attempt === 0) continue;
+        if (reused && attempt === 0) continue;
         throw err;
       }
     }
