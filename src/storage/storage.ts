@@ -312,6 +312,9 @@ export interface Storage {
    * where it stopped, as readRange retries. Rejects (the request, or the
    * iteration) as readRange does. Stopping the iteration early releases the
    * request. With it, downloads read parts of about preferredReadSize.
+   * Each yielded piece is valid only until the next one is asked for (the
+   * backend may read the next bytes into the same memory): a caller that
+   * keeps a piece past that copies it.
    */
   readRangeStream?(name: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
 

@@ -8,11 +8,16 @@
  * Targets: cloudlocker <= 0.8x rclone's time; server peak RSS <= 150 MiB.
  *
  *   npm run build && node dist/tools/bench/s3-throughput.js [--store s3rver|rgw] [--size 256MiB] [--rounds 3] [--json FILE] [--no-peers] [--keep-server]
+ *     [--baseline-build DIR] [--server-node-args "..."]
  *
  * --store rgw: a throwaway Ceph RADOS Gateway (tools/ceph-s3.sh; Debian's
  * ceph-mon ceph-osd radosgw) instead of s3rver. Its memstore OSD keeps data
  * in RAM and hangs when nearly full: it is sized from --size, every object is
  * deleted after its round, and deleted data is collected after 5 s.
+ *
+ * --baseline-build DIR adds a second cloudlocker server run from another build
+ * (its dist/ and package.json, e.g. main's), uploading and downloading its own
+ * objects on the same store in the same rounds: a before/after of a change.
  *
  * Each cloudlocker run gets a new server process, as each rclone run is a new
  * process (see ServerRunner in lib/session.ts); --keep-server keeps one.
@@ -37,6 +42,7 @@ const size = args.size('size', 256 * 1024 ** 2);
 const storeKind = args.string('store', 's3rver');
 if (storeKind !== 's3rver' && storeKind !== 'rgw') throw new Error('--store is s3rver or rgw');
 const storeName = storeKind === 'rgw' ? 'Ceph RGW' : 's3rver';
+const baselineBuild = args.string('baseline-build');
 
 const workDir = await makeWorkDir(common.workDir, 'cloudlocker-bench-s3-');
 const recorder = new Recorder(`S3 (${storeName}): cloudlocker vs rclone crypt over s3`, workDir, { size, rounds: common.rounds, peers: common.peers });
@@ -48,19 +54,24 @@ await mkdir(out);
 const source = path.join(workDir, 'source.bin');
 await createRandomFile(source, size);
 
-// RGW: room for two objects of this size in flight plus the garbage collector's lag, at RGW's ~2.5x.
-const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw'), BUCKET, Math.max(2 * 1024 ** 3, size * 5)) : await startS3Server(path.join(workDir, 's3rver'), BUCKET);
+// RGW: room for the objects of one round (two, three with a baseline build) plus the garbage collector's lag, at RGW's ~2.5x.
+const memstoreBytes = Math.max(2 * 1024 ** 3, size * (baselineBuild === undefined ? 5 : 8));
+const s3 = storeKind === 'rgw' ? await startRgw(path.join(workDir, 'rgw'), BUCKET, memstoreBytes) : await startS3Server(path.join(workDir, 's3rver'), BUCKET);
 const CREDENTIALS = s3.credentials;
+const serveArgs = ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'];
 const cloudlocker = new ServerRunner(
   workDir,
-  {
-    dataDir: path.join(workDir, 'server'),
-    nodeArgs: common.serverNodeArgs,
-    env: CREDENTIALS,
-    serveArgs: ['--storage', 's3', '--s3-bucket', BUCKET, '--s3-prefix', 'cloudlocker/', '--s3-endpoint', s3.endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'],
-  },
+  { dataDir: path.join(workDir, 'server'), nodeArgs: common.serverNodeArgs, env: CREDENTIALS, serveArgs },
   !args.flag('keep-server'),
 );
+const baseline =
+  baselineBuild === undefined
+    ? undefined
+    : new ServerRunner(
+        workDir,
+        { build: baselineBuild, dataDir: path.join(workDir, 'baseline-server'), nodeArgs: common.serverNodeArgs, env: CREDENTIALS, serveArgs },
+        !args.flag('keep-server'),
+      );
 const rclone = hasRclone
   ? await rcloneCryptOverS3(
       { endpoint: s3.endpoint, bucket: BUCKET, prefix: 'rclone', accessKeyId: CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDENTIALS.AWS_SECRET_ACCESS_KEY },
@@ -69,6 +80,7 @@ const rclone = hasRclone
   : undefined;
 const unavailable = rclone === undefined ? { unavailable: recorder.report.peers['rclone'] } : {};
 const objectName = (round: number) => `bench-${round}.bin`;
+const baselineObject = (round: number) => `bench-baseline-${round}.bin`;
 const file = (label: string, round: number) => path.join(out, `${label}-${round}`);
 
 async function verify(output: string, round: number, label: string): Promise<void> {
@@ -89,6 +101,17 @@ const uploads: Contender[] = [
     ...unavailable,
     run: (round) => measureLocal(() => run('rclone', ['copyto', source, `${rclone!.crypt}${objectName(round)}`], rclone!.env)),
   },
+  ...(baseline === undefined
+    ? []
+    : [
+        {
+          name: 'baseline build upload (S3)',
+          async run(round: number) {
+            const m = await baseline.use((s) => measure(s.server, () => s.upload(source, baselineObject(round))));
+            return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+          },
+        },
+      ]),
 ];
 const downloads: Contender[] = [
   {
@@ -115,6 +138,21 @@ const downloads: Contender[] = [
       await run('rclone', ['deletefile', `${rclone!.crypt}${objectName(round)}`], rclone!.env);
     },
   },
+  ...(baseline === undefined
+    ? []
+    : [
+        {
+          name: 'baseline build download (S3)',
+          async run(round: number) {
+            const m = await baseline.use((s) => measure(s.server, () => s.download(baselineObject(round), file('base', round))));
+            return { seconds: m.seconds, cpu: m.serverCpu, mainThreadCpu: m.serverMainCpu, rss: m.serverRss };
+          },
+          async after(round: number) {
+            await verify(file('base', round), round, 'baseline build download');
+            await baseline.use((s) => s.client.call('deleteFile', { name: baselineObject(round) }));
+          },
+        },
+      ]),
 ];
 
 try {
@@ -124,12 +162,19 @@ try {
   }
 } finally {
   await cloudlocker.close();
+  await baseline?.close();
   await s3.stop();
 }
 recorder.report.pageCache = cache.status;
 const ratio = (a: string, b: string) => medianPairRatio(recorder.values(a), recorder.values(b));
 recorder.check('S3 upload time ÷ rclone', ratio('cloudlocker upload (S3)', 'rclone crypt upload (S3)'), '<=', 0.8, 'x');
 recorder.check('S3 download time ÷ rclone', ratio('cloudlocker download (S3)', 'rclone crypt download (S3)'), '<=', 0.8, 'x');
+if (baseline !== undefined) {
+  recorder.figure('S3 upload time ÷ baseline build', ratio('cloudlocker upload (S3)', 'baseline build upload (S3)'), 'x');
+  recorder.figure('S3 download time ÷ baseline build', ratio('cloudlocker download (S3)', 'baseline build download (S3)'), 'x');
+  recorder.figure('S3 download server CPU ÷ baseline build', ratio('cloudlocker download (S3) (CPU seconds)', 'baseline build download (S3) (CPU seconds)'), 'x');
+  recorder.note(`baseline build: ${baselineBuild}`);
+}
 const peak = (name: string) => Math.max(...recorder.values(name));
 recorder.check(`server peak RSS, S3 upload of ${formatSize(size)}`, peak('cloudlocker upload (S3): server peak RSS'), '<=', 150, ' MiB');
 recorder.check(`server peak RSS, S3 download of ${formatSize(size)}`, peak('cloudlocker download (S3): server peak RSS'), '<=', 150, ' MiB');
@@ -137,14 +182,16 @@ recorder.note(`${storeName} runs on the same 2 cores as the server and rclone: i
 await recorder.finish(common.jsonFile);
 await removePath(workDir);
 
-/** The contender, also recording the CPU seconds s3rver spent serving it (s3rver shares the two cores). */
+/** The contender, also recording the CPU seconds the store spent serving it (s3rver; radosgw and ceph-osd): it shares the two cores. */
 function withS3rverCpu(contender: Contender): Contender {
   return {
     ...contender,
     async run(round) {
       const before = cpuSeconds(s3.pid);
+      const osdBefore = s3.osdPid === undefined ? undefined : cpuSeconds(s3.osdPid);
       const outcome = await contender.run(round);
       recorder.add(`${contender.name}: ${storeKind === 'rgw' ? 'radosgw' : 's3rver'} CPU seconds`, 's CPU', cpuBetween(before, cpuSeconds(s3.pid)));
+      if (s3.osdPid !== undefined) recorder.add(`${contender.name}: ceph-osd CPU seconds`, 's CPU', cpuBetween(osdBefore, cpuSeconds(s3.osdPid)));
       return outcome;
     },
   };

@@ -3,8 +3,20 @@
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { ResolvedS3Config } from './config.js';
+import { RawGetHandler } from './raw-get.js';
 
-export function createS3Client(config: ResolvedS3Config): S3Client {
+/**
+ * A client for the ranged GETs of downloads whose HTTP exchange is raw-get.ts's
+ * (reading bodies without a buffer per socket read), for a plain-http
+ * endpoint; undefined for https (and AWS), where the SDK's handler serves.
+ */
+export function createRawGetClient(config: ResolvedS3Config): S3Client | undefined {
+  if (config.endpoint === undefined || new URL(config.endpoint).protocol !== 'http:') return undefined;
+  const handler = new RawGetHandler({ connectTimeoutMs: config.connectTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  return createS3Client(config, handler as unknown as S3ClientConfig['requestHandler']);
+}
+
+export function createS3Client(config: ResolvedS3Config, requestHandler?: S3ClientConfig['requestHandler']): S3Client {
   const options: S3ClientConfig = {
     region: config.region,
     endpoint: config.endpoint,
@@ -14,7 +26,7 @@ export function createS3Client(config: ResolvedS3Config): S3Client {
     // retries 5xx, throttling, timeouts and connection errors.
     retryMode: 'standard',
     maxAttempts: config.maxAttempts,
-    requestHandler: {
+    requestHandler: requestHandler ?? {
       connectionTimeout: config.connectTimeoutMs,
       // An idle socket, not a total duration: a large part on a slow link may
       // take long, but it keeps moving.

@@ -174,6 +174,10 @@ export function toStorageError(err: unknown, context: S3ErrorContext): Cloudlock
       `The S3 store ${location} could not be reached (${code}${attempts}): check that it is running and reachable, then try again.`,
     );
   }
+  // raw-get.ts refused an answer (malformed head, not the range asked for, bytes nobody asked for).
+  if (code === 'EPROTO') {
+    return unavailable(`The S3 store ${location} sent a malformed or unexpected answer while ${doing}${attempts}: try again later.`);
+  }
   if (code === 'TimeoutError' || code === 'RequestTimeout') {
     return unavailable(`The S3 store ${location} did not answer in time${attempts} while ${doing}: try again later.`);
   }

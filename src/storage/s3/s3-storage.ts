@@ -27,7 +27,8 @@ import type {
   StorageCapabilities,
   WriteOptions,
 } from '../storage.js';
-import { createS3Client } from './client.js';
+import { createRawGetClient, createS3Client } from './client.js';
+import { RawGetUnsupported } from './raw-get.js';
 import type { ResolvedS3Config } from './config.js';
 import {
   isAbort,
@@ -66,6 +67,8 @@ export class S3Storage implements Storage {
 
   private readonly client: S3Client;
   private readonly singleAttemptClient: S3Client;
+  /** Ranged GETs of downloads over plain http (raw-get.ts); undefined: `client` serves them. */
+  private readonly rawGetClient: S3Client | undefined;
   private closed = false;
   /** What init() found; until then, what the configuration declares. */
   private probe: S3Probe | undefined;
@@ -78,6 +81,7 @@ export class S3Storage implements Storage {
     this.location = config.location;
     this.client = createS3Client(config);
     this.singleAttemptClient = createS3Client({ ...config, maxAttempts: 1 });
+    this.rawGetClient = createRawGetClient(config);
   }
 
   get capabilities(): StorageCapabilities {
@@ -252,7 +256,8 @@ export class S3Storage implements Storage {
   /** readRangeStream gathered: one request (more only if its body breaks off), the same errors. */
   async readRange(name: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     const pieces: Uint8Array[] = [];
-    for await (const piece of this.readRangeStream(name, offset, length, signal)) pieces.push(piece);
+    // Each piece is valid only until the next is asked for: kept as a copy.
+    for await (const piece of this.readRangeStream(name, offset, length, signal)) pieces.push(Buffer.from(piece));
     return pieces.length === 1 ? (pieces[0] as Uint8Array) : Buffer.concat(pieces);
   }
 
@@ -260,6 +265,8 @@ export class S3Storage implements Storage {
    * Ranged GETs read as their bodies arrive (see the contract). A body that
    * breaks off is asked for again from the first byte not yet yielded, up to
    * maxAttempts times: a part then costs one more request, not a new part.
+   * Over plain http the pieces are views of a connection's buffer
+   * (raw-get.ts), each valid until the next is asked for.
    */
   async *readRangeStream(name: string, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     this.assertOpen();
@@ -274,7 +281,7 @@ export class S3Storage implements Storage {
     for (let attempt = 1; position < end; attempt++) {
       let result;
       try {
-        result = await this.client.send(this.getCommand(name, position, end - position), { abortSignal: signal });
+        result = await this.sendGet(this.getCommand(name, position, end - position), signal);
       } catch (err) {
         if (isObjectNotFound(err) && !isAbort(err, signal)) throw new CloudlockerError('NOT_FOUND');
         // At or after the end (416): the object ended first.
@@ -324,6 +331,18 @@ export class S3Storage implements Storage {
       if (attempt >= this.config.maxAttempts) throw toStorageError(broken ?? new Error('the object body ended early'), context);
       await sleep(backoffMs(attempt), undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  /** Through the raw-GET client where there is one; a request it does not read raw goes through the SDK's handler. */
+  private async sendGet(command: GetObjectCommand, signal: AbortSignal | undefined) {
+    if (this.rawGetClient !== undefined) {
+      try {
+        return await this.rawGetClient.send(command, { abortSignal: signal });
+      } catch (err) {
+        if (!(err instanceof RawGetUnsupported)) throw err;
+      }
+    }
+    return this.client.send(command, { abortSignal: signal });
   }
 
   private getCommand(name: string, offset: number, length: number): GetObjectCommand {
@@ -477,6 +496,7 @@ export class S3Storage implements Storage {
     this.closed = true;
     this.client.destroy();
     this.singleAttemptClient.destroy();
+    this.rawGetClient?.destroy();
   }
 
   private writableKeyOf(name: string): string {

@@ -857,7 +857,8 @@ async function startConditionalStub(options: { headAfterRefusal: { size: number;
  */
 async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const pieces: Uint8Array[] = [];
-  for await (const piece of stream) pieces.push(piece);
+  // A piece is valid only until the next is asked for (the contract): kept as a copy.
+  for await (const piece of stream) pieces.push(Buffer.from(piece));
   return Buffer.concat(pieces);
 }
 

@@ -17,6 +17,8 @@ export interface BenchStore {
   readonly endpoint: string;
   /** The process whose CPU time a bench may record (s3rver; radosgw). */
   readonly pid: number;
+  /** RGW's object store daemon (ceph-osd), which serves every byte radosgw sends. */
+  readonly osdPid?: number;
   readonly credentials: { readonly AWS_ACCESS_KEY_ID: string; readonly AWS_SECRET_ACCESS_KEY: string };
   stop(): Promise<void>;
 }
@@ -48,8 +50,8 @@ export async function startRgw(directory: string, bucket: string, memstoreBytes:
     });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     client.destroy();
-    const pid = Number((await readFile(path.join(directory, 'pids', 'rgw.pid'), 'utf8')).trim());
-    return { endpoint, pid, credentials, stop };
+    const pidOf = async (name: string) => Number((await readFile(path.join(directory, 'pids', `${name}.pid`), 'utf8')).trim());
+    return { endpoint, pid: await pidOf('rgw'), osdPid: await pidOf('osd.0'), credentials, stop };
   } catch (err) {
     await stop();
     throw err;
