@@ -274,7 +274,7 @@ export class LocalStorage implements Storage {
         if (closing !== undefined) throw new Error('readInto() after close() of the reader.');
         if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be an integer >= 0');
         throwIfAborted(readSignal);
-        const read = () => fillFrom(handle, target, target.byteLength, offset, readSignal);
+        const read = () => fillFrom(readThrough(handle), target, target.byteLength, offset, readSignal);
         if (offset < IN_PLACE_MAX_HEADER) {
           if (this.pendingRecords.has(name)) await this.recoverPending(name, file);
           return this.regionLock.shared(name, read);
@@ -326,18 +326,8 @@ export class LocalStorage implements Storage {
     try {
       const { size } = fstatSync(fd);
       const buffer = bufferFor(size);
-      const wanted = Math.max(0, Math.min(buffer.byteLength, size - offset));
-      let filled = 0;
-      while (filled < wanted) {
-        throwIfAborted(signal);
-        const slice = Math.min(IO_SLICE_BYTES, wanted - filled);
-        const bytesRead = await readFd(fd, buffer, filled, slice, offset + filled);
-        // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      throwIfAborted(signal);
-      return filled;
+      const readAt: PositionedRead = (into, at, length, position) => readFd(fd, into, at, length, position);
+      return await fillFrom(readAt, buffer, Math.max(0, Math.min(buffer.byteLength, size - offset)), offset, signal);
     } catch (err) {
       throw toStorageError(err, []);
     } finally {
@@ -982,18 +972,25 @@ async function fileExists(file: string): Promise<boolean> {
   }
 }
 
+/** Reads `length` bytes at `position` of an open object into `into` from `at`; resolves with how many it read. */
+type PositionedRead = (into: Uint8Array, at: number, length: number, position: number) => Promise<number>;
+
+function readThrough(handle: fs.FileHandle): PositionedRead {
+  return async (into, at, length, position) => (await handle.read(into, at, length, position)).bytesRead;
+}
+
 /**
  * Reads up to `wanted` bytes of the open object from `offset` into `buffer`
  * (slice by slice, so that an aborted signal is noticed between them) and
  * resolves with how many it read: fewer only at the end of the file.
  */
-async function fillFrom(handle: fs.FileHandle, buffer: Uint8Array, wanted: number, offset: number, signal: AbortSignal | undefined): Promise<number> {
+async function fillFrom(readAt: PositionedRead, buffer: Uint8Array, wanted: number, offset: number, signal: AbortSignal | undefined): Promise<number> {
   try {
     let filled = 0;
     while (filled < wanted) {
       throwIfAborted(signal);
       const slice = Math.min(IO_SLICE_BYTES, wanted - filled);
-      const { bytesRead } = await handle.read(buffer, filled, slice, offset + filled);
+      const bytesRead = await readAt(buffer, filled, slice, offset + filled);
       // Replacing the object does not affect an open file; only a truncation behind our back ends it early.
       if (bytesRead === 0) break;
       filled += bytesRead;
