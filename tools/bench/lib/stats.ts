@@ -4,8 +4,16 @@
  * machine's load hits both sides of a comparison alike.
  */
 
+/**
+ * The middle value; with an even count the mean of the two middle ones. (The
+ * nearest-rank percentile below would give the lower of the two: with two
+ * rounds, the better round passed for the median.)
+ */
 export function median(values: readonly number[]): number {
-  return percentile(values, 50);
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** Nearest-rank percentile (p in 0..100); NaN for no values. */
