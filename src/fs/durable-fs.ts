@@ -4,11 +4,13 @@
  * directory for syncing and some file systems refuse (EINVAL); by then the
  * file is already in place, so failing the operation would only mislead.
  */
-import { closeSync, fsync, openSync } from 'node:fs';
+import fsCallbacks, { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
-const fsyncFd = promisify(fsync);
+/** fsync of a descriptor, looked up on the module object at each call so that a test can watch it. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsCallbacks.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 export function syncDirectory(directory: string): Promise<void> {
   if (process.platform === 'win32') return Promise.resolve();

@@ -9,7 +9,7 @@
  * (docs/testing.md, fifth pass); test/crypto/key-file.test.ts has the
  * behaviour in the large.
  */
-import { readlinkSync } from 'node:fs';
+import fsCallbacks, { readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -387,6 +387,12 @@ describe('createKeyFile: how the file reaches the disk', () => {
         events.push(`sync ${readlinkSync(`/proc/self/fd/${this.fd}`)}`);
         return realSync.call(this);
       });
+      // A directory is opened and fsynced through the descriptor API (src/fs/durable-fs.ts).
+      const realFsync = fsCallbacks.fsync;
+      jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+        events.push(`sync ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+        return realFsync(fd, callback);
+      }) as typeof fsCallbacks.fsync);
       const realLink = fs.link;
       jest.spyOn(fs, 'link').mockImplementation(async (from, to) => {
         events.push(`link ${String(from)} -> ${String(to)}`);
