@@ -4,14 +4,15 @@
  * unless UV_THREADPOOL_SIZE says otherwise: set by the launcher before any
  * module is read, since set any later (in main.ts) it had no effect. Counted
  * from the outside (Linux: /proc/<pid>/task): the same server with
- * UV_THREADPOOL_SIZE=3 runs 13 threads fewer. Needs the build (dist/), as the
- * other CLI suites.
+ * UV_THREADPOOL_SIZE=3 runs 13 threads fewer. Builds dist/ first if it is
+ * missing or stale (ensureBuilt), as the fault suites do.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureBuilt } from '../faults/built-server.js';
 
 const launcher = path.join(process.cwd(), 'dist', 'src', 'cli', 'launcher.cjs');
 
@@ -45,6 +46,8 @@ async function threadsOfServe(env: Record<string, string>): Promise<number> {
 const onLinux = process.platform === 'linux' ? it : it.skip;
 
 describe('cloudlocker serve', () => {
+  // The launcher is dist/: build it when it is missing or older than the sources (a clean clone runs this suite before any build).
+  beforeAll(ensureBuilt, 180_000);
   onLinux('runs 16 thread-pool threads by default, and as many as UV_THREADPOOL_SIZE says when it is set', async () => {
     const byDefault = await threadsOfServe({});
     const three = await threadsOfServe({ UV_THREADPOOL_SIZE: '3' });
