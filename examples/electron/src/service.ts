@@ -38,8 +38,8 @@ export async function startService(): Promise<Service> {
     bundleEntry(),
     ['serve', '--port', '0', '--data-dir', dataDir, '--allow-origin', 'app://cloudlocker', '--log-format', 'json'],
     // The token goes in the environment: command lines are visible to every user in `ps`.
-    // UV_THREADPOOL_SIZE: more threads for file-system calls than libuv's 4 (folders of small files).
-    { env: { UV_THREADPOOL_SIZE: '16', ...process.env, CLOUDLOCKER_TOKEN: token }, stdio: 'pipe', serviceName: 'cloudlocker' },
+    // UV_THREADPOOL_SIZE: more threads for file-system calls than libuv's 4 (folders of small files); the user's own value, if set, wins.
+    { env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] || '16', CLOUDLOCKER_TOKEN: token }, stdio: 'pipe', serviceName: 'cloudlocker' },
   );
   await listening(child);
   // server.json is in place once the service says it listens. Check it is this child's:
