@@ -199,21 +199,14 @@ export interface UnshareRequest {
 export async function unshareStoredFile(request: UnshareRequest): Promise<ObjectInfo> {
   const { storage, name, identity, signal } = request;
   const { bytes, version, storedSize } = await readHeader(storage, name, signal);
-  const { fileKey, header } = await unlockAgeHeader(bytes, (stanzas) => identity.unwrap(stanzas));
-  let authorCardId: string | undefined;
-  try {
-    authorCardId = verifyAuthor(header.stanzas, fileKey, { authors: request.authors, name });
-  } finally {
-    fileKey.fill(0);
-  }
-  if (authorCardId !== identity.card.cardId) {
+  const oldPrefix = Buffer.from(await storage.readRange(name, 0, bytes.length + PAYLOAD_NONCE_SIZE, signal));
+  // The header's checks (a stanza for the identity, the MAC, a trusted author who signed this name), on the prefix the payload is decrypted with.
+  const opener = AgeOpener.open(oldPrefix, { identity, name, authors: request.authors });
+  if (opener.authorCardId !== identity.card.cardId) {
     throw new InvalidParamsError('Only the author of a file can unshare it (it is re-encrypted and signed anew): ask its author.', 'name');
   }
-  // Checks the recipients (and the classical/post-quantum rule) before any byte is read.
+  // Checks the recipients (and the classical/post-quantum rule) before any payload byte is read.
   resolveRecipients(identity, request.keep);
-  const oldPrefix = Buffer.from(await storage.readRange(name, 0, header.length + PAYLOAD_NONCE_SIZE, signal));
-  // The same checks again on the prefix with its nonce (MAC, author, name): what is decrypted below is what was checked above.
-  const opener = AgeOpener.open(oldPrefix, { identity, name, authors: request.authors });
   const plaintextSize = agePlaintextSizeFor(opener.prefixLength, storedSize);
   const chunkCount = ageChunkCountFor(plaintextSize);
   const sealer = AgeSealer.create({ identity, name, recipients: request.keep, plaintextSize });

@@ -164,12 +164,10 @@ describe('local store: rewriting a same-length header in place', () => {
     await restarted.close();
   });
 
-  it('readers of the header region never see a torn header while shares rewrite it (slow two-piece writes)', async () => {
-    const owner = AgeIdentity.generate();
-    const authors = [authorKeyOf(owner.card)];
+  /** A store whose in-place header writes put half the header down, then pause: a reader let in then would see a torn header. */
+  async function slowTwoPieceWriter(): Promise<LocalStorage> {
     const storage = new LocalStorage({
       directory: store,
-      // Each in-place write puts half the header down, then pauses: a reader let in now would see a torn header.
       inPlaceStepHook: async (at, handle, header) => {
         if (at !== 'record-written') return;
         await handle.write(header, 0, Math.floor(header.length / 2), 0);
@@ -177,6 +175,13 @@ describe('local store: rewriting a same-length header in place', () => {
       },
     });
     await storage.init();
+    return storage;
+  }
+
+  it('readers of the header region never see a torn header while shares rewrite it (slow two-piece writes)', async () => {
+    const owner = AgeIdentity.generate();
+    const authors = [authorKeyOf(owner.card)];
+    const storage = await slowTwoPieceWriter();
     const plain = randomBytes(2 * 65536 + 100);
     const object = sealAgeBuffer(plain, { identity: owner, name: 'shared', plaintextSize: SLOT_MIN_PLAINTEXT });
     const headerLength = parseHeader(object).length;
@@ -210,15 +215,7 @@ describe('local store: rewriting a same-length header in place', () => {
   it('a reader opened once (a download) never sees a torn header either: its reads of the header region wait for the in-place write', async () => {
     const owner = AgeIdentity.generate();
     const authors = [authorKeyOf(owner.card)];
-    const storage = new LocalStorage({
-      directory: store,
-      inPlaceStepHook: async (at, handle, header) => {
-        if (at !== 'record-written') return;
-        await handle.write(header, 0, Math.floor(header.length / 2), 0);
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      },
-    });
-    await storage.init();
+    const storage = await slowTwoPieceWriter();
     const plain = randomBytes(2 * 65536 + 100);
     const object = sealAgeBuffer(plain, { identity: owner, name: 'shared', plaintextSize: SLOT_MIN_PLAINTEXT });
     await put(storage, 'shared', object);

@@ -134,6 +134,18 @@ function partial(from: number, to: number, bytes: Buffer = CONTENT.subarray(from
   return Buffer.concat([Buffer.from(head, 'latin1'), bytes]);
 }
 
+/** Reads bytes 0-99 of "obj", counting what is served before the read ends or fails. */
+function readCounting(storage: { readRangeStream?: (name: string, offset: number, length: number) => AsyncIterable<Uint8Array> }): {
+  reading: Promise<void>;
+  served: { bytes: number };
+} {
+  const served = { bytes: 0 };
+  const reading = (async () => {
+    for await (const piece of storage.readRangeStream!('obj', 0, 100)) served.bytes += piece.length;
+  })();
+  return { reading, served };
+}
+
 /** Rejects if `promise` has not settled within `ms` (a read that hangs to the idle timeout fails the test). */
 async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -383,12 +395,9 @@ describe('S3 ranged GETs read raw over plain http', () => {
       const stub = await startRawStub((socket) => socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body])));
       const storage = createTestS3Storage(stub.endpoint, { maxAttempts: 2 });
       try {
-        let served = 0;
-        const reading = (async () => {
-          for await (const piece of storage.readRangeStream!('obj', 0, 100)) served += piece.length;
-        })();
+        const { reading, served } = readCounting(storage);
         await expect(within(5_000, reading)).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
-        expect(served).toBe(0);
+        expect(served.bytes).toBe(0);
       } finally {
         await storage.close();
         await stub.stop();
@@ -413,12 +422,9 @@ describe('S3 ranged GETs read raw over plain http', () => {
       const stub = await startRawStub((socket) => socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nxxxxx'));
       const storage = createTestS3Storage(stub.endpoint, { maxAttempts: 1 });
       try {
-        let served = 0;
-        const reading = (async () => {
-          for await (const piece of storage.readRangeStream!('obj', 0, 100)) served += piece.length;
-        })();
+        const { reading, served } = readCounting(storage);
         await expect(within(5_000, reading)).rejects.toMatchObject({ reason: 'STORAGE_UNAVAILABLE' });
-        expect(served).toBe(0);
+        expect(served.bytes).toBe(0);
       } finally {
         await storage.close();
         await stub.stop();
