@@ -310,6 +310,34 @@ export function runStorageConformance(backendName: string, setup: () => Promise<
         expect((await storage.readRange('ranged', size + 5000, 10)).byteLength).toBe(0);
       });
 
+      it('readRangeInto writes exactly the bytes asked for into the target and says how many', async () => {
+        const readInto = storage.readRangeInto?.bind(storage);
+        expect(readInto).toBeDefined();
+        for (const [offset, length] of [[0, 10], [500, 123], [size - 1, 1], [0, size]] as const) {
+          // A target larger than asked for, seen through a subarray: only its own bytes change.
+          const backing = new Uint8Array(length + 8).fill(0xee);
+          const target = backing.subarray(4, 4 + length);
+          expect(await readInto!('ranged', offset, target)).toBe(length);
+          expectSameBytes(target, data.subarray(offset, offset + length));
+          expect([...backing.subarray(0, 4), ...backing.subarray(4 + length)]).toEqual(new Array(8).fill(0xee));
+        }
+        // Fewer when the object ends first; none at or beyond the end.
+        const tail = new Uint8Array(100);
+        expect(await readInto!('ranged', size - 10, tail)).toBe(10);
+        expectSameBytes(tail.subarray(0, 10), data.subarray(size - 10));
+        expect(await readInto!('ranged', size, new Uint8Array(10))).toBe(0);
+        await expectReason(readInto!('missing', 0, new Uint8Array(1)), 'NOT_FOUND');
+      });
+
+      it('readRangeInto of a range that arrives in many pieces keeps every piece', async () => {
+        // Larger than one socket read or one network buffer (S3: pieces are views of a reused buffer).
+        const big = testBytes(3 * 1024 * 1024 + 17, 12);
+        await putObject(storage, 'ranged-big', big);
+        const target = new Uint8Array(big.length - 1000);
+        expect(await storage.readRangeInto!('ranged-big', 999, target)).toBe(target.length);
+        expectSameBytes(target, big.subarray(999, 999 + target.length));
+      });
+
       it('stat reports the name, stored size and modification time', async () => {
         const info = await storage.stat('ranged');
         expect(info.name).toBe('ranged');

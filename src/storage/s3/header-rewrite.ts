@@ -24,7 +24,7 @@
  * (INTEGRITY), it is never silently wrong.
  * Any failure or cancel aborts the upload: the old object stays as it was.
  */
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type GetObjectCommandOutput, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CloudlockerError } from '../../errors.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
 import { checkStoredMetadata } from '../metadata.js';
@@ -41,6 +41,14 @@ const STREAM_CONCURRENCY = 3;
 
 export interface S3RewriteContext {
   readonly client: S3Client;
+  /**
+   * A ranged GET: through raw-get.ts's reader over plain http (each body
+   * piece a view of the connection's one buffer, copied straight into the
+   * part buffer), else through `client`. The SDK's own HTTP client allocates
+   * a new off-heap Buffer per socket read, ~60 MiB of which waited for V8's
+   * external-memory limit during a streamed 1 GiB rewrite (docs/benchmarks.md, s3mem).
+   */
+  sendGet(command: GetObjectCommand, signal: AbortSignal | undefined): Promise<GetObjectCommandOutput>;
   readonly bucket: string;
   readonly location: string;
   keyOf(name: string): string;
@@ -195,10 +203,7 @@ async function readVersionInto(
   const errorContext: S3ErrorContext = { location: context.location, doing: 'reading the payload to rewrite', stage: 'read', signal };
   let result;
   try {
-    result = await context.client.send(
-      new GetObjectCommand({ Bucket: context.bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}` }),
-      { abortSignal: signal },
-    );
+    result = await context.sendGet(new GetObjectCommand({ Bucket: context.bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}` }), signal);
   } catch (err) {
     // Gone, or shorter than the version read: replaced.
     if ((isObjectNotFound(err) || isInvalidRange(err)) && !isAbort(err, signal)) throw sourceChanged(name);

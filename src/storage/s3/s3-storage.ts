@@ -239,6 +239,7 @@ export class S3Storage implements Storage {
     return rewriteS3Header(
       {
         client: this.client,
+        sendGet: (command, getSignal) => this.sendGet(command, getSignal),
         bucket: this.config.bucket,
         location: this.location,
         keyOf: () => key,
@@ -259,6 +260,22 @@ export class S3Storage implements Storage {
     // Each piece is valid only until the next is asked for: kept as a copy.
     for await (const piece of this.readRangeStream(name, offset, length, signal)) pieces.push(Buffer.from(piece));
     return pieces.length === 1 ? (pieces[0] as Uint8Array) : Buffer.concat(pieces);
+  }
+
+  /**
+   * readRangeStream copied into `target` as the pieces arrive: no buffer per
+   * piece and none per range. A caller that reads many ranges into one reused
+   * buffer (unshareFile) then leaves no garbage per read; readRange's copies
+   * are off-heap Buffers that no young-generation collection reclaims, so they
+   * pile up until V8's external-memory limit (docs/benchmarks.md, s3mem).
+   */
+  async readRangeInto(name: string, offset: number, target: Uint8Array, signal?: AbortSignal): Promise<number> {
+    let filled = 0;
+    for await (const piece of this.readRangeStream(name, offset, target.byteLength, signal)) {
+      target.set(piece, filled);
+      filled += piece.byteLength;
+    }
+    return filled;
   }
 
   /**
