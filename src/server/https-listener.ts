@@ -18,11 +18,20 @@ export class ServerStartError extends Error {
   override readonly name = 'ServerStartError';
 }
 
-export function createHttpsServer(tls: { readonly certPem: string; readonly keyPem: string }, logger: Logger): https.Server {
+export function createHttpsServer(
+  tls: { readonly certPem: string; readonly keyPem: string; readonly source?: 'user' | 'generated' | 'reused' | 'renewed' },
+  logger: Logger,
+): https.Server {
   const server = https.createServer(
     {
       cert: tls.certPem,
       key: tls.keyPem,
+      // No trust store for our own self-signed certificate. A TLS server uses one only to check client
+      // certificates (never asked for here) and to complete its own chain (a self-signed certificate
+      // has none); without a `ca` Node gives every context its ~140 bundled root CAs, parsing them all
+      // on the first (start-up CPU, issue 17). The user's own certificate (--tls-cert) keeps Node's
+      // default, in case its chain is completed from that store.
+      ...(tls.source === undefined || tls.source === 'user' ? {} : { ca: [] }),
       minVersion: 'TLSv1.2',
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,

@@ -65,7 +65,7 @@ export async function loadOrCreateCertificate(options: CertificateOptions): Prom
     const notBefore = new Date(certificate.validFrom);
     const notAfter = new Date(certificate.validTo);
     if (notBefore.getTime() <= now.getTime() && notAfter.getTime() - now.getTime() > renewBefore) {
-      return describe(existingCertPem, existingKeyPem, certPath, keyPath, 'reused');
+      return describe(existingCertPem, existingKeyPem, certPath, keyPath, 'reused', certificate);
     }
   }
 
@@ -80,9 +80,9 @@ export async function loadOrCreateCertificate(options: CertificateOptions): Prom
   return describe(certPem, keyPem, certPath, keyPath, source);
 }
 
-/** The two fingerprints clients pin, from a PEM certificate. */
-export function certificateFingerprints(certPem: string): { sha256: string; spkiSha256: string; notAfter: Date } {
-  const certificate = new X509Certificate(certPem);
+/** The two fingerprints clients pin, from a PEM certificate (or the same certificate already parsed). */
+export function certificateFingerprints(certPem: string | X509Certificate): { sha256: string; spkiSha256: string; notAfter: Date } {
+  const certificate = typeof certPem === 'string' ? new X509Certificate(certPem) : certPem;
   const spki = certificate.publicKey.export({ type: 'spki', format: 'der' });
   return {
     sha256: createHash('sha256').update(certificate.raw).digest('hex'),
@@ -118,7 +118,7 @@ async function loadUserCertificate(
   if (new Date(certificate.validTo).getTime() < now.getTime()) {
     options.logger?.warn({ certificate: files.certPath, notAfter: certificate.validTo }, 'the TLS certificate has expired');
   }
-  return describe(certPem, keyPem, files.certPath, files.keyPath, 'user');
+  return describe(certPem, keyPem, files.certPath, files.keyPath, 'user', certificate);
 }
 
 interface ExistingPair {
@@ -209,8 +209,10 @@ function describe(
   certPath: string,
   keyPath: string,
   source: ServerCertificate['source'],
+  /** certPem already parsed (a start that reuses the certificate parsed it to check it): not parsed twice. */
+  parsed?: X509Certificate,
 ): ServerCertificate {
-  return { certPem, keyPem, path: certPath, keyPath, source, ...certificateFingerprints(certPem) };
+  return { certPem, keyPem, path: certPath, keyPath, source, ...certificateFingerprints(parsed ?? certPem) };
 }
 
 async function readText(file: string, what: string): Promise<string> {
