@@ -6,7 +6,10 @@
  * (src/cli/code-cache.ts). The entry stays an ES module, so `node
  * cloudlocker.mjs` and Electron's `utilityProcess.fork` start it as before.
  */
-// First: V8 keys a code cache by its flags, so the flag the command sets
+// First, the Node built-ins a start needs, while Node's own code cache for them
+// is still accepted (bundle-startup-builtins.ts says why this comes first).
+import './bundle-startup-builtins.js';
+// Then: V8 keys a code cache by its flags, so the flag the command sets
 // (early-gc-tuning.ts) must be set before the main file is compiled and before
 // its cache is made, or every cache would be rejected.
 import '../src/cli/early-gc-tuning.js';

@@ -184,8 +184,11 @@ const staticCryptoForCli: Plugin = {
  * Built-ins that dependencies load at their top level but that a server never
  * uses: ws's `zlib` (for permessage-deflate, which both ends turn off) and
  * pino's `worker_threads` (for transports, which cloudlocker does not use: its
- * log destinations are synchronous streams in this thread). Node compiles its
- * internal modules for each at load. In the bundle each such require gets a
+ * log destinations are synchronous streams in this thread), or uses only on a
+ * path a start never takes: `assert`, which sonic-boom calls when a log
+ * destination closes and thread-stream in a transport's flush (assert loads
+ * five more of Node's modules). Node compiles its internal modules for each
+ * at load. In the bundle each such require gets a
  * stand-in that loads the real module on first use, so the behaviour is
  * unchanged if one is ever used. (commander's `child_process` is not worth
  * it: net.Server.listen loads it anyway, through `cluster`.)
@@ -200,7 +203,12 @@ const LAZY_BUILTINS: ReadonlyArray<{ readonly packageDirectory: string; readonly
   { packageDirectory: 'node_modules/ws/', builtin: 'zlib' },
   { packageDirectory: 'node_modules/pino/', builtin: 'worker_threads' },
   { packageDirectory: 'node_modules/thread-stream/', builtin: 'worker_threads' },
+  { packageDirectory: 'node_modules/sonic-boom/', builtin: 'assert' },
+  { packageDirectory: 'node_modules/thread-stream/', builtin: 'assert' },
 ];
+
+/** Built-ins that are called as a function (`assert(condition, message)`): their stand-in must be callable too. */
+const CALLABLE_BUILTINS: ReadonlySet<string> = new Set(['assert']);
 
 /** Source patches: [file (from the repository root), the text as the dependency has it, what replaces it]. */
 const LAZY_BUILTIN_PATCHES: ReadonlyArray<readonly [string, string, string]> = [
@@ -217,7 +225,7 @@ const lazyBuiltinsForDependencies: Plugin = {
   setup(pluginBuild) {
     const root = pluginBuild.initialOptions.absWorkingDir ?? process.cwd();
     const relative = (file: string): string => path.relative(root, file).split(path.sep).join('/');
-    pluginBuild.onResolve({ filter: /^(node:)?(zlib|worker_threads)$/ }, (args) => {
+    pluginBuild.onResolve({ filter: /^(node:)?(zlib|worker_threads|assert)$/ }, (args) => {
       if (args.namespace !== 'file') return undefined;
       const builtin = args.path.replace(/^node:/, '');
       const importer = relative(args.importer);
@@ -225,10 +233,12 @@ const lazyBuiltinsForDependencies: Plugin = {
       return { path: builtin, namespace: LAZY_NAMESPACE };
     });
     pluginBuild.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({
-      // A CommonJS module whose properties are the real module's, read when first asked for.
+      // A CommonJS module whose properties are the real module's, read when first asked for; a call of a
+      // callable one (an arrow function as the target: no non-configurable `prototype` to report) calls the real one.
       contents:
         `let real;\nconst load = () => (real ??= require(${JSON.stringify(`node:${args.path}`)}));\n` +
-        'module.exports = new Proxy({}, {\n' +
+        `module.exports = new Proxy(${CALLABLE_BUILTINS.has(args.path) ? '() => {}' : '{}'}, {\n` +
+        '  apply: (_target, self, callArguments) => Reflect.apply(load(), self, callArguments),\n' +
         '  get: (_target, key) => load()[key],\n' +
         '  has: (_target, key) => key in load(),\n' +
         '  ownKeys: () => Reflect.ownKeys(load()),\n' +
