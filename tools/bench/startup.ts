@@ -3,13 +3,19 @@
  * dist/ (alternating rounds, certificate already made, warm disk), and idle
  * RSS after start, local-only and with the S3 store (against s3rver).
  *
- *   npm run bundle && node dist/tools/bench/startup.js [--rounds 10] [--baseline DIR]
+ *   npm run bundle && node dist/tools/bench/startup.js [--rounds 10] [--baseline-build DIR | --baseline DIR/dist]
  *
- * --baseline DIR: a copy of an earlier build's dist/ (e.g. `cp -r dist
- * .bench-base/`, made inside the repository so its imports still find
- * node_modules). Its bundle and dist/ then join the same alternating rounds,
- * and the report gives each one's ratio to the baseline: on a shared,
- * noisy machine a same-run ratio means more than two separate runs.
+ * --baseline-build DIR: an earlier build (a checkout with node_modules, built
+ * with `npm run build && npm run bundle`), as the other benchmarks take it;
+ * --baseline DIR: that build's dist/ itself (e.g. `cp -r dist .bench-base/`,
+ * made inside the repository so its imports still find node_modules). Its
+ * bundle and dist/ then join the same alternating rounds, and the report
+ * gives each one's ratio to the baseline: on a shared, noisy machine a
+ * same-run ratio means more than two separate runs. The baseline's bundle
+ * starts on a data directory of its own, made ready the same way (its
+ * certificate and its own code cache): the code cache is one file per
+ * runtime in the data directory, so two bundles sharing one would each find
+ * the other's cache and start without one.
  *
  * "Cold start" is a new `node` process each time: spawn → the
  * "cloudlocker listening on" line on stdout. The first start (not counted)
@@ -24,6 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { startLocalS3Server, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../s3-server.js';
+import { median, medianPairRatio } from './lib/stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const bundleEntry = path.join(root, 'dist', 'bundle', 'cloudlocker.mjs');
@@ -33,7 +40,13 @@ const distEntry = path.join(root, 'dist', 'src', 'cli', 'main.js');
 const roundsIndex = process.argv.indexOf('--rounds');
 const rounds = roundsIndex === -1 ? 10 : Number(process.argv[roundsIndex + 1]);
 const baselineIndex = process.argv.indexOf('--baseline');
-const baselineDist = baselineIndex === -1 ? undefined : path.resolve(process.argv[baselineIndex + 1]!);
+const baselineBuildIndex = process.argv.indexOf('--baseline-build');
+const baselineDist =
+  baselineBuildIndex !== -1
+    ? path.resolve(process.argv[baselineBuildIndex + 1]!, 'dist')
+    : baselineIndex === -1
+      ? undefined
+      : path.resolve(process.argv[baselineIndex + 1]!);
 
 interface Started {
   readonly ms: number;
@@ -78,11 +91,6 @@ async function startOnce(entry: string, dataDir: string, extra: string[], env: R
   return { ms, cpuMs, rssKiB };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 const work = await mkdtemp(path.join(tmpdir(), 'cloudlocker-bench-startup-'));
 try {
   // Bundle size.
@@ -112,7 +120,11 @@ try {
   // cache (written a second after listening: src/cli/code-cache.ts WRITE_DELAY_MS).
   const dataDir = path.join(work, 'data');
   await startOnce(bundleEntry, dataDir, [], {}, 3000);
-  const entries: Array<[string, string, Record<string, string>?]> = [
+  // The baseline's bundle gets a data directory of its own, with its own certificate and code cache.
+  const baselineDataDir = path.join(work, 'data-baseline');
+  const baselineBundle = baselineDist === undefined ? undefined : path.join(baselineDist, 'bundle', 'cloudlocker.mjs');
+  if (baselineBundle !== undefined) await startOnce(baselineBundle, baselineDataDir, [], {}, 3000);
+  const entries: Array<[string, string, Record<string, string>?, string?]> = [
     ['bundle', bundleEntry],
     ['bundle, no code cache', bundleEntry, { CLOUDLOCKER_CODE_CACHE: 'off' }],
     ['dist', distEntry],
@@ -122,8 +134,8 @@ try {
   const floorScript = path.join(work, 'floor.mjs');
   await writeFile(floorScript, "process.stdout.write('cloudlocker listening on (floor)\\n'); setInterval(() => {}, 60_000);\n");
   entries.push(['node floor', floorScript]);
-  if (baselineDist !== undefined) {
-    entries.push(['baseline bundle', path.join(baselineDist, 'bundle', 'cloudlocker.mjs')], ['baseline dist', path.join(baselineDist, 'src', 'cli', 'main.js')]);
+  if (baselineDist !== undefined && baselineBundle !== undefined) {
+    entries.push(['baseline bundle', baselineBundle, {}, baselineDataDir], ['baseline dist', path.join(baselineDist, 'src', 'cli', 'main.js')]);
   }
   const times = new Map<string, number[]>(entries.map(([label]) => [label, []]));
   const cpu = new Map<string, number[]>(entries.map(([label]) => [label, []]));
@@ -131,8 +143,8 @@ try {
   for (let round = 0; round < rounds; round += 1) {
     // Each round starts with a different entry, so none is always first (or always right after another).
     const order = entries.map((_entry, index) => entries[(index + round) % entries.length]!);
-    for (const [label, entry, env] of order) {
-      const run = await startOnce(entry, dataDir, [], env ?? {}, 0);
+    for (const [label, entry, env, entryDataDir] of order) {
+      const run = await startOnce(entry, entryDataDir ?? dataDir, [], env ?? {}, 0);
       times.get(label)!.push(run.ms);
       cpu.get(label)!.push(run.cpuMs);
     }
@@ -142,8 +154,9 @@ try {
     const cpuMs = cpu.get(label)!;
     console.log(`cold start to listening, ${label}: median ${median(wall).toFixed(0)} ms, min ${Math.min(...wall).toFixed(0)} ms, max ${Math.max(...wall).toFixed(0)} ms (${rounds} rounds); CPU time to listening: median ${median(cpuMs).toFixed(0)} ms, min ${Math.min(...cpuMs).toFixed(0)} ms`);
   }
+  // Ratio of the medians, and the median of the per-round ratios (the same round's two starts: load drift hits both alike).
   const ratio = (a: string, b: string) =>
-    `${a}/${b}: wall ${(median(times.get(a)!) / median(times.get(b)!)).toFixed(2)}, CPU ${(median(cpu.get(a)!) / median(cpu.get(b)!)).toFixed(2)}`;
+    `${a}/${b}: wall ${(median(times.get(a)!) / median(times.get(b)!)).toFixed(2)} (per round ${medianPairRatio(times.get(a)!, times.get(b)!).toFixed(2)}), CPU ${(median(cpu.get(a)!) / median(cpu.get(b)!)).toFixed(2)}`;
   const aboveFloor = (label: string) => `${label} ${(median(cpu.get(label)!) - median(cpu.get('node floor')!)).toFixed(0)} ms`;
   console.log(`CPU time above the node floor (medians): ${aboveFloor('bundle')}, ${aboveFloor('dist')}${baselineDist === undefined ? '' : `, ${aboveFloor('baseline bundle')}, ${aboveFloor('baseline dist')}`}`);
   console.log(`same-run ratios (medians): ${ratio('bundle', 'dist')}; ${ratio('bundle', 'bundle, no code cache')}${baselineDist === undefined ? '' : `; ${ratio('bundle', 'baseline bundle')}; ${ratio('dist', 'baseline dist')}`}`);
@@ -158,7 +171,7 @@ try {
     local.push((await startOnce(bundleEntry, dataDir, [], {}, 3000)).rssKiB);
     localNoCache.push((await startOnce(bundleEntry, dataDir, [], { CLOUDLOCKER_CODE_CACHE: 'off' }, 3000)).rssKiB);
     localDist.push((await startOnce(distEntry, dataDir, [], {}, 3000)).rssKiB);
-    if (baselineDist !== undefined) localBaseline.push((await startOnce(entries.find(([label]) => label === 'baseline bundle')![1], dataDir, [], {}, 3000)).rssKiB);
+    if (baselineBundle !== undefined) localBaseline.push((await startOnce(baselineBundle, baselineDataDir, [], {}, 3000)).rssKiB);
   }
   const s3Directory = path.join(work, 's3');
   const s3 = await startLocalS3Server({ port: 0, directory: s3Directory, buckets: ['bench-bucket'] });
