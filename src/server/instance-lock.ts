@@ -65,17 +65,27 @@ export interface InstanceLock {
   release(): Promise<void>;
 }
 
-/** Locks this process holds, by lock file: a second start in the same process is refused like one in another process. */
-const heldHere = new Map<string, string>();
+/**
+ * Lock files this process holds or is writing right now, as `file` + newline + nonce: a second start in the
+ * same process is refused like one in another process. A nonce is in before its file is created, so another
+ * attempt of this process that reads the file while it is being written (or before the first attempt has
+ * returned) sees a live owner, not a stale lock to remove.
+ */
+const heldHere = new Set<string>();
+const heldKey = (file: string, nonce: string): string => `${file}\n${nonce}`;
 
 export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock> {
   const file = path.join(path.resolve(dataDir), LOCK_FILE_NAME);
   const owner: LockOwner = { pid: process.pid, hostname: hostname(), nonce: randomBytes(16).toString('hex'), startedAt: new Date().toISOString() };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-    if (await createExclusive(file, `${JSON.stringify(owner)}\n`)) {
-      heldHere.set(file, owner.nonce);
-      return lockHandle(file, owner.nonce);
+    heldHere.add(heldKey(file, owner.nonce));
+    let created = false;
+    try {
+      created = await createExclusive(file, `${JSON.stringify(owner)}\n`);
+    } finally {
+      if (!created) heldHere.delete(heldKey(file, owner.nonce));
     }
+    if (created) return lockHandle(file, owner.nonce);
     const seen = await readRaw(file);
     if (seen === undefined) continue; // removed meanwhile: try again
     const holder = parseOwner(seen);
@@ -97,7 +107,7 @@ function lockHandle(file: string, nonce: string): InstanceLock {
     async release() {
       if (released) return;
       released = true;
-      if (heldHere.get(file) === nonce) heldHere.delete(file);
+      heldHere.delete(heldKey(file, nonce));
       const current = await readRaw(file);
       if (current !== undefined && parseOwner(current)?.nonce === nonce) await rm(file, { force: true });
     },
@@ -109,7 +119,7 @@ function isAlive(holder: LockOwner, file: string): boolean {
   // Another host's process cannot be checked from here: assume it runs.
   if (holder.hostname !== hostname()) return true;
   // This very process: held only if it is one of our current locks (else a previous process had our pid).
-  if (holder.pid === process.pid) return heldHere.get(file) === holder.nonce;
+  if (holder.pid === process.pid) return heldHere.has(heldKey(file, holder.nonce));
   try {
     process.kill(holder.pid, 0);
     return true;
@@ -123,8 +133,11 @@ function isAlive(holder: LockOwner, file: string): boolean {
 async function removeIfStill(file: string, stale: string): Promise<void> {
   const guard = `${file}.takeover`;
   if (!(await createExclusive(guard, `${process.pid}\n`))) {
-    // Someone else is taking over; a guard left by a crash in that instant is old and removed.
-    if (!(await isFresh(guard))) await rm(guard, { force: true });
+    // Someone else is taking over; a guard left by a crash in that instant is old and removed. Only a guard
+    // seen and old: one that is gone when looked at may have been replaced by the next taker's, and removing
+    // that one let two takers in at once, each removing the lock the other had just made (two winners, seen
+    // in test/server/instance-lock's concurrent takeovers).
+    if (await isOld(guard)) await rm(guard, { force: true });
     await new Promise((resolve) => setTimeout(resolve, GUARD_WAIT_MS));
     return;
   }
@@ -158,6 +171,15 @@ async function readRaw(file: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+/** Whether `file` exists and has not been modified for FRESH_MS (false when it cannot be seen). */
+async function isOld(file: string): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(file)).mtimeMs >= FRESH_MS;
+  } catch {
+    return false;
   }
 }
 
