@@ -142,7 +142,11 @@ async function removeIfStill(file: string, stale: string): Promise<void> {
     return;
   }
   try {
-    if ((await readRaw(file)) === stale) await rm(file, { force: true });
+    // Same content is not enough for a lock with no readable owner: an empty stale lock reads as "", and so
+    // does the lock another taker has just created and not yet written. That one is fresh; remove only an
+    // unreadable lock that is still old (else both takers win: the first writes to the lock the second removed).
+    const raw = await readRaw(file);
+    if (raw === stale && (parseOwner(stale) !== undefined || (await isOld(file)))) await rm(file, { force: true });
   } finally {
     await rm(guard, { force: true });
   }

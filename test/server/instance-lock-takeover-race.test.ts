@@ -1,0 +1,92 @@
+/**
+ * The instance lock's take-over of an empty (unreadable) stale lock, with the
+ * one interleaving that let two takers both win forced through node:fs/promises,
+ * replaced in this file only (jest's ESM module mock):
+ *
+ *   T1 and T2 both read the old, empty lock and find it old. T1 takes the guard,
+ *   removes the lock, gives the guard back and creates its own lock L1, which
+ *   stays empty (its write is held back here). Only then does T2 take the guard:
+ *   L1 reads as "" like the stale lock T2 read. T2 must not remove it (it is
+ *   fresh: being written); before the fix it did, created its own lock, and T1's
+ *   write to the removed L1 succeeded too: two holders.
+ */
+import * as realFs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, expect, jest, test } from '@jest/globals';
+import type * as InstanceLockModule from '../../src/server/instance-lock.js';
+
+let armed = false;
+let guardOpens = 0;
+let lockCreations = 0;
+let firstLockOpened!: () => void;
+const firstLockOpen = new Promise<void>((resolve) => (firstLockOpened = resolve));
+let releaseFirstWrite!: () => void;
+const firstWriteMayGo = new Promise<void>((resolve) => (releaseFirstWrite = resolve));
+
+type OpenArgs = Parameters<typeof realFs.open>;
+
+// The real module comes from the static import above (a dynamic import here would get this mock).
+jest.unstable_mockModule('node:fs/promises', () => {
+  const real = realFs;
+  const open = async (...args: OpenArgs) => {
+    const [file, flags] = args;
+    if (!armed || flags !== 'wx') return real.open(...args);
+    const name = String(file);
+    if (name.endsWith('.takeover')) {
+      guardOpens += 1;
+      // The second taker asks for the guard only once the first has made its new lock.
+      if (guardOpens === 2) await firstLockOpen;
+      return real.open(...args);
+    }
+    const handle = await real.open(...args);
+    lockCreations += 1;
+    if (lockCreations !== 1) return handle;
+    firstLockOpened();
+    // The first new lock stays empty until the test lets it be written.
+    return {
+      writeFile: async (...rest: Parameters<typeof handle.writeFile>) => {
+        await firstWriteMayGo;
+        return handle.writeFile(...rest);
+      },
+      sync: () => handle.sync(),
+      close: () => handle.close(),
+    } as unknown as typeof handle;
+  };
+  return { ...real, default: { ...real, open }, open };
+});
+
+let lockModule: typeof InstanceLockModule;
+beforeAll(async () => {
+  lockModule = await import('../../src/server/instance-lock.js');
+});
+
+test('an empty stale lock taken over by two at once: the second does not remove the first\'s new, still empty lock', async () => {
+  const { acquireInstanceLock, DataDirInUseError, LOCK_FILE_NAME } = lockModule;
+  // Not test/helpers/server's makeTempDir: importing it would load the lock module before this mock.
+  const dataDir = await realFs.mkdtemp(path.join(tmpdir(), 'cloudlocker-lock-race-'));
+  const file = path.join(dataDir, LOCK_FILE_NAME);
+  await realFs.writeFile(file, '');
+  const old = new Date(Date.now() - 60_000);
+  await realFs.utimes(file, old, old);
+
+  armed = true;
+  const first = acquireInstanceLock(dataDir);
+  const second = acquireInstanceLock(dataDir);
+  const secondResult = await Promise.allSettled([second]);
+  releaseFirstWrite();
+  const firstResult = await Promise.allSettled([first]);
+  armed = false;
+
+  // The forced interleaving happened: two guard takes, the second after the first's new lock was made.
+  expect(guardOpens).toBeGreaterThanOrEqual(2);
+  const results = [...firstResult, ...secondResult];
+  const winners = results.filter((result) => result.status === 'fulfilled');
+  expect(winners).toHaveLength(1);
+  expect(firstResult[0]!.status).toBe('fulfilled');
+  expect(secondResult[0]!.status === 'rejected' && secondResult[0]!.reason instanceof DataDirInUseError).toBe(true);
+  // The winner's lock is the file on disk.
+  for (const result of results) if (result.status === 'fulfilled') await result.value.release();
+  await expect(realFs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  await realFs.rm(dataDir, { recursive: true, force: true });
+});
