@@ -3,8 +3,8 @@
  * one interleaving that let two takers both win forced through node:fs/promises,
  * replaced in this file only (jest's ESM module mock):
  *
- *   T1 and T2 both read the old, empty lock and find it old. T1 takes the guard,
- *   removes the lock, gives the guard back and creates its own lock L1, which
+ *   T1 and T2 both read the old, empty lock and find it old. T1 takes the guard
+ *   (and, held back here, waits until T2 asks for it too), removes the lock, gives the guard back and creates its own lock L1, which
  *   stays empty (its write is held back here). Only then does T2 take the guard:
  *   L1 reads as "" like the stale lock T2 read. T2 must not remove it (it is
  *   fresh: being written); before the fix it did, created its own lock, and T1's
@@ -21,6 +21,9 @@ let guardOpens = 0;
 let lockCreations = 0;
 let firstLockOpened!: () => void;
 const firstLockOpen = new Promise<void>((resolve) => (firstLockOpened = resolve));
+let secondGuardAsked!: () => void;
+const secondGuardAsk = new Promise<void>((resolve) => (secondGuardAsked = resolve));
+let staleRemovals = 0;
 let releaseFirstWrite!: () => void;
 const firstWriteMayGo = new Promise<void>((resolve) => (releaseFirstWrite = resolve));
 
@@ -35,8 +38,12 @@ jest.unstable_mockModule('node:fs/promises', () => {
     const name = String(file);
     if (name.endsWith('.takeover')) {
       guardOpens += 1;
-      // The second taker asks for the guard only once the first has made its new lock.
-      if (guardOpens === 2) await firstLockOpen;
+      // The second taker (which has read the stale lock and found it old) gets the guard only once the first
+      // has made its new lock.
+      if (guardOpens === 2) {
+        secondGuardAsked();
+        await firstLockOpen;
+      }
       return real.open(...args);
     }
     const handle = await real.open(...args);
@@ -53,7 +60,12 @@ jest.unstable_mockModule('node:fs/promises', () => {
       close: () => handle.close(),
     } as unknown as typeof handle;
   };
-  return { ...real, default: { ...real, open }, open };
+  const rm = async (...args: Parameters<typeof real.rm>) => {
+    // The first taker removes the stale lock only once the second has read it too (and asks for the guard).
+    if (armed && String(args[0]).endsWith('server.lock') && (staleRemovals += 1) === 1) await secondGuardAsk;
+    return real.rm(...args);
+  };
+  return { ...real, default: { ...real, open, rm }, open, rm };
 });
 
 let lockModule: typeof InstanceLockModule;
