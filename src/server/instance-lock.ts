@@ -107,9 +107,14 @@ function lockHandle(file: string, nonce: string): InstanceLock {
     async release() {
       if (released) return;
       released = true;
-      heldHere.delete(heldKey(file, nonce));
-      const current = await readRaw(file);
-      if (current !== undefined && parseOwner(current)?.nonce === nonce) await rm(file, { force: true });
+      try {
+        const current = await readRaw(file);
+        if (current !== undefined && parseOwner(current)?.nonce === nonce) await rm(file, { force: true });
+      } finally {
+        // Only once the file is gone: until then another attempt of this process reading it sees a live owner,
+        // not a stale lock of a previous process with our pid.
+        heldHere.delete(heldKey(file, nonce));
+      }
     },
   };
 }
