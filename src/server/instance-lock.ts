@@ -21,6 +21,23 @@
  * makes the lock look held (the message names the file to delete); a lock
  * written on another host (a data directory on a network share) is never
  * taken over, since its pid cannot be checked from here.
+ *
+ * The guard (`server.lock.takeover`) holds no owner that can be checked: it
+ * is broken by age alone, once not modified for 10 s (FRESH_MS). So:
+ * - a taker paused for more than 10 s while it holds the guard (a stopped
+ *   process, a debugger, heavy swapping) can lose it to another taker, which
+ *   removes the stale lock and makes its own; the paused one, resumed, can
+ *   remove that new lock and make its own too: two servers on one data
+ *   directory (rare: needs the pause exactly there during a take-over);
+ * - a guard left by a crash in the middle of a take-over refuses the starts
+ *   that find a stale lock (DataDirInUseError after about 5 s of retries,
+ *   MAX_ATTEMPTS x GUARD_WAIT_MS) until it is 10 s old; and
+ *   two takers that remove such a guard at the same moment can still race
+ *   (stat, then rm);
+ * - a clock stepped backwards keeps an old guard, or an old unreadable lock,
+ *   "fresh" until the clock has caught up: starts are refused meanwhile.
+ * If starts keep being refused and no cloudlocker server runs on the data
+ * directory, delete `server.lock` and `server.lock.takeover` in it.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
