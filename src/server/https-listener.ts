@@ -29,9 +29,10 @@ export function createHttpsServer(
       // No trust store for our own self-signed certificate. A TLS server uses one only to check client
       // certificates (never asked for here) and to complete its own chain (a self-signed certificate
       // has none); without a `ca` Node gives every context its ~140 bundled root CAs, parsing them all
-      // on the first (start-up CPU, issue 17). The user's own certificate (--tls-cert) keeps Node's
-      // default, in case its chain is completed from that store.
-      ...(tls.source === undefined || tls.source === 'user' ? {} : { ca: [] }),
+      // on the first (start-up CPU, issue 17). Only the certificate we made: sources generated, reused,
+      // renewed. The user's own certificate (--tls-cert, source user) and a listener given no source keep
+      // Node's default, in case a chain is completed from that store.
+      ...(tls.source === 'generated' || tls.source === 'reused' || tls.source === 'renewed' ? { ca: [] } : {}),
       minVersion: 'TLSv1.2',
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
