@@ -9,6 +9,9 @@
  *   L1 reads as "" like the stale lock T2 read. T2 must not remove it (it is
  *   fresh: being written); before the fix it did, created its own lock, and T1's
  *   write to the removed L1 succeeded too: two holders.
+ *
+ * And release(): while it removes its lock, another attempt of this process
+ * must still see the lock as held (its nonce is forgotten only afterwards).
  */
 import * as realFs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +29,9 @@ const secondGuardAsk = new Promise<void>((resolve) => (secondGuardAsked = resolv
 let staleRemovals = 0;
 let releaseFirstWrite!: () => void;
 const firstWriteMayGo = new Promise<void>((resolve) => (releaseFirstWrite = resolve));
+
+/** When set, the next rm of a lock file waits for it (release()'s, in the second test). */
+let holdNextLockRm: Promise<void> | undefined;
 
 type OpenArgs = Parameters<typeof realFs.open>;
 
@@ -61,6 +67,11 @@ jest.unstable_mockModule('node:fs/promises', () => {
     } as unknown as typeof handle;
   };
   const rm = async (...args: Parameters<typeof real.rm>) => {
+    if (holdNextLockRm !== undefined && String(args[0]).endsWith('server.lock')) {
+      const gate = holdNextLockRm;
+      holdNextLockRm = undefined;
+      await gate;
+    }
     // The first taker removes the stale lock only once the second has read it too (and asks for the guard).
     if (armed && String(args[0]).endsWith('server.lock') && (staleRemovals += 1) === 1) await secondGuardAsk;
     return real.rm(...args);
@@ -100,5 +111,26 @@ test('an empty stale lock taken over by two at once: the second does not remove 
   // The winner's lock is the file on disk.
   for (const result of results) if (result.status === 'fulfilled') await result.value.release();
   await expect(realFs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  await realFs.rm(dataDir, { recursive: true, force: true });
+});
+
+test('while release() is removing its lock, another attempt of this process does not take it for stale', async () => {
+  const { acquireInstanceLock, DataDirInUseError, LOCK_FILE_NAME } = lockModule;
+  const dataDir = await realFs.mkdtemp(path.join(tmpdir(), 'cloudlocker-lock-release-'));
+  const file = path.join(dataDir, LOCK_FILE_NAME);
+  const first = await acquireInstanceLock(dataDir);
+  let letRmGo!: () => void;
+  holdNextLockRm = new Promise<void>((resolve) => (letRmGo = resolve));
+  const releasing = first.release();
+  // release() has read its lock and waits in rm: the file is still there, still ours.
+  while (holdNextLockRm !== undefined) await new Promise((resolve) => setTimeout(resolve, 1));
+  const second = await Promise.allSettled([acquireInstanceLock(dataDir)]);
+  letRmGo();
+  await releasing;
+  // Before the fix the nonce was forgotten first: the second attempt removed the lock as a previous process's
+  // with our pid, made its own, and release()'s rm then removed that one (a holder without a lock file).
+  expect(second[0]!.status === 'rejected' && second[0]!.reason instanceof DataDirInUseError).toBe(true);
+  await expect(realFs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  for (const result of second) if (result.status === 'fulfilled') await result.value.release();
   await realFs.rm(dataDir, { recursive: true, force: true });
 });
