@@ -7,9 +7,9 @@
  * the temporary, and a crash leaves it for the next init() to remove.
  */
 import fs from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import fsCallbacks from 'node:fs';
 import path from 'node:path';
-import { FlushBehind } from '../../fs/flush-behind.js';
+import { FlushBehind, type SyncableFile } from '../../fs/flush-behind.js';
 import type { CompleteOptions, ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
@@ -20,8 +20,55 @@ export const IO_SLICE_BYTES = 4 * 1024 * 1024;
 /** With `ifVersion`: only over the object of that version (SOURCE_CHANGED otherwise). */
 export type PublishObject = (tempPath: string, overwrite: boolean, ifVersion?: string) => Promise<ObjectInfo>;
 
+/**
+ * The temporary's open descriptor. Its open (LocalStorage), writes and syncs
+ * go through libuv's thread pool with the callback API, lighter than a
+ * FileHandle (measured here: open, 2 fstat, 2 reads and a close of a 4 KiB
+ * file cost 49–77 µs of CPU through callbacks, 107–138 µs through a
+ * FileHandle); its close is synchronous: a metadata-only step on the store's
+ * own file, where an awaited one is a thread pool round trip
+ * (docs/storage.md). A folder of small files opens and closes one temporary
+ * per file. Each call looks its function up on the
+ * module object, so that a test can watch or fail it. The writer closes the
+ * descriptor only once no write or sync is in flight on it (a number reused
+ * after a close must never be written to).
+ */
+export class TemporaryFile implements SyncableFile {
+  private open = true;
+
+  constructor(readonly fd: number) {}
+
+  write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    if (!this.open) return Promise.reject(closedTemporary('write'));
+    return new Promise((resolve, reject) =>
+      fsCallbacks.write(this.fd, data, offset, length, position, (err, bytesWritten) => (err ? reject(err) : resolve(bytesWritten))),
+    );
+  }
+
+  datasync(): Promise<void> {
+    if (!this.open) return Promise.reject(closedTemporary('fdatasync'));
+    return new Promise((resolve, reject) => fsCallbacks.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  sync(): Promise<void> {
+    if (!this.open) return Promise.reject(closedTemporary('fsync'));
+    return new Promise((resolve, reject) => fsCallbacks.fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Once; later calls do nothing. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    fsCallbacks.closeSync(this.fd);
+  }
+}
+
+function closedTemporary(syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error('EBADF: the temporary was closed'), { code: 'EBADF', syscall });
+}
+
 export interface LocalObjectWriterOptions {
-  readonly handle: FileHandle;
+  readonly handle: TemporaryFile;
   readonly tempPath: string;
   readonly publish: PublishObject;
   readonly signal?: AbortSignal;
@@ -140,7 +187,8 @@ export class LocalObjectWriter implements ObjectWriter {
       while (done < data.byteLength) {
         throwIfAborted(this.options.signal);
         const slice = Math.min(IO_SLICE_BYTES, data.byteLength - done);
-        const { bytesWritten } = await this.options.handle.write(data, done, slice, offset + done);
+        const bytesWritten = await this.options.handle.write(data, done, slice, offset + done);
+        if (bytesWritten <= 0) throw new Error('a positioned write wrote nothing');
         done += bytesWritten;
       }
     } catch (err) {
@@ -181,7 +229,7 @@ export class LocalObjectWriter implements ObjectWriter {
     this.handleOpen = false;
     // A background flush still runs on the handle: let it end before the descriptor goes.
     await this.flush.settle();
-    await this.options.handle.close();
+    this.options.handle.close();
   }
 
   /** Close and delete the temporary, once, never rejecting. */
