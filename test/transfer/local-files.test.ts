@@ -6,8 +6,12 @@
  * runs on a real read-only tmpfs in test/methods/disk-errors.integration.test.ts.)
  */
 import { jest } from '@jest/globals';
+import fsCallbacks from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import mock from 'mock-fs';
-import { inspectSource, openSource } from '../../src/transfer/local-files.js';
+import { createDestinationFile, inspectSource, openSource } from '../../src/transfer/local-files.js';
 
 function asUser<T>(run: () => Promise<T>): Promise<T> {
   const uid = jest.spyOn(process, 'getuid').mockReturnValue(1000);
@@ -34,5 +38,62 @@ describe('local files under operating-system refusals', () => {
       mock({ '/locked': mock.directory({ uid: 0, gid: 0, mode: 0o700, items: { 'a.txt': 'a' } }) });
       await expect(inspectSource('/locked/a.txt')).rejects.toMatchObject({ reason: 'PERMISSION_DENIED' });
     });
+  });
+});
+
+// The upload's source and the download's temporary are descriptors, not FileHandles: once closed, a
+// call must be refused without reaching the OS, whose next open may have reused the number.
+describe('an open source or temporary once closed', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cloudlocker-local-files-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses reads and stats of the source, and a second close is the first one', async () => {
+    const file = path.join(dir, 'source.bin');
+    await writeFile(file, 'abcdef');
+    const handle = await openSource(await inspectSource(file));
+    const buffer = Buffer.alloc(6);
+    expect((await handle.read(buffer, 0, 6, 0)).bytesRead).toBe(6);
+    expect(buffer.toString()).toBe('abcdef');
+    const read = jest.spyOn(fsCallbacks, 'read');
+    const fstat = jest.spyOn(fsCallbacks, 'fstatSync');
+    try {
+      await handle.close();
+      await expect(handle.read(buffer, 0, 6, 0)).rejects.toMatchObject({ code: 'EBADF' });
+      await expect(handle.stat()).rejects.toMatchObject({ code: 'EBADF' });
+      await expect(handle.close()).resolves.toBeUndefined();
+      expect(read).not.toHaveBeenCalled();
+      expect(fstat).not.toHaveBeenCalled();
+    } finally {
+      read.mockRestore();
+      fstat.mockRestore();
+    }
+  });
+
+  it('refuses writes and syncs of the temporary after its close; what was written before stays', async () => {
+    const tempPath = path.join(dir, '.temp.cloudlocker-part');
+    const temp = await createDestinationFile(tempPath);
+    await temp.writev([Buffer.from('abc'), Buffer.from('def')], 0);
+    await temp.sync();
+    const writev = jest.spyOn(fsCallbacks, 'writev');
+    const fsync = jest.spyOn(fsCallbacks, 'fsync');
+    try {
+      await temp.close();
+      await expect(temp.writev([Buffer.from('x')], 0)).rejects.toMatchObject({ code: 'EBADF' });
+      await expect(temp.sync()).rejects.toMatchObject({ code: 'EBADF' });
+      await expect(temp.datasync()).rejects.toMatchObject({ code: 'EBADF' });
+      expect(writev).not.toHaveBeenCalled();
+      expect(fsync).not.toHaveBeenCalled();
+    } finally {
+      writev.mockRestore();
+      fsync.mockRestore();
+    }
+    expect(await readFile(tempPath, 'utf8')).toBe('abcdef');
+    // Owner-only: decrypted data is the user's secret.
+    if (process.platform !== 'win32') expect((await stat(tempPath)).mode & 0o777).toBe(0o600);
   });
 });
