@@ -210,7 +210,9 @@ function runFolderDownload(engine: TransferEngine, request: FolderDownloadReques
         return 0;
       }
       await folderMade(path.dirname(object.target));
-      const seen = looked.has(object.name) ? { stats: looked.get(object.name) } : undefined;
+      // The group's look is a moment old only for a file that runs in its slot now; a larger one may have
+      // waited in the transfer queue for minutes, and looks again itself.
+      const seen = inGroupSlot && looked.has(object.name) ? { stats: looked.get(object.name) } : undefined;
       looked.delete(object.name);
       const result = await engine.download({
         reservation: member,
