@@ -188,7 +188,7 @@ export class LocalObjectWriter implements ObjectWriter {
         throwIfAborted(this.options.signal);
         const slice = Math.min(IO_SLICE_BYTES, data.byteLength - done);
         const bytesWritten = await this.options.handle.write(data, done, slice, offset + done);
-        if (bytesWritten <= 0) throw new Error('a positioned write wrote nothing');
+        if (bytesWritten <= 0) throw Object.assign(new Error('EIO: a positioned write wrote nothing'), { code: 'EIO', syscall: 'write' });
         done += bytesWritten;
       }
     } catch (err) {

@@ -728,8 +728,9 @@ export class LocalStorage implements Storage {
           await syncDirectoryChain(firstCreated === undefined ? parent : path.dirname(firstCreated), parent);
           break;
         } catch (err) {
-          // A concurrent delete may have pruned the parent (during or after our mkdir): make it again.
-          if (isMissingFileError(err) && attempt < 3) continue;
+          // A concurrent delete may have pruned the parent (during or after our mkdir): make it again. Four
+          // attempts: the first one makes no folder, so three still do, as before the synchronous look.
+          if (isMissingFileError(err) && attempt < 4) continue;
           throw err;
         }
       }
