@@ -9,6 +9,7 @@ import fsCallbacks, { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, realpath, stat, statfs, type FileHandle, rename, unlink } from 'node:fs/promises';
 import type { ReadTarget } from '../fs/read-fully.js';
 import type { SyncableFile } from '../fs/flush-behind.js';
+import { InFlightCalls } from '../fs/in-flight.js';
 import type { WritevTarget } from './file-io.js';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
@@ -127,19 +128,19 @@ async function isOnKernelFileSystem(filePath: string): Promise<boolean> {
  * through callbacks, 107–138 µs through a FileHandle), its fstat synchronous
  * (see stat()); a folder of small files opens thousands (docs/benchmarks.md, sf8). Once closed, it refuses every call
  * without touching the descriptor's number, which the OS may have given to
- * another file. Each call looks its function up on the module object, so
+ * another file; its close waits for the reads and fstat still in flight.
+ * Each call looks its function up on the module object, so
  * that a test can watch or fail it.
  */
 export class SourceHandle implements ReadTarget {
   private closing: Promise<void> | undefined;
+  private readonly inFlight = new InFlightCalls();
 
   constructor(readonly fd: number) {}
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (this.closing !== undefined) return Promise.reject(closedSource());
-    return new Promise((resolve, reject) =>
-      fsCallbacks.read(this.fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))),
-    );
+    return this.inFlight.run((done) => fsCallbacks.read(this.fd, buffer, offset, length, position, (err, bytesRead) => done(err, { bytesRead })));
   }
 
   /**
@@ -158,9 +159,11 @@ export class SourceHandle implements ReadTarget {
     }
   }
 
-  /** Once (later calls answer the first one's outcome); the caller has no read in flight. */
+  /** Once (later calls answer the first one's outcome), after the calls still in flight. */
   close(): Promise<void> {
-    this.closing ??= new Promise((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve())));
+    this.closing ??= this.inFlight
+      .idle()
+      .then(() => new Promise<void>((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve()))));
     return this.closing;
   }
 }
@@ -175,7 +178,9 @@ export async function openSource(source: SourceFile): Promise<SourceHandle> {
   try {
     // O_NONBLOCK: a FIFO swapped in after inspectSource must not block the open.
     const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
-    handle = new SourceHandle(await new Promise<number>((resolve, reject) => fsCallbacks.open(source.path, flags, (err, fd) => (err ? reject(err) : resolve(fd)))));
+    handle = new SourceHandle(
+      await new Promise<number>((resolve, reject) => fsCallbacks.open(source.path, flags, (err, fd) => (err ? reject(err) : resolve(fd)))),
+    );
   } catch (err) {
     throw fromSystemError(err, 'the file to upload');
   }
@@ -317,29 +322,32 @@ export function temporaryPathFor(target: string, transferId: string): string {
  */
 export class DestinationFile implements WritevTarget, SyncableFile {
   private closing: Promise<void> | undefined;
+  private readonly inFlight = new InFlightCalls();
 
   constructor(readonly fd: number) {}
 
   writev(buffers: readonly Uint8Array[], position: number): Promise<{ bytesWritten: number }> {
     if (this.closing !== undefined) return Promise.reject(closedFile('write'));
-    return new Promise((resolve, reject) =>
-      fsCallbacks.writev(this.fd, buffers as NodeJS.ArrayBufferView[], position, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten }))),
+    return this.inFlight.run((done) =>
+      fsCallbacks.writev(this.fd, buffers as NodeJS.ArrayBufferView[], position, (err, bytesWritten) => done(err, { bytesWritten })),
     );
   }
 
   datasync(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedFile('fdatasync'));
-    return new Promise((resolve, reject) => fsCallbacks.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
   sync(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedFile('fsync'));
-    return new Promise((resolve, reject) => fsCallbacks.fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
   }
 
-  /** Once (later calls answer the first one's outcome); the caller has no write or sync in flight. */
+  /** Once (later calls answer the first one's outcome), after the writes and syncs still in flight. */
   close(): Promise<void> {
-    this.closing ??= new Promise((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve())));
+    this.closing ??= this.inFlight
+      .idle()
+      .then(() => new Promise<void>((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve()))));
     return this.closing;
   }
 }

@@ -96,4 +96,51 @@ describe('an open source or temporary once closed', () => {
     // Owner-only: decrypted data is the user's secret.
     if (process.platform !== 'win32') expect((await stat(tempPath)).mode & 0o777).toBe(0o600);
   });
+  it('closes the temporary only once a write in flight has ended', async () => {
+    const temp = await createDestinationFile(path.join(dir, '.held.cloudlocker-part'));
+    let release: (() => void) | undefined;
+    const writev = jest.spyOn(fsCallbacks, 'writev').mockImplementationOnce(((...args: unknown[]) => {
+      const callback = args[args.length - 1] as (err: null, written: number) => void;
+      release = () => callback(null, 3);
+    }) as typeof fsCallbacks.writev);
+    const close = jest.spyOn(fsCallbacks, 'close');
+    try {
+      const write = temp.writev([Buffer.from('abc')], 0);
+      const closed = temp.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(close).not.toHaveBeenCalled();
+      release?.();
+      await expect(write).resolves.toEqual({ bytesWritten: 3 });
+      await closed;
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      writev.mockRestore();
+      close.mockRestore();
+    }
+  });
+
+  it('closes the source only once a read in flight has ended', async () => {
+    const file = path.join(dir, 'held.bin');
+    await writeFile(file, 'abcdef');
+    const handle = await openSource(await inspectSource(file));
+    let release: (() => void) | undefined;
+    const read = jest.spyOn(fsCallbacks, 'read').mockImplementationOnce(((...args: unknown[]) => {
+      const callback = args[args.length - 1] as (err: null, bytesRead: number) => void;
+      release = () => callback(null, 6);
+    }) as typeof fsCallbacks.read);
+    const close = jest.spyOn(fsCallbacks, 'close');
+    try {
+      const reading = handle.read(Buffer.alloc(6), 0, 6, 0);
+      const closed = handle.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(close).not.toHaveBeenCalled();
+      release?.();
+      await expect(reading).resolves.toEqual({ bytesRead: 6 });
+      await closed;
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      read.mockRestore();
+      close.mockRestore();
+    }
+  });
 });

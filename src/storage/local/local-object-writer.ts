@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import fsCallbacks from 'node:fs';
 import path from 'node:path';
 import { FlushBehind, type SyncableFile } from '../../fs/flush-behind.js';
+import { InFlightCalls } from '../../fs/in-flight.js';
 import type { CompleteOptions, ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
 import { cancelled, throwIfAborted, toStorageError } from './errors.js';
 
@@ -35,29 +36,33 @@ export type PublishObject = (tempPath: string, overwrite: boolean, ifVersion?: s
  */
 export class TemporaryFile implements SyncableFile {
   private open = true;
+  private readonly inFlight = new InFlightCalls();
 
   constructor(readonly fd: number) {}
 
   write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     if (!this.open) return Promise.reject(closedTemporary('write'));
-    return new Promise((resolve, reject) =>
-      fsCallbacks.write(this.fd, data, offset, length, position, (err, bytesWritten) => (err ? reject(err) : resolve(bytesWritten))),
-    );
+    return this.inFlight.run<number>((done) => fsCallbacks.write(this.fd, data, offset, length, position, done));
   }
 
   datasync(): Promise<void> {
     if (!this.open) return Promise.reject(closedTemporary('fdatasync'));
-    return new Promise((resolve, reject) => fsCallbacks.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
   sync(): Promise<void> {
     if (!this.open) return Promise.reject(closedTemporary('fsync'));
-    return new Promise((resolve, reject) => fsCallbacks.fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
   }
 
-  /** Once; later calls do nothing. */
+  /**
+   * Once; later calls do nothing. Synchronous, so it cannot wait: with a
+   * write or sync still in flight it throws (a programming error) and leaves
+   * the descriptor open.
+   */
   close(): void {
     if (!this.open) return;
+    this.inFlight.assertIdle('The temporary');
     this.open = false;
     fsCallbacks.closeSync(this.fd);
   }
