@@ -10,6 +10,7 @@ import { lstat, mkdir, open, realpath, stat, statfs, type FileHandle, rename, un
 import type { ReadTarget } from '../fs/read-fully.js';
 import type { SyncableFile } from '../fs/flush-behind.js';
 import { InFlightCalls } from '../fs/in-flight.js';
+import { SMALL_FILE_BYTES } from './small-file.js';
 import type { WritevTarget } from './file-io.js';
 import path from 'node:path';
 import { lastSegment } from '../../protocol/index.js';
@@ -126,7 +127,7 @@ async function isOnKernelFileSystem(filePath: string): Promise<boolean> {
  * thread pool, as a FileHandle's, without a FileHandle per file: measured
  * here, a 4 KiB file's open, 2 fstat, 2 reads and close cost 49–77 µs of CPU
  * through callbacks, 107–138 µs through a FileHandle), its fstat synchronous
- * (see stat()); a folder of small files opens thousands (docs/benchmarks.md, sf8). Once closed, it refuses every call
+ * (see stat()) for a small file; a folder of small files opens thousands (docs/benchmarks.md, sf8). Once closed, it refuses every call
  * without touching the descriptor's number, which the OS may have given to
  * another file; its close waits for the reads and fstat still in flight.
  * Each call looks its function up on the module object, so
@@ -136,7 +137,11 @@ export class SourceHandle implements ReadTarget {
   private closing: Promise<void> | undefined;
   private readonly inFlight = new InFlightCalls();
 
-  constructor(readonly fd: number) {}
+  /** `statSynchronously`: a small source (see stat()). */
+  constructor(
+    readonly fd: number,
+    private readonly statSynchronously = false,
+  ) {}
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (this.closing !== undefined) return Promise.reject(closedSource());
@@ -144,14 +149,17 @@ export class SourceHandle implements ReadTarget {
   }
 
   /**
-   * fstat(2) of the open file, synchronous: it reads the inode the kernel
-   * holds for an open file (no disk read on a local file system; on a network
-   * one, the attributes the open has just fetched), where a round trip
-   * through the thread pool costs the JavaScript thread a hand-off per call
-   * (docs/benchmarks.md, sf8).
+   * fstat(2) of the open file. Synchronous for a small source: it reads the
+   * inode the kernel holds for an open file (no disk read on a local file
+   * system), where a round trip through the thread pool costs the JavaScript
+   * thread a hand-off per call (docs/benchmarks.md, sf8). Asynchronous for a
+   * larger one: its second fstat runs after all its parts were read, and on a
+   * network share (NFS, SMB, FUSE) may wait on the server; one hand-off is
+   * nothing beside such a file's reads.
    */
   stat(): Promise<Stats> {
     if (this.closing !== undefined) return Promise.reject(closedSource());
+    if (!this.statSynchronously) return this.inFlight.run<Stats>((done) => fsCallbacks.fstat(this.fd, done));
     try {
       return Promise.resolve(fsCallbacks.fstatSync(this.fd));
     } catch (err) {
@@ -180,6 +188,7 @@ export async function openSource(source: SourceFile): Promise<SourceHandle> {
     const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
     handle = new SourceHandle(
       await new Promise<number>((resolve, reject) => fsCallbacks.open(source.path, flags, (err, fd) => (err ? reject(err) : resolve(fd)))),
+      source.size <= SMALL_FILE_BYTES,
     );
   } catch (err) {
     throw fromSystemError(err, 'the file to upload');

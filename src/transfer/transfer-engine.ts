@@ -29,6 +29,7 @@ import { PartScheduler, type PipelineContext } from './part-scheduler.js';
 import type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 import type { GroupCheckpoints } from './transfer-group.js';
 import { TransferRegistry, type TransferRecord, type TransferResult } from './transfer-registry.js';
+import { SMALL_FILE_BYTES } from './small-file.js';
 import { UploadPipeline } from './upload-pipeline.js';
 
 export type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
@@ -75,7 +76,7 @@ interface RunRequest {
  * the file system's journal commits), while a large file still takes a whole
  * slot (docs/protocol.md, uploadFolder "One queue").
  */
-export const SMALL_FILE_BYTES = 64 * 1024;
+export { SMALL_FILE_BYTES };
 export const SMALL_FILES_PER_SLOT = 8;
 
 /** A folder download's stored object up to this size is read whole, header and body at once (readSmallObject). */

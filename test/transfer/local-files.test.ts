@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mock from 'mock-fs';
 import { createDestinationFile, inspectSource, openSource } from '../../src/transfer/local-files.js';
+import { SMALL_FILE_BYTES } from '../../src/transfer/small-file.js';
 
 function asUser<T>(run: () => Promise<T>): Promise<T> {
   const uid = jest.spyOn(process, 'getuid').mockReturnValue(1000);
@@ -141,6 +142,26 @@ describe('an open source or temporary once closed', () => {
     } finally {
       read.mockRestore();
       close.mockRestore();
+    }
+  });
+
+  it.each([
+    ['synchronously, a small source', SMALL_FILE_BYTES, true],
+    ['through the thread pool, a larger source (a network share may make it wait)', SMALL_FILE_BYTES + 1, false],
+  ])('fstats %s', async (_what, size, synchronous) => {
+    const file = path.join(dir, `source-${size}.bin`);
+    await writeFile(file, Buffer.alloc(size, 1));
+    const fstatSync = jest.spyOn(fsCallbacks, 'fstatSync');
+    const fstat = jest.spyOn(fsCallbacks, 'fstat');
+    try {
+      const handle = await openSource(await inspectSource(file));
+      expect((await handle.stat()).size).toBe(size);
+      await handle.close();
+      expect(fstatSync).toHaveBeenCalledTimes(synchronous ? 2 : 0);
+      expect(fstat).toHaveBeenCalledTimes(synchronous ? 0 : 2);
+    } finally {
+      fstatSync.mockRestore();
+      fstat.mockRestore();
     }
   });
 });
