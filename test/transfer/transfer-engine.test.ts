@@ -335,11 +335,15 @@ describe('TransferEngine with the local store', () => {
     await uploadBytes(f, 'durable.bin', randomBytes(3 * CHUNK_SIZE + 5));
     const out = path.join(f.dir, 'durable.out');
     const steps: string[] = [];
+    // Which file each step was about: the temporary that takes the target's name must be the one fsynced.
+    const inodes: number[] = [];
     const realFsync = fsCallbacks.fsync;
     const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      const kind = fsCallbacks.fstatSync(fd).isDirectory() ? 'fsync folder' : 'fsync file';
+      const stats = fsCallbacks.fstatSync(fd);
+      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
       realFsync(fd, (err) => {
         steps.push(kind);
+        inodes.push(stats.ino);
         callback(err);
       });
     }) as never);
@@ -347,6 +351,7 @@ describe('TransferEngine with the local store', () => {
     // Without overwrite the temporary takes the name with link() (src/fs/publish.ts).
     const link = jest.spyOn(fsPromises, 'link').mockImplementation((async (from: string, to: string) => {
       steps.push(to === out ? 'link target' : 'link');
+      inodes.push(fsCallbacks.statSync(from).ino);
       return realLink(from, to);
     }) as unknown as typeof fsPromises.link);
     try {
@@ -356,7 +361,10 @@ describe('TransferEngine with the local store', () => {
       link.mockRestore();
     }
     expect(steps).toContain('link target');
-    expect(steps.slice(0, steps.indexOf('link target'))).toContain('fsync file');
+    const linked = steps.indexOf('link target');
+    expect(steps.slice(0, linked)).toContain('fsync file');
+    const fsynced = steps.slice(0, linked).flatMap((step, i) => (step === 'fsync file' ? [inodes[i]] : []));
+    expect(fsynced).toContain(inodes[linked]);
   });
 
   it('refuses to replace an existing download target unless overwrite is set', async () => {

@@ -405,22 +405,28 @@ describe('LocalStorage: publishing', () => {
   it('fsyncs the temporary before it takes the object\'s name, and the folder after', async () => {
     const storage = await openStore();
     const steps: string[] = [];
+    const inodes: number[] = [];
     const realFsync = fsCallbacks.fsync;
     const realLink = fs.link.bind(fs);
     const realRename = fs.rename.bind(fs);
     const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      const kind = fsCallbacks.fstatSync(fd).isDirectory() ? 'fsync folder' : 'fsync file';
+      const stats = fsCallbacks.fstatSync(fd);
+      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
       realFsync(fd, (err) => {
         steps.push(kind);
+        // Which file: the temporary that then takes the name must be the one fsynced.
+        inodes.push(stats.ino);
         callback(err);
       });
     }) as never);
     const link = jest.spyOn(fs, 'link').mockImplementation((async (from: string, to: string) => {
       steps.push('link');
+      inodes.push(fsCallbacks.statSync(from).ino);
       return realLink(from, to);
     }) as unknown as typeof fs.link);
     const rename = jest.spyOn(fs, 'rename').mockImplementation((async (from: string, to: string) => {
       steps.push('rename');
+      inodes.push(fsCallbacks.statSync(from).ino);
       return realRename(from, to);
     }) as unknown as typeof fs.rename);
     try {
@@ -435,8 +441,11 @@ describe('LocalStorage: publishing', () => {
     const publishes = steps.flatMap((step, index) => (step === 'link' || step === 'rename' ? [index] : []));
     expect(publishes.map((index) => steps[index])).toEqual(['link', 'rename']);
     for (const [n, index] of publishes.entries()) {
-      const before = steps.slice(n === 0 ? 0 : (publishes[n - 1] as number) + 1, index);
+      const start = n === 0 ? 0 : (publishes[n - 1] as number) + 1;
+      const before = steps.slice(start, index);
       expect(before).toContain('fsync file');
+      const fsynced = before.flatMap((step, i) => (step === 'fsync file' ? [inodes[start + i]] : []));
+      expect(fsynced).toContain(inodes[index]);
       expect(steps.slice(index + 1, publishes[n + 1] ?? steps.length)).toContain('fsync folder');
     }
   });
