@@ -4,7 +4,8 @@
  * journal; resume.ts hands them out).
  * A transfer without checkpoints runs exactly as before.
  */
-import type { FileHandle } from 'node:fs/promises';
+import type { ReadTarget } from '../fs/read-fully.js';
+import type { DestinationFile } from './local-files.js';
 import type { DownloadResult, ErrorObject, TransferOutcome, UploadResult } from '../../protocol/index.js';
 import type { ChunkedLayout, ChunkSealer, EncryptionSpec, FormatRegistry } from '../crypto/index.js';
 import type { ObjectWriter, Storage } from '../storage/storage.js';
@@ -37,7 +38,8 @@ export interface UploadPreparation {
   readonly formats: FormatRegistry;
   /** What a new write seals with; a resumed one must be sealed with the same (its header is checked against it). */
   readonly encryption: EncryptionSpec;
-  readonly source: FileHandle;
+  /** The open source (reads only). */
+  readonly source: ReadTarget;
   readonly signal: AbortSignal;
   /** The source's size; the stored size follows from the sealer's layout. */
   readonly plaintextSize: number;
@@ -80,7 +82,7 @@ export interface DownloadPreparation {
 
 export interface DownloadCheckpoints extends TransferCheckpoints {
   /** The temporary to write into (kept from before a restart when the object is the same) and the part layout. */
-  prepare(context: DownloadPreparation): Promise<{ readonly temp: FileHandle; readonly chunksPerPart: number }>;
+  prepare(context: DownloadPreparation): Promise<{ readonly temp: DestinationFile; readonly chunksPerPart: number }>;
 }
 
 /** A resumed transfer keeps its id, start time and the counters of the parts already done. */

@@ -7,11 +7,13 @@
  */
 import type { DownloadResult } from '../../protocol/index.js';
 import type { ChunkOpener } from '../crypto/index.js';
-import { CloudlockerError, fromSystemError } from '../errors.js';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { CloudlockerError, fromSystemError, isCloudlockerError } from '../errors.js';
 import { FlushBehind } from '../fs/flush-behind.js';
 import { isInterruption, type DownloadCheckpoints } from './checkpoints.js';
 import { writevFully, type WritevTarget } from './file-io.js';
-import { createTemporary, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor } from './local-files.js';
+import { createDestinationFile, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor, type DestinationFile } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import type { PipelineContext } from './part-scheduler.js';
 import { downloadStreamedPart } from './streamed-part.js';
@@ -36,6 +38,8 @@ export class DownloadPipeline {
     const target = await resolveDestination(request.destination, request.name, {
       overwrite: request.overwrite,
       createDirectories: request.createDirectories === true,
+      ...(request.destinationLooked === undefined ? {} : { looked: request.destinationLooked }),
+      ...(request.destinationFolderReady === true ? { folderReady: true } : {}),
     });
     // Read once: the engine may have read it already to learn the size. An
     // object replaced since then fails authentication chunk by chunk.
@@ -50,7 +54,7 @@ export class DownloadPipeline {
     // A journaled download keeps the temporary (and the parts in it) of a run that was interrupted.
     const { temp, chunksPerPart } =
       checkpoints === undefined
-        ? { temp: await createTemporary(tempPath), chunksPerPart: this.context.parts.chunksPerPartForRead(chunks) }
+        ? { temp: await createTemporaryFor(tempPath, request), chunksPerPart: this.context.parts.chunksPerPartForRead(chunks) }
         : await checkpoints.prepare({ header, chunks, target, tempPath, preferredChunksPerPart: this.context.parts.chunksPerPartForRead(chunks) });
     let published = false;
     let reader: ObjectReader | undefined;
@@ -193,4 +197,23 @@ function partOf(storedBytes: Uint8Array, part: Part): Uint8Array {
   const stored = storedBytes.subarray(part.chunksOffset, part.chunksOffset + part.chunksLength);
   if (stored.length !== part.chunksLength) throw new CloudlockerError('INTEGRITY');
   return stored;
+}
+
+/**
+ * The download's temporary. A folder its group made (destinationFolderReady)
+ * and that is gone since is made again, as createDirectories asks, instead
+ * of failing the file.
+ */
+async function createTemporaryFor(tempPath: string, request: DownloadRequest): Promise<DestinationFile> {
+  try {
+    return await createDestinationFile(tempPath);
+  } catch (err) {
+    if (request.destinationFolderReady !== true || request.createDirectories !== true || !isCloudlockerError(err, 'NOT_FOUND')) throw err;
+    try {
+      await mkdir(path.dirname(tempPath), { recursive: true });
+    } catch (mkdirError) {
+      throw fromSystemError(mkdirError, 'the destination folder');
+    }
+    return createDestinationFile(tempPath);
+  }
 }

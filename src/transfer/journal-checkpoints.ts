@@ -3,8 +3,7 @@
  * transfer-journal entry: what the engine asks at each step of an upload or
  * download, answered from and written to the journal.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { systemErrorCode, isCloudlockerError } from '../errors.js';
+import { isCloudlockerError } from '../errors.js';
 import type { ObjectWriter, ResumedPart, Storage } from '../storage/storage.js';
 import type {
   DownloadCheckpoints,
@@ -13,7 +12,7 @@ import type {
   UploadCheckpoints,
   UploadPreparation,
 } from './checkpoints.js';
-import { createTemporary, removeQuietly } from './local-files.js';
+import { createDestinationFile, removeQuietly, reopenDestinationFile, type DestinationFile } from './local-files.js';
 import { PartLayout } from './part-layout.js';
 import { verifySourceUnchanged } from './source-verification.js';
 import { PartState, type JournalEntry, type PartSlot } from './transfer-journal.js';
@@ -176,11 +175,11 @@ export class DownloadJournalCheckpoints implements DownloadCheckpoints {
     return this.done.has(partIndex);
   }
 
-  async prepare(context: DownloadPreparation): Promise<{ temp: FileHandle; chunksPerPart: number }> {
+  async prepare(context: DownloadPreparation): Promise<{ temp: DestinationFile; chunksPerPart: number }> {
     const { header, chunksPerPart, download } = this.entry.record;
     const sameObject = header !== undefined && Buffer.from(header, 'base64').equals(Buffer.from(context.header));
     if (this.slots !== undefined && sameObject && chunksPerPart !== undefined && download?.target === context.target) {
-      const temp = await openExisting(context.tempPath);
+      const temp = await reopenDestinationFile(context.tempPath);
       if (temp !== undefined) {
         this.slots.forEach((slot, index) => {
           if (slot.state === PartState.done) this.done.add(index);
@@ -192,7 +191,7 @@ export class DownloadJournalCheckpoints implements DownloadCheckpoints {
     this.done.clear();
     await this.entry.clearParts();
     await removeQuietly(context.tempPath);
-    const temp = await createTemporary(context.tempPath);
+    const temp = await createDestinationFile(context.tempPath);
     try {
       await this.entry.update({
         header: Buffer.from(context.header).toString('base64'),
@@ -220,11 +219,4 @@ export class DownloadJournalCheckpoints implements DownloadCheckpoints {
   }
 }
 
-async function openExisting(tempPath: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(tempPath, 'r+');
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+

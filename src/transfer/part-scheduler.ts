@@ -63,6 +63,24 @@ export class PartScheduler {
     transferSignal: AbortSignal,
     runPart: (index: number, signal: AbortSignal) => Promise<void>,
   ): Promise<void> {
+    // One part (every small file): no other part to stop when it fails, so the
+    // transfer's own signal serves; no AbortSignal.any composite (with its weak
+    // references and finalization) per file.
+    if (count === 1) {
+      setMaxListeners(PART_SIGNAL_MAX_LISTENERS, transferSignal);
+      try {
+        await this.queue.add(async () => {
+          transferSignal.throwIfAborted();
+          await runPart(0, transferSignal);
+        });
+      } catch (err) {
+        // As below: a cancelled transfer rejects with its signal's reason, whatever the part threw.
+        transferSignal.throwIfAborted();
+        throw err;
+      }
+      transferSignal.throwIfAborted();
+      return;
+    }
     const failed = new AbortController();
     const signal = AbortSignal.any([transferSignal, failed.signal]);
     // Every part in flight listens (the store's client adds its own per request): not a leak.

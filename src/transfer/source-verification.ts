@@ -3,10 +3,9 @@
  * again under nonces used before the crash, the source must seal to the
  * tags journaled for its parts (partTagDigest in part-seal.ts).
  */
-import type { FileHandle } from 'node:fs/promises';
 import type { ChunkSealer } from '../crypto/index.js';
 import { CloudlockerError, isCloudlockerError } from '../errors.js';
-import { readFully } from '../fs/read-fully.js';
+import { readFully, type ReadTarget } from '../fs/read-fully.js';
 import type { Part, PartLayout } from './part-layout.js';
 import { partTagDigest, sealPart } from './part-seal.js';
 import { PartState, type PartSlot } from './transfer-journal.js';
@@ -23,7 +22,7 @@ const VERIFIED_SAMPLE_PARTS = 8;
  * before they have matched.
  */
 export async function verifySourceUnchanged(
-  source: FileHandle,
+  source: ReadTarget,
   encryptor: ChunkSealer,
   layout: PartLayout,
   slots: readonly PartSlot[],

@@ -29,6 +29,7 @@ import { PartScheduler, type PipelineContext } from './part-scheduler.js';
 import type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
 import type { GroupCheckpoints } from './transfer-group.js';
 import { TransferRegistry, type TransferRecord, type TransferResult } from './transfer-registry.js';
+import { SMALL_FILE_BYTES } from './small-file.js';
 import { UploadPipeline } from './upload-pipeline.js';
 
 export type { CheckpointFactory, DownloadRequest, GroupJournalRequest, StoredSizes, TransferReservation, UploadRequest } from './transfer-requests.js';
@@ -75,7 +76,7 @@ interface RunRequest {
  * the file system's journal commits), while a large file still takes a whole
  * slot (docs/protocol.md, uploadFolder "One queue").
  */
-export const SMALL_FILE_BYTES = 64 * 1024;
+export { SMALL_FILE_BYTES };
 export const SMALL_FILES_PER_SLOT = 8;
 
 /** A folder download's stored object up to this size is read whole, header and body at once (readSmallObject). */
@@ -390,13 +391,15 @@ export class TransferEngine {
     // A group's files do not count: the group admitted itself once and feeds them a few at a time.
     if (groupId === undefined && this.transferQueue.size >= this.maxQueuedTransfers) throw new CloudlockerError('BUSY');
 
+    // A small file of a group starts at once in the slot its group holds (inSharedSlot): running from the first notification.
+    const inGroupSlot = groupId !== undefined && request.inGroupSlot === true;
     const record = this.registry.create(
       transferId,
       direction,
       name,
       totalBytes,
       resumed,
-      groupId !== undefined ? { groupId } : operation !== undefined ? { operation } : undefined,
+      groupId !== undefined ? { groupId, running: inGroupSlot } : operation !== undefined ? { operation } : undefined,
     );
     if (reservation !== undefined) {
       // The transfer takes over its reservation, and with it a cancel that came while its request was checked.
@@ -418,7 +421,7 @@ export class TransferEngine {
         return work(record, checkpoints);
       };
       // A small file of a group runs in the slot its group holds for it (inSharedSlot).
-      const result = request.groupId !== undefined && request.inGroupSlot === true ? await start() : await this.whenSlotFree(record, start);
+      const result = inGroupSlot ? await start() : await this.whenSlotFree(record, start);
       // Only uploads and downloads are journaled (operations pass no checkpoints).
       await checkpoints?.finish('completed', { result: result as UploadResult | DownloadResult }).catch((err: unknown) => log?.warn({ err: errorForLog(err) }, 'journal not updated'));
       this.registry.finish(record, 'completed', { result });

@@ -202,10 +202,25 @@ export class TransferRegistry extends EventEmitter<TransferEvents> {
     name: string,
     totalBytes: number,
     resumed?: { startedAt: number; doneBytes: number },
-    membership?: { groupId?: string; group?: { filesTotal: number; filesDone?: number; filesFailed?: number }; operation?: TransferOperation },
+    membership?: {
+      groupId?: string;
+      group?: { filesTotal: number; filesDone?: number; filesFailed?: number };
+      operation?: TransferOperation;
+      /**
+       * It starts at once, in a slot its group already holds (a small file of
+       * a folder): listed and first notified as running, never as queued, so
+       * each such file costs one notification fewer (setRunning then finds
+       * nothing changed and sends none).
+       */
+      running?: boolean;
+    },
   ): TransferRecord {
     this.prune();
     const record = new TransferRecord(transferId, direction, name, totalBytes, resumed?.startedAt ?? this.now(), this.now);
+    if (membership?.running === true) {
+      record.state = 'running';
+      record.rate.start();
+    }
     record.groupId = membership?.groupId;
     record.operation = membership?.operation;
     if (membership?.group !== undefined) {

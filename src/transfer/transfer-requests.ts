@@ -3,6 +3,7 @@
  * download, the reservation a request holds while it is checked, and the
  * factory of checkpoints that journals a transfer (resume.ts).
  */
+import type { Stats } from 'node:fs';
 import type { ObjectInfo } from '../storage/storage.js';
 import type { DownloadResult, TransferDirection } from '../../protocol/index.js';
 import type { Credentials, EncryptionSpec, StoredHeader } from '../crypto/index.js';
@@ -93,6 +94,13 @@ export interface DownloadRequest {
   readonly overwrite: boolean;
   /** Create the destination's missing folders instead of answering NOT_FOUND. */
   readonly createDirectories?: boolean;
+  /**
+   * A folder download's file: what its group's lstat of the destination
+   * found a moment before (to journal it), used instead of looking again.
+   */
+  readonly destinationLooked?: { readonly stats: Stats | undefined };
+  /** A folder download's file: its group made the destination's folder (see DestinationOptions.folderReady). */
+  readonly destinationFolderReady?: boolean;
   /** What opens the object, whatever its format (v1: masterKeyCredentials(masterKey)). */
   readonly credentials: Credentials;
   /** The key file, journaled so the download can resume after a restart; without it the download is not journaled. */

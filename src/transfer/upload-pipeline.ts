@@ -4,14 +4,13 @@
  * store's object writer, journaled part by part when checkpoints are given,
  * and published once every part is in and the source is unchanged.
  */
-import type { FileHandle } from 'node:fs/promises';
 import type { UploadResult } from '../../protocol/index.js';
 import type { ChunkSealer } from '../crypto/index.js';
 import { CloudlockerError, InvalidParamsError } from '../errors.js';
 import { readFully } from '../fs/read-fully.js';
 import type { ObjectWriter } from '../storage/storage.js';
 import { isInterruption, type UploadCheckpoints } from './checkpoints.js';
-import { assertSourceUnchanged, openSource, type SourceFile } from './local-files.js';
+import { assertSourceUnchanged, openSource, type SourceFile, type SourceHandle } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import type { PipelineContext } from './part-scheduler.js';
 import { partTagDigest, sealChunks, sealStart } from './part-seal.js';
@@ -91,7 +90,7 @@ export class UploadPipeline {
     record: TransferRecord,
     part: Part,
     layout: PartLayout,
-    source: FileHandle,
+    source: SourceHandle,
     encryptor: ChunkSealer,
     writer: ObjectWriter,
     signal: AbortSignal,
@@ -136,7 +135,7 @@ export class UploadPipeline {
 const SOURCE_FILE = 'the file to upload';
 
 /** Files such as those in /proc report size 0 but have content: their size cannot be trusted. */
-async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Promise<void> {
+async function refuseUnknownSizeFile(handle: SourceHandle, source: SourceFile): Promise<void> {
   if (source.size !== 0) return;
   const bytesRead = await readFully(handle, Buffer.alloc(1), 0, SOURCE_FILE);
   if (bytesRead > 0) {
@@ -148,7 +147,7 @@ async function refuseUnknownSizeFile(handle: FileHandle, source: SourceFile): Pr
 }
 
 /** A file that grew after it was measured has bytes past the end; the upload would silently miss them. */
-async function assertNoBytesAfter(handle: FileHandle, source: SourceFile): Promise<void> {
+async function assertNoBytesAfter(handle: SourceHandle, source: SourceFile): Promise<void> {
   const bytesRead = await readFully(handle, Buffer.alloc(1), source.size, SOURCE_FILE);
   if (bytesRead > 0) throw new CloudlockerError('SOURCE_CHANGED');
 }

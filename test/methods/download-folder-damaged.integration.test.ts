@@ -4,6 +4,8 @@
  * size). The store is not trusted: an object damaged on disk (a flipped
  * byte, cut short, bytes appended) fails alone with INTEGRITY, nothing of it
  * is written (no file, no temporary), and the sound files are saved.
+ * The group makes each folder of the destination once for all its files;
+ * a folder removed behind its back is made again for the next file.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rm, truncate, writeFile, stat } from 'node:fs/promises';
@@ -70,4 +72,48 @@ it('fails each damaged small file alone with INTEGRITY, writes nothing of it, an
   for (const name of ['sound-1.bin', 'sound-2.bin']) {
     expect(sha256(await readFile(path.join(out, 'tree', name)))).toBe(sha256(sources.get(name)!));
   }
+}, 30_000);
+
+it('makes a folder of the destination again when it is removed behind the group\'s back, and saves its file', async () => {
+  const store = path.join(dir, 'store');
+  const out = path.join(dir, 'out');
+  const local = new LocalStorage({ directory: store });
+  let removed = false;
+  // The whole read of the one file of sub/ (TransferEngine.download reads a small object at once) comes right
+  // after its group made sub/ for it and before the file's temporary is created there: sub/ goes then.
+  const storage = new Proxy(local, {
+    get(target, property, receiver) {
+      if (property === 'readRange') {
+        return async (name: string, offset: number, length: number, signal?: AbortSignal) => {
+          if (name === 'tree/sub/only.bin' && offset === 0 && length > 64 * 1024 && !removed) {
+            removed = true;
+            await rm(path.join(out, 'tree', 'sub'), { recursive: true, force: true });
+          }
+          return target.readRange(name, offset, length, signal);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  server = await startTestService({ storageBackend: storage });
+  client = await openClient(server);
+  const keyPath = path.join(dir, 'k.key.json');
+  const root = path.join(dir, 'tree');
+  await mkdir(path.join(root, 'sub'), { recursive: true });
+  const sources = new Map<string, Buffer>([
+    ['top.bin', randomBytes(2000)],
+    [path.join('sub', 'only.bin'), randomBytes(2500)],
+  ]);
+  for (const [relative, bytes] of sources) await writeFile(path.join(root, relative), bytes);
+  expect(((await client.request('uploadFolder', { path: root, keyPath, name: 'tree' })) as { filesStored: number }).filesStored).toBe(2);
+
+  const result = (await client.request('downloadFolder', { name: 'tree', keyPath, destination: out, createDirectories: true })) as {
+    filesSaved: number;
+    failed: unknown[];
+  };
+  expect(removed).toBe(true);
+  expect(result.failed).toEqual([]);
+  expect(result.filesSaved).toBe(2);
+  for (const [relative, bytes] of sources) expect(sha256(await readFile(path.join(out, 'tree', relative)))).toBe(sha256(bytes));
 }, 30_000);

@@ -122,6 +122,27 @@ describe('a group of small files', () => {
     expect(f.publishing.most).toBeLessThanOrEqual(SLOTS);
   });
 
+  it('notifies a small file first as running (it never waits in the queue); a larger file is queued first, as any transfer', async () => {
+    f = await fixture();
+    const root = await makeFolder(f.dir, [...smallFiles(10), { name: 'large.bin', size: SMALL_FILE_BYTES + 1 }]);
+    const states = new Map<string, string[]>();
+    f.engine.registry.on('transferProgress', (progress) => {
+      if (progress.groupId === undefined) return;
+      states.set(progress.name, [...(states.get(progress.name) ?? []), progress.state]);
+    });
+    const result = await uploadFolder(f, root, 'mixed');
+    expect(result).toMatchObject({ filesTotal: 11, filesStored: 11, failed: [] });
+    expect(states.size).toBe(11);
+    for (const [name, seen] of states) {
+      expect(seen[seen.length - 1]).toBe('completed');
+      if (name === 'mixed/large.bin') expect(seen[0]).toBe('queued');
+      else {
+        expect(seen[0]).toBe('running');
+        expect(seen).not.toContain('queued');
+      }
+    }
+  });
+
   it('does not starve a transfer waiting for a slot: it runs before the group has finished', async () => {
     f = await fixture();
     const fx = f;

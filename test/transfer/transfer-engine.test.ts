@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile, appendFile, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
+import fsCallbacks from 'node:fs';
+import fsPromises from 'node:fs/promises';
 import { jest } from '@jest/globals';
 import os from 'node:os';
 import path from 'node:path';
@@ -312,10 +314,11 @@ describe('TransferEngine with the local store', () => {
     await uploadBytes(f, 'big.bin', bytes);
     const outDir = path.join(f.dir, 'out');
     await mkdir(outDir);
-    const probe = await open(path.join(f.dir, 'probe'), 'w');
-    await probe.close();
     const failure = Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC', errno: -28, syscall: 'fdatasync' });
-    const datasync = jest.spyOn(Object.getPrototypeOf(probe) as FileHandle, 'datasync').mockRejectedValueOnce(failure);
+    // The download's temporary is written and flushed through the callback API on its descriptor (local-files.ts DestinationFile).
+    const datasync = jest.spyOn(fsCallbacks, 'fdatasync').mockImplementationOnce(((_fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      callback(failure);
+    }) as never);
     try {
       await expect(f.engine.download({ name: 'big.bin', destination: outDir, overwrite: false, credentials: masterKeyCredentials(f.key) })).rejects.toMatchObject({
         reason: 'NO_SPACE',
@@ -325,6 +328,43 @@ describe('TransferEngine with the local store', () => {
       datasync.mockRestore();
     }
     expect(await readdir(outDir)).toEqual([]);
+  });
+
+  it('fsyncs a download\'s temporary before it takes the target\'s name', async () => {
+    f = await fixture();
+    await uploadBytes(f, 'durable.bin', randomBytes(3 * CHUNK_SIZE + 5));
+    const out = path.join(f.dir, 'durable.out');
+    const steps: string[] = [];
+    // Which file each step was about: the temporary that takes the target's name must be the one fsynced.
+    const inodes: number[] = [];
+    const realFsync = fsCallbacks.fsync;
+    const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      const stats = fsCallbacks.fstatSync(fd);
+      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
+      realFsync(fd, (err) => {
+        steps.push(kind);
+        inodes.push(stats.ino);
+        callback(err);
+      });
+    }) as never);
+    const realLink = fsPromises.link.bind(fsPromises);
+    // Without overwrite the temporary takes the name with link() (src/fs/publish.ts).
+    const link = jest.spyOn(fsPromises, 'link').mockImplementation((async (from: string, to: string) => {
+      steps.push(to === out ? 'link target' : 'link');
+      inodes.push(fsCallbacks.statSync(from).ino);
+      return realLink(from, to);
+    }) as unknown as typeof fsPromises.link);
+    try {
+      await f.engine.download({ name: 'durable.bin', destination: out, overwrite: false, credentials: masterKeyCredentials(f.key) });
+    } finally {
+      fsync.mockRestore();
+      link.mockRestore();
+    }
+    expect(steps).toContain('link target');
+    const linked = steps.indexOf('link target');
+    expect(steps.slice(0, linked)).toContain('fsync file');
+    const fsynced = steps.slice(0, linked).flatMap((step, i) => (step === 'fsync file' ? [inodes[i]] : []));
+    expect(fsynced).toContain(inodes[linked]);
   });
 
   it('refuses to replace an existing download target unless overwrite is set', async () => {

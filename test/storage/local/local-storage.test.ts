@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs/promises';
 import fsCallbacks from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
@@ -71,10 +70,16 @@ function systemError(code: string): NodeJS.ErrnoException {
   });
 }
 
-async function fileHandlePrototype(): Promise<FileHandle> {
-  const handle = await fs.open(path.join(workDir, 'prototype-probe'), 'w');
-  await handle.close();
-  return Object.getPrototypeOf(handle) as FileHandle;
+/**
+ * A write's temporary is written and synced through the callback API on its
+ * descriptor (local-object-writer.ts TemporaryFile): the fault is injected
+ * there, answering the call's callback (its last argument) with `error`.
+ */
+function failCallbackOnce(method: 'write' | 'fsync' | 'fdatasync', error: NodeJS.ErrnoException) {
+  return jest.spyOn(fsCallbacks, method).mockImplementationOnce(((...args: unknown[]) => {
+    const callback = args[args.length - 1] as (err: NodeJS.ErrnoException | null) => void;
+    callback(error);
+  }) as never);
 }
 
 const isPosix = process.platform !== 'win32';
@@ -137,19 +142,64 @@ describe('LocalStorage: store layout', () => {
     }
   });
 
-  // Two windows in which deleting a directory's last object prunes the
-  // directory a publish needs. 'during mkdir': fs.mkdir(dir, { recursive: true })
+  // Windows in which deleting a directory's last object prunes the
+  // directory a publish needs. A publish first looks whether the directory
+  // is there (a synchronous stat) and makes it only if not.
+  // 'before the rename': the directory was there when looked at and goes
+  // before the link/rename, which fails with ENOENT. The next two need a
+  // mkdir, so the look is made to find nothing once (as when the directory
+  // appears right after it, made by another publish):
+  // 'during mkdir': fs.mkdir(dir, { recursive: true })
   // rejects with ENOENT when dir exists as it starts (EEXIST) but an rmdir
   // removes it before Node's follow-up stat. 'after mkdir': the directory goes
-  // between mkdir and link/rename. Timing cannot hit either reliably, so the
-  // first mkdir of the shared parent runs the real delete (the directory
-  // really goes) before or after the real mkdir.
+  // between mkdir and link/rename. Timing cannot hit any reliably, so the
+  // first rename/link (or mkdir) into the shared parent runs the real delete
+  // (the directory really goes) before the real call (or after it).
+  it('a publish whose directory a concurrent delete prunes before the rename makes it again and succeeds', async () => {
+    const storage = await openStore();
+    await putObject(storage, 'shared/first', testBytes(1, 7));
+    const parent = path.join(storeDir, ...encodeObjectPath('shared/first').slice(0, -1));
+    const realLink = fs.link.bind(fs);
+    let interleaved = false;
+    // putObject publishes without overwrite: a link() into the parent.
+    const link = jest.spyOn(fs, 'link').mockImplementation((async (from: string, to: string) => {
+      if (!interleaved && path.dirname(to) === parent) {
+        interleaved = true;
+        await storage.delete('shared/first');
+        await expect(fs.stat(parent)).rejects.toMatchObject({ code: 'ENOENT' });
+      }
+      return realLink(from, to);
+    }) as unknown as typeof fs.link);
+    const mkdir = jest.spyOn(fs, 'mkdir');
+    try {
+      await putObject(storage, 'shared/second', testBytes(2, 7));
+      expect(interleaved).toBe(true);
+      // The first attempt found the directory and made none; the second made it again.
+      expect(mkdir.mock.calls.filter(([target]) => target === parent)).toHaveLength(1);
+    } finally {
+      link.mockRestore();
+      mkdir.mockRestore();
+    }
+    expect(await listAll(storage, 'shared/')).toEqual(['shared/second']);
+    expect(Buffer.from(await storage.readRange('shared/second', 0, 100))).toEqual(Buffer.from(testBytes(2, 7)));
+    await expect(storage.stat('shared/first')).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+  });
+
   it.each(['during mkdir', 'after mkdir'] as const)(
     'a publish whose directory a concurrent delete prunes %s makes it again and succeeds',
     async (window) => {
       const storage = await openStore();
       await putObject(storage, 'shared/first', testBytes(1, 7));
       const parent = path.join(storeDir, ...encodeObjectPath('shared/first').slice(0, -1));
+      const realStatSync = fsCallbacks.statSync.bind(fsCallbacks);
+      let looked = false;
+      const statSync = jest.spyOn(fsCallbacks, 'statSync').mockImplementation(((target: string, options?: unknown) => {
+        if (!looked && target === parent) {
+          looked = true;
+          return undefined;
+        }
+        return realStatSync(target, options as Parameters<typeof realStatSync>[1]);
+      }) as unknown as typeof fsCallbacks.statSync);
       const realMkdir = fs.mkdir.bind(fs);
       let interleaved = false;
       const mkdir = jest.spyOn(fs, 'mkdir').mockImplementation((async (target: string, options?: unknown) => {
@@ -173,7 +223,12 @@ describe('LocalStorage: store layout', () => {
         return realMkdir(target, options as Parameters<typeof realMkdir>[1]);
       }) as unknown as typeof fs.mkdir);
 
-      await putObject(storage, 'shared/second', testBytes(2, 7));
+      try {
+        await putObject(storage, 'shared/second', testBytes(2, 7));
+      } finally {
+        statSync.mockRestore();
+      }
+      expect(looked).toBe(true);
       expect(interleaved).toBe(true);
       expect(mkdir.mock.calls.filter(([target]) => target === parent).length).toBeGreaterThanOrEqual(2);
       mkdir.mockRestore();
@@ -246,7 +301,11 @@ describe('LocalStorage: restarts and crashes', () => {
 describe('LocalStorage: operating-system errors', () => {
   it('beginWrite maps EACCES to PERMISSION_DENIED, with no path in the message', async () => {
     const storage = await openStore();
-    const open = jest.spyOn(fs, 'open').mockRejectedValueOnce(systemError('EACCES'));
+    // The temporary is created through the callback API (local-storage.ts beginWrite).
+    const open = jest.spyOn(fsCallbacks, 'open').mockImplementationOnce(((...args: unknown[]) => {
+      const callback = args[args.length - 1] as (err: NodeJS.ErrnoException | null) => void;
+      callback(systemError('EACCES'));
+    }) as never);
     try {
       const attempt = storage.beginWrite('denied');
       await expect(attempt).rejects.toMatchObject({ name: 'CloudlockerError', reason: 'PERMISSION_DENIED' });
@@ -262,7 +321,7 @@ describe('LocalStorage: operating-system errors', () => {
   it('writePart maps ENOSPC to NO_SPACE, and abort() still removes the temporary', async () => {
     const storage = await openStore();
     const writer = await storage.beginWrite('full');
-    const write = jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(systemError('ENOSPC'));
+    const write = failCallbackOnce('write', systemError('ENOSPC'));
     try {
       await expect(writer.writePart(0, 0, testBytes(10, 7))).rejects.toMatchObject({ reason: 'NO_SPACE' });
     } finally {
@@ -277,7 +336,7 @@ describe('LocalStorage: operating-system errors', () => {
     const storage = await openStore();
     const writer = await storage.beginWrite('full-at-sync');
     await writer.writePart(0, 0, testBytes(10, 8));
-    const sync = jest.spyOn(await fileHandlePrototype(), 'sync').mockRejectedValueOnce(systemError('ENOSPC'));
+    const sync = failCallbackOnce('fsync', systemError('ENOSPC'));
     try {
       await expect(writer.complete({ overwrite: false })).rejects.toMatchObject({ reason: 'NO_SPACE' });
     } finally {
@@ -290,7 +349,7 @@ describe('LocalStorage: operating-system errors', () => {
   it('a background flush that fails while parts land fails complete, though the final fsync would succeed, and leaves nothing', async () => {
     const storage = await openStore();
     const writer = await storage.beginWrite('full-behind');
-    const datasync = jest.spyOn(await fileHandlePrototype(), 'datasync').mockRejectedValueOnce(systemError('ENOSPC'));
+    const datasync = failCallbackOnce('fdatasync', systemError('ENOSPC'));
     try {
       // Enough bytes for the writer to start flushing behind the writes.
       const part = testBytes(FLUSH_BEHIND_BYTES / 2, 3);
@@ -343,6 +402,54 @@ describe('LocalStorage: operating-system errors', () => {
 });
 
 describe('LocalStorage: publishing', () => {
+  it('fsyncs the temporary before it takes the object\'s name, and the folder after', async () => {
+    const storage = await openStore();
+    const steps: string[] = [];
+    const inodes: number[] = [];
+    const realFsync = fsCallbacks.fsync;
+    const realLink = fs.link.bind(fs);
+    const realRename = fs.rename.bind(fs);
+    const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      const stats = fsCallbacks.fstatSync(fd);
+      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
+      realFsync(fd, (err) => {
+        steps.push(kind);
+        // Which file: the temporary that then takes the name must be the one fsynced.
+        inodes.push(stats.ino);
+        callback(err);
+      });
+    }) as never);
+    const link = jest.spyOn(fs, 'link').mockImplementation((async (from: string, to: string) => {
+      steps.push('link');
+      inodes.push(fsCallbacks.statSync(from).ino);
+      return realLink(from, to);
+    }) as unknown as typeof fs.link);
+    const rename = jest.spyOn(fs, 'rename').mockImplementation((async (from: string, to: string) => {
+      steps.push('rename');
+      inodes.push(fsCallbacks.statSync(from).ino);
+      return realRename(from, to);
+    }) as unknown as typeof fs.rename);
+    try {
+      await putObject(storage, 'durable/new', testBytes(10, 20));
+      await putObject(storage, 'durable/new', testBytes(10, 21), { overwrite: true });
+    } finally {
+      fsync.mockRestore();
+      link.mockRestore();
+      rename.mockRestore();
+    }
+    // Without overwrite a link, with it a rename: each after its file's fsync, each followed by its folder's.
+    const publishes = steps.flatMap((step, index) => (step === 'link' || step === 'rename' ? [index] : []));
+    expect(publishes.map((index) => steps[index])).toEqual(['link', 'rename']);
+    for (const [n, index] of publishes.entries()) {
+      const start = n === 0 ? 0 : (publishes[n - 1] as number) + 1;
+      const before = steps.slice(start, index);
+      expect(before).toContain('fsync file');
+      const fsynced = before.flatMap((step, i) => (step === 'fsync file' ? [inodes[start + i]] : []));
+      expect(fsynced).toContain(inodes[index]);
+      expect(steps.slice(index + 1, publishes[n + 1] ?? steps.length)).toContain('fsync folder');
+    }
+  });
+
   it('declares atomic no-overwrite when the file system has hard links', async () => {
     const storage = await openStore();
     expect(storage.capabilities).toEqual({ abortCleansUp: true, atomicNoOverwrite: true, headerRewrite: 'in-place' });
@@ -383,13 +490,12 @@ describe('LocalStorage: publishing', () => {
     const storage = await openStore();
     const controller = new AbortController();
     const writer = await storage.beginWrite('large', { signal: controller.signal });
-    const prototype = await fileHandlePrototype();
-    const realWrite = prototype.write;
+    const realWrite = fsCallbacks.write;
     // The cancel arrives while the first slice is being written.
-    const write = jest.spyOn(prototype, 'write').mockImplementationOnce(function (this: FileHandle, ...args: unknown[]) {
+    const write = jest.spyOn(fsCallbacks, 'write').mockImplementationOnce(((...args: unknown[]) => {
       controller.abort();
-      return (realWrite as (...a: unknown[]) => ReturnType<FileHandle['write']>).apply(this, args);
-    });
+      return (realWrite as (...a: unknown[]) => void)(...args);
+    }) as never);
     try {
       await expect(writer.writePart(0, 0, new Uint8Array(3 * IO_SLICE_BYTES))).rejects.toMatchObject({ reason: 'CANCELLED' });
       expect(write).toHaveBeenCalledTimes(1);
