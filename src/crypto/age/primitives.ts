@@ -104,6 +104,19 @@ export function chachaSeal(key: KeyObject | Uint8Array, nonce: Uint8Array, plain
 /**
  * Decrypts `sealed` (ciphertext || tag). Returns the plaintext only after the
  * tag verified; on failure throws ChachaAuthenticationError and `out` is untouched.
+ *
+ * The latin1 string looks like one copy too many, and it is not the Buffer
+ * it seems to replace: Node's update() allocates its off-heap output Buffer
+ * either way and makes the string from it. What the string buys is timing:
+ * 64 KiB of young generation per chunk makes V8 scavenge every few chunks,
+ * and each scavenge frees the few dead output Buffers at once, in memory
+ * that malloc hands straight back. Asked for the Buffer itself (copied into
+ * `out`), the cipher ran 19 % fewer instructions per chunk in isolation, but
+ * a real download then let dead Buffers pile up to V8's external-memory
+ * limits: ~40 mark-compacts per GiB instead of none, about twice the
+ * server's CPU, ~100 000 page faults per GiB on the JavaScript thread
+ * instead of a few thousand, peak RSS 137-145 MiB instead of 108-113
+ * (docs/benchmarks.md, dl8).
  */
 export function chachaOpen(key: KeyObject | Uint8Array, nonce: Uint8Array, sealed: Uint8Array, target: SealTarget = {}): Buffer {
   checkChacha(key, nonce);
