@@ -4,7 +4,7 @@ import { keyFileCredentials, loadKeyFile, storedFormats, type Credentials } from
 import { CloudlockerError, fromSystemError, InvalidParamsError, systemErrorCode } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { resumedGroup, type GroupResumer } from '../transfer/group-resume.js';
-import { isInsideDirectory, removeQuietly, temporaryPathFor } from '../transfer/local-files.js';
+import { ensureFolder, isInsideDirectory, removeQuietly, temporaryPathFor } from '../transfer/local-files.js';
 import type { GroupCheckpoints, ResumedGroup } from '../transfer/transfer-group.js';
 import type { GroupParameters } from '../transfer/transfer-journal.js';
 import type { TransferReservation } from '../transfer/transfer-requests.js';
@@ -306,17 +306,7 @@ export function createDownloadFolderResumer(
  */
 async function folderRoot(destination: string, name: string, createDirectories: boolean): Promise<string> {
   const parent = path.resolve(destination);
-  const parentStats = await stat(parent).catch(() => undefined);
-  if (parentStats === undefined && createDirectories) {
-    try {
-      await mkdir(parent, { recursive: true });
-    } catch (err) {
-      throw fromSystemError(err, 'the destination folder');
-    }
-  } else if (!parentStats?.isDirectory()) {
-    if (parentStats !== undefined) throw new InvalidParamsError('destination is not a folder: give the folder to save the tree in.', 'destination');
-    throw new CloudlockerError('NOT_FOUND', 'The destination folder does not exist: create it, pass createDirectories: true, or choose another destination.');
-  }
+  await ensureFolder(parent, createDirectories, () => new InvalidParamsError('destination is not a folder: give the folder to save the tree in.', 'destination'));
   const root = path.join(parent, lastSegment(name));
   const rootStats = await lstat(root).catch(() => undefined);
   if (rootStats !== undefined && !rootStats.isDirectory()) {

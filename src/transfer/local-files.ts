@@ -9,6 +9,7 @@ import fsCallbacks, { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, realpath, stat, statfs, type FileHandle, rename, unlink } from 'node:fs/promises';
 import type { ReadTarget } from '../fs/read-fully.js';
 import type { SyncableFile } from '../fs/flush-behind.js';
+import { closeDescriptor, closedDescriptorError, openDescriptor } from '../fs/descriptors.js';
 import { InFlightCalls } from '../fs/in-flight.js';
 import { SMALL_FILE_BYTES } from './small-file.js';
 import type { WritevTarget } from './file-io.js';
@@ -144,7 +145,7 @@ export class SourceHandle implements ReadTarget {
   ) {}
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
-    if (this.closing !== undefined) return Promise.reject(closedSource());
+    if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file to upload', 'read'));
     return this.inFlight.run((done) => fsCallbacks.read(this.fd, buffer, offset, length, position, (err, bytesRead) => done(err, { bytesRead })));
   }
 
@@ -158,7 +159,7 @@ export class SourceHandle implements ReadTarget {
    * nothing beside such a file's reads.
    */
   stat(): Promise<Stats> {
-    if (this.closing !== undefined) return Promise.reject(closedSource());
+    if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file to upload', 'read'));
     if (!this.statSynchronously) return this.inFlight.run<Stats>((done) => fsCallbacks.fstat(this.fd, done));
     try {
       return Promise.resolve(fsCallbacks.fstatSync(this.fd));
@@ -171,13 +172,9 @@ export class SourceHandle implements ReadTarget {
   close(): Promise<void> {
     this.closing ??= this.inFlight
       .idle()
-      .then(() => new Promise<void>((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve()))));
+      .then(() => closeDescriptor(this.fd));
     return this.closing;
   }
-}
-
-function closedSource(): NodeJS.ErrnoException {
-  return Object.assign(new Error('EBADF: the file to upload was closed'), { code: 'EBADF', syscall: 'read' });
 }
 
 /** Open the source for positioned reads, refusing anything that became other than a regular file. */
@@ -186,10 +183,7 @@ export async function openSource(source: SourceFile): Promise<SourceHandle> {
   try {
     // O_NONBLOCK: a FIFO swapped in after inspectSource must not block the open.
     const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
-    handle = new SourceHandle(
-      await new Promise<number>((resolve, reject) => fsCallbacks.open(source.path, flags, (err, fd) => (err ? reject(err) : resolve(fd)))),
-      source.size <= SMALL_FILE_BYTES,
-    );
+    handle = new SourceHandle(await openDescriptor(source.path, flags), source.size <= SMALL_FILE_BYTES);
   } catch (err) {
     throw fromSystemError(err, 'the file to upload');
   }
@@ -336,19 +330,19 @@ export class DestinationFile implements WritevTarget, SyncableFile {
   constructor(readonly fd: number) {}
 
   writev(buffers: readonly Uint8Array[], position: number): Promise<{ bytesWritten: number }> {
-    if (this.closing !== undefined) return Promise.reject(closedFile('write'));
+    if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file', 'write'));
     return this.inFlight.run((done) =>
       fsCallbacks.writev(this.fd, buffers as NodeJS.ArrayBufferView[], position, (err, bytesWritten) => done(err, { bytesWritten })),
     );
   }
 
   datasync(): Promise<void> {
-    if (this.closing !== undefined) return Promise.reject(closedFile('fdatasync'));
+    if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file', 'fdatasync'));
     return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
   sync(): Promise<void> {
-    if (this.closing !== undefined) return Promise.reject(closedFile('fsync'));
+    if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file', 'fsync'));
     return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
   }
 
@@ -356,21 +350,18 @@ export class DestinationFile implements WritevTarget, SyncableFile {
   close(): Promise<void> {
     this.closing ??= this.inFlight
       .idle()
-      .then(() => new Promise<void>((resolve, reject) => fsCallbacks.close(this.fd, (err) => (err ? reject(err) : resolve()))));
+      .then(() => closeDescriptor(this.fd));
     return this.closing;
   }
 }
 
-function closedFile(syscall: string): NodeJS.ErrnoException {
-  return Object.assign(new Error('EBADF: the file was closed'), { code: 'EBADF', syscall });
-}
 
-function openDescriptor(file: string, flags: string, mode?: number): Promise<number> {
-  return new Promise((resolve, reject) => fsCallbacks.open(file, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-/** The destination's folder must exist, or be made when createDirectories is set (NOT_FOUND otherwise). */
-async function ensureFolder(folder: string, createDirectories: boolean): Promise<void> {
+/**
+ * The destination's folder must exist, or be made when createDirectories is
+ * set (NOT_FOUND otherwise). Something there that is not a folder is
+ * NOT_FOUND too, or `notAFolder()`'s error when given.
+ */
+export async function ensureFolder(folder: string, createDirectories: boolean, notAFolder?: () => Error): Promise<void> {
   const folderStats = await statOrUndefined(folder);
   if (folderStats === undefined && createDirectories) {
     try {
@@ -379,6 +370,7 @@ async function ensureFolder(folder: string, createDirectories: boolean): Promise
       throw fromSystemError(err, 'the destination folder');
     }
   } else if (!folderStats?.isDirectory()) {
+    if (folderStats !== undefined && notAFolder !== undefined) throw notAFolder();
     throw new CloudlockerError(
       'NOT_FOUND',
       'The destination folder does not exist: create it, pass createDirectories: true, or choose another destination.',

@@ -13,6 +13,7 @@ import path from 'node:path';
 import mock from 'mock-fs';
 import { createDestinationFile, inspectSource, openSource } from '../../src/transfer/local-files.js';
 import { SMALL_FILE_BYTES } from '../../src/transfer/small-file.js';
+import { holdNextCall } from '../helpers/fs-calls.js';
 
 function asUser<T>(run: () => Promise<T>): Promise<T> {
   const uid = jest.spyOn(process, 'getuid').mockReturnValue(1000);
@@ -99,18 +100,14 @@ describe('an open source or temporary once closed', () => {
   });
   it('closes the temporary only once a write in flight has ended', async () => {
     const temp = await createDestinationFile(path.join(dir, '.held.cloudlocker-part'));
-    let release: (() => void) | undefined;
-    const writev = jest.spyOn(fsCallbacks, 'writev').mockImplementationOnce(((...args: unknown[]) => {
-      const callback = args[args.length - 1] as (err: null, written: number) => void;
-      release = () => callback(null, 3);
-    }) as typeof fsCallbacks.writev);
+    const { spy: writev, release } = holdNextCall('writev', 3);
     const close = jest.spyOn(fsCallbacks, 'close');
     try {
       const write = temp.writev([Buffer.from('abc')], 0);
       const closed = temp.close();
       await new Promise((resolve) => setImmediate(resolve));
       expect(close).not.toHaveBeenCalled();
-      release?.();
+      release();
       await expect(write).resolves.toEqual({ bytesWritten: 3 });
       await closed;
       expect(close).toHaveBeenCalledTimes(1);
@@ -124,18 +121,14 @@ describe('an open source or temporary once closed', () => {
     const file = path.join(dir, 'held.bin');
     await writeFile(file, 'abcdef');
     const handle = await openSource(await inspectSource(file));
-    let release: (() => void) | undefined;
-    const read = jest.spyOn(fsCallbacks, 'read').mockImplementationOnce(((...args: unknown[]) => {
-      const callback = args[args.length - 1] as (err: null, bytesRead: number) => void;
-      release = () => callback(null, 6);
-    }) as typeof fsCallbacks.read);
+    const { spy: read, release } = holdNextCall('read', 6);
     const close = jest.spyOn(fsCallbacks, 'close');
     try {
       const reading = handle.read(Buffer.alloc(6), 0, 6, 0);
       const closed = handle.close();
       await new Promise((resolve) => setImmediate(resolve));
       expect(close).not.toHaveBeenCalled();
-      release?.();
+      release();
       await expect(reading).resolves.toEqual({ bytesRead: 6 });
       await closed;
       expect(close).toHaveBeenCalledTimes(1);

@@ -12,6 +12,7 @@ import { FLUSH_BEHIND_BYTES } from '../../src/fs/flush-behind.js';
 import { LocalStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { gatedStorage, hookedStorage } from '../helpers/storage-wrappers.js';
+import { filesFsyncedBetween, recordFsyncs, type FsStepLog } from '../helpers/fs-calls.js';
 import { inspectSource } from '../../src/transfer/local-files.js';
 import { TransferEngine } from '../../src/transfer/transfer-engine.js';
 import { TransferRegistry } from '../../src/transfer/transfer-registry.js';
@@ -334,19 +335,10 @@ describe('TransferEngine with the local store', () => {
     f = await fixture();
     await uploadBytes(f, 'durable.bin', randomBytes(3 * CHUNK_SIZE + 5));
     const out = path.join(f.dir, 'durable.out');
-    const steps: string[] = [];
     // Which file each step was about: the temporary that takes the target's name must be the one fsynced.
-    const inodes: number[] = [];
-    const realFsync = fsCallbacks.fsync;
-    const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      const stats = fsCallbacks.fstatSync(fd);
-      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
-      realFsync(fd, (err) => {
-        steps.push(kind);
-        inodes.push(stats.ino);
-        callback(err);
-      });
-    }) as never);
+    const log: FsStepLog = { steps: [], inodes: [] };
+    const { steps, inodes } = log;
+    const fsync = recordFsyncs(log);
     const realLink = fsPromises.link.bind(fsPromises);
     // Without overwrite the temporary takes the name with link() (src/fs/publish.ts).
     const link = jest.spyOn(fsPromises, 'link').mockImplementation((async (from: string, to: string) => {
@@ -363,8 +355,7 @@ describe('TransferEngine with the local store', () => {
     expect(steps).toContain('link target');
     const linked = steps.indexOf('link target');
     expect(steps.slice(0, linked)).toContain('fsync file');
-    const fsynced = steps.slice(0, linked).flatMap((step, i) => (step === 'fsync file' ? [inodes[i]] : []));
-    expect(fsynced).toContain(inodes[linked]);
+    expect(filesFsyncedBetween(log, 0, linked)).toContain(inodes[linked]);
   });
 
   it('refuses to replace an existing download target unless overwrite is set', async () => {

@@ -9,6 +9,7 @@
 import fs from 'node:fs/promises';
 import fsCallbacks from 'node:fs';
 import path from 'node:path';
+import { closedDescriptorError } from '../../fs/descriptors.js';
 import { FlushBehind, type SyncableFile } from '../../fs/flush-behind.js';
 import { InFlightCalls } from '../../fs/in-flight.js';
 import type { CompleteOptions, ObjectInfo, ObjectWriter, ResumedPart } from '../storage.js';
@@ -41,17 +42,17 @@ export class TemporaryFile implements SyncableFile {
   constructor(readonly fd: number) {}
 
   write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    if (!this.open) return Promise.reject(closedTemporary('write'));
+    if (!this.open) return Promise.reject(closedDescriptorError('the temporary', 'write'));
     return this.inFlight.run<number>((done) => fsCallbacks.write(this.fd, data, offset, length, position, done));
   }
 
   datasync(): Promise<void> {
-    if (!this.open) return Promise.reject(closedTemporary('fdatasync'));
+    if (!this.open) return Promise.reject(closedDescriptorError('the temporary', 'fdatasync'));
     return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
   sync(): Promise<void> {
-    if (!this.open) return Promise.reject(closedTemporary('fsync'));
+    if (!this.open) return Promise.reject(closedDescriptorError('the temporary', 'fsync'));
     return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
   }
 
@@ -68,9 +69,6 @@ export class TemporaryFile implements SyncableFile {
   }
 }
 
-function closedTemporary(syscall: string): NodeJS.ErrnoException {
-  return Object.assign(new Error('EBADF: the temporary was closed'), { code: 'EBADF', syscall });
-}
 
 export interface LocalObjectWriterOptions {
   readonly handle: TemporaryFile;

@@ -51,6 +51,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { IO_SLICE_BYTES, LocalObjectWriter, TemporaryFile } from './local-object-writer.js';
 import { decodeObjectPath, encodeObjectPath, OBJECT_SUFFIX } from './name-encoding.js';
 import { ObjectIndex } from './object-index.js';
+import { openDescriptor } from '../../fs/descriptors.js';
 import { syncDirectory, syncDirectoryChain } from '../../fs/durable-fs.js';
 import { checkRewriteArguments, sourceChanged } from '../header-rewrite.js';
 import { checkMetadataToWrite, checkStoredMetadata, malformedMetadata, type ObjectMetadata } from '../metadata.js';
@@ -1017,9 +1018,4 @@ function isDirectory(directory: string): boolean {
   } catch {
     return false; // the mkdir that follows says what is wrong, as before
   }
-}
-
-/** open(2) through the thread pool, as a descriptor (no FileHandle: see TemporaryFile). Looked up on the module object so that a test can fail it. */
-function openDescriptor(file: string, flags: string, mode?: number): Promise<number> {
-  return new Promise((resolve, reject) => fsCallbacks.open(file, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }

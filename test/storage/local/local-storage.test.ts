@@ -16,6 +16,7 @@ import { LocalStorage, META_FOLDER, TEMP_FOLDER } from '../../../src/storage/loc
 import { encodeObjectPath, MAX_ENTRY_BYTES } from '../../../src/storage/local/name-encoding.js';
 import type { Storage } from '../../../src/storage/storage.js';
 import { mapWithConcurrency, putObject, sortedByBytes, testBytes } from '../conformance.js';
+import { filesFsyncedBetween, recordFsyncs, type FsStepLog } from '../../helpers/fs-calls.js';
 
 let workDir: string;
 let storeDir: string;
@@ -404,21 +405,12 @@ describe('LocalStorage: operating-system errors', () => {
 describe('LocalStorage: publishing', () => {
   it('fsyncs the temporary before it takes the object\'s name, and the folder after', async () => {
     const storage = await openStore();
-    const steps: string[] = [];
-    const inodes: number[] = [];
-    const realFsync = fsCallbacks.fsync;
+    // Which file each step was about: the temporary that then takes the name must be the one fsynced.
+    const log: FsStepLog = { steps: [], inodes: [] };
+    const { steps, inodes } = log;
     const realLink = fs.link.bind(fs);
     const realRename = fs.rename.bind(fs);
-    const fsync = jest.spyOn(fsCallbacks, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      const stats = fsCallbacks.fstatSync(fd);
-      const kind = stats.isDirectory() ? 'fsync folder' : 'fsync file';
-      realFsync(fd, (err) => {
-        steps.push(kind);
-        // Which file: the temporary that then takes the name must be the one fsynced.
-        inodes.push(stats.ino);
-        callback(err);
-      });
-    }) as never);
+    const fsync = recordFsyncs(log);
     const link = jest.spyOn(fs, 'link').mockImplementation((async (from: string, to: string) => {
       steps.push('link');
       inodes.push(fsCallbacks.statSync(from).ino);
@@ -444,8 +436,7 @@ describe('LocalStorage: publishing', () => {
       const start = n === 0 ? 0 : (publishes[n - 1] as number) + 1;
       const before = steps.slice(start, index);
       expect(before).toContain('fsync file');
-      const fsynced = before.flatMap((step, i) => (step === 'fsync file' ? [inodes[start + i]] : []));
-      expect(fsynced).toContain(inodes[index]);
+      expect(filesFsyncedBetween(log, start, index)).toContain(inodes[index]);
       expect(steps.slice(index + 1, publishes[n + 1] ?? steps.length)).toContain('fsync folder');
     }
   });

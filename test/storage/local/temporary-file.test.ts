@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it, jest } from '@jest/globals';
 import { TemporaryFile } from '../../../src/storage/local/local-object-writer.js';
+import { holdNextCall } from '../../helpers/fs-calls.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -21,17 +22,13 @@ afterEach(async () => {
 
 it('refuses a close while a write is in flight, and closes once it has ended', async () => {
   const temp = new TemporaryFile(fsCallbacks.openSync(path.join(dir, 'object.tmp'), 'wx'));
-  let release: (() => void) | undefined;
-  const write = jest.spyOn(fsCallbacks, 'write').mockImplementationOnce(((...args: unknown[]) => {
-    const callback = args[args.length - 1] as (err: null, written: number) => void;
-    release = () => callback(null, 3);
-  }) as typeof fsCallbacks.write);
+  const { spy: write, release } = holdNextCall('write', 3);
   const closeSync = jest.spyOn(fsCallbacks, 'closeSync');
   try {
     const writing = temp.write(Buffer.from('abc'), 0, 3, 0);
     expect(() => temp.close()).toThrow(/in flight/);
     expect(closeSync).not.toHaveBeenCalled();
-    release?.();
+    release();
     await expect(writing).resolves.toBe(3);
     temp.close();
     expect(closeSync).toHaveBeenCalledTimes(1);
