@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureBuilt } from '../faults/built-server.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -29,6 +30,7 @@ afterAll(async () => {
 interface FloorLine {
   mode: string;
   n: number;
+  productAge: boolean;
   perFileUs: { process: number; user: number; system: number; mainThread: number; workerThreads: number; poolAndOther: number };
 }
 
@@ -60,10 +62,19 @@ describe('small-file-floor.mjs', () => {
     expect(left).toContain('src');
   }, 60_000);
 
+  it.each(['a', 'c-all'])('mode %s seals with the product\'s own AgeSealer from a build (--age-build)', async (mode) => {
+    await ensureBuilt();
+    const line = await floor([mode, '--files', '16', '--dir', path.join(workDir, 'age'), '--batch', '4', '--age-build', path.join(ROOT, 'dist')]);
+    expect(line).toMatchObject({ mode, n: 16, productAge: true });
+    expect(line.perFileUs.process).toBeGreaterThan(0);
+  }, 180_000);
+
   it('removes its folder with --clean, and refuses an unknown mode', async () => {
     const dir = path.join(workDir, 'clean');
     await floor(['b', '--files', '8', '--dir', dir, '--no-crypto', '--clean']);
     expect(existsSync(dir)).toBe(false);
     await expect(floor(['zz', '--dir', dir])).rejects.toThrow(/usage/);
+    // The product's sealer is for the upload modes only.
+    await expect(floor(['da', '--dir', dir, '--age-build', path.join(ROOT, 'dist')])).rejects.toThrow(/usage/);
   }, 60_000);
 });

@@ -13,12 +13,14 @@
  * and is no figure on a shared machine.
  *
  *   node tools/bench/small-file-floor.mjs MODE [--files 10000] [--dir DIR] [--batch 16]
- *        [--window 32] [--workers 1] [--no-crypto] [--clean]
+ *        [--window 32] [--workers 1] [--no-crypto] [--age-build DIST] [--clean]
  *
  * DIR (default: <tmp>/cloudlocker-small-file-floor) keeps the source tree
  * (src/, made once: --files x 4 KiB in 10 folders) and the download modes'
  * objects (dlsrc/); each run's store or destination is removed after it;
- * --clean removes DIR at the end. Modes (upload unless d*):
+ * --clean removes DIR at the end. --age-build DIST (a build's dist/ folder) seals
+ * with the product's own AgeSealer instead of the stand-in (upload modes).
+ * Modes (upload unless d*):
  *   a       today's call sequence (sf8): main thread, callback fs API, --window files in flight:
  *           source open, fstat (sync), store temporary open, read, seal, write, fstat (sync),
  *           read-to-EOF, fsync, close (sync), stat of the folder (sync), link, unlink, stat
@@ -42,6 +44,7 @@ import {
 } from 'node:crypto';
 
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 
 const dirArg = process.argv.indexOf('--dir');
 const ROOT = isMainThread ? (dirArg > 0 ? path.resolve(process.argv[dirArg + 1]) : path.join(os.tmpdir(), 'cloudlocker-small-file-floor')) : workerData.root;
@@ -129,6 +132,18 @@ function chachaOpen(key, nonce, sealed) {
 }
 function noOpen(_keys, _name, stored) {
   return Buffer.from(stored);
+}
+/**
+ * --age-build DIR: the product's own AgeSealer from a build (DIR/src/crypto/age/index.js) instead of the
+ * stand-in, for the upload modes: its header (X25519 stanza, author stanza, MAC, nonce) and one sealed chunk.
+ */
+const ageBuildArg = process.argv.indexOf('--age-build');
+const ageBuild = isMainThread ? (ageBuildArg > 0 ? path.resolve(process.argv[ageBuildArg + 1]) : undefined) : workerData.ageBuild;
+const ageModule = ageBuild === undefined ? undefined : await import(pathToFileURL(path.join(ageBuild, 'src', 'crypto', 'age', 'index.js')).href);
+const ageIdentity = ageModule?.AgeIdentity.generate();
+function productSeal(_keys, name, plain) {
+  const sealer = ageModule.AgeSealer.create({ identity: ageIdentity, name });
+  return Buffer.concat([sealer.prefix, sealer.encryptChunk(0, plain, true)]);
 }
 function noSeal(_keys, _name, plain) {
   return Buffer.from(plain);
@@ -418,7 +433,7 @@ async function storeBatch(store, items, data, syncMode) {
 function workerMain() {
   const { store, crypto } = workerData;
   const keys = makeKeys();
-  const seal = crypto ? sealFile : noSeal;
+  const seal = crypto ? (ageModule ? productSeal : sealFile) : noSeal;
   parentPort.on('message', async (msg) => {
     if (msg.op === 'read') {
       const r = readBatchSync(msg.rels);
@@ -454,7 +469,7 @@ function workerMain() {
 
 // ---------------------------------------------------------------- main: batched modes
 async function runBatched(ctx, list, mode) {
-  const workers = Array.from({ length: ctx.workers }, () => new Worker(new URL(import.meta.url), { workerData: { root: ROOT, store: ctx.store, crypto: ctx.crypto } }));
+  const workers = Array.from({ length: ctx.workers }, () => new Worker(new URL(import.meta.url), { workerData: { root: ROOT, store: ctx.store, crypto: ctx.crypto, ageBuild } }));
   let nextId = 0;
   const waiting = new Map();
   for (const w of workers) {
@@ -551,8 +566,8 @@ async function main() {
   };
   const rest = args;
   const modes = ['a', 'a-sync', 'b', 'c-all', 'c-sync', 'da', 'db'];
-  if (!modes.includes(mode)) {
-    console.error(`usage: small-file-floor.mjs ${modes.join('|')} [--files N] [--dir DIR] [--batch B] [--window F] [--workers W] [--no-crypto] [--clean]`);
+  if (!modes.includes(mode) || (ageModule !== undefined && mode.startsWith('d'))) {
+    console.error(`usage: small-file-floor.mjs ${modes.join('|')} [--files N] [--dir DIR] [--batch B] [--window F] [--workers W] [--no-crypto] [--age-build DIST] [--clean]` + ' (--age-build: upload modes only)');
     process.exit(2);
   }
   const n = Number(opt('files', 10000));
@@ -566,7 +581,7 @@ async function main() {
     window: Number(opt('window', 32)),
     workers: Number(opt('workers', 1)),
   };
-  ctx.seal = ctx.crypto ? sealFile : noSeal;
+  ctx.seal = ctx.crypto ? (ageModule ? productSeal : sealFile) : noSeal;
   ctx.open = ctx.crypto ? openFile : noOpen;
   prepStore(ctx.store);
   ctx.log = makeLog(path.join(ctx.store, 'group.done'));
@@ -592,7 +607,7 @@ async function main() {
   fs.rmSync(ctx.store, { recursive: true, force: true });
   const per = (s) => +((s / n) * 1e6).toFixed(1);
   console.log(JSON.stringify({
-    mode, n, crypto: ctx.crypto, batch: ctx.batch, window: ctx.window, workers: ctx.workers, uring: process.env.UV_USE_IO_URING ?? '',
+    mode, n, crypto: ctx.crypto, productAge: ageModule !== undefined, batch: ctx.batch, window: ctx.window, workers: ctx.workers, uring: process.env.UV_USE_IO_URING ?? '',
     perFileUs: { process: per(m.processCpuS), user: per(m.userS), system: per(m.systemS), mainThread: per(m.mainThreadCpuS), workerThreads: per(m.workerThreadsCpuS), poolAndOther: per(m.processCpuS - m.mainThreadCpuS - m.workerThreadsCpuS) },
     wallUsPerFileNotAFigure: per(m.wallS),
   }));
