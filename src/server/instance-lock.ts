@@ -87,8 +87,14 @@ export interface InstanceLock {
  * same process is refused like one in another process. A nonce is in before its file is created, so another
  * attempt of this process that reads the file while it is being written (or before the first attempt has
  * returned) sees a live owner, not a stale lock to remove.
+ *
+ * One set per process, not per copy of this module: it lives on globalThis under a registered symbol, so two
+ * copies loaded in one process (an Electron app that bundles the server twice, or dist/ and the bundle) each
+ * see the other's locks as this process's live ones, not as a previous process's that had our pid. The
+ * symbol's name and the entries' form are what the copies share: change them together, with the `.v1`.
  */
-const heldHere = new Set<string>();
+const HELD_REGISTRY = Symbol.for('cloudlocker.instance-lock.held.v1');
+const heldHere: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[HELD_REGISTRY] ??= new Set<string>());
 const heldKey = (file: string, nonce: string): string => `${file}\n${nonce}`;
 
 export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock> {
