@@ -17,23 +17,37 @@
  * each think it holds the new one: only the one holding the guard removes
  * the lock, and only if it is still the stale one it read.
  *
- * Limits, said plainly: a pid reused by an unrelated process after a crash
- * makes the lock look held (the message names the file to delete); a lock
- * written on another host (a data directory on a network share) is never
- * taken over, since its pid cannot be checked from here.
+ * The guard (`server.lock.takeover`) holds its taker's pid, host name and a
+ * nonce, like the lock, and is only read when a start finds it in its way:
+ * a guard whose owner no longer runs on this host (a taker that crashed in
+ * the middle of a take-over) is broken at once; one whose owner runs is left
+ * alone until it is older than 60 s (LIVE_GUARD_MAX_MS); another host's
+ * guard, or one with no readable owner, is broken by age alone, once not
+ * modified for 10 s (FRESH_MS). A guard is broken by moving it aside under a
+ * name of the breaker's own (rename is atomic) and reading what was moved:
+ * of two starts breaking the same abandoned guard at once, the one that moved
+ * exactly what it had read goes on; the other has moved the guard made since
+ * by the first, and puts it back.
  *
- * The guard (`server.lock.takeover`) holds no owner that can be checked: it
- * is broken by age alone, once not modified for 10 s (FRESH_MS). So:
- * - a taker paused for more than 10 s while it holds the guard (a stopped
- *   process, a debugger, heavy swapping) can lose it to another taker, which
- *   removes the stale lock and makes its own; the paused one, resumed, can
- *   remove that new lock and make its own too: two servers on one data
- *   directory (rare: needs the pause exactly there during a take-over);
- * - a guard left by a crash in the middle of a take-over refuses the starts
- *   that find a stale lock (DataDirInUseError after about 5 s of retries,
- *   MAX_ATTEMPTS x GUARD_WAIT_MS) until it is 10 s old; and
- *   two takers that remove such a guard at the same moment can still race
- *   (stat, then rm);
+ * Limits, said plainly:
+ * - a pid reused by an unrelated process after a crash makes the lock look
+ *   held (the message names the file to delete); the same for a guard, but
+ *   only until it is 60 s old;
+ * - a lock written on another host (a data directory on a network share) is
+ *   never taken over, since its pid cannot be checked from here;
+ * - a taker paused while it holds the guard (a stopped process, a debugger,
+ *   heavy swapping) for more than 60 s (10 s when its guard cannot be checked:
+ *   another host's) can lose it to another taker, which removes the stale lock
+ *   and makes its own; the paused one, resumed, can remove that new lock and
+ *   make its own too: two servers on one data directory (rare: needs the
+ *   pause exactly there during a take-over);
+ * - a guard with no readable owner (a crash between creating and writing it)
+ *   or another host's refuses the starts that find a stale lock (after about
+ *   5 s of retries, MAX_ATTEMPTS x GUARD_WAIT_MS) until it is 10 s old;
+ * - putting back a guard moved aside by mistake is a second rename: a third
+ *   start creating its own guard in the microseconds between the two would
+ *   run its take-over alongside the guard's owner (needs a taker's crash
+ *   inside a take-over, then three starts at once with that timing);
  * - a clock stepped backwards keeps an old guard, or an old unreadable lock,
  *   "fresh" until the clock has caught up: starts are refused meanwhile.
  * If starts keep being refused and no cloudlocker server runs on the data
@@ -41,13 +55,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const LOCK_FILE_NAME = 'server.lock';
 
 /** A guard or lock file with no readable owner, younger than this, may be one being written right now. */
 const FRESH_MS = 10_000;
+/** A guard whose owner still runs on this host is broken only when older than this (its pid may have been reused after a crash). */
+const LIVE_GUARD_MAX_MS = 60_000;
 const GUARD_WAIT_MS = 25;
 const MAX_ATTEMPTS = 200;
 
@@ -83,10 +99,10 @@ export interface InstanceLock {
 }
 
 /**
- * Lock files this process holds or is writing right now, as `file` + newline + nonce: a second start in the
- * same process is refused like one in another process. A nonce is in before its file is created, so another
- * attempt of this process that reads the file while it is being written (or before the first attempt has
- * returned) sees a live owner, not a stale lock to remove.
+ * Lock and guard files this process holds or is writing right now, as `file` + newline + nonce: a second start
+ * in the same process is refused like one in another process. A nonce is in before its file is created, so
+ * another attempt of this process that reads the file while it is being written (or before the first attempt
+ * has returned) sees a live owner, not a stale lock (or abandoned guard) to remove.
  *
  * One set per process, not per copy of this module: it lives on globalThis under a registered symbol, so two
  * copies loaded in one process (an Electron app that bundles the server twice, or dist/ and the bundle) each
@@ -97,9 +113,13 @@ const HELD_REGISTRY = Symbol.for('cloudlocker.instance-lock.held.v1');
 const heldHere: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[HELD_REGISTRY] ??= new Set<string>());
 const heldKey = (file: string, nonce: string): string => `${file}\n${nonce}`;
 
+function newOwner(): LockOwner {
+  return { pid: process.pid, hostname: hostname(), nonce: randomBytes(16).toString('hex'), startedAt: new Date().toISOString() };
+}
+
 export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock> {
   const file = path.join(path.resolve(dataDir), LOCK_FILE_NAME);
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), nonce: randomBytes(16).toString('hex'), startedAt: new Date().toISOString() };
+  const owner = newOwner();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
     heldHere.add(heldKey(file, owner.nonce));
     let created = false;
@@ -115,7 +135,8 @@ export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock
     if (holder === undefined) {
       // Unreadable: a process may be between creating and writing it.
       if (await isFresh(file)) throw new DataDirInUseError(dataDir, file, undefined);
-    } else if (isAlive(holder, file)) {
+    } else if (ownerRuns(holder, file) !== false) {
+      // Running, or on another host (which cannot be checked from here: assumed running).
       throw new DataDirInUseError(dataDir, file, holder.pid);
     }
     await removeIfStill(file, seen);
@@ -142,14 +163,13 @@ function lockHandle(file: string, nonce: string): InstanceLock {
   };
 }
 
-/** Whether the lock's owner still runs. */
-function isAlive(holder: LockOwner, file: string): boolean {
-  // Another host's process cannot be checked from here: assume it runs.
-  if (holder.hostname !== hostname()) return true;
-  // This very process: held only if it is one of our current locks (else a previous process had our pid).
-  if (holder.pid === process.pid) return heldHere.has(heldKey(file, holder.nonce));
+/** Whether the owner of a lock or guard file still runs; undefined when that cannot be told from here (another host). */
+function ownerRuns(owner: LockOwner, file: string): boolean | undefined {
+  if (owner.hostname !== hostname()) return undefined;
+  // This very process: running only if the file is one of ours right now (else a previous process had our pid).
+  if (owner.pid === process.pid) return heldHere.has(heldKey(file, owner.nonce));
   try {
-    process.kill(holder.pid, 0);
+    process.kill(owner.pid, 0);
     return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
@@ -160,23 +180,75 @@ function isAlive(holder: LockOwner, file: string): boolean {
 /** Remove a stale lock, if it still holds exactly `stale`, under the take-over guard. */
 async function removeIfStill(file: string, stale: string): Promise<void> {
   const guard = `${file}.takeover`;
-  if (!(await createExclusive(guard, `${process.pid}\n`))) {
-    // Someone else is taking over; a guard left by a crash in that instant is old and removed. Only a guard
-    // seen and old: one that is gone when looked at may have been replaced by the next taker's, and removing
-    // that one let two takers in at once, each removing the lock the other had just made (two winners, seen
-    // in test/server/instance-lock's concurrent takeovers).
-    if (await isOld(guard)) await rm(guard, { force: true });
-    await new Promise((resolve) => setTimeout(resolve, GUARD_WAIT_MS));
-    return;
+  const taker = newOwner();
+  const mine = `${JSON.stringify(taker)}\n`;
+  heldHere.add(heldKey(guard, taker.nonce));
+  try {
+    if (!(await createExclusive(guard, mine))) {
+      // Someone else is taking over (wait for them), or crashed doing it (break their guard).
+      if (!(await breakAbandonedGuard(guard))) await new Promise((resolve) => setTimeout(resolve, GUARD_WAIT_MS));
+      return;
+    }
+    try {
+      // Same content is not enough for a lock with no readable owner: an empty stale lock reads as "", and so
+      // does the lock another taker has just created and not yet written. That one is fresh; remove only an
+      // unreadable lock that is still old (else both takers win: the first writes to the lock the second removed).
+      const raw = await readRaw(file);
+      if (raw === stale && (parseOwner(stale) !== undefined || (await isOld(file)))) await rm(file, { force: true });
+    } finally {
+      // Only our own: if ours was broken while we were held up, the guard there now is the next taker's.
+      if ((await readRaw(guard)) === mine) await rm(guard, { force: true });
+    }
+  } finally {
+    // Only once our guard is gone: until then another attempt of this process sees it as a live taker's.
+    heldHere.delete(heldKey(guard, taker.nonce));
+  }
+}
+
+/**
+ * Break the guard in our way if its taker is gone: at once when its owner no longer runs on this host, when
+ * older than LIVE_GUARD_MAX_MS if it runs, by age (FRESH_MS) when that cannot be told (another host's, or no
+ * readable owner). Only a guard seen: one that is gone when looked at may have been replaced by the next
+ * taker's, and removing that one let two takers in at once (two winners, seen in test/server/instance-lock's
+ * concurrent takeovers). Returns whether the next attempt may come at once (the guard is gone).
+ */
+async function breakAbandonedGuard(guard: string): Promise<boolean> {
+  const seen = await readRaw(guard);
+  if (seen === undefined) return false;
+  const owner = parseOwner(seen);
+  const runs = owner === undefined ? undefined : ownerRuns(owner, guard);
+  const abandoned = runs === false || (await isOlderThan(guard, runs === true ? LIVE_GUARD_MAX_MS : FRESH_MS));
+  return abandoned && (await removeExactly(guard, seen, owner === undefined));
+}
+
+/**
+ * Remove `file` only if it is still what was read as `seen` (and, when `seen` names no owner and so could be
+ * another file just created and not yet written, only if still old). No file system removes on a condition, so
+ * the file is moved aside first under a name of our own: rename is atomic, so of two takers breaking the same
+ * abandoned guard at once one moves it, and the other moves nothing or the guard the first has made since,
+ * which it puts back (a guard's content holds a nonce: equal content is the same guard). Returns whether what
+ * was read is gone.
+ */
+async function removeExactly(file: string, seen: string, mustBeOld: boolean): Promise<boolean> {
+  const aside = `${file}.${randomBytes(8).toString('hex')}.removed`;
+  try {
+    await rename(file, aside);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true; // gone already
+    // Windows refuses to rename a file another process has open (its taker is writing it): not abandoned.
+    if (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES') return false;
+    throw err;
   }
   try {
-    // Same content is not enough for a lock with no readable owner: an empty stale lock reads as "", and so
-    // does the lock another taker has just created and not yet written. That one is fresh; remove only an
-    // unreadable lock that is still old (else both takers win: the first writes to the lock the second removed).
-    const raw = await readRaw(file);
-    if (raw === stale && (parseOwner(stale) !== undefined || (await isOld(file)))) await rm(file, { force: true });
+    const moved = await readRaw(aside);
+    if (moved === undefined) return true; // removed by someone else meanwhile
+    if (moved === seen && (!mustBeOld || (await isOld(aside)))) return true;
+    // Not what was read: the guard a taker has made since, which it is working under. Put it back.
+    await rename(aside, file);
+    return false;
   } finally {
-    await rm(guard, { force: true });
+    await rm(aside, { force: true });
   }
 }
 
@@ -206,13 +278,18 @@ async function readRaw(file: string): Promise<string | undefined> {
   }
 }
 
-/** Whether `file` exists and has not been modified for FRESH_MS (false when it cannot be seen). */
-async function isOld(file: string): Promise<boolean> {
+/** Whether `file` exists and has not been modified for `ms` (false when it cannot be seen). */
+async function isOlderThan(file: string, ms: number): Promise<boolean> {
   try {
-    return Date.now() - (await stat(file)).mtimeMs >= FRESH_MS;
+    return Date.now() - (await stat(file)).mtimeMs >= ms;
   } catch {
     return false;
   }
+}
+
+/** Whether `file` exists and has not been modified for FRESH_MS (false when it cannot be seen). */
+function isOld(file: string): Promise<boolean> {
+  return isOlderThan(file, FRESH_MS);
 }
 
 async function isFresh(file: string): Promise<boolean> {
