@@ -139,6 +139,14 @@ describe('the lock file', () => {
       await lock.release();
     });
 
+    it('abandoned, met by many concurrent takeovers of the stale lock behind it: exactly one wins, nothing is left behind', async () => {
+      await writeFile(guard, owner({ pid: 2 ** 30, nonce: 'crashed-taker' }));
+      const attempts = await Promise.allSettled(Array.from({ length: 8 }, () => acquireInstanceLock(dataDir)));
+      expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(1);
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      for (const attempt of attempts) if (attempt.status === 'fulfilled') await attempt.value.release();
+    });
+
     it('with our pid but none of our take-overs now (an earlier process that had our pid) is broken at once', async () => {
       await writeFile(guard, owner({ pid: process.pid, nonce: 'earlier-process' }));
       const lock = await acquireInstanceLock(dataDir);
