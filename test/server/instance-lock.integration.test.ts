@@ -1,8 +1,10 @@
 /**
  * One server per data directory, in one process (two startCloudlocker() on
  * the same directory, as an Electron main process started twice would), and
- * the lock file's own rules. Across processes and after kill -9:
- * test/bundle/bundle.integration.test.ts.
+ * the lock file's own rules and its take-over guard's. Across processes and
+ * after kill -9: test/bundle/bundle.integration.test.ts. Forced interleavings:
+ * instance-lock-takeover-race and instance-lock-guard-race; two copies of the
+ * module in one process: instance-lock-copies.
  */
 import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
