@@ -35,6 +35,11 @@
  *   only until it is 60 s old;
  * - a lock written on another host (a data directory on a network share) is
  *   never taken over, since its pid cannot be checked from here;
+ * - the locks this process holds are known per JavaScript realm (globalThis:
+ *   shared by copies of this module, see heldHere), not across worker
+ *   threads: a server started in a worker thread and another in the main
+ *   thread on the same data directory would each take the other's lock,
+ *   which names our own pid, for one left by an earlier process;
  * - a taker paused while it holds the guard (a stopped process, a debugger,
  *   heavy swapping) for more than 60 s (10 s when its guard cannot be checked:
  *   another host's) can lose it to another taker, which removes the stale lock
