@@ -110,7 +110,8 @@ export interface InstanceLock {
  * has returned) sees a live owner, not a stale lock (or abandoned guard) to remove.
  *
  * One set per process, not per copy of this module: it lives on globalThis under a registered symbol, so two
- * copies loaded in one process (an Electron app that bundles the server twice, or dist/ and the bundle) each
+ * copies loaded in one process (an Electron app whose bundler put the server into two outputs, or that loads
+ * both dist/ and a bundled copy) each
  * see the other's locks as this process's live ones, not as a previous process's that had our pid. The
  * symbol's name and the entries' form are what the copies share: change them together, with the `.v1`.
  */
