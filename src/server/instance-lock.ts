@@ -109,11 +109,11 @@ export interface InstanceLock {
  * another attempt of this process that reads the file while it is being written (or before the first attempt
  * has returned) sees a live owner, not a stale lock (or abandoned guard) to remove.
  *
- * One set per process, not per copy of this module: it lives on globalThis under a registered symbol, so two
- * copies loaded in one process (an Electron app whose bundler put the server into two outputs, or that loads
- * both dist/ and a bundled copy) each
- * see the other's locks as this process's live ones, not as a previous process's that had our pid. The
- * symbol's name and the entries' form are what the copies share: change them together, with the `.v1`.
+ * One set per global object (a thread's: each worker thread has its own), not per copy of this module: it
+ * lives on globalThis under a registered symbol, so two copies loaded in one process (an Electron app whose
+ * bundler put the server into two outputs, or that loads both dist/ and a bundled copy) each see the other's
+ * locks as this process's live ones, not as a previous process's that had our pid. The symbol's name and the
+ * entries' form are what the copies share: change them together, with the `.v1`.
  */
 const HELD_REGISTRY = Symbol.for('cloudlocker.instance-lock.held.v1');
 const heldHere: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[HELD_REGISTRY] ??= new Set<string>());
