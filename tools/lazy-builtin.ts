@@ -17,8 +17,20 @@
  * is thread-stream's, for pino transports, which cloudlocker does not use.
  */
 
+/** Built-ins that are called as a function (`assert(condition, message)`): their stand-in must be callable too. */
+const CALLABLE_BUILTINS: ReadonlySet<string> = new Set(['assert']);
+
+/**
+ * The stand-in's source the bundle embeds for the built-in `builtin` (its name without `node:`): callable
+ * when the built-in is (CALLABLE_BUILTINS). tools/bundle.ts and its test both call this, so the test checks
+ * what the bundle embeds, not a callable flag of its own choosing.
+ */
+export function lazyBuiltinFor(builtin: string): string {
+  return lazyBuiltinSource(builtin, CALLABLE_BUILTINS.has(builtin));
+}
+
 /** The stand-in module's source, for the built-in `builtin` (its name without `node:`). */
-export function lazyBuiltinSource(builtin: string, callable: boolean): string {
+function lazyBuiltinSource(builtin: string, callable: boolean): string {
   return (
     `let real;\nconst load = () => (real ??= require(${JSON.stringify(`node:${builtin}`)}));\n` +
     // A call of a callable one (an arrow function as the target: no non-configurable `prototype` to report)

@@ -12,12 +12,16 @@
 import realAssert from 'node:assert';
 import realZlib from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
-import { lazyBuiltinSource } from '../../tools/lazy-builtin.js';
+import { lazyBuiltinFor } from '../../tools/lazy-builtin.js';
 
 const builtins: Record<string, unknown> = { 'node:assert': realAssert, 'node:zlib': realZlib };
 
-/** Evaluate the stand-in's source as a CommonJS module; `loads` lists every require() it makes. */
-function standIn<T>(builtin: string, callable: boolean): { readonly module: T; readonly loads: string[] } {
+/**
+ * Evaluate the stand-in's source the bundle embeds for `builtin` (lazyBuiltinFor, which tools/bundle.ts calls:
+ * whether it is callable is the bundle's choice, not this test's) as a CommonJS module; `loads` lists every
+ * require() it makes.
+ */
+function standIn<T>(builtin: string): { readonly module: T; readonly loads: string[] } {
   const loads: string[] = [];
   const require = (specifier: string): unknown => {
     loads.push(specifier);
@@ -25,7 +29,7 @@ function standIn<T>(builtin: string, callable: boolean): { readonly module: T; r
     return builtins[specifier];
   };
   const module = { exports: {} as unknown };
-  new Function('module', 'exports', 'require', lazyBuiltinSource(builtin, callable))(module, module.exports, require);
+  new Function('module', 'exports', 'require', lazyBuiltinFor(builtin))(module, module.exports, require);
   return { module: module.exports as T, loads };
 }
 
@@ -41,7 +45,7 @@ function thrown(call: () => unknown): unknown {
 
 describe('the lazy assert stand-in', () => {
   it('loads nothing when it is loaded, node:assert once at its first call, and a passing call returns what assert returns', () => {
-    const { module: assert, loads } = standIn<typeof realAssert>('assert', true);
+    const { module: assert, loads } = standIn<typeof realAssert>('assert');
     expect(loads).toEqual([]);
     expect(typeof assert).toBe('function');
     expect(loads).toEqual([]);
@@ -53,7 +57,7 @@ describe('the lazy assert stand-in', () => {
   });
 
   it('a failing call with a message throws node:assert\'s AssertionError with that message, as assert does', () => {
-    const { module: assert } = standIn<typeof realAssert>('assert', true);
+    const { module: assert } = standIn<typeof realAssert>('assert');
     const message = 'sonic.fd must be a number, got undefined';
     const ours = thrown(() => assert(typeof undefined === 'number', message)) as InstanceType<typeof realAssert.AssertionError>;
     const node = thrown(() => realAssert(typeof undefined === 'number', message)) as InstanceType<typeof realAssert.AssertionError>;
@@ -68,7 +72,7 @@ describe('the lazy assert stand-in', () => {
   });
 
   it('a failing call without a message (thread-stream\'s) still throws an AssertionError with a generated message', () => {
-    const { module: assert } = standIn<typeof realAssert>('assert', true);
+    const { module: assert } = standIn<typeof realAssert>('assert');
     const ours = thrown(() => assert(!true)) as InstanceType<typeof realAssert.AssertionError>;
     expect(ours).toBeInstanceOf(realAssert.AssertionError);
     expect(ours.code).toBe('ERR_ASSERTION');
@@ -80,7 +84,7 @@ describe('the lazy assert stand-in', () => {
   });
 
   it('its methods and properties are node:assert\'s, read at first use', () => {
-    const { module: assert, loads } = standIn<typeof realAssert>('assert', true);
+    const { module: assert, loads } = standIn<typeof realAssert>('assert');
     expect('strictEqual' in assert).toBe(true);
     expect(loads).toEqual(['node:assert']);
     expect(assert.strictEqual).toBe(realAssert.strictEqual);
@@ -99,7 +103,7 @@ describe('the lazy assert stand-in', () => {
 
 describe('a lazy stand-in of a built-in that is not called (zlib)', () => {
   it('is an object, loads nothing until a property is read, then reads through; calling it fails as calling zlib does', () => {
-    const { module: zlib, loads } = standIn<typeof realZlib>('zlib', false);
+    const { module: zlib, loads } = standIn<typeof realZlib>('zlib');
     expect(typeof zlib).toBe('object');
     expect(loads).toEqual([]);
     expect(zlib.constants).toBe(realZlib.constants);
