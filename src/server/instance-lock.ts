@@ -169,7 +169,10 @@ function lockHandle(file: string, nonce: string): InstanceLock {
   };
 }
 
-/** Whether the owner of a lock or guard file still runs; undefined when that cannot be told from here (another host). */
+/**
+ * Whether the owner of a lock or guard file still runs; undefined when that cannot be told from here (another
+ * host, or process.kill failing otherwise than ESRCH/EPERM).
+ */
 function ownerRuns(owner: LockOwner, file: string): boolean | undefined {
   if (owner.hostname !== hostname()) return undefined;
   // This very process: running only if the file is one of ours right now (else a previous process had our pid).
@@ -178,8 +181,12 @@ function ownerRuns(owner: LockOwner, file: string): boolean | undefined {
     process.kill(owner.pid, 0);
     return true;
   } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    const code = (err as NodeJS.ErrnoException).code;
+    // EPERM: the process exists but belongs to someone else. ESRCH: no such process. Anything else says nothing
+    // about the process (parseOwner keeps pids process.kill accepts, so this is not expected): cannot tell.
+    if (code === 'EPERM') return true;
+    if (code === 'ESRCH') return false;
+    return undefined;
   }
 }
 
@@ -306,10 +313,21 @@ async function isFresh(file: string): Promise<boolean> {
   }
 }
 
+/** The largest pid process.kill accepts (a signed 32-bit integer); a larger one made it throw ERR_INVALID_ARG_TYPE. */
+const MAX_PID = 0x7fffffff;
+
+/** The owner a lock or guard file names; undefined when it names none that can be checked (corrupt, old format, out-of-range pid). */
 function parseOwner(raw: string): LockOwner | undefined {
   try {
     const value = JSON.parse(raw) as Partial<LockOwner>;
-    if (typeof value.pid === 'number' && Number.isInteger(value.pid) && value.pid > 0 && typeof value.hostname === 'string' && typeof value.nonce === 'string') {
+    if (
+      typeof value.pid === 'number' &&
+      Number.isInteger(value.pid) &&
+      value.pid >= 1 &&
+      value.pid <= MAX_PID &&
+      typeof value.hostname === 'string' &&
+      typeof value.nonce === 'string'
+    ) {
       return value as LockOwner;
     }
   } catch {

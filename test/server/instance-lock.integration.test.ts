@@ -6,6 +6,8 @@
  * instance-lock-takeover-race and instance-lock-guard-race; two copies of the
  * module in one process: instance-lock-copies.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import v8 from 'node:v8';
@@ -157,12 +159,30 @@ describe('the lock file', () => {
     });
 
     it('whose owner runs is left alone though 30 s old (the start is refused), and broken once older than 60 s', async () => {
-      const live = owner({ pid: process.ppid, nonce: 'live-taker' });
-      await writeFile(guard, live);
-      await ago(guard, 30_000);
+      // A live owner of our own, kept alive for the test (process.ppid is not reliably a live process on Windows).
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+      try {
+        await once(child, 'spawn');
+        const live = owner({ pid: child.pid!, nonce: 'live-taker' });
+        await writeFile(guard, live);
+        await ago(guard, 30_000);
+        await expect(acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(DataDirInUseError);
+        expect(await readFile(guard, 'utf8')).toBe(live);
+        await ago(guard, 61_000);
+        const lock = await acquireInstanceLock(dataDir);
+        expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+        await lock.release();
+      } finally {
+        child.kill();
+      }
+    });
+
+    it('naming a pid process.kill does not accept (>= 2^31: a corrupt guard) is unreadable: broken by age alone (10 s), not kept 60 s as a live one', async () => {
+      const corrupt = owner({ pid: 2 ** 31, nonce: 'corrupt' });
+      await writeFile(guard, corrupt);
       await expect(acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(DataDirInUseError);
-      expect(await readFile(guard, 'utf8')).toBe(live);
-      await ago(guard, 61_000);
+      expect(await readFile(guard, 'utf8')).toBe(corrupt);
+      await ago(guard, 11_000);
       const lock = await acquireInstanceLock(dataDir);
       expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
       await lock.release();
