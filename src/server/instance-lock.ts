@@ -87,12 +87,15 @@ export class DataDirInUseError extends Error {
     readonly lockFile: string,
     /** The owner's pid, when the lock file names one. */
     readonly ownerPid: number | undefined,
+    /** Replaces the usual advice, when the start was refused for another reason than a lock held by a server. */
+    detail?: string,
   ) {
     super(
       `Another cloudlocker server is already running on the data directory ${dataDir}` +
         (ownerPid === undefined ? '' : ` (process ${ownerPid})`) +
-        ': stop it first, or use another --data-dir. ' +
-        `If no such server runs (its process id was reused), delete ${lockFile}.`,
+        (detail === undefined
+          ? ': stop it first, or use another --data-dir. ' + `If no such server runs (its process id was reused), delete ${lockFile}.`
+          : `, or starting on it: ${detail}`),
     );
   }
 }
@@ -128,14 +131,19 @@ export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock
   const owner = newOwner();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
     heldHere.add(heldKey(file, owner.nonce));
-    let created = false;
+    let created: boolean | 'busy' = false;
     try {
       created = await createExclusive(file, `${JSON.stringify(owner)}\n`);
     } finally {
-      if (!created) heldHere.delete(heldKey(file, owner.nonce));
+      if (created !== true) heldHere.delete(heldKey(file, owner.nonce));
     }
-    if (created) return lockHandle(file, owner.nonce);
-    const seen = await readRaw(file);
+    if (created === true) return lockHandle(file, owner.nonce);
+    const seen = created === 'busy' ? BUSY : await readRawOrBusy(file);
+    if (seen === BUSY) {
+      // Windows: a lock just deleted while open elsewhere ("delete pending"), or held by an antivirus: wait.
+      await sleep(GUARD_WAIT_MS);
+      continue;
+    }
     if (seen === undefined) continue; // removed meanwhile: try again
     const holder = parseOwner(seen);
     if (holder === undefined) {
@@ -145,7 +153,7 @@ export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock
       // Running, or on another host (which cannot be checked from here: assumed running).
       throw new DataDirInUseError(dataDir, file, holder.pid);
     }
-    await removeIfStill(file, seen);
+    await removeIfStill(file, seen, dataDir);
   }
   throw new DataDirInUseError(dataDir, file, undefined);
 }
@@ -191,26 +199,30 @@ function ownerRuns(owner: LockOwner, file: string): boolean | undefined {
 }
 
 /** Remove a stale lock, if it still holds exactly `stale`, under the take-over guard. */
-async function removeIfStill(file: string, stale: string): Promise<void> {
+async function removeIfStill(file: string, stale: string, dataDir: string): Promise<void> {
   const guard = `${file}.takeover`;
   const taker = newOwner();
   const mine = `${JSON.stringify(taker)}\n`;
   heldHere.add(heldKey(guard, taker.nonce));
   try {
-    if (!(await createExclusive(guard, mine))) {
-      // Someone else is taking over (wait for them), or crashed doing it (break their guard).
-      if (!(await breakAbandonedGuard(guard))) await new Promise((resolve) => setTimeout(resolve, GUARD_WAIT_MS));
+    const created = await createExclusive(guard, mine);
+    if (created !== true) {
+      // Someone else is taking over (wait for them), or crashed doing it (break their guard); busy (Windows:
+      // the name is a guard deleted while still open elsewhere, "delete pending", or an antivirus holds it): wait.
+      if (created === 'busy' || !(await breakAbandonedGuard(guard, dataDir))) await sleep(GUARD_WAIT_MS);
       return;
     }
     try {
       // Same content is not enough for a lock with no readable owner: an empty stale lock reads as "", and so
       // does the lock another taker has just created and not yet written. That one is fresh; remove only an
       // unreadable lock that is still old (else both takers win: the first writes to the lock the second removed).
-      const raw = await readRaw(file);
+      const raw = await readRawOrBusy(file);
       if (raw === stale && (parseOwner(stale) !== undefined || (await isOld(file)))) await rm(file, { force: true });
     } finally {
-      // Only our own: if ours was broken while we were held up, the guard there now is the next taker's.
-      if ((await readRaw(guard)) === mine) await rm(guard, { force: true });
+      // Only our own: if ours was broken while we were held up, the guard there now is the next taker's. A guard
+      // we cannot read now (busy) is left: it is then broken as abandoned once we have gone (our pid no longer runs)
+      // or as ours by nonce no longer held, in this process.
+      if ((await readRawOrBusy(guard)) === mine) await rm(guard, { force: true });
     }
   } finally {
     // Only once our guard is gone: until then another attempt of this process sees it as a live taker's.
@@ -225,13 +237,13 @@ async function removeIfStill(file: string, stale: string): Promise<void> {
  * taker's, and removing that one let two takers in at once (two winners, seen in test/server/instance-lock's
  * concurrent takeovers). Returns whether the next attempt may come at once (the guard is gone).
  */
-async function breakAbandonedGuard(guard: string): Promise<boolean> {
-  const seen = await readRaw(guard);
-  if (seen === undefined) return false;
+async function breakAbandonedGuard(guard: string, dataDir: string): Promise<boolean> {
+  const seen = await readRawOrBusy(guard);
+  if (seen === undefined || seen === BUSY) return false;
   const owner = parseOwner(seen);
   const runs = owner === undefined ? undefined : ownerRuns(owner, guard);
   const abandoned = runs === false || (await isOlderThan(guard, runs === true ? LIVE_GUARD_MAX_MS : FRESH_MS));
-  return abandoned && (await removeExactly(guard, seen, owner === undefined));
+  return abandoned && (await removeExactly(guard, seen, owner === undefined, dataDir));
 }
 
 /**
@@ -241,36 +253,76 @@ async function breakAbandonedGuard(guard: string): Promise<boolean> {
  * abandoned guard at once one moves it, and the other moves nothing or the guard the first has made since,
  * which it puts back (a guard's content holds a nonce: equal content is the same guard). Returns whether what
  * was read is gone.
+ *
+ * What was moved aside is deleted only once it has been read and found to be exactly what was read; in every
+ * other case (different, still fresh, or unreadable) it is put back, and never deleted: it may be a live
+ * taker's guard. A put-back that keeps failing is a DataDirInUseError naming the file, not a raw errno.
  */
-async function removeExactly(file: string, seen: string, mustBeOld: boolean): Promise<boolean> {
+async function removeExactly(file: string, seen: string, mustBeOld: boolean, dataDir: string): Promise<boolean> {
   const aside = `${file}.${randomBytes(8).toString('hex')}.removed`;
   try {
     await rename(file, aside);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return true; // gone already
-    // Windows refuses to rename a file another process has open (its taker is writing it): not abandoned.
-    if (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES') return false;
+    // Not its taker's open handle (Node opens files with FILE_SHARE_DELETE, which lets them be renamed while
+    // open): on Windows an antivirus or indexer holding it, or the name of a file deleted while still open
+    // elsewhere ("delete pending"). Not to be broken now: try again later.
+    if (isBusy(err)) return false;
     throw err;
   }
+  let moved: string | undefined | typeof BUSY;
   try {
-    const moved = await readRaw(aside);
-    if (moved === undefined) return true; // removed by someone else meanwhile
-    if (moved === seen && (!mustBeOld || (await isOld(aside)))) return true;
-    // Not what was read: the guard a taker has made since, which it is working under. Put it back.
-    await rename(aside, file);
-    return false;
-  } finally {
-    await rm(aside, { force: true });
+    moved = await readRawOrBusy(aside);
+  } catch {
+    moved = BUSY; // cannot tell what we moved: put it back
   }
+  if (moved === undefined) return true; // removed by someone else meanwhile
+  if (moved === seen && (!mustBeOld || (await isOld(aside)))) {
+    // Exactly what was read: the abandoned guard. Failing to delete it is not worth failing the start over: it
+    // is under a name of our own that nobody reads.
+    await rm(aside, { force: true }).catch(() => undefined);
+    return true;
+  }
+  // Not what was read (the guard a taker has made since, which it is working under), or cannot tell: put it back.
+  await putBack(aside, file, dataDir);
+  return false;
 }
 
-async function createExclusive(file: string, content: string): Promise<boolean> {
+const PUT_BACK_ATTEMPTS = 8;
+
+/** Rename `aside` back to `file`, retrying a busy rename (Windows); a rename that keeps failing is a DataDirInUseError. */
+async function putBack(aside: string, file: string, dataDir: string): Promise<void> {
+  let last: unknown;
+  for (let attempt = 0; attempt < PUT_BACK_ATTEMPTS; attempt += 1) {
+    try {
+      await rename(aside, file);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed meanwhile (its taker's own cleanup did not find it: see header)
+      last = err;
+      await sleep(GUARD_WAIT_MS);
+    }
+  }
+  const code = (last as NodeJS.ErrnoException | undefined)?.code ?? String(last);
+  throw new DataDirInUseError(
+    dataDir,
+    path.join(dataDir, LOCK_FILE_NAME),
+    undefined,
+    `a take-over guard another start had just made could not be put back from ${aside} to ${file} (${code}). ` +
+      'Try again in a minute; if starts keep being refused and no cloudlocker server runs on this data directory, ' +
+      `delete ${path.join(dataDir, LOCK_FILE_NAME)}, ${file} and ${aside}.`,
+  );
+}
+
+/** Create `file` with `content` if it does not exist: true if created, false if it exists, 'busy' (Windows) when its name cannot be used now. */
+async function createExclusive(file: string, content: string): Promise<boolean | 'busy'> {
   let handle;
   try {
     handle = await open(file, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (isBusy(err)) return 'busy';
     throw err;
   }
   try {
@@ -280,6 +332,33 @@ async function createExclusive(file: string, content: string): Promise<boolean> 
     await handle.close();
   }
   return true;
+}
+
+/**
+ * Windows' answers for a name that cannot be used right now: EPERM/EACCES for a file deleted while another
+ * process still has it open ("delete pending": open, read and stat of the name fail until it is closed), EBUSY
+ * (and EPERM/EACCES) for one an antivirus or indexer holds. On POSIX the same codes mean a permission problem,
+ * which waiting does not fix: the attempts are bounded, and the start then refused as in use.
+ */
+function isBusy(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPERM' || code === 'EACCES' || code === 'EBUSY';
+}
+
+const BUSY: unique symbol = Symbol('busy');
+
+/** readRaw, with BUSY for a name that cannot be read now (isBusy). */
+async function readRawOrBusy(file: string): Promise<string | undefined | typeof BUSY> {
+  try {
+    return await readRaw(file);
+  } catch (err) {
+    if (isBusy(err)) return BUSY;
+    throw err;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function readRaw(file: string): Promise<string | undefined> {
