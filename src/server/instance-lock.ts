@@ -60,7 +60,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export const LOCK_FILE_NAME = 'server.lock';
@@ -217,7 +217,18 @@ async function removeIfStill(file: string, stale: string, dataDir: string): Prom
       // does the lock another taker has just created and not yet written. That one is fresh; remove only an
       // unreadable lock that is still old (else both takers win: the first writes to the lock the second removed).
       const raw = await readRawOrBusy(file);
-      if (raw === stale && (parseOwner(stale) !== undefined || (await isOld(file)))) await rm(file, { force: true });
+      // And only while the guard is still ours: if it was broken while we were held up (paused past its age limit,
+      // or a third start's guard replaced it between a breaker's two renames), another taker may be inside now and
+      // the lock there its new one. This narrows that window to the microseconds between this read and the rm; it
+      // does not close it (see the header).
+      if (
+        raw === stale &&
+        (parseOwner(stale) !== undefined || (await isOld(file))) &&
+        (await readRawOrBusy(guard)) === mine
+      ) {
+        await rm(file, { force: true });
+      }
+      await removeOldAsideFiles(guard);
     } finally {
       // Only our own: if ours was broken while we were held up, the guard there now is the next taker's. A guard
       // we cannot read now (busy) is left: it is then broken as abandoned once we have gone (our pid no longer runs)
@@ -287,6 +298,25 @@ async function removeExactly(file: string, seen: string, mustBeOld: boolean, dat
   // Not what was read (the guard a taker has made since, which it is working under), or cannot tell: put it back.
   await putBack(aside, file, dataDir);
   return false;
+}
+
+/**
+ * Delete guards moved aside (`<guard>.<hex>.removed`) and not modified for LIVE_GUARD_MAX_MS: left by a breaker that
+ * crashed between moving a guard aside and deleting or putting it back. Nobody reads them; their taker, if it was a
+ * live one, has long finished (or lost its guard: see the header). Best effort: a failure here fails no start.
+ */
+async function removeOldAsideFiles(guard: string): Promise<void> {
+  const prefix = `${path.basename(guard)}.`;
+  try {
+    const directory = path.dirname(guard);
+    for (const name of await readdir(directory)) {
+      if (!name.startsWith(prefix) || !name.endsWith('.removed')) continue;
+      const aside = path.join(directory, name);
+      if (await isOlderThan(aside, LIVE_GUARD_MAX_MS)) await rm(aside, { force: true });
+    }
+  } catch {
+    // best effort
+  }
 }
 
 const PUT_BACK_ATTEMPTS = 8;

@@ -197,3 +197,34 @@ describe('Windows: a guard or lock name that cannot be used now is waited for, n
     await lock.release();
   });
 });
+
+describe('a taker whose guard was replaced while it was held up', () => {
+  const liveGuard = owner(process.pid, 'other-taker');
+  afterEach(() => {
+    held().delete(`${guard}\nother-taker`);
+  });
+
+  test('checks the guard is still its own just before removing the stale lock, and leaves the lock (and the other guard) alone if not', async () => {
+    held().add(`${guard}\nother-taker`);
+    let lockReads = 0;
+    hooks.readFile = async (name) => {
+      // The second read of the lock is the taker's, under its guard: just then its guard is replaced.
+      if (name === file && (lockReads += 1) === 2) await realFs.writeFile(guard, liveGuard);
+    };
+    await expect(lockModule.acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(lockModule.DataDirInUseError);
+    expect(lockReads).toBeGreaterThanOrEqual(2);
+    expect(await realFs.readFile(file, 'utf8')).toBe(owner(DEAD_PID, 'stale-lock'));
+    expect(await realFs.readFile(guard, 'utf8')).toBe(liveGuard);
+  }, 20_000);
+});
+
+test('a take-over deletes guards moved aside and left (a breaker that crashed) once older than 60 s, and keeps younger ones', async () => {
+  const oldAside = `${guard}.0123456789abcdef.removed`;
+  const youngAside = `${guard}.fedcba9876543210.removed`;
+  await realFs.writeFile(oldAside, owner(DEAD_PID, 'old'));
+  await ago(oldAside, 61_000);
+  await realFs.writeFile(youngAside, owner(DEAD_PID, 'young'));
+  const lock = await lockModule.acquireInstanceLock(dataDir);
+  expect((await realFs.readdir(dataDir)).sort()).toEqual([path.basename(file), path.basename(youngAside)]);
+  await lock.release();
+});
