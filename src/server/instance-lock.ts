@@ -18,16 +18,34 @@
  * the lock, and only if it is still the stale one it read.
  *
  * The guard (`server.lock.takeover`) holds its taker's pid, host name and a
- * nonce, like the lock, and is only read when a start finds it in its way:
- * a guard whose owner no longer runs on this host (a taker that crashed in
- * the middle of a take-over) is broken at once; one whose owner runs is left
- * alone until it is older than 60 s (LIVE_GUARD_MAX_MS); another host's
- * guard, or one with no readable owner, is broken by age alone, once not
- * modified for 10 s (FRESH_MS). A guard is broken by moving it aside under a
- * name of the breaker's own (rename is atomic) and reading what was moved:
- * of two starts breaking the same abandoned guard at once, the one that moved
- * exactly what it had read goes on; the other has moved the guard made since
- * by the first, and puts it back.
+ * nonce, like the lock. A normal start never reads it; it is read by a start
+ * that finds it in its way, and by its own taker (just before removing the
+ * stale lock, and at the end, before removing the guard: only its own). A
+ * guard whose owner no longer runs on this host (a taker that crashed in the
+ * middle of a take-over) is broken at once; one whose owner runs is left
+ * alone until it is older than 60 s (LIVE_GUARD_MAX_MS); one whose owner
+ * cannot be checked is broken by age alone, once not modified for 10 s
+ * (FRESH_MS): another host's, an old-format one (`<pid>`, not JSON), one
+ * naming a pid process.kill does not accept, and an EMPTY one on this host
+ * (created and not yet written). A guard is broken by moving it aside under
+ * a name of the breaker's own (rename is atomic) and reading what was moved:
+ * only if it is exactly what the breaker read (and, when that names no owner,
+ * still old) is it deleted and the breaker goes on; anything else (the guard
+ * another taker has made since, or something it cannot read) is put back,
+ * never deleted, and a put-back that keeps failing refuses the start with a
+ * DataDirInUseError naming the files. On Windows, EPERM/EACCES/EBUSY when
+ * creating or reading the guard or reading the lock (a file deleted while
+ * open elsewhere is "delete pending" until closed; antivirus, indexers) mean
+ * "busy now": waited for within the bounded attempts (MAX_ATTEMPTS x
+ * GUARD_WAIT_MS, about 5 s), then refused as in use.
+ *
+ * Why 60 s for a live owner's guard (kept, not lowered to 30 s): a guard is
+ * held for milliseconds, so the limit only matters in two rare cases that
+ * pull opposite ways. Lower, a guard whose crashed owner's pid was reused
+ * refuses starts for less time; higher, a live taker that is paused (a
+ * debugger, swapping) keeps its guard longer. The first costs a refused
+ * start with a clear message for at most a minute; the second costs two
+ * servers on one data directory. We chose the safer failure.
  *
  * Limits, said plainly:
  * - a pid reused by an unrelated process after a crash makes the lock look
@@ -35,28 +53,40 @@
  *   only until it is 60 s old;
  * - a lock written on another host (a data directory on a network share) is
  *   never taken over, since its pid cannot be checked from here;
- * - the locks this process holds are known per JavaScript realm (globalThis:
- *   shared by copies of this module, see heldHere), not across worker
- *   threads: a server started in a worker thread and another in the main
- *   thread on the same data directory would each take the other's lock,
- *   which names our own pid, for one left by an earlier process;
- * - a taker paused while it holds the guard (a stopped process, a debugger,
- *   heavy swapping) for more than 60 s (10 s when its guard cannot be checked:
- *   another host's) can lose it to another taker, which removes the stale lock
- *   and makes its own; the paused one, resumed, can remove that new lock and
- *   make its own too: two servers on one data directory (rare: needs the
- *   pause exactly there during a take-over);
- * - a guard with no readable owner (a crash between creating and writing it)
- *   or another host's refuses the starts that find a stale lock (after about
- *   5 s of retries, MAX_ATTEMPTS x GUARD_WAIT_MS) until it is 10 s old;
- * - putting back a guard moved aside by mistake is a second rename: a third
- *   start creating its own guard in the microseconds between the two would
- *   run its take-over alongside the guard's owner (needs a taker's crash
- *   inside a take-over, then three starts at once with that timing);
+ * - the locks and guards this process holds are known per JavaScript realm
+ *   (globalThis, see heldHere), shared by two copies of this module loaded in
+ *   one process only if both copies have it (older copies keep a set of their
+ *   own), and not across worker threads: a server started in a worker thread
+ *   and another in the main thread on the same data directory would each take
+ *   the other's lock, or break the other's live guard at once, as one left by
+ *   an earlier process with our pid;
+ * - a guard broken while its taker still works under it lets a second taker
+ *   in: the first, resumed, can remove the second's new lock and make its own
+ *   (two servers on one data directory). Its taker checks its guard is still
+ *   its own just before removing the stale lock, which narrows this to the
+ *   microseconds between that read and the removal; it does not close it.
+ *   A live guard is broken when its taker is paused (a stopped process, a
+ *   debugger, heavy swapping) for more than 60 s, or more than 10 s when the
+ *   guard cannot be checked: another host's, or still EMPTY (paused between
+ *   creating and writing it); and at once when it is another worker thread's;
+ * - two starts breaking one guard: putting back a guard moved aside by
+ *   mistake is a second rename, and a third start creating its own guard in
+ *   the microseconds between the two has it replaced by the put-back and runs
+ *   its take-over alongside the guard's owner (unless its check just before
+ *   removing the stale lock comes after the put-back). Any guard broken can
+ *   lead there, not only a crashed taker's: one whose taker was paused past
+ *   its limit, one whose pid was reused (at 60 s), an old-format one (at
+ *   10 s), a worker thread's; it then needs three starts at once with that
+ *   timing;
+ * - a breaker that crashes between moving a guard aside and deleting or
+ *   putting it back leaves it as `server.lock.takeover.<hex>.removed`; if that
+ *   guard was live, its taker goes on without a guard (as above). Such files
+ *   are deleted by a later take-over once 60 s old;
  * - a clock stepped backwards keeps an old guard, or an old unreadable lock,
  *   "fresh" until the clock has caught up: starts are refused meanwhile.
  * If starts keep being refused and no cloudlocker server runs on the data
- * directory, delete `server.lock` and `server.lock.takeover` in it.
+ * directory, delete `server.lock`, `server.lock.takeover` and any
+ * `server.lock.takeover.*.removed` in it.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
