@@ -34,10 +34,12 @@
  * another taker has made since, or something it cannot read) is put back,
  * never deleted, and a put-back that keeps failing refuses the start with a
  * DataDirInUseError naming the files. On Windows, EPERM/EACCES/EBUSY when
- * creating or reading the guard or reading the lock (a file deleted while
- * open elsewhere is "delete pending" until closed; antivirus, indexers) mean
- * "busy now": waited for within the bounded attempts (MAX_ATTEMPTS x
- * GUARD_WAIT_MS, about 5 s), then refused as in use.
+ * creating the lock or the guard or reading them (a file deleted while open
+ * elsewhere is "delete pending" until closed; antivirus, indexers) mean
+ * "busy now" (elsewhere only EBUSY does: EPERM/EACCES are thrown as the
+ * permission problems they are): waited for within the bounded attempts
+ * (MAX_ATTEMPTS x GUARD_WAIT_MS, about 5 s), then refused as in use with a
+ * message saying the lock or guard stayed busy.
  *
  * Why 60 s for a live owner's guard (kept, not lowered to 30 s): a guard is
  * held for milliseconds, so the limit only matters in two rare cases that
@@ -185,7 +187,14 @@ export async function acquireInstanceLock(dataDir: string): Promise<InstanceLock
     }
     await removeIfStill(file, seen, dataDir);
   }
-  throw new DataDirInUseError(dataDir, file, undefined);
+  throw new DataDirInUseError(
+    dataDir,
+    file,
+    undefined,
+    `its lock or take-over guard stayed busy for about ${(MAX_ATTEMPTS * GUARD_WAIT_MS) / 1000} s (another start taking over a stale lock; ` +
+      'on Windows also a file held open by another program, such as an antivirus). Try again; if starts keep being refused and no ' +
+      `cloudlocker server runs on this data directory, delete ${file} and ${file}.takeover.`,
+  );
 }
 
 function lockHandle(file: string, nonce: string): InstanceLock {
@@ -308,8 +317,9 @@ async function removeExactly(file: string, seen: string, mustBeOld: boolean, dat
     if (code === 'ENOENT') return true; // gone already
     // Not its taker's open handle (Node opens files with FILE_SHARE_DELETE, which lets them be renamed while
     // open): on Windows an antivirus or indexer holding it, or the name of a file deleted while still open
-    // elsewhere ("delete pending"). Not to be broken now: try again later.
-    if (isBusy(err)) return false;
+    // elsewhere ("delete pending"). Not to be broken now: try again later. (Any platform, as before: on POSIX an
+    // EPERM here is a sticky directory's other-user file, which a later attempt refuses as in use.)
+    if (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES') return false;
     throw err;
   }
   let moved: string | undefined | typeof BUSY;
@@ -395,14 +405,14 @@ async function createExclusive(file: string, content: string): Promise<boolean |
 }
 
 /**
- * Windows' answers for a name that cannot be used right now: EPERM/EACCES for a file deleted while another
- * process still has it open ("delete pending": open, read and stat of the name fail until it is closed), EBUSY
- * (and EPERM/EACCES) for one an antivirus or indexer holds. On POSIX the same codes mean a permission problem,
- * which waiting does not fix: the attempts are bounded, and the start then refused as in use.
+ * Answers for a name that cannot be used right now, worth waiting for: EBUSY; and on Windows EPERM/EACCES, for a
+ * file deleted while another process still has it open ("delete pending": open, read and stat of the name fail
+ * until it is closed) or one an antivirus or indexer holds. Elsewhere EPERM/EACCES are a permission problem that
+ * waiting does not fix: thrown as they are. (process.platform is read at each call, so a test can play Windows.)
  */
 function isBusy(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EPERM' || code === 'EACCES' || code === 'EBUSY';
+  return code === 'EBUSY' || (process.platform === 'win32' && (code === 'EPERM' || code === 'EACCES'));
 }
 
 const BUSY: unique symbol = Symbol('busy');

@@ -159,7 +159,18 @@ test('an empty guard read as old, replaced meanwhile by a fresh empty one (a tak
   expect((await realFs.readdir(dataDir)).filter(asideName)).toEqual([]);
 }, 20_000);
 
+/** Play Windows (instance-lock reads process.platform at each call): EPERM/EACCES are "busy" there only. */
+const realPlatform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+const playWindows = (): void => {
+  Object.defineProperty(process, 'platform', { ...realPlatform, value: 'win32' });
+};
+const stopPlaying = (): void => {
+  Object.defineProperty(process, 'platform', realPlatform);
+};
+
 describe('Windows: a guard or lock name that cannot be used now is waited for, not thrown', () => {
+  beforeEach(playWindows);
+  afterEach(stopPlaying);
   for (const code of ['EPERM', 'EACCES', 'EBUSY']) {
     test(`creating the guard fails with ${code} a few times (delete pending / antivirus): the take-over goes on once it can`, async () => {
       let tries = 0;
@@ -186,6 +197,27 @@ describe('Windows: a guard or lock name that cannot be used now is waited for, n
     await lock.release();
   });
 
+  test('reading the lock fails with EACCES a few times (delete pending): the stale lock is taken over once it can be read', async () => {
+    let tries = 0;
+    hooks.readFile = (name) => {
+      if (name === file && (tries += 1) <= 3) throw errno('EACCES');
+    };
+    const lock = await lockModule.acquireInstanceLock(dataDir);
+    expect(tries).toBeGreaterThan(3);
+    expect(JSON.parse(await realFs.readFile(file, 'utf8'))).toMatchObject({ pid: process.pid });
+    await lock.release();
+  });
+
+  test('a guard that stays busy: refused after the bounded attempts with a DataDirInUseError saying so, not a raw errno', async () => {
+    hooks.open = (name, flags) => {
+      if (name === guard && flags === 'wx') throw errno('EPERM');
+    };
+    const refused = lockModule.acquireInstanceLock(dataDir);
+    await expect(refused).rejects.toBeInstanceOf(lockModule.DataDirInUseError);
+    await expect(refused).rejects.toThrow(/stayed busy/);
+    expect(await realFs.readFile(file, 'utf8')).toBe(owner(DEAD_PID, 'stale-lock'));
+  }, 20_000);
+
   test('reading the lock fails with EBUSY a few times (antivirus): the stale lock is taken over once it can be read', async () => {
     let tries = 0;
     hooks.readFile = (name) => {
@@ -196,6 +228,16 @@ describe('Windows: a guard or lock name that cannot be used now is waited for, n
     expect(JSON.parse(await realFs.readFile(file, 'utf8'))).toMatchObject({ pid: process.pid });
     await lock.release();
   });
+});
+
+test('elsewhere than Windows, EACCES creating the guard is a permission problem: thrown as it is, at once', async () => {
+  stopPlaying();
+  hooks.open = (name, flags) => {
+    if (name === guard && flags === 'wx') throw errno('EACCES');
+  };
+  const started = Date.now();
+  await expect(lockModule.acquireInstanceLock(dataDir)).rejects.toMatchObject({ code: 'EACCES' });
+  expect(Date.now() - started).toBeLessThan(2_000);
 });
 
 describe('a taker whose guard was replaced while it was held up', () => {
