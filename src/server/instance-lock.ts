@@ -270,9 +270,10 @@ async function removeIfStill(file: string, stale: string, dataDir: string): Prom
       await removeOldAsideFiles(guard);
     } finally {
       // Only our own: if ours was broken while we were held up, the guard there now is the next taker's. A guard
-      // we cannot read now (busy) is left: it is then broken as abandoned once we have gone (our pid no longer runs)
-      // or as ours by nonce no longer held, in this process.
-      if ((await readRawOrBusy(guard)) === mine) await rm(guard, { force: true });
+      // we cannot read now (busy, or any error: not worth failing the start over) is left. It matters only to a
+      // start that finds a stale lock: one in this process breaks it at once (its nonce is no longer held), one
+      // in another process once our pid is gone or the guard is 60 s old.
+      if ((await readRawOrBusy(guard).catch(() => BUSY)) === mine) await rm(guard, { force: true });
     }
   } finally {
     // Only once our guard is gone: until then another attempt of this process sees it as a live taker's.
