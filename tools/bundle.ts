@@ -17,6 +17,7 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lazyBuiltinFor } from './lazy-builtin.js';
 
 export const BUNDLE_ENTRY_NAME = 'cloudlocker.mjs';
 /** The main file, next to the entry: the command as one function expression, for vm.Script and its code cache. */
@@ -207,9 +208,6 @@ const LAZY_BUILTINS: ReadonlyArray<{ readonly packageDirectory: string; readonly
   { packageDirectory: 'node_modules/thread-stream/', builtin: 'assert' },
 ];
 
-/** Built-ins that are called as a function (`assert(condition, message)`): their stand-in must be callable too. */
-const CALLABLE_BUILTINS: ReadonlySet<string> = new Set(['assert']);
-
 /** Source patches: [file (from the repository root), the text as the dependency has it, what replaces it]. */
 const LAZY_BUILTIN_PATCHES: ReadonlyArray<readonly [string, string, string]> = [
   ['node_modules/pino/lib/tools.js', "const { isMainThread } = require('worker_threads')", "const lazyWorkerThreads = require('worker_threads')"],
@@ -233,17 +231,7 @@ const lazyBuiltinsForDependencies: Plugin = {
       return { path: builtin, namespace: LAZY_NAMESPACE };
     });
     pluginBuild.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({
-      // A CommonJS module whose properties are the real module's, read when first asked for; a call of a
-      // callable one (an arrow function as the target: no non-configurable `prototype` to report) calls the real one.
-      contents:
-        `let real;\nconst load = () => (real ??= require(${JSON.stringify(`node:${args.path}`)}));\n` +
-        `module.exports = new Proxy(${CALLABLE_BUILTINS.has(args.path) ? '() => {}' : '{}'}, {\n` +
-        '  apply: (_target, self, callArguments) => Reflect.apply(load(), self, callArguments),\n' +
-        '  get: (_target, key) => load()[key],\n' +
-        '  has: (_target, key) => key in load(),\n' +
-        '  ownKeys: () => Reflect.ownKeys(load()),\n' +
-        '  getOwnPropertyDescriptor: (_target, key) => { const descriptor = Reflect.getOwnPropertyDescriptor(load(), key); return descriptor && { ...descriptor, configurable: true }; },\n' +
-        '});\n',
+      contents: lazyBuiltinFor(args.path),
       loader: 'js',
     }));
     const patchedFiles = [...new Set(LAZY_BUILTIN_PATCHES.map(([file]) => file))];

@@ -1,10 +1,15 @@
 /**
  * One server per data directory, in one process (two startCloudlocker() on
  * the same directory, as an Electron main process started twice would), and
- * the lock file's own rules. Across processes and after kill -9:
- * test/bundle/bundle.integration.test.ts.
+ * the lock file's own rules and its take-over guard's. Across processes and
+ * after kill -9: test/bundle/bundle.integration.test.ts. Forced interleavings:
+ * instance-lock-takeover-race and instance-lock-guard-race; two copies of the
+ * module in one process: instance-lock-copies.
  */
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import v8 from 'node:v8';
 import path from 'node:path';
 import { DataDirInUseError, startCloudlocker, type RunningServer } from '../../src/index.js';
@@ -113,6 +118,92 @@ describe('the lock file', () => {
     const attempts = await Promise.allSettled(Array.from({ length: 8 }, () => acquireInstanceLock(dataDir)));
     expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(1);
     for (const attempt of attempts) if (attempt.status === 'fulfilled') await attempt.value.release();
+  });
+
+  describe('its take-over guard (server.lock.takeover), met by a start that finds a stale lock', () => {
+    const owner = (fields: { pid: number; hostname?: string; nonce: string }): string =>
+      `${JSON.stringify({ hostname: hostname(), startedAt: '2020-01-01T00:00:00Z', ...fields })}\n`;
+    const ago = async (file: string, ms: number): Promise<void> => {
+      const then = new Date(Date.now() - ms);
+      await utimes(file, then, then);
+    };
+    let file: string;
+    let guard: string;
+    beforeEach(async () => {
+      file = path.join(dataDir, LOCK_FILE_NAME);
+      guard = `${file}.takeover`;
+      await writeFile(file, owner({ pid: 2 ** 30, nonce: 'gone' }));
+    });
+
+    it('is broken at once when its owner no longer runs on this host (a taker that crashed), and nothing is left behind', async () => {
+      await writeFile(guard, owner({ pid: 2 ** 30, nonce: 'crashed-taker' }));
+      const lock = await acquireInstanceLock(dataDir);
+      expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ pid: process.pid });
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      await lock.release();
+    });
+
+    it('abandoned, met by many concurrent takeovers of the stale lock behind it: exactly one wins, nothing is left behind', async () => {
+      await writeFile(guard, owner({ pid: 2 ** 30, nonce: 'crashed-taker' }));
+      const attempts = await Promise.allSettled(Array.from({ length: 8 }, () => acquireInstanceLock(dataDir)));
+      expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(1);
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      for (const attempt of attempts) if (attempt.status === 'fulfilled') await attempt.value.release();
+    });
+
+    it('with our pid but none of our take-overs now (an earlier process that had our pid) is broken at once', async () => {
+      await writeFile(guard, owner({ pid: process.pid, nonce: 'earlier-process' }));
+      const lock = await acquireInstanceLock(dataDir);
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      await lock.release();
+    });
+
+    it('whose owner runs is left alone though 30 s old (the start is refused), and broken once older than 60 s', async () => {
+      // A live owner of our own, kept alive for the test (process.ppid is not reliably a live process on Windows).
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+      try {
+        await once(child, 'spawn');
+        const live = owner({ pid: child.pid!, nonce: 'live-taker' });
+        await writeFile(guard, live);
+        await ago(guard, 30_000);
+        await expect(acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(DataDirInUseError);
+        expect(await readFile(guard, 'utf8')).toBe(live);
+        await ago(guard, 61_000);
+        const lock = await acquireInstanceLock(dataDir);
+        expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+        await lock.release();
+      } finally {
+        child.kill();
+      }
+    });
+
+    it('naming a pid process.kill does not accept (>= 2^31: a corrupt guard) is unreadable: broken by age alone (10 s), not kept 60 s as a live one', async () => {
+      const corrupt = owner({ pid: 2 ** 31, nonce: 'corrupt' });
+      await writeFile(guard, corrupt);
+      await expect(acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(DataDirInUseError);
+      expect(await readFile(guard, 'utf8')).toBe(corrupt);
+      await ago(guard, 11_000);
+      const lock = await acquireInstanceLock(dataDir);
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      await lock.release();
+    });
+
+    it('written on another host, or with no readable owner, is broken by age alone: refused while fresh, broken once 10 s old', async () => {
+      const elsewhere = owner({ pid: 2 ** 30, hostname: 'another-host.invalid', nonce: 'x' });
+      await writeFile(guard, elsewhere);
+      await expect(acquireInstanceLock(dataDir)).rejects.toBeInstanceOf(DataDirInUseError);
+      expect(await readFile(guard, 'utf8')).toBe(elsewhere);
+      await ago(guard, 11_000);
+      const lock = await acquireInstanceLock(dataDir);
+      await lock.release();
+
+      await writeFile(file, owner({ pid: 2 ** 30, nonce: 'gone-again' }));
+      await writeFile(guard, '');
+      await ago(guard, 11_000);
+      const again = await acquireInstanceLock(dataDir);
+      expect(await readdir(dataDir)).toEqual([LOCK_FILE_NAME]);
+      await again.release();
+    });
   });
 
   it('release() removes only its own lock', async () => {
