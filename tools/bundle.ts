@@ -256,10 +256,11 @@ const lazyBuiltinsForDependencies: Plugin = {
  * The age layer's libraries compute tables when their modules are evaluated:
  * `@noble/curves` builds the ed25519 and NIST curves (field square roots, the
  * p256/p384/p521 curves that `@noble/post-quantum/hybrid.js` defines next to
- * the ML-KEM768-X25519 one cloudlocker uses), `@noble/post-quantum` its ML-KEM
- * zetas, `@scure/base` its alphabets: about a sixth of the bundle's start-up
- * CPU, for code that no start needs (only the first request that touches an
- * age header, a card or an identity file does).
+ * the generic pieces cloudlocker builds its ML-KEM-768 + X25519 KEM from:
+ * src/crypto/age/hybrid-kem.ts), `@noble/post-quantum` its ML-KEM zetas,
+ * `@scure/base` its alphabets: about a sixth of the bundle's start-up CPU,
+ * for code that no start needs (only the first request that touches an age
+ * header, a card or an identity file does).
  *
  * In the bundle, the imports of these packages from src/ get a stand-in
  * module that `require()`s the real one on first use. esbuild bundles such a
@@ -274,7 +275,8 @@ const lazyBuiltinsForDependencies: Plugin = {
  */
 const LAZY_LIBRARIES: ReadonlyArray<{ readonly specifier: string; readonly objects: readonly string[]; readonly functions: readonly string[] }> = [
   { specifier: 'age-encryption', objects: ['armor'], functions: ['identityToRecipient'] },
-  { specifier: '@noble/post-quantum/hybrid.js', objects: ['MLKEM768X25519'], functions: [] },
+  { specifier: '@noble/post-quantum/hybrid.js', objects: [], functions: ['combineKEMS', 'ecdhKem'] },
+  { specifier: '@noble/post-quantum/ml-kem.js', objects: ['ml_kem768'], functions: [] },
   { specifier: '@scure/base', objects: ['bech32', 'bech32m'], functions: [] },
   { specifier: '@noble/curves/ed25519.js', objects: ['ed25519'], functions: [] },
 ];
@@ -299,7 +301,7 @@ const lazyAgeLibraries: Plugin = {
       }
       return undefined;
     });
-    pluginBuild.onResolve({ filter: /^(age-encryption|@noble\/post-quantum\/hybrid\.js|@scure\/base|@noble\/curves\/ed25519\.js)$/ }, (args) => {
+    pluginBuild.onResolve({ filter: /^(age-encryption|@noble\/post-quantum\/(?:hybrid|ml-kem)\.js|@scure\/base|@noble\/curves\/ed25519\.js)$/ }, (args) => {
       // Only cloudlocker's own imports; the libraries' imports of each other (all inside the lazily evaluated part) stay as they are.
       if (args.namespace !== 'file' || args.kind !== 'import-statement' || !args.importer.startsWith(sourceDirectory)) return undefined;
       return { path: args.path, namespace: LAZY_LIBRARY_NAMESPACE, pluginData: { resolveDir: args.resolveDir } };

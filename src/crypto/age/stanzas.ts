@@ -10,8 +10,8 @@
  * one that does not decrypt is "not for this identity" (try the next).
  */
 import { scrypt as scryptCallback, type KeyObject } from 'node:crypto';
-import { MLKEM768X25519 } from '@noble/post-quantum/hybrid.js';
 import { AgeError } from './errors.js';
+import { hybridKem, hybridPublicKeyOfSeed } from './hybrid-kem.js';
 import { decodeBase64NoPad, encodeBase64NoPad, type Stanza } from './header.js';
 import {
   ChachaAuthenticationError,
@@ -157,14 +157,16 @@ function hpkeKeyAndNonce(sharedSecret: Uint8Array, info: string): { key: Buffer;
   return { key, nonce };
 }
 
+/** The hybrid recipient key of an identity seed (derived once per seed and server life: hybrid-kem.ts). */
 export function hybridPublicKeyOf(seed: Uint8Array): Buffer {
-  return Buffer.from(MLKEM768X25519.getPublicKey(seed));
+  return hybridPublicKeyOfSeed(seed);
 }
 
 export function wrapHybrid(recipient: Uint8Array, fileKey: Uint8Array, random: RandomSource): Stanza {
   checkFileKey(fileKey);
-  const randomness = takeRandom(random, MLKEM768X25519.lengths.msgRand ?? 64);
-  const { cipherText, sharedSecret } = MLKEM768X25519.encapsulate(recipient, randomness);
+  const kem = hybridKem();
+  const randomness = takeRandom(random, kem.lengths.msgRand ?? 64);
+  const { cipherText, sharedSecret } = kem.encapsulate(recipient, randomness);
   randomness.fill(0);
   const { key, nonce } = hpkeKeyAndNonce(sharedSecret, HYBRID_LABEL);
   sharedSecret.fill(0);
@@ -187,7 +189,7 @@ export function unwrapHybrid(seed: Uint8Array, stanzas: readonly Stanza[]): Buff
     }
     let sharedSecret: Uint8Array;
     try {
-      sharedSecret = MLKEM768X25519.decapsulate(encapsulation, seed);
+      sharedSecret = hybridKem().decapsulate(encapsulation, seed);
     } catch {
       throw malformed(HYBRID_STANZA_TYPE);
     }

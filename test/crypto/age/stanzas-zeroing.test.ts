@@ -2,14 +2,15 @@
  * The secrets a recipient stanza derives do not outlive its wrapping or
  * unwrapping: the X25519 shared secret and wrapping key, the hybrid KEM's
  * shared secret, the HPKE secret and key, the scrypt key. Seen through the
- * primitives (primitives.js, the hybrid KEM, node:crypto's scrypt), replaced
- * in this file only (jest's ESM module mock) by pass-through wrappers that
- * keep what they return. (Nonces, hashes of public data and the file key
+ * primitives (primitives.js, node:crypto's scrypt), replaced in this file
+ * only (jest's ESM module mock) by pass-through wrappers that keep what they
+ * return. The hybrid KEM (hybrid-kem.ts) is seen through them too: its
+ * X25519 half is primitives.js's x25519, and its combined shared secret is
+ * the salt of the HPKE extract. (Nonces, hashes of public data and the file key
  * returned to the caller are not secrets of the stanza and are not zeroed.)
  */
 import * as realCrypto from 'node:crypto';
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
-import * as realHybrid from '@noble/post-quantum/hybrid.js';
 import * as realPrimitives from '../../../src/crypto/age/primitives.js';
 import type * as Stanzas from '../../../src/crypto/age/stanzas.js';
 import { deterministicRandom, streamBytes } from '../../../tools/vectors/deterministic.js';
@@ -32,7 +33,10 @@ jest.unstable_mockModule('../../../src/crypto/age/primitives.js', () => ({
   hkdfExtract: (salt: Uint8Array | undefined, ikm: Uint8Array) => {
     const prk = realPrimitives.hkdfExtract(salt, ikm);
     // Only the extract keyed with the KEM's shared secret is secret (the others hash public labels).
-    return salt === undefined ? prk : keep('HPKE secret', prk);
+    if (salt === undefined) return prk;
+    // That salt is the hybrid KEM's shared secret itself (HPKE's LabeledExtract(shared_secret, "secret", "")).
+    keep('KEM shared secret', salt);
+    return keep('HPKE secret', prk);
   },
   hkdfExpand: (prk: Uint8Array, info: Uint8Array, length: number) => {
     const out = realPrimitives.hkdfExpand(prk, info, length);
@@ -40,18 +44,6 @@ jest.unstable_mockModule('../../../src/crypto/age/primitives.js', () => ({
     return length === 32 ? keep('HPKE key', out) : out;
   },
 }));
-jest.unstable_mockModule('@noble/post-quantum/hybrid.js', () => {
-  const real = realHybrid.MLKEM768X25519;
-  const MLKEM768X25519 = Object.assign(Object.create(Object.getPrototypeOf(real) as object) as typeof real, real, {
-    encapsulate: (publicKey: Uint8Array, randomness?: Uint8Array) => {
-      const result = real.encapsulate(publicKey, randomness);
-      keep('KEM shared secret (encapsulate)', result.sharedSecret);
-      return result;
-    },
-    decapsulate: (cipherText: Uint8Array, secretKey: Uint8Array) => keep('KEM shared secret (decapsulate)', real.decapsulate(cipherText, secretKey)),
-  });
-  return { ...realHybrid, MLKEM768X25519 };
-});
 type ScryptCallback = (err: Error | null, key: Buffer) => void;
 interface ScryptOptions {
   N: number;
@@ -114,20 +106,20 @@ describe('recipient stanzas zero what they derived', () => {
     expect(opened!.equals(FILE_KEY)).toBe(true);
   });
 
-  test('mlkem768x25519: the KEM shared secret, the HPKE secret and key, when wrapping, unwrapping, and when a stanza is not ours', async () => {
+  test('mlkem768x25519: the KEM shared secret, its X25519 half, the HPKE secret and key, when wrapping, unwrapping, and when a stanza is not ours', async () => {
     const recipient = stanzas.hybridPublicKeyOf(pqSeed);
     let stanza: ReturnType<typeof stanzas.wrapHybrid> | undefined;
     expect(await derivedDuring(() => (stanza = stanzas.wrapHybrid(recipient, FILE_KEY, deterministicRandom('zp'))))).toEqual({
-      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret (encapsulate)'],
+      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret', 'x25519 shared secret'],
       notZero: [],
     });
     const other = stanzas.wrapHybrid(stanzas.hybridPublicKeyOf(streamBytes('other pq', 32)), FILE_KEY, deterministicRandom('zq'));
     let opened: Buffer | null = null;
     expect(await derivedDuring(() => (opened = stanzas.unwrapHybrid(pqSeed, [other, stanza!])))).toEqual({
-      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret (decapsulate)'],
+      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret', 'x25519 shared secret'],
       notZero: [],
     });
-    expect(derived).toHaveLength(6);
+    expect(derived).toHaveLength(8);
     expect(opened!.equals(FILE_KEY)).toBe(true);
   });
 
