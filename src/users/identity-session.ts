@@ -1,7 +1,8 @@
 /**
  * The one unlocked identity of a running service (one desktop user at a
  * time). `unlock` keeps it in memory; `lock`, shutdown and an optional idle
- * timeout forget it, overwriting its secret bytes (AgeIdentity.wipe). Every
+ * timeout forget it, overwriting its secret bytes (AgeIdentity.wipe), and
+ * forget the hybrid public keys remembered for key-file loads. Every
  * change is reported through `onChange`, which the service turns into an
  * `identityChanged` notification to every connection.
  *
@@ -10,6 +11,7 @@
  * listTransfers does not keep an identity unlocked.
  */
 import type { IdentityChangedParams } from '../../protocol/index.js';
+import { forgetHybridPublicKeys } from '../crypto/age/hybrid-kem.js';
 import type { AgeIdentity } from '../crypto/age/index.js';
 import { CloudlockerError } from '../errors.js';
 
@@ -53,8 +55,11 @@ export class IdentitySession {
     this.onChange({ unlocked: true, cause: options.cause ?? 'unlock', card: card.card, cardId: card.cardId });
   }
 
-  /** Forgets the identity; false when none was held. */
+  /** Forgets the identity (and the remembered hybrid public keys); false when no identity was held. */
   lock(cause: 'lock' | 'idle' | 'shutdown' = 'lock'): boolean {
+    // The hybrid public keys remembered for key-file loads (any identity's, not only the unlocked one's): a lock
+    // forgets which were used, also when no identity was unlocked (keyPath calls remember them too).
+    forgetHybridPublicKeys();
     const held = this.unlocked;
     if (held === undefined) return false;
     this.unlocked = undefined;

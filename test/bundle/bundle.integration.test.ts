@@ -174,17 +174,20 @@ it('a local serve reaches "listening" without loading zlib, worker_threads, asse
 });
 
 it('a local serve reaches "listening" without evaluating the age libraries (tools/bundle.ts: lazy age libraries); a post-quantum round trip then loads and uses them', async () => {
-  // A preload that watches for the ed25519 field prime being built: @noble/curves does it when its ed25519
-  // module is evaluated (age-encryption and @noble/post-quantum's hybrid KEM both load it). Reported when the
-  // server says it listens and again when it exits.
-  const preload = path.join(work, 'report-ed25519.mjs');
+  // A preload that watches two module evaluations, reported when the server says it listens and again when it
+  // exits: the ed25519 field prime being built (@noble/curves does it when its ed25519 module is evaluated;
+  // age-encryption and @noble/post-quantum/hybrid.js load it), and ML-KEM's modulus q = 3329 made a BigInt (@noble/post-quantum's ml-kem.js
+  // computes its NTT zetas with it when evaluated: src/crypto/age/hybrid-kem.ts loads it, and it does not load
+  // @noble/curves, so the first watch alone would not see it loaded at start).
+  const preload = path.join(work, 'report-age-libraries.mjs');
   await writeFile(
     preload,
     'let seen = false;\n' +
-      "globalThis.BigInt = new Proxy(globalThis.BigInt, { apply(target, self, args) { if (args[0] === '0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed') seen = true; return Reflect.apply(target, self, args); } });\n" +
+      'let mlKemSeen = false;\n' +
+      "globalThis.BigInt = new Proxy(globalThis.BigInt, { apply(target, self, args) { if (args[0] === '0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed') seen = true; if (args[0] === 3329) mlKemSeen = true; return Reflect.apply(target, self, args); } });\n" +
       'const write = process.stdout.write.bind(process.stdout);\n' +
-      "process.stdout.write = (chunk, ...rest) => { const result = write(chunk, ...rest); if (String(chunk).includes('listening on')) process.stderr.write('ED25519 AT LISTENING ' + seen + '\\n'); return result; };\n" +
-      "process.on('exit', () => process.stderr.write('ED25519 AT EXIT ' + seen + '\\n'));\n",
+      "process.stdout.write = (chunk, ...rest) => { const result = write(chunk, ...rest); if (String(chunk).includes('listening on')) process.stderr.write('ED25519 AT LISTENING ' + seen + ', ML-KEM AT LISTENING ' + mlKemSeen + '\\n'); return result; };\n" +
+      "process.on('exit', () => process.stderr.write('ED25519 AT EXIT ' + seen + ', ML-KEM AT EXIT ' + mlKemSeen + '\\n'));\n",
   );
   const dataDir = path.join(work, 'data-lazy-age');
   const files = await mkdtemp(path.join(work, 'files-lazy-age-'));
@@ -201,7 +204,7 @@ it('a local serve reaches "listening" without evaluating the age libraries (tool
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start.\nstderr:\n${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    expect(stderr).toContain('ED25519 AT LISTENING false');
+    expect(stderr).toContain('ED25519 AT LISTENING false, ML-KEM AT LISTENING false');
     // A post-quantum (ML-KEM-768 + X25519) identity: the server wraps to it and unwraps with it, through the stand-ins.
     const cli = (args: string[]) => run(built.entry, [...args, '--data-dir', dataDir], { cwd: files });
     expect(await run(built.entry, ['keygen', '--type', 'mlkem768x25519', 'pq.key.json'], { cwd: files })).toMatchObject({ code: 0 });
@@ -213,7 +216,7 @@ it('a local serve reaches "listening" without evaluating the age libraries (tool
     await exited;
   }
   // The watch itself works: the libraries did load once a request needed them.
-  expect(stderr).toContain('ED25519 AT EXIT true');
+  expect(stderr).toContain('ED25519 AT EXIT true, ML-KEM AT EXIT true');
 });
 
 it('serves from an empty directory with plain node, and the CLI from the same file round-trips a file', async () => {

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
+import { hybridPublicKeyMemoStats } from '../../src/crypto/age/hybrid-kem.js';
 import { AgeIdentity, createIdentityFile } from '../../src/crypto/age/index.js';
 import { createPublishIdentityHandler } from '../../src/methods/publish-identity.js';
 import { LocalStorage } from '../../src/storage/index.js';
@@ -34,6 +35,29 @@ describe('IdentitySession wipes the identity it lets go of', () => {
     expect(session.lock()).toBe(true);
     expectWiped(identity);
     expect(() => session.use('to test')).toThrow(expect.objectContaining({ reason: 'LOCKED' }));
+  });
+
+  it('on lock (the idle timeout and shutdown take the same path; also with nothing unlocked), the remembered hybrid public keys are forgotten too', () => {
+    const session = new IdentitySession();
+    const secret = AgeIdentity.generate('mlkem768x25519').encodeSecret();
+    // Each parse is a key-file load: the second finds its public key remembered, not derived again.
+    const identity = AgeIdentity.parse(secret);
+    const { derivations } = hybridPublicKeyMemoStats();
+    AgeIdentity.parse(secret).wipe();
+    expect(hybridPublicKeyMemoStats().derivations).toBe(derivations);
+    expect(hybridPublicKeyMemoStats().remembered).toBeGreaterThan(0);
+    session.unlock({ identity, keyPath: '/keys/pq.age' });
+    expect(session.lock()).toBe(true);
+    expect(hybridPublicKeyMemoStats().remembered).toBe(0);
+    // Loaded again after the lock: derived again, and the same key.
+    const again = AgeIdentity.parse(secret);
+    expect(hybridPublicKeyMemoStats().derivations).toBe(derivations + 1);
+    expect(again.recipient).toBe(identity.recipient);
+    again.wipe();
+    // A lock with nothing unlocked forgets them too (keyPath calls remember keys without any unlock).
+    expect(hybridPublicKeyMemoStats().remembered).toBeGreaterThan(0);
+    expect(session.lock()).toBe(false);
+    expect(hybridPublicKeyMemoStats().remembered).toBe(0);
   });
 
   it('on unlocking another identity (the new one stays usable)', () => {

@@ -106,7 +106,10 @@ export function hybridKem(): KEM {
  * process, of a domain string and the secret: neither the secret nor a
  * value that outlives the process or can be recomputed outside it. The
  * values are public keys. At most HYBRID_PUBLIC_KEYS_REMEMBERED, the oldest
- * out first. A wiped identity leaves its entry: it holds nothing secret.
+ * out first. A wiped identity leaves its entry (it holds nothing secret), but
+ * a lock of the service's identity forgets them all, key included
+ * (forgetHybridPublicKeys), so that after a lock the memory no longer says
+ * which identities were used.
  */
 export const HYBRID_PUBLIC_KEYS_REMEMBERED = 64;
 const MEMO_DOMAIN = 'cloudlocker.dev/v2/hybrid-public-key-memo\n';
@@ -129,6 +132,18 @@ export function hybridPublicKeyOfSeed(seed: Uint8Array): Buffer {
   if (publicKeysBySecret.size >= HYBRID_PUBLIC_KEYS_REMEMBERED) publicKeysBySecret.delete(publicKeysBySecret.keys().next().value as string);
   publicKeysBySecret.set(id, Buffer.from(publicKey));
   return publicKey;
+}
+
+/**
+ * Forgets every remembered public key and the memo's HMAC key (a new one is
+ * drawn at the next use): called when the service's identity is locked
+ * (src/users/identity-session.ts). The next load of a hybrid key file
+ * derives its public key again.
+ */
+export function forgetHybridPublicKeys(): void {
+  publicKeysBySecret.clear();
+  memoKey?.fill(0);
+  memoKey = undefined;
 }
 
 /** How many public keys are remembered, and how many were derived so far (tests: the memo is used and bounded). */

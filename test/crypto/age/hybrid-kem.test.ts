@@ -75,7 +75,7 @@ describe('the native-X25519 hybrid KEM equals noble\'s MLKEM768X25519', () => {
     expect(hex(ours)).not.toBe(hex(sharedSecret));
   });
 
-  test(`X25519 halves of any 32 bytes (non-canonical encodings, twist points) give noble's results, ${CASES} cases`, () => {
+  test(`random X25519 halves (twist points; bit 255 set in a quarter; non-canonical ones are in the fixed cases below) give noble's results, ${CASES} cases`, () => {
     for (let i = 0; i < CASES; i++) {
       const publicKey = Buffer.from(MLKEM768X25519.getPublicKey(caseBytes('mlkem half', i, 32)));
       const x = caseBytes('x25519 half', i, 32);
@@ -96,6 +96,65 @@ describe('the native-X25519 hybrid KEM equals noble\'s MLKEM768X25519', () => {
       expect(hex(ours.cipherText)).toBe(hex(theirs.cipherText));
       expect(hex(ours.sharedSecret)).toBe(hex(theirs.sharedSecret));
     }
+  });
+
+  // Fixed X25519 halves the random cases above almost never reach: the non-canonical encodings u = p … 2^255-1
+  // (p = 2^255-19; u >= p is taken mod p by RFC 7748's decodeUCoordinate) and the low values u = 0..39, each also
+  // with bit 255 set (which X25519 ignores). Every one must give noble's result: the same bytes, or both refuse.
+  const P25519 = 2n ** 255n - 19n;
+  const littleEndian32 = (value: bigint): Buffer => {
+    const out = Buffer.alloc(32);
+    for (let i = 0, v = value; i < 32; i++, v >>= 8n) out[i] = Number(v & 0xffn);
+    return out;
+  };
+  const fixedHalves = [
+    ...Array.from({ length: 19 }, (_, k) => ({ name: `u = p+${k}`, u: P25519 + BigInt(k) })), // p+18 = 2^255-1
+    ...Array.from({ length: 40 }, (_, k) => ({ name: `u = ${k}`, u: BigInt(k) })),
+  ].flatMap(({ name, u }) => [
+    { name, bytes: littleEndian32(u) },
+    { name: `${name} with bit 255`, bytes: littleEndian32(u | (1n << 255n)) },
+  ]);
+  /** The outcome as comparable text: the bytes it returned, or that it threw. */
+  const outcomeOf = (run: () => Uint8Array[]): string => {
+    try {
+      return run().map(hex).join(' ');
+    } catch {
+      return 'refused';
+    }
+  };
+
+  test(`fixed X25519 halves (non-canonical u = p..2^255-1, u = 0..39, each with and without bit 255: ${fixedHalves.length}) in a ciphertext: decapsulate gives noble's result`, () => {
+    const seed = streamBytes('fixed halves owner', 32);
+    const { cipherText } = MLKEM768X25519.encapsulate(MLKEM768X25519.getPublicKey(seed), streamBytes('fixed halves', 64));
+    const outcomes: string[] = [];
+    for (const { name, bytes } of fixedHalves) {
+      const bad = Buffer.concat([Buffer.from(cipherText).subarray(0, MLKEM_CIPHERTEXT_SIZE), bytes]);
+      const ours = outcomeOf(() => [kem.decapsulate(bad, seed)]);
+      expect(`${name}: ${ours}`).toBe(`${name}: ${outcomeOf(() => [MLKEM768X25519.decapsulate(Buffer.from(bad), seed)])}`);
+      outcomes.push(ours);
+    }
+    // Not a comparison of two refusals: most of them open (only u ≡ 0, 1, p-1 mod p are low order here).
+    expect(outcomes.filter((outcome) => outcome === 'refused').length).toBeLessThan(10);
+  });
+
+  test(`fixed X25519 halves (the same ${fixedHalves.length}) as a recipient's X25519 half: encapsulate gives noble's ciphertext and secret`, () => {
+    const mlKemHalf = Buffer.from(MLKEM768X25519.getPublicKey(streamBytes('fixed halves recipient', 32))).subarray(0, MLKEM_PUBLIC_KEY_SIZE);
+    const outcomes: string[] = [];
+    for (const [i, { name, bytes }] of fixedHalves.entries()) {
+      const publicKey = Buffer.concat([mlKemHalf, bytes]);
+      const randomness = streamBytes(`fixed halves randomness ${i}`, 64);
+      const ours = outcomeOf(() => {
+        const { cipherText, sharedSecret } = kem.encapsulate(publicKey, Buffer.from(randomness));
+        return [cipherText, sharedSecret];
+      });
+      const theirs = outcomeOf(() => {
+        const { cipherText, sharedSecret } = MLKEM768X25519.encapsulate(Buffer.from(publicKey), Buffer.from(randomness));
+        return [cipherText, sharedSecret];
+      });
+      expect(`${name}: ${ours}`).toBe(`${name}: ${theirs}`);
+      outcomes.push(ours);
+    }
+    expect(outcomes.filter((outcome) => outcome === 'refused').length).toBeLessThan(10);
   });
 
   // Points of order dividing 8 on the curve or its twist (u = 0, 1, p-1, and the two of order 8), and a non-canonical encoding of 0 (u = p).

@@ -6,10 +6,14 @@
  * only (jest's ESM module mock) by pass-through wrappers that keep what they
  * return. The hybrid KEM (hybrid-kem.ts) is seen through them too: its
  * X25519 half is primitives.js's x25519, and its combined shared secret is
- * the salt of the HPKE extract. (Nonces, hashes of public data and the file key
+ * the salt of the HPKE extract; its ML-KEM half's secret is what
+ * @noble/post-quantum/ml-kem.js's ml_kem768.decapsulate returns (mocked the
+ * same way; only decapsulation: encapsulation's is zeroed by noble's
+ * combineKEMS too). (Nonces, hashes of public data and the file key
  * returned to the caller are not secrets of the stanza and are not zeroed.)
  */
 import * as realCrypto from 'node:crypto';
+import * as realMlKem from '@noble/post-quantum/ml-kem.js';
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as realPrimitives from '../../../src/crypto/age/primitives.js';
 import type * as Stanzas from '../../../src/crypto/age/stanzas.js';
@@ -42,6 +46,15 @@ jest.unstable_mockModule('../../../src/crypto/age/primitives.js', () => ({
     const out = realPrimitives.hkdfExpand(prk, info, length);
     // The 32-byte output is the AEAD key; the 12-byte one the (public) base nonce.
     return length === 32 ? keep('HPKE key', out) : out;
+  },
+}));
+// ML-KEM-768's own shared secret, as its decapsulation returns it: hybrid-kem.ts's combiner is the only thing that
+// zeroes it (noble's combineKEMS hands it to the combiner and keeps no other reference).
+jest.unstable_mockModule('@noble/post-quantum/ml-kem.js', () => ({
+  ...realMlKem,
+  ml_kem768: {
+    ...realMlKem.ml_kem768,
+    decapsulate: (...args: Parameters<typeof realMlKem.ml_kem768.decapsulate>) => keep('ML-KEM shared secret', realMlKem.ml_kem768.decapsulate(...args)),
   },
 }));
 type ScryptCallback = (err: Error | null, key: Buffer) => void;
@@ -106,7 +119,7 @@ describe('recipient stanzas zero what they derived', () => {
     expect(opened!.equals(FILE_KEY)).toBe(true);
   });
 
-  test('mlkem768x25519: the KEM shared secret, its X25519 half, the HPKE secret and key, when wrapping, unwrapping, and when a stanza is not ours', async () => {
+  test('mlkem768x25519: the KEM shared secret, its ML-KEM half (when unwrapping) and X25519 half, the HPKE secret and key, when wrapping, unwrapping, and when a stanza is not ours', async () => {
     const recipient = stanzas.hybridPublicKeyOf(pqSeed);
     let stanza: ReturnType<typeof stanzas.wrapHybrid> | undefined;
     expect(await derivedDuring(() => (stanza = stanzas.wrapHybrid(recipient, FILE_KEY, deterministicRandom('zp'))))).toEqual({
@@ -116,10 +129,12 @@ describe('recipient stanzas zero what they derived', () => {
     const other = stanzas.wrapHybrid(stanzas.hybridPublicKeyOf(streamBytes('other pq', 32)), FILE_KEY, deterministicRandom('zq'));
     let opened: Buffer | null = null;
     expect(await derivedDuring(() => (opened = stanzas.unwrapHybrid(pqSeed, [other, stanza!])))).toEqual({
-      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret', 'x25519 shared secret'],
+      kinds: ['HPKE key', 'HPKE secret', 'KEM shared secret', 'ML-KEM shared secret', 'x25519 shared secret'],
       notZero: [],
     });
-    expect(derived).toHaveLength(8);
+    // Per stanza: the ML-KEM and X25519 halves' secrets, the KEM's, the HPKE secret and key.
+    expect(derived).toHaveLength(10);
+    expect(derived.filter((entry) => entry.what === 'ML-KEM shared secret').map((entry) => entry.bytes.length)).toEqual([32, 32]);
     expect(opened!.equals(FILE_KEY)).toBe(true);
   });
 
