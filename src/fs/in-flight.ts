@@ -12,22 +12,22 @@ export class InFlightCalls {
     return this.count;
   }
 
-  /** Issues one call through `issue`, counted until its callback runs. */
-  run<T>(issue: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  /** Issues one call through `issue`, counted until its callback runs (a call with no value, such as fsync, passes `done` as its callback). */
+  run<T>(issue: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
-      const done = (err: NodeJS.ErrnoException | null, value: T): void => {
+      const done = (err: NodeJS.ErrnoException | null, value?: T): void => {
         if (settled) return;
         settled = true;
         this.settleOne();
         if (err) reject(err);
-        else resolve(value);
+        else resolve(value as T);
       };
       this.count++;
       try {
         issue(done);
       } catch (err) {
-        done(err as NodeJS.ErrnoException, undefined as T);
+        done(err as NodeJS.ErrnoException);
       }
     });
   }

@@ -418,6 +418,14 @@ function isBusy(err: unknown): boolean {
 
 const BUSY: unique symbol = Symbol('busy');
 
+/**
+ * Not node:timers/promises' setTimeout, as the S3 code uses: this module runs at every start, and one more
+ * built-in loaded there is compiled without Node's code cache (test/bundle checks; tools/bundle-startup-builtins.ts).
+ */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** readRaw, with BUSY for a name that cannot be read now (isBusy). */
 async function readRawOrBusy(file: string): Promise<string | undefined | typeof BUSY> {
   try {
@@ -426,10 +434,6 @@ async function readRawOrBusy(file: string): Promise<string | undefined | typeof 
     if (isBusy(err)) return BUSY;
     throw err;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function readRaw(file: string): Promise<string | undefined> {

@@ -170,9 +170,7 @@ export class SourceHandle implements ReadTarget {
 
   /** Once (later calls answer the first one's outcome), after the calls still in flight. */
   close(): Promise<void> {
-    this.closing ??= this.inFlight
-      .idle()
-      .then(() => closeDescriptor(this.fd));
+    this.closing ??= this.inFlight.idle().then(() => closeDescriptor(this.fd));
     return this.closing;
   }
 }
@@ -338,23 +336,20 @@ export class DestinationFile implements WritevTarget, SyncableFile {
 
   datasync(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file', 'fdatasync'));
-    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
+    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, done));
   }
 
   sync(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedDescriptorError('the file', 'fsync'));
-    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
+    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, done));
   }
 
   /** Once (later calls answer the first one's outcome), after the writes and syncs still in flight. */
   close(): Promise<void> {
-    this.closing ??= this.inFlight
-      .idle()
-      .then(() => closeDescriptor(this.fd));
+    this.closing ??= this.inFlight.idle().then(() => closeDescriptor(this.fd));
     return this.closing;
   }
 }
-
 
 /**
  * The destination's folder must exist, or be made when createDirectories is

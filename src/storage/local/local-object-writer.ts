@@ -48,12 +48,12 @@ export class TemporaryFile implements SyncableFile {
 
   datasync(): Promise<void> {
     if (!this.open) return Promise.reject(closedDescriptorError('the temporary', 'fdatasync'));
-    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, (err) => done(err, undefined)));
+    return this.inFlight.run<void>((done) => fsCallbacks.fdatasync(this.fd, done));
   }
 
   sync(): Promise<void> {
     if (!this.open) return Promise.reject(closedDescriptorError('the temporary', 'fsync'));
-    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, (err) => done(err, undefined)));
+    return this.inFlight.run<void>((done) => fsCallbacks.fsync(this.fd, done));
   }
 
   /**
@@ -68,7 +68,6 @@ export class TemporaryFile implements SyncableFile {
     fsCallbacks.closeSync(this.fd);
   }
 }
-
 
 export interface LocalObjectWriterOptions {
   readonly handle: TemporaryFile;
