@@ -105,7 +105,8 @@ export const DEFAULT_SETTINGS = {
   maxInFlightRequests: 128,
   pingIntervalMs: 30_000,
   resumeOnStart: true,
-  payloadWorkers: 1,
+  // None: on two cores a thread gained nothing (crypto/payload-workers.ts, DEFAULT_PAYLOAD_WORKERS).
+  payloadWorkers: 0,
 } as const;
 
 export const CONFIG_FILE_NAME = 'config.json';

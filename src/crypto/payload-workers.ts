@@ -1,9 +1,9 @@
 /**
  * Worker threads that seal and open runs of age payload chunks, so that
- * ChaCha20-Poly1305 (about three times AES-256-GCM's CPU per byte on a CPU
- * with VAES) is not on the JavaScript thread's critical path: on a warm
- * download the JavaScript thread was the bottleneck, and format v2 was 17 %
- * slower than v1 (docs/benchmarks.md, pw10).
+ * ChaCha20-Poly1305 is not on the JavaScript thread's critical path: it was
+ * 0.6 of the JavaScript thread's 1.0 CPU seconds per GiB of a warm age
+ * download (docs/benchmarks.md, pw10). Off by default
+ * (DEFAULT_PAYLOAD_WORKERS), on with the payloadWorkers setting.
  *
  * A job names a run of consecutive chunks whose input and output both lie
  * in SharedArrayBuffers (the engine's pooled part buffers), so nothing is
@@ -91,11 +91,14 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 16 
 /** Most threads: more than the machine's cores would only take CPU from the JavaScript thread and the disk. */
 export const MAX_PAYLOAD_WORKERS = 4;
 /**
- * One thread: with the JavaScript thread that makes two, the cores of the
- * smallest machine the app ships to; the JavaScript thread has I/O and the
- * protocol to run besides.
+ * None by default: on the two-core machine it was measured on, a thread
+ * took the cipher off the JavaScript thread (its CPU per GiB 1.0 -> 0.4 s)
+ * but not off the machine, whose two cores a 1 GiB transfer already keeps
+ * busy with the kernel's copies and writeback; no transfer got faster
+ * (docs/benchmarks.md, pw10). With more cores than that, 1 is the setting
+ * to try.
  */
-export const DEFAULT_PAYLOAD_WORKERS = 1;
+export const DEFAULT_PAYLOAD_WORKERS = 0;
 
 export interface PayloadJob {
   /** Seal plaintext chunks into stored ones, or open stored chunks into plaintext. */

@@ -109,7 +109,7 @@ export interface TransferEngineOptions {
   readonly formats?: FormatRegistry;
   /**
    * Worker threads that seal and open age payloads off the JavaScript
-   * thread (crypto/payload-workers.ts). Default 1; 0: none.
+   * thread (crypto/payload-workers.ts). Default 0 (DEFAULT_PAYLOAD_WORKERS): none.
    */
   readonly payloadWorkers?: number;
 }
