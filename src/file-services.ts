@@ -83,6 +83,7 @@ export async function createFileServices(context: ServerContext, options: FileSe
     checkpoints: resumable,
     maxConcurrentTransfers: config.maxConcurrentTransfers,
     maxQueuedTransfers: config.maxQueuedTransfers,
+    payloadWorkers: config.payloadWorkers,
     logger: logger.child({ component: 'transfer' }),
     tuneGarbageCollection: options.tuneGarbageCollection === true,
   });

@@ -38,6 +38,7 @@ export const SETTINGS_SCHEMA = {
     maxInFlightRequests: { type: 'integer', minimum: 1, maximum: 100_000 },
     pingIntervalMs: { type: 'integer', minimum: 50, maximum: 3_600_000 },
     resumeOnStart: { type: 'boolean' },
+    payloadWorkers: { type: 'integer', minimum: 0, maximum: 4 },
   },
   additionalProperties: false,
 } as const;

@@ -80,6 +80,8 @@ export interface ServerConfig {
   readonly pingIntervalMs: number;
   /** Resume the transfers a crash or shutdown interrupted as soon as the server starts (else: on resumeTransfer). */
   readonly resumeOnStart: boolean;
+  /** Worker threads that encrypt and decrypt age files off the JavaScript thread (0: none). */
+  readonly payloadWorkers: number;
   readonly storage: ConfiguredStorage;
 }
 
@@ -103,6 +105,8 @@ export const DEFAULT_SETTINGS = {
   maxInFlightRequests: 128,
   pingIntervalMs: 30_000,
   resumeOnStart: true,
+  // None: on two cores a thread gained nothing (crypto/payload-workers.ts, DEFAULT_PAYLOAD_WORKERS).
+  payloadWorkers: 0,
 } as const;
 
 export const CONFIG_FILE_NAME = 'config.json';
@@ -195,6 +199,7 @@ export async function resolveConfig(input: ResolveConfigInput = {}): Promise<Ser
     maxInFlightRequests: settings.maxInFlightRequests,
     pingIntervalMs: settings.pingIntervalMs,
     resumeOnStart: settings.resumeOnStart,
+    payloadWorkers: settings.payloadWorkers,
     storage:
       settings.storage === 's3'
         ? {

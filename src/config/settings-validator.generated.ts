@@ -4,7 +4,7 @@
 import type { ValidateFunction } from 'ajv';
 import ajvRuntime0 from 'ajv/dist/runtime/ucs2length.js';
 const settings = validate10;
-const schema11 = {"type":"object","properties":{"port":{"type":"integer","minimum":0,"maximum":65535},"host":{"type":"string","minLength":1,"maxLength":255},"allowOrigins":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^[\\x21-\\x7e]+$"},"maxItems":100},"tlsCert":{"type":"string","minLength":1},"tlsKey":{"type":"string","minLength":1},"logLevel":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"]},"logFormat":{"type":"string","enum":["auto","pretty","json"]},"maxMessageBytes":{"type":"integer","minimum":1024,"maximum":104857600},"maxBatchSize":{"type":"integer","minimum":1,"maximum":1000},"progressIntervalMs":{"type":"integer","minimum":10,"maximum":60000},"storage":{"type":"string","enum":["local","s3"]},"storeDir":{"type":"string","minLength":1},"s3Bucket":{"type":"string","minLength":3,"maxLength":255},"s3Prefix":{"type":"string","maxLength":512},"s3Region":{"type":"string","minLength":1,"maxLength":64},"s3Endpoint":{"type":"string","minLength":1,"maxLength":2048},"s3ForcePathStyle":{"type":"boolean"},"maxConcurrentTransfers":{"type":"integer","minimum":1,"maximum":64},"maxQueuedTransfers":{"type":"integer","minimum":0,"maximum":100000},"maxConnections":{"type":"integer","minimum":1,"maximum":10000},"maxRequestsPerSecond":{"type":"integer","minimum":1,"maximum":1000000},"requestBurst":{"type":"integer","minimum":1,"maximum":1000000},"maxInFlightRequests":{"type":"integer","minimum":1,"maximum":100000},"pingIntervalMs":{"type":"integer","minimum":50,"maximum":3600000},"resumeOnStart":{"type":"boolean"}},"additionalProperties":false};
+const schema11 = {"type":"object","properties":{"port":{"type":"integer","minimum":0,"maximum":65535},"host":{"type":"string","minLength":1,"maxLength":255},"allowOrigins":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^[\\x21-\\x7e]+$"},"maxItems":100},"tlsCert":{"type":"string","minLength":1},"tlsKey":{"type":"string","minLength":1},"logLevel":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"]},"logFormat":{"type":"string","enum":["auto","pretty","json"]},"maxMessageBytes":{"type":"integer","minimum":1024,"maximum":104857600},"maxBatchSize":{"type":"integer","minimum":1,"maximum":1000},"progressIntervalMs":{"type":"integer","minimum":10,"maximum":60000},"storage":{"type":"string","enum":["local","s3"]},"storeDir":{"type":"string","minLength":1},"s3Bucket":{"type":"string","minLength":3,"maxLength":255},"s3Prefix":{"type":"string","maxLength":512},"s3Region":{"type":"string","minLength":1,"maxLength":64},"s3Endpoint":{"type":"string","minLength":1,"maxLength":2048},"s3ForcePathStyle":{"type":"boolean"},"maxConcurrentTransfers":{"type":"integer","minimum":1,"maximum":64},"maxQueuedTransfers":{"type":"integer","minimum":0,"maximum":100000},"maxConnections":{"type":"integer","minimum":1,"maximum":10000},"maxRequestsPerSecond":{"type":"integer","minimum":1,"maximum":1000000},"requestBurst":{"type":"integer","minimum":1,"maximum":1000000},"maxInFlightRequests":{"type":"integer","minimum":1,"maximum":100000},"pingIntervalMs":{"type":"integer","minimum":50,"maximum":3600000},"resumeOnStart":{"type":"boolean"},"payloadWorkers":{"type":"integer","minimum":0,"maximum":4}},"additionalProperties":false};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = ajvRuntime0.default;
 const pattern0 = new RegExp("^[\\x21-\\x7e]+$", "u");
@@ -814,14 +814,49 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.payloadWorkers !== undefined){
+let data26 = data.payloadWorkers;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err68 = {instancePath:instancePath+"/payloadWorkers",schemaPath:"#/properties/payloadWorkers/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err68];
 }
 else {
 vErrors.push(err68);
+}
+errors++;
+}
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 > 4 || isNaN(data26)){
+const err69 = {instancePath:instancePath+"/payloadWorkers",schemaPath:"#/properties/payloadWorkers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4},message:"must be <= 4"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+if(data26 < 0 || isNaN(data26)){
+const err70 = {instancePath:instancePath+"/payloadWorkers",schemaPath:"#/properties/payloadWorkers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
 }
 errors++;
 }

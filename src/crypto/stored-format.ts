@@ -12,6 +12,7 @@
  * is reached, and the cipher.
  */
 import type { ChunkedLayout } from './chunked-layout.js';
+import type { PayloadWorkers } from './payload-workers.js';
 
 /**
  * What a writer needs to seal a new object: the format (by name, as
@@ -46,6 +47,14 @@ export interface ChunkSealer {
    * allowed only with the same plaintext (SOURCE_CHANGED otherwise).
    */
   encryptChunk(index: number, plaintext: Uint8Array, isFinal: boolean, out?: Buffer, outOffset?: number): Buffer;
+  /**
+   * Seals the consecutive chunks from `firstChunk` whose plaintext is all of
+   * `plaintext` into `out` at `outOffset` on a thread of `workers`, and
+   * resolves to the stored bytes written; `finalChunk` is the object's last
+   * chunk index. Absent, or undefined returned, when this format or these
+   * buffers cannot (payload-workers.ts): the caller seals with encryptChunk.
+   */
+  sealChunksOn?(workers: PayloadWorkers, firstChunk: number, plaintext: Uint8Array, finalChunk: number, out: Buffer, outOffset: number): Promise<number> | undefined;
 }
 
 /** Opens the chunks of one stored object whose header authenticated. */
@@ -60,6 +69,16 @@ export interface ChunkOpener {
    * size makes it.
    */
   decryptChunk(index: number, storedChunk: Uint8Array, isFinal: boolean, out?: Buffer, outOffset?: number): Buffer;
+  /**
+   * Authenticates and decrypts the consecutive chunks from `firstChunk`
+   * whose stored bytes are all of `stored` into `out` at `outOffset` on a
+   * thread of `workers`, and resolves to the plaintext bytes written; the
+   * same failures as decryptChunk, for the first chunk that fails.
+   * `finalChunk` is the object's last chunk index. Absent, or undefined
+   * returned, when this format or these buffers cannot: the caller opens
+   * with decryptChunk.
+   */
+  openChunksOn?(workers: PayloadWorkers, firstChunk: number, stored: Uint8Array, finalChunk: number, out: Buffer, outOffset: number): Promise<number> | undefined;
 }
 
 /** What can be read from a header without any key (getFileInfo). Not authenticated. */

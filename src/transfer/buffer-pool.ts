@@ -9,10 +9,19 @@ const MAX_SIZES = 4;
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
 
-  constructor(private readonly maxKeptPerSize: number) {}
+  constructor(
+    private readonly maxKeptPerSize: number,
+    /**
+     * Back new buffers with SharedArrayBuffers, so that payload worker
+     * threads seal and open chunks in them in place
+     * (crypto/payload-workers.ts). Such memory comes zeroed, once per buffer
+     * the pool makes.
+     */
+    private readonly shared = false,
+  ) {}
 
   acquire(size: number): Buffer {
-    return this.free.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+    return this.free.get(size)?.pop() ?? (this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size));
   }
 
   release(buffer: Buffer): void {

@@ -15,6 +15,7 @@ import { isInterruption, type DownloadCheckpoints } from './checkpoints.js';
 import { writevFully, type WritevTarget } from './file-io.js';
 import { createDestinationFile, publishTemporary, removeQuietly, resolveDestination, temporaryPathFor, type DestinationFile } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
+import { openChunks } from './part-seal.js';
 import type { PipelineContext } from './part-scheduler.js';
 import { downloadStreamedPart } from './streamed-part.js';
 import type { ObjectReader } from '../storage/storage.js';
@@ -115,7 +116,13 @@ export class DownloadPipeline {
     storedBytes: Uint8Array | undefined,
   ): Promise<void> {
     if (storedBytes === undefined && this.context.storage.readRangeStream !== undefined) {
-      const batch = this.context.parts.buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
+      const { buffers, workers } = this.context.parts;
+      const batch = buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
+      // Opened on a worker thread a batch at a time when the format can (age), in place on arrival otherwise.
+      const storedBatch =
+        workers !== undefined && decryptor.openChunksOn !== undefined
+          ? buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.storedChunkSize)
+          : undefined;
       try {
         await downloadStreamedPart({
           body: this.context.storage.readRangeStream(name, part.chunksOffset, part.chunksLength, signal),
@@ -126,9 +133,11 @@ export class DownloadPipeline {
           batch,
           signal,
           onWritten: (plainBytes) => this.context.registry.addProgress(record, { transferredBytes: plainBytes }),
+          ...(workers === undefined || storedBatch === undefined ? {} : { staged: { workers, storedBatch } }),
         });
       } finally {
-        this.context.parts.buffers.release(batch);
+        buffers.release(batch);
+        if (storedBatch !== undefined) buffers.release(storedBatch);
       }
       return;
     }
@@ -138,18 +147,9 @@ export class DownloadPipeline {
     this.context.registry.addProgress(record, { transferredBytes: part.plainLength });
     // Decrypted into a pooled buffer, not into one the decipher allocates
     // per chunk: see copyOut in crypto/aes-gcm.ts for what such garbage costs.
-    const { storedChunkSize } = layout.chunks;
     const plain = this.context.parts.buffers.acquire(this.context.parts.plainPartBytes(layout));
     try {
-      let storedAt = 0;
-      let plainAt = 0;
-      for (let i = 0; i < part.chunkCount; i++) {
-        const chunkIndex = part.firstChunk + i;
-        const storedLength = Math.min(storedChunkSize, stored.length - storedAt);
-        const chunk = stored.subarray(storedAt, storedAt + storedLength);
-        plainAt += decryptor.decryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), plain, plainAt).length;
-        storedAt += storedLength;
-      }
+      const plainAt = await openChunks(this.context.parts.workers, decryptor, layout, part.firstChunk, part.chunkCount, stored, plain, 0);
       signal.throwIfAborted();
       try {
         await writevFully(temp, [plain.subarray(0, plainAt)], part.plainOffset);

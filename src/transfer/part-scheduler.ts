@@ -9,6 +9,7 @@ import { setMaxListeners } from 'node:events';
 import type { ChunkedLayout, FormatRegistry } from '../crypto/index.js';
 import { InvalidParamsError } from '../errors.js';
 import type { ObjectWriter, Storage } from '../storage/storage.js';
+import type { PayloadWorkers } from '../crypto/payload-workers.js';
 import { BufferPool } from './buffer-pool.js';
 import { PartLayout } from './part-layout.js';
 import type { TransferRecord, TransferRegistry } from './transfer-registry.js';
@@ -46,9 +47,11 @@ export class PartScheduler {
     private readonly partConcurrency: number,
     /** Format chunks per part, before raising to the backend's minimum part size. */
     private readonly chunksPerPart: number,
+    /** Threads that seal and open runs of chunks (for a format that can use them); undefined: all on the JavaScript thread. */
+    readonly workers?: PayloadWorkers,
   ) {
     this.queue = new PQueue({ concurrency: partConcurrency });
-    this.buffers = new BufferPool(partConcurrency * 2);
+    this.buffers = new BufferPool(partConcurrency * 2, workers !== undefined);
   }
 
   /**

@@ -3,7 +3,8 @@
  * its GCM tags that the transfer journal keeps to guard a resume.
  */
 import { createHash } from 'node:crypto';
-import type { ChunkSealer } from '../crypto/index.js';
+import type { ChunkOpener, ChunkSealer } from '../crypto/index.js';
+import type { PayloadWorkers } from '../crypto/payload-workers.js';
 import type { Part, PartLayout } from './part-layout.js';
 
 /**
@@ -43,6 +44,67 @@ export function sealChunks(
     const chunkIndex = firstChunk + i;
     const chunk = plain.subarray(i * chunkSize, (i + 1) * chunkSize);
     at += encryptor.encryptChunk(chunkIndex, chunk, layout.isFinalChunk(chunkIndex), stored, at).length;
+  }
+  return at;
+}
+
+/**
+ * Runs shorter than this stay on the JavaScript thread: a round trip to a
+ * worker costs about what sealing one 64 KiB chunk does, and a small file
+ * gains nothing from waiting for a thread.
+ */
+export const MIN_OFF_THREAD_BYTES = 4 * 64 * 1024;
+
+/**
+ * As sealChunks, on a payload worker thread when there are workers, the run
+ * is long enough and the sealer and the buffers allow it; on the JavaScript
+ * thread otherwise.
+ */
+export async function sealChunksOffThread(
+  workers: PayloadWorkers | undefined,
+  encryptor: ChunkSealer,
+  layout: PartLayout,
+  firstChunk: number,
+  plain: Uint8Array,
+  stored: Buffer,
+  storedAt: number,
+): Promise<number> {
+  const offThread =
+    workers === undefined || plain.length < MIN_OFF_THREAD_BYTES
+      ? undefined
+      : encryptor.sealChunksOn?.(workers, firstChunk, plain, layout.chunkCount - 1, stored, storedAt);
+  return offThread === undefined ? sealChunks(encryptor, layout, firstChunk, plain, stored, storedAt) : storedAt + (await offThread);
+}
+
+/**
+ * Authenticates and decrypts `chunkCount` consecutive chunks from
+ * `firstChunk`, whose stored bytes are all of `stored`, into `plain` from
+ * `plainAt`; on a payload worker thread when it can (as
+ * sealChunksOffThread). Returns where the next chunk's plaintext goes.
+ */
+export async function openChunks(
+  workers: PayloadWorkers | undefined,
+  decryptor: ChunkOpener,
+  layout: PartLayout,
+  firstChunk: number,
+  chunkCount: number,
+  stored: Uint8Array,
+  plain: Buffer,
+  plainAt: number,
+): Promise<number> {
+  const offThread =
+    workers === undefined || stored.length < MIN_OFF_THREAD_BYTES
+      ? undefined
+      : decryptor.openChunksOn?.(workers, firstChunk, stored, layout.chunkCount - 1, plain, plainAt);
+  if (offThread !== undefined) return plainAt + (await offThread);
+  const { storedChunkSize } = layout.chunks;
+  let storedAt = 0;
+  let at = plainAt;
+  for (let i = 0; i < chunkCount; i++) {
+    const chunkIndex = firstChunk + i;
+    const storedLength = Math.min(storedChunkSize, stored.length - storedAt);
+    at += decryptor.decryptChunk(chunkIndex, stored.subarray(storedAt, storedAt + storedLength), layout.isFinalChunk(chunkIndex), plain, at).length;
+    storedAt += storedLength;
   }
   return at;
 }

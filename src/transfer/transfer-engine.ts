@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DownloadResult, ErrorObject, TransferDirection, TransferOperation, UploadResult } from '../../protocol/index.js';
 import { storedFormats, type FormatRegistry } from '../crypto/index.js';
+import { DEFAULT_PAYLOAD_WORKERS, PayloadWorkers } from '../crypto/payload-workers.js';
 import { CloudlockerError, InvalidParamsError, toErrorObject } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isInterruption, TransferInterruption, type ResumedTransfer, type TransferCheckpoints } from './checkpoints.js';
@@ -106,6 +107,11 @@ export interface TransferEngineOptions {
   readonly tuneGarbageCollection?: boolean;
   /** The stored formats it reads and writes. Default: storedFormats (crypto/formats.ts). */
   readonly formats?: FormatRegistry;
+  /**
+   * Worker threads that seal and open age payloads off the JavaScript
+   * thread (crypto/payload-workers.ts). Default 0 (DEFAULT_PAYLOAD_WORKERS): none.
+   */
+  readonly payloadWorkers?: number;
 }
 
 export class TransferEngine {
@@ -118,6 +124,7 @@ export class TransferEngine {
   private readonly logger: Logger | undefined;
   private readonly checkpointFactory: CheckpointFactory | undefined;
   private readonly formats: FormatRegistry;
+  private readonly payloadWorkers: PayloadWorkers | undefined;
   private closed = false;
   /** Transfers past their last cancellable step (publishing the object or the file). */
   private readonly committing = new Set<string>();
@@ -135,11 +142,13 @@ export class TransferEngine {
     this.logger = options.logger;
     this.checkpointFactory = options.checkpoints;
     this.formats = options.formats ?? storedFormats;
+    const workerCount = options.payloadWorkers ?? DEFAULT_PAYLOAD_WORKERS;
+    this.payloadWorkers = workerCount === 0 ? undefined : new PayloadWorkers(workerCount);
     const context: PipelineContext = {
       storage: this.storage,
       registry: this.registry,
       formats: this.formats,
-      parts: new PartScheduler(this.storage, options.partConcurrency ?? 4, options.chunksPerPart ?? 16),
+      parts: new PartScheduler(this.storage, options.partConcurrency ?? 4, options.chunksPerPart ?? 16, this.payloadWorkers),
       beginCommit: (record) => this.beginCommit(record),
     };
     this.uploads = new UploadPipeline(context);
@@ -372,6 +381,7 @@ export class TransferEngine {
       this.runningGroups.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.groupsIdle = resolve));
     await this.transferQueue.onIdle();
     await groupsSettled;
+    await this.payloadWorkers?.close();
   }
 
   private async run<R extends TransferResult, C extends TransferCheckpoints>(

@@ -13,7 +13,7 @@ import { isInterruption, type UploadCheckpoints } from './checkpoints.js';
 import { assertSourceUnchanged, openSource, type SourceFile, type SourceHandle } from './local-files.js';
 import { PartLayout, type Part } from './part-layout.js';
 import type { PipelineContext } from './part-scheduler.js';
-import { partTagDigest, sealChunks, sealStart } from './part-seal.js';
+import { partTagDigest, sealChunksOffThread, sealStart } from './part-seal.js';
 import type { UploadRequest } from './transfer-requests.js';
 import type { TransferRecord } from './transfer-registry.js';
 
@@ -110,7 +110,7 @@ export class UploadPipeline {
         const bytesRead = await readFully(source, plain.subarray(0, plainLength), part.plainOffset + plainStart, SOURCE_FILE);
         if (bytesRead !== plainLength) throw new CloudlockerError('SOURCE_CHANGED');
         signal.throwIfAborted();
-        storedLength = sealChunks(encryptor, layout, part.firstChunk + first, plain.subarray(0, plainLength), stored, storedLength);
+        storedLength = await sealChunksOffThread(this.context.parts.workers, encryptor, layout, part.firstChunk + first, plain.subarray(0, plainLength), stored, storedLength);
       }
       // Back to the pool before the (longest) wait, the write: parts waiting
       // on the store then hold one buffer each, not two.

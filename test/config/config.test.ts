@@ -46,6 +46,7 @@ describe('defaults', () => {
       maxQueuedTransfers: 64,
       maxConnections: 64,
       maxRequestsPerSecond: 200,
+      payloadWorkers: 0,
       requestBurst: 400,
       maxInFlightRequests: 128,
       pingIntervalMs: 30_000,

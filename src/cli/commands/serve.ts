@@ -40,6 +40,7 @@ export interface ServeFlags {
   maxInFlightRequests?: number;
   pingIntervalMs?: number;
   resumeOnStart?: boolean;
+  payloadWorkers?: number;
   printToken?: boolean;
 }
 
@@ -83,6 +84,7 @@ export function serveCommand(commandOptions: ServeCommandOptions = {}): Command 
     .option('--ping-interval-ms <ms>', 'how often each connection is pinged; one that misses a pong is closed (default 30000)', integer)
     .option('--resume-on-start', 'resume transfers interrupted by a crash or shutdown as soon as the server starts (default)')
     .option('--no-resume-on-start', 'leave interrupted transfers until a client calls resumeTransfer')
+    .option('--payload-workers <count>', 'threads that encrypt and decrypt age files besides the main one, 0 to 4 (default 0: all on the main thread)', integer)
     .option('--print-token', 'also print the token (it is always in server.json, mode 0600)')
     .addHelpText(
       'after',

@@ -94,6 +94,7 @@ function asChunkSealer(sealer: AgeSealer, cardId: string): ChunkSealer {
     layout,
     keyId: cardId,
     encryptChunk: (index, plaintext, isFinal, out, outOffset) => sealer.encryptChunk(index, plaintext, isFinal, out, outOffset),
+    sealChunksOn: (workers, firstChunk, plaintext, finalChunk, out, outOffset) => sealer.sealChunksOn(workers, firstChunk, plaintext, finalChunk, out, outOffset),
   };
 }
 
@@ -142,6 +143,7 @@ export const formatAge: StoredFormat = {
       layout: AGE_CHUNKS.withHeaderLength(opener.prefixLength),
       ...(opener.authorCardId === undefined ? {} : { authorCardId: opener.authorCardId }),
       decryptChunk: (index, stored, isFinal, out, outOffset) => opener.decryptChunk(index, stored, isFinal, out, outOffset),
+      openChunksOn: (workers, firstChunk, stored, finalChunk, out, outOffset) => opener.openChunksOn(workers, firstChunk, stored, finalChunk, out, outOffset),
     };
   },
 };

@@ -14,6 +14,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { AgeError } from './errors.js';
 import { ChachaAuthenticationError, CHACHA_TAG_SIZE, chachaOpen, chachaSeal, hkdf } from './primitives.js';
 import { ChunkFingerprints } from '../chunk-fingerprints.js';
+import { PayloadWorkers } from '../payload-workers.js';
 
 export const AGE_CHUNK_SIZE = 64 * 1024;
 export const AGE_TAG_SIZE = CHACHA_TAG_SIZE;
@@ -79,6 +80,39 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
   return key;
 }
 
+/**
+ * Each chunk's length in a run of consecutive chunks from `firstChunk` that
+ * fills `total` bytes, `fullLength` each but the last; undefined when that
+ * run is impossible (a short chunk that is not the object's final one, a
+ * final chunk that is not the run's last, an index out of range, nothing).
+ * `finalChunk`: the object's last chunk index. `minFinal(index)`: the least
+ * a final chunk may hold.
+ */
+function chunkRun(firstChunk: number, total: number, fullLength: number, finalChunk: number, minFinal: (index: number) => number): number[] | undefined {
+  if (total <= 0) return undefined;
+  const count = Math.ceil(total / fullLength);
+  const lastIndex = firstChunk + count - 1;
+  if (lastIndex > finalChunk || lastIndex >= AGE_MAX_CHUNK_COUNT) return undefined;
+  const lastLength = total - (count - 1) * fullLength;
+  if (lastIndex === finalChunk ? lastLength < minFinal(lastIndex) : lastLength !== fullLength) return undefined;
+  const lengths = new Array<number>(count).fill(fullLength);
+  lengths[count - 1] = lastLength;
+  return lengths;
+}
+
+/** The output bytes `length` long at `offset` in `out`, or RangeError. */
+function outputView(out: Buffer, offset: number, length: number): Buffer {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > out.length) {
+    throw new RangeError(`output buffer too small: need ${length} bytes at offset ${offset}`);
+  }
+  return out.subarray(offset, offset + length);
+}
+
+function chunkFailedError(index: number, isFinal: boolean): AgeError {
+  const hint = isFinal ? ' as the final chunk (the file may be cut short or have bytes added)' : '';
+  return new AgeError('PAYLOAD_INVALID', `chunk ${index} failed authentication${hint}`, { chunkIndex: index });
+}
+
 /** Seals chunks of one age payload. */
 export class AgePayloadSealer {
   readonly #key: KeyObject;
@@ -103,6 +137,36 @@ export class AgePayloadSealer {
     writeNonce(this.#nonce, index, isFinal);
     const sealed = chachaSeal(this.#key, this.#nonce, plaintext, { out, outOffset });
     return this.#fingerprints.admit(index, sealed, length);
+  }
+
+  /**
+   * Seals the consecutive chunks from `firstChunk` whose plaintext is all
+   * of `plain` into `out` at `outOffset`, on a payload worker thread, and
+   * resolves to the stored bytes written. `finalChunk` is the object's last
+   * chunk index. Undefined when the run cannot go to a thread (buffers not
+   * in shared memory, an empty chunk): the caller seals it with
+   * encryptChunk. The same rules as encryptChunk, and the same refusal of a
+   * chunk sealed before with other content; then the whole run's output is
+   * zeroed, as none of it may leave.
+   */
+  sealChunksOn(workers: PayloadWorkers, firstChunk: number, plain: Uint8Array, finalChunk: number, out: Buffer, outOffset = 0): Promise<number> | undefined {
+    const lengths = chunkRun(firstChunk, plain.length, AGE_CHUNK_SIZE, finalChunk, () => 1);
+    if (lengths === undefined || !PayloadWorkers.canShare(plain, out)) return undefined;
+    const output = outputView(out, outOffset, plain.length + lengths.length * AGE_TAG_SIZE);
+    return workers.run({ seal: true, key: this.#key, firstChunk, lengths, finalChunk, input: plain, output }).then(() => {
+      let at = 0;
+      try {
+        for (let i = 0; i < lengths.length; i++) {
+          const sealedLength = lengths[i] + AGE_TAG_SIZE;
+          this.#fingerprints.admit(firstChunk + i, output.subarray(at, at + sealedLength), lengths[i]);
+          at += sealedLength;
+        }
+      } catch (err) {
+        output.fill(0);
+        throw err;
+      }
+      return output.length;
+    });
   }
 }
 
@@ -135,8 +199,30 @@ export class AgePayloadOpener {
       return chachaOpen(this.#key, this.#nonce, stored, { out, outOffset });
     } catch (err) {
       if (!(err instanceof ChachaAuthenticationError)) throw err;
-      const hint = isFinal ? ' as the final chunk (the file may be cut short or have bytes added)' : '';
-      throw new AgeError('PAYLOAD_INVALID', `chunk ${index} failed authentication${hint}`, { chunkIndex: index });
+      throw chunkFailedError(index, isFinal);
     }
+  }
+
+  /**
+   * Opens the consecutive chunks from `firstChunk` whose stored bytes are
+   * all of `stored` into `out` at `outOffset`, on a payload worker thread,
+   * and resolves to the plaintext bytes written. `finalChunk` is the
+   * object's last chunk index as the reader sizes it. Undefined when the run
+   * cannot go to a thread (buffers not in shared memory, the empty chunk 0
+   * of an empty file): the caller opens it with decryptChunk. Rejects with
+   * PAYLOAD_INVALID as decryptChunk does, for the first chunk that fails;
+   * the chunks before it are in `out`, nothing of it or after it is.
+   */
+  openChunksOn(workers: PayloadWorkers, firstChunk: number, stored: Uint8Array, finalChunk: number, out: Buffer, outOffset = 0): Promise<number> | undefined {
+    if (!PayloadWorkers.canShare(stored, out) || stored.length <= AGE_TAG_SIZE) return undefined;
+    const lengths = chunkRun(firstChunk, stored.length, AGE_STORED_CHUNK_SIZE, finalChunk, () => AGE_TAG_SIZE + 1);
+    if (lengths === undefined) {
+      return Promise.reject(new AgeError('PAYLOAD_INVALID', `chunks ${firstChunk} on have an impossible length of ${stored.length} bytes`, { chunkIndex: firstChunk }));
+    }
+    const output = outputView(out, outOffset, stored.length - lengths.length * AGE_TAG_SIZE);
+    return workers.run({ seal: false, key: this.#key, firstChunk, lengths, finalChunk, input: stored, output }).then((result) => {
+      if (result.failedChunk !== undefined) throw chunkFailedError(result.failedChunk, result.failedChunk === finalChunk);
+      return result.written;
+    });
   }
 }
