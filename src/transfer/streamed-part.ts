@@ -56,12 +56,7 @@ export async function downloadStreamedPart(options: StreamedPartOptions): Promis
 
   const flush = async (): Promise<void> => {
     if (batchBytes === 0) return;
-    signal.throwIfAborted();
-    try {
-      await writevFully(file, [batch.subarray(0, batchBytes)], writeAt);
-    } catch (err) {
-      throw fromSystemError(err, 'the downloaded file');
-    }
+    await writePlain(file, batch.subarray(0, batchBytes), writeAt, signal);
     writeAt += batchBytes;
     onWritten(batchBytes);
     batchBytes = 0;
@@ -120,12 +115,7 @@ async function downloadStagedPart(options: StreamedPartOptions, staged: NonNulla
     if (stagedBytes === 0) return;
     const chunkCount = Math.ceil(stagedBytes / storedChunkSize);
     const plainBytes = await openChunks(workers, decryptor, layout, firstStagedChunk, chunkCount, storedBatch.subarray(0, stagedBytes), batch, 0);
-    signal.throwIfAborted();
-    try {
-      await writevFully(file, [batch.subarray(0, plainBytes)], writeAt);
-    } catch (err) {
-      throw fromSystemError(err, 'the downloaded file');
-    }
+    await writePlain(file, batch.subarray(0, plainBytes), writeAt, signal);
     writeAt += plainBytes;
     onWritten(plainBytes);
     firstStagedChunk += chunkCount;
@@ -147,4 +137,14 @@ async function downloadStagedPart(options: StreamedPartOptions, staged: NonNulla
   // Fewer bytes than the listing promised: the object changed or was cut short.
   if (position !== partEnd) throw new CloudlockerError('INTEGRITY');
   await openStaged();
+}
+
+/** Writes authenticated plaintext at `position` of the downloaded file, unless the part was stopped; a failure names the file. */
+async function writePlain(file: WritevTarget, plain: Uint8Array, position: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  try {
+    await writevFully(file, [plain], position);
+  } catch (err) {
+    throw fromSystemError(err, 'the downloaded file');
+  }
 }

@@ -158,8 +158,8 @@ describe('downloadStreamedPart, staged and opened on a payload worker thread (ag
     for (let index = 0; index < ageLayout.partCount; index++) await run(index, inPieces(storedPart(index), sizes), written);
     await file.close();
     expect((await readFile(filePath)).equals(agePlaintext)).toBe(true);
-    expect(written).toEqual([4, 4, 4, 4, 1].map((chunks) => chunks * AGE_CHUNK_SIZE).concat([777]));
-    // Parts 0 and 1: two batches each; part 2 (2 chunks) stays on the JavaScript thread.
+    // Parts 0 and 1: two batches each, opened on the thread; part 2 (a chunk and 777 bytes) is one batch, too short for the thread.
+    expect(written).toEqual([4, 4, 4, 4].map((chunks) => chunks * AGE_CHUNK_SIZE).concat([AGE_CHUNK_SIZE + 777]));
     expect(workers.jobsPosted).toBe(4);
   });
 
@@ -173,6 +173,9 @@ describe('downloadStreamedPart, staged and opened on a payload worker thread (ag
     expect(content.equals(agePlaintext.subarray(0, content.length))).toBe(true);
     const short = storedPart(1).subarray(0, storedPart(1).length - 1);
     await expect(run(1, inPieces(short, [10_000]))).rejects.toMatchObject({ reason: 'INTEGRITY' });
+    // Whole chunks missing at the end: every chunk that came authenticates, only the length can tell.
+    const cutAtChunk = storedPart(1).subarray(0, storedPart(1).length - AGE_STORED_CHUNK_SIZE);
+    await expect(run(1, inPieces(cutAtChunk, [1 << 30]))).rejects.toMatchObject({ reason: 'INTEGRITY' });
     const long = Buffer.concat([storedPart(2), Buffer.from([0])]);
     await expect(run(2, inPieces(long, [10_000]))).rejects.toMatchObject({ reason: 'INTEGRITY' });
   });
