@@ -144,7 +144,7 @@ class PayloadThread {
       this.settle();
     });
     const fail = (reason: Error): void => {
-      this.stop();
+      void this.stop();
       for (const job of this.pending.values()) job.reject(reason);
       this.pending.clear();
     };
@@ -181,15 +181,16 @@ class PayloadThread {
   private settle(): void {
     if (this.pending.size > 0) return;
     this.worker.unref();
-    this.idleTimer = setTimeout(() => this.stop(), this.idleStopMs);
+    this.idleTimer = setTimeout(() => void this.stop(), this.idleStopMs);
     this.idleTimer.unref();
   }
 
-  stop(): void {
+  /** Resolves once the thread has exited. */
+  async stop(): Promise<void> {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.onGone(this);
-    void this.worker.terminate();
+    await this.worker.terminate();
   }
 }
 
@@ -231,9 +232,7 @@ export class PayloadWorkers {
   /** Stops every thread; jobs still running fail. */
   async close(): Promise<void> {
     this.closed = true;
-    const threads = this.threads.splice(0);
-    for (const thread of threads) thread.stop();
-    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+    await Promise.all(this.threads.splice(0).map((thread) => thread.stop()));
   }
 
   /** Threads running now (tests, diagnostics). */

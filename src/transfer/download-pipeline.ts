@@ -119,9 +119,9 @@ export class DownloadPipeline {
       const { buffers, workers } = this.context.parts;
       const batch = buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.chunkSize);
       // Opened on a worker thread a batch at a time when the format can (age), in place on arrival otherwise.
-      const storedBatch =
+      const staged =
         workers !== undefined && decryptor.openChunksOn !== undefined
-          ? buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.storedChunkSize)
+          ? { workers, storedBatch: buffers.acquire(STREAMED_WRITE_BATCH_CHUNKS * layout.chunks.storedChunkSize) }
           : undefined;
       try {
         await downloadStreamedPart({
@@ -133,11 +133,11 @@ export class DownloadPipeline {
           batch,
           signal,
           onWritten: (plainBytes) => this.context.registry.addProgress(record, { transferredBytes: plainBytes }),
-          ...(workers === undefined || storedBatch === undefined ? {} : { staged: { workers, storedBatch } }),
+          ...(staged === undefined ? {} : { staged }),
         });
       } finally {
         buffers.release(batch);
-        if (storedBatch !== undefined) buffers.release(storedBatch);
+        if (staged !== undefined) buffers.release(staged.storedBatch);
       }
       return;
     }

@@ -55,6 +55,11 @@ export function sealChunks(
  */
 export const MIN_OFF_THREAD_BYTES = 4 * 64 * 1024;
 
+/** The workers a run of `bytes` goes to, or undefined when there are none or the run is too short for a thread. */
+function workersFor(workers: PayloadWorkers | undefined, bytes: number): PayloadWorkers | undefined {
+  return bytes >= MIN_OFF_THREAD_BYTES ? workers : undefined;
+}
+
 /**
  * As sealChunks, on a payload worker thread when there are workers, the run
  * is long enough and the sealer and the buffers allow it; on the JavaScript
@@ -69,10 +74,8 @@ export async function sealChunksOffThread(
   stored: Buffer,
   storedAt: number,
 ): Promise<number> {
-  const offThread =
-    workers === undefined || plain.length < MIN_OFF_THREAD_BYTES
-      ? undefined
-      : encryptor.sealChunksOn?.(workers, firstChunk, plain, layout.chunkCount - 1, stored, storedAt);
+  const thread = workersFor(workers, plain.length);
+  const offThread = thread && encryptor.sealChunksOn?.(thread, firstChunk, plain, layout.chunkCount - 1, stored, storedAt);
   return offThread === undefined ? sealChunks(encryptor, layout, firstChunk, plain, stored, storedAt) : storedAt + (await offThread);
 }
 
@@ -92,10 +95,8 @@ export async function openChunks(
   plain: Buffer,
   plainAt: number,
 ): Promise<number> {
-  const offThread =
-    workers === undefined || stored.length < MIN_OFF_THREAD_BYTES
-      ? undefined
-      : decryptor.openChunksOn?.(workers, firstChunk, stored, layout.chunkCount - 1, plain, plainAt);
+  const thread = workersFor(workers, stored.length);
+  const offThread = thread && decryptor.openChunksOn?.(thread, firstChunk, stored, layout.chunkCount - 1, plain, plainAt);
   if (offThread !== undefined) return plainAt + (await offThread);
   const { storedChunkSize } = layout.chunks;
   let storedAt = 0;

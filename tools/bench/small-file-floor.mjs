@@ -498,6 +498,17 @@ async function runBatched(ctx, list, mode) {
   const t = startMeasure();
   let rr = 0;
   const pick = () => workers[rr++ % workers.length];
+  /** The files' bytes in one transferable buffer, and where each one lies in it. */
+  const packed = (rels, pieces) => {
+    const data = Buffer.concat(pieces);
+    let offset = 0;
+    const items = rels.map((rel, k) => {
+      const item = { rel, offset, length: pieces[k].length };
+      offset += pieces[k].length;
+      return item;
+    });
+    return { items, buffer: data.buffer.slice(data.byteOffset, data.byteOffset + data.length) };
+  };
   const oneBatch = async ({ first, rels }) => {
     if (mode === 'db') {
       const r = await ask(pick(), { op: 'readObjects', rels });
@@ -508,28 +519,14 @@ async function runBatched(ctx, list, mode) {
         at += r.lengths[k];
         return p;
       });
-      const data = Buffer.concat(plains);
-      let offset = 0;
-      const items = rels.map((rel, k) => {
-        const it = { rel, offset, length: plains[k].length };
-        offset += plains[k].length;
-        return it;
-      });
-      const ab = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      await ask(pick(), { op: 'save', items, buffer: ab }, [ab]);
+      const { items, buffer } = packed(rels, plains);
+      await ask(pick(), { op: 'save', items, buffer }, [buffer]);
     } else if (mode === 'b') {
       const r = await ask(pick(), { op: 'read', rels });
       const src = Buffer.from(r.buffer, r.byteOffset);
       const sealed = rels.map((rel, k) => ctx.seal(ctx.keys, rel, src.subarray(k * SIZE, k * SIZE + r.lengths[k])));
-      const data = Buffer.concat(sealed);
-      let offset = 0;
-      const items = rels.map((rel, k) => {
-        const it = { rel, offset, length: sealed[k].length };
-        offset += sealed[k].length;
-        return it;
-      });
-      const ab = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      await ask(pick(), { op: 'store', items, buffer: ab }, [ab]);
+      const { items, buffer } = packed(rels, sealed);
+      await ask(pick(), { op: 'store', items, buffer }, [buffer]);
     } else {
       await ask(pick(), { op: 'all', rels, syncMode: mode === 'c-sync' ? 'sync' : 'async' });
     }
