@@ -57,13 +57,15 @@ export class S3Storage implements Storage {
   readonly kind = 's3';
   readonly location: string;
   /**
-   * Downloads stream 16 MiB ranges (readRangeStream): a GET costs the store
-   * and the SDK about as much whatever its size, and a streamed range holds
-   * no more memory when larger; larger ranges than this were no faster and
-   * mean more to fetch again when a crash interrupts them (docs/benchmarks.md,
-   * change 7).
+   * Downloads stream 8 MiB ranges (readRangeStream), the size AWS advises
+   * for ranged GETs. Larger ones cost the store more, not less: Ceph RGW
+   * spent about 1.5 CPU s more serving 1 GiB in 16 MiB ranges than in
+   * 8 MiB or 4 MiB ones, on the cores it shares with us here (measured;
+   * why, inside radosgw, was not found: docs/benchmarks.md, rr11).
+   * Smaller ranges mean more requests for the SDK to sign, and a crash
+   * refetches less.
    */
-  readonly preferredReadSize = 16 * 1024 * 1024;
+  readonly preferredReadSize = 8 * 1024 * 1024;
 
   private readonly client: S3Client;
   private readonly singleAttemptClient: S3Client;
