@@ -59,9 +59,10 @@ export class S3Storage implements Storage {
   /**
    * Downloads stream 8 MiB ranges (readRangeStream), the size AWS advises
    * for ranged GETs. Larger ones cost the store more, not less: Ceph RGW
-   * spent about 1.5 CPU s more serving 1 GiB in 16 MiB ranges than in
-   * 8 MiB or 4 MiB ones, on the cores it shares with us here (measured;
-   * why, inside radosgw, was not found: docs/benchmarks.md, rr11).
+   * spent a third more CPU (0.7-1.3 s per GiB) serving 16 MiB ranges than
+   * 8 MiB or 4 MiB ones, in three same-run comparisons, on the cores it
+   * shares with us here (why, inside radosgw, was not found:
+   * docs/benchmarks.md, rr11).
    * Smaller ranges mean more requests for the SDK to sign, and a crash
    * refetches less.
    */
