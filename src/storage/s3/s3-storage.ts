@@ -62,9 +62,8 @@ export class S3Storage implements Storage {
    * spent a third more CPU (0.7-1.3 s per GiB) serving 16 MiB ranges than
    * 8 MiB or 4 MiB ones, in three same-run comparisons, on the cores it
    * shares with us here (why, inside radosgw, was not found:
-   * docs/benchmarks.md, rr11).
-   * Smaller ranges mean more requests for the SDK to sign, and a crash
-   * refetches less.
+   * docs/benchmarks.md, rr11). Smaller ranges mean more requests for the
+   * SDK to sign; a crash refetches less.
    */
   readonly preferredReadSize = 8 * 1024 * 1024;
 
